@@ -3,6 +3,7 @@
 // Pure data: no parsing, no I/O.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,15 +25,20 @@ enum class OptionState { kImplemented, kPlanned, kAcceptedNoOp };
 struct OptionSpec {
   std::string name;
   OptionKind kind = OptionKind::kString;
-  std::string default_value;  // as text, "" for none
-  std::string help;           // one sentence
+  std::string default_value;   // as text, "" for none
+  std::string help;            // one sentence
   std::string owner = "core";  // "core" or the plugin's name
   OptionState state = OptionState::kImplemented;
   std::vector<std::string> aliases;  // e.g. "workers" for "processes"
   // For kList options whose values are comma lists (plugins): split on ','.
   bool comma_list = false;
+  // For kSize options: what a bare number counts (uWSGI reads reload-on-rss in megabytes).
+  uint64_t size_unit = 1;
 };
 
+// "flag", "number", "size", "duration", "string", "list".
 const char* OptionKindName(OptionKind kind);
+// "implemented", "planned", "accepted, no effect".
+const char* OptionStateName(OptionState state);
 
 }  // namespace kiln::config

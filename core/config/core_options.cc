@@ -1,0 +1,195 @@
+// Core's option table: one row per option, data only (nginx's ngx_command_t arrays). Language
+// options (module, wsgi-file, ...) belong to their plugins' tables, never here.
+// To mark a feature as built, change the row's state from P (planned) to I (implemented), then
+// regenerate docs/options.md (build/core/kiln --help-markdown > docs/options.md).
+#include <string>
+#include <vector>
+
+#include "core/config/option.h"
+#include "core/config/option_registry.h"
+
+namespace kiln::config {
+namespace {
+
+constexpr OptionKind kFlag = OptionKind::kFlag;
+constexpr OptionKind kNum = OptionKind::kNumber;
+constexpr OptionKind kSize = OptionKind::kSize;
+constexpr OptionKind kDur = OptionKind::kDuration;
+constexpr OptionKind kStr = OptionKind::kString;
+constexpr OptionKind kList = OptionKind::kList;
+constexpr OptionState I = OptionState::kImplemented;
+constexpr OptionState P = OptionState::kPlanned;
+
+struct Row {
+  const char* name;
+  OptionKind kind;
+  const char* default_value;
+  OptionState state;
+  const char* help;
+  std::vector<std::string> aliases = {};
+  bool comma_list = false;
+  uint64_t size_unit = 1;
+};
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+// clang-format off
+const std::vector<Row>& Rows() {
+  static const auto* rows = new std::vector<Row>{
+  // {name, kind, default, state (I implemented / P planned),
+  //  help, aliases, comma list, unit of a bare size}
+  // Configuration
+  {"ini", kList, "", I,
+   "Read another ini file in place: `file[:section]`, relative to this one (`:section`: this one).",
+   {"include"}},
+  {"set-placeholder", kList, "", I,
+   "Define a placeholder `key=value` for later `%(key)` references.", {"set-ph", "set"}},
+  {"strict", kFlag, "false", I,
+   "Turn every configuration warning (unknown keys, odd values) into a startup error."},
+  {"print", kList, "", P,
+   "Print a message while the configuration is read."},
+  // Plugins
+  {"plugins", kList, "", I,
+   "Load these plugins (comma lists accepted; `N:name` forces modifier1).", {"plugin"}, true},
+  {"plugin-dir", kList, "", I,
+   "Look for plugins in this directory first.", {"plugins-dir"}},
+  {"autoload", kFlag, "true", I,
+   "Load the installed plugin that provides an option the config uses."},
+  {"need-plugin", kList, "", P,
+   "Load these plugins and fail startup if one is missing.", {"need-plugins"}, true},
+  // Processes
+  {"master", kFlag, "false", I,
+   "Run a master process that supervises the workers."},
+  {"processes", kNum, "1", I, "Number of worker processes.", {"workers"}},
+  {"threads", kNum, "1", I, "Number of request threads in each worker."},
+  {"lazy-apps", kFlag, "false", I,
+   "Load the application in each worker after fork instead of in the master."},
+  {"cheaper", kNum, "0", P,
+   "Keep only this many workers running while load is low (0 disables)."},
+  {"chdir", kStr, "", I,
+   "Change to this directory before binding sockets and loading apps."},
+  {"uid", kStr, "", I,
+   "Drop privileges to this user (name or number) after binding sockets."},
+  {"gid", kStr, "", I,
+   "Drop privileges to this group (name or number); defaults to the user's primary group."},
+  {"umask", kStr, "", I, "Set the process umask (octal)."},
+  {"pidfile", kStr, "", I, "Write the master's pid to this file."},
+  {"daemonize", kStr, "", I,
+   "Detach from the terminal and log to this file."},
+  {"die-on-term", kFlag, "true", I,
+   "SIGTERM stops the server gracefully (false: SIGTERM reloads, as uWSGI 2.0)."},
+  {"reload-mercy", kDur, "60", I,
+   "How long a reload or shutdown waits for other processes before killing them."},
+  {"worker-reload-mercy", kDur, "60", I,
+   "How long a reload or shutdown waits for a worker to finish before killing it."},
+  {"max-requests", kNum, "0", I,
+   "Recycle a worker after this many requests (0 disables)."},
+  {"max-worker-lifetime", kDur, "0", I,
+   "Recycle a worker after it has run this long (0 disables)."},
+  {"min-worker-lifetime", kDur, "60", P,
+   "A worker must run this long before a recycle can take it."},
+  {"reload-on-rss", kSize, "0", I,
+   "Recycle a worker whose resident memory exceeds this (bare numbers are MiB; 0 disables).",
+   {}, false, kMiB},
+  {"harakiri", kDur, "0", I,
+   "Kill a worker whose request runs longer than this (0 disables)."},
+  {"harakiri-verbose", kFlag, "false", P, "Log more about the request a harakiri killed."},
+  {"touch-reload", kList, "", I,
+   "Reload gracefully when this file's modification time changes."},
+  {"attach-daemon", kList, "", I,
+   "Run and supervise this command beside the workers."},
+  {"auto-procname", kFlag, "false", I, "Give processes meaningful names in ps output."},
+  {"procname-prefix", kStr, "", I, "Prefix every process name with this text."},
+  {"env", kList, "", I,
+   "Set an environment variable `NAME=value` for the application."},
+  {"unenv", kList, "", I, "Remove this environment variable."},
+  {"need-app", kFlag, "true", I,
+   "Fail startup when the application cannot be loaded."},
+  {"memory-report", kFlag, "false", P, "Add memory usage to the request log."},
+  {"stats", kStr, "", P, "Serve JSON statistics on this address."},
+  {"thunder-lock", kFlag, "false", P,
+   "Serialize accept() between workers (kiln uses EPOLLEXCLUSIVE)."},
+  // Sockets
+  {"socket", kList, "", I,
+   "Serve the uwsgi protocol on this address (`/path.sock`, `host:port`, `:port`).",
+   {"uwsgi-socket"}},
+  {"http-socket", kList, "", I, "Serve HTTP/1.1 on this address."},
+  {"http", kList, "", P,
+   "Run an HTTP front on this address that forwards to the workers."},
+  {"chmod-socket", kStr, "", I,
+   "Set the permissions of unix sockets (bare: 666)."},
+  {"chown-socket", kStr, "", I,
+   "Set the owner (`user[:group]`) of unix sockets."},
+  {"vacuum", kFlag, "false", I, "Remove unix sockets and the pidfile at exit."},
+  {"listen", kNum, "100", I, "Listen queue length of each socket."},
+  {"reuse-port", kFlag, "false", I, "Set SO_REUSEPORT on TCP sockets."},
+  {"socket-timeout", kDur, "4", P,
+   "Give up on a client that sends or receives nothing for this long."},
+  {"http-timeout", kDur, "60", P, "Timeout of HTTP connections."},
+  {"http-keepalive", kNum, "1", P,
+   "Keep HTTP/1.1 connections open between requests (0 turns it off)."},
+  {"buffer-size", kSize, "65535", P,
+   "Largest request header block (uwsgi vars or HTTP headers) accepted."},
+  {"post-buffering", kSize, "0", P,
+   "Read request bodies larger than this into a buffer before calling the app."},
+  {"limit-post", kSize, "0", P, "Largest request body accepted (0: no limit)."},
+  {"offload-threads", kNum, "0", P,
+   "Threads per worker that send static files and other offloaded transfers."},
+  {"static-map", kList, "", P, "Serve files: `/mountpoint=/directory`."},
+  {"static-index", kList, "", P,
+   "File name served for a directory request under static-map."},
+  {"check-static", kList, "", P,
+   "Serve a file from this directory when one matches the request path."},
+  {"mount", kList, "", P, "Mount an application at a path: `/path=app`."},
+  {"manage-script-name", kFlag, "false", P,
+   "Move the mount point from PATH_INFO to SCRIPT_NAME."},
+  {"disable-write-exception", kFlag, "false", P,
+   "Do not raise an exception in the app when a response write fails."},
+  {"ignore-sigpipe", kFlag, "false", P, "Do not log SIGPIPE."},
+  {"ignore-write-errors", kFlag, "false", P, "Do not log failed response writes."},
+  // Logging
+  {"logto", kStr, "", I, "Write the log to this file."},
+  {"logger", kList, "", P,
+   "Send log lines to this logger (`file:/path`, `syslog`, ...)."},
+  {"req-logger", kList, "", P, "Send request log lines to this logger."},
+  {"log-master", kFlag, "false", P, "Let the master write the workers' log lines."},
+  {"log-date", kStr, "", P,
+   "Prefix log lines with the date (bare) or with this strftime format."},
+  {"log-format", kStr, "", P,
+   "Format of request log lines, with uWSGI's `%(var)` names.", {"logformat"}},
+  {"log-4xx", kFlag, "false", P,
+   "Log requests answered 4xx even when request logging is off."},
+  {"log-5xx", kFlag, "false", P,
+   "Log requests answered 5xx even when request logging is off."},
+  {"disable-logging", kFlag, "false", P, "Do not log requests."},
+  {"touch-logreopen", kList, "", P,
+   "Reopen log files when this file's modification time changes."},
+  {"logfile-chmod", kStr, "", P, "Permissions of log files kiln creates."},
+  {"logfile-chown", kFlag, "false", P, "Give log files kiln creates to uid/gid."},
+  };
+  return *rows;
+}
+// clang-format on
+
+}  // namespace
+
+std::vector<OptionSpec> CoreOptionTable() {
+  std::vector<OptionSpec> specs;
+  specs.reserve(Rows().size());
+  for (const Row& row : Rows()) {
+    OptionSpec spec;
+    spec.name = row.name;
+    spec.kind = row.kind;
+    spec.default_value = row.default_value;
+    spec.help = row.help;
+    spec.owner = "core";
+    spec.state = row.state;
+    spec.aliases = row.aliases;
+    spec.comma_list = row.comma_list;
+    spec.size_unit = row.size_unit;
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+}  // namespace kiln::config

@@ -1,0 +1,90 @@
+// Descriptor and file sinks: the core's own log targets (stderr, `logto = /path`).
+#include "core/log/file_sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_format.h"
+#include "core/base/errno_status.h"
+
+namespace kiln::log {
+
+absl::StatusOr<base::UniqueFd> OpenLogFile(const std::string& path, const FileOptions& options) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError("log file path is empty");
+  }
+  bool created = true;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, options.mode);
+  if (fd < 0 && errno == EEXIST) {
+    created = false;
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    return base::ErrnoError(errno, "open log file", path);
+  }
+  base::UniqueFd owned(fd);
+  if (created) {
+    // open()'s mode went through the umask; the operator asked for this mode exactly.
+    if (::fchmod(fd, options.mode) != 0) {
+      return base::ErrnoError(errno, "fchmod log file", path);
+    }
+  }
+  // An existing file keeps its owner unless root can set it (a reopen after dropping
+  // privileges must not fail on it).
+  if ((options.uid.has_value() || options.gid.has_value()) && (created || ::geteuid() == 0)) {
+    uid_t uid = options.uid.value_or(static_cast<uid_t>(-1));
+    gid_t gid = options.gid.value_or(static_cast<gid_t>(-1));
+    if (::fchown(fd, uid, gid) != 0) {
+      return base::ErrnoError(errno, "fchown log file", path);
+    }
+  }
+  return owned;
+}
+
+std::optional<std::string> WriteLine(int fd, std::string_view line) {
+  ssize_t n;
+  do {
+    n = ::write(fd, line.data(), line.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    return base::ErrnoText(errno);
+  }
+  if (static_cast<size_t>(n) != line.size()) {
+    return absl::StrFormat("short write (%d of %d bytes)", n, line.size());
+  }
+  return std::nullopt;
+}
+
+void FdSink::Write(std::string_view line) {
+  if (auto err = WriteLine(fd_, line)) {
+    RecordFailure(std::move(*err));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<FileSink>> FileSink::Open(std::string path, FileOptions options) {
+  absl::StatusOr<base::UniqueFd> fd = OpenLogFile(path, options);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  return std::unique_ptr<FileSink>(new FileSink(std::move(path), options, std::move(*fd)));
+}
+
+void FileSink::Write(std::string_view line) {
+  if (auto err = WriteLine(fd_.Get(), line)) {
+    RecordFailure(std::move(*err));
+  }
+}
+
+absl::Status FileSink::Reopen() {
+  absl::StatusOr<base::UniqueFd> fd = OpenLogFile(path_, options_);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  fd_ = std::move(*fd);
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::log

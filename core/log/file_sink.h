@@ -1,0 +1,65 @@
+// Sinks that write to a file descriptor: stderr, and log files kiln opens itself (`logto`).
+// One write() per line on an O_APPEND descriptor, so lines from many processes never
+// interleave; failures are counted, never fatal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "core/base/unique_fd.h"
+#include "core/log/logger.h"
+
+namespace kiln::log {
+
+// How kiln creates a log file: mode (logfile-chmod) and owner (logfile-chown, or the uid/gid
+// kiln drops to, so a reopen after rotation works as that user).
+struct FileOptions {
+  mode_t mode = 0640;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+};
+
+// Opens `path` for appending (O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC). A file created here gets
+// `options.mode` exactly (whatever the umask) and the owner, when one is given. Errors name the
+// path and the system's reason.
+absl::StatusOr<base::UniqueFd> OpenLogFile(const std::string& path, const FileOptions& options);
+
+// Writes to a descriptor it does not own (stderr).
+class FdSink : public Sink {
+ public:
+  FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  void Write(std::string_view line) override;
+  std::string Describe() const override { return name_; }
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+// A log file opened by kiln; Reopen() opens the path again (after rotation) and keeps the old
+// descriptor when that fails.
+class FileSink : public Sink {
+ public:
+  static absl::StatusOr<std::unique_ptr<FileSink>> Open(std::string path, FileOptions options);
+  void Write(std::string_view line) override;
+  absl::Status Reopen() override;
+  std::string Describe() const override { return path_; }
+  int fd() const { return fd_.Get(); }
+
+ private:
+  FileSink(std::string path, FileOptions options, base::UniqueFd fd)
+      : path_(std::move(path)), options_(options), fd_(std::move(fd)) {}
+  std::string path_;
+  FileOptions options_;
+  base::UniqueFd fd_;
+};
+
+// Writes `line` with one write() call; returns the reason on failure or short write.
+std::optional<std::string> WriteLine(int fd, std::string_view line);
+
+}  // namespace kiln::log

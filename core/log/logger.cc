@@ -1,0 +1,223 @@
+// The process-wide logger: sink lists behind one mutex, line assembly, failure reports.
+// One write() per line is the sinks' job; this file makes sure they get whole lines.
+#include "core/log/logger.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <utility>
+
+#include "core/base/strings.h"
+
+namespace kiln::log {
+namespace {
+
+struct LoggerState {
+  std::mutex mu;
+  std::vector<std::unique_ptr<Sink>> server;   // empty: stderr
+  std::vector<std::unique_ptr<Sink>> request;  // empty: the server log
+  Level min_level = Level::kInfo;
+  std::string date_format;
+  int report_interval = 60;
+  time_t last_report = 0;
+  uint64_t reported_failures = 0;
+};
+
+LoggerState& State() {
+  // Never destroyed: workers log until _exit, and destructors of other statics may log.
+  static LoggerState* state = new LoggerState;
+  return *state;
+}
+
+// Writes to fd 2 with one write(); the fallback that needs no sink.
+void WriteStderr(std::string_view line) {
+  ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)n;
+}
+
+std::string Prefix(const LoggerState& st, Level level) {
+  std::string out;
+  if (!st.date_format.empty()) {
+    char buf[128];
+    time_t now = ::time(nullptr);
+    struct tm tm;
+    ::localtime_r(&now, &tm);
+    // The format is the operator's log-date setting, not a literal.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    size_t n = ::strftime(buf, sizeof(buf), st.date_format.c_str(), &tm);
+#pragma GCC diagnostic pop
+    out.append(buf, n);
+    out.push_back(' ');
+  }
+  if (level == Level::kWarning) {
+    out += "warning: ";
+  } else if (level == Level::kError) {
+    out += "error: ";
+  }
+  return out;
+}
+
+void WriteTo(std::vector<std::unique_ptr<Sink>>& sinks, std::string_view line) {
+  if (sinks.empty()) {
+    WriteStderr(line);
+    return;
+  }
+  for (auto& sink : sinks) {
+    sink->Write(line);
+  }
+}
+
+// Called with the mutex held: tells stderr about lines lost since the last report.
+void MaybeReportFailures(LoggerState& st) {
+  uint64_t total = 0;
+  const Sink* last = nullptr;
+  for (auto* list : {&st.server, &st.request}) {
+    for (auto& sink : *list) {
+      total += sink->FailureCount();
+      if (sink->FailureCount() > 0) {
+        last = sink.get();
+      }
+    }
+  }
+  if (total <= st.reported_failures || last == nullptr) {
+    return;
+  }
+  time_t now = ::time(nullptr);
+  if (st.last_report != 0 && now - st.last_report < st.report_interval) {
+    return;
+  }
+  st.last_report = now;
+  std::string msg = absl::StrFormat(
+      "kiln: warning: %d log line(s) could not be written (%s: %s); serving continues\n",
+      total - st.reported_failures, last->Describe(), last->LastFailure());
+  st.reported_failures = total;
+  WriteStderr(msg);
+}
+
+}  // namespace
+
+const char* LevelName(Level level) {
+  switch (level) {
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kNotice:
+      return "notice";
+    case Level::kWarning:
+      return "warning";
+    case Level::kError:
+      return "error";
+  }
+  return "?";
+}
+
+Sink::~Sink() = default;
+
+absl::Status Sink::Reopen() { return absl::OkStatus(); }
+
+std::string Sink::LastFailure() const { return last_failure_; }
+
+void Sink::RecordFailure(std::string reason) {
+  ++failures_;
+  last_failure_ = std::move(reason);
+}
+
+void Log(Level level, std::string_view message) {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (level < st.min_level) {
+    return;
+  }
+  std::string prefix = Prefix(st, level);
+  std::string line;
+  // One sink call per line; a multi-line message gives several whole lines.
+  size_t start = 0;
+  size_t nl;
+  do {
+    nl = message.find('\n', start);
+    std::string_view part =
+        message.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    line.assign(prefix);
+    line.append(part.data(), part.size());
+    line.push_back('\n');
+    WriteTo(st.server, line);
+    start = nl + 1;
+  } while (nl != std::string_view::npos && start < message.size());
+  MaybeReportFailures(st);
+}
+
+void LogRequest(std::string_view line) {
+  LoggerState& st = State();
+  std::string whole(line);
+  if (whole.empty() || whole.back() != '\n') {
+    whole.push_back('\n');
+  }
+  std::lock_guard<std::mutex> lock(st.mu);
+  WriteTo(st.request.empty() ? st.server : st.request, whole);
+  MaybeReportFailures(st);
+}
+
+void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks) {
+  LoggerState& st = State();
+  std::vector<std::unique_ptr<Sink>> old;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    old = std::exchange(st.server, std::move(sinks));
+    st.reported_failures = 0;
+  }
+}
+
+void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks) {
+  LoggerState& st = State();
+  std::vector<std::unique_ptr<Sink>> old;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    old = std::exchange(st.request, std::move(sinks));
+    st.reported_failures = 0;
+  }
+}
+
+void SetMinLevel(Level level) {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.min_level = level;
+}
+
+void SetDateFormat(std::string format) {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.date_format = std::move(format);
+}
+
+void SetFailureReportInterval(int interval_seconds) {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.report_interval = interval_seconds;
+  st.last_report = 0;
+}
+
+void ReopenAll() {
+  std::vector<std::string> failures;
+  LoggerState& st = State();
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    for (auto* list : {&st.server, &st.request}) {
+      for (auto& sink : *list) {
+        absl::Status s = sink->Reopen();
+        if (!s.ok()) {
+          failures.push_back(
+              absl::StrFormat("cannot reopen log %s, still writing to the old file: %s",
+                              sink->Describe(), base::Sv(s.message())));
+        }
+      }
+    }
+  }
+  for (const std::string& f : failures) {
+    Log(Level::kError, f);
+  }
+}
+
+}  // namespace kiln::log

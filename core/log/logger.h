@@ -1,0 +1,95 @@
+// The process-wide logger: the server log (default: stderr) and the request log (req-logger
+// sinks, else the server log). Each line is assembled whole and handed to every sink, which
+// writes it with one write(), so lines from many processes never interleave. Knows nothing of
+// plugins: plugin loggers arrive as Sinks (see sink_spec.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+
+namespace kiln::log {
+
+enum class Level { kDebug, kInfo, kNotice, kWarning, kError };
+
+// "debug", "info", "notice", "warning", "error".
+const char* LevelName(Level level);
+
+// A log target. Write() takes one whole line including its '\n' and must neither block for
+// long nor stop serving on failure: a sink counts failed writes (see FailureCount) and the
+// logger reports them now and then.
+class Sink {
+ public:
+  virtual ~Sink();
+  virtual void Write(std::string_view line) = 0;
+  // Reopens the target (log rotation). On failure the old target stays in use.
+  virtual absl::Status Reopen();
+  // What the sink writes to, for messages: "/var/log/app.log", "stderr", "file:/x".
+  virtual std::string Describe() const = 0;
+  // Lines lost so far and the last reason, for the periodic report.
+  uint64_t FailureCount() const { return failures_; }
+  std::string LastFailure() const;
+
+ protected:
+  // For implementations: records one lost line and why.
+  void RecordFailure(std::string reason);
+
+ private:
+  uint64_t failures_ = 0;
+  std::string last_failure_;
+};
+
+// Writes a message to the server log. A trailing newline is optional; a message with embedded
+// newlines becomes several lines, each with the prefix.
+void Log(Level level, std::string_view message);
+
+// Writes one request log line (no newline needed) to the request sinks, or the server log
+// when none is set.
+void LogRequest(std::string_view line);
+
+// Replaces the sinks (an empty vector restores stderr for the server log, and "same as the
+// server log" for the request log). The previous sinks are closed.
+void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks);
+void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks);
+
+// Messages below `level` are dropped (default kInfo).
+void SetMinLevel(Level level);
+
+// Prefixes server log lines with the local time formatted by strftime(`format`) followed by a
+// space ("" turns it off; the default). `log-date = true` means "%a %b %e %H:%M:%S %Y".
+void SetDateFormat(std::string format);
+
+// Reopens every sink (logrotate). A failed reopen keeps the old target and logs why.
+void ReopenAll();
+
+// Reports, once per `interval_seconds` at most, lines that sinks failed to write. Called by
+// the logger itself after each write; exposed for tests with interval 0.
+void SetFailureReportInterval(int interval_seconds);
+
+// absl::StrFormat-style shorthands: log::Info("worker %d ready", id).
+template <typename... Args>
+void Debug(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  Log(Level::kDebug, absl::StrFormat(format, args...));
+}
+template <typename... Args>
+void Info(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  Log(Level::kInfo, absl::StrFormat(format, args...));
+}
+template <typename... Args>
+void Notice(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  Log(Level::kNotice, absl::StrFormat(format, args...));
+}
+template <typename... Args>
+void Warn(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  Log(Level::kWarning, absl::StrFormat(format, args...));
+}
+template <typename... Args>
+void Error(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  Log(Level::kError, absl::StrFormat(format, args...));
+}
+
+}  // namespace kiln::log

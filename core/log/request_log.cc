@@ -1,0 +1,168 @@
+// Request log formatting. The default line follows uWSGI's uwsgi_logit_simple field for field
+// (see the reference, section 7); times are the request start in ctime() form, local time.
+#include "core/log/request_log.h"
+
+#include <ctime>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/strings.h"
+#include "core/log/logger.h"
+
+namespace kiln::log {
+namespace {
+
+struct tm LocalTm(absl::Time t) {
+  time_t secs = absl::ToTimeT(t);
+  struct tm tm_buf;
+  localtime_r(&secs, &tm_buf);
+  return tm_buf;
+}
+
+// ctime(3) without its newline: "Tue Nov 24 02:11:10 2026".
+std::string CtimeText(absl::Time t) {
+  struct tm tm_buf = LocalTm(t);
+  char buf[64];
+  size_t n = strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm_buf);
+  return std::string(buf, n);
+}
+
+// Apache's common log time: "24/Nov/2026:02:11:10 +0000".
+std::string ApacheTime(absl::Time t) {
+  struct tm tm_buf = LocalTm(t);
+  char buf[64];
+  size_t n = strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S %z", &tm_buf);
+  return std::string(buf, n);
+}
+
+}  // namespace
+
+bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx) {
+  if (!disable_logging) return true;
+  if (log_4xx && status >= 400 && status < 500) return true;
+  if (log_5xx && status >= 500 && status < 600) return true;
+  return false;
+}
+
+std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report) {
+  std::string line;
+  if (memory_report) {
+    absl::StrAppendFormat(&line, "{address space usage: %u bytes/%uMB} {rss usage: %u bytes/%uMB} ",
+                          e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
+                          e.rss_bytes / (1024 * 1024));
+  }
+  absl::StrAppendFormat(&line,
+                        "[pid: %d|app: %d|req: %u/%u] %s (%s) {%u vars in %u bytes} [%s] %s %s "
+                        "=> generated %u bytes in %d msecs%s (%s %d) %u headers in %u bytes (%d "
+                        "switches on core %d)",
+                        e.pid, e.app_id, e.app_requests, e.worker_requests, e.remote_addr,
+                        e.remote_user, e.var_pairs * 2, e.vars_bytes, CtimeText(e.start),
+                        e.method, e.uri, e.body_bytes, absl::ToInt64Milliseconds(e.duration),
+                        e.via_sendfile ? " via sendfile()" : "", e.protocol, e.status,
+                        e.header_count, e.header_bytes, e.switches, e.core_id);
+  return line;
+}
+
+LogFormat LogFormat::Compile(std::string_view format) {
+  static const std::pair<std::string_view, Item> kNames[] = {
+      {"uri", Item::kUri}, {"method", Item::kMethod}, {"user", Item::kUser},
+      {"addr", Item::kAddr}, {"host", Item::kHost}, {"proto", Item::kProto},
+      {"uagent", Item::kUagent}, {"referer", Item::kReferer}, {"status", Item::kStatus},
+      {"rsize", Item::kRsize}, {"hsize", Item::kHsize}, {"size", Item::kSize},
+      {"cl", Item::kCl}, {"micros", Item::kMicros}, {"msecs", Item::kMsecs},
+      {"secs", Item::kSecs}, {"time", Item::kTime}, {"ltime", Item::kLtime},
+      {"ctime", Item::kCtime}, {"epoch", Item::kEpoch}, {"pid", Item::kPid},
+      {"wid", Item::kWid}, {"switches", Item::kSwitches}, {"vars", Item::kVars},
+      {"core", Item::kCore}, {"vsz", Item::kVsz}, {"rss", Item::kRss}, {"vszM", Item::kVszM},
+      {"rssM", Item::kRssM}, {"pktsize", Item::kPktsize}, {"modifier1", Item::kModifier1},
+      {"modifier2", Item::kModifier2}, {"headers", Item::kHeaders}, {"werr", Item::kWerr},
+      {"rerr", Item::kRerr}, {"ioerr", Item::kIoerr},
+  };
+  LogFormat f;
+  std::string literal;
+  size_t i = 0;
+  while (i < format.size()) {
+    size_t close = std::string_view::npos;
+    if (format.compare(i, 2, "%(") == 0) close = format.find(')', i + 2);
+    if (close == std::string_view::npos) {
+      literal.push_back(format[i++]);
+      continue;
+    }
+    std::string_view name = format.substr(i + 2, close - i - 2);
+    std::optional<Piece> piece;
+    if (name.substr(0, 4) == "var." && name.size() > 4) {
+      piece = Piece{Item::kVar, std::string(name.substr(4))};
+    } else {
+      for (const auto& [n, item] : kNames) {
+        if (n == name) piece = Piece{item, ""};
+      }
+    }
+    if (!piece.has_value()) {
+      f.unknown_.emplace_back(name);
+      literal.append(format.substr(i, close + 1 - i));
+    } else {
+      if (!literal.empty()) f.pieces_.push_back({Item::kLiteral, std::exchange(literal, {})});
+      f.pieces_.push_back(std::move(*piece));
+    }
+    i = close + 1;
+  }
+  if (!literal.empty()) f.pieces_.push_back({Item::kLiteral, std::move(literal)});
+  return f;
+}
+
+std::string LogFormat::Format(const RequestLogEntry& e) const {
+  std::string out;
+  const int64_t micros = absl::ToInt64Microseconds(e.duration);
+  for (const Piece& p : pieces_) {
+    switch (p.item) {
+      case Item::kLiteral: out += p.text; break;
+      case Item::kUri: out.append(e.uri); break;
+      case Item::kMethod: out.append(e.method); break;
+      case Item::kUser: out.append(e.remote_user.empty() ? "-" : e.remote_user); break;
+      case Item::kAddr: out.append(e.remote_addr); break;
+      case Item::kHost: out.append(e.host); break;
+      case Item::kProto: out.append(e.protocol); break;
+      case Item::kUagent: out.append(e.user_agent); break;
+      case Item::kReferer: out.append(e.referer); break;
+      case Item::kStatus: absl::StrAppend(&out, e.status); break;
+      case Item::kRsize: absl::StrAppend(&out, e.body_bytes); break;
+      case Item::kHsize: absl::StrAppend(&out, e.header_bytes); break;
+      case Item::kSize: absl::StrAppend(&out, e.body_bytes + e.header_bytes); break;
+      case Item::kCl: out.append(e.content_length.empty() ? "0" : e.content_length); break;
+      case Item::kMicros: absl::StrAppend(&out, micros); break;
+      case Item::kMsecs: absl::StrAppend(&out, micros / 1000); break;
+      case Item::kSecs: absl::StrAppendFormat(&out, "%.6f", micros / 1e6); break;
+      case Item::kTime:
+      case Item::kEpoch: absl::StrAppend(&out, absl::ToUnixSeconds(e.start)); break;
+      case Item::kLtime: out += ApacheTime(e.start); break;
+      case Item::kCtime: out += CtimeText(e.start); break;
+      case Item::kPid: absl::StrAppend(&out, e.pid); break;
+      case Item::kWid: absl::StrAppend(&out, e.worker_id); break;
+      case Item::kSwitches: absl::StrAppend(&out, e.switches); break;
+      case Item::kVars: absl::StrAppend(&out, e.var_pairs * 2); break;
+      case Item::kCore: absl::StrAppend(&out, e.core_id); break;
+      case Item::kVsz: absl::StrAppend(&out, e.vsz_bytes); break;
+      case Item::kRss: absl::StrAppend(&out, e.rss_bytes); break;
+      case Item::kVszM: absl::StrAppend(&out, e.vsz_bytes / (1024 * 1024)); break;
+      case Item::kRssM: absl::StrAppend(&out, e.rss_bytes / (1024 * 1024)); break;
+      case Item::kPktsize: absl::StrAppend(&out, e.vars_bytes); break;
+      case Item::kModifier1: absl::StrAppend(&out, e.modifier1); break;
+      case Item::kModifier2: absl::StrAppend(&out, e.modifier2); break;
+      case Item::kHeaders: absl::StrAppend(&out, e.header_count); break;
+      case Item::kWerr: absl::StrAppend(&out, e.write_error ? 1 : 0); break;
+      case Item::kRerr: absl::StrAppend(&out, e.read_error ? 1 : 0); break;
+      case Item::kIoerr: absl::StrAppend(&out, (e.read_error || e.write_error) ? 1 : 0); break;
+      case Item::kVar:
+        if (e.var) {
+          if (std::optional<std::string_view> v = e.var(p.text)) out.append(*v);
+        }
+        break;
+    }
+  }
+  return out;
+}
+
+void EmitRequestLine(std::string_view line) { LogRequest(line); }
+
+}  // namespace kiln::log

@@ -1,0 +1,96 @@
+// One accepted client connection: its read buffer, its peer/server names, and I/O helpers
+// that wait with poll() under a timeout (the handler's blocking view of a non-blocking
+// socket). No protocol knowledge beyond which one the listen socket speaks.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/base/unique_fd.h"
+#include "core/net/serve_loop.h"
+
+namespace kiln::net {
+
+class Connection {
+ public:
+  enum class State { kIdle, kReadingHead, kReadingBody };
+
+  // The read buffer starts small, grows up to `max_capacity` bytes (which must exceed the head
+  // limit) and is released while the connection is idle, so idle keep-alive connections cost
+  // no buffer.
+  Connection(base::UniqueFd fd, Protocol protocol, std::string_view socket_name,
+             size_t max_capacity);
+
+  int fd() const { return fd_.Get(); }
+  Protocol protocol() const { return protocol_; }
+  const std::string& remote_addr() const { return remote_addr_; }
+  const std::string& remote_port() const { return remote_port_; }
+  const std::string& server_name() const { return server_name_; }
+  const std::string& server_port() const { return server_port_; }
+  // "1.2.3.4:5678" or the socket name, for log lines.
+  std::string PeerText() const;
+
+  // Unparsed bytes.
+  const char* data() const { return buf_.get() + start_; }
+  size_t size() const { return end_ - start_; }
+  void Consume(size_t n);
+  // Keeps bytes before data() in place (a parsed head is viewed there) until Unpin().
+  void Pin() { pin_ = start_; }
+  void Unpin();
+  // True when the buffer is at its largest and holds nothing but unparsed bytes.
+  bool Full() const { return capacity_ == max_capacity_ && end_ == capacity_ && start_ == 0; }
+  // Makes room for `n` more bytes after the data, compacting or growing (never while pinned:
+  // the buffer may move). Call only when no views into the buffer are alive.
+  void EnsureTailRoom(size_t n);
+  // Lets the buffer grow to hold `total` unparsed bytes (a post-buffered body behind its head).
+  void Reserve(size_t total);
+  // Frees the buffer while the connection is idle and empty.
+  void ReleaseBuffer();
+  // How much of data() the head scanner has already looked at (see ServeThread::ParseHead).
+  size_t head_scanned = 0;
+
+  // Non-blocking read into the buffer. Returns bytes read; 0 on EOF. Unavailable with
+  // would_block set when nothing is ready.
+  absl::StatusOr<size_t> ReadAvailable(bool* would_block);
+  // Waits for data up to `timeout` and reads into the buffer (after the pin). 0 on EOF;
+  // DeadlineExceeded on timeout.
+  absl::StatusOr<size_t> ReadMore(absl::Duration timeout);
+  // Reads up to len bytes, buffered bytes first, else straight from the socket into dst.
+  absl::StatusOr<size_t> ReadInto(char* dst, size_t len, absl::Duration timeout);
+
+  // Writes everything, waiting up to `timeout` for each stall. MSG_NOSIGNAL: no SIGPIPE.
+  absl::Status WriteAll(const struct iovec* iov, int count, absl::Duration timeout);
+  absl::Status WriteAll(std::string_view data, absl::Duration timeout);
+  // sendfile(2) of [offset, offset+length) of file_fd, waiting on stalls.
+  absl::Status SendFile(int file_fd, int64_t offset, int64_t length, absl::Duration timeout);
+  // One best-effort non-blocking send (error answers to clients we are dropping anyway).
+  void SendBestEffort(std::string_view data);
+
+  State state = State::kIdle;
+  absl::Time deadline = absl::InfiniteFuture();
+  uint64_t requests = 0;  // served on this connection
+
+ private:
+  absl::Status WaitFor(short events, absl::Duration timeout);
+
+  base::UniqueFd fd_;
+  Protocol protocol_;
+  std::string socket_name_;
+  std::string remote_addr_, remote_port_, server_name_, server_port_;
+  void Grow(size_t min_capacity);
+
+  std::unique_ptr<char[]> buf_;
+  size_t capacity_ = 0;
+  size_t max_capacity_;
+  size_t start_ = 0, end_ = 0, pin_ = 0;
+};
+
+}  // namespace kiln::net

@@ -1,0 +1,324 @@
+// Request bodies in (Content-Length, chunked, post-buffered) and responses out, framed per
+// response_writer.h. The first body piece is held back so a one-piece body gets a
+// Content-Length; a second piece switches to chunked (HTTP/1.1) or close-delimited (1.0).
+#include "core/net/connection_request.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "core/base/strings.h"
+
+namespace kiln::net {
+
+using protocol::BodyFraming;
+using protocol::ResponseFraming;
+
+ConnectionRequest::ConnectionRequest(Connection& conn, const protocol::Request& req,
+                                     const protocol::HttpHead& head, const ServeOptions& options,
+                                     bool keep_alive_allowed, int worker_id, int core_id)
+    : conn_(conn),
+      req_(req),
+      head_(head),
+      options_(options),
+      raw_(conn.protocol() == Protocol::kUwsgi),
+      keep_alive_(!raw_ && head.keep_alive && keep_alive_allowed),
+      worker_id_(worker_id),
+      core_id_(core_id),
+      chunked_(protocol::ChunkedDecoder::Limits{4096, options.buffer_size}) {
+  if (head_.framing == BodyFraming::kContentLength) {
+    body_left_ = head_.content_length;
+    body_done_ = body_left_ == 0;
+  } else if (head_.framing == BodyFraming::kNone) {
+    body_done_ = true;
+  }
+}
+
+std::optional<std::string_view> ConnectionRequest::Var(std::string_view name) const {
+  return req_.Get(name);
+}
+
+void ConnectionRequest::ForEachVar(
+    absl::FunctionRef<void(std::string_view, std::string_view)> fn) const {
+  for (const protocol::Var& v : req_.vars) fn(v.name, v.value);
+}
+
+absl::Status ConnectionRequest::BodyFailed(absl::Status s, int status) {
+  read_failed_ = true;
+  keep_alive_ = false;
+  if (body_error_status_ == 0) body_error_status_ = status;
+  return s;
+}
+
+absl::Status ConnectionRequest::MaybeSendContinue() {
+  if (!head_.expect_continue || continue_sent_ || head_sent_) return absl::OkStatus();
+  continue_sent_ = true;
+  absl::Status s = conn_.WriteAll(protocol::kContinue, options_.socket_timeout);
+  if (!s.ok()) return WriteFailed(s);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> ConnectionRequest::ReadBody(char* buf, size_t len) {
+  if (buffered_body_.has_value()) {
+    size_t n = std::min(len, buffered_body_->size() - buffered_pos_);
+    std::copy_n(buffered_body_->data() + buffered_pos_, n, buf);
+    buffered_pos_ += n;
+    return n;
+  }
+  if (body_error_status_ != 0) {
+    return absl::FailedPreconditionError("the request body already failed to read");
+  }
+  return ReadRaw(buf, len);
+}
+
+absl::StatusOr<size_t> ConnectionRequest::ReadRaw(char* buf, size_t len) {
+  if (body_done_ || len == 0) return 0;
+  if (absl::Status s = MaybeSendContinue(); !s.ok()) return s;
+  const absl::Duration timeout = options_.socket_timeout;
+  if (head_.framing == BodyFraming::kContentLength) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(len, body_left_));
+    absl::StatusOr<size_t> n = conn_.ReadInto(buf, want, timeout);
+    if (!n.ok()) {
+      return BodyFailed(n.status(), absl::IsDeadlineExceeded(n.status()) ? 408 : 400);
+    }
+    if (*n == 0) {
+      return BodyFailed(absl::UnavailableError(absl::StrFormat(
+                            "%s closed the connection with %u of %u body bytes unread",
+                            conn_.PeerText(), body_left_, head_.content_length)),
+                        400);
+    }
+    body_left_ -= *n;
+    body_read_ += *n;
+    body_done_ = body_left_ == 0;
+    return *n;
+  }
+  // Chunked: decode what is buffered, read more only when the decoder produced nothing.
+  while (true) {
+    protocol::ChunkedDecoder::Result r = chunked_.Decode(conn_.data(), conn_.size(), buf, len);
+    conn_.Consume(r.consumed);
+    if (r.status == protocol::ParseStatus::kError) {
+      return BodyFailed(absl::InvalidArgumentError(absl::StrCat(
+                            "malformed chunked body from ", conn_.PeerText(), ": ", r.message)),
+                        400);
+    }
+    body_read_ += r.produced;
+    if (options_.limit_post > 0 && body_read_ > options_.limit_post) {
+      return BodyFailed(absl::ResourceExhaustedError(absl::StrFormat(
+                            "chunked body from %s is over limit-post (%u bytes)",
+                            conn_.PeerText(), options_.limit_post)),
+                        413);
+    }
+    if (r.status == protocol::ParseStatus::kComplete) body_done_ = true;
+    if (r.produced > 0 || body_done_) return r.produced;
+    absl::StatusOr<size_t> n = conn_.ReadMore(timeout);
+    if (!n.ok()) {
+      return BodyFailed(n.status(), absl::IsDeadlineExceeded(n.status()) ? 408 : 400);
+    }
+    if (*n == 0) {
+      return BodyFailed(absl::UnavailableError(absl::StrCat(
+                            conn_.PeerText(), " closed the connection inside a chunked body")),
+                        400);
+    }
+  }
+}
+
+absl::Status ConnectionRequest::BufferBody() {
+  std::string body;
+  char chunk[16384];
+  while (true) {
+    absl::StatusOr<size_t> n = ReadRaw(chunk, sizeof(chunk));
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    body.append(chunk, *n);
+  }
+  buffered_body_ = std::move(body);
+  return absl::OkStatus();
+}
+
+absl::Status ConnectionRequest::StartResponse(int status, std::string_view reason,
+                                              const std::vector<plugin::Header>& headers) {
+  if (started_) {
+    return absl::FailedPreconditionError("StartResponse called twice for one request");
+  }
+  // Validate now, so a bad header is refused while the handler can still react.
+  protocol::ResponseRequestInfo probe;
+  absl::StatusOr<protocol::ResponseHead> h =
+      protocol::BuildResponseHead(status, reason, headers, probe);
+  if (!h.ok()) return h.status();
+  status_ = status;
+  reason_ = std::string(reason);
+  header_store_.clear();
+  app_length_ = false;
+  for (const plugin::Header& hd : headers) {
+    header_store_.emplace_back(hd.name);
+    header_store_.emplace_back(hd.value);
+    if (absl::EqualsIgnoreCase(base::Av(hd.name), "content-length")) app_length_ = true;
+  }
+  started_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status ConnectionRequest::WriteFailed(absl::Status s) {
+  if (!write_failed_) write_error_text_ = std::string(s.message());
+  write_failed_ = true;
+  keep_alive_ = false;
+  if (options_.disable_write_exception) return absl::OkStatus();
+  return s;
+}
+
+absl::Status ConnectionRequest::Send(const struct iovec* iov, int count) {
+  absl::Status s = conn_.WriteAll(iov, count, options_.socket_timeout);
+  if (!s.ok()) return WriteFailed(s);
+  return absl::OkStatus();
+}
+
+size_t ConnectionRequest::FrameBody(std::string_view data, char (&scratch)[24],
+                                    struct iovec* iov) {
+  if (data.empty() || framing_ == ResponseFraming::kNoBody) return 0;
+  if (framing_ == ResponseFraming::kContentLength) {
+    const uint64_t room = declared_length_ - std::min(declared_length_, body_bytes_);
+    if (data.size() > room) {
+      // More than the declared Content-Length: send what fits and end the connection.
+      data = data.substr(0, room);
+      keep_alive_ = false;
+      head_keep_alive_ = false;
+    }
+  }
+  body_bytes_ += data.size();
+  return protocol::FrameBodyPiece(framing_, data, scratch, iov);
+}
+
+absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
+                                         std::string_view first, std::string_view second) {
+  std::vector<plugin::Header> headers;
+  headers.reserve(header_store_.size() / 2);
+  for (size_t i = 0; i + 1 < header_store_.size(); i += 2) {
+    headers.push_back({header_store_[i], header_store_[i + 1]});
+  }
+  protocol::ResponseRequestInfo info;
+  info.raw = raw_;
+  info.server_protocol = req_.Get("SERVER_PROTOCOL").value_or("");
+  info.http11 = head_.minor_version >= 1;
+  info.head_request = head_.is_head && !raw_;
+  // A client still waiting for 100 Continue may send its body anyway: close after answering.
+  if (loop_ != nullptr && loop_->stopping()) keep_alive_ = false;
+  info.keep_alive = keep_alive_ && !(head_.expect_continue && !continue_sent_ && !body_done_);
+  info.known_length = known_length;
+  absl::StatusOr<protocol::ResponseHead> h =
+      protocol::BuildResponseHead(status_, reason_, headers, info);
+  if (!h.ok()) return h.status();  // validated in StartResponse: not expected
+  head_sent_ = true;
+  framing_ = h->framing;
+  declared_length_ = h->content_length;
+  head_keep_alive_ = h->keep_alive;
+  header_bytes_ = h->bytes.size();
+  header_count_ = h->header_count;
+  // Head and the first body pieces leave in one writev (one packet for small responses).
+  struct iovec iov[7];
+  char scratch1[24], scratch2[24];
+  iov[0] = {h->bytes.data(), h->bytes.size()};
+  size_t n = 1;
+  n += FrameBody(first, scratch1, iov + n);
+  n += FrameBody(second, scratch2, iov + n);
+  return Send(iov, static_cast<int>(n));
+}
+
+absl::Status ConnectionRequest::WriteBody(std::string_view data) {
+  if (!started_) return absl::FailedPreconditionError("WriteBody before StartResponse");
+  if (write_failed_) {
+    return options_.disable_write_exception
+               ? absl::OkStatus()
+               : absl::UnavailableError(absl::StrCat("client gone: ", write_error_text_));
+  }
+  if (data.empty()) return absl::OkStatus();
+  if (!head_sent_) {
+    if (!raw_ && !app_length_ && !pending_.has_value()) {
+      pending_ = std::string(data);
+      return absl::OkStatus();
+    }
+    std::optional<std::string> first = std::move(pending_);
+    pending_.reset();
+    return first.has_value() ? SendHead(std::nullopt, *first, data)
+                             : SendHead(std::nullopt, data);
+  }
+  char scratch[24];
+  struct iovec iov[3];
+  const size_t n = FrameBody(data, scratch, iov);
+  if (n == 0) return absl::OkStatus();
+  return Send(iov, static_cast<int>(n));
+}
+
+absl::Status ConnectionRequest::SendFile(int fd, int64_t offset, int64_t length) {
+  if (!started_) return absl::FailedPreconditionError("SendFile before StartResponse");
+  if (write_failed_) return WriteBody("x");  // the same "client gone" answer
+  if (length <= 0) return absl::OkStatus();
+  if (!head_sent_) {
+    std::optional<std::string> first = std::move(pending_);
+    pending_.reset();
+    if (absl::Status s = SendHead(std::nullopt, first.value_or("")); !s.ok()) return s;
+  }
+  if (framing_ == ResponseFraming::kNoBody) return absl::OkStatus();
+  via_sendfile_ = true;
+  if (framing_ == ResponseFraming::kChunked) {
+    char line[24];
+    int len = std::snprintf(line, sizeof(line), "%llx\r\n", static_cast<unsigned long long>(length));
+    struct iovec iov = {line, static_cast<size_t>(len)};
+    if (absl::Status s = Send(&iov, 1); !s.ok()) return s;
+  }
+  absl::Status s = conn_.SendFile(fd, offset, length, options_.socket_timeout);
+  if (!s.ok()) return WriteFailed(s);
+  body_bytes_ += static_cast<uint64_t>(length);
+  if (framing_ == ResponseFraming::kChunked) {
+    struct iovec iov = {const_cast<char*>("\r\n"), 2};
+    return Send(&iov, 1);
+  }
+  return absl::OkStatus();
+}
+
+void ConnectionRequest::Refuse(int status, std::string_view why) {
+  keep_alive_ = false;
+  if (StartResponse(status, "", {{"Content-Type", "text/plain"}}).ok()) {
+    (void)WriteBody(absl::StrCat(status, " ", base::Av(protocol::ReasonPhrase(status)), "\n",
+                                 base::Av(why), why.empty() ? "" : "\n"));
+  }
+}
+
+bool ConnectionRequest::Finish() {
+  if (!started_) {
+    Refuse(body_error_status_ != 0 ? body_error_status_ : 500, "");
+  }
+  if (!head_sent_ && !write_failed_) {
+    std::optional<std::string> first = std::move(pending_);
+    pending_.reset();
+    const uint64_t known = first.has_value() ? first->size() : 0;
+    (void)SendHead(raw_ || app_length_ ? std::nullopt : std::optional<uint64_t>(known),
+                   first.value_or(""));
+  }
+  if (framing_ == ResponseFraming::kChunked && !write_failed_) {
+    struct iovec iov = {const_cast<char*>(protocol::kLastChunk.data()),
+                        protocol::kLastChunk.size()};
+    (void)Send(&iov, 1);
+  }
+  if (framing_ == ResponseFraming::kContentLength && body_bytes_ < declared_length_ &&
+      !head_.is_head) {
+    keep_alive_ = false;  // the client waits for bytes that will never come
+  }
+  return keep_alive_ && head_keep_alive_ && !write_failed_ && !read_failed_;
+}
+
+bool ConnectionRequest::DrainBody() {
+  if (body_done_) return true;
+  if (head_.expect_continue && !continue_sent_) return false;
+  char scratch[16384];
+  uint64_t drained = 0;
+  while (!body_done_ && drained < (1u << 20)) {
+    absl::StatusOr<size_t> n = ReadRaw(scratch, sizeof(scratch));
+    if (!n.ok() || *n == 0) break;
+    drained += *n;
+  }
+  return body_done_ && !read_failed_;
+}
+
+}  // namespace kiln::net

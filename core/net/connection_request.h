@@ -1,0 +1,121 @@
+// The RequestContext the serving loop hands to handlers: variables from the parsed head, a
+// body reader over the connection (Content-Length, chunked, or buffered in advance), and the
+// response side, which frames what the handler writes (response_writer.h) and counts it for
+// the request log. Blocking calls wait with poll() under socket-timeout.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/net/connection.h"
+#include "core/net/serve_loop.h"
+#include "core/plugin/request_context.h"
+#include "core/protocol/chunked_decoder.h"
+#include "core/protocol/http1_parser.h"
+#include "core/protocol/request.h"
+#include "core/protocol/response_writer.h"
+
+namespace kiln::net {
+
+class ConnectionRequest : public plugin::RequestContext {
+ public:
+  // `head` describes the body framing (for uwsgi: kContentLength from CONTENT_LENGTH).
+  ConnectionRequest(Connection& conn, const protocol::Request& req, const protocol::HttpHead& head,
+                    const ServeOptions& options, bool keep_alive_allowed, int worker_id,
+                    int core_id);
+
+  // RequestContext.
+  std::optional<std::string_view> Var(std::string_view name) const override;
+  void ForEachVar(
+      absl::FunctionRef<void(std::string_view, std::string_view)> fn) const override;
+  size_t VarCount() const override { return req_.vars.size(); }
+  uint8_t Modifier1() const override { return req_.modifier1; }
+  uint8_t Modifier2() const override { return req_.modifier2; }
+  absl::StatusOr<size_t> ReadBody(char* buf, size_t len) override;
+  absl::Status StartResponse(int status, std::string_view reason,
+                             const std::vector<plugin::Header>& headers) override;
+  absl::Status WriteBody(std::string_view data) override;
+  absl::Status SendFile(int fd, int64_t offset, int64_t length) override;
+  bool ResponseStarted() const override { return started_; }
+  int WorkerId() const override { return worker_id_; }
+  int CoreId() const override { return core_id_; }
+
+  // Reads the whole body into memory now (post-buffering). An error is answered by Finish.
+  absl::Status BufferBody();
+  // Ends the response: sends held-back bytes, the last chunk, or an error answer when the
+  // handler sent nothing. Returns whether the connection may serve another request.
+  bool Finish();
+  // Discards an unread body (bounded) so the connection can be reused; false if it cannot.
+  bool DrainBody();
+
+  // A stop that begins while the handler runs still ends keep-alive for this response.
+  void set_loop(const ServeLoop* loop) { loop_ = loop; }
+
+  // Refuses the request with `status` before the handler runs (413 and friends).
+  void Refuse(int status, std::string_view why);
+
+  int status() const { return status_; }
+  uint64_t body_bytes() const { return body_bytes_; }
+  uint64_t header_bytes() const { return header_bytes_; }
+  size_t header_count() const { return header_count_; }
+  bool via_sendfile() const { return via_sendfile_; }
+  bool write_error() const { return write_failed_; }
+  bool read_error() const { return read_failed_; }
+  const std::string& write_error_text() const { return write_error_text_; }
+  bool body_done() const { return body_done_; }
+
+ private:
+  absl::StatusOr<size_t> ReadRaw(char* buf, size_t len);
+  // Sends the response head followed by up to two body pieces, in one writev.
+  absl::Status SendHead(std::optional<uint64_t> known_length, std::string_view first = {},
+                        std::string_view second = {});
+  // Frames one body piece into iov (up to 3 entries) and counts it; 0 when nothing is sent.
+  size_t FrameBody(std::string_view data, char (&scratch)[24], struct iovec* iov);
+  absl::Status Send(const struct iovec* iov, int count);
+  absl::Status WriteFailed(absl::Status s);
+  absl::Status BodyFailed(absl::Status s, int status);
+  absl::Status MaybeSendContinue();
+
+  Connection& conn_;
+  const protocol::Request& req_;
+  protocol::HttpHead head_;
+  const ServeOptions& options_;
+  const ServeLoop* loop_ = nullptr;
+  bool raw_;
+  bool keep_alive_;
+  int worker_id_;
+  int core_id_;
+
+  // Body.
+  uint64_t body_left_ = 0;  // for Content-Length framing
+  bool body_done_ = false;
+  uint64_t body_read_ = 0;
+  protocol::ChunkedDecoder chunked_;
+  bool continue_sent_ = false;
+  std::optional<std::string> buffered_body_;
+  size_t buffered_pos_ = 0;
+  int body_error_status_ = 0;
+
+  // Response.
+  bool started_ = false;
+  bool head_sent_ = false;
+  int status_ = 0;
+  std::string reason_;
+  std::vector<std::string> header_store_;  // names and values, alternating
+  bool app_length_ = false;
+  std::optional<std::string> pending_;     // first body piece, held back to frame it
+  protocol::ResponseFraming framing_ = protocol::ResponseFraming::kClose;
+  uint64_t declared_length_ = 0;
+  bool head_keep_alive_ = false;
+  uint64_t body_bytes_ = 0;
+  uint64_t header_bytes_ = 0;
+  size_t header_count_ = 0;
+  bool via_sendfile_ = false;
+  bool write_failed_ = false;
+  bool read_failed_ = false;
+  std::string write_error_text_;
+};
+
+}  // namespace kiln::net

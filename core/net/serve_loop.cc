@@ -1,0 +1,80 @@
+// ServeLoop: owns the per-thread eventfds, the static-map table and the compiled log-format,
+// runs the serving threads and stops them.
+#include "core/net/serve_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "core/base/check.h"
+#include "core/base/strings.h"
+#include "core/log/logger.h"
+#include "core/log/request_log.h"
+#include "core/net/builtin_handler.h"
+#include "core/net/serve_thread.h"
+#include "core/net/static_files.h"
+
+namespace kiln::net {
+
+ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
+                     plugin::Handler* handler, WorkerObserver* observer, int worker_id)
+    : options_(std::move(options)),
+      sockets_(std::move(sockets)),
+      handler_(handler),
+      observer_(observer),
+      worker_id_(worker_id) {
+  if (options_.threads < 1) options_.threads = 1;
+  if (handler_ == nullptr) {
+    builtin_ = std::make_unique<BuiltinHandler>();
+    handler_ = builtin_.get();
+  }
+  if (!options_.static_maps.empty()) {
+    absl::StatusOr<StaticFiles> files = StaticFiles::Create(options_.static_maps);
+    if (files.ok()) {
+      statics_ = std::make_unique<StaticFiles>(std::move(*files));
+    } else {
+      log::Error("%s; static files are not served", base::Sv(files.status().message()));
+    }
+  }
+  if (!options_.log_format.empty()) {
+    format_ = std::make_unique<log::LogFormat>(log::LogFormat::Compile(options_.log_format));
+  }
+  for (int i = 0; i < options_.threads; ++i) {
+    base::UniqueFd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    KILN_CHECK(fd.Valid(), "eventfd");
+    wake_fds_.push_back(std::move(fd));
+  }
+}
+
+ServeLoop::~ServeLoop() = default;
+
+void ServeLoop::Run() {
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.push_back(std::make_unique<ServeThread>(*this, i, wake_fds_[i].Get()));
+  }
+  std::vector<std::thread> others;
+  for (int i = 1; i < options_.threads; ++i) {
+    others.emplace_back([this, i] { threads_[i]->Run(); });
+  }
+  threads_[0]->Run();
+  for (std::thread& t : others) t.join();
+  threads_.clear();
+}
+
+void ServeLoop::Stop(bool graceful) {
+  if (graceful) {
+    int expected = 0;
+    stop_.compare_exchange_strong(expected, 1);
+  } else {
+    stop_.store(2);
+  }
+  const uint64_t one = 1;
+  for (const base::UniqueFd& fd : wake_fds_) {
+    (void)!write(fd.Get(), &one, sizeof(one));
+  }
+}
+
+uint64_t ServeLoop::requests_served() const { return served_.load(std::memory_order_relaxed); }
+
+}  // namespace kiln::net

@@ -1,0 +1,111 @@
+// The serving loop of one worker: per thread an epoll loop that accepts on the shared listen
+// sockets, reads request heads of many connections under a deadline, then runs the handler
+// synchronously for each complete request. Knows protocols and the request log; knows nothing
+// of processes (the WorkerObserver is the process side's window into it).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/base/unique_fd.h"
+#include "core/plugin/request_context.h"
+
+namespace kiln::config {
+class Config;
+}  // namespace kiln::config
+namespace kiln::log {
+class LogFormat;
+}  // namespace kiln::log
+
+namespace kiln::net {
+
+enum class Protocol { kUwsgi, kHttp };
+
+struct ListenSocket {
+  int fd;
+  Protocol protocol;
+  std::string name;  // as configured, for logs
+};
+
+struct ServeOptions {
+  size_t buffer_size = 65535;       // uwsgi vars block / HTTP header block limit
+  uint64_t limit_post = 0;          // 0 = unlimited; over -> 413
+  size_t post_buffering = 0;        // >0: read the whole body before calling the handler
+  absl::Duration socket_timeout = absl::Seconds(4);  // uWSGI's default
+  absl::Duration http_timeout = absl::Seconds(60);   // idle keep-alive connections
+  int64_t http_keepalive = 1;       // 0 disables keep-alive (DECISIONS 23); >0 is on
+  int threads = 1;
+  bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
+       memory_report = false, ignore_write_errors = false, disable_write_exception = false;
+  std::string log_format;           // empty: uWSGI's default line (DECISIONS 20)
+  std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
+
+  // Reads the options above from the configuration (uWSGI names: buffer-size, limit-post,
+  // post-buffering, socket-timeout, http-timeout, http-keepalive, threads, disable-logging,
+  // log-4xx, log-5xx, log-date, memory-report, ignore-write-errors, disable-write-exception,
+  // log-format, static-map). Errors name the option and what was expected.
+  static absl::StatusOr<ServeOptions> FromConfig(const config::Config& cfg);
+};
+
+// Implemented by the process side: the scoreboard (harakiri, stats, max-requests).
+class WorkerObserver {
+ public:
+  virtual ~WorkerObserver() = default;
+  virtual void RequestStarted(int core_id) = 0;
+  virtual void RequestFinished(int core_id, int status, uint64_t response_bytes) = 0;
+};
+
+class ServeThread;
+class StaticFiles;
+
+class ServeLoop {
+ public:
+  // `handler` may be null: the built-in handler answers then. `observer` may be null. The
+  // listen fds stay owned by the caller and must outlive Run().
+  ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets, plugin::Handler* handler,
+            WorkerObserver* observer, int worker_id);
+  ~ServeLoop();
+  ServeLoop(const ServeLoop&) = delete;
+  ServeLoop& operator=(const ServeLoop&) = delete;
+
+  // Runs options.threads serving threads (the caller's thread is core 0); returns after
+  // Stop() once in-flight requests finished.
+  void Run();
+  // Async-signal-safe (atomic stores and a write to each thread's eventfd). graceful: stop
+  // accepting, finish requests in hand, close idle keep-alive connections, answer the current
+  // response with Connection: close. Immediate: close everything now (a handler already
+  // running finishes its call, but its connection is closed after it).
+  void Stop(bool graceful);
+  uint64_t requests_served() const;
+
+  // For the serving threads.
+  const ServeOptions& options() const { return options_; }
+  bool stopping() const { return stop_.load(std::memory_order_relaxed) != 0; }
+  bool stop_immediate() const { return stop_.load(std::memory_order_relaxed) == 2; }
+  uint64_t CountRequest() { return served_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+ private:
+  friend class ServeThread;
+
+  ServeOptions options_;
+  std::vector<ListenSocket> sockets_;
+  plugin::Handler* handler_;
+  std::unique_ptr<plugin::Handler> builtin_;
+  WorkerObserver* observer_;
+  int worker_id_;
+  std::unique_ptr<StaticFiles> statics_;      // null without static-map
+  std::unique_ptr<log::LogFormat> format_;   // null: uWSGI's default line
+  std::vector<base::UniqueFd> wake_fds_;  // one eventfd per thread
+  std::vector<std::unique_ptr<ServeThread>> threads_;
+  std::atomic<int> stop_{0};  // 0 running, 1 graceful, 2 immediate
+  std::atomic<uint64_t> served_{0};
+};
+
+}  // namespace kiln::net

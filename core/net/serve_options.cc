@@ -1,0 +1,60 @@
+// ServeOptions from the configuration: uWSGI's option names, checked ranges, and the
+// static-map directories checked at startup (a typo fails the start, not the first request).
+#include "absl/strings/str_format.h"
+#include "core/config/config.h"
+#include "core/net/serve_loop.h"
+#include "core/net/static_files.h"
+
+namespace kiln::net {
+
+absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg) {
+  ServeOptions o;
+  const uint64_t buffer_size = cfg.GetSize("buffer-size");
+  if (buffer_size < 512 || buffer_size > 65535) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `buffer-size`: %u is out of range; expected 512 to 65535 bytes (65535 is the "
+        "largest block nginx sends)", buffer_size));
+  }
+  o.buffer_size = buffer_size;
+  o.limit_post = cfg.GetSize("limit-post");
+  o.post_buffering = cfg.GetSize("post-buffering");
+  o.socket_timeout = cfg.GetDuration("socket-timeout");
+  o.http_timeout = cfg.GetDuration("http-timeout");
+  if (o.socket_timeout <= absl::ZeroDuration() || o.http_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "options `socket-timeout` and `http-timeout` must be longer than zero seconds");
+  }
+  o.http_keepalive = cfg.GetNumber("http-keepalive");
+  const int64_t threads = cfg.GetNumber("threads");
+  if (threads < 1 || threads > 1024) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `threads`: %d is out of range; expected 1 to 1024", threads));
+  }
+  o.threads = static_cast<int>(threads);
+  o.disable_logging = cfg.GetFlag("disable-logging");
+  o.log_4xx = cfg.GetFlag("log-4xx");
+  o.log_5xx = cfg.GetFlag("log-5xx");
+  o.log_date = cfg.Has("log-date");
+  o.memory_report = cfg.GetFlag("memory-report");
+  o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");
+  o.disable_write_exception = cfg.GetFlag("disable-write-exception");
+  o.log_format = cfg.GetString("log-format");
+  for (const std::string& map : cfg.GetList("static-map")) {
+    size_t eq = map.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == map.size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `static-map`: \"%s\" is not /mountpoint=/directory", map));
+    }
+    o.static_maps.emplace_back(map.substr(0, eq), map.substr(eq + 1));
+  }
+  if (!o.static_maps.empty()) {
+    absl::StatusOr<StaticFiles> files = StaticFiles::Create(o.static_maps);
+    if (!files.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `static-map`: %s", std::string(files.status().message())));
+    }
+  }
+  return o;
+}
+
+}  // namespace kiln::net

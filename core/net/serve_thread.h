@@ -1,0 +1,55 @@
+// One serving thread of a ServeLoop: its own epoll, the shared listen sockets (EPOLLEXCLUSIVE),
+// the connections it accepted. Heads are read here under deadlines; a complete request runs
+// the handler synchronously on this thread.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "absl/time/time.h"
+#include "core/base/unique_fd.h"
+#include "core/net/connection.h"
+#include "core/net/serve_loop.h"
+#include "core/protocol/http1_parser.h"
+#include "core/protocol/request.h"
+
+namespace kiln::net {
+
+class ConnectionRequest;
+
+class ServeThread {
+ public:
+  ServeThread(ServeLoop& loop, int core_id, int wake_fd);
+  ~ServeThread();
+  void Run();
+
+ private:
+  void Accept(size_t socket_index);
+  void SetAccepting(bool on);
+  void OnEvent(Connection* c);
+  void ProcessBuffered(Connection* c);
+  // Parses one head from c's buffer. Returns 1 when a request is ready, 0 to wait, -1 when
+  // the connection was answered/closed.
+  int ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed);
+  // True when a post-buffered body is still arriving: the loop waits for it in epoll.
+  bool WaitForBufferedBody(Connection* c, const protocol::HttpHead& head, size_t head_len);
+  bool ServeOne(Connection* c, const protocol::HttpHead& head);
+  void LogRequest(Connection* c, const ConnectionRequest& ctx, absl::Time start);
+  void Close(Connection* c);
+  void Sweep(absl::Time now);
+
+  ServeLoop& loop_;
+  const ServeOptions& options_;
+  int core_id_;
+  int wake_fd_;
+  base::UniqueFd epoll_;
+  bool accepting_ = false;
+  bool accept_paused_ = false;
+  absl::Time accept_resume_ = absl::InfinitePast();
+  absl::Time last_accept_error_log_ = absl::InfinitePast();
+  size_t capacity_;
+  std::unordered_map<int, std::unique_ptr<Connection>> conns_;
+  protocol::Request req_;
+};
+
+}  // namespace kiln::net

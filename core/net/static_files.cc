@@ -1,0 +1,166 @@
+// Static files: path checks, realpath containment, conditional GET, sendfile.
+#include "core/net/static_files.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/strings.h"
+#include "core/base/unique_fd.h"
+
+namespace kiln::net {
+namespace {
+
+std::optional<std::string> RealPath(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) == nullptr) return std::nullopt;
+  return std::string(buf);
+}
+
+// True when a '/'-separated component of `path` is "..".
+bool HasDotDot(std::string_view path) {
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (path.substr(pos, slash - pos) == "..") return true;
+    pos = slash + 1;
+  }
+  return false;
+}
+
+void Answer(plugin::RequestContext& r, int status, std::string_view text) {
+  if (r.StartResponse(status, "", {{"Content-Type", "text/plain"}}).ok()) {
+    (void)r.WriteBody(text);
+  }
+}
+
+}  // namespace
+
+std::string_view ContentTypeFor(std::string_view path) {
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {"html", "text/html"}, {"htm", "text/html"}, {"css", "text/css"},
+      {"js", "text/javascript"}, {"mjs", "text/javascript"}, {"json", "application/json"},
+      {"txt", "text/plain"}, {"csv", "text/csv"}, {"xml", "application/xml"},
+      {"svg", "image/svg+xml"}, {"png", "image/png"}, {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"}, {"gif", "image/gif"}, {"webp", "image/webp"},
+      {"avif", "image/avif"}, {"ico", "image/vnd.microsoft.icon"}, {"woff", "font/woff"},
+      {"woff2", "font/woff2"}, {"ttf", "font/ttf"}, {"otf", "font/otf"},
+      {"pdf", "application/pdf"}, {"zip", "application/zip"}, {"gz", "application/gzip"},
+      {"tar", "application/x-tar"}, {"wasm", "application/wasm"}, {"map", "application/json"},
+      {"mp4", "video/mp4"}, {"webm", "video/webm"}, {"mp3", "audio/mpeg"},
+      {"ogg", "audio/ogg"}, {"wav", "audio/wav"}, {"md", "text/markdown"},
+  };
+  size_t slash = path.rfind('/');
+  size_t dot = path.rfind('.');
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
+    return "application/octet-stream";
+  }
+  std::string ext = absl::AsciiStrToLower(base::Av(path.substr(dot + 1)));
+  for (const auto& [e, type] : kTypes) {
+    if (e == ext) return type;
+  }
+  return "application/octet-stream";
+}
+
+std::string HttpDate(time_t t) {
+  struct tm tm_buf;
+  gmtime_r(&t, &tm_buf);
+  char buf[64];
+  size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm_buf);
+  return std::string(buf, n);
+}
+
+std::optional<time_t> ParseHttpDate(std::string_view text) {
+  std::string s(text);
+  struct tm tm_buf;
+  std::memset(&tm_buf, 0, sizeof(tm_buf));
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm_buf);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return timegm(&tm_buf);
+}
+
+absl::StatusOr<StaticFiles> StaticFiles::Create(
+    const std::vector<std::pair<std::string, std::string>>& maps) {
+  StaticFiles files;
+  for (const auto& [mount, dir] : maps) {
+    if (mount.empty() || mount[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "static-map mount \"%s\" must start with '/' (static-map = /mount=dir)", mount));
+    }
+    std::optional<std::string> real = RealPath(dir);
+    struct stat st;
+    if (!real.has_value() || stat(real->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::NotFoundError(absl::StrFormat(
+          "static-map %s=%s: the directory does not exist or is not a directory", mount, dir));
+    }
+    std::string prefix = mount;
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    files.mounts_.push_back({prefix, *real});
+  }
+  // Longest mount first, so /static/img wins over /static.
+  std::stable_sort(files.mounts_.begin(), files.mounts_.end(),
+                   [](const Mount& a, const Mount& b) { return a.prefix.size() > b.prefix.size(); });
+  return files;
+}
+
+bool StaticFiles::Serve(plugin::RequestContext& r) const {
+  const std::string_view method = r.Var("REQUEST_METHOD").value_or("");
+  if (method != "GET" && method != "HEAD") return false;
+  const std::string_view path = r.Var("PATH_INFO").value_or("");
+  for (const Mount& m : mounts_) {
+    if (path.substr(0, m.prefix.size()) != m.prefix) continue;
+    std::string_view rest = path.substr(m.prefix.size());
+    if (!rest.empty() && rest[0] != '/') continue;
+    if (HasDotDot(rest) || rest.find('\0') != std::string_view::npos) {
+      Answer(r, 403, "403 Forbidden\n");
+      return true;
+    }
+    std::optional<std::string> real = RealPath(m.real_dir + std::string(rest));
+    if (!real.has_value()) {
+      if (errno == ENOENT || errno == ENOTDIR) return false;  // the app may know it
+      Answer(r, 403, "403 Forbidden\n");
+      return true;
+    }
+    if (*real != m.real_dir && real->compare(0, m.real_dir.size() + 1, m.real_dir + "/") != 0) {
+      Answer(r, 403, "403 Forbidden\n");  // a symlink leading out of the directory
+      return true;
+    }
+    base::UniqueFd fd(open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    struct stat st;
+    if (!fd.Valid() || fstat(fd.Get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      Answer(r, 403, "403 Forbidden\n");
+      return true;
+    }
+    const std::string last_modified = HttpDate(st.st_mtime);
+    if (std::optional<std::string_view> ims = r.Var("HTTP_IF_MODIFIED_SINCE")) {
+      std::optional<time_t> since = ParseHttpDate(*ims);
+      if (since.has_value() && st.st_mtime <= *since) {
+        (void)r.StartResponse(304, "", {{"Last-Modified", last_modified}});
+        return true;
+      }
+    }
+    const std::string length = absl::StrCat(st.st_size);
+    if (!r.StartResponse(200, "",
+                         {{"Content-Type", ContentTypeFor(*real)},
+                          {"Content-Length", length},
+                          {"Last-Modified", last_modified}})
+             .ok()) {
+      return true;
+    }
+    (void)r.SendFile(fd.Get(), 0, st.st_size);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace kiln::net

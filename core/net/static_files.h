@@ -1,0 +1,44 @@
+// static-map: serves files under a mount point from a directory with sendfile, before the
+// handler runs. No path leaves the directory ("..", symlinks pointing outside); a missing
+// file falls through to the handler, as in uWSGI. Knows only RequestContext and the disk.
+#pragma once
+
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/plugin/request_context.h"
+
+namespace kiln::net {
+
+class StaticFiles {
+ public:
+  // maps: (mount, dir) pairs as configured. Each dir must exist: an error names it.
+  static absl::StatusOr<StaticFiles> Create(
+      const std::vector<std::pair<std::string, std::string>>& maps);
+
+  // Answers a GET/HEAD under a mount when the file exists (200, 304, or 403 for a directory
+  // or a path that leaves the mount). Returns false when the request is not ours.
+  bool Serve(plugin::RequestContext& request) const;
+  bool empty() const { return mounts_.empty(); }
+
+ private:
+  struct Mount {
+    std::string prefix;    // "/static", without a trailing slash ("" for "/")
+    std::string real_dir;  // realpath of the directory
+  };
+  std::vector<Mount> mounts_;
+};
+
+// Content-Type for a file name by its extension (a built-in table of common types);
+// "application/octet-stream" when unknown.
+std::string_view ContentTypeFor(std::string_view path);
+// RFC 9110 5.6.7 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string HttpDate(time_t t);
+std::optional<time_t> ParseHttpDate(std::string_view text);
+
+}  // namespace kiln::net

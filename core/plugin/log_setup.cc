@@ -1,0 +1,129 @@
+// Configured log targets -> sinks in the process-wide logger. Wiring between config, the
+// logger and logger plugins; the opening itself is log::OpenSink's.
+#include "core/plugin/log_setup.h"
+
+#include <grp.h>
+#include <pwd.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "core/base/strings.h"
+#include "core/log/sink_spec.h"
+
+namespace kiln::plugin {
+namespace {
+
+std::string Place(const config::Config& cfg, std::string_view option) {
+  const config::Entry* e = cfg.Where(option);
+  if (e == nullptr || e->file.empty()) {
+    return "command line";
+  }
+  return absl::StrFormat("%s:%d", e->file, e->line);
+}
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+absl::StatusOr<log::FileOptions> LogFileOptions(const config::Config& cfg) {
+  log::FileOptions out;
+  std::string mode = cfg.GetString("logfile-chmod");
+  if (!mode.empty()) {
+    char* end = nullptr;
+    long m = std::strtol(mode.c_str(), &end, 8);
+    if (*end != '\0' || m < 0 || m > 07777) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("option `logfile-chmod` (%s): `%s` is not an octal file mode such as 640",
+                          Place(cfg, "logfile-chmod"), mode));
+    }
+    out.mode = static_cast<mode_t>(m);
+  }
+  std::string uid = cfg.GetString("uid");
+  if (!uid.empty()) {
+    struct passwd* pw =
+        AllDigits(uid) ? ::getpwuid(static_cast<uid_t>(std::stoul(uid))) : ::getpwnam(uid.c_str());
+    if (pw != nullptr) {
+      out.uid = pw->pw_uid;
+      out.gid = pw->pw_gid;
+    } else if (AllDigits(uid)) {
+      out.uid = static_cast<uid_t>(std::stoul(uid));
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("option `uid` (%s): no user named `%s`", Place(cfg, "uid"), uid));
+    }
+  }
+  std::string gid = cfg.GetString("gid");
+  if (!gid.empty()) {
+    struct group* gr = AllDigits(gid) ? nullptr : ::getgrnam(gid.c_str());
+    if (gr != nullptr) {
+      out.gid = gr->gr_gid;
+    } else if (AllDigits(gid)) {
+      out.gid = static_cast<gid_t>(std::stoul(gid));
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("option `gid` (%s): no group named `%s`", Place(cfg, "gid"), gid));
+    }
+  }
+  return out;
+}
+
+absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins) {
+  absl::StatusOr<log::FileOptions> options = LogFileOptions(cfg);
+  if (!options.ok()) {
+    return options.status();
+  }
+  std::vector<std::unique_ptr<log::Sink>> server, request;
+  auto open = [&](const char* option, const std::string& spec,
+                  std::vector<std::unique_ptr<log::Sink>>& into) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<log::Sink>> sink =
+        log::OpenSink(spec, plugins.LoggerSchemes(), *options);
+    if (!sink.ok()) {
+      return absl::Status(sink.status().code(),
+                          absl::StrFormat("option `%s` (%s): %s", option, Place(cfg, option),
+                                          base::Sv(sink.status().message())));
+    }
+    into.push_back(std::move(*sink));
+    return absl::OkStatus();
+  };
+  std::string logto = cfg.GetString("logto");
+  if (!logto.empty()) {
+    // logto is always a path (uWSGI's meaning), never scheme:arg.
+    absl::StatusOr<std::unique_ptr<log::FileSink>> file = log::FileSink::Open(logto, *options);
+    if (!file.ok()) {
+      return absl::Status(file.status().code(),
+                          absl::StrFormat("option `logto` (%s): %s", Place(cfg, "logto"),
+                                          base::Sv(file.status().message())));
+    }
+    server.push_back(std::move(*file));
+  }
+  for (const std::string& spec : cfg.GetList("logger")) {
+    absl::Status s = open("logger", spec, server);
+    if (!s.ok()) {
+      return s;
+    }
+  }
+  for (const std::string& spec : cfg.GetList("req-logger")) {
+    absl::Status s = open("req-logger", spec, request);
+    if (!s.ok()) {
+      return s;
+    }
+  }
+  if (cfg.Has("log-date")) {
+    std::string fmt = cfg.GetString("log-date");
+    // A bare `log-date` (read as "true") means uWSGI's default date format.
+    log::SetDateFormat(fmt.empty() || fmt == "true" || fmt == "1" ? "%a %b %e %H:%M:%S %Y -" : fmt);
+  }
+  if (!server.empty()) {
+    log::SetServerSinks(std::move(server));
+  }
+  if (!request.empty()) {
+    log::SetRequestSinks(std::move(request));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::plugin

@@ -1,0 +1,288 @@
+// The plugin set at run time: lifecycle fan-out in load order, request routing by modifier1,
+// the startup banner lines, and `kiln --plugin-info`.
+#include <unistd.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/base/status_macros.h"
+#include "core/log/logger.h"
+#include "core/plugin/host_api.h"
+#include "core/plugin/loader.h"
+#include "core/plugin/plugin_set.h"
+
+namespace kiln::plugin {
+namespace {
+
+void RespondError(RequestContext& request, int status, std::string_view reason) {
+  if (request.ResponseStarted()) {
+    return;
+  }
+  std::vector<Header> headers = {{"Content-Type", "text/plain"}};
+  if (request.StartResponse(status, reason, headers).ok()) {
+    (void)request.WriteBody(absl::StrFormat("%d %s\n", status, reason));
+  }
+}
+
+const char* KindNames(uint32_t kinds) {
+  switch (kinds & (KILN_KIND_HANDLER | KILN_KIND_LOGGER | KILN_KIND_HOOK)) {
+    case KILN_KIND_HANDLER:
+      return "handler";
+    case KILN_KIND_LOGGER:
+      return "logger";
+    case KILN_KIND_HOOK:
+      return "hook";
+    case KILN_KIND_HANDLER | KILN_KIND_LOGGER:
+      return "handler, logger";
+    case KILN_KIND_HANDLER | KILN_KIND_HOOK:
+      return "handler, hook";
+    case KILN_KIND_LOGGER | KILN_KIND_HOOK:
+      return "logger, hook";
+    default:
+      return "handler, logger, hook";
+  }
+}
+
+const char* OptionKindText(uint32_t kind) {
+  switch (kind) {
+    case KILN_OPT_FLAG:
+      return "flag";
+    case KILN_OPT_NUMBER:
+      return "number";
+    case KILN_OPT_SIZE:
+      return "size";
+    case KILN_OPT_DURATION:
+      return "duration";
+    case KILN_OPT_STRING:
+      return "string";
+    case KILN_OPT_LIST:
+      return "list";
+  }
+  return "?";
+}
+
+std::string ModifierList(const std::vector<uint8_t>& mods) {
+  std::vector<int> ints(mods.begin(), mods.end());
+  return absl::StrJoin(ints, ", ");
+}
+
+}  // namespace
+
+absl::Status PluginSet::Fail(const LoadedPlugin& p, const char* hook, kiln_status st) const {
+  return absl::FailedPreconditionError(
+      absl::StrFormat("plugin %s: %s failed: %s", p.name, hook,
+                      TakePluginError(absl::StrFormat("returned status %d, no reason given",
+                                                      static_cast<int>(st)))));
+}
+
+PluginSet::~PluginSet() {
+  // The host table must not read a configuration that is going away with this set.
+  SetHostConfig(nullptr, nullptr);
+}
+
+absl::Status PluginSet::ConfigDone(const config::Config& cfg) {
+  SetHostConfig(&cfg, registry_);
+  auto count = [&](const char* name) -> int {
+    if (registry_ == nullptr || registry_->Find(name) == nullptr ||
+        registry_->Find(name)->kind != config::OptionKind::kNumber) {
+      return 1;
+    }
+    return static_cast<int>(cfg.GetNumber(name));
+  };
+  SetHostCounts(count("processes"), count("threads"));
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_config_done != nullptr) {
+      kiln_status st = p->callbacks.on_config_done(p->callbacks.ctx);
+      if (st != KILN_OK) {
+        return Fail(*p, "configuration check", st);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginSet::MasterStart() {
+  SetHostMasterPid(::getpid());
+  SetHostWorkerId(0);
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_master_start != nullptr) {
+      kiln_status st = p->callbacks.on_master_start(p->callbacks.ctx);
+      if (st != KILN_OK) {
+        return Fail(*p, "master start", st);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginSet::AppLoad() {
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_app_load != nullptr) {
+      kiln_status st = p->callbacks.on_app_load(p->callbacks.ctx);
+      if (st != KILN_OK) {
+        return Fail(*p, "app load", st);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginSet::PostFork(int worker_id) {
+  SetHostWorkerId(worker_id);
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_postfork != nullptr) {
+      kiln_status st = p->callbacks.on_postfork(p->callbacks.ctx, worker_id);
+      if (st != KILN_OK) {
+        return Fail(*p, "post-fork", st);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void PluginSet::Reload() {
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_reload != nullptr) {
+      p->callbacks.on_reload(p->callbacks.ctx);
+    }
+  }
+}
+
+void PluginSet::Harakiri(int worker_id) {
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_harakiri != nullptr) {
+      p->callbacks.on_harakiri(p->callbacks.ctx, worker_id);
+    }
+  }
+}
+
+void PluginSet::WorkerExit() {
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_worker_exit != nullptr) {
+      p->callbacks.on_worker_exit(p->callbacks.ctx);
+    }
+  }
+}
+
+void PluginSet::Shutdown() {
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_shutdown != nullptr) {
+      p->callbacks.on_shutdown(p->callbacks.ctx);
+    }
+  }
+}
+
+bool PluginSet::HasHandlers() const {
+  for (const auto& p : plugins_) {
+    if (!p->modifier1.empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void PluginSet::Handle(RequestContext& request) {
+  uint8_t m1 = request.Modifier1();
+  LoadedPlugin* p = by_modifier1_[m1];
+  if (p == nullptr) {
+    log::Error("-- unavailable modifier requested: %d -- (no loaded plugin serves modifier1 %d)",
+               m1, m1);
+    RespondError(request, 500, "Internal Server Error");
+    return;
+  }
+  SetHostCoreId(request.CoreId());
+  kiln_request handle{&request};
+  kiln_status st = p->callbacks.on_request(p->callbacks.ctx, &handle);
+  switch (st) {
+    case KILN_OK:
+      break;
+    case KILN_DECLINED: {
+      std::optional<std::string_view> uri = request.Var("REQUEST_URI");
+      log::Warn("plugin %s has no application for %s", p->name, uri.value_or("this request"));
+      RespondError(request, 404, "Not Found");
+      break;
+    }
+    default:
+      log::Error(
+          "plugin %s: request failed: %s", p->name,
+          TakePluginError(absl::StrFormat("status %d, no reason given", static_cast<int>(st))));
+      RespondError(request, 500, "Internal Server Error");
+      break;
+  }
+  if (p->callbacks.on_after_request != nullptr) {
+    p->callbacks.on_after_request(p->callbacks.ctx, &handle);
+  }
+}
+
+std::vector<std::string> PluginSet::Describe() const {
+  std::vector<std::string> out;
+  for (const auto& p : plugins_) {
+    std::string line = absl::StrFormat("%s %s", p->name, p->desc->version);
+    if (p->desc->runtime != nullptr) {
+      absl::StrAppend(&line, " (", p->desc->runtime, ")");
+    }
+    if (!p->modifier1.empty()) {
+      absl::StrAppend(&line, ", modifier1 ", ModifierList(p->modifier1));
+    }
+    if (p->desc->logger_scheme_count > 0) {
+      std::vector<std::string> schemes;
+      for (size_t i = 0; i < p->desc->logger_scheme_count; ++i) {
+        schemes.push_back(absl::StrCat(p->desc->logger_schemes[i], ":"));
+      }
+      absl::StrAppend(&line, ", logger ", absl::StrJoin(schemes, " "));
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::vector<std::string> PluginSet::Names() const {
+  std::vector<std::string> out;
+  for (const auto& p : plugins_) {
+    out.push_back(p->name);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> PluginInfo(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(OpenedLibrary lib, OpenLibrary(path));
+  HostAbi abi = HostAbi::Current();
+  KILN_RETURN_IF_ERROR(CheckDescriptor(lib.desc, path, abi));
+  const kiln_plugin_desc& d = *lib.desc;
+  std::string out;
+  absl::StrAppendFormat(&out, "file: %s\n", path);
+  absl::StrAppendFormat(&out, "name: %s\n", d.name);
+  absl::StrAppendFormat(&out, "version: %s\n", d.version);
+  absl::StrAppendFormat(&out, "runtime: %s\n", d.runtime == nullptr ? "-" : d.runtime);
+  absl::StrAppendFormat(&out, "abi: %d.%d (this kiln provides %d.%d)\n", d.abi_major, d.abi_minor,
+                        abi.major, abi.minor);
+  absl::StrAppendFormat(&out, "kinds: %s\n", KindNames(d.kinds));
+  std::vector<std::string> aliases;
+  for (size_t i = 0; i < d.alias_count; ++i) {
+    aliases.emplace_back(d.aliases[i]);
+  }
+  absl::StrAppendFormat(&out, "aliases: %s\n",
+                        aliases.empty() ? "-" : absl::StrJoin(aliases, ", "));
+  std::vector<uint8_t> mods(d.modifier1, d.modifier1 + d.modifier1_count);
+  absl::StrAppendFormat(&out, "modifier1: %s\n", mods.empty() ? "-" : ModifierList(mods));
+  std::vector<std::string> schemes;
+  for (size_t i = 0; i < d.logger_scheme_count; ++i) {
+    schemes.push_back(absl::StrCat(d.logger_schemes[i], ":"));
+  }
+  absl::StrAppendFormat(&out, "logger schemes: %s\n",
+                        schemes.empty() ? "-" : absl::StrJoin(schemes, " "));
+  absl::StrAppendFormat(&out, "flags: %s%s\n",
+                        (d.flags & KILN_PLUGIN_GLOBAL_SYMBOLS) != 0 ? "global-symbols" : "-",
+                        (d.build_flags & KILN_BUILD_SANITIZER) != 0 ? ", sanitizer build" : "");
+  absl::StrAppendFormat(&out, "options: %d\n", d.option_count);
+  for (size_t i = 0; i < d.option_count; ++i) {
+    const kiln_option_spec& o = d.options[i];
+    absl::StrAppendFormat(&out, "  %s (%s", o.name, OptionKindText(o.kind));
+    if (o.default_value != nullptr && o.default_value[0] != '\0') {
+      absl::StrAppendFormat(&out, ", default %s", o.default_value);
+    }
+    absl::StrAppendFormat(&out, "): %s\n", o.help == nullptr ? "" : o.help);
+  }
+  return out;
+}
+
+}  // namespace kiln::plugin

@@ -1,0 +1,500 @@
+// The master loop: spawn, reap, respawn, harakiri, recycling, signals, reload orchestration.
+#include "core/process/master.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/base/check.h"
+#include "core/base/errno_status.h"
+#include "core/base/strings.h"
+#include "core/net/listener.h"
+#include "core/process/host_setup.h"
+#include "core/process/process_log.h"
+#include "core/process/systemd.h"
+#include "core/process/worker.h"
+
+namespace kiln::process {
+namespace {
+
+constexpr int64_t kTickNs = 100'000'000;  // the loop wakes at least every 100 ms
+constexpr int64_t kTouchPeriodNs = 1'000'000'000;
+constexpr int64_t kStopNowMercyNs = 3'000'000'000;
+
+int64_t Ns(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+std::string DescribeExit(int status) {
+  if (WIFSIGNALED(status)) {
+    return absl::StrFormat("killed by signal %d", WTERMSIG(status));
+  }
+  return absl::StrFormat("exited with code %d", WEXITSTATUS(status));
+}
+
+int64_t MtimeNs(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return -1;
+  }
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// The scoreboard is mapped before any fork; failing that is not something to serve without.
+Scoreboard MakeScoreboard(int workers, int cores) {
+  auto sb = Scoreboard::Create(workers, cores);
+  KILN_CHECK(sb.ok(), "cannot map the scoreboard");
+  return std::move(*sb);
+}
+
+}  // namespace
+
+Master::Master(MasterParams params)
+    : p_(std::move(params)),
+      o_(*p_.options),
+      scoreboard_(MakeScoreboard(o_.processes, p_.serve->threads)),
+      slots_(static_cast<size_t>(o_.processes) + 1) {
+  for (pid_t pid : p_.reload.old_workers) {
+    retiring_.push_back(Retiring{pid, 0});
+  }
+  daemons_.Configure(o_.attach_daemons);
+  for (const std::string& path : o_.touch_reload) {
+    touch_mtimes_.push_back(MtimeNs(path));
+  }
+}
+
+std::vector<net::ListenSocket> Master::ListenSockets() const {
+  std::vector<net::ListenSocket> out;
+  for (const BoundSocket& s : *p_.sockets) {
+    out.push_back(net::ListenSocket{s.fd.Get(),
+                                    s.spec.http ? net::Protocol::kHttp : net::Protocol::kUwsgi,
+                                    s.bound.ToString()});
+  }
+  return out;
+}
+
+void Master::SpawnWorker(int id) {
+  Slot& slot = slots_[static_cast<size_t>(id)];
+  scoreboard_.Reset(id);
+  scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kStarting));
+  int64_t now = MonotonicNanos();
+  pid_t pid = fork();
+  if (pid < 0) {
+    Logf("cannot fork worker %d: %s; retrying in 1s", id, base::ErrnoText(errno));
+    slot.respawn_at_ns = now + 1'000'000'000;
+    return;
+  }
+  if (pid == 0) {
+    WorkerParams wp;
+    wp.worker_id = id;
+    wp.master_pid = pid_;
+    wp.options = &o_;
+    wp.serve = p_.serve;
+    wp.sockets = ListenSockets();
+    wp.app = p_.app;
+    wp.scoreboard = &scoreboard_;
+    wp.load_app = o_.lazy_apps;
+    _exit(RunWorker(wp));
+  }
+  slot.pid = pid;
+  slot.born_ns = now;
+  slot.respawn_at_ns = 0;
+  slot.kill_at_ns = 0;
+  slot.stopping = false;
+  slot.harakiri = false;
+  slot.reason.clear();
+  scoreboard_.worker(id).pid.store(pid);
+  Logf("spawned kiln worker %d (pid: %d, cores: %d)", id, pid, p_.serve->threads);
+}
+
+void Master::Reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      return;
+    }
+    if (pid == check_pid_) {
+      check_pid_ = 0;
+      OnReloadCheckExit(status);
+      continue;
+    }
+    bool found = false;
+    for (size_t id = 1; id < slots_.size(); ++id) {
+      if (slots_[id].pid == pid) {
+        OnWorkerExit(static_cast<int>(id), status);
+        found = true;
+        break;
+      }
+    }
+    if (found) {
+      continue;
+    }
+    for (auto it = retiring_.begin(); it != retiring_.end(); ++it) {
+      if (it->pid == pid) {
+        Logf("worker of the previous generation (pid: %d) %s", pid, DescribeExit(status));
+        retiring_.erase(it);
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      daemons_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping);
+    }
+  }
+}
+
+void Master::OnWorkerExit(int id, int status) {
+  Slot& slot = slots_[static_cast<size_t>(id)];
+  pid_t pid = slot.pid;
+  int64_t now = MonotonicNanos();
+  bool was_ready = any_worker_ready_;
+  slot.pid = 0;
+  slot.kill_at_ns = 0;
+  scoreboard_.worker(id).pid.store(0);
+  scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kEmpty));
+  if (phase_ == Phase::kStopping) {
+    Logf("worker %d (pid: %d) %s", id, pid, DescribeExit(status));
+    return;
+  }
+  bool app_failed = WIFEXITED(status) && WEXITSTATUS(status) == kExitAppFailed;
+  if (app_failed && o_.need_app && !was_ready && retiring_.empty()) {
+    Logf("worker %d (pid: %d) could not load the application; stopping (need-app = true)", id, pid);
+    exit_code_ = 1;
+    BeginStop(/*graceful=*/false, "the application failed to load");
+    return;
+  }
+  absl::Duration delay = absl::ZeroDuration();
+  if (slot.stopping || slot.harakiri) {
+    Logf("worker %d (pid: %d) %s after %s; respawning", id, pid, DescribeExit(status),
+         slot.harakiri ? "harakiri" : slot.reason);
+    slot.backoff.OnExit(absl::InfiniteDuration());
+  } else {
+    delay = slot.backoff.OnExit(absl::Nanoseconds(now - slot.born_ns));
+    Logf("DAMN ! worker %d (pid: %d) died, %s :( trying respawn ...", id, pid,
+         DescribeExit(status));
+    if (delay > absl::ZeroDuration()) {
+      Logf("worker %d died %d time(s) in a row soon after start: respawn delayed by %s", id,
+           slot.backoff.failures(), absl::FormatDuration(delay));
+    }
+  }
+  slot.respawn_at_ns = now + Ns(delay);
+  if (delay == absl::ZeroDuration()) {
+    SpawnWorker(id);
+  }
+}
+
+void Master::CheckHarakiri(int64_t now) {
+  if (o_.harakiri <= absl::ZeroDuration()) {
+    return;
+  }
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    Slot& slot = slots_[id];
+    if (slot.pid == 0 || slot.harakiri) {
+      continue;
+    }
+    for (int c = 0; c < scoreboard_.cores(); ++c) {
+      int64_t started = scoreboard_.core(static_cast<int>(id), c).request_start_ns.load();
+      if (!HarakiriDue(absl::Nanoseconds(started), absl::Nanoseconds(now), o_.harakiri)) {
+        continue;
+      }
+      WorkerSlot& w = scoreboard_.worker(static_cast<int>(id));
+      uint64_t tries = w.harakiri_count.fetch_add(1) + 1;
+      Logf(
+          "*** HARAKIRI ON WORKER %d (pid: %d, core: %d, try: %d): request running for %s, "
+          "harakiri is %s ***",
+          id, slot.pid, c, tries, absl::FormatDuration(absl::Nanoseconds(now - started)),
+          absl::FormatDuration(o_.harakiri));
+      kill(slot.pid, SIGKILL);
+      slot.harakiri = true;
+      break;
+    }
+  }
+}
+
+void Master::CheckLifetime(int64_t now) {
+  if (o_.max_worker_lifetime <= absl::ZeroDuration()) {
+    return;
+  }
+  RecycleLimits limits{0, 0, o_.max_worker_lifetime};
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    Slot& slot = slots_[id];
+    if (slot.pid == 0 || slot.stopping) {
+      continue;
+    }
+    if (ShouldRecycle(limits, 0, 0, absl::Nanoseconds(now - slot.born_ns)) ==
+        RecycleReason::kLifetime) {
+      Logf("worker %d (pid: %d) reached max-worker-lifetime (%s); recycling it gracefully", id,
+           slot.pid, absl::FormatDuration(o_.max_worker_lifetime));
+      slot.stopping = true;
+      slot.reason = "max-worker-lifetime";
+      slot.kill_at_ns = now + Ns(o_.worker_reload_mercy);
+      kill(slot.pid, SIGTERM);
+    }
+  }
+}
+
+void Master::CheckGenerationReady(int64_t now) {
+  if (ready_announced_) {
+    return;
+  }
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    auto state = static_cast<WorkerState>(scoreboard_.worker(static_cast<int>(id)).state.load());
+    if (slots_[id].pid == 0 || state != WorkerState::kReady) {
+      return;
+    }
+  }
+  ready_announced_ = true;
+  any_worker_ready_ = true;
+  NotifySystemd(
+      absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", pid_, o_.processes));
+  if (retiring_.empty()) {
+    Logf("kiln is ready: %d worker(s) accepting", o_.processes);
+    return;
+  }
+  Logf(
+      "reload: the new generation is accepting (%d workers); stopping %d worker(s) of the "
+      "previous one gracefully",
+      o_.processes, retiring_.size());
+  for (Retiring& r : retiring_) {
+    kill(r.pid, SIGTERM);
+    r.kill_at_ns = now + Ns(o_.worker_reload_mercy);
+  }
+}
+
+void Master::CheckTouchReload(int64_t now) {
+  if (o_.touch_reload.empty() || now < next_touch_check_ns_) {
+    return;
+  }
+  next_touch_check_ns_ = now + kTouchPeriodNs;
+  for (size_t i = 0; i < o_.touch_reload.size(); ++i) {
+    int64_t m = MtimeNs(o_.touch_reload[i]);
+    if (m != touch_mtimes_[i]) {
+      touch_mtimes_[i] = m;
+      Logf("touch-reload: %s changed", o_.touch_reload[i]);
+      BeginReload("touch-reload");
+      return;
+    }
+  }
+}
+
+void Master::EnforceMercy(int64_t now) {
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    Slot& slot = slots_[id];
+    if (slot.pid != 0 && slot.kill_at_ns != 0 && now >= slot.kill_at_ns) {
+      Logf("worker %d (pid: %d) still running after worker-reload-mercy (%s): killing it", id,
+           slot.pid, absl::FormatDuration(o_.worker_reload_mercy));
+      kill(slot.pid, SIGKILL);
+      slot.kill_at_ns = 0;
+    }
+  }
+  for (Retiring& r : retiring_) {
+    if (r.kill_at_ns != 0 && now >= r.kill_at_ns) {
+      Logf(
+          "worker of the previous generation (pid: %d) still running after "
+          "worker-reload-mercy (%s): killing it",
+          r.pid, absl::FormatDuration(o_.worker_reload_mercy));
+      kill(r.pid, SIGKILL);
+      r.kill_at_ns = 0;
+    }
+  }
+}
+
+void Master::Tick(int64_t now) {
+  if (phase_ == Phase::kRunning) {
+    for (size_t id = 1; id < slots_.size(); ++id) {
+      if (slots_[id].pid == 0 && slots_[id].respawn_at_ns != 0 && now >= slots_[id].respawn_at_ns) {
+        SpawnWorker(static_cast<int>(id));
+      }
+    }
+    CheckHarakiri(now);
+    CheckLifetime(now);
+    CheckGenerationReady(now);
+    CheckTouchReload(now);
+  }
+  daemons_.Tick(now, phase_ == Phase::kStopping);
+  EnforceMercy(now);
+}
+
+void Master::BeginStop(bool graceful, const char* why) {
+  if (phase_ == Phase::kStopping && graceful) {
+    return;
+  }
+  phase_ = Phase::kStopping;
+  NotifySystemd("STOPPING=1");
+  int64_t now = MonotonicNanos();
+  int64_t mercy = graceful ? Ns(o_.worker_reload_mercy) : kStopNowMercyNs;
+  int sig = graceful ? SIGTERM : SIGINT;
+  Logf("%s: %s", why,
+       graceful ? absl::StrFormat("stopping gracefully (worker-reload-mercy %s)",
+                                  absl::FormatDuration(o_.worker_reload_mercy))
+                : std::string("stopping now"));
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    if (slots_[id].pid != 0) {
+      kill(slots_[id].pid, sig);
+      if (slots_[id].kill_at_ns == 0 || now + mercy < slots_[id].kill_at_ns) {
+        slots_[id].kill_at_ns = now + mercy;
+      }
+    }
+  }
+  for (Retiring& r : retiring_) {
+    kill(r.pid, sig);
+    r.kill_at_ns = now + mercy;
+  }
+  if (check_pid_ != 0) {
+    kill(check_pid_, SIGKILL);
+  }
+  daemons_.TerminateAll();
+}
+
+void Master::BeginReload(const char* why) {
+  if (phase_ != Phase::kRunning) {
+    return;
+  }
+  if (check_pid_ != 0) {
+    Logf("%s: a reload is already being checked; ignored", why);
+    return;
+  }
+  Logf("%s: graceful reload: checking the new configuration and application first", why);
+  NotifySystemd("RELOADING=1");
+  std::vector<net::InheritedFd> fds;
+  for (const BoundSocket& s : *p_.sockets) {
+    fds.push_back(net::InheritedFd{s.fd.Get(), s.spec.address.ToString()});
+  }
+  auto pid = SpawnReloadCheck(p_.reload, fds);
+  if (!pid.ok()) {
+    Logf("reload aborted: %s; the running generation keeps serving",
+         base::Sv(pid.status().message()));
+    NotifySystemd("READY=1");
+    return;
+  }
+  check_pid_ = *pid;
+}
+
+void Master::OnReloadCheckExit(int status) {
+  if (phase_ != Phase::kRunning) {
+    return;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Logf(
+        "reload aborted: the new configuration or application failed its check (%s; its "
+        "messages are above); the running generation keeps serving",
+        DescribeExit(status));
+    NotifySystemd("READY=1");
+    return;
+  }
+  Logf("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
+       p_.reload.generation + 1);
+  daemons_.StopAndWait(o_.reload_mercy);
+  std::vector<net::InheritedFd> fds;
+  for (const BoundSocket& s : *p_.sockets) {
+    fds.push_back(net::InheritedFd{s.fd.Get(), s.spec.address.ToString()});
+  }
+  std::vector<pid_t> serving;
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    if (slots_[id].pid != 0) {
+      serving.push_back(slots_[id].pid);
+    }
+  }
+  for (const Retiring& r : retiring_) {
+    serving.push_back(r.pid);
+  }
+  absl::Status s = ExecReload(p_.reload, fds, serving);
+  Logf("reload failed: %s; the running generation keeps serving", base::Sv(s.message()));
+  NotifySystemd("READY=1");
+}
+
+void Master::LogStats() {
+  Logf("stats: generation %d, %d worker(s), %d old worker(s) finishing", p_.reload.generation,
+       o_.processes, retiring_.size());
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    const WorkerSlot& w = scoreboard_.worker(static_cast<int>(id));
+    Logf("stats: worker %d pid %d state %d requests %d bytes %d rss %dMB harakiri %d", id,
+         w.pid.load(), w.state.load(), w.requests.load(), w.response_bytes.load(),
+         w.rss_bytes.load() >> 20, w.harakiri_count.load());
+  }
+}
+
+void Master::HandleSignal(SignalEvent ev) {
+  switch (ev) {
+    case SignalEvent::kChild:
+      Reap();
+      break;
+    case SignalEvent::kReload:
+      BeginReload("SIGHUP");
+      break;
+    case SignalEvent::kTerm:
+      if (o_.die_on_term) {
+        BeginStop(/*graceful=*/true, "SIGTERM");
+      } else {
+        BeginReload("SIGTERM (die-on-term = false)");
+      }
+      break;
+    case SignalEvent::kStopNow:
+      BeginStop(/*graceful=*/false, "SIGINT/SIGQUIT");
+      break;
+    case SignalEvent::kStats:
+      LogStats();
+      break;
+    case SignalEvent::kNone:
+      break;
+  }
+}
+
+bool Master::AllStopped() const {
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    if (slots_[id].pid != 0) {
+      return false;
+    }
+  }
+  return retiring_.empty() && check_pid_ == 0 && !daemons_.AnyRunning();
+}
+
+void Master::Vacuum() {
+  if (!o_.vacuum) {
+    return;
+  }
+  for (const BoundSocket& s : *p_.sockets) {
+    if (net::VacuumUnixSocket(s.bound.is_unix() ? s.spec.address : s.bound, s.fd.Get())) {
+      Logf("VACUUM: unix socket %s removed", s.spec.address.path);
+    }
+  }
+  if (!o_.pidfile.empty() && RemovePidfile(o_.pidfile, pid_)) {
+    Logf("VACUUM: pidfile %s removed", o_.pidfile);
+  }
+}
+
+int Master::Run() {
+  pid_ = getpid();
+  auto signals = SignalSource::Create();
+  if (!signals.ok()) {
+    Logf("kiln: %s", base::Sv(signals.status().message()));
+    return 1;
+  }
+  if (o_.auto_procname || !o_.procname_prefix.empty()) {
+    SetProcessTitle(absl::StrFormat("%skiln master", o_.procname_prefix));
+  }
+  Logf("master process started (pid: %d, generation %d)", pid_, p_.reload.generation);
+  for (int id = 1; id <= o_.processes; ++id) {
+    SpawnWorker(id);
+  }
+  int64_t now = MonotonicNanos();
+  daemons_.Tick(now, false);
+  while (phase_ == Phase::kRunning || !AllStopped()) {
+    pollfd pfd{signals->fd(), POLLIN, 0};
+    poll(&pfd, 1, static_cast<int>(kTickNs / 1'000'000));
+    for (SignalEvent ev = signals->Next(); ev != SignalEvent::kNone; ev = signals->Next()) {
+      HandleSignal(ev);
+    }
+    Reap();  // SIGCHLDs coalesce: always look
+    Tick(MonotonicNanos());
+  }
+  Vacuum();
+  p_.app->Shutdown();
+  Logf("goodbye from kiln (pid: %d)", pid_);
+  return exit_code_;
+}
+
+}  // namespace kiln::process

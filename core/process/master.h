@@ -1,0 +1,96 @@
+// The master: forks the workers, reaps and respawns them, enforces harakiri and recycling,
+// turns signals into a graceful stop, an immediate stop or a reload, and supervises attached
+// daemons. The arithmetic lives in supervisor_policy; the re-exec in reload.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/base/unique_fd.h"
+#include "core/net/serve_loop.h"
+#include "core/process/daemons.h"
+#include "core/process/reload.h"
+#include "core/process/scoreboard.h"
+#include "core/process/server.h"
+#include "core/process/server_options.h"
+#include "core/process/signals.h"
+#include "core/process/supervisor_policy.h"
+
+namespace kiln::process {
+
+// A listen socket the master owns for its whole life (and hands over on reload).
+struct BoundSocket {
+  SocketSpec spec;
+  base::UniqueFd fd;
+  net::Address bound;  // the real address (port 0 resolved)
+};
+
+struct MasterParams {
+  const ServerOptions* options = nullptr;
+  const net::ServeOptions* serve = nullptr;
+  Application* app = nullptr;
+  std::vector<BoundSocket>* sockets = nullptr;
+  ReloadContext reload;  // argv, exe, cwd, generation, old workers
+};
+
+class Master {
+ public:
+  explicit Master(MasterParams params);
+  // Runs until the server stops; returns the exit code.
+  int Run();
+
+ private:
+  struct Slot {
+    pid_t pid = 0;
+    int64_t born_ns = 0;
+    int64_t respawn_at_ns = 0;  // 0: not waiting to respawn
+    int64_t kill_at_ns = 0;     // 0: no mercy deadline running
+    bool stopping = false;      // asked to finish (recycle); its exit is expected
+    bool harakiri = false;      // killed by harakiri; respawn at once
+    std::string reason;         // why it was asked to stop
+    RespawnBackoff backoff;
+  };
+  struct Retiring {
+    pid_t pid = 0;
+    int64_t kill_at_ns = 0;  // 0: not yet asked to stop
+  };
+  enum class Phase { kRunning, kStopping };
+
+  void SpawnWorker(int id);
+  void Reap();
+  void OnWorkerExit(int id, int status);
+  void Tick(int64_t now);
+  void CheckHarakiri(int64_t now);
+  void CheckLifetime(int64_t now);
+  void CheckGenerationReady(int64_t now);
+  void CheckTouchReload(int64_t now);
+  void EnforceMercy(int64_t now);
+  void HandleSignal(SignalEvent ev);
+  void BeginStop(bool graceful, const char* why);
+  void BeginReload(const char* why);
+  void OnReloadCheckExit(int status);
+  void LogStats();
+  bool AllStopped() const;
+  void Vacuum();
+  std::vector<net::ListenSocket> ListenSockets() const;
+
+  MasterParams p_;
+  const ServerOptions& o_;
+  Scoreboard scoreboard_;
+  std::vector<Slot> slots_;  // index 0 unused: worker ids are 1-based
+  std::vector<Retiring> retiring_;
+  Daemons daemons_;
+  Phase phase_ = Phase::kRunning;
+  int exit_code_ = 0;
+  bool ready_announced_ = false;
+  bool any_worker_ready_ = false;
+  pid_t check_pid_ = 0;
+  int64_t next_touch_check_ns_ = 0;
+  std::vector<int64_t> touch_mtimes_;
+  pid_t pid_ = 0;
+};
+
+}  // namespace kiln::process

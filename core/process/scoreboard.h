@@ -1,0 +1,66 @@
+// The scoreboard: one anonymous MAP_SHARED region made by the master before it forks, with
+// a slot per worker and per worker thread (core). Workers write their own slots; the master
+// reads them for harakiri, recycling, readiness and stats. Lock-free atomics only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+
+namespace kiln::process {
+
+enum class WorkerState : int32_t { kEmpty = 0, kStarting, kReady, kStopping };
+
+struct CoreSlot {
+  std::atomic<int64_t> request_start_ns{0};  // monotonic; 0 when idle
+  std::atomic<uint64_t> requests{0};
+};
+
+struct WorkerSlot {
+  std::atomic<int32_t> pid{0};
+  std::atomic<int32_t> state{0};  // WorkerState
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> rss_bytes{0};
+  std::atomic<uint64_t> response_bytes{0};
+  std::atomic<uint64_t> harakiri_count{0};
+};
+
+class Scoreboard {
+ public:
+  // Maps a zeroed region for `workers` workers with `cores` threads each.
+  static absl::StatusOr<Scoreboard> Create(int workers, int cores);
+  Scoreboard(Scoreboard&& other) noexcept;
+  Scoreboard& operator=(Scoreboard&& other) noexcept;
+  Scoreboard(const Scoreboard&) = delete;
+  Scoreboard& operator=(const Scoreboard&) = delete;
+  ~Scoreboard();
+
+  int workers() const { return workers_; }
+  int cores() const { return cores_; }
+  // worker_id is 1-based, as in the logs; core_id 0-based.
+  WorkerSlot& worker(int worker_id) const;
+  CoreSlot& core(int worker_id, int core_id) const;
+  // Clears a worker's slots before a new process takes them.
+  void Reset(int worker_id) const;
+
+ private:
+  Scoreboard(void* base, size_t size, int workers, int cores)
+      : base_(base), size_(size), workers_(workers), cores_(cores) {}
+  size_t WorkerStride() const;
+
+  void* base_ = nullptr;
+  size_t size_ = 0;
+  int workers_ = 0;
+  int cores_ = 0;
+};
+
+// Monotonic clock in nanoseconds (the scoreboard's time base); async-signal-safe.
+int64_t MonotonicNanos();
+// Resident set size of this process in bytes (from /proc/self/statm), 0 when unknown.
+uint64_t CurrentRssBytes();
+
+}  // namespace kiln::process

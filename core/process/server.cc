@@ -1,0 +1,308 @@
+// RunServer: the start-up order of DECISIONS.md 11 (logs, env, chdir, bind, chown/chmod,
+// privilege drop, app load, fork), then the master loop or a single in-process worker.
+#include "core/process/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+
+#include "core/base/errno_status.h"
+#include "core/base/status_macros.h"
+#include "core/base/strings.h"
+#include "core/build_info.h"
+#include "core/config/config.h"
+#include "core/net/inherited_fds.h"
+#include "core/net/listener.h"
+#include "core/process/host_setup.h"
+#include "core/process/master.h"
+#include "core/process/privileges.h"
+#include "core/process/process_log.h"
+#include "core/process/systemd.h"
+#include "core/process/worker.h"
+
+namespace kiln::process {
+namespace {
+
+int StartupError(std::string_view what, const absl::Status& s) {
+  Logf("kiln: error: %s%s%s", what, what.empty() ? "" : ": ", base::Sv(s.message()));
+  return 1;
+}
+
+const char* KindText(const net::Address& a) {
+  return a.is_tcp() ? "TCP" : (a.kind == net::AddressKind::kAbstract ? "abstract UNIX" : "UNIX");
+}
+
+// Does a socket systemd bound (read back with getsockname) serve the configured address?
+// Hosts are compared as bound, so `:8080` matches a socket on 0.0.0.0:8080.
+bool SameEndpoint(const net::Address& configured, const std::string& bound_text) {
+  auto bound = net::ParseAddress(bound_text);
+  if (!bound.ok()) {
+    return false;
+  }
+  if (!configured.is_tcp()) {
+    return configured == *bound;
+  }
+  if (bound->kind != configured.kind || bound->port != configured.port) {
+    return false;
+  }
+  // A host name ("localhost") cannot be compared without resolving it: the port decides.
+  bool name = configured.host.find_first_not_of("0123456789.:") != std::string::npos;
+  return name || configured.host == bound->host;
+}
+
+// The kernel silently caps every listen queue at net.core.somaxconn.
+void WarnAboveSomaxconn(int backlog) {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  int somaxconn = 0;
+  if (in >> somaxconn && somaxconn > 0 && backlog > somaxconn) {
+    Logf("warning: listen = %d is above net.core.somaxconn (%d): the kernel caps the queue at "
+         "%d; raise it with sysctl -w net.core.somaxconn=%d",
+         backlog, somaxconn, somaxconn, backlog);
+  }
+}
+
+// Adopts inherited fds (reload, systemd) by address and binds the rest.
+absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
+                         std::vector<BoundSocket>* out) {
+  bool first_start = rc.generation == 0;
+  auto inherited = net::TakeInheritedFds();
+  if (!inherited.ok()) {
+    return inherited.status();
+  }
+  std::vector<net::InheritedFd> systemd;
+  if (first_start) {
+    systemd = net::TakeSystemdFds();
+  }
+  net::ListenOptions lo;
+  lo.backlog = o.listen_backlog;
+  lo.mode = o.chmod_socket;
+  lo.reuse_port = o.reuse_port;
+  if (!o.chown_socket.empty()) {
+    auto own = ResolveOwnership(o.chown_socket);
+    if (!own.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `chown-socket = %s`: %s", o.chown_socket, base::Sv(own.status().message())));
+    }
+    lo.owner_uid = own->uid;
+    lo.owner_gid = own->gid;
+  }
+  WarnAboveSomaxconn(o.listen_backlog);
+  for (size_t i = 0; i < o.sockets.size(); ++i) {
+    const SocketSpec& spec = o.sockets[i];
+    BoundSocket bs{spec, base::UniqueFd(), spec.address};
+    std::string key = spec.address.ToString();
+    const char* how = "bound to";
+    for (net::InheritedFd& f : *inherited) {
+      if (f.fd >= 0 && f.address == key) {
+        bs.fd.Reset(f.fd);
+        f.fd = -1;
+        how = "inherited on";
+        break;
+      }
+    }
+    for (net::InheritedFd& f : systemd) {
+      if (!bs.fd && f.fd >= 0 && SameEndpoint(spec.address, f.address)) {
+        bs.fd.Reset(f.fd);
+        f.fd = -1;
+        how = "received from systemd on";
+        break;
+      }
+    }
+    if (!bs.fd) {
+      auto fd = net::Listen(spec.address, lo);
+      if (!fd.ok()) {
+        return absl::Status(fd.status().code(),
+                            absl::StrFormat("option `%s = %s`: %s", spec.option, spec.text,
+                                            base::Sv(fd.status().message())));
+      }
+      bs.fd = std::move(*fd);
+    }
+    auto bound = net::BoundAddress(bs.fd.Get());
+    if (bound.ok() && bound->is_tcp()) {
+      bs.bound = *bound;
+    }
+    Logf("kiln %s socket %d %s %s address %s fd %d", spec.http ? "http" : "uwsgi", i, how,
+         KindText(bs.bound), bs.bound.ToString(), bs.fd.Get());
+    out->push_back(std::move(bs));
+  }
+  // Sockets the configuration no longer names: closed (removed from disk with vacuum).
+  for (net::InheritedFd& f : *inherited) {
+    if (f.fd >= 0) {
+      base::UniqueFd close_me(f.fd);
+      Logf("socket %s (fd %d) is no longer configured: closed", f.address, f.fd);
+      auto addr = net::ParseAddress(f.address);
+      if (o.vacuum && addr.ok() && !rc.check_only) {
+        net::VacuumUnixSocket(*addr, -1);
+      }
+    }
+  }
+  for (net::InheritedFd& f : systemd) {
+    if (f.fd >= 0) {
+      // A socket unit with more sockets than the config names: serve them as uwsgi sockets,
+      // as uWSGI does.
+      auto addr = net::ParseAddress(f.address);
+      if (!addr.ok()) {
+        base::UniqueFd close_me(f.fd);
+        continue;
+      }
+      SocketSpec spec{"socket", f.address, *addr, false};
+      Logf("kiln uwsgi socket %d received from systemd on %s fd %d", out->size(), f.address, f.fd);
+      out->push_back(BoundSocket{spec, base::UniqueFd(f.fd), *addr});
+    }
+  }
+  if (out->empty()) {
+    return absl::InvalidArgumentError(
+        "no socket to serve on: give `socket = /path.sock` (uwsgi protocol, for nginx's "
+        "uwsgi_pass) or `http-socket = 127.0.0.1:8080`");
+  }
+  return absl::OkStatus();
+}
+
+void Banner(const ServerOptions& o, const ReloadContext& rc) {
+  char date[64];
+  time_t t = time(nullptr);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
+  Logf("*** Starting kiln %s (%dbit) on [%s] ***", KILN_VERSION_STRING, sizeof(void*) * 8, date);
+  Logf("detected binary path: %s", rc.exe);
+  Logf("current working directory: %s", rc.cwd);
+  if (rc.generation > 0) {
+    Logf(
+        "reload %d: %d worker(s) of the previous generation keep serving until this one is "
+        "ready",
+        rc.generation, rc.old_workers.size());
+  }
+  Logf("your processes number limit is %d", static_cast<int>(sysconf(_SC_CHILD_MAX)));
+  Logf("your mercy for graceful operations on workers is %s",
+       absl::FormatDuration(o.worker_reload_mercy));
+  if (o.worker_reload_mercy > absl::Hours(1)) {
+    Logf(
+        "warning: worker-reload-mercy is read as seconds (%s), as uWSGI does; a stuck worker "
+        "can hold a reload that long",
+        absl::FormatDuration(o.worker_reload_mercy));
+  }
+}
+
+absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc) {
+  // daemonize / logto first, so every later line lands in the log (DECISIONS.md 11).
+  if (!rc.check_only) {
+    if (!o.daemonize.empty() && rc.generation == 0) {
+      KILN_RETURN_IF_ERROR(Daemonize(o.daemonize));
+    } else if (!o.daemonize.empty()) {
+      KILN_RETURN_IF_ERROR(RedirectOutput(o.daemonize));  // reopened on every reload
+    } else if (!o.logto.empty()) {
+      KILN_RETURN_IF_ERROR(RedirectOutput(o.logto));
+    }
+  }
+  if (o.umask) {
+    umask(*o.umask);
+  }
+  KILN_RETURN_IF_ERROR(ApplyEnvironment(o.env, o.unenv));
+  if (!o.chdir.empty()) {
+    if (chdir(o.chdir.c_str()) != 0) {
+      return base::ErrnoError(errno, "chdir", o.chdir);
+    }
+    Logf("chdir() to %s", o.chdir);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunServer(const config::Config& cfg, Application& app, const std::vector<std::string>& argv) {
+  auto options = ServerOptions::FromConfig(cfg);
+  if (!options.ok()) {
+    return StartupError("", options.status());
+  }
+  auto serve = net::ServeOptions::FromConfig(cfg);
+  if (!serve.ok()) {
+    return StartupError("", serve.status());
+  }
+  const ServerOptions& o = *options;
+  ReloadContext rc = TakeReloadContext(argv);
+  rc.exe = SelfExePath();
+  if (absl::Status s = SetupHost(o, rc); !s.ok()) {
+    return StartupError("", s);
+  }
+  if (!rc.check_only) {
+    Banner(o, rc);
+  }
+  std::vector<BoundSocket> sockets;
+  if (absl::Status s = BindSockets(o, rc, &sockets); !s.ok()) {
+    return StartupError("", s);
+  }
+  if (!o.pidfile.empty() && !rc.check_only) {
+    if (absl::Status s = WritePidfile(o.pidfile, getpid()); !s.ok()) {
+      if (rc.generation == 0) {
+        return StartupError("option `pidfile`", s);
+      }
+      Logf("warning: cannot rewrite the pidfile after the reload: %s", base::Sv(s.message()));
+    }
+  }
+  auto plan = PlanPrivilegeDrop(o.uid, o.gid);
+  if (!plan.ok()) {
+    return StartupError(o.uid.empty() ? "option `gid`" : "option `uid`/`gid`", plan.status());
+  }
+  auto dropped = DropPrivileges(*plan);
+  if (!dropped.ok()) {
+    return StartupError("privilege drop", dropped.status());
+  }
+  for (const std::string& line : *dropped) {
+    Logf("%s", line);
+  }
+  if (absl::Status s = app.MasterStart(); !s.ok()) {
+    return StartupError("master start", s);
+  }
+  if (!o.lazy_apps) {
+    if (absl::Status s = app.AppLoad(); !s.ok()) {
+      if (o.need_app) {
+        return StartupError("the application failed to load (need-app = true)", s);
+      }
+      Logf("*** the application failed to load: %s; serving 500s (need-app = false) ***",
+           base::Sv(s.message()));
+    }
+  }
+  if (rc.check_only) {
+    Logf("reload check: configuration, sockets and application are fine");
+    return 0;
+  }
+  if (!o.master) {
+    // No master: this process is worker 1 and serves until a signal stops it.
+    std::vector<net::ListenSocket> ls;
+    for (const BoundSocket& s : sockets) {
+      ls.push_back(net::ListenSocket{s.fd.Get(),
+                                     s.spec.http ? net::Protocol::kHttp : net::Protocol::kUwsgi,
+                                     s.bound.ToString()});
+    }
+    auto sb = Scoreboard::Create(1, serve->threads);
+    if (!sb.ok()) {
+      return StartupError("", sb.status());
+    }
+    if (o.processes > 1) {
+      Logf(
+          "warning: processes = %d without master: kiln serves with one process; set "
+          "`master = true` to run %d workers",
+          o.processes, o.processes);
+    }
+    Logf("spawned kiln worker 1 (pid: %d, cores: %d) without a master", getpid(), serve->threads);
+    NotifySystemd("READY=1");
+    WorkerParams wp{1, 0, &o, &*serve, ls, &app, &*sb, o.lazy_apps};
+    int code = RunWorker(wp);
+    app.Shutdown();
+    return code;
+  }
+  MasterParams mp;
+  mp.options = &o;
+  mp.serve = &*serve;
+  mp.app = &app;
+  mp.sockets = &sockets;
+  mp.reload = rc;
+  Master master(std::move(mp));
+  return master.Run();
+}
+
+}  // namespace kiln::process

@@ -1,0 +1,40 @@
+// The server's entry point: binds the sockets, drops privileges, loads the app and runs the
+// master (or a single in-process worker without `master`). The language side arrives through
+// Application, which main implements over the plugin set.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/plugin/request_context.h"
+
+namespace kiln::config {
+class Config;
+}
+
+namespace kiln::process {
+
+// What the master and the workers call into.
+class Application {
+ public:
+  virtual ~Application() = default;
+  // In the master, once, after the privilege drop.
+  virtual absl::Status MasterStart() = 0;
+  // Loads the apps: in the master before fork, or in each worker with lazy-apps.
+  virtual absl::Status AppLoad() = 0;
+  // In each worker after fork (and after AppLoad with lazy-apps).
+  virtual absl::Status PostFork(int worker_id) = 0;
+  // In each worker when it stops serving, before it exits.
+  virtual void WorkerExit() = 0;
+  // In the master at its final exit (not on reload).
+  virtual void Shutdown() = 0;
+  // Requests go here; valid from AppLoad until WorkerExit.
+  virtual plugin::Handler* handler() = 0;
+};
+
+// Runs the server until it stops; returns the process exit code (0 after a clean stop,
+// 1 when startup fails). argv (argv[0] included) is kept for the re-exec of a reload.
+int RunServer(const config::Config& cfg, Application& app, const std::vector<std::string>& argv);
+
+}  // namespace kiln::process

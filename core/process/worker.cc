@@ -1,0 +1,144 @@
+// Worker process body and the scoreboard observer.
+#include "core/process/worker.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "core/base/strings.h"
+#include "core/process/host_setup.h"
+#include "core/process/process_log.h"
+#include "core/process/supervisor_policy.h"
+
+namespace kiln::process {
+namespace {
+
+// The handler's view of the running loop. A signal that arrives before the loop exists is
+// remembered and applied as soon as it does.
+std::atomic<net::ServeLoop*> g_loop{nullptr};
+std::atomic<int> g_pending_stop{0};  // 0 none, 1 graceful, 2 immediate
+
+void OnStopSignal(int sig) {
+  bool graceful = sig == SIGTERM || sig == SIGHUP;
+  net::ServeLoop* loop = g_loop.load();
+  if (loop != nullptr) {
+    loop->Stop(graceful);
+    return;
+  }
+  if (!graceful) {
+    _exit(0);
+  }
+  g_pending_stop.store(1);
+}
+
+// Handlers first, then the mask inherited from the master is lifted: a stop signal that
+// arrived in between is then handled, not fatal.
+void InstallWorkerSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) {
+    sigaction(sig, &sa, nullptr);
+  }
+  // USR1/USR2 are the master's (stats); a signal sent to the whole group must not kill us.
+  signal(SIGUSR1, SIG_IGN);
+  signal(SIGUSR2, SIG_IGN);
+  signal(SIGCHLD, SIG_DFL);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+std::string Title(const ServerOptions& o, std::string_view what) {
+  return absl::StrFormat("%skiln %s", o.procname_prefix, what);
+}
+
+}  // namespace
+
+void ScoreboardObserver::RequestStarted(int core_id) {
+  if (core_id >= 0 && core_id < scoreboard_.cores()) {
+    scoreboard_.core(worker_id_, core_id).request_start_ns.store(MonotonicNanos());
+  }
+}
+
+void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t response_bytes) {
+  WorkerSlot& w = scoreboard_.worker(worker_id_);
+  if (core_id >= 0 && core_id < scoreboard_.cores()) {
+    CoreSlot& c = scoreboard_.core(worker_id_, core_id);
+    c.request_start_ns.store(0);
+    c.requests.fetch_add(1);
+  }
+  uint64_t requests = w.requests.fetch_add(1) + 1;
+  w.response_bytes.fetch_add(response_bytes);
+  uint64_t rss = 0;
+  if (options_.reload_on_rss_bytes > 0) {
+    rss = CurrentRssBytes();
+    w.rss_bytes.store(rss);
+  }
+  RecycleLimits limits{options_.max_requests, options_.reload_on_rss_bytes, absl::ZeroDuration()};
+  RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::ZeroDuration());
+  if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
+    return;
+  }
+  if (reason == RecycleReason::kMaxRequests) {
+    Logf("worker %d (pid: %d): max-requests (%d) reached; finishing gracefully", worker_id_,
+         getpid(), options_.max_requests);
+  } else {
+    Logf("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
+         worker_id_, getpid(), rss >> 20, options_.reload_on_rss_bytes >> 20);
+  }
+  w.state.store(static_cast<int32_t>(WorkerState::kStopping));
+  if (loop_ != nullptr) {
+    loop_->Stop(/*graceful=*/true);
+  }
+}
+
+int RunWorker(const WorkerParams& p) {
+  if (p.master_pid != 0) {
+    // Die with the master, and catch a master that died before prctl took effect.
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != p.master_pid) {
+      return 1;
+    }
+  }
+  InstallWorkerSignals();
+  if (p.master_pid != 0) {
+    if (p.options->auto_procname || !p.options->procname_prefix.empty()) {
+      SetProcessTitle(Title(*p.options, absl::StrFormat("worker %d", p.worker_id)));
+    }
+  }
+  WorkerSlot& slot = p.scoreboard->worker(p.worker_id);
+  slot.pid.store(getpid());
+  if (p.load_app) {
+    if (absl::Status s = p.app->AppLoad(); !s.ok()) {
+      Logf("worker %d (pid: %d): the application failed to load: %s", p.worker_id, getpid(),
+           base::Sv(s.message()));
+      return kExitAppFailed;
+    }
+  }
+  if (absl::Status s = p.app->PostFork(p.worker_id); !s.ok()) {
+    Logf("worker %d (pid: %d): post-fork hook failed: %s", p.worker_id, getpid(),
+         base::Sv(s.message()));
+    return kExitAppFailed;
+  }
+  ScoreboardObserver observer(*p.scoreboard, p.worker_id, *p.options);
+  {
+    net::ServeLoop loop(*p.serve, p.sockets, p.app->handler(), &observer, p.worker_id);
+    observer.set_loop(&loop);
+    g_loop.store(&loop);
+    if (g_pending_stop.load() != 0) {
+      loop.Stop(/*graceful=*/true);
+    }
+    slot.state.store(static_cast<int32_t>(WorkerState::kReady));
+    loop.Run();
+    g_loop.store(nullptr);
+  }
+  slot.state.store(static_cast<int32_t>(WorkerState::kStopping));
+  p.app->WorkerExit();
+  return 0;
+}
+
+}  // namespace kiln::process

@@ -1,0 +1,88 @@
+// Request and its arena: plain storage helpers, no parsing.
+#include "core/protocol/request.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kiln::protocol {
+
+char* Arena::Allocate(size_t n) {
+  if (blocks_.empty() || blocks_.back().size - blocks_.back().used < n) {
+    Block b;
+    b.size = std::max(kBlockSize, n);
+    b.data = std::make_unique<char[]>(b.size);
+    blocks_.push_back(std::move(b));
+  }
+  Block& b = blocks_.back();
+  char* p = b.data.get() + b.used;
+  b.used += n;
+  used_total_ += n;
+  return p;
+}
+
+std::string_view Arena::Copy(std::string_view s) {
+  char* p = Allocate(s.size());
+  if (!s.empty()) {
+    std::memcpy(p, s.data(), s.size());
+  }
+  return std::string_view(p, s.size());
+}
+
+std::string_view Arena::Join(std::string_view a, std::string_view sep, std::string_view b) {
+  const size_t n = a.size() + sep.size() + b.size();
+  char* p = Allocate(n);
+  char* w = p;
+  for (std::string_view part : {a, sep, b}) {
+    if (!part.empty()) {
+      std::memcpy(w, part.data(), part.size());
+      w += part.size();
+    }
+  }
+  return std::string_view(p, n);
+}
+
+void Arena::Reset() {
+  if (blocks_.size() > 1) {
+    blocks_.erase(blocks_.begin() + 1, blocks_.end());
+  }
+  if (!blocks_.empty()) {
+    blocks_.front().used = 0;
+  }
+  used_total_ = 0;
+}
+
+std::optional<std::string_view> Request::Get(std::string_view name) const {
+  for (auto it = vars.rbegin(); it != vars.rend(); ++it) {
+    if (it->name == name) {
+      return it->value;
+    }
+  }
+  return std::nullopt;
+}
+
+void Request::Set(std::string_view name, std::string_view value) {
+  for (auto it = vars.rbegin(); it != vars.rend(); ++it) {
+    if (it->name == name) {
+      it->value = value;
+      return;
+    }
+  }
+  vars.push_back({name, value});
+}
+
+size_t Request::EncodedVarsSize() const {
+  size_t n = 0;
+  for (const Var& v : vars) {
+    n += 4 + v.name.size() + v.value.size();
+  }
+  return n;
+}
+
+void Request::Clear() {
+  modifier1 = modifier2 = 0;
+  vars.clear();
+  head_bytes = 0;
+  arena.Reset();
+}
+
+}  // namespace kiln::protocol

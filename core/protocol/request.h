@@ -1,0 +1,72 @@
+// Request: the CGI variables of one request as views, whichever protocol carried it, plus a
+// per-request arena for the few strings a parser has to derive (HTTP_* names, decoded paths).
+// Pure data: knows nothing of sockets; views point into the caller's read buffer or the arena.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace kiln::protocol {
+
+// Result of a pure parser step (picohttpparser shape).
+enum class ParseStatus { kComplete, kIncomplete, kError };
+
+struct Var {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Bump allocator for strings that live as long as one request. Blocks never move, so views
+// handed out stay valid until Reset().
+class Arena {
+ public:
+  Arena() = default;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  Arena(Arena&&) = default;
+  Arena& operator=(Arena&&) = default;
+
+  // Returns `n` writable bytes (n may be 0).
+  char* Allocate(size_t n);
+  // Copies `s` into the arena and returns a view of the copy.
+  std::string_view Copy(std::string_view s);
+  // Concatenates a, sep, b into the arena.
+  std::string_view Join(std::string_view a, std::string_view sep, std::string_view b);
+  // Forgets every allocation; keeps the first block for reuse.
+  void Reset();
+  size_t bytes_used() const { return used_total_; }
+
+ private:
+  static constexpr size_t kBlockSize = 4096;
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+    size_t used = 0;
+  };
+  std::vector<Block> blocks_;
+  size_t used_total_ = 0;
+};
+
+// The request head as both parsers produce it.
+struct Request {
+  uint8_t modifier1 = 0;
+  uint8_t modifier2 = 0;
+  // Variables in arrival order. A name may appear twice (uwsgi); Get() returns the last.
+  std::vector<Var> vars;
+  // Bytes of the head on the wire: the uwsgi datasize, or the HTTP request line + headers.
+  size_t head_bytes = 0;
+  Arena arena;
+
+  std::optional<std::string_view> Get(std::string_view name) const;
+  // Replaces the last variable called `name`, or appends it.
+  void Set(std::string_view name, std::string_view value);
+  // Size of the vars if encoded as a uwsgi block (what uWSGI logs as "bytes").
+  size_t EncodedVarsSize() const;
+  void Clear();
+};
+
+}  // namespace kiln::protocol

@@ -1,0 +1,207 @@
+// Response heads and body framing (RFC 9112 6.1, 6.3, 7.1; uwsgi raw responses per the
+// reference: version from SERVER_PROTOCOL or HTTP/1.0, nothing added).
+#include "core/protocol/response_writer.h"
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "core/base/strings.h"
+
+namespace kiln::protocol {
+namespace {
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return absl::EqualsIgnoreCase(base::Av(a), base::Av(b));
+}
+
+bool IsTokenChar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  for (char t : std::string_view("!#$%&'*+-.^_`|~")) {
+    if (c == static_cast<unsigned char>(t)) return true;
+  }
+  return false;
+}
+
+bool HasConnectionClose(std::string_view value) {
+  for (absl::string_view el : absl::StrSplit(base::Av(value), ',')) {
+    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(el), "close")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+absl::Status ValidateHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return absl::InvalidArgumentError("response header with an empty name");
+  for (char c : name) {
+    if (!IsTokenChar(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "response header name \"%s\" has a character outside RFC 9110 tchar",
+          absl::CHexEscape(base::Av(name))));
+    }
+  }
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "response header \"%s\" has CR, LF or NUL in its value", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
+                                               const std::vector<plugin::Header>& headers,
+                                               const ResponseRequestInfo& info) {
+  if (status < 100 || status > 999) {
+    return absl::InvalidArgumentError(absl::StrFormat("response status %d is not 3 digits",
+                                                      status));
+  }
+  for (char c : reason) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return absl::InvalidArgumentError("response reason phrase has CR, LF or NUL");
+    }
+  }
+  if (reason.empty()) reason = ReasonPhrase(status);
+  ResponseHead head;
+  std::string& out = head.bytes;
+  std::string_view version = info.raw
+      ? (info.server_protocol.empty() ? std::string_view("HTTP/1.0") : info.server_protocol)
+      : std::string_view(info.http11 ? "HTTP/1.1" : "HTTP/1.0");
+  absl::StrAppend(&out, base::Av(version), " ", status, " ", base::Av(reason), "\r\n");
+
+  std::optional<uint64_t> app_length;
+  bool app_close = false;
+  for (const plugin::Header& h : headers) {
+    absl::Status s = ValidateHeader(h.name, h.value);
+    if (!s.ok()) return s;
+    if (!info.raw) {
+      if (IEquals(h.name, "transfer-encoding")) continue;
+      if (IEquals(h.name, "connection")) {
+        app_close = app_close || HasConnectionClose(h.value);
+        continue;
+      }
+      if (IEquals(h.name, "content-length")) {
+        uint64_t n = 0;
+        if (!absl::SimpleAtoi(base::Av(h.value), &n)) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "response Content-Length \"%s\" is not a number of bytes", h.value));
+        }
+        app_length = n;
+      }
+    }
+    absl::StrAppend(&out, base::Av(h.name), ": ", base::Av(h.value), "\r\n");
+    ++head.header_count;
+  }
+  if (info.raw) {
+    head.framing = ResponseFraming::kClose;
+    head.keep_alive = false;
+    out += "\r\n";
+    return head;
+  }
+  const bool no_body = info.head_request || status < 200 || status == 204 || status == 304;
+  head.keep_alive = info.keep_alive && !app_close;
+  if (app_length.has_value()) {
+    head.framing = ResponseFraming::kContentLength;
+    head.content_length = *app_length;
+  } else if (info.known_length.has_value()) {
+    head.framing = ResponseFraming::kContentLength;
+    head.content_length = *info.known_length;
+    if (!(status < 200 || status == 204 || status == 304)) {
+      absl::StrAppend(&out, "Content-Length: ", *info.known_length, "\r\n");
+      ++head.header_count;
+    }
+  } else if (no_body) {
+    head.framing = ResponseFraming::kNoBody;
+  } else if (info.http11) {
+    head.framing = ResponseFraming::kChunked;
+    out += "Transfer-Encoding: chunked\r\n";
+    ++head.header_count;
+  } else {
+    head.framing = ResponseFraming::kClose;
+    head.keep_alive = false;
+  }
+  if (no_body) head.framing = ResponseFraming::kNoBody;
+  if (head.keep_alive) {
+    if (!info.http11) {
+      out += "Connection: keep-alive\r\n";
+      ++head.header_count;
+    }
+  } else {
+    out += "Connection: close\r\n";
+    ++head.header_count;
+  }
+  out += "\r\n";
+  return head;
+}
+
+std::string ErrorResponse(int status, std::string_view detail) {
+  std::string body = absl::StrCat(status, " ", base::Av(ReasonPhrase(status)), "\n");
+  if (!detail.empty()) absl::StrAppend(&body, base::Av(detail), "\n");
+  return absl::StrCat("HTTP/1.1 ", status, " ", base::Av(ReasonPhrase(status)),
+                      "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
+                      "\r\nConnection: close\r\n\r\n", body);
+}
+
+size_t FrameBodyPiece(ResponseFraming framing, std::string_view data, char (&scratch)[24],
+                      struct iovec* iov) {
+  if (data.empty() || framing == ResponseFraming::kNoBody) return 0;
+  size_t n = 0;
+  if (framing == ResponseFraming::kChunked) {
+    int len = std::snprintf(scratch, sizeof(scratch), "%zx\r\n", data.size());
+    iov[n++] = {scratch, static_cast<size_t>(len)};
+  }
+  iov[n++] = {const_cast<char*>(data.data()), data.size()};
+  if (framing == ResponseFraming::kChunked) {
+    iov[n++] = {const_cast<char*>("\r\n"), 2};
+  }
+  return n;
+}
+
+}  // namespace kiln::protocol

@@ -1,0 +1,71 @@
+// Response framing, pure: status + headers -> the bytes of the response head, and body pieces
+// -> iovecs. HTTP/1.1 framing for http sockets (Content-Length, chunked or close-delimited;
+// HEAD and 1xx/204/304 get no body), or the raw response uwsgi expects (no added headers, the
+// connection end frames the body). No syscalls.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/plugin/request_context.h"
+
+namespace kiln::protocol {
+
+enum class ResponseFraming {
+  kNoBody,         // HEAD, 1xx, 204, 304: headers only
+  kContentLength,  // exactly content_length body bytes follow
+  kChunked,        // chunked transfer coding (HTTP/1.1 clients)
+  kClose,          // the body ends when the connection closes (HTTP/1.0, uwsgi)
+};
+
+struct ResponseRequestInfo {
+  bool raw = false;                     // uwsgi socket: raw response, no added headers
+  std::string_view server_protocol;     // from the request ("HTTP/1.1"); raw uses it verbatim
+  bool http11 = true;                   // the client speaks HTTP/1.1 (chunked allowed)
+  bool head_request = false;
+  bool keep_alive = false;              // what the connection would like
+  // The body size when the whole body is already known (one chunk); nullopt when streaming.
+  std::optional<uint64_t> known_length;
+};
+
+struct ResponseHead {
+  std::string bytes;          // status line + headers + blank line
+  ResponseFraming framing = ResponseFraming::kClose;
+  uint64_t content_length = 0;  // for kContentLength
+  bool keep_alive = false;      // whether the connection may serve another request
+  size_t header_count = 0;      // header lines written
+};
+
+// The standard reason phrase for `status` ("OK", "Not Found"), or "Unknown".
+std::string_view ReasonPhrase(int status);
+
+// Checks one header: name a token, name and value free of CR, LF and NUL.
+absl::Status ValidateHeader(std::string_view name, std::string_view value);
+
+// Builds the response head. Fails (InvalidArgument, naming the header) on a bad header or a
+// status outside 100..999; nothing is to be sent then. An app's Content-Length is kept and
+// frames the body; its Transfer-Encoding and Connection headers are replaced by the framing
+// kiln chooses (Connection: close from the app ends keep-alive).
+absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
+                                               const std::vector<plugin::Header>& headers,
+                                               const ResponseRequestInfo& info);
+
+// A canned error response ("HTTP/1.1 431 Request Header Fields Too Large", text body,
+// Content-Length, Connection: close) for answers the core gives itself.
+std::string ErrorResponse(int status, std::string_view detail = {});
+
+// Fills iov with the framing for one body piece: [chunk-size line] data [CRLF]. `scratch` holds
+// the chunk-size line and must outlive the writev. Returns the iovec count (0 for empty data).
+size_t FrameBodyPiece(ResponseFraming framing, std::string_view data, char (&scratch)[24],
+                      struct iovec* iov);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+inline constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace kiln::protocol

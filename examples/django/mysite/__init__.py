@@ -1,0 +1,2 @@
+# A minimal Django project served by kiln: `module = mysite.wsgi:application` with
+# `chdir = examples/django`.

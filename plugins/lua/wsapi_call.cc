@@ -1,0 +1,421 @@
+// The WSAPI request cycle on one Lua state: build wsapi_env, call the app under a traceback
+// handler, check status and headers, pull body chunks (iterator function, coroutine, string or
+// array of strings) and hand them to the host. Every Lua call that can raise runs protected.
+#include "wsapi_call.h"
+
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wsapi_io.h"
+
+namespace kiln::lua {
+namespace {
+
+// Stack slots of a call, from the bottom.
+constexpr int kHandler = 1;  // MessageHandler
+constexpr int kEnv = 2;      // wsapi_env
+constexpr int kStatus = 3;   // the app's three results
+constexpr int kHeaders = 4;
+constexpr int kBody = 5;     // above it: the anchor table of the header strings
+
+struct CallContext {
+  const Host* host;
+  kiln_request* r;
+  const Route* route;
+  const std::string* app_path;
+  std::vector<std::pair<kiln_str, kiln_str>> vars;
+  InputStream* input = nullptr;
+  std::vector<kiln_header> headers;
+  std::string problem;  // set by CollectHeaders for a bad header
+};
+
+int CollectVar(void* arg, kiln_str name, kiln_str value) {
+  static_cast<CallContext*>(arg)->vars.emplace_back(name, value);
+  return 0;
+}
+
+void SetField(lua_State* L, std::string_view name, std::string_view value) {
+  lua_pushlstring(L, name.data(), name.size());
+  lua_pushlstring(L, value.data(), value.size());
+  lua_rawset(L, -3);
+}
+
+// Protected: pushes wsapi_env. Every CGI variable, SCRIPT_NAME and PATH_INFO as routed,
+// CONTENT_TYPE and QUERY_STRING defaulting to "", APP_PATH, input and error.
+int BuildEnv(lua_State* L) {
+  auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
+  lua_createtable(L, 0, static_cast<int>(ctx->vars.size()) + 8);
+  for (const auto& [name, value] : ctx->vars) {
+    lua_pushlstring(L, name.ptr, name.len);
+    lua_pushlstring(L, value.ptr, value.len);
+    lua_rawset(L, -3);
+  }
+  SetField(L, "SCRIPT_NAME", ctx->route->script_name);
+  SetField(L, "PATH_INFO", ctx->route->path_info);
+  for (const char* name : {"CONTENT_TYPE", "QUERY_STRING"}) {
+    lua_getfield(L, -1, name);
+    bool absent = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (absent) {
+      SetField(L, name, "");
+    }
+  }
+  SetField(L, "APP_PATH", *ctx->app_path);
+  ctx->input = PushInput(L, ctx->host, ctx->r);
+  lua_setfield(L, -2, "input");
+  PushErrorStream(L);
+  lua_setfield(L, -2, "error");
+  return 1;
+}
+
+bool BadHeaderText(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
+}
+
+// Adds one header whose value is at the top of the stack (string or number). The name and
+// value are stored in the anchor table so the pointers stay valid whatever the app does to its
+// headers table later. Returns false (ctx->problem set) for another type.
+bool AddHeader(lua_State* L, CallContext* ctx, int anchor, int name_idx, const char* where) {
+  int t = lua_type(L, -1);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER) {
+    ctx->problem = std::string("header `") + lua_tostring(L, name_idx) + "`" + where + " is a " +
+                   lua_typename(L, t) + " value; expected a string or a number";
+    return false;
+  }
+  size_t name_len = 0;
+  size_t value_len = 0;
+  const char* name = lua_tolstring(L, name_idx, &name_len);
+  const char* value = lua_tolstring(L, -1, &value_len);  // numbers become strings here
+  if (BadHeaderText(std::string_view(value, value_len))) {
+    ctx->problem = std::string("header `") + name + "` has a CR or LF in its value";
+    return false;
+  }
+  int n = static_cast<int>(lua_objlen(L, anchor));
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, anchor, n + 1);
+  ctx->headers.push_back(kiln_header{{name, name_len}, {value, value_len}});
+  return true;
+}
+
+// Protected: checks the headers table (argument 2) and fills ctx->headers. Returns the anchor
+// table, and false with ctx->problem for a bad header (the caller reports it).
+int CollectHeaders(lua_State* L) {
+  auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
+  lua_newtable(L);
+  int anchor = lua_gettop(L);
+  int t = lua_type(L, 2);
+  if (t == LUA_TNIL) {
+    lua_pushboolean(L, 1);
+    return 2;
+  }
+  if (t != LUA_TTABLE) {
+    ctx->problem = std::string("the headers are a ") + lua_typename(L, t) +
+                   " value; expected a table of name = value";
+    lua_pushboolean(L, 0);
+    return 2;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, 2) != 0) {
+    // stack: ... key value
+    int name_idx = lua_gettop(L) - 1;
+    if (lua_type(L, name_idx) != LUA_TSTRING) {
+      ctx->problem = std::string("a header name is a ") + luaL_typename(L, name_idx) +
+                     " value; expected a string (headers = {[\"Name\"] = \"value\"})";
+      lua_pushboolean(L, 0);
+      return 2;
+    }
+    size_t len = 0;
+    const char* name = lua_tolstring(L, name_idx, &len);
+    std::string_view nv(name, len);
+    if (nv.empty() || BadHeaderText(nv) || nv.find(':') != std::string_view::npos) {
+      ctx->problem = "the header name `" + std::string(nv) + "` is not a valid name";
+      lua_pushboolean(L, 0);
+      return 2;
+    }
+    lua_pushvalue(L, name_idx);
+    lua_rawseti(L, anchor, static_cast<int>(lua_objlen(L, anchor)) + 1);
+    bool ok = true;
+    if (lua_istable(L, -1)) {
+      // Several values: one header line each, in array order.
+      int list = lua_gettop(L);
+      int count = static_cast<int>(lua_objlen(L, list));
+      for (int i = 1; ok && i <= count; ++i) {
+        lua_rawgeti(L, list, i);
+        ok = AddHeader(L, ctx, anchor, name_idx, " (in its list of values)");
+        lua_pop(L, 1);
+      }
+    } else {
+      ok = AddHeader(L, ctx, anchor, name_idx, "");
+    }
+    if (!ok) {
+      lua_pushboolean(L, 0);
+      return 2;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushboolean(L, 1);
+  return 2;
+}
+
+// Reads the status at kStatus: an integer 100..999, or a string "200" / "200 OK".
+bool ParseStatus(lua_State* L, int* code, kiln_str* reason, std::string* problem) {
+  int t = lua_type(L, kStatus);
+  *reason = kiln_str{"", 0};
+  if (t == LUA_TNUMBER) {
+    lua_Number n = lua_tonumber(L, kStatus);
+    if (n >= 100 && n <= 999 && std::floor(n) == n) {
+      *code = static_cast<int>(n);
+      return true;
+    }
+    size_t len = 0;
+    const char* text = lua_tolstring(L, kStatus, &len);
+    *problem = "the status " + std::string(text, len) + " is not a number from 100 to 999";
+    return false;
+  }
+  if (t == LUA_TSTRING) {
+    size_t len = 0;
+    const char* s = lua_tolstring(L, kStatus, &len);
+    std::string_view text(s, len);
+    bool digits = text.size() >= 3 && text[0] >= '1' && text[0] <= '9' && text[1] >= '0' &&
+                  text[1] <= '9' && text[2] >= '0' && text[2] <= '9';
+    if (digits && (text.size() == 3 || text[3] == ' ') && !BadHeaderText(text)) {
+      *code = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
+      if (text.size() > 4) {
+        *reason = kiln_str{s + 4, len - 4};
+      }
+      return true;
+    }
+    *problem = "the status \"" + std::string(text.substr(0, 64)) +
+               "\" is not a status code (expected 200 or \"200 OK\")";
+    return false;
+  }
+  *problem = std::string("the status is a ") + lua_typename(L, t) +
+             " value; expected a number such as 200 or a string such as \"200 OK\"";
+  return false;
+}
+
+enum class Chunk { kData, kEnd, kError };
+
+// Pulls body chunks from the app's third result.
+class BodySource {
+ public:
+  explicit BodySource(lua_State* L) : L_(L) {}
+
+  // On kData the chunk is a string at the top of the stack (pop it after use).
+  Chunk Next(std::string* problem) {
+    ++count_;
+    int t = lua_type(L_, kBody);
+    switch (t) {
+      case LUA_TNIL:
+        return Chunk::kEnd;
+      case LUA_TSTRING:
+        if (done_) {
+          return Chunk::kEnd;
+        }
+        done_ = true;
+        lua_pushvalue(L_, kBody);
+        return Chunk::kData;
+      case LUA_TTHREAD:
+        return Resume(problem);
+      case LUA_TTABLE:
+        if (!HasCall()) {
+          lua_rawgeti(L_, kBody, count_);
+          return Check(problem);
+        }
+        [[fallthrough]];
+      case LUA_TFUNCTION:
+      case LUA_TUSERDATA:
+        lua_pushvalue(L_, kBody);
+        if (lua_pcall(L_, 0, 1, kHandler) != 0) {
+          *problem = PopError(L_);
+          return Chunk::kError;
+        }
+        return Check(problem);
+      default:
+        *problem = std::string("the body is a ") + lua_typename(L_, t) +
+                   " value; expected an iterator function, a coroutine, a string or a table "
+                   "of strings";
+        return Chunk::kError;
+    }
+  }
+
+ private:
+  bool HasCall() {
+    if (!lua_getmetatable(L_, kBody)) {
+      return false;
+    }
+    lua_getfield(L_, -1, "__call");
+    bool callable = !lua_isnil(L_, -1);
+    lua_pop(L_, 2);
+    return callable;
+  }
+
+  Chunk Check(std::string* problem) {
+    int t = lua_type(L_, -1);
+    if (t == LUA_TNIL) {
+      lua_pop(L_, 1);
+      return Chunk::kEnd;
+    }
+    if (t == LUA_TSTRING) {
+      return Chunk::kData;
+    }
+    *problem = "body chunk " + std::to_string(count_) + " is a " + lua_typename(L_, t) +
+               " value; a WSAPI body yields strings";
+    lua_pop(L_, 1);
+    return Chunk::kError;
+  }
+
+  Chunk Resume(std::string* problem) {
+    if (done_) {
+      return Chunk::kEnd;
+    }
+    lua_State* co = lua_tothread(L_, kBody);
+    int base = lua_gettop(co);
+    if (lua_status(co) == 0 && base == 0) {
+      done_ = true;  // finished (or never had a function): nothing to resume
+      return Chunk::kEnd;
+    }
+    int st = lua_resume(co, 0);
+    if (st != 0 && st != LUA_YIELD) {
+      const char* msg = lua_tostring(co, -1);
+      luaL_traceback(L_, co, msg != nullptr ? msg : "(error object is not a string)", 0);
+      *problem = PopError(L_);
+      done_ = true;
+      return Chunk::kError;
+    }
+    if (st == 0) {
+      done_ = true;  // returned: a value it returns is the last chunk
+    }
+    if (lua_gettop(co) == 0) {
+      return Chunk::kEnd;
+    }
+    lua_xmove(co, L_, 1);
+    lua_settop(co, 0);
+    return Check(problem);
+  }
+
+  lua_State* L_;
+  int count_ = 0;
+  bool done_ = false;
+};
+
+std::string Describe(const Host& host, kiln_request* r, const AppSpec& app) {
+  kiln_str method{"?", 1};
+  kiln_str uri{"?", 1};
+  (void)host.api->request_var_get(r, kiln_str_c("REQUEST_METHOD"), &method);
+  if (host.api->request_var_get(r, kiln_str_c("REQUEST_URI"), &uri) != KILN_OK) {
+    (void)host.api->request_var_get(r, kiln_str_c("PATH_INFO"), &uri);
+  }
+  return std::string(method.ptr, method.len) + " " + std::string(uri.ptr, uri.len) +
+         ": Lua app " + app.file + ": ";
+}
+
+kiln_status Fail(const Host& host, kiln_request* r, const AppSpec& app, CallContext& ctx,
+                 const std::string& problem) {
+  CloseInput(ctx.input);
+  host.SetError(Describe(host, r, app) + problem);
+  return KILN_ERROR;
+}
+
+// Sends the body, starting with the chunk at the top of the stack.
+kiln_status Stream(lua_State* L, const Host& host, kiln_request* r, const AppSpec& app,
+                   CallContext& ctx, BodySource& body) {
+  uint64_t sent = 0;
+  std::string problem;
+  for (bool have = true;;) {
+    if (!have) {
+      Chunk c = body.Next(&problem);
+      if (c == Chunk::kEnd) {
+        break;
+      }
+      if (c == Chunk::kError) {
+        return Fail(host, r, app, ctx, problem + " (after " + std::to_string(sent) +
+                                           " bytes of the body were sent; connection closed)");
+      }
+    }
+    have = false;
+    size_t len = 0;
+    const char* data = lua_tolstring(L, -1, &len);
+    kiln_status st = len == 0 ? KILN_OK : host.api->response_write(r, kiln_str{data, len});
+    lua_pop(L, 1);
+    if (st != KILN_OK) {
+      return Fail(host, r, app, ctx,
+                  "the client went away after " + std::to_string(sent) + " bytes of the body");
+    }
+    sent += len;
+  }
+  CloseInput(ctx.input);
+  return KILN_OK;
+}
+
+}  // namespace
+
+kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const AppSpec& app,
+                       size_t app_index, const Route& route) {
+  lua_State* L = state.L();
+  lua_settop(L, 0);
+  CallContext ctx{&host, r, &route, &state.AppPath(app_index), {}, nullptr, {}, {}};
+  ctx.vars.reserve(host.api->request_var_count(r));
+  host.api->request_var_each(r, CollectVar, &ctx);
+
+  lua_pushcfunction(L, MessageHandler);
+  lua_pushcfunction(L, BuildEnv);
+  lua_pushlightuserdata(L, &ctx);
+  if (lua_pcall(L, 1, 1, kHandler) != 0) {
+    return Fail(host, r, app, ctx, "cannot build wsapi_env: " + PopError(L));
+  }
+  state.PushApp(app_index);
+  lua_pushvalue(L, kEnv);
+  if (lua_pcall(L, 1, 3, kHandler) != 0) {
+    return Fail(host, r, app, ctx, PopError(L));
+  }
+  int code = 0;
+  kiln_str reason{"", 0};
+  std::string problem;
+  if (!ParseStatus(L, &code, &reason, &problem)) {
+    return Fail(host, r, app, ctx, problem);
+  }
+  lua_pushcfunction(L, CollectHeaders);
+  lua_pushlightuserdata(L, &ctx);
+  lua_pushvalue(L, kHeaders);
+  if (lua_pcall(L, 2, 2, kHandler) != 0) {
+    return Fail(host, r, app, ctx, "cannot read the headers: " + PopError(L));
+  }
+  bool headers_ok = lua_toboolean(L, -1) != 0;
+  lua_pop(L, 1);  // the anchor table stays, above kBody
+  if (!headers_ok) {
+    return Fail(host, r, app, ctx, ctx.problem);
+  }
+  // The first non-empty chunk comes before the status line, so an error up to here is a 500.
+  BodySource body(L);
+  Chunk first = Chunk::kEnd;
+  for (;;) {
+    first = body.Next(&problem);
+    if (first != Chunk::kData || lua_objlen(L, -1) > 0) {
+      break;
+    }
+    lua_pop(L, 1);
+  }
+  if (first == Chunk::kError) {
+    return Fail(host, r, app, ctx, problem);
+  }
+  if (host.api->response_start(r, code, reason, ctx.headers.data(), ctx.headers.size()) !=
+      KILN_OK) {
+    if (first == Chunk::kData) {
+      lua_pop(L, 1);
+    }
+    return Fail(host, r, app, ctx,
+                "the host refused the status line or the headers (status " +
+                    std::to_string(code) + ")");
+  }
+  if (first == Chunk::kEnd) {
+    CloseInput(ctx.input);
+    return KILN_OK;
+  }
+  return Stream(L, host, r, app, ctx, body);
+}
+
+}  // namespace kiln::lua

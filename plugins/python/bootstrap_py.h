@@ -1,0 +1,261 @@
+// The Python half of the `kiln` module, run once when the interpreter starts: the helpers that
+// are simpler in Python than in C (app loading, wsgi.errors, wsgi.file_wrapper, hooks) and the
+// `uwsgi` / `uwsgidecorators` compatibility modules. The C half is the `_kiln` builtin module.
+#pragma once
+
+namespace kiln::python {
+
+inline constexpr const char kBootstrapSource[] = R"PY(
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import re
+import sys
+import threading
+import traceback
+import types
+
+import _kiln
+
+version = _kiln.version
+
+
+def worker_id():
+    """This process's worker id: 1..numproc in a worker, 0 in the master."""
+    return _kiln.worker_id()
+
+
+def _build_opt():
+    opt = {}
+    for key, value in _kiln.config_entries():
+        if key in opt:
+            old = opt[key]
+            opt[key] = (old if isinstance(old, list) else [old]) + [value]
+        else:
+            opt[key] = value
+    return opt
+
+
+opt = _build_opt()
+numproc = _kiln.worker_count()
+threads = _kiln.thread_count()
+
+
+def reload():
+    """Asks the master for a graceful reload (as SIGHUP does). Returns True when passed on."""
+    return _kiln.reload()
+
+
+def log(message):
+    """Writes one message to the server log."""
+    _kiln.log(1, str(message))
+
+
+_postfork_hooks = []
+_atexit_hooks = []
+
+
+def postfork(fn):
+    """Decorator: run fn() in every worker right after it starts (after fork)."""
+    _postfork_hooks.append(fn)
+    return fn
+
+
+def atexit(fn):
+    """Decorator: run fn() in a worker that exits gracefully."""
+    _atexit_hooks.append(fn)
+    return fn
+
+
+class ErrorStream:
+    """wsgi.errors: text written here goes to the server log, one log line per line."""
+
+    def __init__(self):
+        self._pending = ''
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError('wsgi.errors.write() takes str, not %s' % type(text).__name__)
+        self._pending += text
+        while '\n' in self._pending:
+            line, self._pending = self._pending.split('\n', 1)
+            _kiln.log(3, line)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self._pending:
+            _kiln.log(3, self._pending)
+            self._pending = ''
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: a file object with a real descriptor is sent with sendfile()."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def _load_file(path):
+    full = os.path.abspath(path)
+    if not os.path.isfile(full):
+        raise FileNotFoundError('wsgi file %r does not exist (looked for %s)' % (path, full))
+    name = 'kiln_file_' + re.sub(r'\W', '_', full)
+    loader = importlib.machinery.SourceFileLoader(name, full)
+    spec = importlib.util.spec_from_file_location(name, full, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _load(target, default_callable, is_file):
+    """Loads `pkg.mod[:callable]`, `pkg.mod:factory()` or a file path; returns the callable."""
+    if is_file:
+        name, attr = target, default_callable
+    else:
+        name, sep, attr = target.partition(':')
+        if not sep or not attr:
+            attr = default_callable
+    if is_file or name.endswith(('.py', '.wsgi')) or '/' in name:
+        module = _load_file(name)
+    else:
+        module = importlib.import_module(name)
+    factory = attr.endswith('()')
+    if factory:
+        attr = attr[:-2]
+    app = module
+    for part in attr.split('.'):
+        try:
+            app = getattr(app, part)
+        except AttributeError:
+            raise AttributeError(
+                '%s has no attribute %r: no WSGI callable %r there (set `callable`, or write '
+                '`module = %s:NAME`)' % (name, part, attr, name)) from None
+    if factory:
+        app = app()
+    if not callable(app):
+        raise TypeError('%s:%s is a %s, not a callable WSGI application'
+                        % (name, attr, type(app).__name__))
+    return app
+
+
+def _format_exception(exc):
+    return ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip('\n')
+
+
+def _run_hooks(hooks, what):
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as exc:
+            _kiln.log(4, '%s hook %r failed:\n%s' % (what, hook, _format_exception(exc)))
+
+
+def _run_postfork():
+    hooks = list(_postfork_hooks)
+    legacy = getattr(sys.modules.get('uwsgi'), 'post_fork_hook', None)
+    if callable(legacy):
+        hooks.append(legacy)
+    _run_hooks(hooks, 'post-fork')
+
+
+def _run_atexit():
+    hooks = list(_atexit_hooks)
+    legacy = getattr(sys.modules.get('uwsgi'), 'atexit', None)
+    if callable(legacy):
+        hooks.append(legacy)
+    _run_hooks(hooks, 'atexit')
+
+
+def _module_files():
+    files = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, '__file__', None)
+        if isinstance(path, str):
+            try:
+                files[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                pass
+    return files
+
+
+def _start_autoreload(interval):
+    def watch():
+        seen = _module_files()
+        while True:
+            threading.Event().wait(interval)
+            now = _module_files()
+            for path, mtime in now.items():
+                if path in seen and seen[path] != mtime:
+                    _kiln.log(2, 'py-autoreload: %s changed, reloading' % path)
+                    _kiln.reload()
+                    return
+            seen.update(now)
+    threading.Thread(target=watch, name='kiln-py-autoreload', daemon=True).start()
+
+
+def _make_uwsgi_modules():
+    uwsgi = types.ModuleType('uwsgi', 'uWSGI compatibility: the calls Flask apps commonly make.')
+    uwsgi.opt = opt
+    uwsgi.numproc = numproc
+    uwsgi.cores = threads
+    uwsgi.has_threads = True
+    uwsgi.version = ('kiln ' + version).encode()
+    uwsgi.hostname = os.uname().nodename.encode()
+    uwsgi.worker_id = worker_id
+    uwsgi.mule_id = lambda: 0
+    uwsgi.masterpid = lambda: _kiln.master_pid()
+    uwsgi.reload = reload
+    uwsgi.log = log
+    uwsgi.post_fork_hook = None
+    uwsgi.atexit = None
+    uwsgi.applications = None
+    uwsgi.is_a_reload = False
+    sys.modules['uwsgi'] = uwsgi
+
+    deco = types.ModuleType('uwsgidecorators', 'uWSGI decorators kiln provides: postfork, thread, lock.')
+    deco.postfork = postfork
+
+    def thread(fn):
+        def start(*args, **kwargs):
+            threading.Thread(target=fn, args=args, kwargs=kwargs, daemon=True).start()
+        return start
+
+    _lock = threading.RLock()
+
+    def lock(fn):
+        def locked(*args, **kwargs):
+            with _lock:
+                return fn(*args, **kwargs)
+        return locked
+
+    deco.thread = thread
+    deco.lock = lock
+    sys.modules['uwsgidecorators'] = deco
+
+
+_make_uwsgi_modules()
+)PY";
+
+}  // namespace kiln::python

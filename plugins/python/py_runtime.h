@@ -1,0 +1,88 @@
+// The python plugin's process-wide state: settings read from the options, the embedded
+// interpreter's lifecycle (start, fork, GIL hand-over), the loaded WSGI apps and the `kiln`,
+// `uwsgi` and `uwsgidecorators` modules apps import. Speaks to kiln only through the SDK.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace kiln::python {
+
+// What the options ask for (python_plugin.cc reads them in on_config_done).
+struct Settings {
+  std::string module;              // module (wsgi): "pkg.mod[:callable]"
+  std::string wsgi_file;           // wsgi-file (file): a path
+  std::string callable = "application";
+  std::vector<std::string> pythonpath;
+  std::string home;                // home / virtualenv / venv / pyhome
+  std::string programname;         // py-programname
+  std::vector<std::string> mounts;  // the `mount` values this plugin claims: "/prefix=target"
+  bool single_interpreter = false;
+  bool manage_script_name = false;
+  bool need_app = true;
+  bool file_wrapper = true;
+  bool multithread = false;
+  bool multiprocess = false;
+  int64_t autoreload_seconds = 0;
+};
+
+// One WSGI application and where it is mounted ("" for the default app).
+struct App {
+  std::string mountpoint;
+  std::string target;       // as configured, for log lines
+  PyObject* callable = nullptr;  // strong reference; null when loading failed
+  std::string load_error;   // why it failed (need-app = false serves 500s with this)
+};
+
+// The host table and the plugin's handle, kept from init.
+struct Host {
+  const kiln_host_api* api = nullptr;
+  kiln_plugin* self = nullptr;
+};
+
+Host& TheHost();
+Settings& TheSettings();
+std::vector<App>& TheApps();
+
+// Log helpers (one host log call each; embedded newlines give several lines).
+void Log(kiln_log_level level, std::string_view message);
+void SetError(std::string_view message);
+
+// Starts the interpreter once (home, program name, pythonpath, our modules). Idempotent.
+// Needs the GIL afterwards: the calling (main) thread holds it until ReleaseGilForServing.
+bool EnsureInterpreter(std::string* error);
+// Loads every configured app. Returns false (with *error) when one fails and need-app is set.
+bool LoadApps(std::string* error);
+// In a freshly forked worker: repairs the interpreter's fork state once per process.
+void AfterForkIfNeeded();
+// Runs the app's post-fork hooks (kiln.postfork, uwsgi.post_fork_hook), starts py-autoreload.
+void RunPostForkHooks(int worker_id);
+// Lets request threads take the GIL: the main thread gives it up for good.
+void ReleaseGilForServing();
+// Worker exit: runs uwsgi.atexit / kiln atexit hooks if set.
+void RunExitHooks();
+bool InterpreterReady();
+
+// Picks the app for a request path; fills script_name/path_info when a mount is used with
+// manage-script-name. Returns null when no app serves this request.
+const App* RouteRequest(std::string_view script_name, std::string_view path_info,
+                        bool* rewrite, std::string_view* new_script, std::string_view* new_path);
+
+// Current Python exception as a traceback text, clearing it ("" when none is set).
+std::string FetchTraceback();
+// The FileWrapper and ErrorStream classes of the kiln module, and its stderr-like object.
+PyObject* FileWrapperType();
+PyObject* NewErrorStream();
+
+// Pure helpers, exposed for reuse.
+// True when `target` of a mount looks like a Python app (module:callable, *.py, *.wsgi,
+// dotted.module), not another plugin's (app.lua, ...).
+bool IsPythonMountTarget(std::string_view target);
+
+}  // namespace kiln::python

@@ -1,0 +1,600 @@
+// One WSGI call per request (PEP 3333): environ from the request's CGI variables (latin-1
+// native strings, interned keys), start_response with exc_info, write(), the body iterable
+// (closed whatever happens), wsgi.file_wrapper through sendfile, and 500s for app errors.
+#include "wsgi_call.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace kiln::python {
+namespace {
+
+// The state of one WSGI call, shared by start_response and the response loop.
+struct Call {
+  kiln_request* r = nullptr;
+  PyObject* status = nullptr;   // validated str "NNN Reason"
+  int code = 0;
+  PyObject* headers = nullptr;  // list of validated (str, str) tuples
+  bool headers_sent = false;
+};
+
+struct StartResponseObject {
+  PyObject_HEAD
+  Call* call;  // null once the request is over
+};
+
+PyTypeObject* g_start_response_type = nullptr;
+PyObject* g_template = nullptr;  // environ entries every request starts with
+std::unordered_map<std::string_view, PyObject*>* g_keys = nullptr;  // interned CGI names
+PyObject* g_key_script_name = nullptr;
+PyObject* g_key_path_info = nullptr;
+PyObject* g_key_url_scheme = nullptr;
+PyObject* g_key_input = nullptr;
+PyObject* g_key_errors = nullptr;
+PyObject* g_http = nullptr;
+PyObject* g_https = nullptr;
+
+constexpr const char* kCommonKeys[] = {
+    "REQUEST_METHOD", "REQUEST_URI", "PATH_INFO", "QUERY_STRING", "SCRIPT_NAME",
+    "SERVER_PROTOCOL", "SERVER_NAME", "SERVER_PORT", "REMOTE_ADDR", "REMOTE_PORT",
+    "CONTENT_TYPE", "CONTENT_LENGTH", "DOCUMENT_ROOT", "REQUEST_SCHEME", "HTTPS",
+    "HTTP_HOST", "HTTP_USER_AGENT", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING",
+    "HTTP_ACCEPT_LANGUAGE", "HTTP_CONNECTION", "HTTP_COOKIE", "HTTP_REFERER",
+    "HTTP_CACHE_CONTROL", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_REAL_IP", "HTTP_AUTHORIZATION", "HTTP_ORIGIN", "HTTP_UPGRADE_INSECURE_REQUESTS",
+    "HTTP_PRAGMA", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "UWSGI_SCHEME"};
+
+const kiln_host_api* Api() { return TheHost().api; }
+kiln_str Str(std::string_view s) { return kiln_str{s.data(), s.size()}; }
+std::string_view View(kiln_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
+
+PyObject* Latin1(std::string_view s) {
+  return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+}
+
+// A latin-1 str's bytes without copying (CPython stores such strings one byte per char).
+bool Latin1View(PyObject* s, std::string_view* out) {
+  if (!PyUnicode_Check(s) || PyUnicode_READY(s) != 0 || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+    return false;
+  }
+  *out = std::string_view(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(s)),
+                          static_cast<size_t>(PyUnicode_GET_LENGTH(s)));
+  return true;
+}
+
+// ---- start_response ----
+
+bool ValidStatus(PyObject* status, int* code) {
+  std::string_view s;
+  if (!PyUnicode_Check(status)) {
+    PyErr_Format(PyExc_TypeError, "WSGI status must be a str like '200 OK', not %s",
+                 Py_TYPE(status)->tp_name);
+    return false;
+  }
+  bool ok = Latin1View(status, &s) && s.size() >= 3 && (s.size() == 3 || s[3] == ' ');
+  for (size_t i = 0; ok && i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    ok = i < 3 ? (c >= '0' && c <= '9') : (c >= 0x20 && c != 0x7f);
+  }
+  if (!ok || s[0] == '0') {
+    PyErr_Format(PyExc_ValueError,
+                 "WSGI status %R is not 'NNN Reason' (three digits, a space, a reason "
+                 "without CR/LF)", status);
+    return false;
+  }
+  *code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+  return true;
+}
+
+bool ValidHeaderName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f || c == ':') return false;
+  }
+  return true;
+}
+
+bool ValidHeaderValue(std::string_view value) {
+  for (char ch : value) {
+    if (ch == '\r' || ch == '\n' || ch == '\0') return false;
+  }
+  return true;
+}
+
+// A new list of (name, value) str tuples, or null with an exception naming the bad header.
+PyObject* ValidHeaders(PyObject* headers) {
+  if (!PyList_Check(headers)) {
+    return PyErr_Format(PyExc_TypeError, "WSGI response headers must be a list of (name, "
+                        "value) tuples, not %s", Py_TYPE(headers)->tp_name);
+  }
+  Py_ssize_t n = PyList_GET_SIZE(headers);
+  PyObject* out = PyList_New(n);
+  if (out == nullptr) return nullptr;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PyList_GET_ITEM(headers, i);
+    std::string_view name, value;
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+      Py_DECREF(out);
+      return PyErr_Format(PyExc_TypeError, "WSGI response header %zd is %R, not a (name, "
+                          "value) tuple of str", i, item);
+    }
+    PyObject* k = PyTuple_GET_ITEM(item, 0);
+    PyObject* v = PyTuple_GET_ITEM(item, 1);
+    if (!Latin1View(k, &name) || !Latin1View(v, &value)) {
+      Py_DECREF(out);
+      return PyErr_Format(PyExc_TypeError, "WSGI response header %R: name and value must be "
+                          "latin-1 str", item);
+    }
+    if (!ValidHeaderName(name) || !ValidHeaderValue(value)) {
+      Py_DECREF(out);
+      return PyErr_Format(PyExc_ValueError, "WSGI response header %R holds a character not "
+                          "allowed there (CR, LF, NUL, or space/colon in the name)", item);
+    }
+    PyObject* pair = PyTuple_Pack(2, k, v);
+    if (pair == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyList_SET_ITEM(out, i, pair);
+  }
+  return out;
+}
+
+PyObject* StartResponseCall(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"status", "headers", "exc_info", nullptr};
+  PyObject *status = nullptr, *headers = nullptr, *exc_info = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response",
+                                   const_cast<char**>(kwlist), &status, &headers, &exc_info)) {
+    return nullptr;
+  }
+  Call* call = reinterpret_cast<StartResponseObject*>(self)->call;
+  if (call == nullptr) {
+    return PyErr_Format(PyExc_RuntimeError, "start_response called after its request ended");
+  }
+  if (exc_info != Py_None) {
+    if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+      return PyErr_Format(PyExc_TypeError, "exc_info must be a sys.exc_info() tuple");
+    }
+    if (call->headers_sent) {  // PEP 3333: too late to change the response; re-raise
+      PyObject* t = PyTuple_GET_ITEM(exc_info, 0);
+      PyObject* v = PyTuple_GET_ITEM(exc_info, 1);
+      PyObject* tb = PyTuple_GET_ITEM(exc_info, 2);
+      Py_INCREF(t);
+      Py_INCREF(v);
+      Py_INCREF(tb);
+      PyErr_Restore(t, v, tb == Py_None ? (Py_DECREF(tb), nullptr) : tb);
+      return nullptr;
+    }
+  } else if (call->status != nullptr) {
+    return PyErr_Format(PyExc_RuntimeError,
+                        "start_response called a second time without exc_info");
+  }
+  int code = 0;
+  if (!ValidStatus(status, &code)) return nullptr;
+  PyObject* valid = ValidHeaders(headers);
+  if (valid == nullptr) return nullptr;
+  Py_INCREF(status);
+  Py_XSETREF(call->status, status);
+  Py_XSETREF(call->headers, valid);
+  call->code = code;
+  return PyObject_GetAttrString(self, "write");
+}
+
+bool SendHeaders(Call* call) {
+  if (call->headers_sent) return true;
+  if (call->status == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "the application sent body data without calling start_response first");
+    return false;
+  }
+  thread_local std::vector<kiln_header> hs;
+  hs.clear();
+  Py_ssize_t n = PyList_GET_SIZE(call->headers);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* pair = PyList_GET_ITEM(call->headers, i);
+    std::string_view name, value;
+    Latin1View(PyTuple_GET_ITEM(pair, 0), &name);
+    Latin1View(PyTuple_GET_ITEM(pair, 1), &value);
+    hs.push_back(kiln_header{Str(name), Str(value)});
+  }
+  std::string_view status;
+  Latin1View(call->status, &status);
+  std::string_view reason = status.size() > 4 ? status.substr(4) : std::string_view();
+  if (Api()->response_start(call->r, call->code, Str(reason), hs.data(), hs.size()) != KILN_OK) {
+    PyErr_Format(PyExc_RuntimeError, "the server refused the response head (status %R)",
+                 call->status);
+    return false;
+  }
+  call->headers_sent = true;
+  return true;
+}
+
+// Sends one body chunk (headers first if needed). False with an exception set on failure.
+bool WriteChunk(Call* call, PyObject* data) {
+  if (!PyBytes_Check(data)) {
+    PyErr_Format(PyExc_TypeError, "WSGI response body items must be bytes, not %s",
+                 Py_TYPE(data)->tp_name);
+    return false;
+  }
+  Py_ssize_t len = PyBytes_GET_SIZE(data);
+  if (len == 0 && !call->headers_sent) return true;  // headers wait for a non-empty chunk
+  if (!SendHeaders(call)) return false;
+  if (len == 0) return true;
+  kiln_str chunk{PyBytes_AS_STRING(data), static_cast<size_t>(len)};
+  kiln_status st;
+  kiln_request* r = call->r;
+  Py_BEGIN_ALLOW_THREADS
+  st = Api()->response_write(r, chunk);
+  Py_END_ALLOW_THREADS
+  if (st != KILN_OK) {
+    PyErr_SetString(PyExc_OSError, "writing the response failed (client gone?)");
+    return false;
+  }
+  return true;
+}
+
+PyObject* WriteMethod(PyObject* self, PyObject* data) {
+  Call* call = reinterpret_cast<StartResponseObject*>(self)->call;
+  if (call == nullptr) {
+    return PyErr_Format(PyExc_RuntimeError, "write() called after its request ended");
+  }
+  if (!WriteChunk(call, data)) return nullptr;
+  Py_RETURN_NONE;
+}
+
+void StartResponseDealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef kStartResponseMethods[] = {
+    {"write", WriteMethod, METH_O, "write(data): the WSGI write() callable (bytes only)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyType_Slot kStartResponseSlots[] = {
+    {Py_tp_call, reinterpret_cast<void*>(StartResponseCall)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(StartResponseDealloc)},
+    {Py_tp_methods, kStartResponseMethods},
+    {Py_tp_doc, const_cast<char*>("start_response(status, headers, exc_info=None)")},
+    {0, nullptr}};
+
+PyType_Spec kStartResponseSpec = {"kiln.StartResponse", sizeof(StartResponseObject), 0,
+                                  Py_TPFLAGS_DEFAULT, kStartResponseSlots};
+
+// ---- environ ----
+
+struct EnvBuild {
+  PyObject* env;
+  bool failed = false;
+  std::string_view https, request_scheme, uwsgi_scheme;
+};
+
+int AddVar(void* arg, kiln_str name, kiln_str value) {
+  auto* b = static_cast<EnvBuild*>(arg);
+  std::string_view k = View(name), v = View(value);
+  if (k == "HTTPS") b->https = v;
+  else if (k == "REQUEST_SCHEME") b->request_scheme = v;
+  else if (k == "UWSGI_SCHEME") b->uwsgi_scheme = v;
+  PyObject* key = nullptr;
+  auto it = g_keys->find(k);
+  if (it != g_keys->end()) {
+    key = it->second;
+    Py_INCREF(key);
+  } else {
+    key = Latin1(k);
+  }
+  PyObject* val = Latin1(v);
+  if (key == nullptr || val == nullptr || PyDict_SetItem(b->env, key, val) != 0) {
+    b->failed = true;
+  }
+  Py_XDECREF(key);
+  Py_XDECREF(val);
+  return b->failed ? 1 : 0;
+}
+
+PyObject* Scheme(const EnvBuild& b) {
+  if (b.uwsgi_scheme == "https" || b.uwsgi_scheme == "http") {
+    return b.uwsgi_scheme == "https" ? g_https : g_http;
+  }
+  if (b.https == "on" || b.https == "1" || b.https == "ON" || b.https == "On") return g_https;
+  return b.request_scheme == "https" ? g_https : g_http;
+}
+
+bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
+  PyObject* s = Latin1(v);
+  bool ok = s != nullptr && PyDict_SetItem(env, key, s) == 0;
+  Py_XDECREF(s);
+  return ok;
+}
+
+// The environ dict, or null with an exception set.
+PyObject* BuildEnviron(kiln_request* r, bool rewrite, std::string_view script,
+                       std::string_view path) {
+  EnvBuild b;
+  b.env = PyDict_Copy(g_template);
+  if (b.env == nullptr) return nullptr;
+  Api()->request_var_each(r, AddVar, &b);
+  bool ok = !b.failed && PyDict_SetItem(b.env, g_key_url_scheme, Scheme(b)) == 0;
+  if (ok && rewrite) {
+    ok = SetStr(b.env, g_key_script_name, script) && SetStr(b.env, g_key_path_info, path);
+  } else if (ok && Api()->request_modifiers(r).modifier1 == 30) {
+    // modifier1 30 (uWSGI's convention): PATH_INFO arrives with SCRIPT_NAME in front.
+    kiln_str sn{}, pi{};
+    if (Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn) == KILN_OK &&
+        Api()->request_var_get(r, Str("PATH_INFO"), &pi) == KILN_OK && sn.len > 0 &&
+        View(pi).substr(0, sn.len) == View(sn)) {
+      ok = SetStr(b.env, g_key_path_info, View(pi).substr(sn.len));
+    }
+  }
+  if (!ok) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "cannot build environ");
+    Py_DECREF(b.env);
+    return nullptr;
+  }
+  return b.env;
+}
+
+// ---- the response ----
+
+std::string Var(kiln_request* r, const char* name) {
+  kiln_str v{};
+  return Api()->request_var_get(r, kiln_str_c(name), &v) == KILN_OK ? std::string(View(v)) : "";
+}
+
+void Answer500(kiln_request* r) {
+  kiln_header h[] = {{Str("Content-Type"), Str("text/plain; charset=utf-8")}};
+  if (Api()->response_start(r, 500, Str("Internal Server Error"), h, 1) == KILN_OK) {
+    Api()->response_write(r, Str("Internal Server Error\n"));
+  }
+}
+
+// Logs the pending exception for `app` and answers 500 if nothing was sent yet.
+kiln_status Fail(const App& app, Call* call, const char* what) {
+  std::string tb = FetchTraceback();
+  Log(KILN_LOG_ERROR, "error in WSGI app `" + app.target + "` " + what + " for " +
+                          Var(call->r, "REQUEST_METHOD") + " " + Var(call->r, "PATH_INFO") +
+                          ":\n" + tb);
+  if (!call->headers_sent && !Api()->response_started(call->r)) {
+    Answer500(call->r);
+    return KILN_OK;
+  }
+  size_t nl = tb.rfind('\n');
+  SetError("response cut short: " + (nl == std::string::npos ? tb : tb.substr(nl + 1)));
+  return KILN_ERROR;
+}
+
+// wsgi.file_wrapper over a regular file: sendfile from the file's position to its end.
+// *handled stays false when the object cannot be sent that way (iterate it instead).
+bool TrySendfile(Call* call, PyObject* wrapper, bool* handled) {
+  *handled = false;
+  PyObject* filelike = PyObject_GetAttrString(wrapper, "filelike");
+  PyObject* fdobj = filelike ? PyObject_CallMethod(filelike, "fileno", nullptr) : nullptr;
+  Py_XDECREF(filelike);
+  int fd = fdobj ? static_cast<int>(PyLong_AsLong(fdobj)) : -1;
+  Py_XDECREF(fdobj);
+  struct stat st;
+  if (fd < 0 || PyErr_Occurred() || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    PyErr_Clear();
+    return true;
+  }
+  *handled = true;
+  off_t offset = ::lseek(fd, 0, SEEK_CUR);
+  if (offset < 0) offset = 0;
+  int64_t length = st.st_size > offset ? st.st_size - offset : 0;
+  if (!SendHeaders(call)) return false;
+  kiln_status rc = KILN_OK;
+  kiln_request* r = call->r;
+  Py_BEGIN_ALLOW_THREADS
+  if (length > 0) rc = Api()->response_sendfile(r, fd, offset, length);
+  Py_END_ALLOW_THREADS
+  if (rc != KILN_OK) {
+    PyErr_SetString(PyExc_OSError, "sendfile to the client failed (client gone?)");
+    return false;
+  }
+  return true;
+}
+
+bool IterateBody(Call* call, PyObject* result) {
+  if (PyBytes_Check(result)) return WriteChunk(call, result);  // lenient, as uWSGI
+  if (PyUnicode_Check(result)) {
+    PyErr_SetString(PyExc_TypeError,
+                    "the WSGI application returned a str; the body must be an iterable of bytes");
+    return false;
+  }
+  if (TheSettings().file_wrapper && PyObject_TypeCheck(result, reinterpret_cast<PyTypeObject*>(
+                                                                   FileWrapperType()))) {
+    bool handled = false;
+    if (!TrySendfile(call, result, &handled)) return false;
+    if (handled) return true;
+  }
+  if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {  // the common fast path
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(result);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      PyObject* item = PySequence_Fast_GET_ITEM(result, i);
+      Py_INCREF(item);
+      bool ok = WriteChunk(call, item);
+      Py_DECREF(item);
+      if (!ok) return false;
+    }
+    return true;
+  }
+  PyObject* it = PyObject_GetIter(result);
+  if (it == nullptr) return false;
+  PyObject* item;
+  bool ok = true;
+  while (ok && (item = PyIter_Next(it)) != nullptr) {
+    ok = WriteChunk(call, item);
+    Py_DECREF(item);
+  }
+  Py_DECREF(it);
+  return ok && !PyErr_Occurred();
+}
+
+// Calls result.close() if it has one, keeping any exception already pending.
+bool CloseResult(PyObject* result) {
+  PyObject *t, *v, *tb;
+  PyErr_Fetch(&t, &v, &tb);
+  bool ok = true;
+  if (PyObject_HasAttrString(result, "close")) {
+    PyObject* r = PyObject_CallMethod(result, "close", nullptr);
+    ok = r != nullptr;
+    Py_XDECREF(r);
+  }
+  if (t != nullptr) {
+    if (!ok) PyErr_Clear();  // the first error is the one to report
+    PyErr_Restore(t, v, tb);
+  }
+  return ok;
+}
+
+kiln_status Consume(const App& app, Call* call, PyObject* result) {
+  bool ok = IterateBody(call, result);
+  if (ok && !call->headers_sent) {
+    if (call->status == nullptr) {
+      PyErr_SetString(PyExc_RuntimeError,
+                      "the WSGI application returned without calling start_response");
+      ok = false;
+    } else {
+      ok = SendHeaders(call);  // an empty body
+    }
+  }
+  bool closed = CloseResult(result);
+  if (!ok) return Fail(app, call, "while sending the response");
+  if (!closed) return Fail(app, call, "in the response's close()");
+  return KILN_OK;
+}
+
+kiln_status Serve(kiln_request* r) {
+  kiln_str sn{}, pi{};
+  Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn);
+  Api()->request_var_get(r, Str("PATH_INFO"), &pi);
+  bool rewrite = false;
+  std::string_view script, path;
+  const App* app = RouteRequest(View(sn), View(pi), &rewrite, &script, &path);
+  if (app == nullptr) {
+    if (!TheApps().empty()) return KILN_DECLINED;  // mounts only, none matches: 404
+    Log(KILN_LOG_ERROR, "no Python application loaded (see the startup log); answering 500");
+    Answer500(r);
+    return KILN_OK;
+  }
+  if (app->callable == nullptr) {
+    Log(KILN_LOG_ERROR, "WSGI app `" + app->target + "` failed to load (" + app->load_error +
+                            "); answering 500");
+    Answer500(r);
+    return KILN_OK;
+  }
+  Call call;
+  call.r = r;
+  PyObject* env = BuildEnviron(r, rewrite, script, path);
+  PyObject* input = NewInput(r);
+  PyObject* errors = NewErrorStream();
+  auto* sr = PyObject_New(StartResponseObject, g_start_response_type);
+  if (sr != nullptr) sr->call = &call;
+  kiln_status st = KILN_OK;
+  if (env == nullptr || input == nullptr || errors == nullptr || sr == nullptr ||
+      PyDict_SetItem(env, g_key_input, input) != 0 ||
+      PyDict_SetItem(env, g_key_errors, errors) != 0) {
+    st = Fail(*app, &call, "while building environ");
+  } else {
+    PyObject* result = PyObject_CallFunctionObjArgs(app->callable, env,
+                                                    reinterpret_cast<PyObject*>(sr), nullptr);
+    if (result == nullptr) {
+      st = Fail(*app, &call, "while calling the application");
+    } else {
+      st = Consume(*app, &call, result);
+      Py_DECREF(result);
+    }
+  }
+  if (sr != nullptr) sr->call = nullptr;
+  DetachInput(input);
+  Py_XDECREF(reinterpret_cast<PyObject*>(sr));
+  Py_XDECREF(errors);
+  Py_XDECREF(input);
+  Py_XDECREF(env);
+  Py_XDECREF(call.status);
+  Py_XDECREF(call.headers);
+  return st;
+}
+
+PyObject* Interned(const char* s) {
+  PyObject* o = PyUnicode_InternFromString(s);
+  if (o == nullptr) PyErr_Clear();
+  return o;
+}
+
+bool BuildTemplate(std::string* error) {
+  const Settings& s = TheSettings();
+  PyObject* t = PyDict_New();
+  PyObject* version = Py_BuildValue("(ii)", 1, 0);
+  PyObject* empty = PyUnicode_FromStringAndSize("", 0);
+  bool ok = t && version && empty && PyDict_SetItemString(t, "wsgi.version", version) == 0 &&
+            PyDict_SetItemString(t, "wsgi.multithread", s.multithread ? Py_True : Py_False) == 0 &&
+            PyDict_SetItemString(t, "wsgi.multiprocess",
+                                 s.multiprocess ? Py_True : Py_False) == 0 &&
+            PyDict_SetItemString(t, "wsgi.run_once", Py_False) == 0 &&
+            PyDict_SetItemString(t, "wsgi.input_terminated", Py_True) == 0 &&
+            PyDict_SetItem(t, g_key_script_name, empty) == 0 &&
+            PyDict_SetItemString(t, "QUERY_STRING", empty) == 0 &&
+            (!s.file_wrapper || PyDict_SetItemString(t, "wsgi.file_wrapper",
+                                                     FileWrapperType()) == 0);
+  Py_XDECREF(version);
+  Py_XDECREF(empty);
+  if (!ok) {
+    Py_XDECREF(t);
+    *error = "cannot build the environ template: " + FetchTraceback();
+    return false;
+  }
+  g_template = t;
+  return true;
+}
+
+}  // namespace
+
+bool InitWsgi(std::string* error) {
+  g_keys = new std::unordered_map<std::string_view, PyObject*>;
+  for (const char* k : kCommonKeys) {
+    PyObject* o = Interned(k);
+    if (o != nullptr) g_keys->emplace(std::string_view(k), o);
+  }
+  g_key_script_name = Interned("SCRIPT_NAME");
+  g_key_path_info = Interned("PATH_INFO");
+  g_key_url_scheme = Interned("wsgi.url_scheme");
+  g_key_input = Interned("wsgi.input");
+  g_key_errors = Interned("wsgi.errors");
+  g_http = Interned("http");
+  g_https = Interned("https");
+  g_start_response_type =
+      reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kStartResponseSpec));
+  if (g_start_response_type == nullptr) {
+    *error = "cannot create start_response's type: " + FetchTraceback();
+    return false;
+  }
+  return InitInputType(error) && BuildTemplate(error);
+}
+
+kiln_status ServeRequest(kiln_request* r) {
+  if (!InterpreterReady()) {
+    SetError("the Python interpreter is not running (see the startup log)");
+    return KILN_ERROR;
+  }
+  // Each request thread keeps one thread state for its whole life (PyGILState would create and
+  // destroy one per request), taking the GIL for the call and handing it back afterwards.
+  thread_local PyThreadState* t_state = nullptr;
+  if (t_state != nullptr) {
+    PyEval_RestoreThread(t_state);
+  } else {
+    PyGILState_Ensure();  // never released: the thread state lives as long as the thread
+    t_state = PyThreadState_Get();
+  }
+  kiln_status st = Serve(r);
+  t_state = PyEval_SaveThread();
+  return st;
+}
+
+}  // namespace kiln::python

@@ -1,0 +1,23 @@
+// WSGI at run time: one request in, one PEP 3333 call out (environ, start_response, write(),
+// the body iterable, wsgi.file_wrapper through sendfile), and the wsgi.input stream.
+// Configuration lives in python_plugin.cc and the interpreter in py_runtime.cc.
+#pragma once
+
+#include "py_runtime.h"
+
+namespace kiln::python {
+
+// Creates the Python types and interned environ keys. Needs the GIL; once per process.
+bool InitWsgi(std::string* error);
+
+// Serves one request (takes and gives back the GIL itself). An application error is answered
+// 500 with the traceback in the log; KILN_ERROR only when the response had already started.
+kiln_status ServeRequest(kiln_request* r);
+
+// wsgi.input over the request's body (wsgi_input.cc). Detach makes later reads fail cleanly
+// once the request is over (an app may keep the object).
+PyObject* NewInput(kiln_request* r);
+void DetachInput(PyObject* input);
+bool InitInputType(std::string* error);
+
+}  // namespace kiln::python

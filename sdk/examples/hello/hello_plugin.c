@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* An example kiln plugin in plain C: answers requests ("Hello, world from C") on modifier1 0
+ * and provides a `hello:` logger that writes each log line to a file with a "[hello] " prefix.
+ * Build: see CMakeLists.txt here, or  cc -shared -fPIC $(pkg-config --cflags kiln-sdk) ... */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC under -std=c99 */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kiln/kiln.h"
+
+static const kiln_host_api *host;
+static kiln_plugin *self;
+
+/* ---- the request handler ---- */
+
+static kiln_status on_request(void *ctx, kiln_request *r) {
+  kiln_str name = KILN_LIT("world");
+  kiln_str path = KILN_LIT("/");
+  char body[512];
+  int n;
+  kiln_header headers[] = {{KILN_LIT("Content-Type"), KILN_LIT("text/plain")}};
+  kiln_str reason = KILN_LIT("OK");
+  kiln_str text;
+  (void)ctx;
+  (void)host->option_get(self, kiln_str_c("hello-name"), &name);
+  (void)host->request_var_get(r, kiln_str_c("PATH_INFO"), &path);
+  n = snprintf(body, sizeof(body), "Hello, %.*s from C (path %.*s, worker %d)\n", (int)name.len,
+               name.ptr, (int)path.len, path.ptr, host->worker_id());
+  if (n < 0 || (size_t)n >= sizeof(body)) {
+    host->error_set(self, kiln_str_c("response too long"));
+    return KILN_ERROR;
+  }
+  if (host->response_start(r, 200, reason, headers, 1) != KILN_OK) {
+    return KILN_ERROR;
+  }
+  text.ptr = body;
+  text.len = (size_t)n;
+  return host->response_write(r, text);
+}
+
+/* ---- the logger: `logger = hello:/path/to/file` ---- */
+
+static kiln_status on_logger_open(void *ctx, kiln_str scheme, kiln_str arg, void **handle) {
+  char path[4096];
+  int *fd = (int *)malloc(sizeof(int));
+  (void)ctx;
+  (void)scheme;
+  if (fd == NULL || arg.len == 0 || arg.len >= sizeof(path)) {
+    free(fd);
+    host->error_set(self, kiln_str_c("hello: logger needs a path, as in logger = hello:/tmp/x"));
+    return KILN_ERROR;
+  }
+  memcpy(path, arg.ptr, arg.len);
+  path[arg.len] = '\0';
+  *fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (*fd < 0) {
+    free(fd);
+    host->error_set(self, kiln_str_c("hello: cannot open the log file"));
+    return KILN_ERROR;
+  }
+  *handle = fd;
+  return KILN_OK;
+}
+
+static kiln_status on_logger_write(void *handle, kiln_str line) {
+  char buf[8192];
+  size_t len = line.len < sizeof(buf) - 8 ? line.len : sizeof(buf) - 8;
+  memcpy(buf, "[hello] ", 8);
+  memcpy(buf + 8, line.ptr, len); /* one write() per line keeps lines whole */
+  return write(*(int *)handle, buf, len + 8) == (ssize_t)(len + 8) ? KILN_OK : KILN_ERROR;
+}
+
+static void on_logger_close(void *handle) {
+  close(*(int *)handle);
+  free(handle);
+}
+
+/* ---- registration ---- */
+
+static kiln_status init(const kiln_host_api *h, kiln_plugin *p, kiln_callbacks *cb) {
+  host = h;
+  self = p;
+  cb->on_request = on_request;
+  cb->on_logger_open = on_logger_open;
+  cb->on_logger_write = on_logger_write;
+  cb->on_logger_close = on_logger_close;
+  return KILN_OK;
+}
+
+static const kiln_option_spec options[] = {
+    {"hello-name", KILN_OPT_STRING, "world", "Who the hello plugin greets.", 0},
+};
+static const uint8_t modifiers[] = {0};
+static const char *const schemes[] = {"hello"};
+
+static const kiln_plugin_desc descriptor = {
+    KILN_DESC_INIT,
+    .kinds = KILN_KIND_HANDLER | KILN_KIND_LOGGER,
+    .name = "hello",
+    .version = "1.0.0",
+    .modifier1 = modifiers,
+    .modifier1_count = KILN_COUNT(modifiers),
+    .options = options,
+    .option_count = KILN_COUNT(options),
+    .logger_schemes = schemes,
+    .logger_scheme_count = KILN_COUNT(schemes),
+    .init = init,
+};
+
+KILN_EXPORT const kiln_plugin_desc *kiln_plugin_query_v1(void) { return &descriptor; }

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/* kiln plugin SDK: the host function table (host -> plugin calls), handed to a plugin's init
+ * and never linked. Append-only: each group says the minor that added it; a plugin checks
+ * KILN_HAS(host, slot) before using a slot newer than the minor its descriptor requires. */
+#ifndef KILN_HOST_H
+#define KILN_HOST_H
+
+#include "kiln/request.h"
+#include "kiln/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * kiln_worker_state is the coarse state of a worker slot in the scoreboard.
+ * SINCE: 1.0.
+ */
+typedef enum kiln_worker_state {
+  KILN_WORKER_EMPTY = 0,    /* no process in this slot */
+  KILN_WORKER_IDLE = 1,     /* waiting for a request */
+  KILN_WORKER_BUSY = 2,     /* serving a request */
+  KILN_WORKER_STOPPING = 3  /* finishing before exit (reload, max-requests, ...) */
+} kiln_worker_state;
+
+/**
+ * kiln_worker_stats is a read-only copy of one worker's scoreboard slot. The caller sets
+ * `size` to sizeof(kiln_worker_stats) before the call; the host fills what fits.
+ * OWNERSHIP: caller.
+ * SINCE: 1.0.
+ */
+typedef struct kiln_worker_stats {
+  uint32_t size;
+  int32_t worker_id;          /* 1..processes */
+  int32_t pid;                /* 0 when the slot is empty */
+  uint32_t state;             /* kiln_worker_state */
+  uint64_t requests;          /* requests served by this worker process */
+  int64_t request_start_us;   /* wall-clock start of the current request (us), 0 when idle */
+  uint64_t rss_bytes;         /* resident set size at the last update */
+} kiln_worker_stats;
+
+/**
+ * kiln_host_api is the table of host functions a plugin receives in init. The host keeps it
+ * alive and unchanged for the life of the process, so the plugin may store the pointer.
+ * Unless a block says otherwise: string arguments are borrowed for the duration of the call
+ * (the host copies what it keeps), and strings returned point into host memory that lives as
+ * long as the block states.
+ * SINCE: 1.0.
+ */
+typedef struct kiln_host_api {
+  uint32_t size;      /* sizeof(kiln_host_api) as the host was built */
+  uint16_t abi_major; /* KILN_ABI_MAJOR of the host */
+  uint16_t abi_minor; /* KILN_ABI_MINOR of the host */
+  kiln_str host_version; /* e.g. "0.1.0"; static */
+
+  /* ---- Logging and errors (since 1.0) ---- */
+
+  /**
+   * log_write writes one message to the server log, prefixed with the plugin's name. A
+   * trailing newline is optional; embedded newlines give several lines.
+   * OWNERSHIP: message is borrowed for the call.
+   * THREADS: any.
+   * SINCE: 1.0.
+   */
+  void (*log_write)(kiln_plugin *self, kiln_log_level level, kiln_str message);
+
+  /**
+   * error_set attaches a message to the KILN_ERROR the plugin is about to return from the
+   * current callback. The last message set on this thread wins; the host reads and clears it
+   * when the callback returns.
+   * OWNERSHIP: message is copied.
+   * THREADS: any; the message belongs to the calling thread.
+   * SINCE: 1.0.
+   */
+  void (*error_set)(kiln_plugin *self, kiln_str message);
+
+  /* ---- Options and configuration (since 1.0; usable from on_config_done on) ---- */
+
+  /**
+   * option_get reads an option's effective value: for a single-valued option the last
+   * occurrence, or the registered default when it is not set; for a LIST option its first
+   * value. Works for any option (core's and every plugin's), not only the plugin's own.
+   * OWNERSHIP: host; *out stays valid for the life of the process.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK; KILN_DECLINED if unset with no default (or an empty
+   * list); KILN_ERROR if no option has this name.
+   */
+  kiln_status (*option_get)(kiln_plugin *self, kiln_str name, kiln_str *out);
+
+  /**
+   * option_count gives the number of values of an option (occurrences of a LIST option, after
+   * comma splitting where the option asks for it; 0 or 1 otherwise).
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the count, 0 for an unknown option.
+   */
+  size_t (*option_count)(kiln_plugin *self, kiln_str name);
+
+  /**
+   * option_get_at reads value `index` (0-based, in configuration order) of an option.
+   * OWNERSHIP: host; *out stays valid for the life of the process.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_DECLINED when index >= option_count.
+   */
+  kiln_status (*option_get_at)(kiln_plugin *self, kiln_str name, size_t index, kiln_str *out);
+
+  /**
+   * option_flag reads a FLAG option as 0 or 1 (default applied).
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK, KILN_DECLINED if unset with no default, KILN_ERROR if
+   * unknown.
+   */
+  kiln_status (*option_flag)(kiln_plugin *self, kiln_str name, int *out);
+
+  /**
+   * option_number reads a NUMBER, SIZE (bytes) or DURATION (milliseconds) option.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK, KILN_DECLINED if unset with no default, KILN_ERROR if
+   * unknown or not numeric.
+   */
+  kiln_status (*option_number)(kiln_plugin *self, kiln_str name, int64_t *out);
+
+  /**
+   * config_entry_count gives the number of key = value entries of the configuration as read
+   * (every file and command-line occurrence, in order), for exposing it as uWSGI's uwsgi.opt.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the count (0 before on_config_done).
+   */
+  size_t (*config_entry_count)(kiln_plugin *self);
+
+  /**
+   * config_entry_get reads entry `index` of the configuration. A bare flag has value "true".
+   * OWNERSHIP: host; both strings stay valid for the life of the process.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_DECLINED when index is out of range.
+   */
+  kiln_status (*config_entry_get)(kiln_plugin *self, size_t index, kiln_str *key,
+                                  kiln_str *value);
+
+  /* ---- The request being served (since 1.0) ---- */
+  /* Every request function takes the handle passed to on_request and may only be called
+   * from the thread running that on_request, before it returns. */
+
+  /**
+   * request_var_get looks up one CGI variable of the current request (REQUEST_METHOD,
+   * PATH_INFO, QUERY_STRING, HTTP_HOST, ...). Of duplicate names the last one wins.
+   * OWNERSHIP: host; *out stays valid until on_request returns.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_DECLINED if the variable is absent.
+   */
+  kiln_status (*request_var_get)(kiln_request *r, kiln_str name, kiln_str *out);
+
+  /**
+   * request_var_count gives the number of variables of the request (duplicates included).
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: the count.
+   */
+  size_t (*request_var_count)(kiln_request *r);
+
+  /**
+   * request_var_each calls `fn` for every variable in arrival order until it returns
+   * non-zero.
+   * OWNERSHIP: host; names and values stay valid until on_request returns.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.
+   */
+  void (*request_var_each)(kiln_request *r, kiln_var_visitor fn, void *arg);
+
+  /**
+   * request_modifiers gives the uwsgi modifiers of the request.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: the modifiers (0, 0 for HTTP).
+   */
+  kiln_modifiers (*request_modifiers)(kiln_request *r);
+
+  /**
+   * request_body_read reads up to `len` bytes of the request body into `buf` and sets *n to
+   * the number read; *n == 0 with KILN_OK means the body is complete.
+   * OWNERSHIP: caller owns buf.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: KILN_OK; KILN_ERROR when the client went away, timed out or sent a
+   * malformed body (give up on the request; the reason is in the log).
+   */
+  kiln_status (*request_body_read)(kiln_request *r, char *buf, size_t len, size_t *n);
+
+  /**
+   * response_start sets the status line and headers. Call it once, before any body write.
+   * The host frames the response (Content-Length or chunked on HTTP/1.1).
+   * OWNERSHIP: reason and headers are copied before the call returns.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: KILN_OK; KILN_ERROR if already started, if a header holds CR or
+   * LF, or if the status is outside 100..999 (nothing is sent then).
+   */
+  kiln_status (*response_start)(kiln_request *r, int status, kiln_str reason,
+                                const kiln_header *headers, size_t header_count);
+
+  /**
+   * response_write appends body bytes; response_start must have succeeded.
+   * OWNERSHIP: data is borrowed for the call.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR if the client is gone (stop writing).
+   */
+  kiln_status (*response_write)(kiln_request *r, kiln_str data);
+
+  /**
+   * response_sendfile sends `length` bytes of the open file `fd` from `offset`, with
+   * sendfile(2) where the transport allows. response_start must have succeeded.
+   * OWNERSHIP: the caller keeps fd and closes it.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: KILN_OK or KILN_ERROR.
+   */
+  kiln_status (*response_sendfile)(kiln_request *r, int fd, int64_t offset, int64_t length);
+
+  /**
+   * response_started tells whether response_start has succeeded for this request.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.0.  RETURNS: non-zero once started.
+   */
+  int (*response_started)(kiln_request *r);
+
+  /* ---- Process and workers (since 1.0) ---- */
+
+  /**
+   * worker_id gives this process's worker id: 1..processes in a worker, 0 in the master.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the id.
+   */
+  int (*worker_id)(void);
+
+  /**
+   * core_id gives the calling request thread's index within its worker (0..threads-1); 0
+   * outside request threads.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the id.
+   */
+  int (*core_id)(void);
+
+  /**
+   * worker_count gives the configured number of worker processes (`processes`).
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the count (at least 1).
+   */
+  int (*worker_count)(void);
+
+  /**
+   * thread_count gives the configured number of request threads per worker (`threads`).
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the count (at least 1).
+   */
+  int (*thread_count)(void);
+
+  /**
+   * server_reload asks the master for a graceful reload (as SIGHUP does), for uWSGI's
+   * uwsgi.reload(). Returns at once; the reload happens asynchronously.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK when the request was passed on, KILN_ERROR otherwise.
+   */
+  kiln_status (*server_reload)(kiln_plugin *self);
+
+  /**
+   * master_pid gives the master's process id (uWSGI's uwsgi.masterpid()).
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the pid, or 0 before the master has started.
+   */
+  int (*master_pid)(void);
+
+  /**
+   * scoreboard_worker copies the scoreboard slot of worker `worker_id` (1..worker_count).
+   * Set out->size first.
+   * OWNERSHIP: caller owns *out.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: KILN_OK; KILN_DECLINED for an id out of range or when no
+   * scoreboard exists (before workers are started).
+   */
+  kiln_status (*scoreboard_worker)(int worker_id, kiln_worker_stats *out);
+
+  /* ---- Time (since 1.0) ---- */
+
+  /**
+   * time_monotonic_us reads a monotonic clock in microseconds (for measuring durations).
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: microseconds since an arbitrary fixed point.
+   */
+  int64_t (*time_monotonic_us)(void);
+
+  /**
+   * time_realtime_us reads the wall clock in microseconds since the Unix epoch.
+   * THREADS: any.
+   * SINCE: 1.0.  RETURNS: the time.
+   */
+  int64_t (*time_realtime_us)(void);
+} kiln_host_api;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* KILN_HOST_H */

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* kiln plugin SDK: what a plugin exports (the descriptor returned by kiln_plugin_query_v1) and
+ * the callback table it fills at init (plugin -> host calls). The loader reads the descriptor as
+ * static data and validates it before any plugin code with side effects runs. */
+#ifndef KILN_PLUGIN_H
+#define KILN_PLUGIN_H
+
+#include "kiln/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kiln_host_api;
+
+/**
+ * KILN_PLUGIN_MAGIC opens every descriptor ("kiln" read as a big-endian number).
+ * SINCE: 1.0.
+ */
+#define KILN_PLUGIN_MAGIC 0x6b696c6eu
+
+/**
+ * KILN_PLUGIN_QUERY_SYMBOL is the one symbol a plugin exports. Its name carries the ABI major,
+ * so a plugin for another major is recognised as such instead of misread.
+ * SINCE: 1.0.
+ */
+#define KILN_PLUGIN_QUERY_SYMBOL "kiln_plugin_query_v1"
+
+/**
+ * KILN_EXPORT marks the query function as exported when the rest of the plugin is built with
+ * hidden visibility (-fvisibility=hidden, as kiln_add_plugin() does).
+ * SINCE: 1.0.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define KILN_EXPORT __attribute__((visibility("default")))
+#else
+#define KILN_EXPORT
+#endif
+
+/**
+ * kiln_plugin_kind: bits of kiln_plugin_desc.kinds.
+ * KILN_KIND_HANDLER serves requests (lists modifier1 numbers, sets on_request).
+ * KILN_KIND_LOGGER provides logger schemes (lists logger_schemes, sets the on_logger_* slots).
+ * KILN_KIND_HOOK only takes part in the lifecycle.
+ * SINCE: 1.0.
+ */
+typedef enum kiln_plugin_kind {
+  KILN_KIND_HANDLER = 1u << 0,
+  KILN_KIND_LOGGER = 1u << 1,
+  KILN_KIND_HOOK = 1u << 2
+} kiln_plugin_kind;
+
+/**
+ * kiln_plugin_flag: bits of kiln_plugin_desc.flags.
+ * KILN_PLUGIN_GLOBAL_SYMBOLS asks for RTLD_GLOBAL, so that libraries the plugin's runtime
+ * dlopen()s later see its symbols (an embedded Python's C extension modules need this).
+ * SINCE: 1.0.
+ */
+typedef enum kiln_plugin_flag { KILN_PLUGIN_GLOBAL_SYMBOLS = 1u << 0 } kiln_plugin_flag;
+
+/**
+ * kiln_build_flag: bits of kiln_plugin_desc.build_flags, filled by KILN_DESC_HEADER from the
+ * compiler's view. A plugin built with AddressSanitizer needs a host built with it.
+ * SINCE: 1.0.
+ */
+typedef enum kiln_build_flag { KILN_BUILD_SANITIZER = 1u << 0 } kiln_build_flag;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KILN_BUILD_FLAGS_ KILN_BUILD_SANITIZER
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KILN_BUILD_FLAGS_ KILN_BUILD_SANITIZER
+#endif
+#endif
+#ifndef KILN_BUILD_FLAGS_
+#define KILN_BUILD_FLAGS_ 0u
+#endif
+
+/**
+ * kiln_option_kind: how the host reads an option's values (the same kinds as core options).
+ * FLAG: true/false/yes/no/on/off/1/0 or a bare key. NUMBER: integer. SIZE: bytes with an
+ * optional k/m/g suffix. DURATION: seconds with an optional ms/s/m/h suffix. STRING: one value,
+ * the last occurrence wins. LIST: repeatable, every occurrence is kept in order.
+ * SINCE: 1.0.
+ */
+typedef enum kiln_option_kind {
+  KILN_OPT_FLAG = 0,
+  KILN_OPT_NUMBER = 1,
+  KILN_OPT_SIZE = 2,
+  KILN_OPT_DURATION = 3,
+  KILN_OPT_STRING = 4,
+  KILN_OPT_LIST = 5
+} kiln_option_kind;
+
+/**
+ * kiln_option_flag: bits of kiln_option_spec.flags.
+ * KILN_OPTF_COMMA_LIST: a LIST option whose values are also split on ','.
+ * SINCE: 1.0.
+ */
+typedef enum kiln_option_flag { KILN_OPTF_COMMA_LIST = 1u << 0 } kiln_option_flag;
+
+/**
+ * kiln_option_spec is one row of a plugin's option table. The option joins kiln's one
+ * registry (so `--help`, typo suggestions and strict mode know it) once the plugin is loaded.
+ * Strings are NUL-terminated and static: descriptor data is written by hand, and the loader
+ * copies it.
+ * OWNERSHIP: plugin; static storage.
+ * SINCE: 1.0.
+ */
+typedef struct kiln_option_spec {
+  const char *name;          /* e.g. "module"; must not clash with any other option */
+  uint32_t kind;             /* a kiln_option_kind (fixed width across compilers) */
+  const char *default_value; /* as text; NULL or "" for none */
+  const char *help;          /* one sentence */
+  uint32_t flags;            /* kiln_option_flag bits */
+} kiln_option_spec;
+
+/**
+ * kiln_callbacks is the table a plugin fills in its init function: the plugin -> host calls.
+ * The host allocates it zeroed with `size` set to the host's sizeof(kiln_callbacks); a NULL
+ * slot means "nothing to do". A plugin built with newer headers must check KILN_HAS(cb, slot)
+ * before writing a slot appended after the host's minor.
+ * Every callback gets back `ctx`, which the plugin may set to anything.
+ * Unless stated otherwise a callback runs on the process's main thread.
+ * SINCE: 1.0.
+ */
+typedef struct kiln_callbacks {
+  uint32_t size;
+  void *ctx;
+
+  /**
+   * on_config_done validates the plugin's options once the whole configuration is known.
+   * THREADS: master, main thread, before any socket is bound.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR (with error_set) to fail startup.
+   */
+  kiln_status (*on_config_done)(void *ctx);
+
+  /**
+   * on_master_start runs once in the master after sockets are bound and privileges dropped.
+   * THREADS: master, main thread.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR (with error_set) to fail startup.
+   */
+  kiln_status (*on_master_start)(void *ctx);
+
+  /**
+   * on_app_load loads applications: in the master before fork (copy-on-write), or in each
+   * worker after on_postfork when lazy-apps is set.
+   * THREADS: main thread.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR (with error_set) to fail startup.
+   */
+  kiln_status (*on_app_load)(void *ctx);
+
+  /**
+   * on_postfork runs in each new worker right after fork, with its id (1..processes).
+   * THREADS: worker, main thread, before any request thread starts.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR to make the worker exit (it is respawned).
+   */
+  kiln_status (*on_postfork)(void *ctx, int worker_id);
+
+  /**
+   * on_request serves one request whose modifier1 this plugin claims.
+   * OWNERSHIP: `r` is the host's and valid until this call returns.
+   * THREADS: any worker thread; concurrently on several threads when threads > 1.
+   * SINCE: 1.0.  RETURNS: KILN_OK when answered; KILN_ERROR (message with error_set) makes
+   * the host log it and answer 500 if no response was started, else close the connection;
+   * KILN_DECLINED (no application for this request) gets a logged 404.
+   */
+  kiln_status (*on_request)(void *ctx, kiln_request *r);
+
+  /**
+   * on_after_request runs after the response is complete (for cleanup and accounting).
+   * THREADS: the thread that ran on_request.
+   * SINCE: 1.0.
+   */
+  void (*on_after_request)(void *ctx, kiln_request *r);
+
+  /**
+   * on_worker_exit runs in a worker that is about to exit gracefully.
+   * THREADS: worker, main thread.
+   * SINCE: 1.0.
+   */
+  void (*on_worker_exit)(void *ctx);
+
+  /**
+   * on_shutdown runs in the master once before it exits (not on a reload's re-exec).
+   * THREADS: master, main thread.
+   * SINCE: 1.0.
+   */
+  void (*on_shutdown)(void *ctx);
+
+  /**
+   * on_reload runs in the master when a graceful reload begins, before the new generation.
+   * THREADS: master, main thread.
+   * SINCE: 1.0.
+   */
+  void (*on_reload)(void *ctx);
+
+  /**
+   * on_harakiri runs in the master when it is about to kill worker `worker_id` for running a
+   * request too long, so a plugin may log what it knows. Must be quick.
+   * THREADS: master, main thread.
+   * SINCE: 1.0.
+   */
+  void (*on_harakiri)(void *ctx, int worker_id);
+
+  /**
+   * on_logger_open opens one logger of a scheme the descriptor lists (`file` for
+   * `logger = file:/var/log/app.log`), with `arg` the text after the colon.
+   * Called at startup before privileges are dropped, in the master.
+   * OWNERSHIP: scheme and arg are the host's, valid during the call; *handle is the plugin's
+   * until on_logger_close.
+   * THREADS: master, main thread.
+   * SINCE: 1.0.  RETURNS: KILN_OK with *handle set, or KILN_ERROR with error_set (the path and
+   * the system's reason): startup fails before any worker starts.
+   */
+  kiln_status (*on_logger_open)(void *ctx, kiln_str scheme, kiln_str arg, void **handle);
+
+  /**
+   * on_logger_write writes one whole line (ending with '\n') to a logger. It must not block
+   * for long and must not split the line: lines from several processes share the target.
+   * THREADS: any; the host serialises calls on one handle within a process.
+   * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR (the host counts failures and reports them
+   * now and then; it never stops serving because of them).
+   */
+  kiln_status (*on_logger_write)(void *handle, kiln_str line);
+
+  /**
+   * on_logger_reopen reopens a logger's target (log rotation). On failure the plugin keeps the
+   * old target open and reports why with error_set.
+   * THREADS: any process; the host serialises calls on one handle.
+   * SINCE: 1.0.  RETURNS: KILN_OK or KILN_ERROR.
+   */
+  kiln_status (*on_logger_reopen)(void *handle);
+
+  /**
+   * on_logger_close releases a logger handle.
+   * THREADS: as on_logger_reopen.
+   * SINCE: 1.0.
+   */
+  void (*on_logger_close)(void *handle);
+} kiln_callbacks;
+
+/**
+ * kiln_init_fn runs once, right after the loader has validated the descriptor. The plugin
+ * keeps `host` and `self` (both live for the whole process) and fills `cb`.
+ * Options are not readable yet (they are from on_config_done on).
+ * OWNERSHIP: host owns all three arguments.
+ * THREADS: main thread of the process that loads plugins (the master).
+ * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR (with error_set) to fail startup.
+ */
+typedef kiln_status (*kiln_init_fn)(const struct kiln_host_api *host, kiln_plugin *self,
+                                    kiln_callbacks *cb);
+
+/**
+ * kiln_plugin_desc describes a plugin. It is static data: the loader reads and checks every
+ * field before calling init. Fill the first six fields with KILN_DESC_HEADER.
+ * Strings are NUL-terminated and static.
+ * Aliases are other names `plugins =` may use; an alias ending in '*' is a prefix pattern
+ * ("python3*" matches "python36" and "python311").
+ * OWNERSHIP: plugin; static storage for the life of the process.
+ * SINCE: 1.0.
+ */
+typedef struct kiln_plugin_desc {
+  uint32_t magic;        /* KILN_PLUGIN_MAGIC */
+  uint32_t size;         /* sizeof(kiln_plugin_desc) as the plugin was built */
+  uint16_t abi_major;    /* KILN_ABI_MAJOR */
+  uint16_t abi_minor;    /* the lowest host minor this plugin needs */
+  uint32_t pointer_size; /* sizeof(void *) */
+  uint32_t build_flags;  /* kiln_build_flag bits */
+
+  uint32_t flags;                /* kiln_plugin_flag bits */
+  uint32_t kinds;                /* kiln_plugin_kind bits */
+  const char *name;              /* canonical name: [a-z0-9_]+, e.g. "python" */
+  const char *version;           /* the plugin's own version, e.g. "0.1.0" */
+  const char *runtime;           /* what it embeds, e.g. "python 3.11.2"; NULL if nothing */
+  const char *versioned_name;    /* e.g. "python311": the name matching the runtime; or NULL */
+  const char *const *aliases;    /* alias_count entries */
+  size_t alias_count;
+  const uint8_t *modifier1;      /* modifier1 numbers served (handler plugins) */
+  size_t modifier1_count;
+  const kiln_option_spec *options; /* option_count rows */
+  size_t option_count;
+  const char *const *logger_schemes; /* e.g. "file" (logger plugins) */
+  size_t logger_scheme_count;
+  kiln_init_fn init;             /* may be NULL for a plugin with no callbacks */
+} kiln_plugin_desc;
+
+/**
+ * KILN_DESC_HEADER fills magic, size, ABI version, pointer size and build flags of a
+ * descriptor, needing the minor of the headers in use.
+ * SINCE: 1.0.
+ */
+#define KILN_DESC_HEADER                                                                    \
+  KILN_PLUGIN_MAGIC, (uint32_t)sizeof(kiln_plugin_desc), KILN_ABI_MAJOR, KILN_ABI_MINOR,   \
+      (uint32_t)sizeof(void *), KILN_BUILD_FLAGS_
+
+/**
+ * KILN_DESC_INIT is KILN_DESC_HEADER for designated initializers (C99, C++20), so the rest of
+ * the descriptor can name its fields:
+ * `static const kiln_plugin_desc d = {KILN_DESC_INIT, .kinds = KILN_KIND_HANDLER, ...};`
+ * SINCE: 1.0.
+ */
+#define KILN_DESC_INIT                                                                       \
+  .magic = KILN_PLUGIN_MAGIC, .size = (uint32_t)sizeof(kiln_plugin_desc),                    \
+  .abi_major = KILN_ABI_MAJOR, .abi_minor = KILN_ABI_MINOR,                                  \
+  .pointer_size = (uint32_t)sizeof(void *), .build_flags = KILN_BUILD_FLAGS_
+
+/**
+ * KILN_COUNT gives the number of elements of a static array, for the *_count fields.
+ * SINCE: 1.0.
+ */
+#define KILN_COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/**
+ * kiln_plugin_query_v1 is the function every plugin defines and exports (with KILN_EXPORT).
+ * It must only return the address of static data: it runs before any validation.
+ * OWNERSHIP: plugin.
+ * THREADS: main thread; may be called more than once.
+ * SINCE: 1.0.  RETURNS: the descriptor, never NULL.
+ */
+KILN_EXPORT const kiln_plugin_desc *kiln_plugin_query_v1(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* KILN_PLUGIN_H */

@@ -1,0 +1,94 @@
+// Graceful stops and recycling of the real kiln binary: the request in hand finishes, mercy
+// bounds the wait, reload-on-rss and max-worker-lifetime replace workers.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <future>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+
+namespace kiln::testing {
+namespace {
+
+constexpr absl::Duration kStartup = absl::Seconds(15);
+
+TEST(KilnGraceful, SigtermLetsTheRequestInHandFinish) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=1"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kiln.Signal(SIGTERM);
+  auto r = pending.get();
+  ASSERT_TRUE(r.ok()) << r.status() << kiln.Log();
+  EXPECT_EQ(r->status, 200);
+  auto status = kiln.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
+TEST(KilnGraceful, WorkerReloadMercyBoundsTheWaitThenKills) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock,
+                    "--worker-reload-mercy", "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=60"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  absl::Time start = absl::Now();
+  kiln.Signal(SIGTERM);
+  auto status = kiln.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_NE(kiln.Log().find("still running after worker-reload-mercy"), std::string::npos)
+      << kiln.Log();
+  pending.wait();
+}
+
+TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRss) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  // 1 MB: any worker is above it after its first request.
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--reload-on-rss",
+                    "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("above reload-on-rss", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(10), 2)) << kiln.Log();
+  EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(10)));
+}
+
+TEST(KilnGraceful, RecyclesAWorkerAtMaxWorkerLifetime) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock,
+                    "--max-worker-lifetime", "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("reached max-worker-lifetime", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(10), 2)) << kiln.Log();
+  EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(10)));
+}
+
+TEST(KilnGraceful, ServesWithLazyAppsAndAGivenWorkingDirectory) {
+  TempDir dir;
+  KilnProcess kiln({"--master", "--processes", "2", "--lazy-apps", "--chdir", dir.path(),
+                    "--http-socket", "rel.sock"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  // The relative socket path resolves against chdir.
+  ASSERT_TRUE(WaitUntilHttpAnswers(dir.File("rel.sock"), kStartup)) << kiln.Log();
+  EXPECT_NE(kiln.Log().find("chdir() to " + dir.path()), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -1,0 +1,131 @@
+// Graceful reloads of the real kiln binary: overlapping generations lose no request, a bad
+// new configuration leaves the old generation serving, vacuum still works afterwards.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+
+namespace kiln::testing {
+namespace {
+
+constexpr absl::Duration kStartup = absl::Seconds(15);
+
+// Sends requests back to back from one thread until stopped; counts the outcomes.
+class ClientLoop {
+ public:
+  explicit ClientLoop(std::string address) : address_(std::move(address)) {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        auto r = HttpGet(address_, "/", absl::Seconds(10));
+        if (r.ok() && r->status == 200) {
+          ok_.fetch_add(1);
+        } else {
+          failed_.fetch_add(1);
+          last_error_ = r.ok() ? "status " + std::to_string(r->status) : r.status().ToString();
+        }
+      }
+    });
+  }
+  ~ClientLoop() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+  int ok() const { return ok_.load(); }
+  int failed() const { return failed_.load(); }
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  std::string address_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0};
+  std::atomic<int> failed_{0};
+  std::string last_error_;
+  std::thread thread_;
+};
+
+TEST(KilnReload, SighupReloadUnderLoadLosesNoRequest) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  std::string ini =
+      dir.Write("app.ini", "[kiln]\nmaster = true\nprocesses = 2\nhttp-socket = " + sock +
+                               "\nvacuum = true\n");
+  KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  ClientLoop load(sock);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int round = 1; round <= 2; ++round) {
+    kiln.Signal(SIGHUP);
+    ASSERT_TRUE(kiln.WaitForLog("previous one gracefully", absl::Seconds(30), round)) << kiln.Log();
+    ASSERT_TRUE(kiln.WaitForLog("worker of the previous generation", absl::Seconds(30), 2 * round))
+        << kiln.Log();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  load.Stop();
+  EXPECT_GT(load.ok(), 0);
+  EXPECT_EQ(load.failed(), 0) << load.last_error() << "\n" << kiln.Log();
+  EXPECT_TRUE(kiln.running());
+  EXPECT_EQ(kill(kiln.pid(), 0), 0);  // the same master pid throughout
+
+  kiln.Signal(SIGTERM);
+  auto status = kiln.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  EXPECT_NE(access(sock.c_str(), F_OK), 0) << "vacuum must remove the socket after reloads";
+}
+
+TEST(KilnReload, ABrokenNewConfigurationLeavesTheOldGenerationServing) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  std::string ini =
+      dir.Write("app.ini", "[kiln]\nmaster = true\nprocesses = 1\nhttp-socket = " + sock + "\n");
+  KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto before = kiln.WorkerPids();
+  dir.Write("app.ini", "[kiln]\nmaster = true\nhttp-socket = " + sock +
+                           "\nhttp-socket = 127.0.0.1:notaport\n");
+  kiln.Signal(SIGHUP);
+  ASSERT_TRUE(kiln.WaitForLog("reload aborted", absl::Seconds(20))) << kiln.Log();
+  EXPECT_NE(kiln.Log().find("notaport"), std::string::npos) << kiln.Log();
+  EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(5)));
+  EXPECT_EQ(kiln.WorkerPids(), before);  // nothing was restarted
+}
+
+TEST(KilnReload, SigtermReloadsWhenDieOnTermIsFalse) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--http-socket", sock, "--die-on-term=false"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitForLog("previous one gracefully", absl::Seconds(30))) << kiln.Log();
+  EXPECT_TRUE(kiln.running());
+  EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(5)));
+}
+
+TEST(KilnReload, TouchReloadReloadsWhenTheFileChanges) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  std::string touch = dir.Write("reload.touch", "");
+  KilnProcess kiln({"--master", "--http-socket", sock, "--touch-reload", touch},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  dir.Write("reload.touch", "now");
+  ASSERT_TRUE(kiln.WaitForLog("previous one gracefully", absl::Seconds(30))) << kiln.Log();
+  EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(5)));
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -1,0 +1,354 @@
+// KilnProcess, TempDir and the test clients.
+#include "tests/lib/kiln_process.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+
+namespace kiln::testing {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/kt-XXXXXX";
+  if (mkdtemp(tmpl) != nullptr) {
+    path_ = tmpl;
+    chmod(path_.c_str(), 0755);  // an unprivileged worker must reach sockets inside
+  }
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) {
+    std::string cmd = "rm -rf '" + path_ + "'";
+    if (std::system(cmd.c_str()) != 0) {
+      // Best effort: a leftover temp dir is not a test failure.
+    }
+  }
+}
+
+std::string TempDir::Write(std::string_view name, std::string_view content) const {
+  std::string p = File(name);
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+  return p;
+}
+
+std::string TempDir::ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool ProcessAlive(pid_t pid) {
+  if (kill(pid, 0) != 0) {
+    return false;
+  }
+  std::string stat = TempDir::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+std::string KilnBinary() {
+  if (const char* bin = std::getenv("KILN_BIN"); bin != nullptr && bin[0] != '\0') {
+    return bin;
+  }
+  if (const char* dir = std::getenv("KILN_BINARY_DIR"); dir != nullptr && dir[0] != '\0') {
+    return std::string(dir) + "/core/kiln";
+  }
+  // Run by hand or without the environment: the build tree that holds this test binary.
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string dir = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  while (!dir.empty()) {
+    dir = dir.substr(0, dir.rfind('/'));
+    std::string candidate = dir + "/core/kiln";
+    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return "kiln";
+}
+
+KilnProcess::KilnProcess(std::vector<std::string> args, std::string log_path)
+    : args_(std::move(args)), log_path_(std::move(log_path)) {}
+
+KilnProcess::~KilnProcess() {
+  if (pid_ <= 0 || exited_) {
+    return;
+  }
+  kill(pid_, SIGTERM);
+  if (!WaitExit(absl::Seconds(5))) {
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    WaitExit(absl::Seconds(5));
+  }
+}
+
+bool KilnProcess::Start() {
+  std::string bin = KilnBinary();
+  std::vector<std::string> argv = {bin};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  pid_ = fork();
+  if (pid_ < 0) {
+    return false;
+  }
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+    }
+    for (const auto& [name, value] : env_) {
+      setenv(name.c_str(), value.c_str(), 1);
+    }
+    if (!listen_fds_.empty()) {
+      // Move the fds out of the way first, then into 3.. as systemd lays them out.
+      std::vector<int> moved;
+      for (int lfd : listen_fds_) {
+        moved.push_back(fcntl(lfd, F_DUPFD, 100));
+      }
+      for (size_t i = 0; i < moved.size(); ++i) {
+        dup2(moved[i], 3 + static_cast<int>(i));
+      }
+      setenv("LISTEN_FDS", std::to_string(moved.size()).c_str(), 1);
+      setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+    }
+    std::vector<char*> cargv;
+    for (std::string& a : argv) {
+      cargv.push_back(a.data());
+    }
+    cargv.push_back(nullptr);
+    execv(bin.c_str(), cargv.data());
+    _exit(127);
+  }
+  return true;
+}
+
+std::string KilnProcess::Log() const { return TempDir::ReadFile(log_path_); }
+
+bool KilnProcess::WaitForLog(std::string_view needle, absl::Duration timeout, int count) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::string log = Log();
+    int seen = 0;
+    for (size_t pos = log.find(needle); pos != std::string::npos; pos = log.find(needle, pos + 1)) {
+      ++seen;
+    }
+    if (seen >= count) {
+      return true;
+    }
+    if (exited_ || (pid_ > 0 && waitpid(pid_, &status_, WNOHANG) == pid_)) {
+      exited_ = true;
+      return Log().find(needle) != std::string::npos && count <= 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void KilnProcess::Signal(int sig) const {
+  if (pid_ > 0 && !exited_) {
+    kill(pid_, sig);
+  }
+}
+
+std::optional<int> KilnProcess::WaitExit(absl::Duration timeout) {
+  if (exited_) {
+    return status_;
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    pid_t r = waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      return status_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
+}
+
+std::map<int, pid_t> KilnProcess::WorkerPids() const {
+  std::map<int, pid_t> out;
+  std::string log = Log();
+  constexpr std::string_view kTag = "spawned kiln worker ";
+  for (size_t pos = log.find(kTag); pos != std::string::npos; pos = log.find(kTag, pos + 1)) {
+    int id = 0;
+    int pid = 0;
+    if (std::sscanf(log.c_str() + pos + kTag.size(), "%d (pid: %d", &id, &pid) == 2) {
+      out[id] = pid;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<int> Connect(std::string_view address) {
+  std::string addr(address);
+  if (!addr.empty() && addr[0] == '/') {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::strncpy(sun.sun_path, addr.c_str(), sizeof(sun.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+      int err = errno;
+      close(fd);
+      return absl::UnavailableError(absl::StrFormat("connect %s: %s", addr, strerror(err)));
+    }
+    return fd;
+  }
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError("address is neither a path nor host:port: " + addr);
+  }
+  std::string host = addr.substr(0, colon);
+  std::string port = addr.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+    return absl::InvalidArgumentError("cannot resolve " + addr);
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+  int err = errno;
+  freeaddrinfo(res);
+  if (rc != 0) {
+    close(fd);
+    return absl::UnavailableError(absl::StrFormat("connect %s: %s", addr, strerror(err)));
+  }
+  return fd;
+}
+
+namespace {
+
+absl::StatusOr<Response> Exchange(std::string_view address, const std::string& request,
+                                  absl::Duration timeout) {
+  auto fd = Connect(address);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  size_t off = 0;
+  while (off < request.size()) {
+    ssize_t n = send(*fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) {
+      close(*fd);
+      return absl::UnavailableError("send failed");
+    }
+    off += static_cast<size_t>(n);
+  }
+  std::string data;
+  absl::Time deadline = absl::Now() + timeout;
+  char buf[8192];
+  for (;;) {
+    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (left <= 0) {
+      close(*fd);
+      return absl::DeadlineExceededError("no complete response in time");
+    }
+    pollfd p{*fd, POLLIN, 0};
+    if (poll(&p, 1, left) <= 0) {
+      continue;
+    }
+    ssize_t n = recv(*fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    data.append(buf, static_cast<size_t>(n));
+  }
+  close(*fd);
+  size_t end = data.find("\r\n\r\n");
+  if (data.empty() || end == std::string::npos) {
+    return absl::UnavailableError(absl::StrFormat("incomplete response (%d bytes)", data.size()));
+  }
+  Response r;
+  r.head = data.substr(0, end);
+  r.body = data.substr(end + 4);
+  size_t sp = r.head.find(' ');
+  if (sp == std::string::npos || !absl::SimpleAtoi(r.head.substr(sp + 1, 3), &r.status)) {
+    return absl::UnavailableError("malformed status line: " + r.head.substr(0, 40));
+  }
+  return r;
+}
+
+void AppendVar(std::string* out, std::string_view k, std::string_view v) {
+  out->push_back(static_cast<char>(k.size() & 0xff));
+  out->push_back(static_cast<char>(k.size() >> 8));
+  out->append(k);
+  out->push_back(static_cast<char>(v.size() & 0xff));
+  out->push_back(static_cast<char>(v.size() >> 8));
+  out->append(v);
+}
+
+}  // namespace
+
+absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
+                                 absl::Duration timeout) {
+  std::string req =
+      absl::StrFormat("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", target);
+  return Exchange(address, req, timeout);
+}
+
+absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
+                                  absl::Duration timeout) {
+  std::string t(target);
+  size_t q = t.find('?');
+  std::string vars;
+  AppendVar(&vars, "QUERY_STRING", q == std::string::npos ? "" : t.substr(q + 1));
+  AppendVar(&vars, "REQUEST_METHOD", "GET");
+  AppendVar(&vars, "CONTENT_TYPE", "");
+  AppendVar(&vars, "CONTENT_LENGTH", "");
+  AppendVar(&vars, "REQUEST_URI", t);
+  AppendVar(&vars, "PATH_INFO", t.substr(0, q));
+  AppendVar(&vars, "DOCUMENT_ROOT", "/usr/share/nginx/html");
+  AppendVar(&vars, "SERVER_PROTOCOL", "HTTP/1.1");
+  AppendVar(&vars, "REQUEST_SCHEME", "http");
+  AppendVar(&vars, "REMOTE_ADDR", "127.0.0.1");
+  AppendVar(&vars, "REMOTE_PORT", "40000");
+  AppendVar(&vars, "SERVER_PORT", "80");
+  AppendVar(&vars, "SERVER_NAME", "localhost");
+  AppendVar(&vars, "HTTP_HOST", "localhost");
+  std::string pkt;
+  pkt.push_back(0);
+  pkt.push_back(static_cast<char>(vars.size() & 0xff));
+  pkt.push_back(static_cast<char>(vars.size() >> 8));
+  pkt.push_back(0);
+  pkt += vars;
+  return Exchange(address, pkt, timeout);
+}
+
+bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    auto r = HttpGet(address, "/", absl::Seconds(2));
+    if (r.ok() && r->status == 200) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+}  // namespace kiln::testing

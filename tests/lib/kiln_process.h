@@ -1,0 +1,101 @@
+// Test helpers for integration tests: a short temp dir, the real `kiln` binary started with
+// arguments and stopped by PID, its captured log, and tiny HTTP and uwsgi clients.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace kiln::testing {
+
+// A directory under /tmp with a short name (unix socket paths are limited to 107 bytes),
+// removed with its contents at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+  // Writes `content` to File(name) and returns its path.
+  std::string Write(std::string_view name, std::string_view content) const;
+  // The whole content of a file ("" when it cannot be read).
+  static std::string ReadFile(const std::string& path);
+
+ private:
+  std::string path_;
+};
+
+// True while `pid` exists and is not a zombie (an orphan reparented to an init that does not
+// reap stays a zombie).
+bool ProcessAlive(pid_t pid);
+
+// $KILN_BIN, else $KILN_BINARY_DIR/core/kiln, else core/kiln in the build tree holding the
+// running test binary, else "kiln".
+std::string KilnBinary();
+
+// One running kiln. stdout and stderr go to `log_path`. The destructor stops it (SIGKILL to
+// its process group after SIGTERM and a short wait), so a failing test leaves nothing behind.
+class KilnProcess {
+ public:
+  KilnProcess(std::vector<std::string> args, std::string log_path);
+  ~KilnProcess();
+  KilnProcess(const KilnProcess&) = delete;
+  KilnProcess& operator=(const KilnProcess&) = delete;
+
+  // Before Start(): an environment variable for kiln.
+  void SetEnv(std::string name, std::string value) { env_[std::move(name)] = std::move(value); }
+  // Before Start(): hands these listening fds to kiln as systemd socket activation does
+  // (fds 3.., LISTEN_FDS, LISTEN_PID).
+  void PassListenFds(std::vector<int> fds) { listen_fds_ = std::move(fds); }
+  // Starts the binary with `args` (argv[0] is added). False when fork/exec failed.
+  bool Start();
+  pid_t pid() const { return pid_; }
+  // The whole log so far.
+  std::string Log() const;
+  // Waits until the log contains `needle` `count` times; false on timeout or early exit.
+  bool WaitForLog(std::string_view needle, absl::Duration timeout, int count = 1);
+  // Sends `sig` to the master.
+  void Signal(int sig) const;
+  // Waits for the master to exit; its wait status, or nullopt on timeout.
+  std::optional<int> WaitExit(absl::Duration timeout);
+  bool running() const { return pid_ > 0 && !exited_; }
+  // Pids of the workers from "spawned kiln worker N (pid: P" lines, latest per worker id.
+  std::map<int, pid_t> WorkerPids() const;
+
+ private:
+  std::vector<std::string> args_;
+  std::string log_path_;
+  std::map<std::string, std::string> env_;
+  std::vector<int> listen_fds_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+struct Response {
+  int status = 0;
+  std::string head;  // status line and headers
+  std::string body;
+};
+
+// Connects to a unix path or host:port. Returns the fd (close-on-exec) or an error.
+absl::StatusOr<int> Connect(std::string_view address);
+// GET `target` over HTTP/1.1 with Connection: close; reads to EOF.
+absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
+                                 absl::Duration timeout = absl::Seconds(10));
+// The same request as nginx's uwsgi_pass sends it (modifier1 0, uwsgi_params vars).
+absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
+                                  absl::Duration timeout = absl::Seconds(10));
+// Polls until an HTTP GET of "/" answers 200; false after `timeout`.
+bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout);
+
+}  // namespace kiln::testing

@@ -1,0 +1,157 @@
+// The python plugin in the real server: the example Flask and Django apps, the wsgiref
+// validator apps and mount points over kiln's http-socket (a unix socket under a temp dir), and
+// an app that cannot be imported failing startup with its traceback.
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+#include "tests/python/py_client.h"
+
+namespace kiln::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string PluginDir() {
+  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
+  return d != nullptr ? d : "";
+}
+
+// kiln serving one Python app on a unix http-socket; stopped by PID at the end of the test.
+class PyServer {
+ public:
+  explicit PyServer(std::vector<std::string> args) {
+    sock_ = dir_.File("http.sock");
+    std::vector<std::string> all = {"--http-socket", sock_, "--plugin-dir", PluginDir(),
+                                    "--plugins", "python", "--master", "--processes", "2"};
+    all.insert(all.end(), args.begin(), args.end());
+    kiln_ = std::make_unique<KilnProcess>(all, dir_.File("kiln.log"));
+  }
+  ~PyServer() {
+    if (kiln_->running()) {
+      kiln_->Signal(SIGTERM);
+      kiln_->WaitExit(absl::Seconds(20));
+    }
+  }
+  bool Start(std::string_view probe) {
+    return kiln_->Start() && WaitFor200(sock_, probe, absl::Seconds(30));
+  }
+  Response Do(std::string_view method, std::string_view target, std::string_view body = "",
+              std::string_view type = "") {
+    absl::StatusOr<Response> r = HttpRequest(sock_, method, target, body, type);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : Response{};
+  }
+  KilnProcess& kiln() { return *kiln_; }
+
+ private:
+  TempDir dir_;
+  std::string sock_;
+  std::unique_ptr<KilnProcess> kiln_;
+};
+
+std::string BigJson(size_t approx) {
+  std::string s = "{\"items\": [";
+  for (size_t i = 0; s.size() < approx; ++i) {
+    if (i) s += ", ";
+    s += "\"item-" + std::to_string(i) + "-caf\\u00e9\"";
+  }
+  return s + "]}";
+}
+
+TEST(FlaskApp, ServesHealthJsonPostQueryStringsAndUnicodePaths) {
+  PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app"});
+  ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
+  Response health = s.Do("GET", "/api/v1/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_THAT(health.body, HasSubstr("\"status\":\"ok\""));
+  EXPECT_EQ(HeaderOf(health, "Content-Type"), "application/json");
+
+  std::string big = BigJson(300000);  // far more than one read of the socket
+  Response echo = s.Do("POST", "/api/v1/echo", big, "application/json");
+  EXPECT_EQ(echo.status, 200);
+  EXPECT_THAT(echo.body, HasSubstr("\"bytes\":" + std::to_string(big.size())));
+  EXPECT_THAT(echo.body, HasSubstr("item-5000-caf\\u00e9"));
+
+  Response q = s.Do("GET", "/api/v1/query?a=1&a=2&b=x%20y");
+  EXPECT_THAT(q.body, HasSubstr("\"a\":[\"1\",\"2\"]"));
+  EXPECT_THAT(q.body, HasSubstr("\"b\":[\"x y\"]"));
+  EXPECT_THAT(q.body, HasSubstr("\"raw\":\"a=1&a=2&b=x%20y\""));
+
+  Response u = s.Do("GET", "/api/v1/hello/J%C3%BCrgen");
+  EXPECT_EQ(u.status, 200);
+  EXPECT_THAT(u.body, HasSubstr("Hallo, J\\u00fcrgen"));
+  EXPECT_THAT(u.body, HasSubstr("\"length\":6"));
+}
+
+TEST(FlaskApp, AnExceptionIsA500WithTracebackAndTheWorkerGoesOn) {
+  PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app",
+              "--processes", "1"});
+  ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
+  EXPECT_EQ(s.Do("GET", "/api/v1/fail").status, 500);
+  EXPECT_TRUE(s.kiln().WaitForLog("this endpoint fails on purpose", absl::Seconds(5)))
+      << s.kiln().Log();
+  EXPECT_EQ(s.Do("GET", "/api/v1/health").status, 200);
+}
+
+TEST(DjangoApp, ServesHealthJsonPostAndUnicodePaths) {
+  PyServer s({"--chdir", SourceDir() + "/examples/django", "--module",
+              "mysite.wsgi:application"});
+  ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
+  EXPECT_THAT(s.Do("GET", "/api/v1/health").body, HasSubstr("\"framework\": \"django\""));
+  Response echo = s.Do("POST", "/api/v1/echo", "{\"k\": [1, 2, 3]}", "application/json");
+  EXPECT_EQ(echo.status, 200);
+  EXPECT_THAT(echo.body, HasSubstr("\"received\": {\"k\": [1, 2, 3]}"));
+  Response u = s.Do("GET", "/api/v1/hello/%C3%A9t%C3%A9");
+  EXPECT_THAT(u.body, HasSubstr("Hallo, \\u00e9t\\u00e9"));
+}
+
+TEST(Conformance, ValidatorWrappedAppsAnswerWithoutWarnings) {
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  PyServer s({"--pythonpath", apps, "--module", "wsgi_cases"});
+  ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
+  EXPECT_EQ(s.Do("GET", "/v/hello").body, "validated hello");
+  EXPECT_EQ(s.Do("POST", "/v/echo", "echo over http", "text/plain").body, "echo over http");
+  EXPECT_EQ(s.Do("POST", "/v/lines", "line one\nline two\nthree", "text/plain").body,
+            "line one\n|line |two\n|three");
+  Response w = s.Do("GET", "/v/write");
+  EXPECT_EQ(w.status, 201);
+  EXPECT_EQ(w.body, "written and returned");
+  EXPECT_EQ(s.Do("GET", "/v/file").body, "wrapped");
+  EXPECT_EQ(s.Do("GET", "/v/empty").status, 304);
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("WSGIWarning")));
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("AssertionError")));
+}
+
+TEST(Mounts, ManageScriptNameMovesTheMountPointToScriptName) {
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  PyServer s({"--pythonpath", apps, "--module", "wsgi_cases", "--mount",
+              "/other=wsgi_cases:other", "--manage-script-name"});
+  ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
+  Response r = s.Do("GET", "/other/x/y");
+  EXPECT_THAT(r.body, HasSubstr("\"path_info\": \"/x/y\", \"script_name\": \"/other\""));
+  EXPECT_EQ(s.Do("GET", "/otherwise").body, "no such case");
+}
+
+TEST(AppLoading, AnAppThatCannotBeImportedFailsStartupWithItsTraceback) {
+  TempDir dir;
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",
+                 "python", "--pythonpath", apps, "--module", "broken_import"},
+                dir.File("kiln.log"));
+  ASSERT_TRUE(k.Start());
+  std::optional<int> status = k.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << k.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << k.Log();
+  EXPECT_THAT(k.Log(), HasSubstr("Traceback (most recent call last)"));
+  EXPECT_THAT(k.Log(), HasSubstr("this_module_does_not_exist_anywhere"));
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -1,0 +1,203 @@
+// The shipped deployment, end to end: conf/deploy's ini file (temp paths, uid and chown-socket
+// to unprivileged users) runs the example Flask app as root-started kiln, Debian's nginx in
+// front (uwsgi_pass to the unix socket, workers as nobody) on a loopback port; every check is
+// made through nginx, then SIGHUP under load and SIGTERM.
+#include <netinet/in.h>
+#include <pwd.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+#include "tests/python/py_client.h"
+
+namespace kiln::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string Read(const std::string& path) { return TempDir::ReadFile(path); }
+
+bool WaitFileContains(const std::string& path, const std::string& needle) {
+  for (int i = 0; i < 100; ++i) {
+    if (Read(path).find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// nginx in the foreground (daemon off), stopped by PID.
+class Nginx {
+ public:
+  explicit Nginx(const std::string& conf) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      ::execl("/usr/sbin/nginx", "nginx", "-c", conf.c_str(), "-e",
+              (conf + ".error.log").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Nginx() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      for (int i = 0; i < 100 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, WNOHANG);
+    }
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+struct Deployment {
+  TempDir dir;
+  std::string app, run, logs, ngx, sock, ini, nginx_conf, front;
+  int port = 0;
+
+  bool Write() {
+    app = dir.File("app");
+    run = dir.File("run");
+    logs = dir.File("log");
+    ngx = dir.File("nginx");
+    for (const std::string& d : {app, run, logs}) ::mkdir(d.c_str(), 0755);
+    ::mkdir(ngx.c_str(), 0777);
+    ::chmod(ngx.c_str(), 0777);  // nginx workers (nobody) write their temp files here
+    std::string src = SourceDir();
+    std::ofstream(app + "/app.py") << Read(src + "/examples/flask/app.py");
+    std::ofstream(app + "/env.txt") << Read(src + "/conf/deploy/env.txt");
+    sock = run + "/pythonservice.sock";
+    std::string text = absl::StrReplaceAll(
+        Read(src + "/conf/deploy/pythonservice.ini"),
+        {{"/srv/pythonservice", app}, {"/run/kiln", run}, {"/var/log/pythonservice", logs},
+         {"uid = www-data", "uid = nobody"}, {"www-data:www-data", "nobody:nogroup"},
+         {"processes = 4", "processes = 2"}});
+    const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
+    text += "plugin-dir = " + std::string(plugins ? plugins : "") + "\n";
+    ini = dir.Write("kiln.ini", text);
+    port = FreeLoopbackPort();
+    front = "127.0.0.1:" + std::to_string(port);
+    std::string server = absl::StrReplaceAll(
+        Read(src + "/conf/deploy/nginx-pythonservice.conf"),
+        {{"listen 80;", "listen " + front + ";"}, {"listen [::]:80;", ""},
+         {"include uwsgi_params;", "include /etc/nginx/uwsgi_params;"}, {"/run/kiln", run}});
+    std::string conf =
+        "daemon off;\nworker_processes 1;\nuser nobody nogroup;\n"
+        "pid " + ngx + "/nginx.pid;\nerror_log " + ngx + "/error.log;\n"
+        "events { worker_connections 128; }\n"
+        "http {\n  access_log " + ngx + "/access.log;\n"
+        "  client_body_temp_path " + ngx + "/body;\n  proxy_temp_path " + ngx + "/proxy;\n"
+        "  fastcgi_temp_path " + ngx + "/fastcgi;\n  uwsgi_temp_path " + ngx + "/uwsgi;\n"
+        "  scgi_temp_path " + ngx + "/scgi;\n" + server + "\n}\n";
+    nginx_conf = dir.Write("nginx/nginx.conf", conf);
+    return port > 0;
+  }
+
+  Response Get(std::string_view target) {
+    absl::StatusOr<Response> r = HttpRequest(front, "GET", target);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : Response{};
+  }
+};
+
+TEST(Deployment, FlaskBehindNginxWithTheShippedConfigWorksEndToEnd) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (uid and chown-socket)";
+  Deployment d;
+  ASSERT_TRUE(d.Write());
+  KilnProcess kiln({"--ini", d.ini}, d.dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  Nginx nginx(d.nginx_conf);
+  ASSERT_GT(nginx.pid(), 0);
+  ASSERT_TRUE(WaitFor200(d.front, "/api/v1/health", absl::Seconds(30)))
+      << kiln.Log() << Read(d.logs + "/app.log") << Read(d.nginx_conf + ".error.log")
+      << Read(d.ngx + "/error.log");
+
+  // The app, through nginx.
+  EXPECT_THAT(d.Get("/api/v1/health").body, HasSubstr("\"status\":\"ok\""));
+  std::string big = "{\"blob\": \"" + std::string(200000, 'x') + "\", \"n\": 7}";
+  absl::StatusOr<Response> echo =
+      HttpRequest(d.front, "POST", "/api/v1/echo", big, "application/json");
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(echo->status, 200);
+  EXPECT_THAT(echo->body, HasSubstr("\"bytes\":" + std::to_string(big.size())));
+  EXPECT_THAT(echo->body, HasSubstr("\"n\":7"));
+  EXPECT_THAT(d.Get("/api/v1/query?x=1&y=caf%C3%A9").body, HasSubstr("\"y\":[\"caf\\u00e9\"]"));
+  EXPECT_THAT(d.Get("/api/v1/hello/J%C3%BCrgen").body, HasSubstr("Hallo, J\\u00fcrgen"));
+  EXPECT_THAT(d.Get("/api/v1/env/APP_GREETING").body, HasSubstr("hello from env.txt"));
+
+  // The socket as configured: mode 666, owned by nobody:nogroup.
+  struct stat st;
+  ASSERT_EQ(::stat(d.sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0666u);
+  EXPECT_EQ(st.st_uid, ::getpwnam("nobody")->pw_uid);
+  EXPECT_EQ(st.st_gid, ::getgrnam("nogroup")->gr_gid);
+
+  // The log files are filled.
+  EXPECT_TRUE(WaitFileContains(d.logs + "/apprequest.log", "GET /api/v1/health"))
+      << Read(d.logs + "/apprequest.log");
+  EXPECT_FALSE(Read(d.logs + "/app.log").empty());
+
+  // SIGHUP while requests keep coming: none may fail.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string last_failure;
+  std::thread load([&] {
+    while (!stop.load()) {
+      absl::StatusOr<Response> r = HttpRequest(d.front, "GET", "/api/v1/health");
+      if (r.ok() && r->status == 200) {
+        ++ok;
+      } else {
+        ++failed;
+        last_failure = r.ok() ? r->head : std::string(r.status().message());
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kiln.Signal(SIGHUP);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  stop = true;
+  load.join();
+  EXPECT_EQ(failed.load(), 0) << last_failure;
+  EXPECT_GT(ok.load(), 10);
+  EXPECT_EQ(d.Get("/api/v1/health").status, 200);
+
+  // SIGTERM: a graceful stop that leaves no socket file (vacuum).
+  kiln.Signal(SIGTERM);
+  std::optional<int> status = kiln.WaitExit(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  EXPECT_NE(::access(d.sock.c_str(), F_OK), 0) << "socket file left behind";
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -1,0 +1,127 @@
+// Runs the real `kiln` binary (KILN_BIN): --print-config on the seed file, --version, --help,
+// and the exit status and message of configuration errors.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/config/test_util.h"
+
+namespace kiln::config {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+struct KilnRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Quote(const std::string& s) {
+  return "'" + absl::StrReplaceAll(s, {{"'", "'\\''"}}) + "'";
+}
+
+// Runs kiln with `args` (bounded by timeout(1)), capturing stdout, stderr and the exit status.
+KilnRun Kiln(const TempDir& dir, const std::vector<std::string>& args) {
+  const char* bin = std::getenv("KILN_BIN");
+  std::string cmd = "timeout 30 " + Quote(bin != nullptr ? bin : KILN_TEST_BIN);
+  for (const std::string& a : args) cmd += " " + Quote(a);
+  cmd += " >" + Quote(dir.Path("out")) + " 2>" + Quote(dir.Path("err")) + " </dev/null";
+  KilnRun r;
+  int rc = std::system(cmd.c_str());
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = Slurp(dir.Path("out"));
+  r.err = Slurp(dir.Path("err"));
+  return r;
+}
+
+std::string Source(const std::string& rel) {
+  const char* src = std::getenv("KILN_SOURCE_DIR");
+  if (src == nullptr) src = KILN_TEST_SOURCE_DIR;
+  return Slurp(std::string(src) + "/" + rel);
+}
+
+TEST(KilnCommandLine, PrintConfigShowsTheSeedFileResolved) {
+  TempDir dir;
+  std::string env = dir.Write("env.txt", Source("conf/seed-env.txt"));
+  std::string ini = dir.Write(
+      "seed.ini",
+      absl::StrReplaceAll(Source("conf/seed.ini"), {{"/home/centos/pythonservice/env.txt", env}}));
+  KilnRun r = Kiln(dir, {"--ini", ini, "--print-config"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  EXPECT_THAT(
+      lines,
+      ::testing::ElementsAre(
+          "module = app:app", "env = APP_CONFIG=/home/centos/pythonservice/config/prod.properties",
+          "env = APP_ENV=production", "env = DATABASE_URL=postgresql://app@db.internal:5432/app",
+          "master = true", "processes = 16", "plugins = python36, logfile", "uid = centos",
+          "socket = /run/uwsgi/pythonservice.sock", "chown-socket = centos:nginx",
+          "chmod-socket = 666", "vacuum = true", "single-interpreter = true",
+          "reload-mercy = 30000", "worker-reload-mercy = 30000", "die-on-term = true",
+          "chdir = /home/centos/pythonservice/", "logger = file:/var/log/pythonservice/app.log",
+          "req-logger = file:/var/log/pythonservice/apprequest.log"));
+  EXPECT_THAT(r.err, HasSubstr("kiln: warning: " + ini +
+                               ":15: reload-mercy = 30000 is read as seconds (8h20m)"));
+  EXPECT_THAT(r.err, HasSubstr("kiln: warning: " + ini +
+                               ":2: `module` is not an option; kept as a placeholder"));
+}
+
+TEST(KilnCommandLine, CommandLineOverridesTheFileInPrintConfig) {
+  TempDir dir;
+  std::string ini = dir.Write("a.ini", "[uwsgi]\nprocesses = 2 ; two\n");
+  KilnRun r = Kiln(dir, {ini, "--processes", "4", "--print-config"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "processes = 2\nprocesses = 4\n");
+}
+
+TEST(KilnCommandLine, UnknownOptionExitsOneWithSuggestion) {
+  TempDir dir;
+  KilnRun r = Kiln(dir, {"--proceses", "4"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("kiln: error: unknown option --proceses (did you mean "
+                               "--processes?)"));
+}
+
+TEST(KilnCommandLine, BadValueExitsOneNamingFileAndLine) {
+  TempDir dir;
+  std::string ini = dir.Write("a.ini", "[uwsgi]\nharakiri = 3Os\n");
+  KilnRun r = Kiln(dir, {ini});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("kiln: error: option `harakiri` in " + ini + ":2: `3Os` is not"));
+}
+
+TEST(KilnCommandLine, VersionAndHelp) {
+  TempDir dir;
+  KilnRun v = Kiln(dir, {"--version"});
+  EXPECT_EQ(v.status, 0);
+  EXPECT_THAT(v.out, ::testing::StartsWith("kiln "));
+  KilnRun h = Kiln(dir, {"--help"});
+  EXPECT_EQ(h.status, 0);
+  EXPECT_THAT(h.out, HasSubstr("core options:"));
+  EXPECT_THAT(h.out, HasSubstr("--socket VALUE"));
+}
+
+TEST(KilnCommandLine, HelpMarkdownPrintsTheOptionsReference) {
+  TempDir dir;
+  KilnRun r = Kiln(dir, {"--help-markdown"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr("# kiln options"));
+}
+
+}  // namespace
+}  // namespace kiln::config

@@ -1,0 +1,219 @@
+// Tests of Resolve and the typed Config: kinds, defaults, placeholders, strict mode, unknown
+// options and plugin-owned options.
+#include <string>
+
+#include "core/config/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/config/test_util.h"
+
+namespace kiln::config {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FixedHost;
+using ::testing::HasSubstr;
+using testing::Messages;
+using testing::TempDir;
+
+class ResolveTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<Config> Load(const std::string& ini_body, std::vector<std::string> extra = {},
+                              ProviderLookup providers = nullptr) {
+    std::vector<std::string> args;
+    if (!ini_body.empty()) args.push_back(dir_.Write("app.ini", "[uwsgi]\n" + ini_body));
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto raw = ReadConfig(args, registry_, diag_, host_);
+    if (!raw.ok()) return raw.status();
+    return Resolve(*raw, registry_, providers, diag_);
+  }
+  std::string Ini() const { return dir_.Path("app.ini"); }
+
+  TempDir dir_;
+  FixedHost host_;
+  OptionRegistry registry_ = OptionRegistry::WithCoreOptions();
+  Diagnostics diag_;
+};
+
+TEST_F(ResolveTest, TypedGettersReadValuesAndDefaults) {
+  auto c = Load(
+      "master\nprocesses = 16\nharakiri = 30\nbuffer-size = 32k\nreload-on-rss = 200\n"
+      "chdir = /srv/app\nsocket = /a.sock\nsocket = :3031\nplugins = python3, logfile\n"
+      "plugin = lua\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->GetFlag("master"));
+  EXPECT_TRUE(c->Has("master"));
+  EXPECT_EQ(c->GetNumber("processes"), 16);
+  EXPECT_EQ(c->GetNumber("workers"), 16);  // alias
+  EXPECT_EQ(c->GetDuration("harakiri"), absl::Seconds(30));
+  EXPECT_EQ(c->GetSize("buffer-size"), 32768u);
+  EXPECT_EQ(c->GetSize("reload-on-rss"), 200u << 20);
+  EXPECT_EQ(c->GetString("chdir"), "/srv/app");
+  EXPECT_THAT(c->GetList("socket"), ElementsAre("/a.sock", ":3031"));
+  EXPECT_THAT(c->GetList("plugins"), ElementsAre("python3", "logfile", "lua"));
+  // Defaults.
+  EXPECT_FALSE(c->Has("threads"));
+  EXPECT_EQ(c->GetNumber("threads"), 1);
+  EXPECT_EQ(c->GetNumber("listen"), 100);
+  EXPECT_TRUE(c->GetFlag("need-app"));
+  EXPECT_TRUE(c->GetFlag("die-on-term"));
+  EXPECT_FALSE(c->GetFlag("vacuum"));
+  EXPECT_EQ(c->GetDuration("worker-reload-mercy"), absl::Seconds(60));
+  EXPECT_EQ(c->GetString("uid"), "");
+  EXPECT_TRUE(c->GetList("http-socket").empty());
+}
+
+TEST_F(ResolveTest, BufferSizeDefaultsTo65535) {
+  auto c = Load("master\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->GetSize("buffer-size"), 65535u);
+}
+
+TEST_F(ResolveTest, CommandLineOverridesTheFile) {
+  auto c = Load("processes = 2\n", {"--processes", "4"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->GetNumber("processes"), 4);
+  ASSERT_NE(c->Where("processes"), nullptr);
+  EXPECT_TRUE(c->Where("processes")->from_cli);
+}
+
+TEST_F(ResolveTest, WhereNamesTheLastEntry) {
+  auto c = Load("processes = 2\nmaster\nprocesses = 3\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Where("processes")->line, 4);
+  EXPECT_EQ(c->Where("threads"), nullptr);
+}
+
+TEST_F(ResolveTest, BadValueNamesFileLineOptionAndKind) {
+  auto c = Load("master\nharakiri = 3Os\n");
+  EXPECT_EQ(std::string(c.status().message()), "option `harakiri` in " + Ini() +
+                                                   ":3: `3Os` is not a number of seconds (expected "
+                                                   "e.g. 30, 500ms, 5m)");
+}
+
+TEST_F(ResolveTest, TypoPlaceholderWarnsWithSuggestion) {
+  auto c = Load("vaccum = true\nchmod-sock = 666\nmaximum-requests = 10\nmy-setting = 1\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_),
+              ElementsAre("kiln: warning: " + Ini() +
+                              ":2: `vaccum` is not an option (did you mean `vacuum`?); kept as a "
+                              "placeholder",
+                          HasSubstr(":3: `chmod-sock` is not an option (did you mean "
+                                    "`chmod-socket`?)"),
+                          HasSubstr(":4: `maximum-requests` is not an option"),
+                          HasSubstr(":5: `my-setting` is not an option; kept as a placeholder")));
+}
+
+TEST_F(ResolveTest, ReferencedPlaceholderDoesNotWarn) {
+  auto c = Load("base = /srv\nchdir = %(base)\nbase = /other\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(diag_.Count(Severity::kWarning), 0u) << Messages(diag_)[0];
+  EXPECT_EQ(c->GetString("chdir"), "/srv");
+  EXPECT_EQ(c->entries().size(), 3u);
+}
+
+TEST_F(ResolveTest, StrictTurnsWarningsIntoErrors) {
+  auto c = Load("strict = true\nvaccum = true\n");
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("strict = true: 1 configuration "
+                                                           "warning is an error"));
+  ASSERT_EQ(diag_.items().size(), 1u);
+  EXPECT_EQ(diag_.items()[0].severity, Severity::kError);
+  EXPECT_THAT(diag_.items()[0].message, HasSubstr("`vaccum` is not an option"));
+}
+
+TEST_F(ResolveTest, StrictWithoutWarningsPasses) {
+  auto c = Load("strict\nprocesses = 2\n", {"--strict"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->GetFlag("strict"));
+}
+
+TEST_F(ResolveTest, UnknownCommandLineOptionIsAnErrorWithSuggestion) {
+  auto c = Load("", {"--proceses", "4"});
+  EXPECT_EQ(std::string(c.status().message()),
+            "unknown option --proceses (did you mean --processes?)");
+  auto d = Load("", {"--zzzzzzzz"});
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("unknown option --zzzzzzzz"));
+}
+
+TEST_F(ResolveTest, OptionOfAnUnloadedPluginNamesThePlugin) {
+  ProviderLookup providers = [](std::string_view name) {
+    return name == "module" ? std::string("python") : std::string();
+  };
+  auto c = Load("module = app:app\n", {}, providers);
+  EXPECT_EQ(std::string(c.status().message()),
+            "option `module` (" + Ini() +
+                ":2) is provided by plugin `python`; add `plugins = "
+                "python`");
+  auto d = Load("", {"--module", "app:app"}, providers);
+  EXPECT_EQ(std::string(d.status().message()),
+            "option `module` (command line) is provided by plugin `python`; add `--plugins "
+            "python`");
+}
+
+TEST_F(ResolveTest, PlannedOptionGetsOneNotice) {
+  OptionSpec spec;
+  spec.name = "future-feature";
+  spec.kind = OptionKind::kDuration;
+  spec.state = OptionState::kPlanned;
+  ASSERT_TRUE(registry_.Add(spec).ok());
+  auto c = Load("future-feature = 30\nfuture-feature = 40\nstrict = false\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_), ElementsAre("kiln: notice: `future-feature` (" + Ini() +
+                                           ":2) is accepted but not implemented yet"));
+  EXPECT_EQ(c->GetDuration("future-feature"), absl::Seconds(40));
+}
+
+TEST_F(ResolveTest, AcceptedNoOpOptionSaysItHasNoEffect) {
+  OptionSpec spec;
+  spec.name = "legacy-knob";
+  spec.kind = OptionKind::kFlag;
+  spec.state = OptionState::kAcceptedNoOp;
+  ASSERT_TRUE(registry_.Add(spec).ok());
+  auto c = Load("", {"--legacy-knob"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_), ElementsAre("kiln: notice: `legacy-knob` (command line) is "
+                                           "accepted and has no effect in kiln"));
+}
+
+TEST_F(ResolveTest, FlagWordOnNumberWarnsAndReadsZero) {
+  auto c = Load("threads = true\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->GetNumber("threads"), 0);
+  EXPECT_THAT(Messages(diag_), ::testing::Contains(HasSubstr("`threads = true` is read as 0")));
+}
+
+TEST_F(ResolveTest, FalseFlagWordsAreFalse) {
+  auto c = Load("master = off\nvacuum = no\ndie-on-term = false\nneed-app = 0\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->GetFlag("master"));
+  EXPECT_FALSE(c->GetFlag("vacuum"));
+  EXPECT_FALSE(c->GetFlag("die-on-term"));
+  EXPECT_FALSE(c->GetFlag("need-app"));
+}
+
+TEST_F(ResolveTest, LoaderHelpersReadRawEntriesBeforeResolve) {
+  std::string ini = dir_.Write("app.ini",
+                               "[uwsgi]\nplugins = python3, logfile\nplugin = lua\nmodule = app\n"
+                               "autoload = false\nwsgi-file = x.py\nmodule = other\n");
+  auto raw = ReadConfig({ini, "--plugins-dir", "/opt/p"}, registry_, diag_, host_);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(RawList(*raw, registry_, "plugins"), ElementsAre("python3", "logfile", "lua"));
+  EXPECT_THAT(RawList(*raw, registry_, "plugin-dir"), ElementsAre("/opt/p"));
+  EXPECT_FALSE(RawFlag(*raw, registry_, "autoload"));
+  EXPECT_TRUE(RawFlag(*raw, registry_, "need-app"));  // default
+  std::vector<std::string> unknown;
+  for (const Entry* e : UnknownEntries(*raw, registry_)) {
+    unknown.push_back(e->key + "@" + std::to_string(e->line));
+  }
+  EXPECT_THAT(unknown, ElementsAre("module@4", "wsgi-file@6"));
+}
+
+TEST_F(ResolveTest, GetterOnUnknownOptionIsAProgrammingError) {
+  auto c = Load("master\n");
+  ASSERT_TRUE(c.ok());
+  EXPECT_DEATH(c->GetFlag("no-such-option"), "no such option");
+  EXPECT_DEATH(c->GetNumber("master"), "not a number");
+}
+
+}  // namespace
+}  // namespace kiln::config

@@ -1,0 +1,102 @@
+// Request log lines: uWSGI's default line byte for byte, log-format names, and which
+// requests are logged under disable-logging.
+#include "core/log/request_log.h"
+
+#include <cstdlib>
+
+#include "gtest/gtest.h"
+
+namespace kiln::log {
+namespace {
+
+RequestLogEntry Sample() {
+  RequestLogEntry e;
+  e.pid = 25804;
+  e.app_requests = 1;
+  e.worker_requests = 1;
+  e.remote_addr = "127.0.0.1";
+  e.method = "GET";
+  e.uri = "/hello?x=1";
+  e.protocol = "HTTP/1.1";
+  e.var_pairs = 14;
+  e.vars_bytes = 317;
+  e.start = absl::FromUnixSeconds(1795486270);  // Tue Nov 24 02:11:10 2026 UTC
+  e.duration = absl::Microseconds(9400);
+  e.status = 200;
+  e.body_bytes = 1178;
+  e.header_count = 2;
+  e.header_bytes = 81;
+  e.core_id = 0;
+  return e;
+}
+
+class RequestLog : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("TZ", "UTC", 1);
+    tzset();
+  }
+};
+
+TEST_F(RequestLog, DefaultLineMatchesUwsgiByteForByte) {
+  EXPECT_EQ(FormatDefaultRequestLine(Sample(), false),
+            "[pid: 25804|app: 0|req: 1/1] 127.0.0.1 () {28 vars in 317 bytes} [Tue Nov 24 "
+            "02:11:10 2026] GET /hello?x=1 => generated 1178 bytes in 9 msecs (HTTP/1.1 200) 2 "
+            "headers in 81 bytes (1 switches on core 0)");
+}
+
+TEST_F(RequestLog, CtimePadsSingleDigitDays) {
+  RequestLogEntry e = Sample();
+  e.start = absl::FromUnixSeconds(1793844000);  // Thu Nov  5 2026
+  EXPECT_NE(FormatDefaultRequestLine(e, false).find("[Thu Nov  5 "), std::string::npos);
+}
+
+TEST_F(RequestLog, MemoryReportAndSendfileAreShown) {
+  RequestLogEntry e = Sample();
+  e.vsz_bytes = 220889088;
+  e.rss_bytes = 6483968;
+  e.via_sendfile = true;
+  std::string line = FormatDefaultRequestLine(e, true);
+  EXPECT_EQ(line.rfind("{address space usage: 220889088 bytes/210MB} {rss usage: 6483968 "
+                       "bytes/6MB} [pid: 25804|",
+                       0),
+            0u)
+      << line;
+  EXPECT_NE(line.find("in 9 msecs via sendfile() (HTTP/1.1 200)"), std::string::npos) << line;
+}
+
+TEST_F(RequestLog, LogFormatApacheCombined) {
+  RequestLogEntry e = Sample();
+  e.referer = "http://r/";
+  e.user_agent = "curl/8";
+  LogFormat f = LogFormat::Compile(
+      "%(addr) - %(user) [%(ltime)] \"%(method) %(uri) %(proto)\" %(status) %(size) "
+      "\"%(referer)\" \"%(uagent)\"");
+  EXPECT_TRUE(f.unknown_names().empty());
+  EXPECT_EQ(f.Format(e),
+            "127.0.0.1 - - [24/Nov/2026:02:11:10 +0000] \"GET /hello?x=1 HTTP/1.1\" 200 1259 "
+            "\"http://r/\" \"curl/8\"");
+}
+
+TEST_F(RequestLog, LogFormatKeepsUnknownNamesAndReadsVars) {
+  RequestLogEntry e = Sample();
+  e.var = [](std::string_view name) -> std::optional<std::string_view> {
+    if (name == "HTTP_X") return "xv";
+    return std::nullopt;
+  };
+  LogFormat f = LogFormat::Compile("%(msecs)ms %(micros) %(var.HTTP_X)|%(var.NOPE)| %(bogus) %(");
+  EXPECT_EQ(f.Format(e), "9ms 9400 xv|| %(bogus) %(");
+  ASSERT_EQ(f.unknown_names().size(), 1u);
+  EXPECT_EQ(f.unknown_names()[0], "bogus");
+}
+
+TEST_F(RequestLog, DisableLoggingKeepsOnlyRequestedClasses) {
+  EXPECT_TRUE(ShouldLogRequest(200, false, false, false));
+  EXPECT_FALSE(ShouldLogRequest(200, true, true, true));
+  EXPECT_TRUE(ShouldLogRequest(404, true, true, false));
+  EXPECT_FALSE(ShouldLogRequest(404, true, false, true));
+  EXPECT_TRUE(ShouldLogRequest(502, true, false, true));
+}
+
+}  // namespace
+}  // namespace kiln::log

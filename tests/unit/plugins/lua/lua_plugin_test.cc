@@ -1,0 +1,459 @@
+// The lua plugin against the fake host: WSAPI apps, their bodies, headers and errors, the
+// options and mount points, with no sockets and no kiln binary.
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+#include "tests/unit/plugins/lua/fake_host.h"
+
+namespace kiln::lua_test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using kiln::testing::FakeHost;
+using kiln::testing::FakeRequest;
+using kiln::testing::MakeRequest;
+using kiln::testing::TempDir;
+
+constexpr const char* kHello = R"(
+return function(env)
+  return 200, {["Content-Type"] = "text/plain"}, coroutine.wrap(function()
+    coroutine.yield("Hello, world!")
+  end)
+end
+)";
+
+class LuaPluginTest : public ::testing::Test {
+ protected:
+  // Writes `code` as app.lua, makes it the `lua` app and starts the plugin.
+  void Start(const std::string& code) {
+    host_.SetOption("lua", dir_.Write("app.lua", code));
+    ASSERT_TRUE(host_.Start()) << host_.error();
+  }
+  FakeRequest Get(const std::string& target) {
+    FakeRequest r = MakeRequest("GET", target);
+    last_status_ = host_.Request(r);
+    return r;
+  }
+
+  TempDir dir_;
+  FakeHost host_;
+  kiln_status last_status_ = KILN_OK;
+};
+
+TEST_F(LuaPluginTest, DescribesItselfAsLuaOnModifier6) {
+  ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath())) << host_.error();
+  const kiln_plugin_desc* d = host_.desc();
+  EXPECT_STREQ(d->name, "lua");
+  ASSERT_EQ(d->modifier1_count, 1u);
+  EXPECT_EQ(d->modifier1[0], 6);
+  EXPECT_THAT(std::string(d->runtime), HasSubstr("LuaJIT"));
+  std::vector<std::string> options;
+  for (size_t i = 0; i < d->option_count; ++i) {
+    options.emplace_back(d->options[i].name);
+  }
+  EXPECT_THAT(options, ElementsAre("lua", "lua-load", "lua-gc-freq"));
+}
+
+TEST_F(LuaPluginTest, ServesHelloWorld) {
+  Start(kHello);
+  FakeRequest r = Get("/");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.Header("Content-Type"), ElementsAre("text/plain"));
+  EXPECT_EQ(r.out, "Hello, world!");
+}
+
+TEST_F(LuaPluginTest, EchoesALargePostBodyReadInPieces) {
+  Start(R"(
+return function(env)
+  local parts = {}
+  while true do
+    local piece = env.input:read(4096)
+    if not piece then break end
+    assert(#piece <= 4096, "read(4096) returned " .. #piece .. " bytes")
+    parts[#parts + 1] = piece
+  end
+  local body = table.concat(parts)
+  return 200, {["Content-Length"] = #body}, coroutine.wrap(function()
+    for i = 1, #body, 65536 do coroutine.yield(body:sub(i, i + 65535)) end
+  end)
+end
+)");
+  std::string body;
+  for (int i = 0; body.size() < 3 * 1024 * 1024; ++i) {
+    body += "line " + std::to_string(i) + " of a large body\n";
+  }
+  FakeRequest r = MakeRequest("POST", "/echo", body);
+  r.max_read = 1000;  // the client's bytes trickle in
+  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.out.size(), body.size());
+  EXPECT_TRUE(r.out == body);
+  EXPECT_GT(r.body_reads, body.size() / 1000 - 1);
+  EXPECT_THAT(r.Header("Content-Length"), ElementsAre(std::to_string(body.size())));
+}
+
+TEST_F(LuaPluginTest, ReadsTheBodyWholeByLineAndByCount) {
+  Start(R"(
+return function(env)
+  local first = env.input:read("*l")
+  local second = env.input:read("*L")
+  local three = env.input:read(3)
+  local rest = env.input:read("*a")
+  local after = env.input:read(10)
+  local out = string.format("[%s][%s][%s][%s][%s]", first, second, three, rest, tostring(after))
+  return 200, {}, function() local o = out; out = nil; return o end
+end
+)");
+  FakeRequest r = MakeRequest("POST", "/", "alpha\nbeta\ngamma delta");
+  r.max_read = 2;
+  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
+  EXPECT_EQ(r.out, "[alpha][beta\n][gam][ma delta][nil]");
+}
+
+TEST_F(LuaPluginTest, RepeatsAHeaderGivenSeveralValues) {
+  Start(R"(
+return function(env)
+  return 200, {["Set-Cookie"] = {"a=1", "b=2", "c=3"}, ["X-Count"] = 3}, function() end
+end
+)");
+  FakeRequest r = Get("/");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  EXPECT_THAT(r.Header("Set-Cookie"), ElementsAre("a=1", "b=2", "c=3"));
+  EXPECT_THAT(r.Header("X-Count"), ElementsAre("3"));
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(LuaPluginTest, StreamsEachCoroutineChunkAsItComes) {
+  Start(R"(
+return function(env)
+  return "200 OK", {["Content-Type"] = "text/plain"}, coroutine.wrap(function()
+    for i = 1, 3 do coroutine.yield("chunk " .. i .. "\n") end
+  end)
+end
+)");
+  FakeRequest r = Get("/stream");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  EXPECT_EQ(r.reason, "OK");
+  EXPECT_THAT(r.writes, ElementsAre("chunk 1\n", "chunk 2\n", "chunk 3\n"));
+}
+
+TEST_F(LuaPluginTest, AcceptsACoroutineObjectAStringAndATableAsBody) {
+  Start(R"(
+return function(env)
+  local kind = env.PATH_INFO
+  if kind == "/thread" then
+    return 200, {}, coroutine.create(function() coroutine.yield("a") coroutine.yield("b") end)
+  elseif kind == "/string" then
+    return 200, {}, "whole"
+  end
+  return 200, {}, {"x", "y", "z"}
+end
+)");
+  EXPECT_EQ(Get("/thread").out, "ab");
+  EXPECT_EQ(Get("/string").out, "whole");
+  EXPECT_EQ(Get("/table").out, "xyz");
+}
+
+TEST_F(LuaPluginTest, GivesTheAppCgiVariablesAndWsapiDefaults) {
+  Start(R"(
+return function(env)
+  local out = table.concat({env.REQUEST_METHOD, env.PATH_INFO, env.QUERY_STRING, env.SCRIPT_NAME,
+                            "[" .. env.CONTENT_TYPE .. "]", env.HTTP_HOST, env.APP_PATH}, "|")
+  return 200, {}, function() local o = out; out = nil; return o end
+end
+)");
+  FakeRequest r = Get("/some/path?a=1&b=2");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  EXPECT_EQ(r.out, "GET|/some/path|a=1&b=2||[]|localhost|" + dir_.path());
+}
+
+TEST_F(LuaPluginTest, RunsAWsapiRequestResponseApp) {
+  Start(R"(
+local request = require "wsapi.request"
+local response = require "wsapi.response"
+return {run = function(env)
+  local req = request.new(env)
+  local res = response.new(200, {["Content-Type"] = "text/plain"})
+  res:set_cookie("session", "abc")
+  res:set_cookie("theme", "dark")
+  res:write("name=", req.POST.name, " q=", req.GET.q, " path=", req.path_info)
+  return res:finish()
+end}
+)");
+  FakeRequest r = MakeRequest("POST", "/form?q=lua", "name=kiln+server&x=1");
+  r.vars.emplace_back("CONTENT_TYPE", "application/x-www-form-urlencoded");
+  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.out, "name=kiln server q=lua path=/form");
+  EXPECT_THAT(r.Header("Content-Length"), ElementsAre(std::to_string(r.out.size())));
+  EXPECT_THAT(r.Header("Set-Cookie"), ElementsAre("session=abc", "theme=dark"));
+}
+
+TEST_F(LuaPluginTest, RuntimeErrorIsA500WithTheTraceback) {
+  Start(R"(
+local function inner() error("boom") end
+return function(env)
+  inner()
+end
+)");
+  FakeRequest r = Get("/fail");
+  EXPECT_EQ(last_status_, KILN_ERROR);
+  EXPECT_FALSE(r.started);
+  EXPECT_THAT(host_.error(), HasSubstr("GET /fail"));
+  EXPECT_THAT(host_.error(), HasSubstr("app.lua:2: boom"));
+  EXPECT_THAT(host_.error(), HasSubstr("stack traceback:"));
+  EXPECT_THAT(host_.error(), HasSubstr("in function 'inner'"));
+  // The state keeps serving after the error.
+  EXPECT_EQ(Get("/fail").started, false);
+  EXPECT_EQ(last_status_, KILN_ERROR);
+}
+
+TEST_F(LuaPluginTest, ErrorInsideTheBodyCoroutineIsA500) {
+  Start(R"(
+return function(env)
+  return 200, {}, coroutine.create(function() error("late failure") end)
+end
+)");
+  FakeRequest r = Get("/");
+  EXPECT_EQ(last_status_, KILN_ERROR);
+  EXPECT_FALSE(r.started);
+  EXPECT_THAT(host_.error(), HasSubstr("app.lua:3: late failure"));
+  EXPECT_THAT(host_.error(), HasSubstr("stack traceback:"));
+}
+
+TEST_F(LuaPluginTest, NonStringChunkIsA500) {
+  Start(R"(
+return function(env)
+  return 200, {}, coroutine.wrap(function() coroutine.yield({}) end)
+end
+)");
+  FakeRequest r = Get("/");
+  EXPECT_EQ(last_status_, KILN_ERROR);
+  EXPECT_FALSE(r.started);
+  EXPECT_THAT(host_.error(), HasSubstr("body chunk 1 is a table value"));
+}
+
+TEST_F(LuaPluginTest, NonStringChunkAfterTheFirstStopsTheResponse) {
+  Start(R"(
+return function(env)
+  return 200, {}, coroutine.wrap(function() coroutine.yield("ok") coroutine.yield(42) end)
+end
+)");
+  FakeRequest r = Get("/");
+  EXPECT_EQ(last_status_, KILN_ERROR);
+  EXPECT_EQ(r.out, "ok");
+  EXPECT_THAT(host_.error(), HasSubstr("body chunk 2 is a number value"));
+}
+
+TEST_F(LuaPluginTest, BadStatusIsA500) {
+  Start(R"(
+local statuses = {["/word"] = "OK", ["/small"] = 42, ["/nil"] = nil, ["/frac"] = 200.5,
+                  ["/long"] = "2000 Too Long", ["/table"] = {}}
+return function(env)
+  return statuses[env.PATH_INFO], {}, "body"
+end
+)");
+  for (const char* path : {"/word", "/small", "/nil", "/frac", "/long", "/table"}) {
+    FakeRequest r = Get(path);
+    EXPECT_EQ(last_status_, KILN_ERROR) << path;
+    EXPECT_FALSE(r.started) << path;
+    EXPECT_THAT(host_.error(), HasSubstr("status")) << path;
+  }
+}
+
+TEST_F(LuaPluginTest, BadHeadersAreA500) {
+  Start(R"(
+local headers = {
+  ["/bool"] = {["X-Flag"] = true},
+  ["/crlf"] = {["X-Split"] = "a\r\nInjected: 1"},
+  ["/key"] = {[1] = "value"},
+  ["/list"] = {["X-List"] = {"a", false}},
+  ["/notable"] = "Content-Type: text/plain",
+}
+return function(env)
+  return 200, headers[env.PATH_INFO], "body"
+end
+)");
+  struct Case {
+    const char* path;
+    const char* message;
+  };
+  for (const Case& c : {Case{"/bool", "header `X-Flag` is a boolean value"},
+                        Case{"/crlf", "header `X-Split` has a CR or LF"},
+                        Case{"/key", "a header name is a number value"},
+                        Case{"/list", "header `X-List` (in its list of values) is a boolean"},
+                        Case{"/notable", "the headers are a string value"}}) {
+    FakeRequest r = Get(c.path);
+    EXPECT_EQ(last_status_, KILN_ERROR) << c.path;
+    EXPECT_FALSE(r.started) << c.path;
+    EXPECT_THAT(host_.error(), HasSubstr(c.message)) << c.path;
+  }
+}
+
+TEST_F(LuaPluginTest, LoadErrorNamesFileAndLine) {
+  std::string app = dir_.Write("app.lua", "local x = 1\nreturn function(env) x = = 2 end\n");
+  host_.SetOption("lua", app);
+  EXPECT_FALSE(host_.Start());
+  EXPECT_THAT(host_.error(), HasSubstr("option `lua`"));
+  EXPECT_THAT(host_.error(), HasSubstr(app + ":2:"));
+}
+
+TEST_F(LuaPluginTest, RuntimeErrorWhileLoadingNamesFileAndLine) {
+  std::string app = dir_.Write("app.lua", "\n\nlocal t = nil\nreturn t.run\n");
+  host_.SetOption("lua", app);
+  EXPECT_FALSE(host_.Start());
+  EXPECT_THAT(host_.error(), HasSubstr(app + ":4: attempt to index"));
+}
+
+TEST_F(LuaPluginTest, MissingAppFileIsNamed) {
+  host_.SetOption("lua", dir_.File("nope.lua"));
+  EXPECT_FALSE(host_.Start());
+  EXPECT_THAT(host_.error(), HasSubstr("cannot open " + dir_.File("nope.lua")));
+}
+
+TEST_F(LuaPluginTest, AppFileMustReturnAFunction) {
+  host_.SetOption("lua", dir_.Write("app.lua", "function run(env) end\n"));
+  EXPECT_FALSE(host_.Start());
+  EXPECT_THAT(host_.error(), HasSubstr("returned nothing"));
+  EXPECT_THAT(host_.error(), HasSubstr("return app"));
+}
+
+TEST_F(LuaPluginTest, LuaLoadScriptsRunFirstInEveryState) {
+  host_.SetOption("lua-load", dir_.Write("setup.lua", "GREETING = 'hi from lua-load'\n"));
+  Start("return function() return 200, {}, GREETING end\n");
+  EXPECT_EQ(Get("/").out, "hi from lua-load");
+}
+
+TEST_F(LuaPluginTest, FailingLuaLoadScriptFailsStartup) {
+  host_.SetOption("lua-load", dir_.Write("setup.lua", "error('no database')\n"));
+  host_.SetOption("lua", dir_.Write("app.lua", kHello));
+  EXPECT_FALSE(host_.Start());
+  EXPECT_THAT(host_.error(), HasSubstr("option `lua-load`"));
+  EXPECT_THAT(host_.error(), HasSubstr("setup.lua:1: no database"));
+}
+
+TEST_F(LuaPluginTest, AppFindsModulesBesideIt) {
+  dir_.Write("helper.lua", "return {word = 'neighbour'}\n");
+  Start("local h = require 'helper'\nreturn function() return 200, {}, h.word end\n");
+  EXPECT_EQ(Get("/").out, "neighbour");
+}
+
+TEST_F(LuaPluginTest, ErrorStreamWritesToTheLog) {
+  Start(R"(
+return function(env)
+  env.error:write("something odd: ", 42)
+  return 200, {}, "ok"
+end
+)");
+  EXPECT_EQ(Get("/").out, "ok");
+  EXPECT_THAT(host_.LogText(), HasSubstr("something odd: 42"));
+}
+
+TEST_F(LuaPluginTest, KeptInputOfAFinishedRequestRaisesInsteadOfReading) {
+  Start(R"(
+local kept
+return function(env)
+  if env.PATH_INFO == "/keep" then kept = env.input return 200, {}, "kept" end
+  local ok, err = pcall(kept.read, kept, 10)
+  return 200, {}, tostring(ok) .. " " .. tostring(err)
+end
+)");
+  EXPECT_EQ(Get("/keep").out, "kept");
+  FakeRequest r = Get("/use");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  EXPECT_THAT(r.out, HasSubstr("false"));
+  EXPECT_THAT(r.out, HasSubstr("the request it belongs to is over"));
+}
+
+TEST_F(LuaPluginTest, BodyReadFailureIsA500) {
+  Start("return function(env) local b = env.input:read(10) return 200, {}, b end\n");
+  FakeRequest r = MakeRequest("POST", "/", "0123456789");
+  r.body_fails = true;
+  EXPECT_EQ(host_.Request(r), KILN_ERROR);
+  EXPECT_FALSE(r.started);
+  EXPECT_THAT(host_.error(), HasSubstr("request body could not be read"));
+}
+
+TEST_F(LuaPluginTest, ClientGoneStopsTheBody) {
+  Start(R"(
+CALLS = 0
+return function(env)
+  if env.PATH_INFO == "/calls" then return 200, {}, tostring(CALLS) end
+  return 200, {}, function() CALLS = CALLS + 1 if CALLS < 100 then return "x" end end
+end
+)");
+  FakeRequest r = MakeRequest("GET", "/");
+  r.writes_fail = true;
+  EXPECT_EQ(host_.Request(r), KILN_ERROR);
+  EXPECT_THAT(host_.error(), HasSubstr("client went away"));
+  // The iterator was not called again once the first write failed.
+  EXPECT_EQ(Get("/calls").out, "1");
+}
+
+TEST_F(LuaPluginTest, MountedAppsAreChosenByLongestPrefix) {
+  std::string app = R"(
+return function(env)
+  local out = NAME .. " " .. env.SCRIPT_NAME .. " " .. env.PATH_INFO
+  return 200, {}, out
+end
+)";
+  host_.SetOption("lua", dir_.Write("root.lua", "local app = function(env) return 200, {}, "
+                                                "'root ' .. env.SCRIPT_NAME .. ' ' .. "
+                                                "env.PATH_INFO end\nreturn app\n"));
+  host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", "local NAME = 'lua'\n" + app));
+  host_.SetOption("mount", "/lua/admin/=" + dir_.Write("admin.lua", "local NAME = 'admin'\n" + app));
+  host_.SetOption("mount", "/py=app:application");  // another plugin's
+  ASSERT_TRUE(host_.Start()) << host_.error();
+  EXPECT_EQ(Get("/lua").out, "lua /lua ");
+  EXPECT_EQ(Get("/lua/x/y").out, "lua /lua /x/y");
+  EXPECT_EQ(Get("/lua/admin/users").out, "admin /lua/admin /users");
+  EXPECT_EQ(Get("/luax").out, "root  /luax");
+  EXPECT_EQ(Get("/").out, "root  /");
+}
+
+TEST_F(LuaPluginTest, RequestOutsideEveryMountIsDeclined) {
+  host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", kHello));
+  ASSERT_TRUE(host_.Start()) << host_.error();
+  EXPECT_EQ(Get("/lua/x").out, "Hello, world!");
+  FakeRequest r = Get("/other");
+  EXPECT_EQ(last_status_, KILN_DECLINED);
+  EXPECT_FALSE(r.started);
+}
+
+TEST_F(LuaPluginTest, MountWithoutLeadingSlashIsRejected) {
+  host_.SetOption("mount", "lua=" + dir_.Write("lua.lua", kHello));
+  ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath()));
+  EXPECT_EQ(host_.ConfigDone(), KILN_ERROR);
+  EXPECT_THAT(host_.error(), HasSubstr("must start with '/'"));
+}
+
+TEST_F(LuaPluginTest, NegativeGcFrequencyIsRejected) {
+  host_.SetOption("lua-gc-freq", "-2");
+  ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath()));
+  EXPECT_EQ(host_.ConfigDone(), KILN_ERROR);
+  EXPECT_THAT(host_.error(), HasSubstr("lua-gc-freq"));
+}
+
+TEST_F(LuaPluginTest, EachRequestThreadHasItsOwnState) {
+  host_.set_threads(2);
+  Start(R"(
+COUNT = 0
+return function(env) COUNT = COUNT + 1 return 200, {}, tostring(COUNT) end
+)");
+  FakeRequest a = MakeRequest("GET", "/");
+  FakeRequest b = MakeRequest("GET", "/");
+  FakeRequest c = MakeRequest("GET", "/");
+  ASSERT_EQ(host_.Request(a, 0), KILN_OK);
+  ASSERT_EQ(host_.Request(b, 0), KILN_OK);
+  ASSERT_EQ(host_.Request(c, 1), KILN_OK);
+  EXPECT_EQ(a.out, "1");
+  EXPECT_EQ(b.out, "2");
+  EXPECT_EQ(c.out, "1");
+}
+
+}  // namespace
+}  // namespace kiln::lua_test

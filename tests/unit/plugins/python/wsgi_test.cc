@@ -1,0 +1,438 @@
+// The python plugin against the in-memory host: every PEP 3333 rule the plugin must keep, app
+// errors answered 500 with a log line, and startup errors (each configuration that needs its own
+// interpreter runs in a child process, as a death test).
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/plugins/python/fake_host.h"
+
+namespace kiln::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kApps = KILN_TEST_PYTHON_APPS;
+
+// The plugin started once per process with the wsgi_cases app.
+FakeHost& Loaded() {
+  static bool started = [] {
+    FakeHost& h = FakeHost::Instance();
+    h.Add("pythonpath", kApps);
+    h.Set("module", "wsgi_cases");
+    h.Set("my-custom", "hello");
+    h.Add("pythonpath-extra", "a");
+    h.Add("pythonpath-extra", "b");
+    std::string err = h.Start(PythonPluginPath());
+    EXPECT_EQ(err, "");
+    return err.empty();
+  }();
+  EXPECT_TRUE(started);
+  return FakeHost::Instance();
+}
+
+FakeRequest Get(const std::string& path, const std::string& query = "") {
+  FakeRequest r = MakeRequest("GET", path, query);
+  EXPECT_EQ(Loaded().Serve(r), KILN_OK);
+  return r;
+}
+
+FakeRequest Post(const std::string& path, const std::string& body, size_t max_read = 1 << 20) {
+  FakeRequest r = MakeRequest("POST", path, "", body);
+  r.max_read = max_read;
+  EXPECT_EQ(Loaded().Serve(r), KILN_OK);
+  return r;
+}
+
+TEST(PythonPlugin, DescribesItselfWithTheEmbeddedRuntime) {
+  const kiln_plugin_desc* d = Loaded().descriptor();
+  EXPECT_STREQ(d->name, "python");
+  EXPECT_THAT(d->runtime, HasSubstr("python 3."));
+  EXPECT_TRUE(d->flags & KILN_PLUGIN_GLOBAL_SYMBOLS);
+  ASSERT_GE(d->modifier1_count, 1u);
+  EXPECT_EQ(d->modifier1[0], 0);
+  ASSERT_EQ(d->alias_count, 2u);
+  EXPECT_STREQ(d->aliases[0], "python3");
+  EXPECT_STREQ(d->aliases[1], "python3*");
+}
+
+TEST(WsgiEnviron, HoldsPep3333KeysWithNativeStrings) {
+  FakeRequest r = Get("/environ", "a=1&b=2");
+  ASSERT_EQ(r.status, 200) << r.Body();
+  std::string body = r.Body();
+  EXPECT_THAT(body, HasSubstr("\"version\": [1, 0]"));
+  EXPECT_THAT(body, HasSubstr("\"scheme\": \"http\""));
+  EXPECT_THAT(body, HasSubstr("\"multithread\": false"));
+  EXPECT_THAT(body, HasSubstr("\"multiprocess\": false"));
+  EXPECT_THAT(body, HasSubstr("\"run_once\": false"));
+  EXPECT_THAT(body, HasSubstr("\"input_terminated\": true"));
+  EXPECT_THAT(body, HasSubstr("\"script_name\": \"\""));
+  EXPECT_THAT(body, HasSubstr("\"query\": \"a=1&b=2\""));
+  EXPECT_THAT(body, HasSubstr("\"REQUEST_METHOD\": \"str\""));
+  EXPECT_THAT(body, HasSubstr("\"HTTP_HOST\": \"str\""));
+  EXPECT_THAT(body, HasSubstr("\"wsgi.input\": \"Input\""));
+}
+
+TEST(WsgiEnviron, DecodesVariablesAsLatin1) {
+  FakeRequest r = MakeRequest("GET", "/latin1");
+  r.vars.emplace_back("HTTP_X_NAME", "caf\xc3\xa9 \xff");
+  ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+  EXPECT_EQ(r.Body(), "caf\xc3\xa9 \xff");  // the same bytes back: latin-1 round trip
+}
+
+TEST(WsgiEnviron, UrlSchemeIsHttpsWhenHttpsIsOn) {
+  FakeRequest r = MakeRequest("GET", "/environ");
+  r.vars.emplace_back("HTTPS", "on");
+  ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+  EXPECT_THAT(r.Body(), HasSubstr("\"scheme\": \"https\""));
+}
+
+TEST(WsgiInput, ReadWithoutSizeStopsAtContentLengthThenReturnsEmpty) {
+  FakeRequest r = Post("/read_all", "hello world", 3);
+  EXPECT_EQ(r.Body(), R"({"first": "hello world", "second": "", "third": ""})");
+}
+
+TEST(WsgiInput, ReadWithSizeFillsAcrossHostReads) {
+  FakeRequest r = Post("/read_sized", "abcdefghijkl", 2);
+  EXPECT_EQ(r.Body(), R"(["abcde", "fghij", "kl"])");
+}
+
+TEST(WsgiInput, ReadlineHonoursItsLimitAndReadlinesTakesTheRest) {
+  FakeRequest r = Post("/lines", "first\nsecond\nthird\nlast", 4);
+  EXPECT_EQ(r.Body(), R"(["first\n", "se", "cond\n", "third\n", "last"])");
+}
+
+TEST(WsgiInput, IteratesLineByLine) {
+  FakeRequest r = Post("/iterate", "a\nbb\n\nccc", 1);
+  EXPECT_EQ(r.Body(), R"(["a\n", "bb\n", "\n", "ccc"])");
+}
+
+TEST(StartResponse, ExcInfoBeforeHeadersAreSentReplacesThem) {
+  FakeRequest r = Get("/exc_info_before_send");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.Header("X-Dropped"), "");
+  EXPECT_EQ(r.Body(), "replaced");
+}
+
+TEST(StartResponse, ExcInfoAfterHeadersAreSentReraisesAndCutsTheResponse) {
+  FakeRequest r = MakeRequest("GET", "/exc_info_after_send");
+  EXPECT_EQ(Loaded().Serve(r), KILN_ERROR);  // the host closes the connection
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Body(), "partial");
+  EXPECT_TRUE(Loaded().LogContains("late failure"));
+}
+
+TEST(StartResponse, SecondCallWithoutExcInfoIsA500) {
+  FakeRequest r = Get("/twice");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(Loaded().LogContains("start_response called a second time without exc_info"));
+}
+
+TEST(WriteCallable, SendsItsDataBeforeTheReturnedIterable) {
+  FakeRequest r = Get("/write_then_iterable");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.writes, ::testing::ElementsAre("one,", "two,", "three"));
+}
+
+TEST(ResponseIterable, IsClosedAfterSuccessAndAfterFailure) {
+  Get("/closing");
+  FakeRequest failed = Get("/closing_fails");
+  EXPECT_EQ(failed.status, 500);  // only empty chunks before the error: headers not sent yet
+  FakeRequest log = Get("/closed_log");
+  EXPECT_EQ(log.Body(), R"(["closing-ok", "closing-fail"])");
+}
+
+TEST(FileWrapper, SendsARealFileWithSendfile) {
+  char path[] = "/tmp/kiln-fw-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string content(100000, 'z');
+  ASSERT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  close(fd);
+  FakeRequest r = Get("/file_wrapper", path);
+  unlink(path);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.used_sendfile);
+  EXPECT_EQ(r.Body(), content);
+}
+
+TEST(FileWrapper, IteratesAnObjectWithoutDescriptor) {
+  FakeRequest r = Get("/file_wrapper_bytesio");
+  EXPECT_FALSE(r.used_sendfile);
+  EXPECT_EQ(r.Body(), "from-bytesio");
+}
+
+TEST(AppErrors, BadStatusIsA500WithALogLine) {
+  FakeRequest r = Get("/bad_status");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(Loaded().LogContains("is not 'NNN Reason'"));
+}
+
+TEST(AppErrors, StrBodyIsA500WithALogLine) {
+  FakeRequest r = Get("/str_body");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(Loaded().LogContains("must be bytes, not str"));
+}
+
+TEST(AppErrors, CrLfInAHeaderIsA500AndNeverReachesTheClient) {
+  FakeRequest r = Get("/crlf_header");
+  EXPECT_EQ(r.status, 500);
+  for (const auto& [k, v] : r.headers) {
+    EXPECT_EQ(k.find("Set-Cookie"), std::string::npos);
+    EXPECT_EQ(v.find("injected"), std::string::npos);
+  }
+  EXPECT_TRUE(Loaded().LogContains("not allowed there"));
+}
+
+TEST(AppErrors, ExceptionIsA500WithTracebackAndTheWorkerGoesOn) {
+  FakeRequest r = Get("/raises");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(Loaded().LogContains("Traceback (most recent call last)"));
+  EXPECT_TRUE(Loaded().LogContains("ZeroDivisionError: app exploded"));
+  EXPECT_EQ(Get("/v/hello").status, 200);
+}
+
+TEST(AppErrors, ReturningWithoutStartResponseIsA500) {
+  FakeRequest r = Get("/no_start_response");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(Loaded().LogContains("without calling start_response"));
+}
+
+TEST(AppErrors, FailureAfterTheHeadersCutsTheResponse) {
+  FakeRequest r = MakeRequest("GET", "/fail_mid_body");
+  EXPECT_EQ(Loaded().Serve(r), KILN_ERROR);
+  EXPECT_EQ(r.Body(), "first");
+  EXPECT_TRUE(Loaded().LogContains("mid-body failure"));
+}
+
+TEST(AppErrors, WriteToAGoneClientRaisesInTheApp) {
+  FakeRequest r = MakeRequest("GET", "/write_after_disconnect");
+  r.fail_writes = true;
+  Loaded().Serve(r);
+  FakeRequest log = Get("/closed_log");
+  EXPECT_THAT(log.Body(), HasSubstr("write failed"));
+}
+
+TEST(Response, EmptyBodySendsTheHeadersAtTheEnd) {
+  FakeRequest r = Get("/empty_body");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.start_calls, 1);
+  EXPECT_TRUE(r.writes.empty());
+}
+
+TEST(Response, SingleChunkBodyIsOneWrite) {
+  FakeRequest r = Get("/environ");
+  EXPECT_EQ(r.writes.size(), 1u);
+  EXPECT_EQ(r.Header("Content-Type"), "application/json");
+}
+
+TEST(WsgiErrors, LinesGoToTheServerLog) {
+  Get("/errors_stream");
+  EXPECT_TRUE(Loaded().LogContains("line from wsgi.errors"));
+}
+
+TEST(Validator, AppsUnderWsgirefValidatorRaiseNoWarning) {
+  EXPECT_EQ(Get("/v/hello").Body(), "validated hello");
+  EXPECT_EQ(Post("/v/echo", "echo me", 2).Body(), "echo me");
+  EXPECT_EQ(Post("/v/lines", "line one\nline two\nthree", 3).Body(),
+            "line one\n|line |two\n|three");
+  FakeRequest w = Get("/v/write");
+  EXPECT_EQ(w.status, 201);
+  EXPECT_EQ(w.Body(), "written and returned");
+  EXPECT_EQ(Get("/v/file").Body(), "wrapped");
+  EXPECT_EQ(Get("/v/empty").status, 304);
+  EXPECT_FALSE(Loaded().LogContains("WSGIWarning")) << "a validator warning was raised";
+  EXPECT_FALSE(Loaded().LogContains("AssertionError"));
+}
+
+TEST(UwsgiModule, ExposesWorkerOptionsAndRunsPostforkHooks) {
+  FakeRequest r = Get("/modules");
+  std::string body = r.Body();
+  EXPECT_THAT(body, HasSubstr("\"worker_id\": 1"));
+  EXPECT_THAT(body, HasSubstr("\"kiln_worker_id\": 1"));
+  EXPECT_THAT(body, HasSubstr("\"numproc\": 1"));
+  EXPECT_THAT(body, HasSubstr("\"opt_custom\": \"b'hello'\""));
+  EXPECT_THAT(body, HasSubstr("\"opt_repeated\": \"[b'a', b'b']\""));
+  EXPECT_THAT(body, HasSubstr("\"postfork\": 1"));
+}
+
+TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {
+  FakeHost& h = Loaded();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool other_done = false;
+  FakeRequest slow = MakeRequest("POST", "/read_all", "", "slow body");
+  slow.before_read = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return other_done; });
+  };
+  std::thread t([&] { h.Serve(slow); });
+  // Give the slow request time to block in its body read while holding no GIL.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  FakeRequest fast = MakeRequest("GET", "/v/hello");
+  EXPECT_EQ(h.Serve(fast), KILN_OK);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    other_done = true;
+  }
+  cv.notify_all();
+  t.join();
+  EXPECT_EQ(fast.Body(), "validated hello");
+  EXPECT_THAT(slow.Body(), HasSubstr("slow body"));
+}
+
+// ---- configurations that need a process of their own ----
+
+void ExitWith(bool ok, const std::string& why) {
+  if (!ok) std::fprintf(stderr, "CHECK FAILED: %s\n", why.c_str());
+  std::fflush(stderr);
+  _exit(ok ? 0 : 1);
+}
+
+TEST(AppLoading, ImportFailureFailsStartupWithTheTraceback) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Set("module", "broken_import");
+        std::string err = h.Start(PythonPluginPath());
+        ExitWith(err.find("on_app_load") == 0 &&
+                     err.find("this_module_does_not_exist_anywhere") != std::string::npos &&
+                     h.LogContains("Traceback (most recent call last)"),
+                 err);
+      },
+      ::testing::ExitedWithCode(0), "ModuleNotFoundError");
+}
+
+TEST(AppLoading, WithoutNeedAppAFailedAppAnswers500AndSaysWhy) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Set("module", "broken_import");
+        h.Set("need-app", "false");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest r = MakeRequest("GET", "/");
+        h.Serve(r);
+        ExitWith(err.empty() && r.status == 500 && h.LogContains("failed to load"), err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(AppLoading, MissingCallableNamesTheModuleAndTheCallable) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Set("module", "wsgi_cases:nothing_here");
+        std::string err = h.Start(PythonPluginPath());
+        ExitWith(err.find("nothing_here") != std::string::npos, err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(AppLoading, WsgiFileWithACustomCallable) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Set("wsgi-file", kApps + "/file_app.wsgi");
+        h.Set("callable", "handler");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest r = MakeRequest("GET", "/");
+        h.Serve(r);
+        ExitWith(err.empty() && r.Body() == "from a wsgi file", err + " body=" + r.Body());
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(Mounts, LongestPrefixOnASlashBoundaryWithManageScriptName) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Set("module", "wsgi_cases");
+        h.Add("mount", "/other=wsgi_cases:other");
+        h.Add("mount", "/other/deeper=wsgi_cases:make_app()");
+        h.Add("mount", "/lua=app.lua");  // not ours: left to the lua plugin
+        h.Set("manage-script-name", "true");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest a = MakeRequest("GET", "/other/x");
+        FakeRequest b = MakeRequest("GET", "/other/deeper/y");
+        FakeRequest c = MakeRequest("GET", "/otherwise");
+        h.Serve(a);
+        h.Serve(b);
+        h.Serve(c);
+        bool ok = err.empty() &&
+                  a.Body().find(R"("app": "other")") != std::string::npos &&
+                  a.Body().find(R"("path_info": "/x", "script_name": "/other")") !=
+                      std::string::npos &&
+                  b.Body().find(R"("app": "factory")") != std::string::npos &&
+                  b.Body().find(R"("script_name": "/other/deeper")") != std::string::npos &&
+                  c.Body() == "no such case";
+        ExitWith(ok, err + " a=" + a.Body() + " b=" + b.Body() + " c=" + c.Body());
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(Mounts, ARequestNoMountServesIs404WithoutADefaultApp) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Add("mount", "/other=wsgi_cases:other");
+        h.Set("manage-script-name", "true");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest r = MakeRequest("GET", "/elsewhere");
+        kiln_status st = h.Serve(r);
+        ExitWith(err.empty() && st == KILN_DECLINED && r.status == 0, err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(AppLoading, NoAppConfiguredFailsStartupUnderNeedApp) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        std::string err = h.Start(PythonPluginPath());
+        ExitWith(err.find("no Python application configured") != std::string::npos, err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(Environ, MultithreadAndMultiprocessFollowTheConfiguration) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.threads_ = 4;
+        h.workers_ = 2;
+        h.Add("pythonpath", kApps);
+        h.Set("module", "wsgi_cases");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest r = MakeRequest("GET", "/environ");
+        h.Serve(r);
+        ExitWith(err.empty() && r.Body().find("\"multithread\": true") != std::string::npos &&
+                     r.Body().find("\"multiprocess\": true") != std::string::npos,
+                 err + r.Body());
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -1,0 +1,156 @@
+// uwsgi packets as nginx's uwsgi_params builds them, and every way a packet can be wrong.
+#include "core/protocol/uwsgi_parser.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace kiln::protocol {
+namespace {
+
+// The vars nginx sends for "GET /hello?x=1" with conf/uwsgi_params and one header.
+std::string NginxBlock() {
+  std::string b;
+  AppendUwsgiVar(&b, "QUERY_STRING", "x=1");
+  AppendUwsgiVar(&b, "REQUEST_METHOD", "GET");
+  AppendUwsgiVar(&b, "CONTENT_TYPE", "");
+  AppendUwsgiVar(&b, "CONTENT_LENGTH", "");
+  AppendUwsgiVar(&b, "REQUEST_URI", "/hello?x=1");
+  AppendUwsgiVar(&b, "PATH_INFO", "/hello");
+  AppendUwsgiVar(&b, "DOCUMENT_ROOT", "/usr/share/nginx/html");
+  AppendUwsgiVar(&b, "SERVER_PROTOCOL", "HTTP/1.1");
+  AppendUwsgiVar(&b, "REQUEST_SCHEME", "http");
+  AppendUwsgiVar(&b, "REMOTE_ADDR", "127.0.0.1");
+  AppendUwsgiVar(&b, "REMOTE_PORT", "50312");
+  AppendUwsgiVar(&b, "SERVER_PORT", "80");
+  AppendUwsgiVar(&b, "SERVER_NAME", "localhost");
+  AppendUwsgiVar(&b, "HTTP_HOST", "localhost");
+  return b;
+}
+
+TEST(UwsgiParser, ParsesAnNginxPacketByteForByte) {
+  // Header bytes written out: modifier1 0, datasize little-endian, modifier2 0.
+  const std::string block = NginxBlock();
+  std::string packet = MakeUwsgiPacket(block);
+  ASSERT_EQ(packet[0], '\0');
+  ASSERT_EQ(static_cast<unsigned char>(packet[1]), block.size() & 0xff);
+  ASSERT_EQ(static_cast<unsigned char>(packet[2]), block.size() >> 8);
+  packet += "BODY";
+  Request req;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  ASSERT_EQ(r.status, ParseStatus::kComplete) << r.message;
+  EXPECT_EQ(r.consumed, 4 + block.size());
+  EXPECT_EQ(req.vars.size(), 14u);
+  EXPECT_EQ(req.Get("PATH_INFO"), "/hello");
+  EXPECT_EQ(req.Get("CONTENT_LENGTH"), "");
+  EXPECT_EQ(req.Get("HTTP_HOST"), "localhost");
+  EXPECT_EQ(req.head_bytes, block.size());
+  EXPECT_EQ(req.modifier1, 0);
+}
+
+TEST(UwsgiParser, ReadsModifiers) {
+  std::string b;
+  AppendUwsgiVar(&b, "PATH_INFO", "/");
+  std::string packet = MakeUwsgiPacket(b, 6, 3);
+  Request req;
+  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).status,
+            ParseStatus::kComplete);
+  EXPECT_EQ(req.modifier1, 6);
+  EXPECT_EQ(req.modifier2, 3);
+}
+
+TEST(UwsgiParser, IsIncompleteAtEveryPrefix) {
+  std::string packet = MakeUwsgiPacket(NginxBlock());
+  for (size_t n = 0; n < packet.size(); ++n) {
+    Request req;
+    EXPECT_EQ(ParseUwsgi(packet.data(), n, 65535, &req).status, ParseStatus::kIncomplete) << n;
+  }
+}
+
+TEST(UwsgiParser, LastDuplicateKeyWins) {
+  std::string b;
+  AppendUwsgiVar(&b, "HTTP_X", "first");
+  AppendUwsgiVar(&b, "HTTP_X", "second");
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).status,
+            ParseStatus::kComplete);
+  EXPECT_EQ(req.Get("HTTP_X"), "second");
+  EXPECT_EQ(req.vars.size(), 2u);
+}
+
+TEST(UwsgiParser, AcceptsEmptyLastValue) {
+  std::string b;
+  AppendUwsgiVar(&b, "A", "1");
+  AppendUwsgiVar(&b, "B", "");
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).status,
+            ParseStatus::kComplete);
+  EXPECT_EQ(req.Get("B"), "");
+}
+
+TEST(UwsgiParser, BlockOverLimitIsTooLargeAsSoonAsTheHeaderArrives) {
+  std::string b(5000, 'x');
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), 4, 4096, &req);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.error, UwsgiError::kBlockTooLarge);
+  EXPECT_EQ(r.block_size, 5000u);
+  EXPECT_NE(r.message.find("buffer-size"), std::string::npos) << r.message;
+}
+
+TEST(UwsgiParser, RejectsKeyLengthPastBlock) {
+  std::string b;
+  AppendUwsgiVar(&b, "KEY", "v");
+  b[0] = 50;  // key length 50 in a 8-byte block
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.error, UwsgiError::kMalformed);
+  EXPECT_NE(r.message.find("key length 50"), std::string::npos) << r.message;
+}
+
+TEST(UwsgiParser, RejectsValueLengthPastBlock) {
+  std::string b;
+  AppendUwsgiVar(&b, "KEY", "v");
+  b[5] = 9;
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  EXPECT_EQ(r.error, UwsgiError::kMalformed);
+  EXPECT_NE(r.message.find("KEY"), std::string::npos) << r.message;
+}
+
+TEST(UwsgiParser, RejectsZeroLengthKey) {
+  std::string b;
+  AppendUwsgiVar(&b, "", "v");
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  EXPECT_EQ(r.error, UwsgiError::kMalformed);
+  EXPECT_NE(r.message.find("empty key"), std::string::npos);
+}
+
+TEST(UwsgiParser, RejectsTruncatedLengthField) {
+  std::string b;
+  AppendUwsgiVar(&b, "A", "1");
+  b.push_back('\x01');  // one stray byte: half a key length
+  std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  EXPECT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).error, UwsgiError::kMalformed);
+}
+
+TEST(UwsgiParser, PlainHttpOnAUwsgiSocketIsOverTheDefaultLimitOfSmallServers) {
+  // "GET " read as a header: datasize is 'E' | 'T' << 8 = 21573, as uWSGI's docs say.
+  const char http[] = "GET / HTTP/1.1\r\n";
+  Request req;
+  UwsgiParseResult r = ParseUwsgi(http, sizeof(http) - 1, 4096, &req);
+  EXPECT_EQ(r.error, UwsgiError::kBlockTooLarge);
+  EXPECT_EQ(r.block_size, 21573u);
+}
+
+}  // namespace
+}  // namespace kiln::protocol
