@@ -17,11 +17,14 @@ function(kiln_add_test name)
   endif()
   add_executable(${name} ${A_SRCS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  # gtest_discover_tests cannot pass several ENVIRONMENT entries (its PROPERTIES list is split
+  # on ';'), so every test binary carries a generated source that sets KILN_SOURCE_DIR,
+  # KILN_BINARY_DIR, KILN_BIN and KILN_PLUGIN_BUILD_DIR at start-up unless already set.
+  target_sources(${name} PRIVATE ${CMAKE_BINARY_DIR}/tests/kiln_test_env.cc)
   target_link_libraries(${name} PRIVATE ${A_DEPS} GTest::gmock GTest::gtest_main)
   kiln_apply_warnings(${name})
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${A_LABELS}"
-               ENVIRONMENT "KILN_SOURCE_DIR=${PROJECT_SOURCE_DIR};KILN_BINARY_DIR=${PROJECT_BINARY_DIR};KILN_BIN=$<TARGET_FILE:kiln>;KILN_PLUGIN_BUILD_DIR=${KILN_BUILD_PLUGIN_DIR}"
     DISCOVERY_TIMEOUT 30)
 endfunction()
 

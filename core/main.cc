@@ -11,7 +11,8 @@
 #include "core/config/help.h"
 #include "core/config/option_registry.h"
 #include "core/plugin/plugin_set.h"
-#include "core/process/builtin_application.h"
+#include "core/plugin/log_setup.h"
+#include "core/process/server.h"
 
 namespace {
 
@@ -26,6 +27,24 @@ int Fail(const kiln::config::Diagnostics& diag, const absl::Status& status) {
   std::fprintf(stderr, "kiln: error: %s\n", std::string(status.message()).c_str());
   return 1;
 }
+
+// The master and workers call the loaded plugins through this; with no handler plugin loaded
+// the serving loop's built-in test handler answers.
+class PluginApplication : public kiln::process::Application {
+ public:
+  explicit PluginApplication(kiln::plugin::PluginSet& plugins) : plugins_(plugins) {}
+  absl::Status MasterStart() override { return plugins_.MasterStart(); }
+  absl::Status AppLoad() override { return plugins_.AppLoad(); }
+  absl::Status PostFork(int worker_id) override { return plugins_.PostFork(worker_id); }
+  void WorkerExit() override { plugins_.WorkerExit(); }
+  void Shutdown() override { plugins_.Shutdown(); }
+  kiln::plugin::Handler* handler() override {
+    return plugins_.HasHandlers() ? &plugins_ : nullptr;
+  }
+
+ private:
+  kiln::plugin::PluginSet& plugins_;
+};
 
 }  // namespace
 
@@ -75,10 +94,11 @@ int main(int argc, char** argv) {
                                                  "` (configuration files end in .ini)"));
   }
 
-  // plugins: load what the config names, extend the registry
-  // (plugins / plugin-dir / autoload entries of *raw; ProviderLookup from the installed
-  // plugins' descriptors).
-  kiln::config::ProviderLookup providers = [](std::string_view) { return std::string(); };
+  // plugins: load what the config names (and what its options need), extend the registry.
+  absl::StatusOr<std::unique_ptr<kiln::plugin::PluginSet>> plugins =
+      kiln::plugin::PluginSet::Load(*raw, registry, diag);
+  if (!plugins.ok()) return Fail(diag, plugins.status());
+  kiln::config::ProviderLookup providers = (*plugins)->Providers();
 
   absl::StatusOr<kiln::config::Config> config =
       kiln::config::Resolve(*raw, registry, providers, diag);
@@ -89,7 +109,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // server: start here (build the Server from *config and run the master).
-  kiln::process::BuiltinApplication app;
+  // server: plugins see the resolved config, logs open, then the master runs.
+  absl::Status st = (*plugins)->ConfigDone(*config);
+  if (!st.ok()) return Fail(diag, st);
+  st = kiln::plugin::OpenConfiguredLogs(*config, **plugins);
+  if (!st.ok()) return Fail(diag, st);
+  PluginApplication app(**plugins);
   return kiln::process::RunServer(*config, app, std::vector<std::string>(argv, argv + argc));
 }

@@ -105,6 +105,7 @@ absl::Status Reader::ReadFile(const std::string& spec) { return Include(spec, nu
 
 absl::Status Reader::Include(const std::string& spec, const Frame* from, const Where& where) {
   auto [path, section] = SplitSection(spec);
+  const std::string as_given = path;
   std::string origin =
       from == nullptr ? "" : absl::StrFormat(" (included from %s)", Place(where.file, where.line));
   if (path.empty()) {
@@ -126,15 +127,6 @@ absl::Status Reader::Include(const std::string& spec, const Frame* from, const W
   }
   std::string real = host_.RealPath(path);
   if (real.empty() || real.front() != '/') real = host_.Cwd() + "/" + path;
-  for (const auto& [p, s] : include_stack_) {
-    if (p == real && s == section) {
-      std::vector<std::string> chain;
-      for (const auto& entry : include_stack_) chain.push_back(entry.first);
-      chain.push_back(real);
-      return absl::InvalidArgumentError(
-          absl::StrFormat("include cycle%s: %s", origin, absl::StrJoin(chain, " -> ")));
-    }
-  }
   absl::StatusOr<std::string> text = host_.ReadFile(path);
   if (!text.ok()) {
     return absl::Status(text.status().code(),
@@ -142,16 +134,25 @@ absl::Status Reader::Include(const std::string& spec, const Frame* from, const W
                                         base::Sv(text.status().message())));
   }
   KILN_ASSIGN_OR_RETURN(IniSection ini, ParseIni(*text, path, section));
+  for (const auto& [p, s] : include_stack_) {
+    if (p == real && s == ini.section) {
+      std::vector<std::string> chain;
+      for (const auto& entry : include_stack_) chain.push_back(entry.first + ":" + entry.second);
+      chain.push_back(real + ":" + ini.section);
+      return absl::InvalidArgumentError(
+          absl::StrFormat("include cycle%s: %s", origin, absl::StrJoin(chain, " -> ")));
+    }
+  }
   Frame frame;
   frame.display = path;
   frame.magic.host = &host_;
-  frame.magic.file = MagicFile{real, spec, ini.section};
+  frame.magic.file = MagicFile{real, as_given, ini.section};
   if (!have_first_) {
     have_first_ = true;
     first_ = frame.magic.file;
   }
   frame.magic.first = first_;
-  include_stack_.emplace_back(real, section);
+  include_stack_.emplace_back(real, ini.section);
   absl::Status status = Run(ini.lines, 0, ini.lines.size(), frame, nullptr);
   include_stack_.pop_back();
   return status;
@@ -183,7 +184,7 @@ absl::Status Reader::Run(const std::vector<IniLine>& lines, size_t begin, size_t
           absl::StrFormat("%s:%d: the value of `%s` is longer than %d bytes", f.display, l.line,
                           l.key, kMaxValueBytes));
     }
-    if (IsBlockOpener(l.key) || ((l.key.starts_with("if-") || l.key.starts_with("for-")))) {
+    if (IsBlockOpener(l.key) || l.key.starts_with("if-") || l.key.starts_with("for-")) {
       if (!IsBlockOpener(l.key)) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s:%d: `%s` is a logic block kiln does not support", f.display, l.line, l.key));

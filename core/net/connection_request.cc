@@ -3,12 +3,18 @@
 // Content-Length; a second piece switches to chunked (HTTP/1.1) or close-delimited (1.0).
 #include "core/net/connection_request.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "core/base/errno_status.h"
 #include "core/base/strings.h"
 
 namespace kiln::net {
@@ -61,6 +67,15 @@ absl::Status ConnectionRequest::MaybeSendContinue() {
 }
 
 absl::StatusOr<size_t> ConnectionRequest::ReadBody(char* buf, size_t len) {
+  if (spool_.Valid()) {
+    while (true) {
+      ssize_t n = pread(spool_.Get(), buf, len, static_cast<off_t>(buffered_pos_));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return base::ErrnoError(errno, "read", "the request body spool file");
+      buffered_pos_ += static_cast<size_t>(n);
+      return static_cast<size_t>(n);
+    }
+  }
   if (buffered_body_.has_value()) {
     size_t n = std::min(len, buffered_body_->size() - buffered_pos_);
     std::copy_n(buffered_body_->data() + buffered_pos_, n, buf);
@@ -124,14 +139,57 @@ absl::StatusOr<size_t> ConnectionRequest::ReadRaw(char* buf, size_t len) {
   }
 }
 
+namespace {
+
+// An unnamed temporary file (gone when closed), close-on-exec, in $TMPDIR or /tmp.
+absl::StatusOr<base::UniqueFd> OpenSpoolFile() {
+  const char* env = getenv("TMPDIR");
+  const std::string dir = env != nullptr && env[0] != '\0' ? env : "/tmp";
+  base::UniqueFd fd(open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd.Valid()) return fd;
+  std::string path = dir + "/kiln-body-XXXXXX";
+  fd.Reset(mkostemp(path.data(), O_CLOEXEC));
+  if (!fd.Valid()) return base::ErrnoError(errno, "open a request body spool file in", dir);
+  unlink(path.c_str());
+  return fd;
+}
+
+absl::Status WriteFd(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, data, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return base::ErrnoError(errno, "write", "the request body spool file");
+    data += w;
+    len -= static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ConnectionRequest::BufferBody() {
+  // Up to post-buffering bytes stay in memory; a larger body goes to an unnamed temporary
+  // file, as uWSGI does, so a big upload cannot grow the worker.
   std::string body;
   char chunk[16384];
   while (true) {
     absl::StatusOr<size_t> n = ReadRaw(chunk, sizeof(chunk));
     if (!n.ok()) return n.status();
     if (*n == 0) break;
-    body.append(chunk, *n);
+    if (!spool_.Valid() && body.size() + *n > options_.post_buffering) {
+      absl::StatusOr<base::UniqueFd> fd = OpenSpoolFile();
+      if (!fd.ok()) return BodyFailed(fd.status(), 500);
+      spool_ = std::move(*fd);
+      if (absl::Status s = WriteFd(spool_.Get(), body.data(), body.size()); !s.ok()) {
+        return BodyFailed(s, 500);
+      }
+      body.clear();
+    }
+    if (spool_.Valid()) {
+      if (absl::Status s = WriteFd(spool_.Get(), chunk, *n); !s.ok()) return BodyFailed(s, 500);
+    } else {
+      body.append(chunk, *n);
+    }
   }
   buffered_body_ = std::move(body);
   return absl::OkStatus();

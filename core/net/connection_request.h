@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/unique_fd.h"
 #include "core/net/connection.h"
 #include "core/net/serve_loop.h"
 #include "core/plugin/request_context.h"
@@ -42,7 +43,8 @@ class ConnectionRequest : public plugin::RequestContext {
   int WorkerId() const override { return worker_id_; }
   int CoreId() const override { return core_id_; }
 
-  // Reads the whole body into memory now (post-buffering). An error is answered by Finish.
+  // Reads the whole body now (post-buffering): in memory up to post-buffering bytes, else in an
+  // unnamed temporary file. An error is answered by Finish.
   absl::Status BufferBody();
   // Ends the response: sends held-back bytes, the last chunk, or an error answer when the
   // handler sent nothing. Returns whether the connection may serve another request.
@@ -95,6 +97,7 @@ class ConnectionRequest : public plugin::RequestContext {
   protocol::ChunkedDecoder chunked_;
   bool continue_sent_ = false;
   std::optional<std::string> buffered_body_;
+  base::UniqueFd spool_;  // a post-buffered body larger than post-buffering
   size_t buffered_pos_ = 0;
   int body_error_status_ = 0;
 

@@ -1,6 +1,6 @@
 // One loaded plugin as the core holds it: its validated descriptor, the callbacks it filled,
 // the modifier1 numbers it serves, and the opaque handle the SDK knows as `kiln_plugin`.
-// Shared by plugin_set.cc and host_api.cc; nothing outside core/plugin/ includes it.
+// Shared by the plugin set and host_api.cc; code outside core/plugin/ has no use for it.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/base/edit_distance.h"
@@ -160,7 +161,18 @@ absl::Status PluginSet::LoadOne(const Request& req, config::OptionRegistry& regi
   std::vector<std::string> tried = CandidatePaths(search_, req.name);
   for (const std::string& path : tried) {
     if (FileExists(path)) {
-      return LoadFile(req, path, false, registry, diag);
+      absl::Status loaded = LoadFile(req, path, false, registry, diag);
+      if (!loaded.ok() && absl::StrContains(loaded.message(), "a uWSGI plugin")) {
+        // Point at kiln's own plugin for the same name, when one is installed.
+        for (const InstalledInfo& info : Installed()) {
+          if (info.name == req.name || MatchesAny(info.aliases, req.name, &via_pattern)) {
+            return absl::Status(
+                loaded.code(),
+                absl::StrFormat("%s (found at %s)", base::Sv(loaded.message()), info.path));
+          }
+        }
+      }
+      return loaded;
     }
   }
   if (!IsPathLike(req.name)) {

@@ -58,14 +58,23 @@ absl::Status PointFdAt(int target, const std::string& path, int flags) {
 
 }  // namespace
 
-absl::Status RedirectOutput(const std::string& path) {
-  if (auto s = PointFdAt(STDOUT_FILENO, path, O_WRONLY | O_CREAT | O_APPEND); !s.ok()) {
-    return s;
+absl::Status RedirectOutput(const std::string& path, LogOwner owner) {
+  bool existed = access(path.c_str(), F_OK) == 0;
+  base::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!fd) {
+    return base::ErrnoError(errno, "open log file", path);
   }
-  return PointFdAt(STDERR_FILENO, path, O_WRONLY | O_CREAT | O_APPEND);
+  if (!existed && (owner.uid != static_cast<uid_t>(-1) || owner.gid != static_cast<gid_t>(-1)) &&
+      fchown(fd.Get(), owner.uid, owner.gid) != 0) {
+    return base::ErrnoError(errno, "chown log file", path);
+  }
+  if (dup2(fd.Get(), STDOUT_FILENO) < 0 || dup2(fd.Get(), STDERR_FILENO) < 0) {
+    return base::ErrnoError(errno, "dup2", path);
+  }
+  return absl::OkStatus();
 }
 
-absl::Status Daemonize(const std::string& log_path) {
+absl::Status Daemonize(const std::string& log_path, LogOwner owner) {
   FindArgvArea();  // before the parent's exit, while /proc/self is ours
   pid_t pid = fork();
   if (pid < 0) {
@@ -86,7 +95,7 @@ absl::Status Daemonize(const std::string& log_path) {
     }
     return PointFdAt(STDERR_FILENO, "/dev/null", O_WRONLY);
   }
-  return RedirectOutput(log_path);
+  return RedirectOutput(log_path, owner);
 }
 
 absl::Status ApplyEnvironment(const std::vector<std::string>& env,

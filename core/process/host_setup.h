@@ -2,6 +2,8 @@
 // titles ("kiln master", "kiln worker 1") through prctl and the argv area.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,12 +12,20 @@
 
 namespace kiln::process {
 
-// Points fd 1 and 2 at `path` (O_APPEND, created 0640) without detaching.
-absl::Status RedirectOutput(const std::string& path);
+// Who should own a log file kiln creates: the uid/gid it drops to, so a reopen after a
+// reload or rotation works as that user (DECISIONS.md 11). -1 leaves a field unchanged.
+struct LogOwner {
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+};
+
+// Points fd 1 and 2 at `path` (O_APPEND, created 0640 and given to `owner`) without
+// detaching.
+absl::Status RedirectOutput(const std::string& path, LogOwner owner = {});
 
 // Forks; the parent exits 0 at once, the child calls setsid(), points stdin at /dev/null and
 // stdout/stderr at `log_path` (or /dev/null when empty).
-absl::Status Daemonize(const std::string& log_path);
+absl::Status Daemonize(const std::string& log_path, LogOwner owner = {});
 
 // `env = NAME=VALUE` (a bare NAME sets it empty) and `unenv = NAME`.
 absl::Status ApplyEnvironment(const std::vector<std::string>& env,

@@ -205,7 +205,9 @@ void Master::CheckHarakiri(int64_t now) {
       Logf(
           "*** HARAKIRI ON WORKER %d (pid: %d, core: %d, try: %d): request running for %s, "
           "harakiri is %s ***",
-          id, slot.pid, c, tries, absl::FormatDuration(absl::Nanoseconds(now - started)),
+          id, slot.pid, c, tries,
+          absl::FormatDuration(
+              absl::Trunc(absl::Nanoseconds(now - started), absl::Milliseconds(1))),
           absl::FormatDuration(o_.harakiri));
       kill(slot.pid, SIGKILL);
       slot.harakiri = true;

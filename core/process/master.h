@@ -25,7 +25,8 @@ namespace kiln::process {
 struct BoundSocket {
   SocketSpec spec;
   base::UniqueFd fd;
-  net::Address bound;  // the real address (port 0 resolved)
+  net::Address bound;    // the real address (port 0 resolved)
+  bool created = false;  // bound by this process (not inherited): removed if startup fails
 };
 
 struct MasterParams {

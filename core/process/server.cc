@@ -31,6 +31,18 @@ int StartupError(std::string_view what, const absl::Status& s) {
   return 1;
 }
 
+// A startup that fails after binding removes the unix socket files it created, so the next
+// start finds no stale file (inherited sockets belong to the running master: untouched).
+int FailAfterBind(const std::vector<BoundSocket>& sockets, std::string_view what,
+                  const absl::Status& s) {
+  for (const BoundSocket& b : sockets) {
+    if (b.created) {
+      net::VacuumUnixSocket(b.spec.address, b.fd.Get());
+    }
+  }
+  return StartupError(what, s);
+}
+
 const char* KindText(const net::Address& a) {
   return a.is_tcp() ? "TCP" : (a.kind == net::AddressKind::kAbstract ? "abstract UNIX" : "UNIX");
 }
@@ -58,9 +70,10 @@ void WarnAboveSomaxconn(int backlog) {
   std::ifstream in("/proc/sys/net/core/somaxconn");
   int somaxconn = 0;
   if (in >> somaxconn && somaxconn > 0 && backlog > somaxconn) {
-    Logf("warning: listen = %d is above net.core.somaxconn (%d): the kernel caps the queue at "
-         "%d; raise it with sysctl -w net.core.somaxconn=%d",
-         backlog, somaxconn, somaxconn, backlog);
+    Logf(
+        "warning: listen = %d is above net.core.somaxconn (%d): the kernel caps the queue at "
+        "%d; raise it with sysctl -w net.core.somaxconn=%d",
+        backlog, somaxconn, somaxconn, backlog);
   }
 }
 
@@ -119,6 +132,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
                                             base::Sv(fd.status().message())));
       }
       bs.fd = std::move(*fd);
+      bs.created = true;
     }
     auto bound = net::BoundAddress(bs.fd.Get());
     if (bound.ok() && bound->is_tcp()) {
@@ -187,15 +201,29 @@ void Banner(const ServerOptions& o, const ReloadContext& rc) {
   }
 }
 
-absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc) {
+absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const DropPlan& plan) {
   // daemonize / logto first, so every later line lands in the log (DECISIONS.md 11).
-  if (!rc.check_only) {
-    if (!o.daemonize.empty() && rc.generation == 0) {
-      KILN_RETURN_IF_ERROR(Daemonize(o.daemonize));
-    } else if (!o.daemonize.empty()) {
-      KILN_RETURN_IF_ERROR(RedirectOutput(o.daemonize));  // reopened on every reload
-    } else if (!o.logto.empty()) {
-      KILN_RETURN_IF_ERROR(RedirectOutput(o.logto));
+  LogOwner owner;
+  if (plan.user) {
+    owner.uid = plan.user->uid;
+    owner.gid = plan.user->primary_gid;
+  }
+  if (plan.gid) {
+    owner.gid = *plan.gid;
+  }
+  const std::string& log = o.daemonize.empty() ? o.logto : o.daemonize;
+  if (!rc.check_only && !o.daemonize.empty() && rc.generation == 0) {
+    KILN_RETURN_IF_ERROR(Daemonize(o.daemonize, owner));
+  } else if (!rc.check_only && !log.empty()) {
+    // Reopened on every reload, which completes a log rotation. A reopen that fails (the
+    // file was made root-only) keeps the file already open rather than failing the reload.
+    absl::Status s = RedirectOutput(log, owner);
+    if (!s.ok() && rc.generation == 0) {
+      return s;
+    }
+    if (!s.ok()) {
+      Logf("warning: cannot reopen the log file: %s; logging on to the file already open",
+           base::Sv(s.message()));
     }
   }
   if (o.umask) {
@@ -225,7 +253,11 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   const ServerOptions& o = *options;
   ReloadContext rc = TakeReloadContext(argv);
   rc.exe = SelfExePath();
-  if (absl::Status s = SetupHost(o, rc); !s.ok()) {
+  auto plan = PlanPrivilegeDrop(o.uid, o.gid);
+  if (!plan.ok()) {
+    return StartupError(o.uid.empty() ? "option `gid`" : "option `uid`/`gid`", plan.status());
+  }
+  if (absl::Status s = SetupHost(o, rc, *plan); !s.ok()) {
     return StartupError("", s);
   }
   if (!rc.check_only) {
@@ -233,34 +265,30 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   }
   std::vector<BoundSocket> sockets;
   if (absl::Status s = BindSockets(o, rc, &sockets); !s.ok()) {
-    return StartupError("", s);
+    return FailAfterBind(sockets, "", s);
   }
   if (!o.pidfile.empty() && !rc.check_only) {
     if (absl::Status s = WritePidfile(o.pidfile, getpid()); !s.ok()) {
       if (rc.generation == 0) {
-        return StartupError("option `pidfile`", s);
+        return FailAfterBind(sockets, "option `pidfile`", s);
       }
       Logf("warning: cannot rewrite the pidfile after the reload: %s", base::Sv(s.message()));
     }
   }
-  auto plan = PlanPrivilegeDrop(o.uid, o.gid);
-  if (!plan.ok()) {
-    return StartupError(o.uid.empty() ? "option `gid`" : "option `uid`/`gid`", plan.status());
-  }
   auto dropped = DropPrivileges(*plan);
   if (!dropped.ok()) {
-    return StartupError("privilege drop", dropped.status());
+    return FailAfterBind(sockets, "privilege drop", dropped.status());
   }
   for (const std::string& line : *dropped) {
     Logf("%s", line);
   }
   if (absl::Status s = app.MasterStart(); !s.ok()) {
-    return StartupError("master start", s);
+    return FailAfterBind(sockets, "master start", s);
   }
   if (!o.lazy_apps) {
     if (absl::Status s = app.AppLoad(); !s.ok()) {
       if (o.need_app) {
-        return StartupError("the application failed to load (need-app = true)", s);
+        return FailAfterBind(sockets, "the application failed to load (need-app = true)", s);
       }
       Logf("*** the application failed to load: %s; serving 500s (need-app = false) ***",
            base::Sv(s.message()));
@@ -280,7 +308,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     }
     auto sb = Scoreboard::Create(1, serve->threads);
     if (!sb.ok()) {
-      return StartupError("", sb.status());
+      return FailAfterBind(sockets, "", sb.status());
     }
     if (o.processes > 1) {
       Logf(

@@ -10,6 +10,10 @@
 namespace kiln::protocol {
 namespace {
 
+// Repeated headers are joined by a scan of the ones before, so the count is capped (a head
+// of 16k one-letter headers would otherwise cost quadratic time).
+constexpr size_t kMaxHeaderFields = 512;
+
 // RFC 9110 5.6.2 tchar.
 bool IsTchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
@@ -314,7 +318,9 @@ HttpParseResult Finish(const HeaderState& st, HttpHead* head) {
     if (st.host_count == 0) return Error(400, "HTTP/1.1 request without a Host header");
     head->keep_alive = !st.conn_close;
   } else {
-    head->keep_alive = st.conn_keep_alive && !st.conn_close;
+    // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request means faulty framing: serve it,
+    // then close.
+    head->keep_alive = st.conn_keep_alive && !st.conn_close && !st.has_te;
   }
   if (st.host_count > 1) return Error(400, "more than one Host header");
   head->expect_continue = st.expect_continue && head->minor_version >= 1;
@@ -416,10 +422,14 @@ HttpParseResult ParseHttp1(const char* buf, size_t len, size_t max_head,
   HeaderState st;
   const size_t first_header_var = req->vars.size();
   pos = next;
+  size_t fields = 0;
   while (true) {
     size_t n = 0;
     size_t e = LineEnd(buf, pos, len, &n);
     if (e == pos) break;
+    if (++fields > kMaxHeaderFields) {
+      return Error(431, absl::StrFormat("more than %u header fields", kMaxHeaderFields));
+    }
     r = ParseField(std::string_view(buf + pos, e - pos), &st, req, first_header_var);
     if (r.status != ParseStatus::kComplete) return r;
     pos = n;

@@ -44,7 +44,7 @@ struct HttpParseResult {
 
 // Parses one request head from buf[0..len). `max_head` caps the request line + headers
 // (buffer-size): a longer line is 414, a longer head 431. Leading empty lines are skipped
-// (RFC 9112 2.2). Header names with '_' are dropped, as nginx does, so that "X_Real_IP"
+// (RFC 9112 2.2). More than 512 header fields is 431. Header names with '_' are dropped, as nginx does, so that "X_Real_IP"
 // cannot pose as "X-Real-IP" in HTTP_X_REAL_IP.
 HttpParseResult ParseHttp1(const char* buf, size_t len, size_t max_head,
                            const ConnectionInfo& conn, Request* req, HttpHead* head);

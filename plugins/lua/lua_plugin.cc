@@ -2,6 +2,8 @@
 // and the descriptor (name `lua`, modifier1 6). WSAPI apps run on LuaJIT with one state per
 // worker thread, created after fork; the master loads the apps once beforehand only to check
 // them, so a broken script fails startup with its file and line.
+#include <unistd.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +28,7 @@ struct Plugin {
   // One slot per request thread (core id); each slot is only touched by its thread once
   // requests flow, and the vector is sized before any request thread starts.
   std::vector<std::unique_ptr<LuaState>> states;
+  pid_t master_pid = 0;  // where the configuration was read
 };
 
 kiln_str Str(const char* s) { return kiln_str_c(s); }
@@ -108,6 +111,7 @@ kiln_status OnConfigDone(void* ctx) {
   if (!ReadOptions(p, &error)) {
     return Failed(p, error);
   }
+  p.master_pid = getpid();
   int threads = p.host.api->thread_count();
   p.states.clear();
   p.states.resize(threads > 0 ? static_cast<size_t>(threads) : 1);
@@ -136,8 +140,8 @@ kiln_status CreateStates(Plugin& p) {
 
 kiln_status OnAppLoad(void* ctx) {
   auto& p = *static_cast<Plugin*>(ctx);
-  if (p.host.api->worker_id() > 0) {
-    return CreateStates(p);  // lazy-apps: this worker's own states, now
+  if (getpid() != p.master_pid) {
+    return CreateStates(p);  // lazy-apps: in a worker, its own states, now
   }
   // In the master: load everything once in a throwaway state, so a broken script stops
   // startup here; workers build their own states after fork (none is shared across fork).
@@ -162,8 +166,8 @@ kiln_status OnPostfork(void* ctx, int worker_id) {
 LuaState* StateForThread(Plugin& p, std::string* error) {
   int core = p.host.api->core_id();
   if (core < 0 || static_cast<size_t>(core) >= p.states.size()) {
-    *error = "no Lua state for request thread " + std::to_string(core) + " (threads = " +
-             std::to_string(p.states.size()) + ")";
+    *error = "no Lua state for request thread " + std::to_string(core) +
+             " (threads = " + std::to_string(p.states.size()) + ")";
     return nullptr;
   }
   std::unique_ptr<LuaState>& slot = p.states[static_cast<size_t>(core)];

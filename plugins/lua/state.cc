@@ -152,9 +152,9 @@ int MessageHandler(lua_State* L) {
 std::string PopError(lua_State* L) {
   size_t len = 0;
   const char* msg = lua_tolstring(L, -1, &len);
-  std::string out = msg != nullptr ? std::string(msg, len)
-                                   : std::string("(error object is a ") +
-                                         luaL_typename(L, -1) + " value)";
+  std::string out = msg != nullptr
+                        ? std::string(msg, len)
+                        : std::string("(error object is a ") + luaL_typename(L, -1) + " value)";
   lua_pop(L, 1);
   return out;
 }
@@ -195,8 +195,8 @@ std::unique_ptr<LuaState> LuaState::Create(const Host* host, const StateConfig& 
       }
     } else if (!lua_isfunction(L, -1)) {
       *error = "option `" + label + "`: " + app.file + " returned " +
-               (lua_isnil(L, -1) ? std::string("nothing") :
-                                   std::string("a ") + luaL_typename(L, -1) + " value") +
+               (lua_isnil(L, -1) ? std::string("nothing")
+                                 : std::string("a ") + luaL_typename(L, -1) + " value") +
                "; a WSAPI app file must end with `return app` (the app function, or a table "
                "with a `run` function)";
       return nullptr;
@@ -234,9 +234,7 @@ bool LuaState::RunScript(const std::string& file, const char* option, int result
   return true;
 }
 
-void LuaState::PushApp(size_t index) const {
-  lua_rawgeti(L_, LUA_REGISTRYINDEX, app_refs_[index]);
-}
+void LuaState::PushApp(size_t index) const { lua_rawgeti(L_, LUA_REGISTRYINDEX, app_refs_[index]); }
 
 void LuaState::AfterRequest(int64_t gc_freq) {
   lua_settop(L_, 0);

@@ -19,7 +19,7 @@ constexpr int kHandler = 1;  // MessageHandler
 constexpr int kEnv = 2;      // wsapi_env
 constexpr int kStatus = 3;   // the app's three results
 constexpr int kHeaders = 4;
-constexpr int kBody = 5;     // above it: the anchor table of the header strings
+constexpr int kBody = 5;  // above it: the anchor table of the header strings
 
 struct CallContext {
   const Host* host;
@@ -71,9 +71,7 @@ int BuildEnv(lua_State* L) {
   return 1;
 }
 
-bool BadHeaderText(std::string_view s) {
-  return s.find_first_of("\r\n") != std::string_view::npos;
-}
+bool BadHeaderText(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
 // Adds one header whose value is at the top of the stack (string or number). The name and
 // value are stored in the anchor table so the pointers stay valid whatever the app does to its
@@ -309,8 +307,8 @@ std::string Describe(const Host& host, kiln_request* r, const AppSpec& app) {
   if (host.api->request_var_get(r, kiln_str_c("REQUEST_URI"), &uri) != KILN_OK) {
     (void)host.api->request_var_get(r, kiln_str_c("PATH_INFO"), &uri);
   }
-  return std::string(method.ptr, method.len) + " " + std::string(uri.ptr, uri.len) +
-         ": Lua app " + app.file + ": ";
+  return std::string(method.ptr, method.len) + " " + std::string(uri.ptr, uri.len) + ": Lua app " +
+         app.file + ": ";
 }
 
 kiln_status Fail(const Host& host, kiln_request* r, const AppSpec& app, CallContext& ctx,
@@ -332,8 +330,9 @@ kiln_status Stream(lua_State* L, const Host& host, kiln_request* r, const AppSpe
         break;
       }
       if (c == Chunk::kError) {
-        return Fail(host, r, app, ctx, problem + " (after " + std::to_string(sent) +
-                                           " bytes of the body were sent; connection closed)");
+        return Fail(host, r, app, ctx,
+                    problem + " (after " + std::to_string(sent) +
+                        " bytes of the body were sent; connection closed)");
       }
     }
     have = false;
@@ -407,9 +406,9 @@ kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const
     if (first == Chunk::kData) {
       lua_pop(L, 1);
     }
-    return Fail(host, r, app, ctx,
-                "the host refused the status line or the headers (status " +
-                    std::to_string(code) + ")");
+    return Fail(
+        host, r, app, ctx,
+        "the host refused the status line or the headers (status " + std::to_string(code) + ")");
   }
   if (first == Chunk::kEnd) {
     CloseInput(ctx.input);

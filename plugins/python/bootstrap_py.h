@@ -69,18 +69,20 @@ def atexit(fn):
 
 
 class ErrorStream:
-    """wsgi.errors: text written here goes to the server log, one log line per line."""
+    """wsgi.errors: text written here goes to the server log, one log line per line.
+    One instance serves every request; a partial line waits in its thread's buffer."""
 
     def __init__(self):
-        self._pending = ''
+        self._local = threading.local()
 
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError('wsgi.errors.write() takes str, not %s' % type(text).__name__)
-        self._pending += text
-        while '\n' in self._pending:
-            line, self._pending = self._pending.split('\n', 1)
+        pending = getattr(self._local, 'pending', '') + text
+        while '\n' in pending:
+            line, pending = pending.split('\n', 1)
             _kiln.log(3, line)
+        self._local.pending = pending
         return len(text)
 
     def writelines(self, lines):
@@ -88,9 +90,13 @@ class ErrorStream:
             self.write(line)
 
     def flush(self):
-        if self._pending:
-            _kiln.log(3, self._pending)
-            self._pending = ''
+        pending = getattr(self._local, 'pending', '')
+        if pending:
+            _kiln.log(3, pending)
+            self._local.pending = ''
+
+
+errors = ErrorStream()
 
 
 class FileWrapper:
@@ -137,7 +143,9 @@ def _load(target, default_callable, is_file):
         name, sep, attr = target.partition(':')
         if not sep or not attr:
             attr = default_callable
-    if is_file or name.endswith(('.py', '.wsgi')) or '/' in name:
+    # `mysite.wsgi` is a module (Django's layout); `app.wsgi` is a file when it exists.
+    looks_like_file = '/' in name or (name.endswith(('.py', '.wsgi')) and os.path.isfile(name))
+    if is_file or looks_like_file:
         module = _load_file(name)
     else:
         module = importlib.import_module(name)

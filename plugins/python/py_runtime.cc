@@ -189,7 +189,9 @@ bool RunBootstrap(std::string* error) {
   if (PyDict_GetItemString(dict, "__builtins__") == nullptr) {
     PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins());
   }
-  PyObject* r = PyRun_String(kBootstrapSource, Py_file_input, dict, dict);
+  PyObject* code = Py_CompileString(kBootstrapSource, "<kiln bootstrap>", Py_file_input);
+  PyObject* r = code != nullptr ? PyEval_EvalCode(code, dict, dict) : nullptr;
+  Py_XDECREF(code);
   if (r == nullptr) {
     *error = "cannot start the kiln module:\n" + FetchTraceback();
     return false;
@@ -201,7 +203,7 @@ bool RunBootstrap(std::string* error) {
   rt.load = KilnAttr("_load");
   rt.format_exc = KilnAttr("_format_exception");
   rt.file_wrapper = KilnAttr("FileWrapper");
-  rt.error_stream = KilnAttr("ErrorStream");
+  rt.error_stream = KilnAttr("errors");  // one shared wsgi.errors object
   if (!rt.load || !rt.format_exc || !rt.file_wrapper || !rt.error_stream) {
     *error = "the kiln module is incomplete";
     return false;
@@ -275,7 +277,10 @@ void SetError(std::string_view message) {
 
 bool InterpreterReady() { return Rt().ready; }
 PyObject* FileWrapperType() { return Rt().file_wrapper; }
-PyObject* NewErrorStream() { return PyObject_CallNoArgs(Rt().error_stream); }
+PyObject* NewErrorStream() {
+  Py_XINCREF(Rt().error_stream);
+  return Rt().error_stream;
+}
 
 bool EnsureInterpreter(std::string* error) {
   Runtime& rt = Rt();

@@ -76,7 +76,7 @@ const App* RouteRequest(std::string_view script_name, std::string_view path_info
 
 // Current Python exception as a traceback text, clearing it ("" when none is set).
 std::string FetchTraceback();
-// The FileWrapper and ErrorStream classes of the kiln module, and its stderr-like object.
+// The kiln module's FileWrapper class (borrowed) and its shared wsgi.errors object (new ref).
 PyObject* FileWrapperType();
 PyObject* NewErrorStream();
 

@@ -17,8 +17,7 @@ constexpr absl::Duration kStartup = absl::Seconds(15);
 TEST(KilnGraceful, SigtermLetsTheRequestInHandFinish) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock},
-                   dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=1"); });
@@ -35,9 +34,9 @@ TEST(KilnGraceful, SigtermLetsTheRequestInHandFinish) {
 TEST(KilnGraceful, WorkerReloadMercyBoundsTheWaitThenKills) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock,
-                    "--worker-reload-mercy", "1"},
-                   dir.File("kiln.log"));
+  KilnProcess kiln(
+      {"--master", "--processes", "1", "--http-socket", sock, "--worker-reload-mercy", "1"},
+      dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=60"); });
@@ -56,8 +55,7 @@ TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRss) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
   // 1 MB: any worker is above it after its first request.
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--reload-on-rss",
-                    "1"},
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--reload-on-rss", "1"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -69,9 +67,9 @@ TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRss) {
 TEST(KilnGraceful, RecyclesAWorkerAtMaxWorkerLifetime) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock,
-                    "--max-worker-lifetime", "1"},
-                   dir.File("kiln.log"));
+  KilnProcess kiln(
+      {"--master", "--processes", "1", "--http-socket", sock, "--max-worker-lifetime", "1"},
+      dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   EXPECT_TRUE(kiln.WaitForLog("reached max-worker-lifetime", absl::Seconds(5))) << kiln.Log();

@@ -85,6 +85,8 @@ TEST(KilnServer, GivesTheSocketItsModeAndOwnerAndRunsWorkersAsNobody) {
   EXPECT_EQ(st.st_uid, 65534u);
   EXPECT_EQ(st.st_gid, 65534u);
   EXPECT_EQ(ProcessIds(kiln.pid()), std::make_pair(65534, 65534));
+  // A worker may answer before the master has logged its spawn line.
+  ASSERT_TRUE(kiln.WaitForLog("kiln is ready", absl::Seconds(10))) << kiln.Log();
   auto workers = kiln.WorkerPids();
   ASSERT_EQ(workers.size(), 1u);
   EXPECT_EQ(ProcessIds(workers[1]), std::make_pair(65534, 65534));
@@ -108,6 +110,8 @@ TEST(KilnServer, RespawnsAWorkerKilledWithSigkillAndKeepsAnswering) {
   KilnProcess kiln({"--master", "--processes", "2", "--http-socket", sock}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  // A worker may answer before the master has logged its spawn line.
+  ASSERT_TRUE(kiln.WaitForLog("kiln is ready", absl::Seconds(10))) << kiln.Log();
   auto before = kiln.WorkerPids();
   ASSERT_EQ(before.size(), 2u);
   ASSERT_EQ(kill(before[1], SIGKILL), 0);
@@ -218,6 +222,8 @@ TEST(KilnServer, WorkersDieWithAMasterKilledWithSigkill) {
   KilnProcess kiln({"--master", "--processes", "2", "--http-socket", sock}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  // A worker may answer before the master has logged its spawn line.
+  ASSERT_TRUE(kiln.WaitForLog("kiln is ready", absl::Seconds(10))) << kiln.Log();
   auto workers = kiln.WorkerPids();
   ASSERT_EQ(workers.size(), 2u);
   kiln.Signal(SIGKILL);

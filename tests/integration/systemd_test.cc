@@ -31,8 +31,7 @@ TEST(KilnSystemd, SendsReadyToTheNotifySocketOnceWorkersAccept) {
   int nfd = BindUnix(notify, SOCK_DGRAM);
   ASSERT_GE(nfd, 0);
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "2", "--http-socket", sock},
-                   dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--processes", "2", "--http-socket", sock}, dir.File("kiln.log"));
   kiln.SetEnv("NOTIFY_SOCKET", notify);
   ASSERT_TRUE(kiln.Start());
   timeval tv{15, 0};

@@ -2,7 +2,13 @@
 // validator apps and mount points over kiln's http-socket (a unix socket under a temp dir), and
 // an app that cannot be imported failing startup with its traceback.
 #include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
+#include <atomic>
+#include <thread>
+
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +55,7 @@ class PyServer {
     return r.ok() ? *r : Response{};
   }
   KilnProcess& kiln() { return *kiln_; }
+  const std::string& address() const { return sock_; }
 
  private:
   TempDir dir_;
@@ -66,6 +73,7 @@ std::string BigJson(size_t approx) {
 }
 
 TEST(FlaskApp, ServesHealthJsonPostQueryStringsAndUnicodePaths) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
   Response health = s.Do("GET", "/api/v1/health");
@@ -91,6 +99,7 @@ TEST(FlaskApp, ServesHealthJsonPostQueryStringsAndUnicodePaths) {
 }
 
 TEST(FlaskApp, AnExceptionIsA500WithTracebackAndTheWorkerGoesOn) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app",
               "--processes", "1"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
@@ -101,6 +110,7 @@ TEST(FlaskApp, AnExceptionIsA500WithTracebackAndTheWorkerGoesOn) {
 }
 
 TEST(DjangoApp, ServesHealthJsonPostAndUnicodePaths) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/django", "--module",
               "mysite.wsgi:application"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
@@ -113,6 +123,7 @@ TEST(DjangoApp, ServesHealthJsonPostAndUnicodePaths) {
 }
 
 TEST(Conformance, ValidatorWrappedAppsAnswerWithoutWarnings) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   PyServer s({"--pythonpath", apps, "--module", "wsgi_cases"});
   ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
@@ -130,6 +141,7 @@ TEST(Conformance, ValidatorWrappedAppsAnswerWithoutWarnings) {
 }
 
 TEST(Mounts, ManageScriptNameMovesTheMountPointToScriptName) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   PyServer s({"--pythonpath", apps, "--module", "wsgi_cases", "--mount",
               "/other=wsgi_cases:other", "--manage-script-name"});
@@ -139,7 +151,71 @@ TEST(Mounts, ManageScriptNameMovesTheMountPointToScriptName) {
   EXPECT_EQ(s.Do("GET", "/otherwise").body, "no such case");
 }
 
+TEST(Threads, RequestsOverlapInOneWorkerWithFourThreads) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  PyServer s({"--pythonpath", apps, "--module", "wsgi_cases", "--processes", "1", "--threads",
+              "4"});
+  ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
+  absl::Time t0 = absl::Now();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    // Staggered, so each connection arrives while the previous ones are being served.
+    clients.emplace_back([&] {
+      if (s.Do("GET", "/sleep").status == 200) ++ok;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_LT(absl::Now() - t0, absl::Milliseconds(1600));  // four 0.5 s requests, not in series
+}
+
+TEST(WsgiInput, AChunkedHttpBodyEndsAtItsLastChunk) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  TempDir dir;
+  PyServer s({"--pythonpath", apps, "--module", "wsgi_cases"});
+  ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  std::string req =
+      "POST /read_all HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n chunks\r\n0\r\n\r\n";
+  ASSERT_EQ(::write(*fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string raw;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(*fd, buf, sizeof(buf))) > 0;) raw.append(buf, n);
+  ::close(*fd);
+  EXPECT_THAT(raw, HasSubstr(R"({"first": "hello chunks", "second": "", "third": ""})"));
+}
+
+TEST(Virtualenv, HomePointingAtAVenvMakesItThePrefix) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  TempDir dir;
+  std::string venv = dir.File("venv");
+  std::string cmd = "/usr/bin/python3 -m venv --without-pip --system-site-packages " + venv;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  PyServer s({"--pythonpath", apps, "--module", "wsgi_cases", "--virtualenv", venv});
+  ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
+  Response r = s.Do("GET", "/sys");
+  EXPECT_THAT(r.body, HasSubstr("\"prefix\": \"" + venv + "\""));
+  EXPECT_THAT(r.body, HasSubstr("\"base_prefix\": \"/usr\""));
+}
+
+TEST(LazyApps, EachWorkerLoadsTheAppAfterFork) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app", "--lazy-apps"});
+  ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
+  EXPECT_TRUE(s.kiln().WaitForLog("(default app)", absl::Seconds(10), 2)) << s.kiln().Log();
+  Response w = s.Do("GET", "/api/v1/worker");
+  EXPECT_THAT(w.body, ::testing::ContainsRegex("\"worker\":[12]"));
+}
+
 TEST(AppLoading, AnAppThatCannotBeImportedFailsStartupWithItsTraceback) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   TempDir dir;
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",

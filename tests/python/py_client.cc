@@ -31,7 +31,7 @@ std::string Dechunk(std::string_view in) {
 }  // namespace
 
 std::string HeaderOf(const Response& r, std::string_view name) {
-  std::string lower_name = absl::AsciiStrToLower(name);
+  std::string lower_name = absl::AsciiStrToLower(std::string(name));
   size_t pos = r.head.find("\r\n");
   while (pos != std::string::npos && pos + 2 < r.head.size()) {
     size_t end = r.head.find("\r\n", pos + 2);
@@ -110,6 +110,13 @@ bool WaitFor200(std::string_view address, std::string_view target, absl::Duratio
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+bool KilnLoadsPythonPlugin() {
+  const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
+  std::string cmd = "'" + KilnBinary() + "' --plugin-dir '" + (plugins ? plugins : "") +
+                    "' --plugins python --module probe:app --print-config >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
 }
 
 std::string SourceDir() {

@@ -23,6 +23,10 @@ absl::StatusOr<Response> HttpRequest(std::string_view address, std::string_view 
 // Polls GET `target` until it answers 200; false after `timeout`.
 bool WaitFor200(std::string_view address, std::string_view target, absl::Duration timeout);
 
+// Whether the kiln binary loads the python plugin (it accepts `--module` after `--plugins
+// python`). Tests skip themselves while it does not, instead of failing for a missing piece.
+bool KilnLoadsPythonPlugin();
+
 // $KILN_SOURCE_DIR (the repository).
 std::string SourceDir();
 

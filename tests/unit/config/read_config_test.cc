@@ -95,7 +95,14 @@ TEST_F(ReadConfigTest, IncludeCycleIsDetected) {
   dir_.Write("b.ini", "[uwsgi]\nini = a.ini\n");
   std::string err = Error({dir_.Path("a.ini")});
   EXPECT_THAT(err, HasSubstr("include cycle"));
-  EXPECT_THAT(err, HasSubstr("a.ini -> "));
+  EXPECT_THAT(err, HasSubstr(dir_.Path("a.ini") + ":uwsgi -> " + dir_.Path("b.ini") +
+                             ":uwsgi -> " + dir_.Path("a.ini") + ":uwsgi"));
+}
+
+TEST_F(ReadConfigTest, SectionIncludingItselfIsACycle) {
+  std::string a = dir_.Write("a.ini", "[uwsgi]\nmaster\nini = :uwsgi\n");
+  std::string err = Error({a});
+  EXPECT_THAT(err, HasSubstr("include cycle (included from " + a + ":3)"));
 }
 
 TEST_F(ReadConfigTest, UnreadableFileIsAnError) {

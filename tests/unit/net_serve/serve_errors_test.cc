@@ -130,6 +130,24 @@ TEST(ServeLoop, PostBufferingCollectsASlowBodyWithoutHoldingTheThread) {
   EXPECT_EQ(ReadResponse(slow.Get()).body, big);
 }
 
+TEST(ServeLoop, PostBufferingSpoolsABodyLargerThanItsSizeToAFile) {
+  ServeHarness h;
+  ServeOptions o;
+  o.post_buffering = 1024;
+  h.Start(o);
+  std::string body;
+  for (int i = 0; body.size() < 300000; ++i) body += std::to_string(i) + ",";
+  base::UniqueFd fd = h.ConnectHttp();
+  std::thread writer([&] {
+    SendAll(fd.Get(), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  testing::HttpResponse r = ReadResponse(fd.Get());
+  writer.join();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == body) << r.body.size() << " bytes back";
+}
+
 TEST(ServeLoop, SlowClientDoesNotBlockOthers) {
   ServeHarness h;
   h.Start();  // one thread

@@ -1,5 +1,7 @@
 // static-map through the serving loop: sendfile, Content-Type, conditional GET, and every way
 // a path could leave the mapped directory.
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include <string>
 
 #include "core/net/static_files.h"
+#include "core/protocol/uwsgi_parser.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/net_serve/serve_test_util.h"
@@ -82,6 +85,26 @@ TEST_F(StaticMapTest, RefusesDirectoriesAndFallsThroughForMissingFiles) {
   EXPECT_EQ(missing.status, 200);
   EXPECT_EQ(missing.body, "hello from kiln\n");  // the handler answered
   EXPECT_EQ(testing::Get(h_, "/staticx/index.html").body, "hello from kiln\n");
+}
+
+TEST_F(StaticMapTest, ClientGoneDuringSendfileDoesNotKillTheProcess) {
+  const std::string big = root_ + "/big.bin";
+  {
+    base::UniqueFd f(open(big.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    ASSERT_EQ(ftruncate(f.Get(), 64 << 20), 0);  // sparse: fast to create and to send
+  }
+  // Over a unix socket a write to a closed peer is EPIPE at once, which for sendfile(2) (no
+  // MSG_NOSIGNAL) means SIGPIPE: the serving threads must not die of it.
+  std::string vars;
+  protocol::AppendUwsgiVar(&vars, "REQUEST_METHOD", "GET");
+  protocol::AppendUwsgiVar(&vars, "PATH_INFO", "/static/big.bin");
+  for (int i = 0; i < 3; ++i) {
+    base::UniqueFd fd = h_.ConnectUwsgi();
+    SendAll(fd.Get(), protocol::MakeUwsgiPacket(vars));
+    char buf[4096];
+    ASSERT_GT(read(fd.Get(), buf, sizeof(buf)), 0);
+  }
+  EXPECT_EQ(testing::Get(h_, "/static/index.html").status, 200);
 }
 
 TEST(StaticFiles, KnowsCommonContentTypes) {

@@ -109,6 +109,13 @@ TEST(PluginSet, RefusesAUwsgiPluginWithItsOwnMessage) {
   EXPECT_THAT(l->Error(), HasSubstr("a uWSGI plugin (it exports python39_plugin), not a kiln"));
 }
 
+TEST(PluginSet, UwsgiPluginRefusalPointsAtKilnsOwnPlugin) {
+  auto l = LoadTest(Raw({{"plugins", "snake39"}}));
+  ASSERT_FALSE(l->set.ok());
+  EXPECT_THAT(l->Error(), HasSubstr("a uWSGI plugin (it exports snake39_plugin)"));
+  EXPECT_THAT(l->Error(), HasSubstr("(found at " + TestPluginDir() + "/snake_plugin.so)"));
+}
+
 TEST(PluginSet, RefusesADuplicateModifier1NamingBothPlugins) {
   auto l = LoadTest(Raw({{"plugins", "echo, dup_modifier"}}));
   ASSERT_FALSE(l->set.ok());

@@ -10,8 +10,7 @@ namespace {
 
 TEST(ApplyEnvironment, SetsAndRemovesVariables) {
   setenv("KILN_TEST_GONE", "x", 1);
-  ASSERT_TRUE(
-      ApplyEnvironment({"KILN_TEST_A=1=2", "KILN_TEST_EMPTY"}, {"KILN_TEST_GONE"}).ok());
+  ASSERT_TRUE(ApplyEnvironment({"KILN_TEST_A=1=2", "KILN_TEST_EMPTY"}, {"KILN_TEST_GONE"}).ok());
   EXPECT_STREQ(std::getenv("KILN_TEST_A"), "1=2");
   EXPECT_STREQ(std::getenv("KILN_TEST_EMPTY"), "");
   EXPECT_EQ(std::getenv("KILN_TEST_GONE"), nullptr);

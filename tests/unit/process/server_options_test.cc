@@ -26,8 +26,7 @@ TEST(ParseSockets, NamesTheOptionAndValueOfABadAddress) {
 TEST(ParseSockets, RefusesTheSameAddressTwice) {
   auto s = ParseSockets({"/run/a.sock"}, {"unix:/run/a.sock"});
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(std::string(s.status().message()).find("already given by `socket"),
-            std::string::npos);
+  EXPECT_NE(std::string(s.status().message()).find("already given by `socket"), std::string::npos);
 }
 
 }  // namespace

@@ -116,6 +116,13 @@ TEST(Http1Parser, Http10DefaultsToCloseAndHonoursKeepAlive) {
   EXPECT_FALSE(c->head.keep_alive);
 }
 
+TEST(Http1Parser, Http10WithTransferEncodingClosesAfterTheResponse) {
+  Http1 p("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_EQ(p->result.status, ParseStatus::kComplete);
+  EXPECT_EQ(p->head.framing, BodyFraming::kChunked);
+  EXPECT_FALSE(p->head.keep_alive);
+}
+
 TEST(Http1Parser, ReadsChunkedAndExpectContinue) {
   Http1 p("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
           "Expect: 100-continue\r\n\r\n");
@@ -192,6 +199,18 @@ INSTANTIATE_TEST_SUITE_P(
                   400},
         ErrorCase{"BareCrInValue", "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", 400}),
     [](const testing::TestParamInfo<ErrorCase>& c) { return std::string(c.param.name); });
+
+TEST(Http1Parser, TooManyHeaderFieldsIs431) {
+  std::string req = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 600; ++i) req += "A: b\r\n";
+  Http1 p(req + "\r\n");
+  EXPECT_EQ(p->result.http_status, 431);
+  std::string fine = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 500; ++i) fine += "A: b\r\n";
+  Http1 ok(fine + "\r\n");
+  ASSERT_EQ(ok->result.status, ParseStatus::kComplete) << ok->result.message;
+  EXPECT_EQ(ok->req.Get("HTTP_A")->size(), 500u * 3 - 2);  // "b, b, ..., b"
+}
 
 TEST(Http1Parser, SameContentLengthTwiceIsAccepted) {
   Http1 p("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n");

@@ -26,7 +26,7 @@ struct FakeHostAccess {
     const kiln_plugin_desc* d = current->desc_;
     for (size_t i = 0; d != nullptr && i < d->option_count; ++i) {
       if (name == d->options[i].name) {
-        *kind = d->options[i].kind;
+        *kind = static_cast<kiln_option_kind>(d->options[i].kind);
         *def = d->options[i].default_value != nullptr ? d->options[i].default_value : "";
         return true;
       }
@@ -216,10 +216,10 @@ FakeRequest MakeRequest(const std::string& method, const std::string& target,
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
-  r.vars = {{"REQUEST_METHOD", method}, {"REQUEST_URI", target},  {"PATH_INFO", path},
-            {"QUERY_STRING", query},    {"SERVER_PROTOCOL", "HTTP/1.1"},
-            {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"}, {"REMOTE_ADDR", "127.0.0.1"},
-            {"HTTP_HOST", "localhost"}};
+  r.vars = {
+      {"REQUEST_METHOD", method}, {"REQUEST_URI", target},         {"PATH_INFO", path},
+      {"QUERY_STRING", query},    {"SERVER_PROTOCOL", "HTTP/1.1"}, {"SERVER_NAME", "localhost"},
+      {"SERVER_PORT", "80"},      {"REMOTE_ADDR", "127.0.0.1"},    {"HTTP_HOST", "localhost"}};
   if (!body.empty()) {
     r.vars.emplace_back("CONTENT_LENGTH", std::to_string(body.size()));
   }
@@ -278,8 +278,8 @@ bool FakeHost::Load(const std::string& path) {
     error_ = dlerror();
     return false;
   }
-  auto query = reinterpret_cast<const kiln_plugin_desc* (*)()>(
-      dlsym(handle_, KILN_PLUGIN_QUERY_SYMBOL));
+  auto query =
+      reinterpret_cast<const kiln_plugin_desc* (*)()>(dlsym(handle_, KILN_PLUGIN_QUERY_SYMBOL));
   if (query == nullptr) {
     error_ = "no " KILN_PLUGIN_QUERY_SYMBOL;
     return false;

@@ -10,12 +10,12 @@
 namespace kiln::lua_test {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using kiln::testing::FakeHost;
 using kiln::testing::FakeRequest;
 using kiln::testing::MakeRequest;
 using kiln::testing::TempDir;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 constexpr const char* kHello = R"(
 return function(env)
@@ -401,11 +401,13 @@ return function(env)
   return 200, {}, out
 end
 )";
-  host_.SetOption("lua", dir_.Write("root.lua", "local app = function(env) return 200, {}, "
-                                                "'root ' .. env.SCRIPT_NAME .. ' ' .. "
-                                                "env.PATH_INFO end\nreturn app\n"));
+  host_.SetOption("lua", dir_.Write("root.lua",
+                                    "local app = function(env) return 200, {}, "
+                                    "'root ' .. env.SCRIPT_NAME .. ' ' .. "
+                                    "env.PATH_INFO end\nreturn app\n"));
   host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", "local NAME = 'lua'\n" + app));
-  host_.SetOption("mount", "/lua/admin/=" + dir_.Write("admin.lua", "local NAME = 'admin'\n" + app));
+  host_.SetOption("mount",
+                  "/lua/admin/=" + dir_.Write("admin.lua", "local NAME = 'admin'\n" + app));
   host_.SetOption("mount", "/py=app:application");  // another plugin's
   ASSERT_TRUE(host_.Start()) << host_.error();
   EXPECT_EQ(Get("/lua").out, "lua /lua ");

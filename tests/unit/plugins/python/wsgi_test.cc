@@ -1,12 +1,17 @@
 // The python plugin against the in-memory host: every PEP 3333 rule the plugin must keep, app
 // errors answered 500 with a log line, and startup errors (each configuration that needs its own
 // interpreter runs in a child process, as a death test).
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <ctime>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -432,6 +437,39 @@ TEST(Environ, MultithreadAndMultiprocessFollowTheConfiguration) {
                  err + r.Body());
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Starts the plugin with py-autoreload = 1 on a fresh module, then moves the module's mtime
+// forward: the watcher thread must ask the host for a reload within a few seconds.
+void AutoreloadScenario() {
+  char dir[] = "/tmp/kiln-ar-XXXXXX";
+  if (mkdtemp(dir) == nullptr) ExitWith(false, "mkdtemp");
+  std::string mod = std::string(dir) + "/ar_app.py";
+  std::ofstream(mod) << "def application(e, s):\n    s('200 OK', [])\n    return []\n";
+  FakeHost& h = FakeHost::Instance();
+  h.Add("pythonpath", dir);
+  h.Set("module", "ar_app");
+  h.Set("py-autoreload", "1");
+  std::string err = h.Start(PythonPluginPath());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_NOW;
+  times[1].tv_sec = time(nullptr) + 5;
+  times[1].tv_nsec = 0;
+  utimensat(AT_FDCWD, mod.c_str(), times, 0);
+  for (int i = 0; i < 100 && h.reloads_ == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  bool ok = err.empty() && h.reloads_ > 0 && h.LogContains("py-autoreload");
+  std::string cleanup = std::string("rm -rf '") + dir + "'";
+  if (std::system(cleanup.c_str()) != 0) ok = false;
+  ExitWith(ok, err + " reloads=" + std::to_string(h.reloads_));
+}
+
+TEST(PyAutoreload, AChangedModuleFileAsksForAReload) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(AutoreloadScenario(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

@@ -204,6 +204,17 @@ def modules(environ, start_response):
     })
 
 
+def sleep(environ, start_response):
+    import time
+    time.sleep(0.5)
+    return _json(start_response, {'worker': uwsgi.worker_id(), 'pid': os.getpid()})
+
+
+def sys_info(environ, start_response):
+    return _json(start_response, {'prefix': sys.prefix, 'base_prefix': sys.base_prefix,
+                                  'path': sys.path})
+
+
 def errors_stream(environ, start_response):
     print('line from wsgi.errors', file=environ['wsgi.errors'])
     environ['wsgi.errors'].flush()
@@ -305,6 +316,8 @@ ROUTES = {
     '/empty_body': empty_body,
     '/modules': modules,
     '/errors_stream': errors_stream,
+    '/sleep': sleep,
+    '/sys': sys_info,
     '/write_after_disconnect': write_after_disconnect,
     '/v/hello': _validated(_v_hello),
     '/v/echo': _validated(_v_echo),
