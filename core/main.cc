@@ -46,6 +46,26 @@ class PluginApplication : public kiln::process::Application {
   kiln::plugin::PluginSet& plugins_;
 };
 
+// Loads every installed plugin so their options join the registry (for --help). The returned
+// set must outlive the registry's use.
+absl::StatusOr<std::unique_ptr<kiln::plugin::PluginSet>> LoadEveryInstalledPlugin(
+    kiln::config::OptionRegistry& registry, kiln::config::Diagnostics& diag) {
+  kiln::config::RawConfig none;
+  absl::StatusOr<std::unique_ptr<kiln::plugin::PluginSet>> probe =
+      kiln::plugin::PluginSet::Load(none, registry, diag);
+  if (!probe.ok()) return probe.status();
+  kiln::config::RawConfig all;
+  for (const std::string& name : (*probe)->InstalledNames()) {
+    all.entries.push_back({"plugins", name, "(installed)", 0, true});
+  }
+  kiln::config::OptionRegistry fresh = kiln::config::OptionRegistry::WithCoreOptions();
+  absl::StatusOr<std::unique_ptr<kiln::plugin::PluginSet>> loaded =
+      kiln::plugin::PluginSet::Load(all, fresh, diag);
+  if (!loaded.ok()) return loaded.status();
+  registry = std::move(fresh);
+  return loaded;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,6 +87,17 @@ int main(int argc, char** argv) {
     }
   }
   OptionRegistry registry = OptionRegistry::WithCoreOptions();
+  std::unique_ptr<kiln::plugin::PluginSet> documented;
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "--help-markdown") {
+      // Document every installed plugin's options too: load them all into the registry.
+      kiln::config::Diagnostics ignored;
+      auto all = LoadEveryInstalledPlugin(registry, ignored);
+      if (!all.ok()) return Fail(ignored, all.status());
+      documented = std::move(*all);
+      break;
+    }
+  }
   for (const std::string& arg : args) {
     if (arg == "--version") {
       std::printf("kiln %s\n", KILN_VERSION_STRING);

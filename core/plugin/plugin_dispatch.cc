@@ -97,7 +97,72 @@ absl::Status PluginSet::ConfigDone(const config::Config& cfg) {
       }
     }
   }
+  return ClaimMounts(cfg);
+}
+
+absl::Status PluginSet::ClaimMounts(const config::Config& cfg) {
+  mounts_.clear();
+  if (registry_ == nullptr || registry_->Find("mount") == nullptr) {
+    return absl::OkStatus();
+  }
+  if (registry_->Find("manage-script-name") != nullptr) {
+    manage_script_name_ = cfg.GetFlag("manage-script-name");
+  }
+  bool any_handler = false;
+  for (const std::string& entry : cfg.GetList("mount")) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || entry[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "mount `%s`: expected `/prefix=target` (a module:callable, a .py or .lua file)", entry));
+    }
+    std::string mountpoint = entry.substr(0, eq);
+    while (mountpoint.size() > 1 && mountpoint.back() == '/') mountpoint.pop_back();
+    std::string target = entry.substr(eq + 1);
+    LoadedPlugin* claimed = nullptr;
+    for (auto& p : plugins_) {
+      if (p->callbacks.on_request == nullptr) continue;
+      any_handler = true;
+      if (!KILN_HAS(&p->callbacks, on_mount) || p->callbacks.on_mount == nullptr) continue;
+      kiln_status st = p->callbacks.on_mount(
+          p->callbacks.ctx, kiln_str{mountpoint.data(), mountpoint.size()},
+          kiln_str{target.data(), target.size()});
+      if (st == KILN_OK) {
+        claimed = p.get();
+        break;
+      }
+      if (st != KILN_DECLINED) return Fail(*p, "mount", st);
+    }
+    if (claimed == nullptr) {
+      if (!any_handler) continue;  // no language plugin at all: nothing to route
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "mount `%s`: no loaded plugin serves `%s` (load its plugin with `plugins =`)", entry,
+          target));
+    }
+    mounts_.emplace_back(std::move(mountpoint), claimed);
+  }
   return absl::OkStatus();
+}
+
+LoadedPlugin* PluginSet::RouteByMount(const RequestContext& request) const {
+  std::string_view script = request.Var("SCRIPT_NAME").value_or("");
+  if (!script.empty()) {
+    for (const auto& [mountpoint, plugin] : mounts_) {
+      if (mountpoint == script) return plugin;
+    }
+  }
+  if (!manage_script_name_) return nullptr;
+  std::string_view path = request.Var("PATH_INFO").value_or("");
+  LoadedPlugin* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [mountpoint, plugin] : mounts_) {
+    bool boundary = path.size() == mountpoint.size() || path[mountpoint.size()] == '/' ||
+                    mountpoint == "/";
+    if (path.starts_with(mountpoint) && boundary && mountpoint.size() > best_len) {
+      best = plugin;
+      best_len = mountpoint.size();
+    }
+  }
+  return best;
 }
 
 absl::Status PluginSet::MasterStart() {
@@ -182,7 +247,8 @@ bool PluginSet::HasHandlers() const {
 
 void PluginSet::Handle(RequestContext& request) {
   uint8_t m1 = request.Modifier1();
-  LoadedPlugin* p = by_modifier1_[m1];
+  LoadedPlugin* p = mounts_.empty() ? nullptr : RouteByMount(request);
+  if (p == nullptr) p = by_modifier1_[m1];
   if (p == nullptr) {
     log::Error("-- unavailable modifier requested: %d -- (no loaded plugin serves modifier1 %d)",
                m1, m1);

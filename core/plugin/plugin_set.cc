@@ -319,6 +319,14 @@ void PluginSet::RegisterSchemes(LoadedPlugin& p) {
   }
 }
 
+std::vector<std::string> PluginSet::InstalledNames() const {
+  std::vector<std::string> names;
+  for (const InstalledInfo& info : Installed()) {
+    names.push_back(info.name);
+  }
+  return names;
+}
+
 const std::vector<PluginSet::InstalledInfo>& PluginSet::Installed() const {
   if (installed_scanned_) {
     return installed_;

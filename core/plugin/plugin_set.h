@@ -46,6 +46,10 @@ class PluginSet : public Handler {
   // path), loaded or not; "" if none. The function refers to this set.
   config::ProviderLookup Providers() const;
 
+  // Names of every plugin installed on the search path (loaded or not), in search order:
+  // what `kiln --help` loads to document every option.
+  std::vector<std::string> InstalledNames() const;
+
   // Lifecycle fan-out in load order. Each returns the first failure, naming the plugin and
   // its message. ConfigDone also makes the configuration readable through the host table;
   // `cfg` and the registry must outlive the set.
@@ -109,6 +113,11 @@ class PluginSet : public Handler {
   std::vector<std::unique_ptr<LoadedPlugin>> plugins_;
   std::vector<LoadedIdentity> identities_;
   std::array<LoadedPlugin*, 256> by_modifier1_{};
+  // `mount = /prefix=target` entries and the plugin that claimed each (on_mount).
+  std::vector<std::pair<std::string, LoadedPlugin*>> mounts_;
+  bool manage_script_name_ = false;
+  absl::Status ClaimMounts(const config::Config& cfg);
+  LoadedPlugin* RouteByMount(const RequestContext& request) const;
   log::SchemeTable schemes_;
   mutable bool installed_scanned_ = false;
   mutable std::vector<InstalledInfo> installed_;

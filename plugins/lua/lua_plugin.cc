@@ -177,6 +177,25 @@ LuaState* StateForThread(Plugin& p, std::string* error) {
   return slot.get();
 }
 
+// The host offers each `mount` entry; claim those whose target is a Lua file.
+kiln_status OnMount(void* ctx, kiln_str mountpoint, kiln_str target) {
+  Plugin& p = *static_cast<Plugin*>(ctx);
+  std::string value = std::string(mountpoint.ptr, mountpoint.len) + "=" +
+                      std::string(target.ptr, target.len);
+  AppSpec spec;
+  std::string why;
+  switch (ParseMount(value, &spec, &why)) {
+    case MountParse::kOurs:
+      return KILN_OK;
+    case MountParse::kNotOurs:
+      return KILN_DECLINED;
+    case MountParse::kInvalid:
+      break;
+  }
+  p.host.SetError("option `mount` = " + value + ": " + why);
+  return KILN_ERROR;
+}
+
 kiln_status OnRequest(void* ctx, kiln_request* r) {
   auto& p = *static_cast<Plugin*>(ctx);
   kiln_str script_name{"", 0};
@@ -224,6 +243,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
   cb->on_request = OnRequest;
+  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
   cb->on_after_request = OnAfterRequest;
   cb->on_worker_exit = OnWorkerExit;
   return KILN_OK;

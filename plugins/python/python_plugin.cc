@@ -155,6 +155,11 @@ kiln_status OnPostfork(void*, int worker_id) {
 
 kiln_status OnRequest(void*, kiln_request* r) { return ServeRequest(r); }
 
+// The host offers each `mount` entry; claim module:callable and .py/.wsgi targets.
+kiln_status OnMount(void*, kiln_str, kiln_str target) {
+  return IsPythonMountTarget(std::string_view(target.ptr, target.len)) ? KILN_OK : KILN_DECLINED;
+}
+
 void OnWorkerExit(void*) { RunExitHooks(); }
 
 kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* cb) {
@@ -165,6 +170,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
   cb->on_request = OnRequest;
+  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
   cb->on_worker_exit = OnWorkerExit;
   return KILN_OK;
 }

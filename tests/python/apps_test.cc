@@ -38,6 +38,7 @@ class PyServer {
                                     "--plugins", "python", "--master", "--processes", "2"};
     all.insert(all.end(), args.begin(), args.end());
     kiln_ = std::make_unique<KilnProcess>(all, dir_.File("kiln.log"));
+    kiln_->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
   }
   ~PyServer() {
     if (kiln_->running()) {
@@ -221,6 +222,7 @@ TEST(AppLoading, AnAppThatCannotBeImportedFailsStartupWithItsTraceback) {
   KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",
                  "python", "--pythonpath", apps, "--module", "broken_import"},
                 dir.File("kiln.log"));
+  k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
   ASSERT_TRUE(k.Start());
   std::optional<int> status = k.WaitExit(absl::Seconds(20));
   ASSERT_TRUE(status.has_value()) << k.Log();

@@ -142,6 +142,7 @@ TEST(Deployment, FlaskBehindNginxWithTheShippedConfigWorksEndToEnd) {
   Deployment d;
   ASSERT_TRUE(d.Write());
   KilnProcess kiln({"--ini", d.ini}, d.dir.File("kiln.out"));
+  kiln.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
   ASSERT_TRUE(kiln.Start());
   Nginx nginx(d.nginx_conf);
   ASSERT_GT(nginx.pid(), 0);

@@ -119,6 +119,10 @@ bool KilnLoadsPythonPlugin() {
   return std::system(cmd.c_str()) == 0;
 }
 
+std::string LsanOptionsForPython() {
+  return "suppressions=" + SourceDir() + "/tests/python/lsan.supp:print_suppressions=0";
+}
+
 std::string SourceDir() {
   const char* s = std::getenv("KILN_SOURCE_DIR");
   return s != nullptr ? s : ".";

@@ -27,6 +27,9 @@ bool WaitFor200(std::string_view address, std::string_view target, absl::Duratio
 // python`). Tests skip themselves while it does not, instead of failing for a missing piece.
 bool KilnLoadsPythonPlugin();
 
+// LSAN_OPTIONS for a kiln that embeds Python: libpython's memory held at exit is not a leak.
+std::string LsanOptionsForPython();
+
 // $KILN_SOURCE_DIR (the repository).
 std::string SourceDir();
 

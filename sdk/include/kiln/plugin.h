@@ -238,6 +238,22 @@ typedef struct kiln_callbacks {
    * SINCE: 1.0.
    */
   void (*on_logger_close)(void *handle);
+
+  /**
+   * on_mount offers the plugin one `mount = /prefix=target` entry of the configuration, so the
+   * host knows which plugin serves which mount point (`mount = /lua=app.lua` beside a Python
+   * app). The host offers each entry to the handler plugins in load order until one claims it.
+   * Requests then reach the claiming plugin whatever their modifier1: when SCRIPT_NAME equals
+   * the mount point, or, with `manage-script-name`, when PATH_INFO starts with it on a '/'
+   * boundary (longest mount point first). The plugin itself maps SCRIPT_NAME/PATH_INFO to its
+   * app, as it already does for its own mounts.
+   * OWNERSHIP: mountpoint and target are the host's, valid during the call; copy what you keep.
+   * THREADS: master, main thread, after on_config_done.
+   * SINCE: 1.0.  RETURNS: KILN_OK to claim the entry, KILN_DECLINED if it is another plugin's
+   * (for example a target with another file extension), KILN_ERROR (with error_set) for a
+   * malformed entry: startup fails naming it.
+   */
+  kiln_status (*on_mount)(void *ctx, kiln_str mountpoint, kiln_str target);
 } kiln_callbacks;
 
 /**
