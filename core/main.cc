@@ -14,6 +14,26 @@
 #include "core/plugin/log_setup.h"
 #include "core/process/server.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+// Sanitizer builds: embedded runtimes (libpython, the OpenSSL its modules load, LuaJIT) keep
+// memory until exit by design; their allocations are not kiln's leaks.
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:libpython3\n"
+         "leak:/usr/lib/python3\n"
+         "leak:libcrypto.so\n"
+         "leak:libssl.so\n"
+         "leak:libffi.so\n"
+         "leak:libexpat.so\n"
+         "leak:libz.so\n"
+         "leak:libbz2.so\n"
+         "leak:liblzma.so\n"
+         "leak:libsqlite3.so\n"
+         "leak:libmpdec.so\n"
+         "leak:libuuid.so\n"
+         "leak:libluajit\n";
+}
+#endif
+
 namespace {
 
 void PrintDiagnostics(const kiln::config::Diagnostics& diag) {

@@ -168,7 +168,7 @@ const std::vector<Row>& Rows() {
   {"log-5xx", kFlag, "false", I,
    "Log requests answered 5xx even when request logging is off."},
   {"disable-logging", kFlag, "false", I, "Do not log requests."},
-  {"touch-logreopen", kList, "", P,
+  {"touch-logreopen", kList, "", I,
    "Reopen log files when this file's modification time changes."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},
   {"logfile-chown", kFlag, "false", I, "Give log files kiln creates to uid/gid."},

@@ -59,6 +59,11 @@ class FileSink : public Sink {
   base::UniqueFd fd_;
 };
 
+// Points fd 1 and 2 at `path` (opened for appending) so what applications print (Python's
+// print(), tracebacks) lands in the server log file too; ReopenAll() points them at the file
+// again after a rotation. Errors name the path and the reason.
+absl::Status SetStdioTarget(std::string path, const FileOptions& options);
+
 // Writes `line` with one write() call; returns the reason on failure or short write.
 std::optional<std::string> WriteLine(int fd, std::string_view line);
 

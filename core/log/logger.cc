@@ -2,13 +2,21 @@
 // One write() per line is the sinks' job; this file makes sure they get whole lines.
 #include "core/log/logger.h"
 
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <utility>
 
+#include "core/base/errno_status.h"
+#include "core/base/status_macros.h"
 #include "core/base/strings.h"
+#include "core/log/file_sink.h"
 
 namespace kiln::log {
 namespace {
@@ -22,6 +30,12 @@ struct LoggerState {
   int report_interval = 60;
   time_t last_report = 0;
   uint64_t reported_failures = 0;
+  // Where fd 1 and 2 point (SetStdioTarget); empty: left alone.
+  std::string stdio_path;
+  FileOptions stdio_options;
+  // Reopen requests shared with forked processes (EnableSharedReopen); null until enabled.
+  std::atomic<uint64_t>* reopen_generation = nullptr;
+  uint64_t reopen_seen = 0;
 };
 
 LoggerState& State() {
@@ -96,6 +110,57 @@ void MaybeReportFailures(LoggerState& st) {
   WriteStderr(msg);
 }
 
+// Opens the stdio target and points fd 1 and 2 at it.
+absl::Status PointStdio(const std::string& path, const FileOptions& options) {
+  absl::StatusOr<base::UniqueFd> fd = OpenLogFile(path, options);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  // dup2 clears close-on-exec on 1 and 2, as stdio must be; the opened fd itself closes here.
+  if (::dup2(fd->Get(), STDOUT_FILENO) < 0 || ::dup2(fd->Get(), STDERR_FILENO) < 0) {
+    return base::ErrnoError(errno, "point stdout/stderr at log file", path);
+  }
+  return absl::OkStatus();
+}
+
+// Called with the mutex held: reopens every sink and the stdio target; returns the messages
+// for the failures (logged by the caller once the mutex is released).
+std::vector<std::string> ReopenLocked(LoggerState& st) {
+  std::vector<std::string> failures;
+  for (auto* list : {&st.server, &st.request}) {
+    for (auto& sink : *list) {
+      absl::Status s = sink->Reopen();
+      if (!s.ok()) {
+        failures.push_back(
+            absl::StrFormat("cannot reopen log %s, still writing to the old file: %s",
+                            sink->Describe(), base::Sv(s.message())));
+      }
+    }
+  }
+  if (!st.stdio_path.empty()) {
+    absl::Status s = PointStdio(st.stdio_path, st.stdio_options);
+    if (!s.ok()) {
+      failures.push_back(absl::StrFormat(
+          "cannot reopen %s for stdout/stderr, still writing to the old file: %s",
+          st.stdio_path, base::Sv(s.message())));
+    }
+  }
+  return failures;
+}
+
+// Called with the mutex held: reopens when another process asked for it since last time.
+std::vector<std::string> ReopenIfRequestedLocked(LoggerState& st) {
+  if (st.reopen_generation == nullptr) {
+    return {};
+  }
+  uint64_t now = st.reopen_generation->load(std::memory_order_acquire);
+  if (now == st.reopen_seen) {
+    return {};
+  }
+  st.reopen_seen = now;
+  return ReopenLocked(st);
+}
+
 }  // namespace
 
 const char* LevelName(Level level) {
@@ -127,7 +192,15 @@ void Sink::RecordFailure(std::string reason) {
 
 void Log(Level level, std::string_view message) {
   LoggerState& st = State();
-  std::lock_guard<std::mutex> lock(st.mu);
+  std::unique_lock<std::mutex> lock(st.mu);
+  std::vector<std::string> failures = ReopenIfRequestedLocked(st);
+  if (!failures.empty()) {
+    lock.unlock();
+    for (const std::string& f : failures) {
+      Log(Level::kError, f);
+    }
+    lock.lock();
+  }
   if (level < st.min_level) {
     return;
   }
@@ -155,7 +228,15 @@ void LogRequest(std::string_view line) {
   if (whole.empty() || whole.back() != '\n') {
     whole.push_back('\n');
   }
-  std::lock_guard<std::mutex> lock(st.mu);
+  std::unique_lock<std::mutex> lock(st.mu);
+  std::vector<std::string> failures = ReopenIfRequestedLocked(st);
+  if (!failures.empty()) {
+    lock.unlock();
+    for (const std::string& f : failures) {
+      Log(Level::kError, f);
+    }
+    lock.lock();
+  }
   WriteTo(st.request.empty() ? st.server : st.request, whole);
   MaybeReportFailures(st);
 }
@@ -204,20 +285,60 @@ void ReopenAll() {
   LoggerState& st = State();
   {
     std::lock_guard<std::mutex> lock(st.mu);
-    for (auto* list : {&st.server, &st.request}) {
-      for (auto& sink : *list) {
-        absl::Status s = sink->Reopen();
-        if (!s.ok()) {
-          failures.push_back(
-              absl::StrFormat("cannot reopen log %s, still writing to the old file: %s",
-                              sink->Describe(), base::Sv(s.message())));
-        }
-      }
-    }
+    failures = ReopenLocked(st);
   }
   for (const std::string& f : failures) {
     Log(Level::kError, f);
   }
+}
+
+absl::Status EnableSharedReopen() {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.reopen_generation != nullptr) {
+    return absl::OkStatus();
+  }
+  void* p = ::mmap(nullptr, sizeof(std::atomic<uint64_t>), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    return base::ErrnoError(errno, "mmap", "the shared log-reopen counter");
+  }
+  // Never unmapped: forked processes use it until they exit.
+  st.reopen_generation = new (p) std::atomic<uint64_t>(0);
+  st.reopen_seen = 0;
+  return absl::OkStatus();
+}
+
+void ReopenEverywhere() {
+  LoggerState& st = State();
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    if (st.reopen_generation != nullptr) {
+      st.reopen_seen = st.reopen_generation->fetch_add(1, std::memory_order_acq_rel) + 1;
+    }
+  }
+  ReopenAll();
+}
+
+void ReopenIfRequested() {
+  LoggerState& st = State();
+  std::vector<std::string> failures;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    failures = ReopenIfRequestedLocked(st);
+  }
+  for (const std::string& f : failures) {
+    Log(Level::kError, f);
+  }
+}
+
+absl::Status SetStdioTarget(std::string path, const FileOptions& options) {
+  KILN_RETURN_IF_ERROR(PointStdio(path, options));
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.stdio_path = std::move(path);
+  st.stdio_options = options;
+  return absl::OkStatus();
 }
 
 }  // namespace kiln::log

@@ -63,8 +63,19 @@ void SetMinLevel(Level level);
 // space ("" turns it off; the default). `log-date = true` means "%a %b %e %H:%M:%S %Y".
 void SetDateFormat(std::string format);
 
-// Reopens every sink (logrotate). A failed reopen keeps the old target and logs why.
+// Reopens every sink and the stdio target (SetStdioTarget), for logrotate. A failed reopen
+// keeps the old target and logs why.
 void ReopenAll();
+
+// Reopen across processes (touch-logreopen). EnableSharedReopen() maps a counter shared with
+// every process forked afterwards (call it in the master before forking); ReopenEverywhere()
+// bumps it and reopens this process's sinks. Every other process reopens its own sinks before
+// its next log line, or when it calls ReopenIfRequested() (workers do at each request start),
+// so a worker idle for hours still writes its first line after a rotation to the new file.
+absl::Status EnableSharedReopen();
+void ReopenEverywhere();
+void ReopenIfRequested();
+
 
 // Reports, once per `interval_seconds` at most, lines that sinks failed to write. Called by
 // the logger itself after each write; exposed for tests with interval 0.

@@ -95,4 +95,17 @@ absl::StatusOr<std::unique_ptr<Sink>> OpenSink(std::string_view spec, const Sche
   return sink;
 }
 
+std::string StdioLogPath(std::string_view logto, const std::vector<std::string>& loggers) {
+  if (!logto.empty()) {
+    return std::string(logto);
+  }
+  for (const std::string& spec : loggers) {
+    SinkSpec parsed = ParseSinkSpec(spec);
+    if ((parsed.scheme.empty() || parsed.scheme == "file") && !parsed.arg.empty()) {
+      return parsed.arg;
+    }
+  }
+  return "";
+}
+
 }  // namespace kiln::log

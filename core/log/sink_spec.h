@@ -26,6 +26,11 @@ struct SinkSpec {
 // [a-z0-9_-]+ before the first ':' with no '/' in it. "stderr" -> {"stderr", ""}.
 SinkSpec ParseSinkSpec(std::string_view spec);
 
+// Pure. The file that fd 1 and 2 should follow so what applications print lands in the server
+// log: `logto` when set, else the first `logger` that is a file (`file:/path` or a plain path),
+// else "" (stdio stays where it is).
+std::string StdioLogPath(std::string_view logto, const std::vector<std::string>& loggers);
+
 // Opens one logger of a scheme: `arg` is the text after the colon.
 using SchemeOpener = std::function<absl::StatusOr<std::unique_ptr<Sink>>(std::string_view arg)>;
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,7 +59,9 @@ struct ServeOptions {
 class WorkerObserver {
  public:
   virtual ~WorkerObserver() = default;
-  virtual void RequestStarted(int core_id) = 0;
+  // `method`, `uri` and `client` (the peer address) name the request for harakiri's log line.
+  virtual void RequestStarted(int core_id, std::string_view method, std::string_view uri,
+                              std::string_view client) = 0;
   virtual void RequestFinished(int core_id, int status, uint64_t response_bytes) = 0;
 };
 

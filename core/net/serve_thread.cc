@@ -131,9 +131,13 @@ void ServeThread::Run() {
   SetAccepting(false);
 }
 
+// Takes one connection per wakeup and reads it at once (nginx usually has sent the request by
+// then). The listen socket stays readable while more are queued, and with EPOLLEXCLUSIVE the
+// kernel wakes an idle thread or worker for them: accepting a batch here would queue them all
+// behind this thread's requests while other threads and workers sit idle.
 void ServeThread::Accept(size_t index) {
   const ListenSocket& ls = loop_.sockets_[index];
-  for (int i = 0; i < 64; ++i) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
     int fd = accept4(ls.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
@@ -160,7 +164,10 @@ void ServeThread::Accept(size_t index) {
     ev.events = EPOLLIN;
     ev.data.u64 = static_cast<uint64_t>(fd);
     KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD connection");
+    Connection* accepted = c.get();
     conns_.emplace(fd, std::move(c));
+    OnEvent(accepted);
+    return;
   }
 }
 
@@ -312,7 +319,10 @@ bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);
   ctx.set_loop(&loop_);
-  if (loop_.observer_ != nullptr) loop_.observer_->RequestStarted(core_id_);
+  if (loop_.observer_ != nullptr) {
+    loop_.observer_->RequestStarted(core_id_, req_.Get("REQUEST_METHOD").value_or(""),
+                                    req_.Get("REQUEST_URI").value_or(""), c->PeerText());
+  }
   bool refused = false;
   if (options_.limit_post > 0 && head.framing == protocol::BodyFraming::kContentLength &&
       head.content_length > options_.limit_post) {

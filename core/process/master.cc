@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "core/base/check.h"
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
+#include "core/log/logger.h"
 #include "core/net/listener.h"
 #include "core/process/host_setup.h"
 #include "core/process/process_log.h"
@@ -62,6 +64,9 @@ Master::Master(MasterParams params)
   daemons_.Configure(o_.attach_daemons);
   for (const std::string& path : o_.touch_reload) {
     touch_mtimes_.push_back(MtimeNs(path));
+  }
+  for (const std::string& path : o_.touch_logreopen) {
+    logreopen_mtimes_.push_back(MtimeNs(path));
   }
 }
 
@@ -202,6 +207,10 @@ void Master::CheckHarakiri(int64_t now) {
       }
       WorkerSlot& w = scoreboard_.worker(static_cast<int>(id));
       uint64_t tries = w.harakiri_count.fetch_add(1) + 1;
+      CoreSlot& core = scoreboard_.core(static_cast<int>(id), c);
+      char request[kRequestTextSize];
+      std::memcpy(request, core.request, sizeof(request));
+      request[sizeof(request) - 1] = '\0';
       Logf(
           "*** HARAKIRI ON WORKER %d (pid: %d, core: %d, try: %d): request running for %s, "
           "harakiri is %s ***",
@@ -209,6 +218,7 @@ void Master::CheckHarakiri(int64_t now) {
           absl::FormatDuration(
               absl::Trunc(absl::Nanoseconds(now - started), absl::Milliseconds(1))),
           absl::FormatDuration(o_.harakiri));
+      Logf("HARAKIRI: worker %d was running %s", id, request[0] != '\0' ? request : "(unknown)");
       kill(slot.pid, SIGKILL);
       slot.harakiri = true;
       break;
@@ -266,11 +276,26 @@ void Master::CheckGenerationReady(int64_t now) {
   }
 }
 
+// Reopens the master's logs and bumps the shared counter: every worker reopens its own before
+// its next log line or request (an idle worker too).
+void Master::CheckTouchLogreopen() {
+  for (size_t i = 0; i < o_.touch_logreopen.size(); ++i) {
+    int64_t m = MtimeNs(o_.touch_logreopen[i]);
+    if (m != logreopen_mtimes_[i]) {
+      logreopen_mtimes_[i] = m;
+      log::ReopenEverywhere();
+      Logf("touch-logreopen: %s changed; log files reopened", o_.touch_logreopen[i]);
+      return;
+    }
+  }
+}
+
 void Master::CheckTouchReload(int64_t now) {
-  if (o_.touch_reload.empty() || now < next_touch_check_ns_) {
+  if ((o_.touch_reload.empty() && o_.touch_logreopen.empty()) || now < next_touch_check_ns_) {
     return;
   }
   next_touch_check_ns_ = now + kTouchPeriodNs;
+  CheckTouchLogreopen();
   for (size_t i = 0; i < o_.touch_reload.size(); ++i) {
     int64_t m = MtimeNs(o_.touch_reload[i]);
     if (m != touch_mtimes_[i]) {

@@ -68,6 +68,7 @@ class Master {
   void CheckLifetime(int64_t now);
   void CheckGenerationReady(int64_t now);
   void CheckTouchReload(int64_t now);
+  void CheckTouchLogreopen();
   void EnforceMercy(int64_t now);
   void HandleSignal(SignalEvent ev);
   void BeginStop(bool graceful, const char* why);
@@ -91,6 +92,7 @@ class Master {
   pid_t check_pid_ = 0;
   int64_t next_touch_check_ns_ = 0;
   std::vector<int64_t> touch_mtimes_;
+  std::vector<int64_t> logreopen_mtimes_;
   pid_t pid_ = 0;
 };
 

@@ -1,31 +1,11 @@
-// One write() per line to fd 2.
+// Process lines -> the server log. Notice level: they show unless the log level is raised
+// above it, and they carry no "warning:"/"error:" prefix of their own (the text says so).
 #include "core/process/process_log.h"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <string>
+#include "core/log/logger.h"
 
 namespace kiln::process {
 
-void LogLine(std::string_view line) {
-  std::string buf;
-  buf.reserve(line.size() + 1);
-  buf.append(line.data(), line.size());
-  buf.push_back('\n');
-  const char* p = buf.data();
-  size_t left = buf.size();
-  while (left > 0) {
-    ssize_t n = write(STDERR_FILENO, p, left);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return;  // a failing log never stops the server
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-}
+void LogLine(std::string_view line) { log::Log(log::Level::kNotice, line); }
 
 }  // namespace kiln::process

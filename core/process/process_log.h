@@ -1,6 +1,6 @@
-// The master's and workers' own log lines (banner, respawns, harakiri, reloads): one line,
-// one write() to stderr, so lines from several processes never interleave. `logto` and
-// `daemonize` point fd 2 at the log file.
+// The master's and workers' own log lines (banner, respawns, harakiri, reloads). They go
+// through the server log (kiln::log), so `logto`, `logger` and `log-date` apply to them; with
+// no log configured that is one write() per line to stderr.
 #pragma once
 
 #include <string_view>

@@ -15,9 +15,14 @@ namespace kiln::process {
 
 enum class WorkerState : int32_t { kEmpty = 0, kStarting, kReady, kStopping };
 
+// "GET /path from 127.0.0.1:5000", truncated, NUL-terminated: the request a core runs.
+inline constexpr size_t kRequestTextSize = 256;
+
 struct CoreSlot {
   std::atomic<int64_t> request_start_ns{0};  // monotonic; 0 when idle
   std::atomic<uint64_t> requests{0};
+  // Written by the worker before request_start_ns is set; read by the master for harakiri.
+  char request[kRequestTextSize] = {};
 };
 
 struct WorkerSlot {

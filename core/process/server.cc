@@ -15,6 +15,8 @@
 #include "core/build_info.h"
 #include "core/config/config.h"
 #include "core/net/inherited_fds.h"
+#include "core/log/file_sink.h"
+#include "core/log/logger.h"
 #include "core/net/listener.h"
 #include "core/process/host_setup.h"
 #include "core/process/master.h"
@@ -211,13 +213,19 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
   if (plan.gid) {
     owner.gid = *plan.gid;
   }
-  const std::string& log = o.daemonize.empty() ? o.logto : o.daemonize;
+  // fd 1/2 follow the server log file (daemonize, logto, or a `file:` logger), so what the
+  // application prints lands there too; touch-logreopen points them at the file again.
+  const std::string& log = o.daemonize.empty() ? o.stdio_log : o.daemonize;
   if (!rc.check_only && !o.daemonize.empty() && rc.generation == 0) {
     KILN_RETURN_IF_ERROR(Daemonize(o.daemonize, owner));
-  } else if (!rc.check_only && !log.empty()) {
+  }
+  if (!rc.check_only && !log.empty()) {
     // Reopened on every reload, which completes a log rotation. A reopen that fails (the
     // file was made root-only) keeps the file already open rather than failing the reload.
-    absl::Status s = RedirectOutput(log, owner);
+    log::FileOptions fo;
+    if (owner.uid != static_cast<uid_t>(-1)) fo.uid = owner.uid;
+    if (owner.gid != static_cast<gid_t>(-1)) fo.gid = owner.gid;
+    absl::Status s = log::SetStdioTarget(log, fo);
     if (!s.ok() && rc.generation == 0) {
       return s;
     }
@@ -225,6 +233,9 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
       Logf("warning: cannot reopen the log file: %s; logging on to the file already open",
            base::Sv(s.message()));
     }
+  }
+  if (!rc.check_only) {
+    KILN_RETURN_IF_ERROR(log::EnableSharedReopen());
   }
   if (o.umask) {
     umask(*o.umask);

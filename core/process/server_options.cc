@@ -4,6 +4,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/strings.h"
 #include "core/config/config.h"
+#include "core/log/sink_spec.h"
 #include "core/net/listener.h"
 
 namespace kiln::process {
@@ -103,6 +104,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.pidfile = cfg.GetString("pidfile");
   o.daemonize = cfg.GetString("daemonize");
   o.logto = cfg.GetString("logto");
+  o.stdio_log = log::StdioLogPath(o.logto, cfg.GetList("logger"));
   o.need_app = cfg.GetFlag("need-app");
   o.lazy_apps = cfg.GetFlag("lazy-apps");
   o.harakiri = cfg.GetDuration("harakiri");
@@ -114,6 +116,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.worker_reload_mercy = cfg.GetDuration("worker-reload-mercy");
   o.die_on_term = cfg.GetFlag("die-on-term");
   o.touch_reload = cfg.GetList("touch-reload");
+  o.touch_logreopen = cfg.GetList("touch-logreopen");
   o.procname_prefix = cfg.GetString("procname-prefix");
   o.auto_procname = cfg.GetFlag("auto-procname");
   o.attach_daemons = cfg.GetList("attach-daemon");

@@ -45,6 +45,9 @@ struct ServerOptions {
   std::string pidfile;
   std::string daemonize;
   std::string logto;
+  // The file fd 1/2 follow (logto, else the first file `logger`; "" for none): what
+  // applications print lands in the server log.
+  std::string stdio_log;
   bool need_app = true;
   bool lazy_apps = false;
   absl::Duration harakiri;
@@ -55,6 +58,7 @@ struct ServerOptions {
   absl::Duration worker_reload_mercy = absl::Seconds(60);
   bool die_on_term = true;
   std::vector<std::string> touch_reload;
+  std::vector<std::string> touch_logreopen;
   std::string procname_prefix;
   bool auto_procname = false;
   std::vector<std::string> attach_daemons;

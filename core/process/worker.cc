@@ -5,9 +5,12 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 
 #include "core/base/strings.h"
+#include "core/log/logger.h"
 #include "core/process/host_setup.h"
 #include "core/process/process_log.h"
 #include "core/process/supervisor_policy.h"
@@ -58,9 +61,17 @@ std::string Title(const ServerOptions& o, std::string_view what) {
 
 }  // namespace
 
-void ScoreboardObserver::RequestStarted(int core_id) {
+void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
+                                        std::string_view uri, std::string_view client) {
+  // A rotation asked for while this worker sat idle: its logs move to the new files now.
+  log::ReopenIfRequested();
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
-    scoreboard_.core(worker_id_, core_id).request_start_ns.store(MonotonicNanos());
+    CoreSlot& c = scoreboard_.core(worker_id_, core_id);
+    std::string text = absl::StrFormat("%s %s from %s", method, uri, client);
+    size_t n = std::min(text.size(), sizeof(c.request) - 1);
+    std::memcpy(c.request, text.data(), n);
+    c.request[n] = '\0';
+    c.request_start_ns.store(MonotonicNanos());
   }
 }
 

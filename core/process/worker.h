@@ -39,7 +39,8 @@ class ScoreboardObserver : public net::WorkerObserver {
   ScoreboardObserver(const Scoreboard& scoreboard, int worker_id, const ServerOptions& options)
       : scoreboard_(scoreboard), worker_id_(worker_id), options_(options) {}
   void set_loop(net::ServeLoop* loop) { loop_ = loop; }
-  void RequestStarted(int core_id) override;
+  void RequestStarted(int core_id, std::string_view method, std::string_view uri,
+                      std::string_view client) override;
   void RequestFinished(int core_id, int status, uint64_t response_bytes) override;
 
  private:

@@ -242,7 +242,8 @@ def _make_uwsgi_modules():
     uwsgi.is_a_reload = False
     sys.modules['uwsgi'] = uwsgi
 
-    deco = types.ModuleType('uwsgidecorators', 'uWSGI decorators kiln provides: postfork, thread, lock.')
+    deco = types.ModuleType('uwsgidecorators',
+                            'uWSGI decorators kiln provides: postfork, thread, lock.')
     deco.postfork = postfork
 
     def thread(fn):

@@ -107,21 +107,25 @@ kiln_status OnConfigDone(void*) {
   s.need_app = Flag("need-app", true);
   s.file_wrapper = !Flag("wsgi-disable-file-wrapper", false);
   s.autoreload_seconds = Number({"py-autoreload", "python-autoreload"});
-  s.mounts.clear();
-  for (const std::string& m : AllValues({"mount"})) {
-    size_t eq = m.find('=');
-    std::string_view target = eq == std::string::npos ? std::string_view(m)
-                                                      : std::string_view(m).substr(eq + 1);
-    if (!IsPythonMountTarget(target)) continue;  // another plugin's (app.lua, ...)
-    if (eq == std::string::npos || m[0] != '/') {
-      return Fail("mount `" + m + "`: expected `/path=module:callable` (or /path=file.py)");
-    }
-    s.mounts.push_back(m);
-  }
+  s.mounts.clear();  // filled by on_mount, which the host calls after this
   if (!s.module.empty() && !s.wsgi_file.empty()) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +
                               ") is the default app");
   }
+  return KILN_OK;
+}
+
+// `mount = /prefix=target`, offered by the host: ours when the target looks like Python
+// (module:callable, *.py, *.wsgi, a dotted module), another plugin's otherwise (app.lua).
+kiln_status OnMount(void*, kiln_str mountpoint, kiln_str target) {
+  std::string_view mp(mountpoint.ptr, mountpoint.len);
+  std::string_view tg(target.ptr, target.len);
+  if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
+  if (mp.empty() || mp[0] != '/') {
+    return Fail("mount `" + std::string(mp) + "=" + std::string(tg) +
+                "`: the mount point must start with '/' (`/path=module:callable`)");
+  }
+  TheSettings().mounts.push_back(std::string(mp) + "=" + std::string(tg));
   return KILN_OK;
 }
 
@@ -155,11 +159,6 @@ kiln_status OnPostfork(void*, int worker_id) {
 
 kiln_status OnRequest(void*, kiln_request* r) { return ServeRequest(r); }
 
-// The host offers each `mount` entry; claim module:callable and .py/.wsgi targets.
-kiln_status OnMount(void*, kiln_str, kiln_str target) {
-  return IsPythonMountTarget(std::string_view(target.ptr, target.len)) ? KILN_OK : KILN_DECLINED;
-}
-
 void OnWorkerExit(void*) { RunExitHooks(); }
 
 kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* cb) {
@@ -170,8 +169,8 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
   cb->on_request = OnRequest;
-  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
   cb->on_worker_exit = OnWorkerExit;
+  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
   return KILN_OK;
 }
 

@@ -270,7 +270,9 @@ std::string FakeHost::Start(const std::string& plugin_path) {
     std::function<kiln_status()> fn;
   };
   const Step steps[] = {
-      {"on_config_done", [&] { return cb_.on_config_done ? cb_.on_config_done(cb_.ctx) : KILN_OK; }},
+      {"on_config_done",
+       [&] { return cb_.on_config_done ? cb_.on_config_done(cb_.ctx) : KILN_OK; }},
+      {"on_mount", [&] { return OfferMounts(); }},
       {"on_master_start",
        [&] { return cb_.on_master_start ? cb_.on_master_start(cb_.ctx) : KILN_OK; }},
       {"on_app_load", [&] { return cb_.on_app_load ? cb_.on_app_load(cb_.ctx) : KILN_OK; }},
@@ -282,6 +284,21 @@ std::string FakeHost::Start(const std::string& plugin_path) {
     if (s.fn() != KILN_OK) return std::string(s.name) + ": " + LastError();
   }
   return "";
+}
+
+// As the host does: each `mount = /prefix=target` value goes to on_mount; a declined one is
+// another plugin's and ignored here.
+kiln_status FakeHost::OfferMounts() {
+  auto it = options_.find("mount");
+  if (it == options_.end() || cb_.on_mount == nullptr) return KILN_OK;
+  for (const std::string& m : it->second) {
+    size_t eq = m.find('=');
+    std::string mp = m.substr(0, eq);
+    std::string target = eq == std::string::npos ? "" : m.substr(eq + 1);
+    kiln_status st = cb_.on_mount(cb_.ctx, K(mp), K(target));
+    if (st == KILN_ERROR) return st;
+  }
+  return KILN_OK;
 }
 
 kiln_status FakeHost::Serve(FakeRequest& req) {

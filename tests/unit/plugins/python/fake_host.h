@@ -76,6 +76,8 @@ class FakeHost {
   int reloads_ = 0;
 
  private:
+  kiln_status OfferMounts();
+
   const kiln_plugin_desc* desc_ = nullptr;
   kiln_callbacks cb_{};
 };

@@ -409,6 +409,20 @@ TEST(Mounts, ARequestNoMountServesIs404WithoutADefaultApp) {
       ::testing::ExitedWithCode(0), "");
 }
 
+TEST(Mounts, AMountPointWithoutLeadingSlashFailsStartupNamingIt) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Add("mount", "other=wsgi_cases:other");
+        std::string err = h.Start(PythonPluginPath());
+        ExitWith(err.find("on_mount") == 0 && err.find("other=wsgi_cases:other") !=
+                     std::string::npos, err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST(AppLoading, NoAppConfiguredFailsStartupUnderNeedApp) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(

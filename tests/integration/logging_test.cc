@@ -1,0 +1,229 @@
+// The real kiln binary and its logs: master and worker lines through `logger = file:`, request
+// lines through `req-logger`, log-date, what child processes print, touch-logreopen and reload
+// after a rotation, harakiri naming the request, and the no-master mode leaving nothing behind.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <fstream>
+#include <sstream>
+#include <regex>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+
+namespace kiln::testing {
+namespace {
+
+constexpr absl::Duration kStartup = absl::Seconds(15);
+
+bool Has(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+// Waits until the file at `path` contains `needle`.
+bool WaitForFile(const std::string& path, std::string_view needle, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (Has(TempDir::ReadFile(path), needle)) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Sets the modification time of `path` to now + `ahead_s`, creating it when missing (the
+// master compares mtimes, so the step must be visible even on coarse clocks).
+void Touch(const std::string& path, int ahead_s) {
+  std::ofstream(path, std::ios::app).flush();
+  struct timespec ts[2];
+  clock_gettime(CLOCK_REALTIME, &ts[0]);
+  ts[0].tv_sec += ahead_s;
+  ts[1] = ts[0];
+  utimensat(AT_FDCWD, path.c_str(), ts, 0);
+}
+
+// The seed file's shape: master, a `file:` server log and a `file:` request log.
+std::string SeedLikeIni(const TempDir& dir, const std::string& extra) {
+  return absl::StrCat("[uwsgi]\nmaster = true\nprocesses = 2\nplugins = logfile\n",
+                      "http-socket = ", dir.File("s.sock"), "\n",
+                      "logger = file:", dir.File("app.log"), "\n",
+                      "req-logger = file:", dir.File("req.log"), "\n", extra);
+}
+
+TEST(KilnLogging, ServerLinesGoToTheLoggerFileAndRequestLinesOnlyToTheRequestLog) {
+  TempDir dir;
+  std::string ini = dir.Write(
+      "app.ini", SeedLikeIni(dir, "log-date = true\n"
+                                  "attach-daemon = echo printed-by-a-child && exec sleep 60\n"));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  std::string sock = dir.File("s.sock");
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto r = HttpGet(sock, "/logged-request");
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string app_log = dir.File("app.log");
+  std::string req_log = dir.File("req.log");
+  ASSERT_TRUE(WaitForFile(req_log, "GET /logged-request", absl::Seconds(5)))
+      << TempDir::ReadFile(req_log);
+  ASSERT_TRUE(WaitForFile(app_log, "printed-by-a-child", absl::Seconds(5)))
+      << TempDir::ReadFile(app_log);
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(10)).has_value());
+
+  std::string app = TempDir::ReadFile(app_log);
+  std::string req = TempDir::ReadFile(req_log);
+  EXPECT_TRUE(Has(app, "*** Starting kiln")) << app;
+  EXPECT_TRUE(Has(app, "spawned kiln worker 1")) << app;
+  EXPECT_TRUE(Has(app, "spawned kiln worker 2")) << app;
+  EXPECT_TRUE(Has(app, "SIGTERM: stopping gracefully")) << app;
+  EXPECT_TRUE(Has(app, "goodbye from kiln")) << app;
+  EXPECT_FALSE(Has(app, "/logged-request")) << app;
+  EXPECT_FALSE(Has(req, "Starting kiln")) << req;
+  EXPECT_FALSE(Has(req, "spawned kiln worker")) << req;
+  // Nothing of the server's own goes to the terminal once the log file is open.
+  EXPECT_FALSE(Has(kiln.Log(), "spawned kiln worker")) << kiln.Log();
+  // log-date (bare): every server line starts with the date, "Tue Nov 24 12:00:00 2026 - ".
+  std::regex dated(R"(^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4} - )");
+  std::istringstream lines(app);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || Has(line, "printed-by-a-child")) {
+      continue;  // a child's own output has no prefix
+    }
+    EXPECT_TRUE(std::regex_search(line, dated)) << line;
+  }
+}
+
+TEST(KilnLogging, TouchLogreopenMovesEveryProcessToTheNewFilesAfterARotation) {
+  TempDir dir;
+  std::string trigger = dir.File("reopen");
+  Touch(trigger, 0);
+  std::string ini =
+      dir.Write("app.ini", SeedLikeIni(dir, absl::StrCat("touch-logreopen = ", trigger, "\n")));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  std::string sock = dir.File("s.sock");
+  std::string app_log = dir.File("app.log");
+  std::string req_log = dir.File("req.log");
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  ASSERT_TRUE(WaitForFile(app_log, "kiln is ready", absl::Seconds(5)));
+  ASSERT_TRUE(WaitForFile(req_log, "GET /", absl::Seconds(5)));
+
+  // As logrotate does: rename, then tell kiln.
+  ASSERT_EQ(rename(app_log.c_str(), (app_log + ".1").c_str()), 0);
+  ASSERT_EQ(rename(req_log.c_str(), (req_log + ".1").c_str()), 0);
+  Touch(trigger, 5);
+  ASSERT_TRUE(WaitForFile(app_log, "touch-logreopen", absl::Seconds(5)))
+      << TempDir::ReadFile(app_log + ".1");
+  std::string old_app = TempDir::ReadFile(app_log + ".1");
+  std::string old_req = TempDir::ReadFile(req_log + ".1");
+  // Several requests, so both workers (one of them idle until now) serve some.
+  for (int i = 0; i < 8; ++i) {
+    auto r = HttpGet(sock, absl::StrCat("/after-rotation-", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  ASSERT_TRUE(WaitForFile(req_log, "GET /after-rotation-7", absl::Seconds(5)))
+      << TempDir::ReadFile(req_log);
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(10)).has_value());
+
+  std::string req = TempDir::ReadFile(req_log);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(Has(req, absl::StrCat("GET /after-rotation-", i, " "))) << req;
+  }
+  EXPECT_TRUE(Has(TempDir::ReadFile(app_log), "goodbye from kiln"));
+  EXPECT_EQ(TempDir::ReadFile(app_log + ".1"), old_app);
+  EXPECT_EQ(TempDir::ReadFile(req_log + ".1"), old_req);
+}
+
+TEST(KilnLogging, ReloadOnSighupWritesToTheRotatedFilesAfresh) {
+  TempDir dir;
+  std::string ini = dir.Write("app.ini", SeedLikeIni(dir, ""));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  std::string sock = dir.File("s.sock");
+  std::string app_log = dir.File("app.log");
+  std::string req_log = dir.File("req.log");
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  ASSERT_TRUE(WaitForFile(req_log, "GET /", absl::Seconds(5)));
+  ASSERT_EQ(rename(app_log.c_str(), (app_log + ".1").c_str()), 0);
+  ASSERT_EQ(rename(req_log.c_str(), (req_log + ".1").c_str()), 0);
+  kiln.Signal(SIGHUP);
+  // The new generation opens the files afresh; wait until the old workers are gone.
+  ASSERT_TRUE(WaitForFile(app_log, "previous one gracefully", absl::Seconds(20)))
+      << TempDir::ReadFile(app_log + ".1") << TempDir::ReadFile(app_log);
+  ASSERT_TRUE(WaitForFile(app_log, "worker of the previous generation", absl::Seconds(10)))
+      << TempDir::ReadFile(app_log);
+  for (int i = 0; i < 4; ++i) {
+    auto r = HttpGet(sock, absl::StrCat("/after-reload-", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  ASSERT_TRUE(WaitForFile(req_log, "GET /after-reload-3", absl::Seconds(5)));
+  std::string app = TempDir::ReadFile(app_log);
+  EXPECT_TRUE(Has(app, "*** Starting kiln")) << app;
+  EXPECT_TRUE(Has(app, "spawned kiln worker 1")) << app;
+  EXPECT_FALSE(Has(TempDir::ReadFile(req_log + ".1"), "after-reload"));
+  EXPECT_TRUE(Has(TempDir::ReadFile(app_log + ".1"), "SIGHUP: graceful reload"));
+}
+
+TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--harakiri", "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto r = HttpGet(sock, "/sleep?s=30", absl::Seconds(20));
+  EXPECT_FALSE(r.ok() && r->status == 200);
+  ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30 from",
+                              absl::Seconds(5)))
+      << kiln.Log();
+}
+
+// Processes whose command line mentions `needle` (the test's own temp dir).
+std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) {
+    return out;
+  }
+  while (struct dirent* e = readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0 || pid == getpid()) {
+      continue;
+    }
+    std::string cmd = TempDir::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+    if (Has(cmd, needle) && ProcessAlive(pid)) {
+      out.push_back(pid);
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+TEST(KilnLogging, WithoutMasterSigtermStopsServingAndLeavesNoProcess) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  std::string ini = dir.Write("app.ini", absl::StrCat("[uwsgi]\nmaster = false\nprocesses = 1\n",
+                                                      "http-socket = ", sock, "\n"));
+  KilnProcess kiln({ini}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  kiln.Signal(SIGTERM);
+  auto status = kiln.WaitExit(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_FALSE(HttpGet(sock, "/", absl::Seconds(2)).ok()) << kiln.Log();
+  EXPECT_TRUE(ProcessesMentioning(dir.path()).empty()) << kiln.Log();
+}
+
+}  // namespace
+}  // namespace kiln::testing
