@@ -1,6 +1,7 @@
 // The master loop: spawn, reap, respawn, harakiri, recycling, signals, reload orchestration.
 #include "core/process/master.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -42,6 +43,31 @@ int64_t MtimeNs(const std::string& path) {
     return -1;
   }
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// The first line of /proc/<pid>/<what>, "" when it cannot be read.
+std::string ProcFirstLine(pid_t pid, const char* what) {
+  std::string path = absl::StrFormat("/proc/%d/%s", pid, what);
+  base::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return "";
+  }
+  char buf[512];
+  ssize_t n = read(fd.Get(), buf, sizeof(buf) - 1);
+  if (n <= 0) {
+    return "";
+  }
+  std::string out(buf, static_cast<size_t>(n));
+  size_t nl = out.find('\n');
+  return nl == std::string::npos ? out : out.substr(0, nl);
+}
+
+// harakiri-verbose: where the stuck worker waits, read from /proc before it is killed.
+void LogStuckProcess(int id, pid_t pid) {
+  std::string syscall = ProcFirstLine(pid, "syscall");
+  std::string wchan = ProcFirstLine(pid, "wchan");
+  Logf("HARAKIRI: worker %d (pid: %d) is in syscall [%s], waiting in [%s]", id, pid,
+       syscall.empty() ? "unknown" : syscall, wchan.empty() || wchan == "0" ? "running" : wchan);
 }
 
 // The scoreboard is mapped before any fork; failing that is not something to serve without.
@@ -219,6 +245,9 @@ void Master::CheckHarakiri(int64_t now) {
               absl::Trunc(absl::Nanoseconds(now - started), absl::Milliseconds(1))),
           absl::FormatDuration(o_.harakiri));
       Logf("HARAKIRI: worker %d was running %s", id, request[0] != '\0' ? request : "(unknown)");
+      if (o_.harakiri_verbose) {
+        LogStuckProcess(static_cast<int>(id), slot.pid);
+      }
       kill(slot.pid, SIGKILL);
       slot.harakiri = true;
       break;

@@ -2,6 +2,7 @@
 // privilege drop, app load, fork), then the master loop or a single in-process worker.
 #include "core/process/server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,8 +29,25 @@
 namespace kiln::process {
 namespace {
 
+// The terminal kiln was started from, kept while starting up once fd 2 points at the log file,
+// so a failed start says why where it was started (and in the log). -1: none kept.
+int g_startup_stderr = -1;
+
+void CloseStartupStderr() {
+  if (g_startup_stderr >= 0) {
+    close(g_startup_stderr);
+    g_startup_stderr = -1;
+  }
+}
+
 int StartupError(std::string_view what, const absl::Status& s) {
-  Logf("kiln: error: %s%s%s", what, what.empty() ? "" : ": ", base::Sv(s.message()));
+  std::string line =
+      absl::StrFormat("kiln: error: %s%s%s", what, what.empty() ? "" : ": ", base::Sv(s.message()));
+  LogLine(line);
+  if (g_startup_stderr >= 0) {
+    line.push_back('\n');
+    (void)log::WriteLine(g_startup_stderr, line);
+  }
   return 1;
 }
 
@@ -222,6 +240,9 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
   if (!rc.check_only && !log.empty()) {
     // Reopened on every reload, which completes a log rotation. A reopen that fails (the
     // file was made root-only) keeps the file already open rather than failing the reload.
+    if (rc.generation == 0 && o.daemonize.empty() && g_startup_stderr < 0) {
+      g_startup_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    }
     log::FileOptions fo;
     if (owner.uid != static_cast<uid_t>(-1)) fo.uid = owner.uid;
     if (owner.gid != static_cast<gid_t>(-1)) fo.gid = owner.gid;
@@ -309,6 +330,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     Logf("reload check: configuration, sockets and application are fine");
     return 0;
   }
+  CloseStartupStderr();  // started: from here on the log file says everything
   if (!o.master) {
     // No master: this process is worker 1 and serves until a signal stops it.
     std::vector<net::ListenSocket> ls;

@@ -108,6 +108,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.need_app = cfg.GetFlag("need-app");
   o.lazy_apps = cfg.GetFlag("lazy-apps");
   o.harakiri = cfg.GetDuration("harakiri");
+  o.harakiri_verbose = cfg.GetFlag("harakiri-verbose");
   int64_t max_requests = cfg.GetNumber("max-requests");
   o.max_requests = max_requests > 0 ? static_cast<uint64_t>(max_requests) : 0;
   o.reload_on_rss_bytes = cfg.GetSize("reload-on-rss");

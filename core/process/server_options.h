@@ -51,6 +51,7 @@ struct ServerOptions {
   bool need_app = true;
   bool lazy_apps = false;
   absl::Duration harakiri;
+  bool harakiri_verbose = false;
   uint64_t max_requests = 0;
   uint64_t reload_on_rss_bytes = 0;
   absl::Duration max_worker_lifetime;

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -101,6 +102,24 @@ TEST(KilnLogging, ServerLinesGoToTheLoggerFileAndRequestLinesOnlyToTheRequestLog
   }
 }
 
+TEST(KilnLogging, AFailedStartSaysWhyOnTheTerminalAndInTheLogFile) {
+  TempDir dir;
+  std::string ini = dir.Write(
+      "app.ini", absl::StrCat("[uwsgi]\nmaster = true\nplugins = logfile\n",
+                              "http-socket = ", dir.File("missing/s.sock"), "\n",
+                              "logger = file:", dir.File("app.log"), "\n"));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  auto status = kiln.WaitExit(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_TRUE(Has(kiln.Log(), "kiln: error: option `http-socket")) << kiln.Log();
+  EXPECT_TRUE(Has(TempDir::ReadFile(dir.File("app.log")), "kiln: error: option `http-socket"))
+      << TempDir::ReadFile(dir.File("app.log"));
+  // Only the error reaches the terminal; the banner is in the log file alone.
+  EXPECT_FALSE(Has(kiln.Log(), "Starting kiln")) << kiln.Log();
+}
+
 TEST(KilnLogging, TouchLogreopenMovesEveryProcessToTheNewFilesAfterARotation) {
   TempDir dir;
   std::string trigger = dir.File("reopen");
@@ -186,6 +205,20 @@ TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
   EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30 from",
                               absl::Seconds(5)))
       << kiln.Log();
+}
+
+TEST(KilnLogging, HarakiriVerboseSaysWhereTheWorkerWasStuck) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--harakiri", "1",
+                    "--harakiri-verbose"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto r = HttpGet(sock, "/sleep?s=30", absl::Seconds(20));
+  EXPECT_FALSE(r.ok() && r->status == 200);
+  ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("is in syscall [", absl::Seconds(5))) << kiln.Log();
 }
 
 // Processes whose command line mentions `needle` (the test's own temp dir).
