@@ -113,6 +113,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.max_requests = max_requests > 0 ? static_cast<uint64_t>(max_requests) : 0;
   o.reload_on_rss_bytes = cfg.GetSize("reload-on-rss");
   o.max_worker_lifetime = cfg.GetDuration("max-worker-lifetime");
+  o.min_worker_lifetime = cfg.GetDuration("min-worker-lifetime");
   o.reload_mercy = cfg.GetDuration("reload-mercy");
   o.worker_reload_mercy = cfg.GetDuration("worker-reload-mercy");
   o.die_on_term = cfg.GetFlag("die-on-term");

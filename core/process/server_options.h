@@ -55,6 +55,7 @@ struct ServerOptions {
   uint64_t max_requests = 0;
   uint64_t reload_on_rss_bytes = 0;
   absl::Duration max_worker_lifetime;
+  absl::Duration min_worker_lifetime = absl::Seconds(10);
   absl::Duration reload_mercy = absl::Seconds(60);
   absl::Duration worker_reload_mercy = absl::Seconds(60);
   bool die_on_term = true;

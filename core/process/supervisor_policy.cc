@@ -39,6 +39,9 @@ std::string_view RecycleReasonText(RecycleReason reason) {
 
 RecycleReason ShouldRecycle(const RecycleLimits& limits, uint64_t requests, uint64_t rss_bytes,
                             absl::Duration age) {
+  if (age < limits.min_lifetime) {
+    return RecycleReason::kNone;
+  }
   if (limits.max_requests > 0 && requests >= limits.max_requests) {
     return RecycleReason::kMaxRequests;
   }

@@ -43,6 +43,9 @@ struct RecycleLimits {
   uint64_t max_requests = 0;    // 0 = off
   uint64_t max_rss_bytes = 0;   // 0 = off (reload-on-rss is given in MB)
   absl::Duration max_lifetime;  // zero = off
+  // max-requests and reload-on-rss wait until the worker is this old (uWSGI's
+  // min-worker-lifetime), so a worker that fills up fast is not recycled in a loop.
+  absl::Duration min_lifetime;
 };
 
 // Whether a worker should finish gracefully and be replaced, checked after each request

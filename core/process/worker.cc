@@ -89,8 +89,9 @@ void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t r
     rss = CurrentRssBytes();
     w.rss_bytes.store(rss);
   }
-  RecycleLimits limits{options_.max_requests, options_.reload_on_rss_bytes, absl::ZeroDuration()};
-  RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::ZeroDuration());
+  RecycleLimits limits{options_.max_requests, options_.reload_on_rss_bytes, absl::ZeroDuration(),
+                       options_.min_worker_lifetime};
+  RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;
   }

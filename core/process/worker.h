@@ -49,6 +49,7 @@ class ScoreboardObserver : public net::WorkerObserver {
   const ServerOptions& options_;
   net::ServeLoop* loop_ = nullptr;
   std::atomic<bool> recycling_{false};
+  const absl::Time born_ = absl::Now();
 };
 
 }  // namespace kiln::process

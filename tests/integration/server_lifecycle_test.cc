@@ -143,7 +143,8 @@ TEST(KilnServer, HarakiriKillsAStuckRequestAndRespawnsTheWorker) {
 TEST(KilnServer, RecyclesAWorkerAfterMaxRequests) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--max-requests", "3"},
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--max-requests", "3",
+                    "--min-worker-lifetime", "0"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();  // request 1

@@ -67,6 +67,15 @@ TEST(ShouldRecycle, RecyclesAtMaxWorkerLifetime) {
   EXPECT_EQ(ShouldRecycle(l, 0, 0, absl::Hours(1)), RecycleReason::kLifetime);
 }
 
+TEST(ShouldRecycle, WaitsForMinWorkerLifetimeBeforeMaxRequestsOrRss) {
+  RecycleLimits l{.max_requests = 3, .max_rss_bytes = 100 << 20,
+                  .min_lifetime = absl::Seconds(10)};
+  EXPECT_EQ(ShouldRecycle(l, 50, 0, absl::Seconds(9)), RecycleReason::kNone);
+  EXPECT_EQ(ShouldRecycle(l, 1, 200 << 20, absl::Seconds(9)), RecycleReason::kNone);
+  EXPECT_EQ(ShouldRecycle(l, 50, 0, absl::Seconds(10)), RecycleReason::kMaxRequests);
+  EXPECT_EQ(ShouldRecycle(l, 1, 200 << 20, absl::Seconds(11)), RecycleReason::kRss);
+}
+
 TEST(ShouldRecycle, DoesNothingWithEveryLimitOff) {
   EXPECT_EQ(ShouldRecycle({}, 1'000'000, uint64_t{1} << 40, absl::Hours(1000)),
             RecycleReason::kNone);
