@@ -4,8 +4,8 @@
 # once more against the build tree's KilnSDKConfig.cmake, and checks that the installed kiln
 # reads each built plugin's descriptor.
 # Usage: install_test.sh <kiln build dir> <kiln source dir>
-# TODO(sdk): start the installed kiln with the built plugin and check its HTTP answers once the
-# server core serves requests through plugins (issue 3).
+# Then it starts the installed kiln with each built plugin and checks its HTTP answers and its
+# logger's file.
 set -eu
 build=$1
 src=$2
@@ -51,6 +51,28 @@ for so in "$so1" "$so2" "$so3"; do
   echo "$out" | grep -q '^logger schemes: hello:$'
   echo "$out" | grep -q 'hello-name (string, default world)'
 done
+# The installed kiln serves through each built plugin, and its `hello:` logger writes the log.
+serve() {
+  local so=$1 n=$2 sock=$tmp/h$2.sock log=$tmp/hello$2.log pid body i
+  "$prefix/bin/kiln" --plugins "$so" --hello-name sdk --http-socket "$sock" \
+    --logger "hello:$log" >"$tmp/kiln$n.out" 2>&1 &
+  pid=$!
+  for i in $(seq 1 100); do
+    body=$(curl -s -m 2 --unix-socket "$sock" http://localhost/greet 2>/dev/null) && break
+    sleep 0.1
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "served: $body"
+  case "$body" in
+    "Hello, sdk from C (path /greet, worker "*) ;;
+    *) echo "plugin $so did not answer as expected"; cat "$tmp/kiln$n.out"; exit 1 ;;
+  esac
+  grep -q '^\[hello\] ' "$log" || { echo "no [hello] lines in $log"; cat "$tmp/kiln$n.out"; exit 1; }
+}
+serve "$so1" 1
+serve "$so2" 2
+serve "$so3" 3
 # Only the query symbol is exported.
 exported=$(nm -D --defined-only "$so1" | awk '{print $3}' | grep -v '^_' || true)
 test "$exported" = "kiln_plugin_query_v1"
