@@ -55,7 +55,8 @@ TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRss) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
   // 1 MB: any worker is above it after its first request.
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--reload-on-rss", "1"},
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--reload-on-rss", "1",
+                    "--min-worker-lifetime", "0"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
