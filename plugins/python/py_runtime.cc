@@ -1,6 +1,7 @@
 // The embedded interpreter's lifecycle and the apps it holds: start (home, program name,
-// pythonpath), the `_kiln` builtin module, app loading with tracebacks, fork repair, the GIL
-// hand-over to request threads, and mount-point routing. Request handling is wsgi_call.cc.
+// pythonpath), the `_kiln` builtin module, app loading with tracebacks (mounts in sub-interpreters
+// made after fork), fork repair, the GIL hand-over to request threads, and mount-point routing.
+// Request handling is wsgi_call.cc; interpreter switching interpreters.cc.
 #include "py_runtime.h"
 
 #include <sys/stat.h>
@@ -19,12 +20,8 @@ namespace {
 struct Runtime {
   bool ready = false;
   bool gil_released = false;
+  bool forked = false;  // this process is a child of the one that started Python
   pid_t pid = 0;
-  PyObject* kiln_dict = nullptr;   // the kiln module's namespace (strong)
-  PyObject* load = nullptr;        // kiln._load
-  PyObject* format_exc = nullptr;  // kiln._format_exception
-  PyObject* file_wrapper = nullptr;
-  PyObject* error_stream = nullptr;
   PyThreadState* main_tstate = nullptr;
 };
 
@@ -63,7 +60,15 @@ PyObject* KReload(PyObject*, PyObject*) {
   return PyBool_FromLong(st == KILN_OK);
 }
 
-// [(key: str, value: bytes)] for every configuration entry, in order (uwsgi.opt).
+// Whether a configuration entry is a flag given bare. The host reports `--master` and
+// `master = true` alike as "true", so both count as bare for an option of kind flag.
+bool IsBareFlag(const Host& h, kiln_str key, kiln_str value) {
+  int unused = 0;
+  return std::string_view(value.ptr, value.len) == "true" &&
+         h.api->option_flag(h.self, key, &unused) != KILN_ERROR;
+}
+
+// [(key: str, value: bytes | True)] for every configuration entry, in order (uwsgi.opt).
 PyObject* KConfigEntries(PyObject*, PyObject*) {
   const Host& h = TheHost();
   size_t n = h.api->config_entry_count(h.self);
@@ -72,8 +77,11 @@ PyObject* KConfigEntries(PyObject*, PyObject*) {
   for (size_t i = 0; i < n; ++i) {
     kiln_str key{}, value{};
     if (h.api->config_entry_get(h.self, i, &key, &value) != KILN_OK) continue;
-    PyObject* item = Py_BuildValue("(Ny#)", PyUnicode_DecodeLatin1(key.ptr, key.len, nullptr),
-                                   value.ptr, static_cast<Py_ssize_t>(value.len));
+    PyObject* name = PyUnicode_DecodeLatin1(key.ptr, key.len, nullptr);
+    PyObject* item = IsBareFlag(h, key, value)
+                         ? Py_BuildValue("(NO)", name, Py_True)
+                         : Py_BuildValue("(Ny#)", name, value.ptr,
+                                         static_cast<Py_ssize_t>(value.len));
     if (item == nullptr || PyList_Append(list, item) != 0) {
       Py_XDECREF(item);
       Py_DECREF(list);
@@ -94,20 +102,21 @@ PyMethodDef kKilnMethods[] = {
     {"config_entries", KConfigEntries, METH_NOARGS, "The configuration as (key, bytes) pairs."},
     {nullptr, nullptr, 0, nullptr}};
 
-PyModuleDef kKilnModule = {PyModuleDef_HEAD_INIT, "_kiln", "kiln's host functions.", -1,
-                           kKilnMethods, nullptr, nullptr, nullptr, nullptr};
-
-PyObject* InitKilnModule() {
-  PyObject* m = PyModule_Create(&kKilnModule);
-  if (m == nullptr) return nullptr;
+int ExecKilnModule(PyObject* m) {
   const kiln_host_api* api = TheHost().api;
   std::string version(api->host_version.ptr, api->host_version.len);
-  if (PyModule_AddStringConstant(m, "version", version.c_str()) != 0) {
-    Py_DECREF(m);
-    return nullptr;
-  }
-  return m;
+  return PyModule_AddStringConstant(m, "version", version.c_str());
 }
+
+PyModuleDef_Slot kKilnSlots[] = {{Py_mod_exec, reinterpret_cast<void*>(ExecKilnModule)},
+                                 {0, nullptr}};
+
+// Multi-phase initialisation (PEP 489): every interpreter gets a module of its own, where a
+// single-phase module would share the first one's function objects with sub-interpreters.
+PyModuleDef kKilnModule = {PyModuleDef_HEAD_INIT, "_kiln", "kiln's host functions.", 0,
+                           kKilnMethods, kKilnSlots, nullptr, nullptr, nullptr};
+
+PyObject* InitKilnModule() { return PyModuleDef_Init(&kKilnModule); }
 
 bool FileExists(const std::string& path) {
   struct stat st;
@@ -152,7 +161,7 @@ bool ConfigureInterpreter(PyConfig* config, std::string* error) {
 
 // sys.path: the pythonpath entries first (in configuration order), then "" (the working
 // directory, where `module = app:app` is found after chdir).
-bool ExtendSysPath(std::string* error) {
+bool ExtendSysPath(bool log, std::string* error) {
   PyObject* path = PySys_GetObject("path");  // borrowed
   if (path == nullptr || !PyList_Check(path)) {
     *error = "sys.path is missing";
@@ -168,18 +177,19 @@ bool ExtendSysPath(std::string* error) {
       return false;
     }
     Py_DECREF(item);
-    if (i < extra.size()) Log(KILN_LOG_INFO, "added " + dir + " to pythonpath");
+    if (log && i < extra.size()) Log(KILN_LOG_INFO, "added " + dir + " to pythonpath");
   }
   return true;
 }
 
-PyObject* KilnAttr(const char* name) {
-  PyObject* v = PyDict_GetItemString(Rt().kiln_dict, name);  // borrowed
+PyObject* KilnAttr(const Interp* in, const char* name) {
+  PyObject* v = PyDict_GetItemString(in->kiln_dict, name);  // borrowed
   Py_XINCREF(v);
   return v;
 }
 
-bool RunBootstrap(std::string* error) {
+// Runs the bootstrap in the current interpreter `in` and keeps its helpers there.
+bool RunBootstrap(Interp* in, std::string* error) {
   PyObject* module = PyImport_AddModule("kiln");  // borrowed, now in sys.modules
   if (module == nullptr) {
     *error = "cannot create the kiln module: " + FetchTraceback();
@@ -197,14 +207,13 @@ bool RunBootstrap(std::string* error) {
     return false;
   }
   Py_DECREF(r);
-  Runtime& rt = Rt();
   Py_INCREF(dict);
-  rt.kiln_dict = dict;
-  rt.load = KilnAttr("_load");
-  rt.format_exc = KilnAttr("_format_exception");
-  rt.file_wrapper = KilnAttr("FileWrapper");
-  rt.error_stream = KilnAttr("errors");  // one shared wsgi.errors object
-  if (!rt.load || !rt.format_exc || !rt.file_wrapper || !rt.error_stream) {
+  in->kiln_dict = dict;
+  in->load = KilnAttr(in, "_load");
+  in->format_exc = KilnAttr(in, "_format_exception");
+  in->file_wrapper = KilnAttr(in, "FileWrapper");
+  in->error_stream = KilnAttr(in, "errors");  // one wsgi.errors object per interpreter
+  if (!in->load || !in->format_exc || !in->file_wrapper || !in->error_stream) {
     *error = "the kiln module is incomplete";
     return false;
   }
@@ -212,7 +221,7 @@ bool RunBootstrap(std::string* error) {
 }
 
 void CallKilnHook(const char* name, PyObject* arg) {
-  PyObject* fn = KilnAttr(name);
+  PyObject* fn = KilnAttr(CurrentInterp(), name);
   if (fn == nullptr) return;
   PyObject* r = arg != nullptr ? PyObject_CallOneArg(fn, arg) : PyObject_CallNoArgs(fn);
   Py_DECREF(fn);
@@ -226,19 +235,20 @@ struct AppSpec {
   std::string mountpoint;
   std::string target;
   bool is_file;
+  bool own_interpreter;  // a mount, unless single-interpreter
 };
 
 std::vector<AppSpec> ConfiguredApps() {
   const Settings& s = TheSettings();
   std::vector<AppSpec> specs;
-  if (!s.module.empty()) specs.push_back({"", s.module, false});
-  if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true});
+  if (!s.module.empty()) specs.push_back({"", s.module, false, false});
+  if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true, false});
   for (const std::string& m : s.mounts) {
     size_t eq = m.find('=');
     std::string mp = m.substr(0, eq);
     while (mp.size() > 1 && mp.back() == '/') mp.pop_back();
     if (mp == "/") mp.clear();
-    specs.push_back({mp, m.substr(eq + 1), false});
+    specs.push_back({mp, m.substr(eq + 1), false, !s.single_interpreter});
   }
   return specs;
 }
@@ -276,10 +286,11 @@ void SetError(std::string_view message) {
 }
 
 bool InterpreterReady() { return Rt().ready; }
-PyObject* FileWrapperType() { return Rt().file_wrapper; }
+PyObject* FileWrapperType() { return CurrentInterp()->file_wrapper; }
 PyObject* NewErrorStream() {
-  Py_XINCREF(Rt().error_stream);
-  return Rt().error_stream;
+  PyObject* stream = CurrentInterp()->error_stream;
+  Py_XINCREF(stream);
+  return stream;
 }
 
 bool EnsureInterpreter(std::string* error) {
@@ -302,12 +313,109 @@ bool EnsureInterpreter(std::string* error) {
     return false;
   }
   rt.pid = getpid();
-  if (!ExtendSysPath(error) || !RunBootstrap(error) || !InitWsgi(error)) return false;
+  Interp* main = MainInterp();
+  main->state = PyInterpreterState_Main();
+  if (!ExtendSysPath(true, error) || !RunBootstrap(main, error) || !InitWsgi(main, error)) {
+    return false;
+  }
   rt.ready = true;
   std::string version = Py_GetVersion();
   Log(KILN_LOG_INFO, "Python version: " + version.substr(0, version.find('\n')));
   return true;
 }
+
+// Imports one app in the current interpreter: the callable, or null with *traceback.
+PyObject* ImportApp(const App& app, std::string* traceback) {
+  Interp* in = CurrentInterp();
+  PyObject* callable = PyObject_CallFunction(in->load, "ssO", app.target.c_str(),
+                                             TheSettings().callable.c_str(),
+                                             app.is_file ? Py_True : Py_False);
+  if (callable == nullptr) *traceback = FetchTraceback();
+  return callable;
+}
+
+// A new sub-interpreter with sys.path and the kiln modules set up, current on this thread
+// (which held the GIL in the main interpreter, thread state `main`); null with *error.
+Interp* NewAppInterpreter(PyThreadState* main, std::string* error) {
+  Interp* in = NewSubInterpreter(error);
+  if (in == nullptr) return nullptr;
+  if (!ExtendSysPath(false, error) || !RunBootstrap(in, error) || !InitWsgi(in, error)) {
+    *error = "cannot set up a sub-interpreter: " + *error;
+    EndSubInterpreter(in, main);
+    return nullptr;
+  }
+  return in;
+}
+
+namespace {
+
+std::string Where(const App& app) {
+  return app.mountpoint.empty() ? "" : " (mountpoint='" + app.mountpoint + "')";
+}
+
+void LogReady(const App& app, size_t index, int64_t t0, const char* note) {
+  char line[320];
+  std::snprintf(line, sizeof(line), "WSGI app %zu (mountpoint='%s') ready in %.3f seconds "
+                "on interpreter %p pid: %d%s", index, app.mountpoint.c_str(),
+                static_cast<double>(TheHost().api->time_monotonic_us() - t0) / 1e6,
+                static_cast<void*>(PyInterpreterState_Get()), static_cast<int>(getpid()), note);
+  Log(KILN_LOG_INFO, line);
+}
+
+// Records a failed load: false (with *error) when need-app makes it fatal.
+bool LoadFailed(App* app, const std::string& traceback, std::string* error) {
+  app->load_error = LastLine(traceback);
+  Log(KILN_LOG_ERROR, "cannot load WSGI app `" + app->target + "`" + Where(*app) + ":\n" +
+                          traceback);
+  if (!TheSettings().need_app) return true;
+  *error = "cannot load WSGI app `" + app->target + "`" + Where(*app) + ": " + app->load_error;
+  return false;
+}
+
+// Before fork: imports the apps `pending` asks for, each in a sub-interpreter of a child
+// process (CPython cannot carry a sub-interpreter across fork, nor always end one: an app's
+// threads keep it alive), so an app that cannot load fails startup here with its traceback.
+bool CheckPendingApps(std::vector<App>* apps, std::string* error) {
+  std::vector<App*> check;
+  for (App& app : *apps) {
+    if (app.pending) check.push_back(&app);
+  }
+  if (check.empty()) return true;
+  std::vector<std::string> failures =
+      CheckImportsInChild(std::vector<const App*>(check.begin(), check.end()));
+  for (size_t i = 0; i < check.size(); ++i) {
+    App* app = check[i];
+    if (failures[i].empty()) {
+      Log(KILN_LOG_INFO, "WSGI app `" + app->target + "`" + Where(*app) + " imports fine; "
+                             "each worker loads it in its own sub-interpreter after fork");
+      continue;
+    }
+    app->pending = false;
+    if (!LoadFailed(app, failures[i], error)) return false;
+  }
+  return true;
+}
+
+// Loads `app` in a new sub-interpreter of this process, where it then runs.
+bool LoadInOwnInterpreter(App* app, size_t index, std::string* error) {
+  PyThreadState* main = PyThreadState_Get();
+  int64_t t0 = TheHost().api->time_monotonic_us();
+  Interp* in = NewAppInterpreter(main, error);
+  if (in == nullptr) return false;
+  std::string tb;
+  app->pending = false;
+  app->callable = ImportApp(*app, &tb);
+  if (app->callable == nullptr) {
+    EndSubInterpreter(in, main);
+    return LoadFailed(app, tb, error);
+  }
+  app->interp = in;
+  LogReady(*app, index, t0, " (sub-interpreter)");
+  SwitchToMain(main);
+  return true;
+}
+
+}  // namespace
 
 bool LoadApps(std::string* error) {
   Settings& s = TheSettings();
@@ -326,34 +434,44 @@ bool LoadApps(std::string* error) {
     return true;
   }
   const kiln_host_api* api = TheHost().api;
+  bool ok = true;
   for (const AppSpec& spec : specs) {
     App app;
     app.mountpoint = spec.mountpoint;
     app.target = spec.target;
-    int64_t t0 = api->time_monotonic_us();
-    app.callable = PyObject_CallFunction(Rt().load, "ssO", spec.target.c_str(),
-                                         s.callable.c_str(), spec.is_file ? Py_True : Py_False);
-    std::string where = spec.mountpoint.empty() ? "" : " (mountpoint='" + spec.mountpoint + "')";
-    if (app.callable == nullptr) {
-      std::string tb = FetchTraceback();
-      app.load_error = LastLine(tb);
-      Log(KILN_LOG_ERROR, "cannot load WSGI app `" + spec.target + "`" + where + ":\n" + tb);
-      if (s.need_app) {
-        *error = "cannot load WSGI app `" + spec.target + "`" + where + ": " + app.load_error;
-        for (App& a : apps) Py_CLEAR(a.callable);
-        apps.clear();
-        return false;
-      }
+    app.is_file = spec.is_file;
+    if (spec.own_interpreter && Rt().forked) {  // lazy-apps: made for good in the worker
+      ok = LoadInOwnInterpreter(&app, apps.size(), error);
+    } else if (spec.own_interpreter) {
+      app.pending = true;  // checked below, made in each worker after fork
     } else {
-      char line[256];
-      std::snprintf(line, sizeof(line), "WSGI app %zu (mountpoint='%s') ready in %.3f seconds "
-                    "on interpreter %p pid: %d%s", apps.size(), spec.mountpoint.c_str(),
-                    static_cast<double>(api->time_monotonic_us() - t0) / 1e6,
-                    static_cast<void*>(PyInterpreterState_Get()), static_cast<int>(getpid()),
-                    spec.mountpoint.empty() ? " (default app)" : "");
-      Log(KILN_LOG_INFO, line);
+      int64_t t0 = api->time_monotonic_us();
+      std::string tb;
+      app.callable = ImportApp(app, &tb);
+      if (app.callable != nullptr) {
+        app.interp = MainInterp();
+        LogReady(app, apps.size(), t0, spec.mountpoint.empty() ? " (default app)" : "");
+      } else {
+        ok = LoadFailed(&app, tb, error);
+      }
     }
     apps.push_back(std::move(app));
+    if (!ok) break;
+  }
+  ok = ok && CheckPendingApps(&apps, error);
+  if (!ok) {
+    for (App& a : apps) {
+      if (a.interp == MainInterp()) Py_CLEAR(a.callable);  // sub-interpreters' objects stay
+    }
+    apps.clear();
+  }
+  return ok;
+}
+
+bool LoadPendingApps(std::string* error) {
+  std::vector<App>& apps = TheApps();
+  for (size_t i = 0; i < apps.size(); ++i) {
+    if (apps[i].pending && !LoadInOwnInterpreter(&apps[i], i, error)) return false;
   }
   return true;
 }
@@ -364,13 +482,32 @@ void AfterForkIfNeeded() {
   // The master forks while its main thread holds the GIL (it never gives it up), so the child's
   // main thread owns it too and may repair the interpreter's locks and thread list.
   PyOS_AfterFork_Child();
+  ForgetSubInterpreters();
   rt.pid = getpid();
+  rt.forked = true;
 }
+
+namespace {
+
+// Calls a kiln hook in every sub-interpreter this (main) thread made; the main thread state is
+// current before and after.
+void CallHookInSubInterpreters(const char* name) {
+  PyThreadState* main = PyThreadState_Get();
+  for (Interp* in : TheInterps()) {
+    if (in->is_main || in->home_thread != PyThread_get_thread_ident()) continue;
+    SwitchTo(in);
+    CallKilnHook(name, nullptr);
+    SwitchToMain(main);
+  }
+}
+
+}  // namespace
 
 void RunPostForkHooks(int worker_id) {
   if (!Rt().ready) return;
   PyGILState_STATE g = PyGILState_Ensure();
   CallKilnHook("_run_postfork", nullptr);
+  CallHookInSubInterpreters("_run_postfork");
   int64_t every = TheSettings().autoreload_seconds;
   if (every > 0 && worker_id <= 1) {
     PyObject* secs = PyLong_FromLongLong(every);
@@ -391,6 +528,7 @@ void RunExitHooks() {
   if (!Rt().ready) return;
   PyGILState_STATE g = PyGILState_Ensure();
   CallKilnHook("_run_atexit", nullptr);
+  CallHookInSubInterpreters("_run_atexit");
   PyGILState_Release(g);
 }
 
@@ -402,8 +540,9 @@ std::string FetchTraceback() {
   if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
   std::string out;
   PyObject* text = nullptr;
-  if (Rt().format_exc != nullptr && value != nullptr) {
-    text = PyObject_CallOneArg(Rt().format_exc, value);
+  PyObject* format_exc = CurrentInterp()->format_exc;
+  if (format_exc != nullptr && value != nullptr) {
+    text = PyObject_CallOneArg(format_exc, value);
   }
   if (text == nullptr) {
     PyErr_Clear();

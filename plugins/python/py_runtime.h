@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "interpreters.h"
 #include "kiln/kiln.h"
 
 namespace kiln::python {
@@ -36,8 +37,13 @@ struct Settings {
 struct App {
   std::string mountpoint;
   std::string target;       // as configured, for log lines
-  PyObject* callable = nullptr;  // strong reference; null when loading failed
+  bool is_file = false;     // target is a wsgi-file path
+  PyObject* callable = nullptr;  // strong reference; null when loading failed or not yet loaded
   std::string load_error;   // why it failed (need-app = false serves 500s with this)
+  Interp* interp = nullptr;  // where it runs; null until loaded
+  // A mount in its own sub-interpreter, checked in the master, made in each worker after fork
+  // (CPython keeps only the main interpreter across fork).
+  bool pending = false;
 };
 
 // The host table and the plugin's handle, kept from init.
@@ -61,11 +67,16 @@ bool EnsureInterpreter(std::string* error);
 bool LoadApps(std::string* error);
 // In a freshly forked worker: repairs the interpreter's fork state once per process.
 void AfterForkIfNeeded();
-// Runs the app's post-fork hooks (kiln.postfork, uwsgi.post_fork_hook), starts py-autoreload.
+// After fork (or in a server without fork): creates the sub-interpreters of the mounted apps
+// checked before fork and loads each app in its own. False (with *error) when one fails and
+// need-app is set. Main thread, before requests.
+bool LoadPendingApps(std::string* error);
+// Runs the apps' post-fork hooks (kiln.postfork, uwsgi.post_fork_hook) in every interpreter,
+// starts py-autoreload.
 void RunPostForkHooks(int worker_id);
 // Lets request threads take the GIL: the main thread gives it up for good.
 void ReleaseGilForServing();
-// Worker exit: runs uwsgi.atexit / kiln atexit hooks if set.
+// Worker exit: runs uwsgi.atexit / kiln atexit hooks if set, in every interpreter.
 void RunExitHooks();
 bool InterpreterReady();
 
@@ -74,9 +85,19 @@ bool InterpreterReady();
 const App* RouteRequest(std::string_view script_name, std::string_view path_info,
                         bool* rewrite, std::string_view* new_script, std::string_view* new_path);
 
+// Imports `app` in the current interpreter: the callable (new reference), or null with the
+// traceback in *traceback.
+PyObject* ImportApp(const App& app, std::string* traceback);
+// A new sub-interpreter with sys.path and the kiln modules set up, current on this thread, which
+// held the GIL in the main interpreter with thread state `main`. Null with *error.
+Interp* NewAppInterpreter(PyThreadState* main, std::string* error);
+// Imports each app in a sub-interpreter of a forked child process (import_check.cc): per app,
+// "" when it loads, else its traceback. Main thread, GIL held, before fork.
+std::vector<std::string> CheckImportsInChild(const std::vector<const App*>& apps);
+
 // Current Python exception as a traceback text, clearing it ("" when none is set).
 std::string FetchTraceback();
-// The kiln module's FileWrapper class (borrowed) and its shared wsgi.errors object (new ref).
+// The current interpreter's FileWrapper class (borrowed) and wsgi.errors object (new ref).
 PyObject* FileWrapperType();
 PyObject* NewErrorStream();
 

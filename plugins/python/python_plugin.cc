@@ -32,8 +32,8 @@ const kiln_option_spec kOptions[] = {
     {"pyhome", KILN_OPT_STRING, "", "Same as `home`.", 0},
     {"py-programname", KILN_OPT_STRING, "", "Program name given to the interpreter (it finds "
      "its prefix from it).", 0},
-    {"single-interpreter", KILN_OPT_FLAG, "false", "Run every app in the main interpreter "
-     "(kiln always does today; accepted for uWSGI files).", 0},
+    {"single-interpreter", KILN_OPT_FLAG, "false", "Run every app in the main interpreter; "
+     "without it each `mount` app gets a sub-interpreter of its own, as in uWSGI.", 0},
     {"enable-threads", KILN_OPT_FLAG, "true", "Accepted for uWSGI files: Python threads are "
      "always enabled.", 0},
     {"py-autoreload", KILN_OPT_NUMBER, "0", "Check the apps' module files every N seconds and "
@@ -152,6 +152,8 @@ kiln_status OnAppLoad(void*) {
 kiln_status OnPostfork(void*, int worker_id) {
   if (!InterpreterReady()) return KILN_OK;
   AfterForkIfNeeded();
+  std::string error;
+  if (!LoadPendingApps(&error)) return Fail(error);
   RunPostForkHooks(worker_id);
   ReleaseGilForServing();
   return KILN_OK;

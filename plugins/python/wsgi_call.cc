@@ -11,6 +11,22 @@
 #include <vector>
 
 namespace kiln::python {
+
+// The objects requests need, one set per interpreter (types and dicts belong to the
+// interpreter that made them).
+struct WsgiState {
+  PyTypeObject* start_response_type = nullptr;
+  PyObject* env_template = nullptr;  // environ entries every request starts with
+  std::unordered_map<std::string_view, PyObject*> keys;  // interned CGI names
+  PyObject* key_script_name = nullptr;
+  PyObject* key_path_info = nullptr;
+  PyObject* key_url_scheme = nullptr;
+  PyObject* key_input = nullptr;
+  PyObject* key_errors = nullptr;
+  PyObject* http = nullptr;
+  PyObject* https = nullptr;
+};
+
 namespace {
 
 // The state of one WSGI call, shared by start_response and the response loop.
@@ -26,17 +42,6 @@ struct StartResponseObject {
   PyObject_HEAD
   Call* call;  // null once the request is over
 };
-
-PyTypeObject* g_start_response_type = nullptr;
-PyObject* g_template = nullptr;  // environ entries every request starts with
-std::unordered_map<std::string_view, PyObject*>* g_keys = nullptr;  // interned CGI names
-PyObject* g_key_script_name = nullptr;
-PyObject* g_key_path_info = nullptr;
-PyObject* g_key_url_scheme = nullptr;
-PyObject* g_key_input = nullptr;
-PyObject* g_key_errors = nullptr;
-PyObject* g_http = nullptr;
-PyObject* g_https = nullptr;
 
 constexpr const char* kCommonKeys[] = {
     "REQUEST_METHOD", "REQUEST_URI", "PATH_INFO", "QUERY_STRING", "SCRIPT_NAME",
@@ -270,6 +275,7 @@ PyType_Spec kStartResponseSpec = {"kiln.StartResponse", sizeof(StartResponseObje
 // ---- environ ----
 
 struct EnvBuild {
+  const WsgiState* w;
   PyObject* env;
   bool failed = false;
   std::string_view https, request_scheme, uwsgi_scheme;
@@ -282,8 +288,8 @@ int AddVar(void* arg, kiln_str name, kiln_str value) {
   else if (k == "REQUEST_SCHEME") b->request_scheme = v;
   else if (k == "UWSGI_SCHEME") b->uwsgi_scheme = v;
   PyObject* key = nullptr;
-  auto it = g_keys->find(k);
-  if (it != g_keys->end()) {
+  auto it = b->w->keys.find(k);
+  if (it != b->w->keys.end()) {
     key = it->second;
     Py_INCREF(key);
   } else {
@@ -300,10 +306,10 @@ int AddVar(void* arg, kiln_str name, kiln_str value) {
 
 PyObject* Scheme(const EnvBuild& b) {
   if (b.uwsgi_scheme == "https" || b.uwsgi_scheme == "http") {
-    return b.uwsgi_scheme == "https" ? g_https : g_http;
+    return b.uwsgi_scheme == "https" ? b.w->https : b.w->http;
   }
-  if (b.https == "on" || b.https == "1" || b.https == "ON" || b.https == "On") return g_https;
-  return b.request_scheme == "https" ? g_https : g_http;
+  if (b.https == "on" || b.https == "1" || b.https == "ON" || b.https == "On") return b.w->https;
+  return b.request_scheme == "https" ? b.w->https : b.w->http;
 }
 
 bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
@@ -314,22 +320,23 @@ bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
 }
 
 // The environ dict, or null with an exception set.
-PyObject* BuildEnviron(kiln_request* r, bool rewrite, std::string_view script,
+PyObject* BuildEnviron(const WsgiState& w, kiln_request* r, bool rewrite, std::string_view script,
                        std::string_view path) {
   EnvBuild b;
-  b.env = PyDict_Copy(g_template);
+  b.w = &w;
+  b.env = PyDict_Copy(w.env_template);
   if (b.env == nullptr) return nullptr;
   Api()->request_var_each(r, AddVar, &b);
-  bool ok = !b.failed && PyDict_SetItem(b.env, g_key_url_scheme, Scheme(b)) == 0;
+  bool ok = !b.failed && PyDict_SetItem(b.env, w.key_url_scheme, Scheme(b)) == 0;
   if (ok && rewrite) {
-    ok = SetStr(b.env, g_key_script_name, script) && SetStr(b.env, g_key_path_info, path);
+    ok = SetStr(b.env, w.key_script_name, script) && SetStr(b.env, w.key_path_info, path);
   } else if (ok && Api()->request_modifiers(r).modifier1 == 30) {
     // modifier1 30 (uWSGI's convention): PATH_INFO arrives with SCRIPT_NAME in front.
     kiln_str sn{}, pi{};
     if (Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn) == KILN_OK &&
         Api()->request_var_get(r, Str("PATH_INFO"), &pi) == KILN_OK && sn.len > 0 &&
         View(pi).substr(0, sn.len) == View(sn)) {
-      ok = SetStr(b.env, g_key_path_info, View(pi).substr(sn.len));
+      ok = SetStr(b.env, w.key_path_info, View(pi).substr(sn.len));
     }
   }
   if (!ok) {
@@ -470,36 +477,21 @@ kiln_status Consume(const App& app, Call* call, PyObject* result) {
   return KILN_OK;
 }
 
-kiln_status Serve(kiln_request* r) {
-  kiln_str sn{}, pi{};
-  Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn);
-  Api()->request_var_get(r, Str("PATH_INFO"), &pi);
-  bool rewrite = false;
-  std::string_view script, path;
-  const App* app = RouteRequest(View(sn), View(pi), &rewrite, &script, &path);
-  if (app == nullptr) {
-    if (!TheApps().empty()) return KILN_DECLINED;  // mounts only, none matches: 404
-    Log(KILN_LOG_ERROR, "no Python application loaded (see the startup log); answering 500");
-    Answer500(r);
-    return KILN_OK;
-  }
-  if (app->callable == nullptr) {
-    Log(KILN_LOG_ERROR, "WSGI app `" + app->target + "` failed to load (" + app->load_error +
-                            "); answering 500");
-    Answer500(r);
-    return KILN_OK;
-  }
+// Calls `app` for one request; the GIL is held in the app's interpreter.
+kiln_status Serve(kiln_request* r, const App* app, bool rewrite, std::string_view script,
+                  std::string_view path) {
+  const WsgiState& w = *app->interp->wsgi;
   Call call;
   call.r = r;
-  PyObject* env = BuildEnviron(r, rewrite, script, path);
+  PyObject* env = BuildEnviron(w, r, rewrite, script, path);
   PyObject* input = NewInput(r);
   PyObject* errors = NewErrorStream();
-  auto* sr = PyObject_New(StartResponseObject, g_start_response_type);
+  auto* sr = PyObject_New(StartResponseObject, w.start_response_type);
   if (sr != nullptr) sr->call = &call;
   kiln_status st = KILN_OK;
   if (env == nullptr || input == nullptr || errors == nullptr || sr == nullptr ||
-      PyDict_SetItem(env, g_key_input, input) != 0 ||
-      PyDict_SetItem(env, g_key_errors, errors) != 0) {
+      PyDict_SetItem(env, w.key_input, input) != 0 ||
+      PyDict_SetItem(env, w.key_errors, errors) != 0) {
     st = Fail(*app, &call, "while building environ");
   } else {
     PyObject* result = PyObject_CallFunctionObjArgs(app->callable, env,
@@ -528,7 +520,7 @@ PyObject* Interned(const char* s) {
   return o;
 }
 
-bool BuildTemplate(std::string* error) {
+bool BuildTemplate(Interp* in, std::string* error) {
   const Settings& s = TheSettings();
   PyObject* t = PyDict_New();
   PyObject* version = Py_BuildValue("(ii)", 1, 0);
@@ -539,10 +531,10 @@ bool BuildTemplate(std::string* error) {
                                  s.multiprocess ? Py_True : Py_False) == 0 &&
             PyDict_SetItemString(t, "wsgi.run_once", Py_False) == 0 &&
             PyDict_SetItemString(t, "wsgi.input_terminated", Py_True) == 0 &&
-            PyDict_SetItem(t, g_key_script_name, empty) == 0 &&
+            PyDict_SetItem(t, in->wsgi->key_script_name, empty) == 0 &&
             PyDict_SetItemString(t, "QUERY_STRING", empty) == 0 &&
             (!s.file_wrapper || PyDict_SetItemString(t, "wsgi.file_wrapper",
-                                                     FileWrapperType()) == 0);
+                                                     in->file_wrapper) == 0);
   Py_XDECREF(version);
   Py_XDECREF(empty);
   if (!ok) {
@@ -550,32 +542,52 @@ bool BuildTemplate(std::string* error) {
     *error = "cannot build the environ template: " + FetchTraceback();
     return false;
   }
-  g_template = t;
+  in->wsgi->env_template = t;
   return true;
 }
 
 }  // namespace
 
-bool InitWsgi(std::string* error) {
-  g_keys = new std::unordered_map<std::string_view, PyObject*>;
+bool InitWsgi(Interp* in, std::string* error) {
+  auto* w = new WsgiState;  // lives as long as the interpreter's requests may
+  in->wsgi = w;
   for (const char* k : kCommonKeys) {
     PyObject* o = Interned(k);
-    if (o != nullptr) g_keys->emplace(std::string_view(k), o);
+    if (o != nullptr) w->keys.emplace(std::string_view(k), o);
   }
-  g_key_script_name = Interned("SCRIPT_NAME");
-  g_key_path_info = Interned("PATH_INFO");
-  g_key_url_scheme = Interned("wsgi.url_scheme");
-  g_key_input = Interned("wsgi.input");
-  g_key_errors = Interned("wsgi.errors");
-  g_http = Interned("http");
-  g_https = Interned("https");
-  g_start_response_type =
+  w->key_script_name = Interned("SCRIPT_NAME");
+  w->key_path_info = Interned("PATH_INFO");
+  w->key_url_scheme = Interned("wsgi.url_scheme");
+  w->key_input = Interned("wsgi.input");
+  w->key_errors = Interned("wsgi.errors");
+  w->http = Interned("http");
+  w->https = Interned("https");
+  if (!w->key_script_name || !w->key_path_info || !w->key_url_scheme || !w->key_input ||
+      !w->key_errors || !w->http || !w->https) {
+    *error = "cannot intern the environ keys";
+    return false;
+  }
+  w->start_response_type =
       reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kStartResponseSpec));
-  if (g_start_response_type == nullptr) {
+  if (w->start_response_type == nullptr) {
     *error = "cannot create start_response's type: " + FetchTraceback();
     return false;
   }
-  return InitInputType(error) && BuildTemplate(error);
+  return InitInputType(in, error) && BuildTemplate(in, error);
+}
+
+void FreeWsgi(Interp* in) {
+  WsgiState* w = in->wsgi;
+  in->wsgi = nullptr;
+  Py_CLEAR(in->input_type);
+  if (w == nullptr) return;
+  for (auto& [name, key] : w->keys) Py_DECREF(key);
+  for (PyObject* o : {w->key_script_name, w->key_path_info, w->key_url_scheme, w->key_input,
+                      w->key_errors, w->http, w->https, w->env_template,
+                      reinterpret_cast<PyObject*>(w->start_response_type)}) {
+    Py_XDECREF(o);
+  }
+  delete w;
 }
 
 kiln_status ServeRequest(kiln_request* r) {
@@ -583,17 +595,30 @@ kiln_status ServeRequest(kiln_request* r) {
     SetError("the Python interpreter is not running (see the startup log)");
     return KILN_ERROR;
   }
-  // Each request thread keeps one thread state for its whole life (PyGILState would create and
-  // destroy one per request), taking the GIL for the call and handing it back afterwards.
-  thread_local PyThreadState* t_state = nullptr;
-  if (t_state != nullptr) {
-    PyEval_RestoreThread(t_state);
-  } else {
-    PyGILState_Ensure();  // never released: the thread state lives as long as the thread
-    t_state = PyThreadState_Get();
+  kiln_str sn{}, pi{};
+  Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn);
+  Api()->request_var_get(r, Str("PATH_INFO"), &pi);
+  bool rewrite = false;
+  std::string_view script, path;
+  const App* app = RouteRequest(View(sn), View(pi), &rewrite, &script, &path);
+  if (app == nullptr) {
+    if (!TheApps().empty()) return KILN_DECLINED;  // mounts only, none matches: 404
+    Log(KILN_LOG_ERROR, "no Python application loaded (see the startup log); answering 500");
+    Answer500(r);
+    return KILN_OK;
   }
-  kiln_status st = Serve(r);
-  t_state = PyEval_SaveThread();
+  if (app->callable == nullptr || app->interp == nullptr) {
+    std::string why = app->load_error.empty() ? "not loaded in this process" : app->load_error;
+    Log(KILN_LOG_ERROR, "WSGI app `" + app->target + "` failed to load (" + why +
+                            "); answering 500");
+    Answer500(r);
+    return KILN_OK;
+  }
+  // Each request thread keeps one thread state per interpreter for its whole life, taking the
+  // GIL for the call and handing it back afterwards.
+  EnterForRequest(app->interp);
+  kiln_status st = Serve(r, app, rewrite, script, path);
+  LeaveAfterRequest();
   return st;
 }
 

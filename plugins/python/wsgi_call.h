@@ -7,10 +7,13 @@
 
 namespace kiln::python {
 
-// Creates the Python types and interned environ keys. Needs the GIL; once per process.
-bool InitWsgi(std::string* error);
+// Creates the Python types and interned environ keys of the current interpreter `in` (fills
+// in->wsgi and in->input_type). Needs the GIL; once per interpreter, after the kiln bootstrap.
+bool InitWsgi(Interp* in, std::string* error);
+// Drops what InitWsgi made (an interpreter about to end is current).
+void FreeWsgi(Interp* in);
 
-// Serves one request (takes and gives back the GIL itself). An application error is answered
+// Serves one request in its app's interpreter (takes and gives back the GIL itself). An application error is answered
 // 500 with the traceback in the log; KILN_ERROR only when the response had already started.
 kiln_status ServeRequest(kiln_request* r);
 
@@ -18,6 +21,6 @@ kiln_status ServeRequest(kiln_request* r);
 // once the request is over (an app may keep the object).
 PyObject* NewInput(kiln_request* r);
 void DetachInput(PyObject* input);
-bool InitInputType(std::string* error);
+bool InitInputType(Interp* in, std::string* error);
 
 }  // namespace kiln::python

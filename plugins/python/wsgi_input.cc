@@ -20,8 +20,6 @@ struct InputObject {
   bool eof;
 };
 
-PyTypeObject* g_input_type = nullptr;
-
 size_t Buffered(const InputObject* in) { return in->buf->size() - in->pos; }
 
 void Compact(InputObject* in) {
@@ -220,9 +218,9 @@ PyType_Spec kInputSpec = {"kiln.Input", sizeof(InputObject), 0, Py_TPFLAGS_DEFAU
 
 }  // namespace
 
-bool InitInputType(std::string* error) {
-  g_input_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kInputSpec));
-  if (g_input_type == nullptr) {
+bool InitInputType(Interp* in, std::string* error) {
+  in->input_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kInputSpec));
+  if (in->input_type == nullptr) {
     *error = "cannot create wsgi.input's type: " + FetchTraceback();
     return false;
   }
@@ -230,7 +228,7 @@ bool InitInputType(std::string* error) {
 }
 
 PyObject* NewInput(kiln_request* r) {
-  PyObject* obj = PyType_GenericAlloc(g_input_type, 0);
+  PyObject* obj = PyType_GenericAlloc(CurrentInterp()->input_type, 0);
   if (obj == nullptr) return nullptr;
   auto* in = reinterpret_cast<InputObject*>(obj);
   in->req = r;

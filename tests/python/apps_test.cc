@@ -1,6 +1,6 @@
 // The python plugin in the real server: the example Flask and Django apps, the wsgiref
-// validator apps and mount points over kiln's http-socket (a unix socket under a temp dir), and
-// an app that cannot be imported failing startup with its traceback.
+// validator apps, mount points and their sub-interpreters over kiln's http-socket (a unix socket
+// under a temp dir), and an app that cannot be imported failing startup with its traceback.
 #include <signal.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -227,6 +227,122 @@ TEST(AppLoading, AnAppThatCannotBeImportedFailsStartupWithItsTraceback) {
   std::optional<int> status = k.WaitExit(absl::Seconds(20));
   ASSERT_TRUE(status.has_value()) << k.Log();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << k.Log();
+  EXPECT_THAT(k.Log(), HasSubstr("Traceback (most recent call last)"));
+  EXPECT_THAT(k.Log(), HasSubstr("this_module_does_not_exist_anywhere"));
+}
+
+// The value of "key" in a flat JSON object as its text (numbers, true/false, "strings").
+std::string Field(const std::string& json, const std::string& key) {
+  std::string tag = "\"" + key + "\": ";
+  size_t at = json.find(tag);
+  if (at == std::string::npos) return "<no " + key + ">";
+  at += tag.size();
+  size_t end = json.find_first_of(",}", at);
+  return json.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+std::vector<std::string> TwoMounts(std::vector<std::string> more = {}) {
+  std::vector<std::string> args = {"--pythonpath", SourceDir() + "/tests/unit/plugins/python/apps",
+                                   "--mount", "/a=interp_cases:first", "--mount",
+                                   "/b=interp_cases:second", "--manage-script-name",
+                                   "--processes", "1"};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+TEST(SubInterpreters, EachMountedAppHasItsOwnModulesAndGlobals) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s(TwoMounts());
+  ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
+  Response a1 = s.Do("GET", "/a/x");
+  Response a2 = s.Do("GET", "/a/x");
+  Response b = s.Do("GET", "/b/y");
+  EXPECT_EQ(Field(b.body, "app"), "\"second\"");
+  EXPECT_EQ(Field(b.body, "path_info"), "\"/y\"");
+  EXPECT_NE(Field(a2.body, "modules_id"), Field(b.body, "modules_id")) << a2.body << b.body;
+  EXPECT_EQ(Field(a1.body, "modules_id"), Field(a2.body, "modules_id"));
+  // /a counted its probe and two requests; /b's own module copy counted one.
+  EXPECT_EQ(Field(b.body, "requests"), "1") << b.body;
+  // The kiln and uwsgi modules work there, and the app's post-fork hook ran in its worker.
+  EXPECT_EQ(Field(b.body, "worker"), "1");
+  EXPECT_EQ(Field(b.body, "kiln_worker"), "1");
+  EXPECT_EQ(Field(b.body, "opt_mounts"), "2");  // a repeated key is a list
+  EXPECT_EQ(Field(b.body, "postfork"), "1");
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("(sub-interpreter)"));
+}
+
+TEST(UwsgiOpt, ABareFlagIsTrueAndAValueIsBytes) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s(TwoMounts());  // `--master` is given bare, `--pythonpath DIR` with a value
+  ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
+  Response r = s.Do("GET", "/a/x");
+  EXPECT_EQ(Field(r.body, "opt_master"), "\"True\"") << r.body;
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  EXPECT_EQ(Field(r.body, "opt_pythonpath"), "\"b'" + apps + "'\"") << r.body;
+}
+
+TEST(SubInterpreters, SingleInterpreterMakesTheMountsShareOne) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s(TwoMounts({"--single-interpreter"}));
+  ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
+  Response a = s.Do("GET", "/a/x");
+  Response b = s.Do("GET", "/b/y");
+  EXPECT_EQ(Field(a.body, "modules_id"), Field(b.body, "modules_id")) << a.body << b.body;
+  EXPECT_EQ(Field(b.body, "requests"), "3") << b.body;  // probe, /a, /b: one module
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("(sub-interpreter)")));
+}
+
+TEST(SubInterpreters, BothMountsServeConcurrentlyWithTwoThreads) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s(TwoMounts({"--threads", "2"}));
+  ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&s, &ok, i] {
+      std::string mount = i % 2 == 0 ? "/a" : "/b";
+      Response r = s.Do("GET", mount + "/sleep");
+      std::string want = i % 2 == 0 ? "\"first\"" : "\"second\"";
+      if (r.status == 200 && Field(r.body, "app") == want) ++ok;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 8) << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("Fatal Python error")));
+}
+
+TEST(SubInterpreters, LazyAppsLoadEachMountInItsOwnInterpreterInTheWorker) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s(TwoMounts({"--lazy-apps"}));
+  ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
+  Response a = s.Do("GET", "/a/x");
+  Response b = s.Do("GET", "/b/y");
+  EXPECT_NE(Field(a.body, "modules_id"), Field(b.body, "modules_id")) << a.body << b.body;
+  EXPECT_EQ(Field(b.body, "postfork"), "1");
+}
+
+TEST(SubInterpreters, AMountThatStartsThreadsWhenImportedServes) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  PyServer s(TwoMounts({"--mount", "/t=threads_at_import"}));
+  ASSERT_TRUE(s.Start("/t/")) << s.kiln().Log();
+  EXPECT_THAT(s.Do("GET", "/t/").body, HasSubstr("threads ok"));
+  EXPECT_EQ(Field(s.Do("GET", "/a/x").body, "app"), "\"first\"");
+}
+
+TEST(SubInterpreters, AMountThatCannotBeImportedFailsStartupNamingIt) {
+  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
+  TempDir dir;
+  std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
+  KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",
+                 "python", "--master", "--pythonpath", apps, "--mount", "/ok=interp_cases:first",
+                 "--mount", "/bad=broken_import"},
+                dir.File("kiln.log"));
+  k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
+  ASSERT_TRUE(k.Start());
+  std::optional<int> status = k.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << k.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << k.Log();
+  EXPECT_THAT(k.Log(), HasSubstr("cannot load WSGI app `broken_import` (mountpoint='/bad')"));
   EXPECT_THAT(k.Log(), HasSubstr("Traceback (most recent call last)"));
   EXPECT_THAT(k.Log(), HasSubstr("this_module_does_not_exist_anywhere"));
 }

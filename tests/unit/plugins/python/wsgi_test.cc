@@ -35,6 +35,8 @@ FakeHost& Loaded() {
     h.Add("pythonpath", kApps);
     h.Set("module", "wsgi_cases");
     h.Set("my-custom", "hello");
+    h.Set("master", "true");          // a flag given bare reads "true"
+    h.Set("my-text-true", "true");    // text that happens to read "true"
     h.Add("pythonpath-extra", "a");
     h.Add("pythonpath-extra", "b");
     std::string err = h.Start(PythonPluginPath());
@@ -268,6 +270,13 @@ TEST(UwsgiModule, ExposesWorkerOptionsAndRunsPostforkHooks) {
   EXPECT_THAT(body, HasSubstr("\"opt_custom\": \"b'hello'\""));
   EXPECT_THAT(body, HasSubstr("\"opt_repeated\": \"[b'a', b'b']\""));
   EXPECT_THAT(body, HasSubstr("\"postfork\": 1"));
+}
+
+TEST(UwsgiModule, OptGivesTrueForAFlagAndBytesForText) {
+  std::string body = Get("/modules").Body();
+  EXPECT_THAT(body, HasSubstr("\"opt_master\": \"True\""));
+  EXPECT_THAT(body, HasSubstr("\"opt_text_true\": \"b'true'\""));
+  EXPECT_THAT(body, HasSubstr("\"opt_custom\": \"b'hello'\""));
 }
 
 TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {

@@ -200,6 +200,8 @@ def modules(environ, start_response):
         'numproc': uwsgi.numproc,
         'opt_custom': repr(uwsgi.opt.get('my-custom')),
         'opt_repeated': repr(uwsgi.opt.get('pythonpath-extra')),
+        'opt_master': repr(uwsgi.opt.get('master')),
+        'opt_text_true': repr(uwsgi.opt.get('my-text-true')),
         'postfork': STATE['postfork'],
     })
 
