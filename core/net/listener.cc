@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
+#include "core/log/logger.h"
 
 namespace kiln::net {
 namespace {
@@ -253,7 +254,14 @@ bool VacuumUnixSocket(const Address& address, int fd) {
       return false;
     }
   }
-  return unlink(address.path.c_str()) == 0;
+  if (unlink(address.path.c_str()) == 0) {
+    return true;
+  }
+  // Usually a root-owned directory after the privilege drop: say so instead of leaving the
+  // file behind in silence.
+  log::Warn("VACUUM: cannot remove unix socket %s: %s (its directory must be writable by the "
+            "user kiln runs as)", address.path, base::ErrnoText(errno));
+  return false;
 }
 
 }  // namespace kiln::net
