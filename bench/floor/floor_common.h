@@ -1,0 +1,24 @@
+/* Shared helpers of the floor backends (bench/floor/): listen-address parsing, the fixed
+ * response and worker forking. These servers do nothing but answer, so the benchmark suite
+ * can report every row against what the kernel's socket work alone costs. */
+#ifndef KILN_BENCH_FLOOR_COMMON_H_
+#define KILN_BENCH_FLOOR_COMMON_H_
+
+#include <stddef.h>
+
+/* Opens a listening socket (close-on-exec) on "unix:/path", "/path" or "host:port".
+ * Unix sockets are made 0666. Exits with a message on failure. */
+int floor_listen(const char *addr, int nonblocking);
+
+/* Builds "HTTP/1.1 200 OK" with a body of body_size bytes ("Hello, World!\n" when 14 or less).
+ * keep_alive adds no Connection header; otherwise "Connection: close". */
+char *floor_response(size_t body_size, int keep_alive, size_t *len);
+
+/* Forks workers-1 children (the caller is the last worker); children die with the parent.
+ * Returns 0 in the parent, the worker number in children. */
+int floor_fork_workers(int workers);
+
+/* Parses the common options: -l address -w workers -b body-bytes. Exits on bad usage. */
+void floor_parse_args(int argc, char **argv, const char **addr, int *workers, size_t *body);
+
+#endif /* KILN_BENCH_FLOOR_COMMON_H_ */
