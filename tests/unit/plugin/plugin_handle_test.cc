@@ -16,6 +16,7 @@
 #include "core/plugin/plugin_set.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/log/log_test_util.h"
 #include "tests/unit/plugin/plugin_test_util.h"
 
 namespace kiln::plugin {
@@ -172,25 +173,7 @@ TEST(PluginHandle, HostTableReportsVersionAndCounts) {
   EXPECT_EQ(api->scoreboard_worker(1, &stats), KILN_DECLINED);
 }
 
-class LogfileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kiln-logfile-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::string cmd = "rm -rf " + dir_;
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
-  }
-  static std::string Slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  std::string dir_;
-};
+class LogfileTest : public log::testing::TempDirTest {};
 
 TEST_F(LogfileTest, FileSchemeCreatesTheFileMode0640AndAppendsLines) {
   std::string path = dir_ + "/app.log";
