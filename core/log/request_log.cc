@@ -20,12 +20,21 @@ struct tm LocalTm(absl::Time t) {
   return tm_buf;
 }
 
-// ctime(3) without its newline: "Tue Nov 24 02:11:10 2026".
+// ctime(3) without its newline: "Tue Nov 24 02:11:10 2026". Every request line carries it,
+// so each thread keeps the text of the last second it formatted (localtime_r + strftime
+// cost more than the rest of the line).
 std::string CtimeText(absl::Time t) {
-  struct tm tm_buf = LocalTm(t);
-  char buf[64];
-  size_t n = strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm_buf);
-  return std::string(buf, n);
+  thread_local time_t cached_secs = -1;
+  thread_local std::string cached_text;
+  const time_t secs = absl::ToTimeT(t);
+  if (secs != cached_secs) {
+    struct tm tm_buf = LocalTm(t);
+    char buf[64];
+    size_t n = strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm_buf);
+    cached_text.assign(buf, n);
+    cached_secs = secs;
+  }
+  return cached_text;
 }
 
 // Apache's common log time: "24/Nov/2026:02:11:10 +0000".
