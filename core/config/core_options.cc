@@ -169,6 +169,10 @@ const std::vector<Row>& Rows() {
   {"log-5xx", kFlag, "false", I,
    "Log requests answered 5xx even when request logging is off."},
   {"disable-logging", kFlag, "false", I, "Do not log requests."},
+  {"request-log-buffer", kSize, "4096", I,
+   "kiln: bytes of request log lines a serving thread collects and writes with one write() "
+   "per file; it writes them whenever it waits for work, and at least every 100 ms when "
+   "busy. 0 writes each line at once."},
   {"touch-logreopen", kList, "", I,
    "Reopen log files when this file's modification time changes."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},

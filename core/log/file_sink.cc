@@ -64,6 +64,12 @@ void FdSink::Write(std::string_view line) {
   }
 }
 
+void FdSink::WriteLines(std::string_view lines, size_t count) {
+  if (auto err = WriteLine(fd_, lines)) {
+    RecordFailure(std::move(*err), count);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<FileSink>> FileSink::Open(std::string path, FileOptions options) {
   absl::StatusOr<base::UniqueFd> fd = OpenLogFile(path, options);
   if (!fd.ok()) {
@@ -75,6 +81,12 @@ absl::StatusOr<std::unique_ptr<FileSink>> FileSink::Open(std::string path, FileO
 void FileSink::Write(std::string_view line) {
   if (auto err = WriteLine(fd_.Get(), line)) {
     RecordFailure(std::move(*err));
+  }
+}
+
+void FileSink::WriteLines(std::string_view lines, size_t count) {
+  if (auto err = WriteLine(fd_.Get(), lines)) {
+    RecordFailure(std::move(*err), count);
   }
 }
 

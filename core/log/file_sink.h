@@ -34,6 +34,7 @@ class FdSink : public Sink {
  public:
   FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
   void Write(std::string_view line) override;
+  void WriteLines(std::string_view lines, size_t count) override;
   std::string Describe() const override { return name_; }
 
  private:
@@ -47,6 +48,7 @@ class FileSink : public Sink {
  public:
   static absl::StatusOr<std::unique_ptr<FileSink>> Open(std::string path, FileOptions options);
   void Write(std::string_view line) override;
+  void WriteLines(std::string_view lines, size_t count) override;
   absl::Status Reopen() override;
   std::string Describe() const override { return path_; }
   int fd() const { return fd_.Get(); }

@@ -38,6 +38,21 @@ struct LoggerState {
   uint64_t reopen_seen = 0;
 };
 
+// The calling thread's request-log batch (SetRequestBatch).
+struct RequestBatch {
+  std::string lines;
+  size_t count = 0;
+  size_t limit = 0;  // 0: off
+  int64_t since_ns = 0;
+};
+thread_local RequestBatch tl_batch;
+
+int64_t MonotonicNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 LoggerState& State() {
   // Never destroyed: workers log until _exit, and destructors of other statics may log.
   static LoggerState* state = new LoggerState;
@@ -71,6 +86,17 @@ std::string Prefix(const LoggerState& st, Level level) {
     out += "error: ";
   }
   return out;
+}
+
+void WriteLinesTo(std::vector<std::unique_ptr<Sink>>& sinks, std::string_view lines,
+                  size_t count) {
+  if (sinks.empty()) {
+    WriteStderr(lines);
+    return;
+  }
+  for (auto& sink : sinks) {
+    sink->WriteLines(lines, count);
+  }
 }
 
 void WriteTo(std::vector<std::unique_ptr<Sink>>& sinks, std::string_view line) {
@@ -185,12 +211,24 @@ absl::Status Sink::Reopen() { return absl::OkStatus(); }
 
 std::string Sink::LastFailure() const { return last_failure_; }
 
-void Sink::RecordFailure(std::string reason) {
-  ++failures_;
+void Sink::WriteLines(std::string_view lines, size_t count) {
+  (void)count;
+  size_t start = 0;
+  while (start < lines.size()) {
+    size_t nl = lines.find('\n', start);
+    size_t end = nl == std::string_view::npos ? lines.size() : nl + 1;
+    Write(lines.substr(start, end - start));
+    start = end;
+  }
+}
+
+void Sink::RecordFailure(std::string reason, uint64_t lines) {
+  failures_ += lines;
   last_failure_ = std::move(reason);
 }
 
 void Log(Level level, std::string_view message) {
+  FlushRequestBatch();  // this thread's request lines came first
   LoggerState& st = State();
   std::unique_lock<std::mutex> lock(st.mu);
   std::vector<std::string> failures = ReopenIfRequestedLocked(st);
@@ -222,12 +260,11 @@ void Log(Level level, std::string_view message) {
   MaybeReportFailures(st);
 }
 
-void LogRequest(std::string_view line) {
+namespace {
+
+// Writes request lines (each ending in '\n') to the request sinks, or the server log.
+void WriteRequestLines(std::string_view lines, size_t count) {
   LoggerState& st = State();
-  std::string whole(line);
-  if (whole.empty() || whole.back() != '\n') {
-    whole.push_back('\n');
-  }
   std::unique_lock<std::mutex> lock(st.mu);
   std::vector<std::string> failures = ReopenIfRequestedLocked(st);
   if (!failures.empty()) {
@@ -237,8 +274,61 @@ void LogRequest(std::string_view line) {
     }
     lock.lock();
   }
-  WriteTo(st.request.empty() ? st.server : st.request, whole);
+  WriteLinesTo(st.request.empty() ? st.server : st.request, lines, count);
   MaybeReportFailures(st);
+}
+
+}  // namespace
+
+void LogRequest(std::string_view line) {
+  const bool newline = !line.empty() && line.back() == '\n';
+  RequestBatch& b = tl_batch;
+  if (b.limit == 0) {
+    if (newline) {
+      WriteRequestLines(line, 1);
+    } else {
+      std::string whole(line);
+      whole.push_back('\n');
+      WriteRequestLines(whole, 1);
+    }
+    return;
+  }
+  const size_t size = line.size() + (newline ? 0 : 1);
+  if (b.count > 0 && b.lines.size() + size > b.limit) FlushRequestBatch();
+  if (b.count == 0) b.since_ns = MonotonicNs();
+  b.lines.append(line.data(), line.size());
+  if (!newline) b.lines.push_back('\n');
+  ++b.count;
+  if (b.lines.size() >= b.limit) FlushRequestBatch();
+}
+
+void SetRequestBatch(size_t bytes) {
+  FlushRequestBatch();
+  tl_batch.limit = bytes;
+  if (bytes > 0) tl_batch.lines.reserve(bytes);
+}
+
+void FlushRequestBatch() {
+  RequestBatch& b = tl_batch;
+  if (b.count == 0) return;
+  // Taken out first: writing may log (a failed reopen), which flushes again.
+  std::string lines = std::move(b.lines);
+  const size_t count = b.count;
+  b.lines.clear();
+  b.count = 0;
+  WriteRequestLines(lines, count);
+  if (b.lines.capacity() < lines.capacity()) {
+    lines.clear();
+    b.lines.swap(lines);  // keep the allocation
+  }
+}
+
+bool RequestBatchPending() { return tl_batch.count > 0; }
+
+void FlushRequestBatchIfOlderThan(int64_t max_age_ms) {
+  if (tl_batch.count > 0 && MonotonicNs() - tl_batch.since_ns >= max_age_ms * 1000000) {
+    FlushRequestBatch();
+  }
 }
 
 void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks) {

@@ -26,6 +26,9 @@ class Sink {
  public:
   virtual ~Sink();
   virtual void Write(std::string_view line) = 0;
+  // Takes `count` whole lines at once (a request-log batch). The default hands them to
+  // Write() one at a time; sinks that write to a file or a descriptor write them together.
+  virtual void WriteLines(std::string_view lines, size_t count);
   // Reopens the target (log rotation). On failure the old target stays in use.
   virtual absl::Status Reopen();
   // What the sink writes to, for messages: "/var/log/app.log", "stderr", "file:/x".
@@ -35,8 +38,8 @@ class Sink {
   std::string LastFailure() const;
 
  protected:
-  // For implementations: records one lost line and why.
-  void RecordFailure(std::string reason);
+  // For implementations: records `lines` lost lines and why.
+  void RecordFailure(std::string reason, uint64_t lines = 1);
 
  private:
   uint64_t failures_ = 0;
@@ -48,8 +51,20 @@ class Sink {
 void Log(Level level, std::string_view message);
 
 // Writes one request log line (no newline needed) to the request sinks, or the server log
-// when none is set.
+// when none is set. On a thread that batches (SetRequestBatch), the line joins the thread's
+// batch instead, which is written whole when full or flushed.
 void LogRequest(std::string_view line);
+
+// Request-log batching for the calling thread (a serving thread): lines collect up to `bytes`
+// bytes and go out with one write() per file or descriptor sink; 0 turns batching off (after
+// flushing). A server log line from the same thread flushes the batch first, so a thread's
+// lines keep their order. The thread must flush before it waits for work, and before it ends.
+void SetRequestBatch(size_t bytes);
+void FlushRequestBatch();
+// True when the calling thread holds unwritten request lines.
+bool RequestBatchPending();
+// Flushes when the oldest line of the calling thread's batch waited `max_age_ms` or longer.
+void FlushRequestBatchIfOlderThan(int64_t max_age_ms);
 
 // Replaces the sinks (an empty vector restores stderr for the server log, and "same as the
 // server log" for the request log). The previous sinks are closed.

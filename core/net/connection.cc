@@ -53,21 +53,23 @@ void ConsumePendingSigpipe() {
 }  // namespace
 
 Connection::Connection(base::UniqueFd fd, Protocol protocol, std::string_view socket_name,
-                       size_t max_capacity)
+                       size_t max_capacity, const sockaddr_storage* peer, bool tcp)
     : fd_(std::move(fd)),
       protocol_(protocol),
       socket_name_(socket_name),
+      local_pending_(tcp),
       max_capacity_(max_capacity) {
+  if (peer != nullptr) AddressText(*peer, &remote_addr_, &remote_port_);
+  if (!tcp) server_name_ = socket_name_;
+}
+
+void Connection::ResolveLocal() {
+  if (!local_pending_) return;
+  local_pending_ = false;
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  if (getpeername(fd_.Get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    AddressText(ss, &remote_addr_, &remote_port_);
-  }
-  ss = {};
-  len = sizeof(ss);
   if (getsockname(fd_.Get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     AddressText(ss, &server_name_, &server_port_);
-    if (ss.ss_family == AF_UNIX) server_name_ = socket_name_;
   }
 }
 

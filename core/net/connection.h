@@ -3,6 +3,7 @@
 // socket). No protocol knowledge beyond which one the listen socket speaks.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -25,16 +26,26 @@ class Connection {
 
   // The read buffer starts small, grows up to `max_capacity` bytes (which must exceed the head
   // limit) and is released while the connection is idle, so idle keep-alive connections cost
-  // no buffer.
+  // no buffer. `peer` is the address accept(2) returned (null: none); `tcp` says whether the
+  // listen socket is TCP, so the local address is looked up (once, when first asked for) only
+  // where it can differ from the socket's name.
   Connection(base::UniqueFd fd, Protocol protocol, std::string_view socket_name,
-             size_t max_capacity);
+             size_t max_capacity, const struct sockaddr_storage* peer = nullptr,
+             bool tcp = false);
 
   int fd() const { return fd_.Get(); }
   Protocol protocol() const { return protocol_; }
   const std::string& remote_addr() const { return remote_addr_; }
   const std::string& remote_port() const { return remote_port_; }
-  const std::string& server_name() const { return server_name_; }
-  const std::string& server_port() const { return server_port_; }
+  // The local address of a TCP connection (getsockname, once); a unix socket's name.
+  const std::string& server_name() {
+    ResolveLocal();
+    return server_name_;
+  }
+  const std::string& server_port() {
+    ResolveLocal();
+    return server_port_;
+  }
   // "1.2.3.4:5678" or the socket name, for log lines.
   std::string PeerText() const;
 
@@ -77,14 +88,17 @@ class Connection {
   State state = State::kIdle;
   absl::Time deadline = absl::InfiniteFuture();
   uint64_t requests = 0;  // served on this connection
+  bool registered = false;  // in the serving thread's epoll set
 
  private:
   absl::Status WaitFor(short events, absl::Duration timeout);
+  void ResolveLocal();
 
   base::UniqueFd fd_;
   Protocol protocol_;
   std::string socket_name_;
   std::string remote_addr_, remote_port_, server_name_, server_port_;
+  bool local_pending_;
   void Grow(size_t min_capacity);
 
   std::unique_ptr<char[]> buf_;

@@ -33,6 +33,7 @@ struct ListenSocket {
   int fd;
   Protocol protocol;
   std::string name;  // as configured, for logs
+  bool tcp = false;  // TCP (else a unix socket): TCP_NODELAY and getsockname apply
 };
 
 struct ServeOptions {
@@ -46,12 +47,13 @@ struct ServeOptions {
   bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
        memory_report = false, ignore_write_errors = false, disable_write_exception = false;
   std::string log_format;           // empty: uWSGI's default line (DECISIONS 20)
+  size_t request_log_buffer = 4096; // bytes of request lines a thread writes together; 0: each
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
 
   // Reads the options above from the configuration (uWSGI names: buffer-size, limit-post,
   // post-buffering, socket-timeout, http-timeout, http-keepalive, threads, disable-logging,
   // log-4xx, log-5xx, log-date, memory-report, ignore-write-errors, disable-write-exception,
-  // log-format, static-map). Errors name the option and what was expected.
+  // log-format, static-map; kiln's request-log-buffer). Errors name the option and what was expected.
   static absl::StatusOr<ServeOptions> FromConfig(const config::Config& cfg);
 };
 

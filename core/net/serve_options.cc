@@ -39,6 +39,12 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");
   o.disable_write_exception = cfg.GetFlag("disable-write-exception");
   o.log_format = cfg.GetString("log-format");
+  o.request_log_buffer = cfg.GetSize("request-log-buffer");
+  if (o.request_log_buffer > 65536) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `request-log-buffer`: %u is out of range; expected 0 (write each line at once) "
+        "to 65536 bytes", o.request_log_buffer));
+  }
   for (const std::string& map : cfg.GetList("static-map")) {
     size_t eq = map.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == map.size()) {

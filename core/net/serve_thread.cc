@@ -35,6 +35,9 @@ constexpr uint64_t kListenTag = 1ull << 32;
 constexpr uint64_t kWakeTag = 2ull << 32;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(100);
 constexpr size_t kTailRoom = 2048;
+// A busy thread writes its request-log batch at least this often (it always does before it
+// waits for work).
+constexpr int64_t kLogBatchMaxAgeMs = 100;
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
 
@@ -84,6 +87,7 @@ void ServeThread::Run() {
   sigemptyset(&block);
   sigaddset(&block, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &block, nullptr);
+  pid_ = static_cast<int>(getpid());  // serving threads run in the worker, after fork
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   KILN_CHECK(epoll_.Valid(), "epoll_create1");
   epoll_event ev{};
@@ -91,6 +95,7 @@ void ServeThread::Run() {
   ev.data.u64 = kWakeTag;
   KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, wake_fd_, &ev) == 0, "epoll_ctl wake fd");
   if (!loop_.stopping()) SetAccepting(true);
+  log::SetRequestBatch(options_.request_log_buffer);
   absl::Time next_sweep = absl::Now() + kSweepInterval;
   std::vector<epoll_event> events(64);
   while (true) {
@@ -104,8 +109,19 @@ void ServeThread::Run() {
       for (Connection* c : idle) Close(c);
       if (conns_.empty()) break;
     }
-    int n = epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()),
-                       static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval)));
+    const int cap = static_cast<int>(events.size());
+    const int timeout = static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
+    int n;
+    if (log::RequestBatchPending()) {
+      // Request lines are waiting: write them before sleeping, not while work is queued.
+      n = epoll_wait(epoll_.Get(), events.data(), cap, 0);
+      if (n == 0) {
+        log::FlushRequestBatch();
+        n = epoll_wait(epoll_.Get(), events.data(), cap, timeout);
+      }
+    } else {
+      n = epoll_wait(epoll_.Get(), events.data(), cap, timeout);
+    }
     if (n < 0 && errno != EINTR) {
       KILN_CHECK(false, "epoll_wait");
     }
@@ -115,10 +131,10 @@ void ServeThread::Run() {
         uint64_t v;
         (void)!read(wake_fd_, &v, sizeof(v));
       } else if ((tag & kListenTag) != 0) {
-        if (accepting_) Accept(static_cast<size_t>(tag & 0xffffffffu));
+        if (accepting_) Accept(static_cast<size_t>(tag & 0xffffffffu), i == n - 1);
       } else {
         auto it = conns_.find(static_cast<int>(tag));
-        if (it != conns_.end()) OnEvent(it->second.get());
+        if (it != conns_.end()) (void)OnEvent(it->second.get());
       }
     }
     const absl::Time now = absl::Now();
@@ -129,16 +145,26 @@ void ServeThread::Run() {
   }
   while (!conns_.empty()) Close(conns_.begin()->second.get());
   SetAccepting(false);
+  log::SetRequestBatch(0);  // writes what is left
 }
 
-// Takes one connection per wakeup and reads it at once (nginx usually has sent the request by
-// then). The listen socket stays readable while more are queued, and with EPOLLEXCLUSIVE the
-// kernel wakes an idle thread or worker for them: accepting a batch here would queue them all
-// behind this thread's requests while other threads and workers sit idle.
-void ServeThread::Accept(size_t index) {
+// Takes one connection per wakeup and reads it at once, before it joins the epoll set: nginx
+// has usually sent the whole request by then, so a uwsgi request is served and closed without
+// touching epoll. The listen socket stays readable while more are queued, and with
+// EPOLLEXCLUSIVE the kernel wakes an idle thread or worker for them: accepting a batch here
+// would queue them all behind this thread's requests while other threads and workers sit idle.
+// Once a connection is done and this thread has no other event waiting (`last_event`), it takes
+// the next queued one itself, saving the trip through epoll_wait (at most kAcceptBurst in a row,
+// so timers and the stop flag are looked at).
+void ServeThread::Accept(size_t index, bool last_event) {
+  constexpr int kAcceptBurst = 16;
   const ListenSocket& ls = loop_.sockets_[index];
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    int fd = accept4(ls.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  int served = 0;
+  for (int attempt = 0; attempt < 8 + kAcceptBurst; ++attempt) {
+    sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    int fd = accept4(ls.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                     SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -155,33 +181,41 @@ void ServeThread::Accept(size_t index) {
       }
       return;
     }
-    const int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // fails on unix: fine
-    auto c = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name, capacity_);
+    if (ls.tcp) {
+      const int one = 1;
+      (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    auto c = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name, capacity_,
+                                          peer_len > 0 ? &peer : nullptr, ls.tcp);
     c->state = Connection::State::kReadingHead;
     c->deadline = absl::Now() + options_.socket_timeout;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = static_cast<uint64_t>(fd);
-    KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD connection");
     Connection* accepted = c.get();
     conns_.emplace(fd, std::move(c));
-    OnEvent(accepted);
-    return;
+    if (OnEvent(accepted)) {
+      // Waiting for more of the request, or a keep-alive connection: epoll watches it now.
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = static_cast<uint64_t>(fd);
+      KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) == 0,
+                 "epoll_ctl ADD connection");
+      accepted->registered = true;
+      return;
+    }
+    if (!last_event || ++served >= kAcceptBurst || !accepting_ || loop_.stopping()) return;
   }
 }
 
-void ServeThread::OnEvent(Connection* c) {
+bool ServeThread::OnEvent(Connection* c) {
   bool would_block = false;
   absl::StatusOr<size_t> n = c->ReadAvailable(&would_block);
-  if (would_block) return;
+  if (would_block) return true;
   // EOF or reset: a half-sent head is the client's choice to leave; nothing to answer. A
   // full buffer is left for the parser, which answers 431.
   if ((!n.ok() && !absl::IsResourceExhausted(n.status())) || (n.ok() && *n == 0)) {
     Close(c);
-    return;
+    return false;
   }
-  ProcessBuffered(c);
+  return ProcessBuffered(c);
 }
 
 int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed) {
@@ -254,7 +288,7 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
   return 1;
 }
 
-void ServeThread::ProcessBuffered(Connection* c) {
+bool ServeThread::ProcessBuffered(Connection* c) {
   while (true) {
     if (c->size() == 0) {
       if (c->requests > 0 && c->state != Connection::State::kIdle) {
@@ -263,10 +297,10 @@ void ServeThread::ProcessBuffered(Connection* c) {
       }
       if (loop_.stopping() && c->state == Connection::State::kIdle) {
         Close(c);
-      } else if (c->state == Connection::State::kIdle) {
-        c->ReleaseBuffer();
+        return false;
       }
-      return;
+      if (c->state == Connection::State::kIdle) c->ReleaseBuffer();
+      return true;
     }
     if (c->state == Connection::State::kIdle) {
       c->state = Connection::State::kReadingHead;
@@ -277,8 +311,8 @@ void ServeThread::ProcessBuffered(Connection* c) {
     protocol::HttpHead head;
     size_t consumed = 0;
     int ready = ParseHead(c, &head, &consumed);
-    if (ready <= 0) return;  // waiting, or closed
-    if (WaitForBufferedBody(c, head, consumed)) return;
+    if (ready <= 0) return ready == 0;  // waiting, or closed
+    if (WaitForBufferedBody(c, head, consumed)) return true;
     c->head_scanned = 0;
     c->Consume(consumed);
     c->Pin();
@@ -288,7 +322,7 @@ void ServeThread::ProcessBuffered(Connection* c) {
     ++c->requests;
     if (!keep || loop_.stop_immediate()) {
       Close(c);
-      return;
+      return false;
     }
     c->state = Connection::State::kIdle;
     c->deadline = absl::Now() + options_.http_timeout;
@@ -315,6 +349,7 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
 }
 
 bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
+  log::FlushRequestBatchIfOlderThan(kLogBatchMaxAgeMs);  // before an app that may take long
   const absl::Time start = absl::Now();
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);
@@ -364,7 +399,7 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
     return;
   }
   log::RequestLogEntry e;
-  e.pid = static_cast<int>(getpid());
+  e.pid = pid_;
   e.worker_id = loop_.worker_id_;
   e.core_id = core_id_;
   e.app_requests = count;
@@ -401,7 +436,7 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
 
 void ServeThread::Close(Connection* c) {
   const int fd = c->fd();
-  (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
+  if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
   conns_.erase(fd);
 }
 

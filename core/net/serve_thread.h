@@ -24,10 +24,11 @@ class ServeThread {
   void Run();
 
  private:
-  void Accept(size_t socket_index);
+  void Accept(size_t socket_index, bool last_event);
   void SetAccepting(bool on);
-  void OnEvent(Connection* c);
-  void ProcessBuffered(Connection* c);
+  // Read and serve what c has sent. False when c was closed (and is gone).
+  bool OnEvent(Connection* c);
+  bool ProcessBuffered(Connection* c);
   // Parses one head from c's buffer. Returns 1 when a request is ready, 0 to wait, -1 when
   // the connection was answered/closed.
   int ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed);
@@ -42,6 +43,7 @@ class ServeThread {
   const ServeOptions& options_;
   int core_id_;
   int wake_fd_;
+  int pid_ = 0;
   base::UniqueFd epoll_;
   bool accepting_ = false;
   bool accept_paused_ = false;

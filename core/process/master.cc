@@ -101,7 +101,7 @@ std::vector<net::ListenSocket> Master::ListenSockets() const {
   for (const BoundSocket& s : *p_.sockets) {
     out.push_back(net::ListenSocket{s.fd.Get(),
                                     s.spec.http ? net::Protocol::kHttp : net::Protocol::kUwsgi,
-                                    s.bound.ToString()});
+                                    s.bound.ToString(), s.bound.is_tcp()});
   }
   return out;
 }

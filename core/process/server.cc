@@ -337,7 +337,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     for (const BoundSocket& s : sockets) {
       ls.push_back(net::ListenSocket{s.fd.Get(),
                                      s.spec.http ? net::Protocol::kHttp : net::Protocol::kUwsgi,
-                                     s.bound.ToString()});
+                                     s.bound.ToString(), s.bound.is_tcp()});
     }
     auto sb = Scoreboard::Create(1, serve->threads);
     if (!sb.ok()) {
