@@ -226,4 +226,22 @@ const Entry* Config::Where(std::string_view name) const {
   return v.where.empty() ? nullptr : &entries_[v.where.back()];
 }
 
+absl::Status Config::Locate(absl::Status error) const {
+  constexpr std::string_view kLead = "option `";
+  const std::string_view msg(error.message().data(), error.message().size());
+  if (error.ok() || msg.substr(0, kLead.size()) != kLead) return error;
+  const size_t close = msg.find('`', kLead.size());
+  if (close == std::string_view::npos) return error;
+  const std::string_view quoted = msg.substr(kLead.size(), close - kLead.size());
+  auto it = canonical_.find(quoted.substr(0, quoted.find_first_of(" =")));
+  if (it == canonical_.end()) return error;
+  const Value& v = values_.find(it->second)->second;
+  if (v.where.empty()) return error;
+  const Entry& e = entries_[v.where.back()];
+  if (e.file.empty()) return error;
+  // The shape of the reader's own errors: "option `harakiri` in app.ini:3: ...".
+  return absl::Status(error.code(), absl::StrFormat("%s in %s:%d%s", msg.substr(0, close + 1),
+                                                    e.file, e.line, msg.substr(close + 1)));
+}
+
 }  // namespace kiln::config

@@ -74,6 +74,10 @@ class Config {
   std::vector<std::string> GetList(std::string_view name) const;
   const std::vector<Entry>& entries() const { return entries_; }  // resolved, in order
   const Entry* Where(std::string_view name) const;                // last entry that set it
+  // Adds where the option was set to an error about it: "option `threads = 0`: ..." becomes
+  // "option `threads = 0` in app.ini:12: ..." when a file set it; other statuses pass
+  // unchanged.
+  absl::Status Locate(absl::Status error) const;
 
  private:
   friend absl::StatusOr<Config> Resolve(const RawConfig&, const OptionRegistry&,

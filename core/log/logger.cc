@@ -351,6 +351,12 @@ void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks) {
   }
 }
 
+bool HasServerSinks() {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  return !st.server.empty();
+}
+
 void SetMinLevel(Level level) {
   LoggerState& st = State();
   std::lock_guard<std::mutex> lock(st.mu);

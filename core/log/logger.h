@@ -71,6 +71,9 @@ void FlushRequestBatchIfOlderThan(int64_t max_age_ms);
 void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks);
 void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks);
 
+// True when server log lines go to configured sinks rather than stderr.
+bool HasServerSinks();
+
 // Messages below `level` are dropped (default kInfo).
 void SetMinLevel(Level level);
 

@@ -32,6 +32,8 @@ namespace {
 // The terminal kiln was started from, kept while starting up once fd 2 points at the log file,
 // so a failed start says why where it was started (and in the log). -1: none kept.
 int g_startup_stderr = -1;
+// False once fd 2 was pointed away from where kiln was started (daemonize, log file).
+bool g_stderr_is_terminal = true;
 
 void CloseStartupStderr() {
   if (g_startup_stderr >= 0) {
@@ -44,9 +46,12 @@ int StartupError(std::string_view what, const absl::Status& s) {
   std::string line =
       absl::StrFormat("kiln: error: %s%s%s", what, what.empty() ? "" : ": ", base::Sv(s.message()));
   LogLine(line);
+  line.push_back('\n');
   if (g_startup_stderr >= 0) {
-    line.push_back('\n');
     (void)log::WriteLine(g_startup_stderr, line);
+  } else if (g_stderr_is_terminal && log::HasServerSinks()) {
+    // The line went to the configured logger only; say it where kiln was started too.
+    (void)log::WriteLine(STDERR_FILENO, line);
   }
   return 1;
 }
@@ -235,6 +240,7 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
   // application prints lands there too; touch-logreopen points them at the file again.
   const std::string& log = o.daemonize.empty() ? o.stdio_log : o.daemonize;
   if (!rc.check_only && !o.daemonize.empty() && rc.generation == 0) {
+    g_stderr_is_terminal = false;
     KILN_RETURN_IF_ERROR(Daemonize(o.daemonize, owner));
   }
   if (!rc.check_only && !log.empty()) {
@@ -247,6 +253,7 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
     if (owner.uid != static_cast<uid_t>(-1)) fo.uid = owner.uid;
     if (owner.gid != static_cast<gid_t>(-1)) fo.gid = owner.gid;
     absl::Status s = log::SetStdioTarget(log, fo);
+    g_stderr_is_terminal = false;
     if (!s.ok() && rc.generation == 0) {
       return s;
     }
@@ -274,17 +281,19 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
 }  // namespace
 
 int RunServer(const config::Config& cfg, Application& app, const std::vector<std::string>& argv) {
+  ReloadContext rc = TakeReloadContext(argv);
+  rc.exe = SelfExePath();
+  // A reload (or its check copy) inherits fd 2 pointed at the log already.
+  g_stderr_is_terminal = rc.generation == 0 && !rc.check_only;
   auto options = ServerOptions::FromConfig(cfg);
   if (!options.ok()) {
-    return StartupError("", options.status());
+    return StartupError("", cfg.Locate(options.status()));
   }
   auto serve = net::ServeOptions::FromConfig(cfg);
   if (!serve.ok()) {
-    return StartupError("", serve.status());
+    return StartupError("", cfg.Locate(serve.status()));
   }
   const ServerOptions& o = *options;
-  ReloadContext rc = TakeReloadContext(argv);
-  rc.exe = SelfExePath();
   auto plan = PlanPrivilegeDrop(o.uid, o.gid);
   if (!plan.ok()) {
     return StartupError(o.uid.empty() ? "option `gid`" : "option `uid`/`gid`", plan.status());

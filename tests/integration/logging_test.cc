@@ -9,7 +9,10 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
+#include <vector>
 #include <sstream>
 #include <regex>
 #include <string>
@@ -100,6 +103,70 @@ TEST(KilnLogging, ServerLinesGoToTheLoggerFileAndRequestLinesOnlyToTheRequestLog
     }
     EXPECT_TRUE(std::regex_search(line, dated)) << line;
   }
+}
+
+// Request lines are written in batches (request-log-buffer); none may be lost or held back:
+// a line appears as soon as its worker has nothing else to do, and every line of a busy spell
+// is in the file, once and whole, after a graceful stop.
+TEST(KilnLogging, RequestLinesAreWrittenPromptlyAndNoneIsLostUnderLoad) {
+  for (const char* buffer : {"", "request-log-buffer = 0\n", "request-log-buffer = 64k\n"}) {
+    SCOPED_TRACE(buffer);
+    TempDir dir;
+    std::string ini = dir.Write("app.ini", SeedLikeIni(dir, buffer));
+    KilnProcess kiln({ini}, dir.File("kiln.out"));
+    ASSERT_TRUE(kiln.Start());
+    std::string sock = dir.File("s.sock");
+    ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+    std::string req_log = dir.File("req.log");
+    ASSERT_TRUE(HttpGet(sock, "/the-only-request").ok());
+    // Idle right after: the line must not wait for more traffic.
+    EXPECT_TRUE(WaitForFile(req_log, "GET /the-only-request", absl::Seconds(1)))
+        << TempDir::ReadFile(req_log);
+
+    constexpr int kClients = 4, kEach = 150;
+    std::vector<std::thread> clients;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < kClients; ++t) {
+      clients.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          if (!HttpGet(sock, absl::StrCat("/busy-", t, "-", i)).ok()) ++failed;
+        }
+      });
+    }
+    for (std::thread& t : clients) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    kiln.Signal(SIGTERM);
+    ASSERT_TRUE(kiln.WaitExit(absl::Seconds(10)).has_value());
+    std::string req = TempDir::ReadFile(req_log);
+    for (int t = 0; t < kClients; ++t) {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string line = absl::StrCat("GET /busy-", t, "-", i, " => generated");
+        const size_t at = req.find(line);
+        ASSERT_NE(at, std::string::npos) << line << " is missing";
+        EXPECT_EQ(req.find(line, at + 1), std::string::npos) << line << " is there twice";
+      }
+    }
+    // Whole lines: each starts with uWSGI's "[pid: " and ends with "\n".
+    std::istringstream lines(req);
+    int count = 0;
+    for (std::string line; std::getline(lines, line); ++count) {
+      EXPECT_EQ(line.rfind("[pid: ", 0), 0u) << line;
+    }
+    EXPECT_EQ(count, kClients * kEach + 1 + 1) << req;  // + the start-up probe's request
+  }
+}
+
+TEST(KilnLogging, AnOutOfRangeRequestLogBufferFailsTheStartAndSaysWhy) {
+  TempDir dir;
+  std::string ini = dir.Write("app.ini", SeedLikeIni(dir, "request-log-buffer = 1M\n"));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  auto status = kiln.WaitExit(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_TRUE(Has(kiln.Log(), "option `request-log-buffer` in "))
+      << kiln.Log();
+  EXPECT_TRUE(Has(kiln.Log(), "app.ini:8: 1048576 is out of range; expected 0")) << kiln.Log();
 }
 
 TEST(KilnLogging, AFailedStartSaysWhyOnTheTerminalAndInTheLogFile) {

@@ -91,6 +91,21 @@ TEST_F(ResolveTest, BadValueNamesFileLineOptionAndKind) {
                                                    "e.g. 30, 500ms, 5m)");
 }
 
+TEST_F(ResolveTest, LocateAddsTheFileAndLineToAnOptionError) {
+  auto c = Load("master\nthreads = 0\n", {"--processes", "0"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(std::string(c->Locate(absl::InvalidArgumentError(
+                                      "option `threads = 0`: expected 1 to 1024"))
+                            .message()),
+            "option `threads = 0` in " + Ini() + ":3: expected 1 to 1024");
+  // Set on the command line, or not an option error: unchanged.
+  EXPECT_EQ(std::string(c->Locate(absl::InvalidArgumentError("option `processes = 0`: no"))
+                            .message()),
+            "option `processes = 0`: no");
+  EXPECT_EQ(std::string(c->Locate(absl::InvalidArgumentError("bind: no")).message()), "bind: no");
+  EXPECT_TRUE(c->Locate(absl::OkStatus()).ok());
+}
+
 TEST_F(ResolveTest, TypoPlaceholderWarnsWithSuggestion) {
   auto c = Load("vaccum = true\nchmod-sock = 666\nmaximum-requests = 10\nmy-setting = 1\n");
   ASSERT_TRUE(c.ok()) << c.status();
