@@ -10,10 +10,8 @@ import importlib
 import importlib.machinery
 import importlib.util
 import os
-import re
 import sys
 import threading
-import traceback
 import types
 
 import _kiln
@@ -122,7 +120,7 @@ def _load_file(path):
     full = os.path.abspath(path)
     if not os.path.isfile(full):
         raise FileNotFoundError('wsgi file %r does not exist (looked for %s)' % (path, full))
-    name = 'kiln_file_' + re.sub(r'\W', '_', full)
+    name = 'kiln_file_' + ''.join(c if c.isalnum() or c == '_' else '_' for c in full)
     loader = importlib.machinery.SourceFileLoader(name, full)
     spec = importlib.util.spec_from_file_location(name, full, loader=loader)
     module = importlib.util.module_from_spec(spec)
@@ -169,6 +167,7 @@ def _load(target, default_callable, is_file):
 
 
 def _format_exception(exc):
+    import traceback  # only on errors: it costs milliseconds at every start
     return ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip('\n')
 
 
