@@ -60,6 +60,10 @@ def build_cells(tmp, rows):
                 t, 'k1', 'uwsgi', lambda s: sv.kiln(t, 'k1', a, 'uwsgi', s)), path)
             add(1, v, 'uWSGI', 'peer', lambda t=tmp, a=app: _behind_nginx(
                 t, 'u1', 'uwsgi', lambda s: sv.uwsgi(t, 'u1', a, 'uwsgi', s)), path)
+            if app == 'hello':  # kiln writing one request line per write(), as uWSGI does
+                add(1, v, 'kiln, log unbatched', 'kiln', lambda t=tmp, a=app: _behind_nginx(
+                    t, 'k1u', 'uwsgi', lambda s: sv.kiln(
+                        t, 'k1u', a, 'uwsgi', s, extra=('--request-log-buffer', '0'))), path)
             add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(
                 t, 'f1', 'uwsgi', lambda s: sv.floor(t, 'f1', 'uwsgi', s)), path)
     if 2 in rows:

@@ -23,7 +23,7 @@ struct tm LocalTm(absl::Time t) {
 // ctime(3) without its newline: "Tue Nov 24 02:11:10 2026". Every request line carries it,
 // so each thread keeps the text of the last second it formatted (localtime_r + strftime
 // cost more than the rest of the line).
-std::string CtimeText(absl::Time t) {
+const std::string& CtimeText(absl::Time t) {
   thread_local time_t cached_secs = -1;
   thread_local std::string cached_text;
   const time_t secs = absl::ToTimeT(t);
@@ -54,22 +54,29 @@ bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5
   return false;
 }
 
-std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report) {
-  std::string line;
+void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report) {
+  using base::Av;
   if (memory_report) {
-    absl::StrAppendFormat(&line, "{address space usage: %u bytes/%uMB} {rss usage: %u bytes/%uMB} ",
+    absl::StrAppendFormat(line, "{address space usage: %u bytes/%uMB} {rss usage: %u bytes/%uMB} ",
                           e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
                           e.rss_bytes / (1024 * 1024));
   }
-  absl::StrAppendFormat(&line,
-                        "[pid: %d|app: %d|req: %u/%u] %s (%s) {%u vars in %u bytes} [%s] %s %s "
-                        "=> generated %u bytes in %d msecs%s (%s %d) %u headers in %u bytes (%d "
-                        "switches on core %d)",
-                        e.pid, e.app_id, e.app_requests, e.worker_requests, e.remote_addr,
-                        e.remote_user, e.var_pairs * 2, e.vars_bytes, CtimeText(e.start),
-                        e.method, e.uri, e.body_bytes, absl::ToInt64Milliseconds(e.duration),
-                        e.via_sendfile ? " via sendfile()" : "", e.protocol, e.status,
-                        e.header_count, e.header_bytes, e.switches, e.core_id);
+  // On every request: StrAppend sizes the line once and formats numbers without a format
+  // string to interpret (StrFormat was about 6% of a hello-world request).
+  absl::StrAppend(line, "[pid: ", e.pid, "|app: ", e.app_id, "|req: ", e.app_requests, "/",
+                  e.worker_requests, "] ", Av(e.remote_addr), " (", Av(e.remote_user), ") {",
+                  e.var_pairs * 2, " vars in ", e.vars_bytes, " bytes} [");
+  absl::StrAppend(line, CtimeText(e.start), "] ", Av(e.method), " ", Av(e.uri), " => generated ",
+                  e.body_bytes, " bytes in ", absl::ToInt64Milliseconds(e.duration), " msecs",
+                  e.via_sendfile ? " via sendfile()" : "", " (", Av(e.protocol), " ", e.status,
+                  ") ");
+  absl::StrAppend(line, e.header_count, " headers in ", e.header_bytes, " bytes (", e.switches,
+                  " switches on core ", e.core_id, ")");
+}
+
+std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report) {
+  std::string line;
+  AppendDefaultRequestLine(&line, e, memory_report);
   return line;
 }
 

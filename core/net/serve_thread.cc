@@ -409,10 +409,12 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.method = req_.Get("REQUEST_METHOD").value_or("");
   e.uri = req_.Get("REQUEST_URI").value_or("");
   e.protocol = req_.Get("SERVER_PROTOCOL").value_or("");
-  e.host = req_.Get("HTTP_HOST").value_or("");
-  e.user_agent = req_.Get("HTTP_USER_AGENT").value_or("");
-  e.referer = req_.Get("HTTP_REFERER").value_or("");
-  e.content_length = req_.Get("CONTENT_LENGTH").value_or("");
+  if (loop_.format_ != nullptr) {  // fields only a log-format can name
+    e.host = req_.Get("HTTP_HOST").value_or("");
+    e.user_agent = req_.Get("HTTP_USER_AGENT").value_or("");
+    e.referer = req_.Get("HTTP_REFERER").value_or("");
+    e.content_length = req_.Get("CONTENT_LENGTH").value_or("");
+  }
   e.var_pairs = req_.vars.size();
   e.vars_bytes =
       c->protocol() == Protocol::kUwsgi ? req_.head_bytes : req_.EncodedVarsSize();
@@ -428,10 +430,14 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.read_error = ctx.read_error();
   e.write_error = ctx.write_error();
   if (options_.memory_report || loop_.format_ != nullptr) ReadMemory(&e.vsz_bytes, &e.rss_bytes);
-  e.var = [this](std::string_view name) { return req_.Get(name); };
-  log::EmitRequestLine(loop_.format_ != nullptr
-                           ? loop_.format_->Format(e)
-                           : log::FormatDefaultRequestLine(e, options_.memory_report));
+  if (loop_.format_ != nullptr) {
+    e.var = [this](std::string_view name) { return req_.Get(name); };
+    log::EmitRequestLine(loop_.format_->Format(e));
+    return;
+  }
+  log_line_.clear();
+  log::AppendDefaultRequestLine(&log_line_, e, options_.memory_report);
+  log::EmitRequestLine(log_line_);
 }
 
 void ServeThread::Close(Connection* c) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "absl/time/time.h"
@@ -52,6 +53,7 @@ class ServeThread {
   size_t capacity_;
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
   protocol::Request req_;
+  std::string log_line_;  // the default request line, reused
 };
 
 }  // namespace kiln::net
