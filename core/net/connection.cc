@@ -24,6 +24,11 @@ namespace {
 
 constexpr size_t kInitialBuffer = 16384;
 
+// One spare first-size read buffer per serving thread: over uwsgi every request is a new
+// connection, and a fresh 16 KiB buffer each time cost a malloc and a free that glibc serves
+// from its bins, not its per-thread cache.
+thread_local std::unique_ptr<char[]> tl_spare_buffer;
+
 void AddressText(const sockaddr_storage& ss, std::string* addr, std::string* port) {
   char text[INET6_ADDRSTRLEN] = {0};
   if (ss.ss_family == AF_INET) {
@@ -58,9 +63,9 @@ Connection::Connection(base::UniqueFd fd, Protocol protocol, std::string_view so
       protocol_(protocol),
       socket_name_(socket_name),
       local_pending_(tcp),
+      tcp_(tcp),
       max_capacity_(max_capacity) {
   if (peer != nullptr) AddressText(*peer, &remote_addr_, &remote_port_);
-  if (!tcp) server_name_ = socket_name_;
 }
 
 void Connection::ResolveLocal() {
@@ -92,15 +97,27 @@ void Connection::Unpin() {
   }
 }
 
+Connection::~Connection() { RecycleBuffer(); }
+
+void Connection::RecycleBuffer() {
+  if (buf_ != nullptr && capacity_ == kInitialBuffer && tl_spare_buffer == nullptr) {
+    tl_spare_buffer = std::move(buf_);
+  }
+  buf_.reset();
+}
+
 void Connection::Grow(size_t min_capacity) {
   size_t cap = std::max<size_t>(capacity_ == 0 ? kInitialBuffer : capacity_ * 2, min_capacity);
   cap = std::min(cap, max_capacity_);
   if (cap <= capacity_) return;
   // Not value-initialised: zeroing the buffer cost more than parsing the request it holds.
-  auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+  std::unique_ptr<char[]> bigger = cap == kInitialBuffer && tl_spare_buffer != nullptr
+                                       ? std::move(tl_spare_buffer)
+                                       : std::make_unique_for_overwrite<char[]>(cap);
   if (end_ > start_) std::memcpy(bigger.get(), buf_.get() + start_, end_ - start_);
   end_ -= start_;
   start_ = 0;
+  RecycleBuffer();
   buf_ = std::move(bigger);
   capacity_ = cap;
 }
@@ -123,7 +140,7 @@ void Connection::Reserve(size_t total) {
 
 void Connection::ReleaseBuffer() {
   if (pin_ != 0 || start_ != end_) return;
-  buf_.reset();
+  RecycleBuffer();
   capacity_ = start_ = end_ = 0;
   head_scanned = 0;
 }

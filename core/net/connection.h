@@ -28,21 +28,25 @@ class Connection {
   // limit) and is released while the connection is idle, so idle keep-alive connections cost
   // no buffer. `peer` is the address accept(2) returned (null: none); `tcp` says whether the
   // listen socket is TCP, so the local address is looked up (once, when first asked for) only
-  // where it can differ from the socket's name.
+  // where it can differ from the socket's name. `socket_name` must outlive the connection (it
+  // is the listen socket's).
   Connection(base::UniqueFd fd, Protocol protocol, std::string_view socket_name,
              size_t max_capacity, const struct sockaddr_storage* peer = nullptr,
              bool tcp = false);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   int fd() const { return fd_.Get(); }
   Protocol protocol() const { return protocol_; }
   const std::string& remote_addr() const { return remote_addr_; }
   const std::string& remote_port() const { return remote_port_; }
   // The local address of a TCP connection (getsockname, once); a unix socket's name.
-  const std::string& server_name() {
+  std::string_view server_name() {
     ResolveLocal();
-    return server_name_;
+    return tcp_ ? std::string_view(server_name_) : socket_name_;
   }
-  const std::string& server_port() {
+  std::string_view server_port() {
     ResolveLocal();
     return server_port_;
   }
@@ -93,12 +97,15 @@ class Connection {
  private:
   absl::Status WaitFor(short events, absl::Duration timeout);
   void ResolveLocal();
+  // Frees the read buffer, keeping a first-size one as this thread's spare.
+  void RecycleBuffer();
 
   base::UniqueFd fd_;
   Protocol protocol_;
-  std::string socket_name_;
+  std::string_view socket_name_;
   std::string remote_addr_, remote_port_, server_name_, server_port_;
   bool local_pending_;
+  bool tcp_;  // TCP: server_name_ holds the local address
   void Grow(size_t min_capacity);
 
   std::unique_ptr<char[]> buf_;

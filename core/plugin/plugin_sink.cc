@@ -11,8 +11,9 @@ namespace {
 // unloaded), not a reference to the plugin set, so a sink may outlive the set that opened it.
 class PluginSink : public log::Sink {
  public:
-  PluginSink(const kiln_callbacks& cb, std::string describe, void* handle)
-      : write_(cb.on_logger_write),
+  PluginSink(const kiln_callbacks& cb, std::string describe, void* handle, bool batches)
+      : batches_(batches),
+        write_(cb.on_logger_write),
         reopen_(cb.on_logger_reopen),
         close_(cb.on_logger_close),
         describe_(std::move(describe)),
@@ -29,6 +30,17 @@ class PluginSink : public log::Sink {
     }
   }
 
+  // A plugin that takes batches gets the request-log batch in one call; others line by line.
+  void WriteLines(std::string_view lines, size_t count) override {
+    if (!batches_) {
+      log::Sink::WriteLines(lines, count);
+      return;
+    }
+    if (write_(handle_, kiln_str{lines.data(), lines.size()}) != KILN_OK) {
+      RecordFailure(TakePluginError("write failed"), count);
+    }
+  }
+
   absl::Status Reopen() override {
     if (reopen_ == nullptr) {
       return absl::OkStatus();
@@ -42,6 +54,7 @@ class PluginSink : public log::Sink {
   std::string Describe() const override { return describe_; }
 
  private:
+  bool batches_;
   kiln_status (*write_)(void*, kiln_str);
   kiln_status (*reopen_)(void*);
   void (*close_)(void*);
@@ -63,7 +76,8 @@ absl::StatusOr<std::unique_ptr<log::Sink>> OpenPluginSink(LoadedPlugin& plugin,
                                                   TakePluginError("no reason given")));
   }
   return std::unique_ptr<log::Sink>(
-      new PluginSink(plugin.callbacks, absl::StrFormat("%s:%s", scheme, arg), handle));
+      new PluginSink(plugin.callbacks, absl::StrFormat("%s:%s", scheme, arg), handle,
+                     plugin.desc != nullptr && (plugin.desc->flags & KILN_PLUGIN_LOGGER_BATCHES) != 0));
 }
 
 }  // namespace kiln::plugin

@@ -2,6 +2,7 @@
 // reference: version from SERVER_PROTOCOL or HTTP/1.0, nothing added).
 #include "core/protocol/response_writer.h"
 
+#include <array>
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
@@ -20,14 +21,16 @@ bool IEquals(std::string_view a, std::string_view b) {
   return absl::EqualsIgnoreCase(base::Av(a), base::Av(b));
 }
 
-bool IsTokenChar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  for (char t : std::string_view("!#$%&'*+-.^_`|~")) {
-    if (c == static_cast<unsigned char>(t)) return true;
-  }
-  return false;
-}
+// RFC 9110 tchar, as a table: every response header name goes through it.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool IsTokenChar(unsigned char c) { return kTokenChars[c]; }
 
 bool HasConnectionClose(std::string_view value) {
   for (absl::string_view el : absl::StrSplit(base::Av(value), ',')) {
@@ -88,7 +91,8 @@ absl::Status ValidateHeader(std::string_view name, std::string_view value) {
     }
   }
   for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') {
+    // One compare for the common byte; CR, LF and NUL are all below 14.
+    if (static_cast<unsigned char>(c) < 14 && (c == '\r' || c == '\n' || c == '\0')) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "response header \"%s\" has CR, LF or NUL in its value", name));
     }

@@ -148,7 +148,8 @@ static kiln_status on_logger_write(void *handle, kiln_str line) {
   logfile *lf = (logfile *)handle;
   ssize_t n;
   do {
-    n = write(lf->fd, line.ptr, line.len); /* one write per line: O_APPEND keeps it whole */
+    /* One write per call, a line or a batch of whole lines: O_APPEND keeps them whole. */
+    n = write(lf->fd, line.ptr, line.len);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     report("cannot write to", lf->path, errno);
@@ -193,8 +194,8 @@ static const char *const schemes[] = {"file"};
 
 static const kiln_plugin_desc descriptor = {
     KILN_DESC_HEADER,
-    0,                /* flags */
-    KILN_KIND_LOGGER, /* kinds */
+    KILN_PLUGIN_LOGGER_BATCHES, /* flags: a request-log batch is one write() */
+    KILN_KIND_LOGGER,           /* kinds */
     "logfile",
     "0.1.0",
     NULL, /* runtime */

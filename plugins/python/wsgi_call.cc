@@ -448,7 +448,10 @@ bool CloseResult(PyObject* result) {
   PyObject *t, *v, *tb;
   PyErr_Fetch(&t, &v, &tb);
   bool ok = true;
-  if (PyObject_HasAttrString(result, "close")) {
+  // A list or tuple (the usual return of a small app) has no close(); asking builds and clears
+  // an AttributeError, which was the costliest step of a hello-world request.
+  if (!PyList_CheckExact(result) && !PyTuple_CheckExact(result) &&
+      PyObject_HasAttrString(result, "close")) {
     PyObject* r = PyObject_CallMethod(result, "close", nullptr);
     ok = r != nullptr;
     Py_XDECREF(r);

@@ -54,9 +54,17 @@ typedef enum kiln_plugin_kind {
  * kiln_plugin_flag: bits of kiln_plugin_desc.flags.
  * KILN_PLUGIN_GLOBAL_SYMBOLS asks for RTLD_GLOBAL, so that libraries the plugin's runtime
  * dlopen()s later see its symbols (an embedded Python's C extension modules need this).
+ * KILN_PLUGIN_LOGGER_BATCHES says on_logger_write may be handed several whole lines in one
+ * call (a serving thread's request-log batch): the plugin writes them as one unit, with one
+ * write() where its target allows, and never splits a line. Without it every call carries one
+ * line. A host that does not know the bit writes line by line, so setting it needs no newer
+ * host.
  * SINCE: 1.0.
  */
-typedef enum kiln_plugin_flag { KILN_PLUGIN_GLOBAL_SYMBOLS = 1u << 0 } kiln_plugin_flag;
+typedef enum kiln_plugin_flag {
+  KILN_PLUGIN_GLOBAL_SYMBOLS = 1u << 0,
+  KILN_PLUGIN_LOGGER_BATCHES = 1u << 1
+} kiln_plugin_flag;
 
 /**
  * kiln_build_flag: bits of kiln_plugin_desc.build_flags, filled by KILN_DESC_HEADER from the
@@ -216,8 +224,9 @@ typedef struct kiln_callbacks {
   kiln_status (*on_logger_open)(void *ctx, kiln_str scheme, kiln_str arg, void **handle);
 
   /**
-   * on_logger_write writes one whole line (ending with '\n') to a logger. It must not block
-   * for long and must not split the line: lines from several processes share the target.
+   * on_logger_write writes one whole line (ending with '\n') to a logger, or several whole
+   * lines when the descriptor sets KILN_PLUGIN_LOGGER_BATCHES. It must not block for long and
+   * must not split a line: lines from several processes share the target.
    * THREADS: any; the host serialises calls on one handle within a process.
    * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR (the host counts failures and reports them
    * now and then; it never stops serving because of them).
