@@ -171,8 +171,8 @@ const std::vector<Row>& Rows() {
   {"disable-logging", kFlag, "false", I, "Do not log requests."},
   {"request-log-buffer", kSize, "4096", I,
    "kiln: bytes of request log lines a serving thread collects and writes with one write() "
-   "per file; it writes them whenever it waits for work, and at least every 100 ms when "
-   "busy. 0 writes each line at once."},
+   "per file, when the batch is full or its oldest line waited 100 ms. 0 writes each line "
+   "at once."},
   {"touch-logreopen", kList, "", I,
    "Reopen log files when this file's modification time changes."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},

@@ -325,6 +325,11 @@ void FlushRequestBatch() {
 
 bool RequestBatchPending() { return tl_batch.count > 0; }
 
+int64_t RequestBatchAgeMs() {
+  if (tl_batch.count == 0) return -1;
+  return (MonotonicNs() - tl_batch.since_ns) / 1000000;
+}
+
 void FlushRequestBatchIfOlderThan(int64_t max_age_ms) {
   if (tl_batch.count > 0 && MonotonicNs() - tl_batch.since_ns >= max_age_ms * 1000000) {
     FlushRequestBatch();

@@ -4,6 +4,7 @@
 // plugins: plugin loggers arrive as Sinks (see sink_spec.h).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,11 +59,14 @@ void LogRequest(std::string_view line);
 // Request-log batching for the calling thread (a serving thread): lines collect up to `bytes`
 // bytes and go out with one write() per file or descriptor sink; 0 turns batching off (after
 // flushing). A server log line from the same thread flushes the batch first, so a thread's
-// lines keep their order. The thread must flush before it waits for work, and before it ends.
+// lines keep their order. The thread must flush when the batch is old enough
+// (RequestBatchAgeMs), also while it waits for work, and before it ends.
 void SetRequestBatch(size_t bytes);
 void FlushRequestBatch();
 // True when the calling thread holds unwritten request lines.
 bool RequestBatchPending();
+// How long (ms) the oldest line of the calling thread's batch has waited; -1 when none.
+int64_t RequestBatchAgeMs();
 // Flushes when the oldest line of the calling thread's batch waited `max_age_ms` or longer.
 void FlushRequestBatchIfOlderThan(int64_t max_age_ms);
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <vector>
@@ -35,8 +36,7 @@ constexpr uint64_t kListenTag = 1ull << 32;
 constexpr uint64_t kWakeTag = 2ull << 32;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(100);
 constexpr size_t kTailRoom = 2048;
-// A busy thread writes its request-log batch at least this often (it always does before it
-// waits for work).
+// A request line waits at most this long in its thread's batch (request-log-buffer).
 constexpr int64_t kLogBatchMaxAgeMs = 100;
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
@@ -109,19 +109,17 @@ void ServeThread::Run() {
       for (Connection* c : idle) Close(c);
       if (conns_.empty()) break;
     }
-    const int cap = static_cast<int>(events.size());
-    const int timeout = static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
-    int n;
-    if (log::RequestBatchPending()) {
-      // Request lines are waiting: write them before sleeping, not while work is queued.
-      n = epoll_wait(epoll_.Get(), events.data(), cap, 0);
-      if (n == 0) {
+    int timeout = static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
+    // Request lines wait at most kLogBatchMaxAgeMs, busy or idle. Flushing whenever the thread
+    // is about to sleep cost a zero-timeout epoll_wait per wakeup, more than the writes saved.
+    if (const int64_t age = log::RequestBatchAgeMs(); age >= 0) {
+      if (age >= kLogBatchMaxAgeMs) {
         log::FlushRequestBatch();
-        n = epoll_wait(epoll_.Get(), events.data(), cap, timeout);
+      } else {
+        timeout = std::min(timeout, static_cast<int>(kLogBatchMaxAgeMs - age));
       }
-    } else {
-      n = epoll_wait(epoll_.Get(), events.data(), cap, timeout);
     }
+    int n = epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0 && errno != EINTR) {
       KILN_CHECK(false, "epoll_wait");
     }
