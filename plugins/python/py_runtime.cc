@@ -21,6 +21,7 @@ struct Runtime {
   bool ready = false;
   bool gil_released = false;
   bool forked = false;  // this process is a child of the one that started Python
+  bool frozen = false;  // FreezeHeapBeforeFork ran
   pid_t pid = 0;
   PyThreadState* main_tstate = nullptr;
 };
@@ -466,6 +467,24 @@ bool LoadApps(std::string* error) {
     apps.clear();
   }
   return ok;
+}
+
+void FreezeHeapBeforeFork() {
+  Runtime& rt = Rt();
+  if (!rt.ready || rt.forked || rt.frozen || !TheSettings().gc_freeze) return;
+  // The master holds the GIL in the main interpreter here (it never gives it up). A worker's
+  // full collection would otherwise write to the GC header of every object the app created
+  // at import, turning each shared page into a private copy.
+  PyGC_Collect();
+  PyObject* gc = PyImport_ImportModule("gc");
+  PyObject* r = gc != nullptr ? PyObject_CallMethod(gc, "freeze", nullptr) : nullptr;
+  if (r == nullptr) {
+    Log(KILN_LOG_WARNING, "gc.freeze() failed; workers will copy the app's heap when they "
+                          "collect garbage: " + FetchTraceback());
+  }
+  Py_XDECREF(r);
+  Py_XDECREF(gc);
+  rt.frozen = true;
 }
 
 bool LoadPendingApps(std::string* error) {

@@ -31,6 +31,7 @@ struct Settings {
   bool multithread = false;
   bool multiprocess = false;
   int64_t autoreload_seconds = 0;
+  bool gc_freeze = true;           // py-gc-freeze
 };
 
 // One WSGI application and where it is mounted ("" for the default app).
@@ -79,6 +80,12 @@ void ReleaseGilForServing();
 // Worker exit: runs uwsgi.atexit / kiln atexit hooks if set, in every interpreter.
 void RunExitHooks();
 bool InterpreterReady();
+
+// Before fork, with the apps loaded in the master: collects garbage, then moves every object
+// into Python's permanent GC generation (gc.freeze()), so the workers' collections do not
+// write to the pages they share with the master. Does nothing after fork (lazy-apps) or when
+// py-gc-freeze is off.
+void FreezeHeapBeforeFork();
 
 // Picks the app for a request path; fills script_name/path_info when a mount is used with
 // manage-script-name. Returns null when no app serves this request.
