@@ -474,8 +474,9 @@ void FreezeHeapBeforeFork() {
   if (!rt.ready || rt.forked || rt.frozen || !TheSettings().gc_freeze) return;
   // The master holds the GIL in the main interpreter here (it never gives it up). A worker's
   // full collection would otherwise write to the GC header of every object the app created
-  // at import, turning each shared page into a private copy.
-  PyGC_Collect();
+  // at import, turning each shared page into a private copy. No gc.collect() first: it costs
+  // start-up time (about 10 ms for Flask), and the holes it leaves are filled by the workers'
+  // allocations, which copies those pages anyway; garbage frozen here stays shared.
   PyObject* gc = PyImport_ImportModule("gc");
   PyObject* r = gc != nullptr ? PyObject_CallMethod(gc, "freeze", nullptr) : nullptr;
   if (r == nullptr) {

@@ -81,8 +81,8 @@ void ReleaseGilForServing();
 void RunExitHooks();
 bool InterpreterReady();
 
-// Before fork, with the apps loaded in the master: collects garbage, then moves every object
-// into Python's permanent GC generation (gc.freeze()), so the workers' collections do not
+// Before fork, with the apps loaded in the master: moves every object into Python's
+// permanent GC generation (gc.freeze()), so the workers' collections do not
 // write to the pages they share with the master. Does nothing after fork (lazy-apps) or when
 // py-gc-freeze is off.
 void FreezeHeapBeforeFork();

@@ -41,8 +41,7 @@ const kiln_option_spec kOptions[] = {
     {"python-autoreload", KILN_OPT_NUMBER, "0", "Same as `py-autoreload`.", 0},
     {"wsgi-disable-file-wrapper", KILN_OPT_FLAG, "false", "Do not offer wsgi.file_wrapper.", 0},
     {"py-gc-freeze", KILN_OPT_FLAG, "true", "kiln: after loading the apps in the master, "
-     "collect garbage and move every object into Python's permanent GC generation "
-     "(gc.freeze()), so workers keep sharing those pages with the master instead of copying "
+     "move every object into Python's permanent GC generation (gc.freeze()), so workers keep sharing those pages with the master instead of copying "
      "them at their first full collection. No effect with lazy-apps.", 0},
 };
 
