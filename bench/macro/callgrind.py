@@ -1,12 +1,18 @@
 # Instructions per request on the hello-world path, counted by callgrind, so a regression shows
 # without a quiet machine. One kiln process without a master (it serves as its only worker) runs
 # under valgrind twice, answering N1 and then N2 requests; (Ir(N2) - Ir(N1)) / (N2 - N1) leaves
-# out start-up and shutdown. Run through `run.py --callgrind`.
+# out start-up and shutdown. Run through `run.py --callgrind` for the report; run this file with
+# `--check proto=budget` (the CTest perf_instructions_per_request) to fail when a path exceeds
+# its budget.
+import argparse
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
+import sys
+import tempfile
 import time
 
 import servers as sv
@@ -77,7 +83,10 @@ def _one_run(tmp, proto, n):
             '--wsgi-file', sv.HELLO_PY, '--req-logger', f'file:{tmp}/cg.req.log',
             '--logto', f'{tmp}/cg.log']
     with open(f'{tmp}/cg.valgrind.log', 'ab') as log:
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # A fixed hash seed keeps Python's dict work, and so the count, the same from run to run.
+        env = dict(os.environ, PYTHONHASHSEED='0')
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env=env)
         try:
             _wait_socket(sock, p)
             (_uwsgi_requests if proto == 'uwsgi' else _http_requests)(sock, n)
@@ -132,3 +141,52 @@ def run(tmp, outdir, n1=200, n2=2200):
         details += [f'| {v:,.0f} | `{k}` |' for v, k in diff if v >= 50]
     with open(f'{outdir}/callgrind.md', 'w') as f:
         f.write('\n'.join(lines + details) + '\n')
+
+
+def check(budgets, n1=100, n2=600):
+    """Counts each path's instructions per request and compares them with `budgets`
+    ({'uwsgi': n, 'http': n}); returns the lines describing the paths over budget."""
+    tmp = tempfile.mkdtemp(prefix='kc.', dir='/tmp')
+    over = []
+    try:
+        for proto, budget in budgets.items():
+            ir1, _ = _one_run(tmp, proto, n1)
+            ir2, _ = _one_run(tmp, proto, n2)
+            per = (ir2 - ir1) / (n2 - n1)
+            verdict = 'within' if per <= budget else 'OVER'
+            print(f'{proto}: {per:,.0f} instructions per request, {verdict} the budget of '
+                  f'{budget:,}', flush=True)
+            if per > budget:
+                over.append(f'{proto}: {per:,.0f} > {budget:,}')
+    except Exception:
+        print(f'valgrind output kept in {tmp}', file=sys.stderr)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return over
+
+
+def main():
+    ap = argparse.ArgumentParser(description='Check the hello-world path against its '
+                                 'instructions-per-request budget (callgrind).')
+    ap.add_argument('--check', action='append', default=[], metavar='PROTO=BUDGET',
+                    help='uwsgi=N or http=N: the most instructions per request allowed')
+    args = ap.parse_args()
+    budgets = {}
+    for item in args.check:
+        proto, _, n = item.partition('=')
+        if proto not in ('uwsgi', 'http') or not n.isdigit():
+            ap.error(f'--check: expected uwsgi=N or http=N, got "{item}"')
+        budgets[proto] = int(n)
+    if not budgets:
+        ap.error('give at least one --check')
+    if shutil.which('valgrind') is None:
+        sys.exit('valgrind is not installed (Debian package valgrind)')
+    over = check(budgets)
+    if over:
+        sys.exit('instructions per request over budget: ' + '; '.join(over) +
+                 '. bench/macro/run.py --callgrind lists the functions per request '
+                 '(docs/performance/callgrind.md holds the last committed list).')
+
+
+if __name__ == '__main__':
+    main()
