@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
@@ -58,6 +59,26 @@ std::optional<std::string> WriteLine(int fd, std::string_view line) {
   return std::nullopt;
 }
 
+size_t PipeSafePrefix(std::string_view lines) {
+  if (lines.size() <= PIPE_BUF) return lines.size();
+  size_t nl = lines.rfind('\n', PIPE_BUF - 1);
+  if (nl == std::string_view::npos) nl = lines.find('\n');  // one line longer than PIPE_BUF
+  return nl == std::string_view::npos ? lines.size() : nl + 1;
+}
+
+std::optional<std::string> WriteLineBatch(int fd, std::string_view lines) {
+  struct stat st;
+  if (lines.size() <= PIPE_BUF || (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))) {
+    return WriteLine(fd, lines);
+  }
+  while (!lines.empty()) {
+    const size_t cut = PipeSafePrefix(lines);
+    if (auto err = WriteLine(fd, lines.substr(0, cut))) return err;
+    lines.remove_prefix(cut);
+  }
+  return std::nullopt;
+}
+
 void FdSink::Write(std::string_view line) {
   if (auto err = WriteLine(fd_, line)) {
     RecordFailure(std::move(*err));
@@ -65,7 +86,7 @@ void FdSink::Write(std::string_view line) {
 }
 
 void FdSink::WriteLines(std::string_view lines, size_t count) {
-  if (auto err = WriteLine(fd_, lines)) {
+  if (auto err = WriteLineBatch(fd_, lines)) {
     RecordFailure(std::move(*err), count);
   }
 }
@@ -85,7 +106,7 @@ void FileSink::Write(std::string_view line) {
 }
 
 void FileSink::WriteLines(std::string_view lines, size_t count) {
-  if (auto err = WriteLine(fd_.Get(), lines)) {
+  if (auto err = WriteLineBatch(fd_.Get(), lines)) {
     RecordFailure(std::move(*err), count);
   }
 }

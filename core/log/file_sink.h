@@ -69,4 +69,15 @@ absl::Status SetStdioTarget(std::string path, const FileOptions& options);
 // Writes `line` with one write() call; returns the reason on failure or short write.
 std::optional<std::string> WriteLine(int fd, std::string_view line);
 
+// Writes whole lines (a batch, each ending in '\n') so that no line can be torn by another
+// process's write: with one write() when the batch fits in PIPE_BUF or `fd` is a regular file
+// (an O_APPEND write lands whole); to a pipe or socket, in writes of at most PIPE_BUF bytes
+// cut at line ends, since a larger one may interleave with other writers. Returns the reason
+// of the first failure.
+std::optional<std::string> WriteLineBatch(int fd, std::string_view lines);
+
+// The length of the first piece of `lines` to write at once: all of it when it fits in
+// PIPE_BUF, else the whole lines that do (or the first line, when that alone is longer).
+size_t PipeSafePrefix(std::string_view lines);
+
 }  // namespace kiln::log

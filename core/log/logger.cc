@@ -6,9 +6,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <limits>
 #include <mutex>
+#include <thread>
 #include <new>
 #include <optional>
 #include <utility>
@@ -38,13 +44,38 @@ struct LoggerState {
   uint64_t reopen_seen = 0;
 };
 
-// The calling thread's request-log batch (SetRequestBatch).
+// Request lines wait at most this long in a batch (request-log-buffer).
+constexpr int64_t kBatchMaxAgeNs = 100 * 1000000;
+
+// A serving thread's request-log batch (SetRequestBatch). The thread appends under `mu`; the
+// process's flusher thread writes a batch whose oldest line waited kBatchMaxAgeNs under the
+// same mutex, so a thread busy in a long request (or killed by harakiri in it) does not hold
+// back the lines of the requests it answered before.
 struct RequestBatch {
+  std::mutex mu;
   std::string lines;
   size_t count = 0;
   size_t limit = 0;  // 0: off
   int64_t since_ns = 0;
+  bool registered = false;
+  ~RequestBatch();
 };
+
+// Every batch of the process and the flusher thread that ages them. Lock order: registry mu,
+// then a batch's mu, then the logger's mu.
+struct BatchRegistry {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<RequestBatch*> batches;
+  bool flusher_started = false;
+  // True while the flusher may go to sleep without a deadline: a thread that starts a batch
+  // then wakes it.
+  std::atomic<bool> flusher_idle{false};
+};
+
+// Replaced in a forked child (the old one may be locked by a thread that does not exist there).
+BatchRegistry* g_registry = new BatchRegistry;
+
 thread_local RequestBatch tl_batch;
 
 int64_t MonotonicNs() {
@@ -91,7 +122,7 @@ std::string Prefix(const LoggerState& st, Level level) {
 void WriteLinesTo(std::vector<std::unique_ptr<Sink>>& sinks, std::string_view lines,
                   size_t count) {
   if (sinks.empty()) {
-    WriteStderr(lines);
+    (void)WriteLineBatch(STDERR_FILENO, lines);
     return;
   }
   for (auto& sink : sinks) {
@@ -280,6 +311,93 @@ void WriteRequestLines(std::string_view lines, size_t count) {
 
 }  // namespace
 
+namespace {
+
+// True while this thread writes a batch (holding its mutex): a server line logged meanwhile
+// (a failed reopen) must not try to flush, and lock, again.
+thread_local bool tl_flushing = false;
+
+// Writes `b`'s lines; called with b.mu held.
+void FlushLocked(RequestBatch& b) {
+  if (b.count == 0) return;
+  std::string lines = std::move(b.lines);
+  const size_t count = b.count;
+  b.lines.clear();
+  b.count = 0;
+  tl_flushing = true;
+  WriteRequestLines(lines, count);
+  tl_flushing = false;
+  if (b.lines.capacity() < lines.capacity()) {
+    lines.clear();
+    b.lines.swap(lines);  // keep the allocation
+  }
+}
+
+[[noreturn]] void FlusherMain(BatchRegistry* reg) {
+  std::unique_lock<std::mutex> lock(reg->mu);
+  for (;;) {
+    reg->flusher_idle.store(true);  // before the scan: a batch started after it wakes us
+    const int64_t now = MonotonicNs();
+    int64_t next = std::numeric_limits<int64_t>::max();
+    for (RequestBatch* b : reg->batches) {
+      std::lock_guard<std::mutex> batch_lock(b->mu);
+      if (b->count == 0) continue;
+      if (now - b->since_ns >= kBatchMaxAgeNs) {
+        FlushLocked(*b);
+      } else {
+        next = std::min(next, b->since_ns + kBatchMaxAgeNs);
+      }
+    }
+    if (next == std::numeric_limits<int64_t>::max()) {
+      reg->cv.wait(lock);
+    } else {
+      reg->flusher_idle.store(false);
+      // The coarse clock runs up to a few ms behind; 1 ms more keeps the wakeup past the age.
+      reg->cv.wait_for(lock, std::chrono::nanoseconds(next - now + 1000000));
+    }
+  }
+}
+
+// In a child of fork(): only the forking thread exists. Its batch belongs to the parent (whose
+// lines must not be written twice), and the registry may be locked by the parent's flusher.
+void AfterForkInChild() {
+  g_registry = new BatchRegistry;  // the parent's stays allocated: it may be locked
+  RequestBatch& b = tl_batch;
+  new (&b.mu) std::mutex;
+  b.lines.clear();
+  b.count = 0;
+  b.limit = 0;
+  b.registered = false;
+}
+
+void Register(RequestBatch& b) {
+  static std::once_flag atfork;
+  std::call_once(atfork, [] { ::pthread_atfork(nullptr, nullptr, AfterForkInChild); });
+  BatchRegistry* reg = g_registry;
+  std::lock_guard<std::mutex> lock(reg->mu);
+  reg->batches.push_back(&b);
+  b.registered = true;
+  if (!reg->flusher_started) {
+    reg->flusher_started = true;
+    std::thread(FlusherMain, reg).detach();
+  }
+}
+
+void Unregister(RequestBatch& b) {
+  BatchRegistry* reg = g_registry;
+  std::lock_guard<std::mutex> lock(reg->mu);
+  std::erase(reg->batches, &b);
+  b.registered = false;
+}
+
+RequestBatch::~RequestBatch() {
+  if (registered) Unregister(*this);
+  std::lock_guard<std::mutex> lock(mu);
+  FlushLocked(*this);
+}
+
+}  // namespace
+
 void LogRequest(std::string_view line) {
   const bool newline = !line.empty() && line.back() == '\n';
   RequestBatch& b = tl_batch;
@@ -294,46 +412,46 @@ void LogRequest(std::string_view line) {
     return;
   }
   const size_t size = line.size() + (newline ? 0 : 1);
-  if (b.count > 0 && b.lines.size() + size > b.limit) FlushRequestBatch();
-  if (b.count == 0) b.since_ns = MonotonicNs();
-  b.lines.append(line.data(), line.size());
-  if (!newline) b.lines.push_back('\n');
-  ++b.count;
-  if (b.lines.size() >= b.limit) FlushRequestBatch();
+  bool started = false;
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
+    if (b.count > 0 && b.lines.size() + size > b.limit) FlushLocked(b);
+    if (b.count == 0) {
+      b.since_ns = MonotonicNs();
+      started = true;
+    }
+    b.lines.append(line.data(), line.size());
+    if (!newline) b.lines.push_back('\n');
+    ++b.count;
+    if (b.lines.size() >= b.limit) {
+      FlushLocked(b);
+      started = false;
+    }
+  }
+  if (started && g_registry->flusher_idle.load()) {
+    BatchRegistry* reg = g_registry;
+    std::lock_guard<std::mutex> lock(reg->mu);
+    reg->cv.notify_one();
+  }
 }
 
 void SetRequestBatch(size_t bytes) {
-  FlushRequestBatch();
-  tl_batch.limit = bytes;
-  if (bytes > 0) tl_batch.lines.reserve(bytes);
+  RequestBatch& b = tl_batch;
+  if (bytes == 0 && b.registered) Unregister(b);
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
+    FlushLocked(b);
+    b.limit = bytes;
+    if (bytes > 0) b.lines.reserve(bytes);
+  }
+  if (bytes > 0 && !b.registered) Register(b);
 }
 
 void FlushRequestBatch() {
   RequestBatch& b = tl_batch;
-  if (b.count == 0) return;
-  // Taken out first: writing may log (a failed reopen), which flushes again.
-  std::string lines = std::move(b.lines);
-  const size_t count = b.count;
-  b.lines.clear();
-  b.count = 0;
-  WriteRequestLines(lines, count);
-  if (b.lines.capacity() < lines.capacity()) {
-    lines.clear();
-    b.lines.swap(lines);  // keep the allocation
-  }
-}
-
-bool RequestBatchPending() { return tl_batch.count > 0; }
-
-int64_t RequestBatchAgeMs() {
-  if (tl_batch.count == 0) return -1;
-  return (MonotonicNs() - tl_batch.since_ns) / 1000000;
-}
-
-void FlushRequestBatchIfOlderThan(int64_t max_age_ms) {
-  if (tl_batch.count > 0 && MonotonicNs() - tl_batch.since_ns >= max_age_ms * 1000000) {
-    FlushRequestBatch();
-  }
+  if (!b.registered || tl_flushing) return;  // nothing held, or being written by this thread
+  std::lock_guard<std::mutex> lock(b.mu);
+  FlushLocked(b);
 }
 
 void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks) {

@@ -4,7 +4,6 @@
 // plugins: plugin loggers arrive as Sinks (see sink_spec.h).
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,18 +56,14 @@ void Log(Level level, std::string_view message);
 void LogRequest(std::string_view line);
 
 // Request-log batching for the calling thread (a serving thread): lines collect up to `bytes`
-// bytes and go out with one write() per file or descriptor sink; 0 turns batching off (after
-// flushing). A server log line from the same thread flushes the batch first, so a thread's
-// lines keep their order. The thread must flush when the batch is old enough
-// (RequestBatchAgeMs), also while it waits for work, and before it ends.
+// bytes and go out with one write() per file or descriptor sink when the batch is full, or
+// when its oldest line has waited 100 ms (a flusher thread of the process sees to that, also
+// while the owning thread is busy in a long request). 0 turns batching off (after flushing);
+// a thread that ends writes what is left. A server log line from the same thread flushes the
+// batch first, so a thread's lines keep their order. In a child of fork() the forking
+// thread's pending lines are dropped (the parent writes them) and batching is off.
 void SetRequestBatch(size_t bytes);
 void FlushRequestBatch();
-// True when the calling thread holds unwritten request lines.
-bool RequestBatchPending();
-// How long (ms) the oldest line of the calling thread's batch has waited; -1 when none.
-int64_t RequestBatchAgeMs();
-// Flushes when the oldest line of the calling thread's batch waited `max_age_ms` or longer.
-void FlushRequestBatchIfOlderThan(int64_t max_age_ms);
 
 // Replaces the sinks (an empty vector restores stderr for the server log, and "same as the
 // server log" for the request log). The previous sinks are closed.

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <vector>
@@ -36,8 +35,6 @@ constexpr uint64_t kListenTag = 1ull << 32;
 constexpr uint64_t kWakeTag = 2ull << 32;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(100);
 constexpr size_t kTailRoom = 2048;
-// A request line waits at most this long in its thread's batch (request-log-buffer).
-constexpr int64_t kLogBatchMaxAgeMs = 100;
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
 
@@ -109,16 +106,10 @@ void ServeThread::Run() {
       for (Connection* c : idle) Close(c);
       if (conns_.empty()) break;
     }
-    int timeout = static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
-    // Request lines wait at most kLogBatchMaxAgeMs, busy or idle. Flushing whenever the thread
-    // is about to sleep cost a zero-timeout epoll_wait per wakeup, more than the writes saved.
-    if (const int64_t age = log::RequestBatchAgeMs(); age >= 0) {
-      if (age >= kLogBatchMaxAgeMs) {
-        log::FlushRequestBatch();
-      } else {
-        timeout = std::min(timeout, static_cast<int>(kLogBatchMaxAgeMs - age));
-      }
-    }
+    // Request-log batches age out on the logger's flusher thread (log::SetRequestBatch):
+    // flushing whenever this thread was about to sleep cost a zero-timeout epoll_wait per
+    // wakeup, more than the writes it saved.
+    const int timeout = static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
     int n = epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0 && errno != EINTR) {
       KILN_CHECK(false, "epoll_wait");
@@ -199,7 +190,12 @@ void ServeThread::Accept(size_t index, bool last_event) {
       accepted->registered = true;
       return;
     }
-    if (!last_event || ++served >= kAcceptBurst || !accepting_ || loop_.stopping()) return;
+    // Accept again only while this thread has nothing else to watch: with connections in
+    // epoll, a run of accepts would keep their requests (and the sweep) waiting.
+    if (!last_event || !conns_.empty() || ++served >= kAcceptBurst || !accepting_ ||
+        loop_.stopping()) {
+      return;
+    }
   }
 }
 
@@ -347,7 +343,6 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
 }
 
 bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
-  log::FlushRequestBatchIfOlderThan(kLogBatchMaxAgeMs);  // before an app that may take long
   const absl::Time start = absl::Now();
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);

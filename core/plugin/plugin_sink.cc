@@ -2,6 +2,7 @@
 #include "core/plugin/plugin_sink.h"
 
 #include "absl/strings/str_format.h"
+#include "core/log/file_sink.h"
 #include "core/plugin/host_api.h"
 
 namespace kiln::plugin {
@@ -30,14 +31,21 @@ class PluginSink : public log::Sink {
     }
   }
 
-  // A plugin that takes batches gets the request-log batch in one call; others line by line.
+  // A plugin that takes batches gets the request-log batch in calls of at most PIPE_BUF bytes
+  // cut at line ends (one call for the default request-log-buffer), so its one write() per
+  // call stays whole on a pipe too; others get it line by line.
   void WriteLines(std::string_view lines, size_t count) override {
     if (!batches_) {
       log::Sink::WriteLines(lines, count);
       return;
     }
-    if (write_(handle_, kiln_str{lines.data(), lines.size()}) != KILN_OK) {
-      RecordFailure(TakePluginError("write failed"), count);
+    while (!lines.empty()) {
+      const size_t cut = log::PipeSafePrefix(lines);
+      if (write_(handle_, kiln_str{lines.data(), cut}) != KILN_OK) {
+        RecordFailure(TakePluginError("write failed"), count);
+        return;
+      }
+      lines.remove_prefix(cut);
     }
   }
 

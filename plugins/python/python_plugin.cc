@@ -41,8 +41,10 @@ const kiln_option_spec kOptions[] = {
     {"python-autoreload", KILN_OPT_NUMBER, "0", "Same as `py-autoreload`.", 0},
     {"wsgi-disable-file-wrapper", KILN_OPT_FLAG, "false", "Do not offer wsgi.file_wrapper.", 0},
     {"py-gc-freeze", KILN_OPT_FLAG, "true", "kiln: after loading the apps in the master, "
-     "move every object into Python's permanent GC generation (gc.freeze()), so workers keep sharing those pages with the master instead of copying "
-     "them at their first full collection. No effect with lazy-apps.", 0},
+     "move every object into Python's permanent GC generation (gc.freeze()), so workers keep "
+     "sharing those pages with the master instead of copying them at their first full "
+     "collection. Only when workers are forked from the process that loaded the apps (not "
+     "with lazy-apps, nor with one process and no master).", 0},
 };
 
 const char* const kAliases[] = {"python3", "python3*"};
@@ -150,7 +152,12 @@ kiln_status OnAppLoad(void*) {
   AfterForkIfNeeded();
   std::string error;
   if (!LoadApps(&error)) return Fail(error);
-  FreezeHeapBeforeFork();
+  // Only where workers will be forked from this process: without a master and with one
+  // process nothing shares the heap, and freezing would only keep garbage.
+  if (!Flag("lazy-apps", false) &&
+      (Flag("master", false) || TheHost().api->worker_count() > 1)) {
+    FreezeHeapBeforeFork();
+  }
   return KILN_OK;
 }
 

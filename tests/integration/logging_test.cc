@@ -274,6 +274,30 @@ TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
       << kiln.Log();
 }
 
+// A worker killed in a long request (harakiri) has answered requests before it: their lines,
+// batched by default, must reach the request log while it is stuck, not die with it.
+TEST(KilnLogging, LinesOfEarlierRequestsSurviveAHarakiriInALaterOne) {
+  TempDir dir;
+  std::string ini = dir.Write("app.ini", SeedLikeIni(dir, "processes = 1\nharakiri = 2\n"));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  std::string sock = dir.File("s.sock");
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  absl::SleepFor(absl::Milliseconds(300));  // the probe's line has gone out: a fresh batch
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(HttpGet(sock, absl::StrCat("/before-", i)).ok());
+  }
+  auto r = HttpGet(sock, "/sleep?s=30", absl::Seconds(20));
+  EXPECT_FALSE(r.ok() && r->status == 200);
+  std::string app_log = dir.File("app.log");
+  ASSERT_TRUE(WaitForFile(app_log, "HARAKIRI ON WORKER 1", absl::Seconds(10)))
+      << TempDir::ReadFile(app_log);
+  std::string req = TempDir::ReadFile(dir.File("req.log"));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(Has(req, absl::StrCat("GET /before-", i, " => generated"))) << req;
+  }
+}
+
 TEST(KilnLogging, HarakiriVerboseSaysWhereTheWorkerWasStuck) {
   TempDir dir;
   std::string sock = dir.File("s.sock");

@@ -56,8 +56,9 @@ typedef enum kiln_plugin_kind {
  * dlopen()s later see its symbols (an embedded Python's C extension modules need this).
  * KILN_PLUGIN_LOGGER_BATCHES says on_logger_write may be handed several whole lines in one
  * call (a serving thread's request-log batch): the plugin writes them as one unit, with one
- * write() where its target allows, and never splits a line. Without it every call carries one
- * line. A host that does not know the bit writes line by line, so setting it needs no newer
+ * write() where its target allows, and never splits a line. Such a call carries at most
+ * PIPE_BUF (4096) bytes unless it is a single longer line, so one write() of it stays whole
+ * on a pipe as well. Without the flag every call carries one line. A host that does not know the bit writes line by line, so setting it needs no newer
  * host.
  * SINCE: 1.0.
  */

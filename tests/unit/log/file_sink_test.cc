@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
+
 #include <map>
 #include <sstream>
 
@@ -92,6 +94,73 @@ TEST_F(FileSinkTest, FailedWritesAreCountedNotFatal) {
   full.Write("y\n");
   EXPECT_EQ(full.FailureCount(), 2u);
   EXPECT_THAT(full.LastFailure(), HasSubstr("No space left on device"));
+}
+
+TEST(PipeSafePrefixTest, CutsBatchesAtLineEndsWithinPipeBuf) {
+  EXPECT_EQ(PipeSafePrefix("a\nb\n"), 4u);
+  std::string batch;
+  while (batch.size() < 3 * PIPE_BUF) batch += std::string(99, 'x') + "\n";
+  const size_t cut = PipeSafePrefix(batch);
+  EXPECT_LE(cut, static_cast<size_t>(PIPE_BUF));
+  EXPECT_GT(cut, static_cast<size_t>(PIPE_BUF) - 100);
+  EXPECT_EQ(batch[cut - 1], '\n');
+  // A single line longer than PIPE_BUF goes out whole, alone.
+  std::string big = std::string(PIPE_BUF + 10, 'y') + "\nnext\n";
+  EXPECT_EQ(PipeSafePrefix(big), static_cast<size_t>(PIPE_BUF) + 11);
+}
+
+// Processes writing request-log batches larger than PIPE_BUF into one pipe (stderr under
+// systemd or a container) with a slow reader: the writes fill the pipe and block, and no line
+// may be torn by another process's write.
+TEST(FdSinkTest, BatchesLargerThanAPipeBufferReachAPipeAsWholeLines) {
+  constexpr int kProcs = 4, kBatches = 60;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      FdSink sink(fds[1], "pipe");
+      for (int b = 0; b < kBatches; ++b) {
+        std::string batch;
+        size_t count = 0;
+        for (int i = 0; batch.size() < 20000; ++i, ++count) {
+          std::string line = absl::StrFormat("p%d b%d i%d ", p, b, i);
+          line.append(static_cast<size_t>(50 + (i * 53) % 300), static_cast<char>('a' + p));
+          batch += line + "\n";
+        }
+        sink.WriteLines(batch, count);
+      }
+      ::_exit(sink.FailureCount() == 0 ? 0 : 1);
+    }
+    pids.push_back(pid);
+  }
+  ::close(fds[1]);
+  std::string all;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) != 0;) {
+    ASSERT_GT(n, 0);
+    all.append(buf, static_cast<size_t>(n));
+    if (all.size() % 64 == 0) ::usleep(50);  // a slow reader keeps the pipe full
+  }
+  ::close(fds[0]);
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  std::istringstream in(all);
+  int total = 0;
+  for (std::string line; std::getline(in, line); ++total) {
+    int p = -1, b = -1, i = -1;
+    ASSERT_EQ(std::sscanf(line.c_str(), "p%d b%d i%d ", &p, &b, &i), 3) << line.substr(0, 60);
+    const std::string tail = line.substr(line.rfind(' ') + 1);
+    ASSERT_EQ(tail.size(), static_cast<size_t>(50 + (i * 53) % 300)) << "torn: " << line;
+    ASSERT_EQ(tail.find_first_not_of(static_cast<char>('a' + p)), std::string::npos) << line;
+  }
+  EXPECT_GT(total, kProcs * kBatches * 50);
 }
 
 TEST_F(FileSinkTest, ManyProcessesWritingAtOnceProduceOnlyWholeLines) {
