@@ -14,9 +14,9 @@
 #include <condition_variable>
 #include <limits>
 #include <mutex>
-#include <thread>
 #include <new>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "core/base/errno_status.h"
@@ -308,10 +308,6 @@ void WriteRequestLines(std::string_view lines, size_t count) {
   WriteLinesTo(st.request.empty() ? st.server : st.request, lines, count);
   MaybeReportFailures(st);
 }
-
-}  // namespace
-
-namespace {
 
 // True while this thread writes a batch (holding its mutex): a server line logged meanwhile
 // (a failed reopen) must not try to flush, and lock, again.
