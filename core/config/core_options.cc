@@ -106,6 +106,9 @@ const std::vector<Row>& Rows() {
   {"unenv", kList, "", I, "Remove this environment variable."},
   {"need-app", kFlag, "true", I,
    "Fail startup when the application cannot be loaded."},
+  {"builtin-handler", kFlag, "false", I,
+   "Answer requests with kiln's built-in test handler (echo, sleep, status endpoints) when no "
+   "handler plugin is loaded. For smoke tests only; never exposes request headers."},
   {"memory-report", kFlag, "false", I, "Add memory usage to the request log."},
   {"stats", kStr, "", P, "Serve JSON statistics on this address."},
   {"thunder-lock", kFlag, "false", N,
