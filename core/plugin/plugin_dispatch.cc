@@ -8,6 +8,7 @@
 #include "core/log/logger.h"
 #include "core/plugin/host_api.h"
 #include "core/plugin/loader.h"
+#include "core/plugin/option_table.h"
 #include "core/plugin/plugin_set.h"
 
 namespace kiln::plugin {
@@ -42,24 +43,6 @@ const char* KindNames(uint32_t kinds) {
   }
 }
 
-const char* OptionKindText(uint32_t kind) {
-  switch (kind) {
-    case KILN_OPT_FLAG:
-      return "flag";
-    case KILN_OPT_NUMBER:
-      return "number";
-    case KILN_OPT_SIZE:
-      return "size";
-    case KILN_OPT_DURATION:
-      return "duration";
-    case KILN_OPT_STRING:
-      return "string";
-    case KILN_OPT_LIST:
-      return "list";
-  }
-  return "?";
-}
-
 std::string ModifierList(const std::vector<uint8_t>& mods) {
   std::vector<int> ints(mods.begin(), mods.end());
   return absl::StrJoin(ints, ", ");
@@ -90,6 +73,7 @@ absl::Status PluginSet::ConfigDone(const config::Config& cfg) {
   };
   SetHostCounts(count("processes"), count("threads"));
   for (auto& p : plugins_) {
+    FillOptionFields(*p->desc, cfg);  // the plugin's settings, before it looks at them
     if (p->callbacks.on_config_done != nullptr) {
       kiln_status st = p->callbacks.on_config_done(p->callbacks.ctx);
       if (st != KILN_OK) {
@@ -339,14 +323,15 @@ absl::StatusOr<std::string> PluginInfo(const std::string& path) {
   absl::StrAppendFormat(&out, "flags: %s%s\n",
                         (d.flags & KILN_PLUGIN_GLOBAL_SYMBOLS) != 0 ? "global-symbols" : "-",
                         (d.build_flags & KILN_BUILD_SANITIZER) != 0 ? ", sanitizer build" : "");
-  absl::StrAppendFormat(&out, "options: %d\n", d.option_count);
-  for (size_t i = 0; i < d.option_count; ++i) {
-    const kiln_option_spec& o = d.options[i];
-    absl::StrAppendFormat(&out, "  %s (%s", o.name, OptionKindText(o.kind));
-    if (o.default_value != nullptr && o.default_value[0] != '\0') {
-      absl::StrAppendFormat(&out, ", default %s", o.default_value);
+  std::vector<config::OptionSpec> options = DeclaredOptions(d);
+  absl::StrAppendFormat(&out, "options: %d\n", options.size());
+  for (const config::OptionSpec& o : options) {
+    absl::StrAppendFormat(&out, "  %s (%s", o.name, config::OptionKindName(o.kind));
+    if (!o.default_value.empty()) absl::StrAppendFormat(&out, ", default %s", o.default_value);
+    if (!o.aliases.empty()) {
+      absl::StrAppendFormat(&out, ", alias %s", absl::StrJoin(o.aliases, ", "));
     }
-    absl::StrAppendFormat(&out, "): %s\n", o.help == nullptr ? "" : o.help);
+    absl::StrAppendFormat(&out, "): %s\n", o.help);
   }
   return out;
 }

@@ -14,10 +14,17 @@
 static const kiln_host_api *host;
 static kiln_plugin *self;
 
+/* The plugin's settings: the host writes each option's value into its field (the `options`
+ * table below says which) before on_config_done, so the plugin reads no option itself. */
+typedef struct hello_settings {
+  kiln_str name; /* hello-name */
+} hello_settings;
+
+static hello_settings settings;
+
 /* ---- the request handler ---- */
 
 static kiln_status on_request(void *ctx, kiln_request *r) {
-  kiln_str name = KILN_LIT("world");
   kiln_str path = KILN_LIT("/");
   char body[512];
   int n;
@@ -25,10 +32,10 @@ static kiln_status on_request(void *ctx, kiln_request *r) {
   kiln_str reason = KILN_LIT("OK");
   kiln_str text;
   (void)ctx;
-  (void)host->option_get(self, kiln_str_c("hello-name"), &name);
   (void)host->request_var_get(r, kiln_str_c("PATH_INFO"), &path);
-  n = snprintf(body, sizeof(body), "Hello, %.*s from C (path %.*s, worker %d)\n", (int)name.len,
-               name.ptr, (int)path.len, path.ptr, host->worker_id());
+  n = snprintf(body, sizeof(body), "Hello, %.*s from C (path %.*s, worker %d)\n",
+               (int)settings.name.len, settings.name.ptr, (int)path.len, path.ptr,
+               host->worker_id());
   if (n < 0 || (size_t)n >= sizeof(body)) {
     host->error_set(self, kiln_str_c("response too long"));
     return KILN_ERROR;
@@ -90,8 +97,9 @@ static kiln_status init(const kiln_host_api *h, kiln_plugin *p, kiln_callbacks *
   return KILN_OK;
 }
 
-static const kiln_option_spec options[] = {
-    {"hello-name", KILN_OPT_STRING, "world", "Who the hello plugin greets.", 0},
+static const kiln_option_def options[] = {
+    {"hello-name", KILN_OPT_STRING, "world", "Who the hello plugin greets.", 0, "hello-who",
+     KILN_FIELD(hello_settings, name)},
 };
 static const uint8_t modifiers[] = {0};
 static const char *const schemes[] = {"hello"};
@@ -103,11 +111,11 @@ static const kiln_plugin_desc descriptor = {
     .version = "1.0.0",
     .modifier1 = modifiers,
     .modifier1_count = KILN_COUNT(modifiers),
-    .options = options,
-    .option_count = KILN_COUNT(options),
     .logger_schemes = schemes,
     .logger_scheme_count = KILN_COUNT(schemes),
     .init = init,
+    KILN_OPTION_DEFS(options),
+    KILN_SETTINGS(settings),
 };
 
 KILN_EXPORT const kiln_plugin_desc *kiln_plugin_query_v1(void) { return &descriptor; }

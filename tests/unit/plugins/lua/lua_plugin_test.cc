@@ -51,10 +51,11 @@ TEST_F(LuaPluginTest, DescribesItselfAsLuaOnModifier6) {
   EXPECT_EQ(d->modifier1[0], 6);
   EXPECT_THAT(std::string(d->runtime), HasSubstr("LuaJIT"));
   std::vector<std::string> options;
-  for (size_t i = 0; i < d->option_count; ++i) {
-    options.emplace_back(d->options[i].name);
+  for (size_t i = 0; i < d->option_def_count; ++i) {
+    options.emplace_back(d->option_defs[i].name);
   }
-  EXPECT_THAT(options, ElementsAre("lua", "lua-load", "lua-gc-freq"));
+  EXPECT_THAT(options, ElementsAre("lua", "lua-load", "lua-gc-freq", "mount"));
+  EXPECT_EQ(d->option_defs[3].flags, KILN_OPTF_EXTERN);  // core's, only read
 }
 
 TEST_F(LuaPluginTest, ServesHelloWorld) {
