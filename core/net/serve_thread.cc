@@ -418,12 +418,12 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
   b.head_len = head_len;
   b.length = head.content_length;
   b.spooled = 0;
-  req_.Clear();  // the head is parsed again, from the buffer, once the body is complete
   // Memory for the body up to the worker's budget (so RSS does not grow with the number of
   // uploading connections); past it the body goes to a file as it arrives.
   if (loop_.TakeBodyMemory(b.length)) {
     b.charged = b.length;
     c->Reserve(total);
+    req_.Clear();  // the head is parsed again, from the buffer, once the body is complete
     return true;
   }
   absl::StatusOr<base::UniqueFd> spool = OpenSpoolFile();
@@ -436,6 +436,7 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
     return false;
   }
   b.spool = std::move(*spool);
+  req_.Clear();
   return true;
 }
 
