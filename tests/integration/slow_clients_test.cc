@@ -209,6 +209,8 @@ TEST(SlowClients, PostBufferedBodiesOfManyConnectionsKeepTheWorkerSmall) {
   for (int fd : fds) ASSERT_TRUE(SendAll(fd, part));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const uint64_t rss_during = VmRssKiB(worker);
+  RecordProperty("rss_before_kib", std::to_string(rss_before));
+  RecordProperty("rss_during_kib", std::to_string(rss_during));
   // 60 x 4 MiB in memory would be 240 MiB; the budget plus buffers stays far below.
   EXPECT_LT(rss_during, rss_before + 100 * 1024)
       << "worker RSS grew from " << rss_before << " to " << rss_during << " KiB";
