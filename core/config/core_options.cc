@@ -138,6 +138,10 @@ const std::vector<Row>& Rows() {
    "Largest request header block (uwsgi vars or HTTP headers) accepted."},
   {"post-buffering", kSize, "0", I,
    "Read request bodies larger than this into a buffer before calling the app."},
+  {"post-buffering-memory", kSize, "32m", I,
+   "Memory a worker may hold for post-buffered bodies still arriving, over all its "
+   "connections; a body that does not fit is collected in an unlinked temporary file "
+   "(0: every such body goes to a file)."},
   {"limit-post", kSize, "0", I, "Largest request body accepted (0: no limit)."},
   {"offload-threads", kNum, "0", N,
    "Accepted for uWSGI files; kiln sends static files and wsgi.file_wrapper bodies with "

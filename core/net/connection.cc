@@ -64,7 +64,8 @@ Connection::Connection(base::UniqueFd fd, Protocol protocol, std::string_view so
       socket_name_(socket_name),
       local_pending_(tcp),
       tcp_(tcp),
-      max_capacity_(max_capacity) {
+      max_capacity_(max_capacity),
+      base_max_capacity_(max_capacity) {
   if (peer != nullptr) AddressText(*peer, &remote_addr_, &remote_port_);
 }
 
@@ -85,16 +86,15 @@ std::string Connection::PeerText() const {
 
 void Connection::Consume(size_t n) {
   start_ += std::min(n, size());
-  if (start_ == end_) start_ = end_ = pin_;
+  if (start_ == end_) start_ = end_ = 0;
 }
 
-void Connection::Unpin() {
-  pin_ = 0;
-  if (start_ > 0) {
-    std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
-    end_ -= start_;
-    start_ = 0;
-  }
+void Connection::Cut(size_t offset, size_t n) {
+  if (offset >= size()) return;
+  n = std::min(n, size() - offset);
+  char* at = buf_.get() + start_ + offset;
+  std::memmove(at, at + n, size() - offset - n);
+  end_ -= n;
 }
 
 Connection::~Connection() { RecycleBuffer(); }
@@ -123,7 +123,7 @@ void Connection::Grow(size_t min_capacity) {
 }
 
 void Connection::EnsureTailRoom(size_t n) {
-  if (pin_ != 0 || capacity_ - end_ >= n) return;
+  if (capacity_ - end_ >= n) return;
   if (start_ > 0 && capacity_ - (end_ - start_) >= n) {
     std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
     end_ -= start_;
@@ -138,8 +138,26 @@ void Connection::Reserve(size_t total) {
   EnsureTailRoom(total > size() ? total - size() : 0);
 }
 
+void Connection::EndReserve() {
+  max_capacity_ = base_max_capacity_;
+  if (capacity_ <= max_capacity_) return;
+  if (size() == 0) {
+    buf_.reset();
+    capacity_ = start_ = end_ = 0;
+    return;
+  }
+  if (size() > max_capacity_) return;  // not expected: Reserve left room for 2 KiB past a body
+  const size_t cap = std::max(kInitialBuffer, size());
+  auto smaller = std::make_unique_for_overwrite<char[]>(cap);
+  std::memcpy(smaller.get(), data(), size());
+  end_ = size();
+  start_ = 0;
+  buf_ = std::move(smaller);
+  capacity_ = cap;
+}
+
 void Connection::ReleaseBuffer() {
-  if (pin_ != 0 || start_ != end_) return;
+  if (start_ != end_) return;
   RecycleBuffer();
   capacity_ = start_ = end_ = 0;
   head_scanned = 0;
@@ -148,12 +166,12 @@ void Connection::ReleaseBuffer() {
 absl::StatusOr<size_t> Connection::ReadAvailable(bool* would_block) {
   *would_block = false;
   if (buf_ == nullptr) Grow(0);
-  if (end_ == capacity_ && start_ > pin_) {
-    std::memmove(buf_.get() + pin_, buf_.get() + start_, end_ - start_);
-    end_ -= start_ - pin_;
-    start_ = pin_;
+  if (end_ == capacity_ && start_ > 0) {
+    std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
   }
-  if (end_ == capacity_ && pin_ == 0) Grow(0);
+  if (end_ == capacity_) Grow(0);
   if (end_ == capacity_) return absl::ResourceExhaustedError("read buffer full");
   while (true) {
     ssize_t n = ::read(fd_.Get(), buf_.get() + end_, capacity_ - end_);
@@ -161,6 +179,21 @@ absl::StatusOr<size_t> Connection::ReadAvailable(bool* would_block) {
       end_ += static_cast<size_t>(n);
       return static_cast<size_t>(n);
     }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *would_block = true;
+      return absl::UnavailableError("no data");
+    }
+    return base::ErrnoError(errno, "read", PeerText());
+  }
+}
+
+absl::StatusOr<size_t> Connection::ReadAndDiscard(size_t max, bool* would_block) {
+  *would_block = false;
+  char scratch[16384];
+  while (true) {
+    ssize_t n = ::read(fd_.Get(), scratch, std::min(max, sizeof(scratch)));
+    if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       *would_block = true;

@@ -1,6 +1,11 @@
 // One accepted client connection: its read buffer, its peer/server names, and I/O helpers
 // that wait with poll() under a timeout (the handler's blocking view of a non-blocking
 // socket). No protocol knowledge beyond which one the listen socket speaks.
+//
+// Ownership: the read buffer holds bytes not yet parsed or consumed, and nothing else. Once a
+// head is parsed, the Request copies it (protocol::Request::OwnHead) before it is consumed,
+// so the buffer may move, compact or be overwritten by body reads at any time; no view into
+// it outlives the call that made it.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,7 +27,12 @@ namespace kiln::net {
 
 class Connection {
  public:
-  enum class State { kIdle, kReadingHead, kReadingBody };
+  // kReadingBody: the event loop collects a post-buffered body (see `body`). kDiscardingBody:
+  // the response is out and the event loop throws away the rest of a body the app did not
+  // read (`discard_left` bytes), then serves the next request. kLingering: an answer is out,
+  // the write side is shut down, and what the client still sends is thrown away until it
+  // closes, `discard_left` bytes or the deadline (ServeThread::LingeringClose).
+  enum class State { kIdle, kReadingHead, kReadingBody, kDiscardingBody, kLingering };
 
   // The read buffer starts small, grows up to `max_capacity` bytes (which must exceed the head
   // limit) and is released while the connection is idle, so idle keep-alive connections cost
@@ -57,16 +67,17 @@ class Connection {
   const char* data() const { return buf_.get() + start_; }
   size_t size() const { return end_ - start_; }
   void Consume(size_t n);
-  // Keeps bytes before data() in place (a parsed head is viewed there) until Unpin().
-  void Pin() { pin_ = start_; }
-  void Unpin();
+  // Removes n bytes starting at data() + offset (a spooled body piece behind its head).
+  void Cut(size_t offset, size_t n);
   // True when the buffer is at its largest and holds nothing but unparsed bytes.
   bool Full() const { return capacity_ == max_capacity_ && end_ == capacity_ && start_ == 0; }
-  // Makes room for `n` more bytes after the data, compacting or growing (never while pinned:
-  // the buffer may move). Call only when no views into the buffer are alive.
+  // Makes room for `n` more bytes after the data, compacting or growing (the buffer may move).
   void EnsureTailRoom(size_t n);
   // Lets the buffer grow to hold `total` unparsed bytes (a post-buffered body behind its head).
   void Reserve(size_t total);
+  // Undoes Reserve: the buffer goes back to its usual largest size, and memory above it is
+  // freed now (a post-buffered body must not keep its allocation on an idle connection).
+  void EndReserve();
   // Frees the buffer while the connection is idle and empty.
   void ReleaseBuffer();
   // How much of data() the head scanner has already looked at (see ServeThread::ParseHead).
@@ -75,11 +86,15 @@ class Connection {
   // Non-blocking read into the buffer. Returns bytes read; 0 on EOF. Unavailable with
   // would_block set when nothing is ready.
   absl::StatusOr<size_t> ReadAvailable(bool* would_block);
-  // Waits for data up to `timeout` and reads into the buffer (after the pin). 0 on EOF;
-  // DeadlineExceeded on timeout.
+  // Waits for data up to `timeout` and reads into the buffer. 0 on EOF; DeadlineExceeded on
+  // timeout.
   absl::StatusOr<size_t> ReadMore(absl::Duration timeout);
   // Reads up to len bytes, buffered bytes first, else straight from the socket into dst.
   absl::StatusOr<size_t> ReadInto(char* dst, size_t len, absl::Duration timeout);
+  // Non-blocking: reads and throws away up to `max` bytes from the socket, past the buffer (a
+  // body nobody reads; what a client sends during a lingering close). 0 on EOF; would_block
+  // set when nothing is ready.
+  absl::StatusOr<size_t> ReadAndDiscard(size_t max, bool* would_block);
 
   // Writes everything, waiting up to `timeout` for each stall. MSG_NOSIGNAL: no SIGPIPE.
   absl::Status WriteAll(const struct iovec* iov, int count, absl::Duration timeout);
@@ -89,8 +104,27 @@ class Connection {
   // One best-effort non-blocking send (error answers to clients we are dropping anyway).
   void SendBestEffort(std::string_view data);
 
+  // A post-buffered body the event loop collects (state kReadingBody). The head stays at
+  // data()[0, head_len) and is parsed again once the body is complete. Up to the worker's
+  // post-buffering-memory budget the body follows the head in the read buffer (`charged`
+  // bytes of the budget, given back by ServeThread::ReleaseBody); past it, each piece that
+  // arrives goes to `spool`, an unlinked temporary file the request then reads from.
+  struct PendingBody {
+    size_t head_len = 0;
+    uint64_t length = 0;   // Content-Length
+    uint64_t charged = 0;  // bytes of the worker's budget held
+    base::UniqueFd spool;
+    uint64_t spooled = 0;  // body bytes written to spool
+  };
+  PendingBody body;
+
   State state = State::kIdle;
+  // When the current state gives up: kReadingHead from the first byte of the head (a head is
+  // never refreshed: slowloris), kReadingBody from the last read that brought bytes,
+  // kDiscardingBody and kLingering from their start (bounds, not refreshed), kIdle from the
+  // end of the last response.
   absl::Time deadline = absl::InfiniteFuture();
+  uint64_t discard_left = 0;  // kDiscardingBody: body bytes to go; kLingering: bytes allowed
   uint64_t requests = 0;  // served on this connection
   bool registered = false;  // in the serving thread's epoll set
 
@@ -111,7 +145,8 @@ class Connection {
   std::unique_ptr<char[]> buf_;
   size_t capacity_ = 0;
   size_t max_capacity_;
-  size_t start_ = 0, end_ = 0, pin_ = 0;
+  size_t base_max_capacity_;  // max_capacity_ outside Reserve
+  size_t start_ = 0, end_ = 0;
 };
 
 }  // namespace kiln::net

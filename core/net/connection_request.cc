@@ -139,9 +139,6 @@ absl::StatusOr<size_t> ConnectionRequest::ReadRaw(char* buf, size_t len) {
   }
 }
 
-namespace {
-
-// An unnamed temporary file (gone when closed), close-on-exec, in $TMPDIR or /tmp.
 absl::StatusOr<base::UniqueFd> OpenSpoolFile() {
   const char* env = getenv("TMPDIR");
   const std::string dir = env != nullptr && env[0] != '\0' ? env : "/tmp";
@@ -154,7 +151,7 @@ absl::StatusOr<base::UniqueFd> OpenSpoolFile() {
   return fd;
 }
 
-absl::Status WriteFd(int fd, const char* data, size_t len) {
+absl::Status WriteSpool(int fd, const char* data, size_t len) {
   while (len > 0) {
     ssize_t w = write(fd, data, len);
     if (w < 0 && errno == EINTR) continue;
@@ -164,8 +161,6 @@ absl::Status WriteFd(int fd, const char* data, size_t len) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status ConnectionRequest::BufferBody() {
   // Up to post-buffering bytes stay in memory; a larger body goes to an unnamed temporary
@@ -180,19 +175,31 @@ absl::Status ConnectionRequest::BufferBody() {
       absl::StatusOr<base::UniqueFd> fd = OpenSpoolFile();
       if (!fd.ok()) return BodyFailed(fd.status(), 500);
       spool_ = std::move(*fd);
-      if (absl::Status s = WriteFd(spool_.Get(), body.data(), body.size()); !s.ok()) {
+      if (absl::Status s = WriteSpool(spool_.Get(), body.data(), body.size()); !s.ok()) {
         return BodyFailed(s, 500);
       }
       body.clear();
     }
     if (spool_.Valid()) {
-      if (absl::Status s = WriteFd(spool_.Get(), chunk, *n); !s.ok()) return BodyFailed(s, 500);
+      if (absl::Status s = WriteSpool(spool_.Get(), chunk, *n); !s.ok()) return BodyFailed(s, 500);
     } else {
       body.append(chunk, *n);
     }
   }
   buffered_body_ = std::move(body);
   return absl::OkStatus();
+}
+
+bool ConnectionRequest::BodyInBuffer() const {
+  return head_.framing == BodyFraming::kContentLength && conn_.size() >= body_left_;
+}
+
+void ConnectionRequest::AdoptSpool(base::UniqueFd spool) {
+  spool_ = std::move(spool);
+  buffered_pos_ = 0;
+  body_read_ = head_.content_length;
+  body_left_ = 0;
+  body_done_ = true;
 }
 
 absl::Status ConnectionRequest::StartResponse(int status, std::string_view reason,
@@ -366,17 +373,31 @@ bool ConnectionRequest::Finish() {
   return keep_alive_ && head_keep_alive_ && !write_failed_ && !read_failed_;
 }
 
-bool ConnectionRequest::DrainBody() {
-  if (body_done_) return true;
-  if (head_.expect_continue && !continue_sent_) return false;
-  char scratch[16384];
-  uint64_t drained = 0;
-  while (!body_done_ && drained < (1u << 20)) {
-    absl::StatusOr<size_t> n = ReadRaw(scratch, sizeof(scratch));
-    if (!n.ok() || *n == 0) break;
-    drained += *n;
+std::optional<uint64_t> ConnectionRequest::DiscardBuffered() {
+  if (body_done_) return 0;
+  if (read_failed_ || (head_.expect_continue && !continue_sent_)) return std::nullopt;
+  if (head_.framing == BodyFraming::kContentLength) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(conn_.size(), body_left_));
+    conn_.Consume(n);
+    body_left_ -= n;
+    body_done_ = body_left_ == 0;
+    return body_left_;
   }
-  return body_done_ && !read_failed_;
+  // Chunked: decode what is here; the decoder's state dies with this request, so a body
+  // that goes on past the buffer cannot be followed by the event loop.
+  char scratch[16384];
+  while (conn_.size() > 0) {
+    protocol::ChunkedDecoder::Result r =
+        chunked_.Decode(conn_.data(), conn_.size(), scratch, sizeof(scratch));
+    conn_.Consume(r.consumed);
+    if (r.status == protocol::ParseStatus::kError) return std::nullopt;
+    if (r.status == protocol::ParseStatus::kComplete) {
+      body_done_ = true;
+      return 0;
+    }
+    if (r.consumed == 0 && r.produced == 0) break;
+  }
+  return std::nullopt;
 }
 
 }  // namespace kiln::net

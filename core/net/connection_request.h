@@ -20,6 +20,12 @@
 
 namespace kiln::net {
 
+// An unnamed temporary file (gone when closed), close-on-exec, in $TMPDIR or /tmp: where a
+// request body too large for memory waits for the app.
+absl::StatusOr<base::UniqueFd> OpenSpoolFile();
+// Appends data to a spool file.
+absl::Status WriteSpool(int fd, const char* data, size_t len);
+
 class ConnectionRequest : public plugin::RequestContext {
  public:
   // `head` describes the body framing (for uwsgi: kContentLength from CONTENT_LENGTH).
@@ -46,11 +52,19 @@ class ConnectionRequest : public plugin::RequestContext {
   // Reads the whole body now (post-buffering): in memory up to post-buffering bytes, else in an
   // unnamed temporary file. An error is answered by Finish.
   absl::Status BufferBody();
+  // True when the whole Content-Length body is already in the connection's buffer (collected
+  // by the event loop): reading it never waits, so BufferBody has nothing to do.
+  bool BodyInBuffer() const;
+  // The body the event loop collected in a spool file (all of it): the handler reads it there.
+  void AdoptSpool(base::UniqueFd spool);
   // Ends the response: sends held-back bytes, the last chunk, or an error answer when the
   // handler sent nothing. Returns whether the connection may serve another request.
   bool Finish();
-  // Discards an unread body (bounded) so the connection can be reused; false if it cannot.
-  bool DrainBody();
+  // After the response: throws away the unread body's bytes already buffered, never waiting
+  // on the client. Returns how many body bytes are still to come (0: the body is done), or
+  // nullopt when that cannot be known (a chunked body, a client still waiting for 100
+  // Continue, a body that failed): the connection cannot serve another request then.
+  std::optional<uint64_t> DiscardBuffered();
 
   // A stop that begins while the handler runs still ends keep-alive for this response.
   void set_loop(const ServeLoop* loop) { loop_ = loop; }

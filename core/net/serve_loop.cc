@@ -75,6 +75,16 @@ void ServeLoop::Stop(bool graceful) {
   }
 }
 
+bool ServeLoop::TakeBodyMemory(uint64_t n) {
+  uint64_t held = body_memory_.load(std::memory_order_relaxed);
+  do {
+    if (n > options_.post_buffering_memory || held > options_.post_buffering_memory - n) {
+      return false;
+    }
+  } while (!body_memory_.compare_exchange_weak(held, held + n, std::memory_order_relaxed));
+  return true;
+}
+
 uint64_t ServeLoop::requests_served() const { return served_.load(std::memory_order_relaxed); }
 
 }  // namespace kiln::net

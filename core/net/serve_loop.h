@@ -40,6 +40,9 @@ struct ServeOptions {
   size_t buffer_size = 65535;       // uwsgi vars block / HTTP header block limit
   uint64_t limit_post = 0;          // 0 = unlimited; over -> 413
   size_t post_buffering = 0;        // >0: read the whole body before calling the handler
+  // Memory all connections of a worker may hold for post-buffered bodies the event loop is
+  // collecting; a body that does not fit goes to an unlinked temporary file as it arrives.
+  uint64_t post_buffering_memory = 32ull << 20;
   absl::Duration socket_timeout = absl::Seconds(4);  // uWSGI's default
   absl::Duration http_timeout = absl::Seconds(60);   // idle keep-alive connections
   int64_t http_keepalive = 1;       // 0 disables keep-alive (DECISIONS 23); >0 is on
@@ -51,7 +54,7 @@ struct ServeOptions {
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
 
   // Reads the options above from the configuration (uWSGI names: buffer-size, limit-post,
-  // post-buffering, socket-timeout, http-timeout, http-keepalive, threads, disable-logging,
+  // post-buffering, post-buffering-memory (kiln's), socket-timeout, http-timeout, http-keepalive, threads, disable-logging,
   // log-4xx, log-5xx, log-date, memory-report, ignore-write-errors, disable-write-exception,
   // log-format, static-map; kiln's request-log-buffer). Errors name the option and what was expected.
   static absl::StatusOr<ServeOptions> FromConfig(const config::Config& cfg);
@@ -95,6 +98,10 @@ class ServeLoop {
   bool stopping() const { return stop_.load(std::memory_order_relaxed) != 0; }
   bool stop_immediate() const { return stop_.load(std::memory_order_relaxed) == 2; }
   uint64_t CountRequest() { return served_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // The post-buffering-memory budget, shared by the worker's threads: TakeBodyMemory is false
+  // (and takes nothing) when `n` more bytes would exceed it.
+  bool TakeBodyMemory(uint64_t n);
+  void GiveBackBodyMemory(uint64_t n) { body_memory_.fetch_sub(n, std::memory_order_relaxed); }
 
  private:
   friend class ServeThread;
@@ -111,6 +118,7 @@ class ServeLoop {
   std::vector<std::unique_ptr<ServeThread>> threads_;
   std::atomic<int> stop_{0};  // 0 running, 1 graceful, 2 immediate
   std::atomic<uint64_t> served_{0};
+  std::atomic<uint64_t> body_memory_{0};  // bytes of post-buffered bodies held in memory
 };
 
 }  // namespace kiln::net

@@ -18,6 +18,7 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.buffer_size = buffer_size;
   o.limit_post = cfg.GetSize("limit-post");
   o.post_buffering = cfg.GetSize("post-buffering");
+  o.post_buffering_memory = cfg.GetSize("post-buffering-memory");
   o.socket_timeout = cfg.GetDuration("socket-timeout");
   o.http_timeout = cfg.GetDuration("http-timeout");
   if (o.socket_timeout <= absl::ZeroDuration() || o.http_timeout <= absl::ZeroDuration()) {

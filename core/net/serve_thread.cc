@@ -12,8 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -35,6 +37,14 @@ constexpr uint64_t kListenTag = 1ull << 32;
 constexpr uint64_t kWakeTag = 2ull << 32;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(100);
 constexpr size_t kTailRoom = 2048;
+// An unread body the event loop throws away so the connection can serve its next request;
+// a longer one ends the connection (lingering close) instead.
+constexpr uint64_t kMaxDiscard = 1 << 20;
+// What a lingering close reads and throws away at most before it closes anyway (its time is
+// bounded by socket-timeout).
+constexpr uint64_t kLingerBytes = 4 << 20;
+// Read per wakeup of a discarding connection, so a fast sender cannot starve the others.
+constexpr size_t kDiscardPerEvent = 256 << 10;
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
 
@@ -200,6 +210,10 @@ void ServeThread::Accept(size_t index, bool last_event) {
 }
 
 bool ServeThread::OnEvent(Connection* c) {
+  if (c->state == Connection::State::kDiscardingBody ||
+      c->state == Connection::State::kLingering) {
+    return Discard(c);
+  }
   bool would_block = false;
   absl::StatusOr<size_t> n = c->ReadAvailable(&would_block);
   if (would_block) return true;
@@ -209,24 +223,62 @@ bool ServeThread::OnEvent(Connection* c) {
     Close(c);
     return false;
   }
+  // A body's deadline is time without progress (socket-timeout): every read that brought
+  // bytes moves it. A head's is not moved, so a trickled head cannot hold a connection.
+  if (c->state == Connection::State::kReadingBody) {
+    c->deadline = absl::Now() + options_.socket_timeout;
+  }
   return ProcessBuffered(c);
+}
+
+bool ServeThread::Discard(Connection* c) {
+  size_t budget = kDiscardPerEvent;
+  while (budget > 0) {
+    // A discarded body ends where the next request begins: read no further than that.
+    const size_t want = static_cast<size_t>(
+        c->state == Connection::State::kDiscardingBody ? std::min<uint64_t>(budget, c->discard_left)
+                                                       : budget);
+    bool would_block = false;
+    absl::StatusOr<size_t> n = c->ReadAndDiscard(want, &would_block);
+    if (would_block) return true;
+    if (!n.ok() || *n == 0) {  // the client is done (or gone): nothing left to wait for
+      Close(c);
+      return false;
+    }
+    budget -= *n;
+    if (c->state == Connection::State::kLingering) {
+      if (*n >= c->discard_left) {
+        Close(c);
+        return false;
+      }
+      c->discard_left -= *n;
+      continue;
+    }
+    c->discard_left -= *n;
+    if (c->discard_left == 0) {
+      c->state = Connection::State::kIdle;
+      c->deadline = absl::Now() + options_.http_timeout;
+      return ProcessBuffered(c);
+    }
+  }
+  return true;
 }
 
 int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed) {
   if (c->protocol() == Protocol::kUwsgi) {
     protocol::UwsgiParseResult r =
         protocol::ParseUwsgi(c->data(), c->size(), options_.buffer_size, &req_);
-    if (r.status == protocol::ParseStatus::kIncomplete) return 0;
+    if (r.status == protocol::ParseStatus::kIncomplete) return kHeadWait;
     if (r.status == protocol::ParseStatus::kError) {
       if (r.error == protocol::UwsgiError::kBlockTooLarge) {
         log::Warn("uwsgi: %s from %s; answered 431", r.message, c->PeerText());
         (void)c->WriteAll(protocol::ErrorResponse(431, r.message), options_.socket_timeout);
-      } else {
-        log::Warn("uwsgi: invalid request from %s: %s; connection closed", c->PeerText(),
-                  r.message);
+        return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
       }
+      log::Warn("uwsgi: invalid request from %s: %s; connection closed", c->PeerText(),
+                r.message);
       Close(c);
-      return -1;
+      return kHeadClosed;
     }
     *head = protocol::HttpHead{};
     head->keep_alive = false;
@@ -237,7 +289,7 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
         log::Warn("uwsgi: invalid request from %s: CONTENT_LENGTH \"%s\" is not a number; "
                   "connection closed", c->PeerText(), cl);
         Close(c);
-        return -1;
+        return kHeadClosed;
       }
       head->framing = n > 0 ? protocol::BodyFraming::kContentLength : protocol::BodyFraming::kNone;
       head->content_length = n;
@@ -255,8 +307,10 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
       buffered.find("\n\r\n", from) == std::string_view::npos &&
       c->size() <= options_.buffer_size && !c->Full()) {
     c->head_scanned = c->size();
-    return 0;
+    return kHeadWait;
   }
+  // The Connection's address strings live as long as the connection, longer than the request
+  // (ConnectionInfo's contract): OwnHead leaves the views into them alone.
   protocol::ConnectionInfo info{c->remote_addr(), c->remote_port(), c->server_name(),
                                 c->server_port(), "http"};
   protocol::HttpParseResult r =
@@ -268,15 +322,14 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
       r.message = "request head does not fit the read buffer (raise buffer-size)";
     } else {
       c->head_scanned = c->size();
-      return 0;
+      return kHeadWait;
     }
   }
   if (r.status == protocol::ParseStatus::kError) {
     log::Warn("http: bad request from %s: %s; answered %d", c->PeerText(), r.message,
               r.http_status);
     (void)c->WriteAll(protocol::ErrorResponse(r.http_status, r.message), options_.socket_timeout);
-    Close(c);
-    return -1;
+    return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
   }
   *consumed = r.consumed;
   return 1;
@@ -300,26 +353,50 @@ bool ServeThread::ProcessBuffered(Connection* c) {
       c->state = Connection::State::kReadingHead;
       c->deadline = absl::Now() + options_.socket_timeout;
     }
-    // Room for body bytes behind the head: once parsed, the head is viewed in place.
+    if (c->state == Connection::State::kReadingBody) {
+      const int body = CollectBody(c);
+      if (body != 1) return body != kHeadClosed;
+    }
     c->EnsureTailRoom(kTailRoom);
     protocol::HttpHead head;
     size_t consumed = 0;
-    int ready = ParseHead(c, &head, &consumed);
-    if (ready <= 0) return ready == 0;  // waiting, or closed
-    if (WaitForBufferedBody(c, head, consumed)) return true;
+    const int ready = ParseHead(c, &head, &consumed);
+    if (ready != 1) return ready != kHeadClosed;
+    if (c->state != Connection::State::kReadingBody && WaitForBufferedBody(c, head, consumed)) {
+      return true;
+    }
     c->head_scanned = 0;
+    // The request takes its own copy of the head before the buffer moves on: the body reader,
+    // the next read and the next request may all reuse those bytes while the request (its
+    // log line, its harakiri entry, its write-failure warning) still needs them.
+    req_.OwnHead(c->data(), consumed);
     c->Consume(consumed);
-    c->Pin();
-    const bool keep = ServeOne(c, head);
+    const After next = ServeOne(c, head);
     req_.Clear();
-    c->Unpin();
+    ReleaseBody(c);
     ++c->requests;
-    if (!keep || loop_.stop_immediate()) {
+    if (loop_.stop_immediate()) {
       Close(c);
       return false;
     }
-    c->state = Connection::State::kIdle;
-    c->deadline = absl::Now() + options_.http_timeout;
+    switch (next) {
+      case After::kNextRequest:
+        c->state = Connection::State::kIdle;
+        c->deadline = absl::Now() + options_.http_timeout;
+        continue;
+      case After::kDiscardBody:
+        // The thread is free again; the event loop reads the rest of the body and throws it
+        // away, for at most socket-timeout: a client that sends it slowly holds an fd, not
+        // this thread.
+        c->state = Connection::State::kDiscardingBody;
+        c->deadline = absl::Now() + options_.socket_timeout;
+        return true;
+      case After::kClose:
+        Close(c);
+        return false;
+      case After::kLingeringClose:
+        return LingeringClose(c);
+    }
   }
 }
 
@@ -327,22 +404,70 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
                                       size_t head_len) {
   // post-buffering: a Content-Length body up to that size is collected by the event loop, so
   // a client that sends its body slowly holds a file descriptor, not this thread.
+  // A body over limit-post is refused (413) before any of it is collected.
   if (options_.post_buffering == 0 || head.framing != protocol::BodyFraming::kContentLength ||
-      head.content_length > options_.post_buffering) {
+      head.content_length > options_.post_buffering ||
+      (options_.limit_post > 0 && head.content_length > options_.limit_post)) {
     return false;
   }
   const size_t total = head_len + static_cast<size_t>(head.content_length);
   if (c->size() >= total) return false;
-  if (c->state != Connection::State::kReadingBody) {
-    c->state = Connection::State::kReadingBody;
-    c->deadline = absl::Now() + options_.socket_timeout;
+  c->state = Connection::State::kReadingBody;
+  c->deadline = absl::Now() + options_.socket_timeout;
+  Connection::PendingBody& b = c->body;
+  b.head_len = head_len;
+  b.length = head.content_length;
+  b.spooled = 0;
+  // Memory for the body up to the worker's budget (so RSS does not grow with the number of
+  // uploading connections); past it the body goes to a file as it arrives.
+  if (loop_.TakeBodyMemory(b.length)) {
+    b.charged = b.length;
+    c->Reserve(total);
+    req_.Clear();  // the head is parsed again, from the buffer, once the body is complete
+    return true;
   }
-  req_.Clear();  // views into the buffer must not outlive a move
-  c->Reserve(total);
+  absl::StatusOr<base::UniqueFd> spool = OpenSpoolFile();
+  if (!spool.ok()) {
+    // No file to spill to: read this body on the serving thread (ServeOne's BufferBody), as
+    // without post-buffering, rather than exceed the memory budget.
+    log::Error("post-buffering: %s; reading the body from %s while serving it",
+               base::Sv(spool.status().message()), c->PeerText());
+    c->state = Connection::State::kReadingHead;
+    return false;
+  }
+  b.spool = std::move(*spool);
+  req_.Clear();
   return true;
 }
 
-bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
+int ServeThread::CollectBody(Connection* c) {
+  Connection::PendingBody& b = c->body;
+  if (!b.spool.Valid()) return c->size() >= b.head_len + b.length ? 1 : 0;
+  const size_t here = c->size() - b.head_len;
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(here, b.length - b.spooled));
+  if (n > 0) {
+    if (absl::Status s = WriteSpool(b.spool.Get(), c->data() + b.head_len, n); !s.ok()) {
+      log::Error("post-buffering: %s; answered 500 to %s", base::Sv(s.message()),
+                 c->PeerText());
+      (void)c->WriteAll(protocol::ErrorResponse(500), options_.socket_timeout);
+      return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
+    }
+    c->Cut(b.head_len, n);
+    b.spooled += n;
+  }
+  return b.spooled == b.length ? 1 : 0;
+}
+
+void ServeThread::ReleaseBody(Connection* c) {
+  Connection::PendingBody& b = c->body;
+  if (b.charged > 0) {
+    loop_.GiveBackBodyMemory(b.charged);
+    c->EndReserve();
+  }
+  b = Connection::PendingBody{};
+}
+
+ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
   const absl::Time start = absl::Now();
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);
@@ -359,7 +484,9 @@ bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
     log::Warn("%s: %s from %s; answered 413", ProtocolName(c->protocol()), why, c->PeerText());
     ctx.Refuse(413, why);
     refused = true;
-  } else if (options_.post_buffering > 0 && !ctx.body_done()) {
+  } else if (c->body.spool.Valid()) {
+    ctx.AdoptSpool(std::move(c->body.spool));
+  } else if (options_.post_buffering > 0 && !ctx.body_done() && !ctx.BodyInBuffer()) {
     if (absl::Status s = ctx.BufferBody(); !s.ok()) {
       log::Warn("%s: reading the body from %s: %s", ProtocolName(c->protocol()), c->PeerText(),
                 base::Sv(s.message()));
@@ -370,8 +497,20 @@ bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
     if (loop_.statics_ == nullptr || !loop_.statics_->Serve(ctx)) loop_.handler_->Handle(ctx);
   }
   bool keep = ctx.Finish();
-  if (keep && !ctx.body_done()) keep = ctx.DrainBody();
   if (c->protocol() == Protocol::kUwsgi) keep = false;
+  // A body the app left unread: what is buffered goes now; the rest is never waited for here.
+  const std::optional<uint64_t> unread = ctx.DiscardBuffered();
+  After next = After::kClose;
+  if (keep && unread == 0) {
+    next = After::kNextRequest;
+  } else if (keep && unread.has_value() && *unread <= kMaxDiscard) {
+    c->discard_left = *unread;
+    next = After::kDiscardBody;
+  } else if (unread != 0 || c->size() > 0) {
+    // The client may still be sending (the body, or requests it pipelined): a plain close
+    // would reset the connection and could take the answer with it.
+    next = After::kLingeringClose;
+  }
   if (loop_.observer_ != nullptr) {
     loop_.observer_->RequestFinished(core_id_, ctx.status(),
                                      ctx.body_bytes() + ctx.header_bytes());
@@ -382,7 +521,7 @@ bool ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
               req_.Get("REQUEST_URI").value_or(""), ctx.write_error_text());
   }
   LogRequest(c, ctx, start);
-  return keep;
+  return next;
 }
 
 void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::Time start) {
@@ -433,8 +572,29 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   log::EmitRequestLine(log_line_);
 }
 
+// nginx's lingering close. An answer is out while the client may still be sending (the rest
+// of a head too large, a body over limit-post or nobody read). Closing a socket with unread
+// bytes makes the kernel send a reset, and a client that gets the reset while it is still
+// sending never reads the answer. So: shut down the write side (the client reads the answer,
+// then EOF), and in the event loop read and throw away what still comes until the client
+// closes, kLingerBytes arrived or socket-timeout passed; then close. The thread never waits.
+bool ServeThread::LingeringClose(Connection* c) {
+  ReleaseBody(c);
+  c->Consume(c->size());
+  c->ReleaseBuffer();
+  if (::shutdown(c->fd(), SHUT_WR) != 0) {
+    Close(c);
+    return false;
+  }
+  c->state = Connection::State::kLingering;
+  c->discard_left = kLingerBytes;
+  c->deadline = absl::Now() + options_.socket_timeout;
+  return true;
+}
+
 void ServeThread::Close(Connection* c) {
   const int fd = c->fd();
+  ReleaseBody(c);
   if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
   conns_.erase(fd);
 }
@@ -449,21 +609,29 @@ void ServeThread::Sweep(absl::Time now) {
     if (now >= c->deadline) expired.push_back(c.get());
   }
   for (Connection* c : expired) {
+    const bool http = c->protocol() == Protocol::kHttp;
     if (c->state == Connection::State::kReadingBody) {
-      log::Warn("%s: %s sent no complete request body within %s; %s", ProtocolName(c->protocol()),
-                c->PeerText(), absl::FormatDuration(options_.socket_timeout),
-                c->protocol() == Protocol::kHttp ? "answered 408" : "connection closed");
-      if (c->protocol() == Protocol::kHttp) c->SendBestEffort(protocol::ErrorResponse(408));
+      log::Warn("%s: %s sent nothing of its request body for %s; %s",
+                ProtocolName(c->protocol()), c->PeerText(),
+                absl::FormatDuration(options_.socket_timeout),
+                http ? "answered 408" : "connection closed");
+      if (http) {
+        c->SendBestEffort(protocol::ErrorResponse(408));
+        (void)LingeringClose(c);
+        continue;
+      }
     } else if (c->state == Connection::State::kReadingHead && c->size() > 0) {
-      if (c->protocol() == Protocol::kHttp) {
+      if (http) {
         log::Warn("http: %s sent no complete request head within %s; answered 408",
                   c->PeerText(), absl::FormatDuration(options_.socket_timeout));
         c->SendBestEffort(protocol::ErrorResponse(408));
-      } else {
-        log::Warn("uwsgi: %s sent an incomplete packet within %s; connection closed",
-                  c->PeerText(), absl::FormatDuration(options_.socket_timeout));
+        (void)LingeringClose(c);
+        continue;
       }
+      log::Warn("uwsgi: %s sent an incomplete packet within %s; connection closed",
+                c->PeerText(), absl::FormatDuration(options_.socket_timeout));
     }
+    // Idle, lingering or discarding past its bound, or silent since it connected.
     Close(c);
   }
 }

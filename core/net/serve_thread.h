@@ -27,16 +27,38 @@ class ServeThread {
  private:
   void Accept(size_t socket_index, bool last_event);
   void SetAccepting(bool on);
+  // What the connection does once a response is out.
+  enum class After {
+    kNextRequest,    // read the next request
+    kDiscardBody,    // throw away the unread rest of the body in the event loop, then go on
+    kClose,          // nothing unread: close now
+    kLingeringClose  // the client may still be sending: LingeringClose
+  };
+  // ParseHead's answers besides "ready" (1).
+  static constexpr int kHeadWait = 0, kHeadClosed = -1, kHeadAnswered = -2;
+
   // Read and serve what c has sent. False when c was closed (and is gone).
   bool OnEvent(Connection* c);
   bool ProcessBuffered(Connection* c);
-  // Parses one head from c's buffer. Returns 1 when a request is ready, 0 to wait, -1 when
-  // the connection was answered/closed.
+  // Parses one head from c's buffer. Returns 1 when a request is ready, kHeadWait to wait for
+  // more, kHeadClosed when the connection was closed, kHeadAnswered when an error answer went
+  // out and the connection is lingering.
   int ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed);
-  // True when a post-buffered body is still arriving: the loop waits for it in epoll.
+  // True when a post-buffered body is still arriving: the loop collects it (CollectBody).
   bool WaitForBufferedBody(Connection* c, const protocol::HttpHead& head, size_t head_len);
-  bool ServeOne(Connection* c, const protocol::HttpHead& head);
+  // Takes in what arrived of a post-buffered body: 1 when it is complete, kHeadWait to wait;
+  // when it cannot be stored, answers 500 and returns kHeadAnswered (lingering) or
+  // kHeadClosed.
+  int CollectBody(Connection* c);
+  // Gives back c's share of the post-buffering-memory budget, its spool, its large buffer.
+  void ReleaseBody(Connection* c);
+  After ServeOne(Connection* c, const protocol::HttpHead& head);
   void LogRequest(Connection* c, const ConnectionRequest& ctx, absl::Time start);
+  // Reads and throws away what a kDiscardingBody or kLingering connection sent.
+  bool Discard(Connection* c);
+  // Closes after an answer while the client may still be sending (see the definition). True
+  // while c lingers (it is in the epoll set, or Accept adds it); false when it is gone.
+  bool LingeringClose(Connection* c);
   void Close(Connection* c);
   void Sweep(absl::Time now);
 

@@ -2,6 +2,7 @@
 #include "core/protocol/request.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace kiln::protocol {
@@ -49,6 +50,26 @@ void Arena::Reset() {
     blocks_.front().used = 0;
   }
   used_total_ = 0;
+}
+
+void Request::OwnHead(const char* buf, size_t len) {
+  if (len > head_store_capacity_) {
+    // Not value-initialised: every byte used is copied in below.
+    head_store_ = std::make_unique_for_overwrite<char[]>(len);
+    head_store_capacity_ = len;
+  }
+  if (len > 0) std::memcpy(head_store_.get(), buf, len);
+  // Compared as integers: the views may point anywhere (arena, connection strings, literals).
+  const uintptr_t from = reinterpret_cast<uintptr_t>(buf);
+  char* const to = head_store_.get();
+  auto rebase = [&](std::string_view& v) {
+    const uintptr_t at = reinterpret_cast<uintptr_t>(v.data());
+    if (at - from < len) v = std::string_view(to + (at - from), v.size());
+  };
+  for (Var& v : vars) {
+    rebase(v.name);
+    rebase(v.value);
+  }
 }
 
 std::optional<std::string_view> Request::Get(std::string_view name) const {

@@ -1,6 +1,9 @@
 // Request: the CGI variables of one request as views, whichever protocol carried it, plus a
 // per-request arena for the few strings a parser has to derive (HTTP_* names, decoded paths).
-// Pure data: knows nothing of sockets; views point into the caller's read buffer or the arena.
+// Pure data: knows nothing of sockets. A parser's views point into the caller's read buffer
+// or the arena; OwnHead() then moves the head into the Request, so every view a served
+// request hands out points at bytes the Request itself owns (docs/design.md "Who owns a
+// request's bytes").
 #pragma once
 
 #include <cstddef>
@@ -61,12 +64,25 @@ struct Request {
   size_t head_bytes = 0;
   Arena arena;
 
+  // Takes ownership of the head: copies buf[0..len) (the bytes the parser viewed, in a buffer
+  // the caller goes on to reuse, such as a connection's read buffer) into storage this Request
+  // keeps, and points every view that fell inside it at the copy. Views into the arena, and
+  // those the caller vouched for (ConnectionInfo: strings that outlive the Request), stay as
+  // they are. After it, nothing the caller does to its buffer can change a variable. The
+  // storage is kept across Clear() and grows to the largest head seen (at most buffer-size).
+  void OwnHead(const char* buf, size_t len);
+
   std::optional<std::string_view> Get(std::string_view name) const;
   // Replaces the last variable called `name`, or appends it.
   void Set(std::string_view name, std::string_view value);
   // Size of the vars if encoded as a uwsgi block (what uWSGI logs as "bytes").
   size_t EncodedVarsSize() const;
+  // Forgets the variables (the head storage and the arena's first block are kept for reuse).
   void Clear();
+
+ private:
+  std::unique_ptr<char[]> head_store_;  // the owned copy of the head (OwnHead)
+  size_t head_store_capacity_ = 0;
 };
 
 }  // namespace kiln::protocol

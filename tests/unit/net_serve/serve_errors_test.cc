@@ -101,6 +101,37 @@ TEST(ServeLoop, BodyOverLimitPostGets413) {
   EXPECT_EQ(ReadResponse(ok.Get()).body, "0123456789");
 }
 
+// A body the handler does not read is thrown away by the event loop as it arrives, after the
+// response; the connection then serves the request that follows the body.
+TEST(ServeLoop, UnreadBodyIsDiscardedByTheLoopAndTheConnectionGoesOn) {
+  ServeHarness h;
+  h.Start();
+  base::UniqueFd fd = h.ConnectHttp();
+  SendAll(fd.Get(), "POST /status?code=202 HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n"
+                    "first bytes");
+  testing::HttpResponse r = ReadResponse(fd.Get());
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.Header("Connection"), "");
+  // The loop is free meanwhile: another client is answered before the body goes on.
+  EXPECT_EQ(testing::Get(h, "/").status, 200);
+  SendAll(fd.Get(), std::string(300000 - 11, 'b') + "GET /vars HTTP/1.1\r\nHost: next\r\n\r\n");
+  testing::HttpResponse next = ReadResponse(fd.Get());
+  EXPECT_EQ(next.status, 200);
+  EXPECT_NE(next.body.find("HTTP_HOST=next\n"), std::string::npos) << next.body;
+}
+
+// Over the discard bound (1 MiB) the connection ends, with the answer delivered first.
+TEST(ServeLoop, UnreadBodyOverTheDiscardBoundEndsTheConnectionAfterTheAnswer) {
+  ServeHarness h;
+  h.Start();
+  base::UniqueFd fd = h.ConnectHttp();
+  SendAll(fd.Get(), "POST /status?code=201 HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n"
+                    "x");
+  testing::HttpResponse r = ReadResponse(fd.Get());
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(ReadToEof(fd.Get()), "");  // then EOF (the write side was shut down)
+}
+
 TEST(ServeLoop, PostBufferingReadsTheBodyBeforeTheHandler) {
   ServeHarness h;
   ServeOptions o;
@@ -128,6 +159,30 @@ TEST(ServeLoop, PostBufferingCollectsASlowBodyWithoutHoldingTheThread) {
   EXPECT_EQ(ReadResponse(slow.Get()).body, "0123456789");
   SendAll(slow.Get(), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 60000\r\n\r\n" + big);
   EXPECT_EQ(ReadResponse(slow.Get()).body, big);
+}
+
+// Past the worker's post-buffering-memory budget (0 here: none), a collected body goes to a
+// spool file piece by piece as it arrives, and pipelined bytes behind it stay for the next
+// request.
+TEST(ServeLoop, PostBufferingPastTheMemoryBudgetCollectsTheBodyInAFile) {
+  ServeHarness h;
+  ServeOptions o;
+  o.post_buffering = 1 << 20;
+  o.post_buffering_memory = 0;
+  h.Start(o);
+  base::UniqueFd fd = h.ConnectHttp();
+  std::string body;
+  for (int i = 0; body.size() < 500000; ++i) body += "line " + std::to_string(i) + "\n";
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  SendAll(fd.Get(), head + body.substr(0, 1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(testing::Get(h, "/").status, 200);  // the loop is not waiting on it
+  SendAll(fd.Get(), body.substr(1000) + "GET /vars HTTP/1.1\r\nHost: piped\r\n\r\n");
+  testing::HttpResponse r = ReadResponse(fd.Get());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == body) << r.body.size() << " bytes echoed of " << body.size();
+  EXPECT_NE(ReadResponse(fd.Get()).body.find("HTTP_HOST=piped\n"), std::string::npos);
 }
 
 TEST(ServeLoop, PostBufferingSpoolsABodyLargerThanItsSizeToAFile) {
