@@ -91,6 +91,7 @@ class Connection {
 
   State state = State::kIdle;
   absl::Time deadline = absl::InfiniteFuture();
+  absl::Time idle_since = absl::InfinitePast();  // when it last became idle (keep-alive)
   uint64_t requests = 0;  // served on this connection
   bool registered = false;  // in the serving thread's epoll set
 
