@@ -101,7 +101,9 @@ void ServeThread::Run() {
   std::vector<epoll_event> events(64);
   while (true) {
     if (loop_.stop_immediate()) break;
-    UpdateAccepting(absl::Now());
+    // Only a pending fresh connection or a stop changes whether this thread accepts (an
+    // accept error's pause ends in Sweep): the common path reads no clock here.
+    if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(absl::Now());
     if (loop_.stopping()) {
       // A graceful stop never closes a connection that may be carrying a request: requests
       // that arrive are served (with Connection: close), and an idle keep-alive connection is
