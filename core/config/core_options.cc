@@ -134,6 +134,11 @@ const std::vector<Row>& Rows() {
   {"http-timeout", kDur, "60", I, "Timeout of HTTP connections."},
   {"http-keepalive", kNum, "1", I,
    "Keep HTTP/1.1 connections open between requests (0 turns it off)."},
+  {"http-keepalive-drain", kDur, "15", I,
+   "On a graceful stop or reload, an idle keep-alive connection is closed only once it has "
+   "been idle this long (a request that arrives first is answered with Connection: close); "
+   "keep it above the front end's upstream keepalive_timeout (10s in conf/nginx) so the "
+   "front end closes first. Capped below worker-reload-mercy; 0 closes idle ones at once."},
   {"buffer-size", kSize, "65535", I,
    "Largest request header block (uwsgi vars or HTTP headers) accepted."},
   {"post-buffering", kSize, "0", I,

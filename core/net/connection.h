@@ -125,6 +125,7 @@ class Connection {
   // end of the last response.
   absl::Time deadline = absl::InfiniteFuture();
   uint64_t discard_left = 0;  // kDiscardingBody: body bytes to go; kLingering: bytes allowed
+  absl::Time idle_since = absl::InfinitePast();  // when it last became idle (keep-alive)
   uint64_t requests = 0;  // served on this connection
   bool registered = false;  // in the serving thread's epoll set
 

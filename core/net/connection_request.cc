@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -212,6 +211,13 @@ absl::Status ConnectionRequest::StartResponse(int status, std::string_view reaso
   absl::StatusOr<protocol::ResponseHead> h =
       protocol::BuildResponseHead(status, reason, headers, probe);
   if (!h.ok()) return h.status();
+  if (body_error_status_ >= 400 && body_error_status_ < 500 && status >= 500) {
+    // The handler failed because the body it read was bad (the read raised): that is the
+    // client's error, so the client gets body_error_status_ (from Finish), not a 500.
+    answer_body_error_ = true;
+    started_ = true;
+    return absl::OkStatus();
+  }
   status_ = status;
   reason_ = std::string(reason);
   header_store_.clear();
@@ -239,18 +245,21 @@ absl::Status ConnectionRequest::Send(const struct iovec* iov, int count) {
   return absl::OkStatus();
 }
 
+uint64_t ConnectionRequest::FitToDeclaredLength(uint64_t size) {
+  if (framing_ != ResponseFraming::kContentLength) return size;
+  const uint64_t room = declared_length_ - std::min(declared_length_, body_bytes_);
+  if (size <= room) return size;
+  // More than the declared Content-Length: send what fits and end the connection, so the
+  // surplus can never be read as the start of the next response.
+  keep_alive_ = false;
+  head_keep_alive_ = false;
+  return room;
+}
+
 size_t ConnectionRequest::FrameBody(std::string_view data, char (&scratch)[24],
                                     struct iovec* iov) {
   if (data.empty() || framing_ == ResponseFraming::kNoBody) return 0;
-  if (framing_ == ResponseFraming::kContentLength) {
-    const uint64_t room = declared_length_ - std::min(declared_length_, body_bytes_);
-    if (data.size() > room) {
-      // More than the declared Content-Length: send what fits and end the connection.
-      data = data.substr(0, room);
-      keep_alive_ = false;
-      head_keep_alive_ = false;
-    }
-  }
+  data = data.substr(0, static_cast<size_t>(FitToDeclaredLength(data.size())));
   body_bytes_ += data.size();
   return protocol::FrameBodyPiece(framing_, data, scratch, iov);
 }
@@ -292,6 +301,7 @@ absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
 
 absl::Status ConnectionRequest::WriteBody(std::string_view data) {
   if (!started_) return absl::FailedPreconditionError("WriteBody before StartResponse");
+  if (answer_body_error_) return absl::OkStatus();
   if (write_failed_) {
     return options_.disable_write_exception
                ? absl::OkStatus()
@@ -317,6 +327,7 @@ absl::Status ConnectionRequest::WriteBody(std::string_view data) {
 
 absl::Status ConnectionRequest::SendFile(int fd, int64_t offset, int64_t length) {
   if (!started_) return absl::FailedPreconditionError("SendFile before StartResponse");
+  if (answer_body_error_) return absl::OkStatus();
   if (write_failed_) return WriteBody("x");  // the same "client gone" answer
   if (length <= 0) return absl::OkStatus();
   if (!head_sent_) {
@@ -325,18 +336,24 @@ absl::Status ConnectionRequest::SendFile(int fd, int64_t offset, int64_t length)
     if (absl::Status s = SendHead(std::nullopt, first.value_or("")); !s.ok()) return s;
   }
   if (framing_ == ResponseFraming::kNoBody) return absl::OkStatus();
+  // A file that grew since the app declared its length must not spill past Content-Length.
+  length = static_cast<int64_t>(FitToDeclaredLength(static_cast<uint64_t>(length)));
+  if (length == 0) return absl::OkStatus();
   via_sendfile_ = true;
-  if (framing_ == ResponseFraming::kChunked) {
-    char line[24];
-    int len = std::snprintf(line, sizeof(line), "%llx\r\n", static_cast<unsigned long long>(length));
-    struct iovec iov = {line, static_cast<size_t>(len)};
+  char scratch[24];
+  const protocol::PieceFraming f =
+      protocol::FramePieceOfSize(framing_, static_cast<uint64_t>(length), scratch);
+  if (!f.before.empty()) {
+    struct iovec iov = {const_cast<char*>(f.before.data()), f.before.size()};
     if (absl::Status s = Send(&iov, 1); !s.ok()) return s;
   }
+  // A file that shrank ends early (DataLoss): the framing already promised more, so the
+  // connection is closed (WriteFailed ends keep-alive) rather than reused out of step.
   absl::Status s = conn_.SendFile(fd, offset, length, options_.socket_timeout);
   if (!s.ok()) return WriteFailed(s);
   body_bytes_ += static_cast<uint64_t>(length);
-  if (framing_ == ResponseFraming::kChunked) {
-    struct iovec iov = {const_cast<char*>("\r\n"), 2};
+  if (!f.after.empty()) {
+    struct iovec iov = {const_cast<char*>(f.after.data()), f.after.size()};
     return Send(&iov, 1);
   }
   return absl::OkStatus();
@@ -351,6 +368,10 @@ void ConnectionRequest::Refuse(int status, std::string_view why) {
 }
 
 bool ConnectionRequest::Finish() {
+  if (answer_body_error_) {
+    answer_body_error_ = false;
+    started_ = false;
+  }
   if (!started_) {
     Refuse(body_error_status_ != 0 ? body_error_status_ : 500, "");
   }

@@ -89,6 +89,9 @@ class ConnectionRequest : public plugin::RequestContext {
                         std::string_view second = {});
   // Frames one body piece into iov (up to 3 entries) and counts it; 0 when nothing is sent.
   size_t FrameBody(std::string_view data, char (&scratch)[24], struct iovec* iov);
+  // How much of a `size`-byte piece fits the declared Content-Length; a piece past it ends
+  // keep-alive (the rest is not sent).
+  uint64_t FitToDeclaredLength(uint64_t size);
   absl::Status Send(const struct iovec* iov, int count);
   absl::Status WriteFailed(absl::Status s);
   absl::Status BodyFailed(absl::Status s, int status);
@@ -114,6 +117,9 @@ class ConnectionRequest : public plugin::RequestContext {
   base::UniqueFd spool_;  // a post-buffered body larger than post-buffering
   size_t buffered_pos_ = 0;
   int body_error_status_ = 0;
+  // The handler answered 5xx after a body read failed with a client error (a malformed chunk):
+  // its response is dropped and Finish answers body_error_status_ instead.
+  bool answer_body_error_ = false;
 
   // Response.
   bool started_ = false;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -145,10 +146,18 @@ absl::StatusOr<base::UniqueFd> ListenInet(const Address& a, const ListenOptions&
   if (listen(fd.Get(), o.backlog) != 0) {
     return base::ErrnoError(errno, "listen", a.ToString());
   }
+  DeferAccept(fd.Get());
   return fd;
 }
 
 }  // namespace
+
+void DeferAccept(int fd) {
+  // Seconds the kernel holds a connection that sent nothing; after that it is accepted anyway
+  // and socket-timeout applies to it as to any slow client.
+  const int seconds = 5;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds));
+}
 
 absl::StatusOr<base::UniqueFd> Listen(const Address& address, const ListenOptions& options) {
   if (address.is_tcp()) {

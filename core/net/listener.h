@@ -37,6 +37,11 @@ absl::StatusOr<Address> BoundAddress(int fd);
 // True when `fd` is a listening stream socket.
 bool IsListeningSocket(int fd);
 
+// TCP_DEFER_ACCEPT on a TCP listen socket: accept(2) returns a connection once its first
+// bytes have arrived, so a worker never holds a connection whose request is still to come
+// (and cannot lose it if the worker dies while running app code). Best effort.
+void DeferAccept(int fd);
+
 // Reads `chmod-socket`: a bare flag ("", "true", "1") means 0666, otherwise octal digits
 // ("660", "0660"). Errors say what was expected.
 absl::StatusOr<mode_t> ParseSocketMode(std::string_view text);

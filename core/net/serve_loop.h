@@ -46,6 +46,9 @@ struct ServeOptions {
   absl::Duration socket_timeout = absl::Seconds(4);  // uWSGI's default
   absl::Duration http_timeout = absl::Seconds(60);   // idle keep-alive connections
   int64_t http_keepalive = 1;       // 0 disables keep-alive (DECISIONS 23); >0 is on
+  // Stopping: an idle keep-alive connection is closed once idle this long (a front end's
+  // pooled connection must be closed by the front end first, see http-keepalive-drain).
+  absl::Duration keepalive_drain = absl::Seconds(15);
   int threads = 1;
   bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
        memory_report = false, ignore_write_errors = false, disable_write_exception = false;
@@ -54,7 +57,8 @@ struct ServeOptions {
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
 
   // Reads the options above from the configuration (uWSGI names: buffer-size, limit-post,
-  // post-buffering, post-buffering-memory (kiln's), socket-timeout, http-timeout, http-keepalive, threads, disable-logging,
+  // post-buffering, post-buffering-memory (kiln's), socket-timeout, http-timeout, http-keepalive,
+  // threads, disable-logging, kiln's http-keepalive-drain (capped below worker-reload-mercy),
   // log-4xx, log-5xx, log-date, memory-report, ignore-write-errors, disable-write-exception,
   // log-format, static-map; kiln's request-log-buffer). Errors name the option and what was expected.
   static absl::StatusOr<ServeOptions> FromConfig(const config::Config& cfg);

@@ -1,5 +1,7 @@
 // ServeOptions from the configuration: uWSGI's option names, checked ranges, and the
 // static-map directories checked at startup (a typo fails the start, not the first request).
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "core/config/config.h"
 #include "core/net/serve_loop.h"
@@ -26,6 +28,16 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
         "options `socket-timeout` and `http-timeout` must be longer than zero seconds");
   }
   o.http_keepalive = cfg.GetNumber("http-keepalive");
+  o.keepalive_drain = cfg.GetDuration("http-keepalive-drain");
+  if (o.keepalive_drain < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("option `http-keepalive-drain` must not be negative");
+  }
+  // The master kills a worker still running after worker-reload-mercy: the drain ends a
+  // second before, so idle connections are closed by the worker, not by the kill.
+  const absl::Duration mercy = cfg.GetDuration("worker-reload-mercy");
+  if (mercy > absl::ZeroDuration() && o.keepalive_drain >= mercy) {
+    o.keepalive_drain = std::max(absl::ZeroDuration(), mercy - absl::Seconds(1));
+  }
   const int64_t threads = cfg.GetNumber("threads");
   if (threads < 1 || threads > 1024) {
     return absl::InvalidArgumentError(absl::StrFormat(

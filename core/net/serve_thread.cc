@@ -45,6 +45,9 @@ constexpr uint64_t kMaxDiscard = 1 << 20;
 constexpr uint64_t kLingerBytes = 4 << 20;
 // Read per wakeup of a discarding connection, so a fast sender cannot starve the others.
 constexpr size_t kDiscardPerEvent = 256 << 10;
+// How long a thread stops taking new connections while one it accepted on a unix socket has
+// not sent its request yet (nginx writes right after connecting: microseconds).
+constexpr absl::Duration kFreshGrace = absl::Milliseconds(50);
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
 
@@ -101,25 +104,29 @@ void ServeThread::Run() {
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
   KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, wake_fd_, &ev) == 0, "epoll_ctl wake fd");
-  if (!loop_.stopping()) SetAccepting(true);
+  UpdateAccepting(absl::Now());
   log::SetRequestBatch(options_.request_log_buffer);
   absl::Time next_sweep = absl::Now() + kSweepInterval;
   std::vector<epoll_event> events(64);
   while (true) {
     if (loop_.stop_immediate()) break;
+    // Only a pending fresh connection or a stop changes whether this thread accepts (an
+    // accept error's pause ends in Sweep): the common path reads no clock here.
+    if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(absl::Now());
     if (loop_.stopping()) {
-      SetAccepting(false);
-      std::vector<Connection*> idle;
-      for (auto& [fd, c] : conns_) {
-        if (c->state == Connection::State::kIdle && c->size() == 0) idle.push_back(c.get());
-      }
-      for (Connection* c : idle) Close(c);
+      // A graceful stop never closes a connection that may be carrying a request: requests
+      // that arrive are served (with Connection: close), and an idle keep-alive connection is
+      // closed only after keepalive_drain, by when a front end's pool has let it go itself.
+      CloseDrained(absl::Now());
       if (conns_.empty()) break;
     }
     // Request-log batches age out on the logger's flusher thread (log::SetRequestBatch):
     // flushing whenever this thread was about to sleep cost a zero-timeout epoll_wait per
     // wakeup, more than the writes it saved.
-    const int timeout = static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
+    absl::Duration wait = kSweepInterval;
+    if (fresh_fd_ >= 0) wait = std::min(wait, fresh_until_ - absl::Now() + absl::Milliseconds(1));
+    const int timeout =
+        static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(wait)));
     int n = epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0 && errno != EINTR) {
       KILN_CHECK(false, "epoll_wait");
@@ -145,6 +152,35 @@ void ServeThread::Run() {
   while (!conns_.empty()) Close(conns_.begin()->second.get());
   SetAccepting(false);
   log::SetRequestBatch(0);  // writes what is left
+}
+
+void ServeThread::UpdateAccepting(absl::Time now) {
+  if (fresh_fd_ >= 0) {
+    auto it = conns_.find(fresh_fd_);
+    if (it == conns_.end() || it->second->requests > 0 ||
+        it->second->state != Connection::State::kReadingHead || it->second->size() > 0 ||
+        now >= fresh_until_) {
+      fresh_fd_ = -1;
+    }
+  }
+  SetAccepting(!loop_.stopping() && !accept_paused_ && fresh_fd_ < 0);
+}
+
+void ServeThread::CloseDrained(absl::Time now) {
+  std::vector<Connection*> drained;
+  for (auto& [fd, c] : conns_) {
+    if (c->state == Connection::State::kIdle && c->size() == 0 &&
+        now - c->idle_since >= options_.keepalive_drain) {
+      drained.push_back(c.get());
+    }
+  }
+  for (Connection* c : drained) {
+    // Bytes may be in the socket that epoll has not reported yet: closing over them would
+    // reset the connection under a request. OnEvent reads them and serves the request (with
+    // Connection: close), or closes on EOF; a connection with nothing to read is closed.
+    if (!OnEvent(c)) continue;
+    if (c->state == Connection::State::kIdle && c->size() == 0) Close(c);
+  }
 }
 
 // Takes one connection per wakeup and reads it at once, before it joins the epoll set: nginx
@@ -187,7 +223,8 @@ void ServeThread::Accept(size_t index, bool last_event) {
     auto c = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name, capacity_,
                                           peer_len > 0 ? &peer : nullptr, ls.tcp);
     c->state = Connection::State::kReadingHead;
-    c->deadline = absl::Now() + options_.socket_timeout;
+    const absl::Time now = absl::Now();
+    c->deadline = now + options_.socket_timeout;
     Connection* accepted = c.get();
     conns_.emplace(fd, std::move(c));
     if (OnEvent(accepted)) {
@@ -198,6 +235,16 @@ void ServeThread::Accept(size_t index, bool last_event) {
       KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) == 0,
                  "epoll_ctl ADD connection");
       accepted->registered = true;
+      if (!ls.tcp && accepted->requests == 0 && accepted->size() == 0) {
+        // Accepted on a unix socket before its request arrived (TCP listeners defer the
+        // accept until data is there, listener.cc). Taking more connections now would park
+        // them here while this thread later runs app code; if that code kills the worker,
+        // they die with it. So this thread takes none until the request arrives or
+        // kFreshGrace passes; the listen socket wakes other threads and workers meanwhile.
+        fresh_fd_ = fd;
+        fresh_until_ = now + kFreshGrace;
+        UpdateAccepting(now);
+      }
       return;
     }
     // Accept again only while this thread has nothing else to watch: with connections in
@@ -257,7 +304,8 @@ bool ServeThread::Discard(Connection* c) {
     c->discard_left -= *n;
     if (c->discard_left == 0) {
       c->state = Connection::State::kIdle;
-      c->deadline = absl::Now() + options_.http_timeout;
+      c->idle_since = absl::Now();
+      c->deadline = c->idle_since + options_.http_timeout;
       return ProcessBuffered(c);
     }
   }
@@ -340,11 +388,8 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     if (c->size() == 0) {
       if (c->requests > 0 && c->state != Connection::State::kIdle) {
         c->state = Connection::State::kIdle;
-        c->deadline = absl::Now() + options_.http_timeout;
-      }
-      if (loop_.stopping() && c->state == Connection::State::kIdle) {
-        Close(c);
-        return false;
+        c->idle_since = absl::Now();
+        c->deadline = c->idle_since + options_.http_timeout;
       }
       if (c->state == Connection::State::kIdle) c->ReleaseBuffer();
       return true;
@@ -382,7 +427,8 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     switch (next) {
       case After::kNextRequest:
         c->state = Connection::State::kIdle;
-        c->deadline = absl::Now() + options_.http_timeout;
+        c->idle_since = absl::Now();
+        c->deadline = c->idle_since + options_.http_timeout;
         continue;
       case After::kDiscardBody:
         // The thread is free again; the event loop reads the rest of the body and throws it
@@ -600,9 +646,9 @@ void ServeThread::Close(Connection* c) {
 }
 
 void ServeThread::Sweep(absl::Time now) {
-  if (accept_paused_ && now >= accept_resume_ && !loop_.stopping()) {
+  if (accept_paused_ && now >= accept_resume_) {
     accept_paused_ = false;
-    SetAccepting(true);
+    UpdateAccepting(now);
   }
   std::vector<Connection*> expired;
   for (auto& [fd, c] : conns_) {

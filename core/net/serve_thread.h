@@ -37,6 +37,13 @@ class ServeThread {
   // ParseHead's answers besides "ready" (1).
   static constexpr int kHeadWait = 0, kHeadClosed = -1, kHeadAnswered = -2;
 
+
+  // Accepts unless stopping, paused after an accept error, or waiting for the request of a
+  // connection just accepted on a unix socket (see Accept).
+  void UpdateAccepting(absl::Time now);
+  // Stopping: closes idle keep-alive connections idle for keepalive_drain (reading first
+  // what may have arrived on them).
+  void CloseDrained(absl::Time now);
   // Read and serve what c has sent. False when c was closed (and is gone).
   bool OnEvent(Connection* c);
   bool ProcessBuffered(Connection* c);
@@ -70,6 +77,8 @@ class ServeThread {
   base::UniqueFd epoll_;
   bool accepting_ = false;
   bool accept_paused_ = false;
+  int fresh_fd_ = -1;  // a unix-socket connection accepted before its request arrived
+  absl::Time fresh_until_ = absl::InfinitePast();
   absl::Time accept_resume_ = absl::InfinitePast();
   absl::Time last_accept_error_log_ = absl::InfinitePast();
   size_t capacity_;

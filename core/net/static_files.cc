@@ -1,4 +1,5 @@
-// Static files: path checks, realpath containment, conditional GET, sendfile.
+// Static files: path checks, realpath containment, regular files only (opened without
+// blocking, so a FIFO cannot hold a thread), conditional GET, sendfile.
 #include "core/net/static_files.h"
 
 #include <fcntl.h>
@@ -135,12 +136,19 @@ bool StaticFiles::Serve(plugin::RequestContext& r) const {
       Answer(r, 403, "403 Forbidden\n");  // a symlink leading out of the directory
       return true;
     }
-    base::UniqueFd fd(open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer and hold this
+    // thread; O_NOFOLLOW: a symlink swapped in after realpath() is refused. Only a regular
+    // file is served, as checked on what was opened.
+    base::UniqueFd fd(open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                                              O_NOFOLLOW));
     struct stat st;
     if (!fd.Valid() || fstat(fd.Get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       Answer(r, 403, "403 Forbidden\n");
       return true;
     }
+    // sendfile(2) reads a regular file the same either way; cleared so nothing downstream
+    // ever sees EAGAIN from it.
+    (void)fcntl(fd.Get(), F_SETFL, fcntl(fd.Get(), F_GETFL) & ~O_NONBLOCK);
     const std::string last_modified = HttpDate(st.st_mtime);
     if (std::optional<std::string_view> ims = r.Var("HTTP_IF_MODIFIED_SINCE")) {
       std::optional<time_t> since = ParseHttpDate(*ims);

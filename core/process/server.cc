@@ -162,6 +162,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
     auto bound = net::BoundAddress(bs.fd.Get());
     if (bound.ok() && bound->is_tcp()) {
       bs.bound = *bound;
+      net::DeferAccept(bs.fd.Get());  // inherited sockets too (systemd's, older kilns')
     }
     Logf("kiln %s socket %d %s %s address %s fd %d", spec.http ? "http" : "uwsgi", i, how,
          KindText(bs.bound), bs.bound.ToString(), bs.fd.Get());

@@ -1,6 +1,7 @@
 // Chunked transfer coding as a byte-at-a-time state machine, with a bulk copy for chunk data.
 // chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; last-chunk = 1*"0" [ chunk-ext ] CRLF;
-// then trailer fields and a final CRLF. A bare LF is accepted where CRLF is expected.
+// then trailer fields and a final CRLF. chunk-ext = *( BWS ";" ... ): whitespace after the size
+// must lead to a ';'. A bare LF is accepted where CRLF is expected.
 #include "core/protocol/chunked_decoder.h"
 
 #include <algorithm>
@@ -42,8 +43,10 @@ ChunkedDecoder::Result ChunkedDecoder::Decode(const char* in, size_t len, char* 
         } else if (size_digits_ == 0) {
           return Fail(r, absl::StrFormat("chunk size line starts with 0x%02x, not a hex digit",
                                          static_cast<unsigned char>(c)));
-        } else if (c == ';' || c == ' ' || c == '\t') {
+        } else if (c == ';') {
           state_ = State::kExt;
+        } else if (c == ' ' || c == '\t') {
+          state_ = State::kSizeWs;
         } else if (c == '\r') {
           state_ = State::kSizeLf;
         } else if (c == '\n') {
@@ -57,6 +60,16 @@ ChunkedDecoder::Result ChunkedDecoder::Decode(const char* in, size_t len, char* 
         if (++line_len_ > limits_.max_line) return Fail(r, "chunk size line too long");
         break;
       }
+      case State::kSizeWs:
+        // BWS is allowed only before a chunk extension's ';' (RFC 9112 7.1.1): "0 \r\n" is
+        // a size line some parsers read as 0 and others refuse, so it is refused here.
+        if (c == ';') {
+          state_ = State::kExt;
+        } else if (c != ' ' && c != '\t') {
+          return Fail(r, "whitespace after the chunk size is not followed by ';'");
+        }
+        if (++line_len_ > limits_.max_line) return Fail(r, "chunk size line too long");
+        break;
       case State::kExt:
         if (c == '\r') {
           state_ = State::kSizeLf;

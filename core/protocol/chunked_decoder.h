@@ -36,7 +36,7 @@ class ChunkedDecoder {
   uint64_t total() const { return total_; }
 
  private:
-  enum class State { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLf, kDone,
+  enum class State { kSize, kSizeWs, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLf, kDone,
                      kError };
   Result Fail(Result r, std::string message);
 

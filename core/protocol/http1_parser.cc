@@ -1,5 +1,6 @@
-// HTTP/1.x request heads, strictly per RFC 9112: obs-fold, CL+TE, differing or non-numeric
-// Content-Length are 400; unknown transfer codings 501; versions other than 1.0/1.1 505.
+// HTTP/1.x request heads, strictly per RFC 9112: obs-fold, CL+TE, TE in HTTP/1.0, a list or
+// differing or non-numeric Content-Length, "*" but for OPTIONS, a bad absolute-form authority
+// are 400; unknown transfer codings 501; versions other than 1.0/1.1 505.
 // Hand-written (docs/protocols.md says why): a small state-free scan over complete lines.
 #include "core/protocol/http1_parser.h"
 
@@ -85,8 +86,16 @@ struct HeaderState {
   bool expect_continue = false;
 };
 
-// Content-Length: every element of every line must be digits and all must agree (RFC 9112 6.3).
+// Content-Length: one decimal number per line, and repeated lines must agree (RFC 9112 6.3).
+// A list in one line ("5, 5") is refused even when its members agree: RFC 9112 6.3 allows
+// either answer, nginx and Gunicorn refuse it, and accepting it would hand the app the raw
+// list as CONTENT_LENGTH (the variable carries the header value).
 bool AddContentLength(std::string_view value, HeaderState* st, std::string* why) {
+  if (value.find(',') != std::string_view::npos) {
+    *why = absl::StrFormat("Content-Length \"%s\" is a list, not one number of bytes",
+                           value.substr(0, 64));
+    return false;
+  }
   bool ok = true;
   ForEachListElement(value, [&](std::string_view el) {
     if (!ok) return;
@@ -162,6 +171,51 @@ void AddHeaderVar(std::string_view cgi_name, std::string_view value, Request* re
   req->vars.push_back({cgi_name, value});
 }
 
+// RFC 3986 3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+bool ValidScheme(std::string_view scheme) {
+  if (scheme.empty() || (scheme[0] | 0x20) < 'a' || (scheme[0] | 0x20) > 'z') return false;
+  for (char c : scheme) {
+    const bool alpha = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+    if (!alpha && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+// The authority of an absolute-form target: host [ ":" port ] (RFC 3986 3.2), non-empty. The
+// host is an IP-literal in brackets or reg-name/IPv4 characters; userinfo is refused, as RFC
+// 9110 4.2.4 says a recipient should.
+bool ValidAuthority(std::string_view authority) {
+  std::string_view host = authority;
+  std::string_view port;
+  if (!host.empty() && host[0] == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : host.substr(1, close - 1)) {
+      if (HexValue(c) < 0 && c != ':' && c != '.') return false;
+    }
+    std::string_view rest = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return false;
+      port = rest.substr(1);
+    }
+  } else {
+    if (const size_t colon = host.find(':'); colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+    }
+    if (host.empty()) return false;
+    for (char c : host) {
+      const bool alnum = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9');
+      if (!alnum && std::strchr("-._~%!$&'()*+,;=", c) == nullptr) return false;
+    }
+  }
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 // Splits the request target into PATH_INFO (decoded) and QUERY_STRING (RFC 9112 3.2).
 bool SplitTarget(std::string_view target, Request* req, std::string* why) {
   std::string_view path = target;
@@ -170,17 +224,24 @@ bool SplitTarget(std::string_view target, Request* req, std::string* why) {
     query = path.substr(q + 1);
     path = path.substr(0, q);
   }
-  if (path == "*") {
-    path = {};
+  if (target == "*") {
+    path = {};  // asterisk-form: OPTIONS only, checked by the caller
   } else if (!path.empty() && path[0] != '/') {
     // absolute-form: scheme "://" authority path
     size_t sep = path.find("://");
-    if (sep == std::string_view::npos || sep == 0) {
+    if (sep == std::string_view::npos || !ValidScheme(path.substr(0, sep))) {
       *why = absl::StrFormat("request target \"%s\" is neither a path nor an absolute URI",
                              target);
       return false;
     }
     size_t slash = path.find('/', sep + 3);
+    if (!ValidAuthority(path.substr(sep + 3, slash == std::string_view::npos
+                                                   ? std::string_view::npos
+                                                   : slash - sep - 3))) {
+      *why = absl::StrFormat("request target \"%s\" has an invalid authority (RFC 3986 3.2)",
+                             target);
+      return false;
+    }
     path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
   }
   std::string_view decoded;
@@ -212,6 +273,10 @@ HttpParseResult ParseRequestLine(std::string_view line, Request* req, HttpHead* 
     }
   }
   if (target.empty()) return Error(400, "empty request target");
+  if (target == "*" && method != "OPTIONS") {
+    return Error(400, absl::StrFormat("request target \"*\" is only valid for OPTIONS, not %s "
+                                      "(RFC 9112 3.2.4)", method.substr(0, 64)));
+  }
   for (char c : target) {
     auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7f) {
@@ -299,6 +364,10 @@ HttpParseResult ParseField(std::string_view line, HeaderState* st, Request* req,
 // Body framing and connection facts from the collected header state (RFC 9112 6, 9.3).
 HttpParseResult Finish(const HeaderState& st, HttpHead* head) {
   if (st.has_te) {
+    if (head->minor_version == 0) {
+      return Error(400, "Transfer-Encoding in an HTTP/1.0 request: the framing is faulty "
+                        "(RFC 9112 6.1)");
+    }
     if (st.has_cl) {
       return Error(400, "both Transfer-Encoding and Content-Length: refused as a possible "
                         "request smuggling attempt (RFC 9112 6.1)");
@@ -318,9 +387,7 @@ HttpParseResult Finish(const HeaderState& st, HttpHead* head) {
     if (st.host_count == 0) return Error(400, "HTTP/1.1 request without a Host header");
     head->keep_alive = !st.conn_close;
   } else {
-    // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request means faulty framing: serve it,
-    // then close.
-    head->keep_alive = st.conn_keep_alive && !st.conn_close && !st.has_te;
+    head->keep_alive = st.conn_keep_alive && !st.conn_close;
   }
   if (st.host_count > 1) return Error(400, "more than one Host header");
   head->expect_continue = st.expect_continue && head->minor_version >= 1;

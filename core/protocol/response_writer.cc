@@ -193,18 +193,21 @@ std::string ErrorResponse(int status, std::string_view detail) {
                       "\r\nConnection: close\r\n\r\n", body);
 }
 
+PieceFraming FramePieceOfSize(ResponseFraming framing, uint64_t size, char (&scratch)[24]) {
+  if (framing != ResponseFraming::kChunked || size == 0) return {};
+  const int len = std::snprintf(scratch, sizeof(scratch), "%llx\r\n",
+                                static_cast<unsigned long long>(size));
+  return {std::string_view(scratch, static_cast<size_t>(len)), "\r\n"};
+}
+
 size_t FrameBodyPiece(ResponseFraming framing, std::string_view data, char (&scratch)[24],
                       struct iovec* iov) {
   if (data.empty() || framing == ResponseFraming::kNoBody) return 0;
+  const PieceFraming f = FramePieceOfSize(framing, data.size(), scratch);
   size_t n = 0;
-  if (framing == ResponseFraming::kChunked) {
-    int len = std::snprintf(scratch, sizeof(scratch), "%zx\r\n", data.size());
-    iov[n++] = {scratch, static_cast<size_t>(len)};
-  }
+  if (!f.before.empty()) iov[n++] = {const_cast<char*>(f.before.data()), f.before.size()};
   iov[n++] = {const_cast<char*>(data.data()), data.size()};
-  if (framing == ResponseFraming::kChunked) {
-    iov[n++] = {const_cast<char*>("\r\n"), 2};
-  }
+  if (!f.after.empty()) iov[n++] = {const_cast<char*>(f.after.data()), f.after.size()};
   return n;
 }
 

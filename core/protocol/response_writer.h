@@ -65,6 +65,13 @@ std::string ErrorResponse(int status, std::string_view detail = {});
 // the chunk-size line and must outlive the writev. Returns the iovec count (0 for empty data).
 size_t FrameBodyPiece(ResponseFraming framing, std::string_view data, char (&scratch)[24],
                       struct iovec* iov);
+
+// What goes before and after a body piece of `size` bytes (> 0) that is sent by other means
+// (sendfile): the chunk-size line (in `scratch`) and CRLF when chunked, nothing otherwise.
+struct PieceFraming {
+  std::string_view before, after;
+};
+PieceFraming FramePieceOfSize(ResponseFraming framing, uint64_t size, char (&scratch)[24]);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 inline constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 

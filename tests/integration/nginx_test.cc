@@ -17,18 +17,6 @@ namespace {
 
 constexpr char kNginx[] = "/usr/sbin/nginx";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(sin);
-  bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
-  close(fd);
-  return ntohs(sin.sin_port);
-}
-
 std::string NginxConf(const TempDir& dir, int port, const std::string& uwsgi_sock,
                       const std::string& http_sock) {
   return absl::StrFormat(R"(user nobody nogroup;
@@ -74,7 +62,7 @@ TEST(KilnBehindNginx, AnswersThroughUwsgiPassAndKeepaliveProxyPass) {
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(hsock, absl::Seconds(15))) << kiln.Log();
 
-  int port = FreePort();
+  int port = FreeLoopbackPort();
   std::string conf = dir.Write("nginx.conf", NginxConf(dir, port, usock, hsock));
   std::string pid_directive = absl::StrFormat("pid %s/nginx.pid; daemon off;", dir.path());
   pid_t nginx = fork();

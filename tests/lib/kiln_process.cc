@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -337,6 +338,21 @@ absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view tar
   pkt.push_back(0);
   pkt += vars;
   return Exchange(address, pkt, timeout);
+}
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sin);
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0) {
+    port = ntohs(sin.sin_port);
+  }
+  if (fd >= 0) close(fd);
+  return port;
 }
 
 bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout) {

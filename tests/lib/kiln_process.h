@@ -95,6 +95,8 @@ absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view targ
 // The same request as nginx's uwsgi_pass sends it (modifier1 0, uwsgi_params vars).
 absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
                                   absl::Duration timeout = absl::Seconds(10));
+// A TCP port on 127.0.0.1 that was free a moment ago (0 when none could be found).
+int FreeLoopbackPort();
 // Polls until an HTTP GET of "/" answers 200; false after `timeout`.
 bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout);
 

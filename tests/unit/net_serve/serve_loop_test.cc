@@ -279,7 +279,9 @@ TEST(ServeLoop, LogFormatUsesUwsgiNames) {
 
 TEST(ServeLoop, GracefulStopFinishesTheRequestInHandAndAnswersConnectionClose) {
   ServeHarness h;
-  h.Start();
+  ServeOptions o;
+  o.keepalive_drain = absl::Milliseconds(300);
+  h.Start(o);
   base::UniqueFd idle = h.ConnectHttp();
   SendAll(idle.Get(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_EQ(ReadResponse(idle.Get()).status, 200);  // now an idle keep-alive connection
@@ -293,6 +295,48 @@ TEST(ServeLoop, GracefulStopFinishesTheRequestInHandAndAnswersConnectionClose) {
   EXPECT_EQ(r.body, "slept\n");
   EXPECT_EQ(r.Header("Connection"), "close");
   EXPECT_EQ(ReadToEof(idle.Get()), "");  // the idle connection was closed
+}
+
+// Starts `h` with `drain` and returns a connection that has served one request and is idle,
+// as in a front end's keep-alive pool.
+base::UniqueFd PooledConnection(ServeHarness& h, absl::Duration drain) {
+  ServeOptions o;
+  o.keepalive_drain = drain;
+  h.Start(o);
+  base::UniqueFd pooled = h.ConnectHttp();
+  SendAll(pooled.Get(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(ReadResponse(pooled.Get()).status, 200);
+  return pooled;
+}
+
+// A front end's pooled connection may carry a request at any moment: a stopping loop serves it
+// (with Connection: close) instead of closing the connection under it.
+TEST(ServeLoop, GracefulStopServesARequestArrivingOnAnIdleConnection) {
+  ServeHarness h;
+  base::UniqueFd pooled = PooledConnection(h, absl::Seconds(3));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread stopper([&] { h.Stop(true); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  SendAll(pooled.Get(), "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+  testing::HttpResponse r = ReadResponse(pooled.Get());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("Connection"), "close");
+  EXPECT_EQ(ReadToEof(pooled.Get()), "");
+  stopper.join();
+  // The loop ended once its last connection was gone, not after the whole drain.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+}
+
+TEST(ServeLoop, GracefulStopClosesAnIdleConnectionOnlyAfterTheDrainInterval) {
+  ServeHarness h;
+  base::UniqueFd pooled = PooledConnection(h, absl::Milliseconds(800));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread stopper([&] { h.Stop(true); });
+  EXPECT_EQ(ReadToEof(pooled.Get()), "");
+  const auto closed_after = std::chrono::steady_clock::now() - t0;
+  stopper.join();
+  EXPECT_GE(closed_after, std::chrono::milliseconds(600));
+  EXPECT_LT(closed_after, std::chrono::milliseconds(3000));
 }
 
 TEST(ServeLoop, RunsSeveralThreads) {

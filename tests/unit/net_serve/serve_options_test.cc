@@ -37,6 +37,18 @@ TEST(ServeOptions, DefaultsAreUwsgisExceptBufferSize) {
   EXPECT_TRUE(o->log_format.empty());
 }
 
+TEST(ServeOptions, KeepaliveDrainOutlastsNginxAndStaysBelowTheMercy) {
+  auto o = FromArgs({});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->keepalive_drain, absl::Seconds(15));  // conf/nginx sets keepalive_timeout 10s
+  auto capped = FromArgs({"--http-keepalive-drain", "30", "--worker-reload-mercy", "20"});
+  ASSERT_TRUE(capped.ok()) << capped.status();
+  EXPECT_EQ(capped->keepalive_drain, absl::Seconds(19));
+  auto zero = FromArgs({"--http-keepalive-drain", "0"});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(zero->keepalive_drain, absl::ZeroDuration());
+}
+
 TEST(ServeOptions, ReadsEveryOption) {
   auto o = FromArgs({"--buffer-size", "8192", "--limit-post", "1m", "--post-buffering", "4096",
                      "--socket-timeout", "10", "--http-timeout", "5", "--http-keepalive", "0",

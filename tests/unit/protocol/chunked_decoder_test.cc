@@ -87,6 +87,16 @@ TEST(ChunkedDecoder, RejectsMalformedInput) {
   EXPECT_NE(ErrorOf("1000000000000000\r\n"), "");                // overflowing size
   EXPECT_NE(ErrorOf("1;" + std::string(100, 'e') + "\r\n"), "");  // extension over limit
   EXPECT_NE(ErrorOf("0\r\nX: " + std::string(100, 't')), "");     // trailers over limit
+  EXPECT_NE(ErrorOf(" 0\r\n\r\n"), "");                           // space before the size
+  EXPECT_NE(ErrorOf("0 \r\n\r\n"), "");                           // space, then no ';'
+  EXPECT_NE(ErrorOf("4\t\r\nWiki\r\n0\r\n\r\n"), "");             // tab, then no ';'
+  EXPECT_NE(ErrorOf("0 x\r\n\r\n"), "");                          // space, then junk
+}
+
+TEST(ChunkedDecoder, AcceptsWhitespaceBeforeAnExtension) {
+  size_t rest = 0;
+  EXPECT_EQ(DecodeParts({"4 ;a=b\r\nWiki\r\n0\t;x\r\n\r\n"}, 64, &rest), "Wiki");
+  EXPECT_EQ(rest, 0u);
 }
 
 }  // namespace

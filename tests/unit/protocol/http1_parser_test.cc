@@ -116,11 +116,26 @@ TEST(Http1Parser, Http10DefaultsToCloseAndHonoursKeepAlive) {
   EXPECT_FALSE(c->head.keep_alive);
 }
 
-TEST(Http1Parser, Http10WithTransferEncodingClosesAfterTheResponse) {
-  Http1 p("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
-  ASSERT_EQ(p->result.status, ParseStatus::kComplete);
-  EXPECT_EQ(p->head.framing, BodyFraming::kChunked);
-  EXPECT_FALSE(p->head.keep_alive);
+TEST(Http1Parser, AsteriskFormIsForOptionsOnly) {
+  Http1 p("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(p->result.status, ParseStatus::kComplete) << p->result.message;
+  EXPECT_EQ(p->req.Get("PATH_INFO"), "");
+  EXPECT_EQ(p->req.Get("REQUEST_URI"), "*");
+}
+
+TEST(Http1Parser, AbsoluteFormAcceptsPortsAndIpLiterals) {
+  for (const char* target : {"http://h:8080/a", "https://[::1]:443/a", "http://10.0.0.1",
+                             "http://a-b.example.com./a?q"}) {
+    Http1 p(std::string("GET ") + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(p->result.status, ParseStatus::kComplete) << target << ": " << p->result.message;
+  }
+}
+
+TEST(Http1Parser, SingleContentLengthReachesTheAppAsANumber) {
+  Http1 p("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
+  ASSERT_EQ(p->result.status, ParseStatus::kComplete) << p->result.message;
+  EXPECT_EQ(p->req.Get("CONTENT_LENGTH"), "5");
+  EXPECT_EQ(p->head.content_length, 5u);
 }
 
 TEST(Http1Parser, ReadsChunkedAndExpectContinue) {
@@ -197,6 +212,21 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"EncodedNul", "GET /a%00b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         ErrorCase{"ControlInValue", std::string("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n"),
                   400},
+        // Gunicorn's invalid request fixtures (RFC 9112 3.2.4, 3.2.2, 6.1, 6.3).
+        ErrorCase{"Http10WithTe",
+                  "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked"
+                  "\r\n\r\n",
+                  400},
+        ErrorCase{"ClListOfEqualValues",
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n", 400},
+        ErrorCase{"AsteriskForGet", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        ErrorCase{"AsteriskWithQuery", "OPTIONS *?a HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        ErrorCase{"BadAuthority", "PUT s://]ufd/: HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        ErrorCase{"EmptyAuthority", "GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        ErrorCase{"UserinfoInAuthority", "GET http://u@h/a HTTP/1.1\r\nHost: h\r\n\r\n",
+                  400},
+        ErrorCase{"BadPort", "GET http://h:8x/a HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        ErrorCase{"BadScheme", "GET 1http://h/a HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         ErrorCase{"BareCrInValue", "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", 400}),
     [](const testing::TestParamInfo<ErrorCase>& c) { return std::string(c.param.name); });
 

@@ -1,0 +1,133 @@
+// Reloads behind the shipped nginx keep-alive shape (conf/nginx/kiln-http-keepalive.conf with
+// conf/examples/http-keepalive-for-nginx.ini): one kiln host, GET and POST loops through nginx,
+// ten SIGHUP reloads, not one failed request. The old workers must not close a pooled upstream
+// connection that may be carrying a request (nginx would answer 502 for it).
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+
+namespace kiln::testing {
+namespace {
+
+constexpr char kNginx[] = "/usr/sbin/nginx";
+
+std::string SourceDir() {
+  const char* d = std::getenv("KILN_SOURCE_DIR");
+  return d != nullptr ? d : ".";
+}
+
+// One POST /echo with a body, Connection: close; true when the body came back with 200.
+bool PostEcho(const std::string& address, const std::string& body) {
+  absl::StatusOr<int> fd = Connect(address);
+  if (!fd.ok()) return false;
+  const std::string req = absl::StrCat("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                                       "Content-Length: ", body.size(), "\r\n\r\n", body);
+  std::string raw;
+  if (write(*fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+    timeval tv{10, 0};
+    setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[4096];
+    for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) raw.append(buf, n);
+  }
+  close(*fd);
+  return raw.rfind("HTTP/1.1 200", 0) == 0 && raw.find(body) != std::string::npos;
+}
+
+TEST(KeepaliveDrain, ReloadsBehindNginxKeepaliveProxyPassFailNoRequest) {
+  ASSERT_EQ(access(kNginx, X_OK), 0) << "nginx is required for this test";
+  TempDir dir;
+  const std::string sock = dir.File("http.sock");
+  const std::string src = SourceDir();
+  std::string ini = absl::StrReplaceAll(
+      TempDir::ReadFile(src + "/conf/examples/http-keepalive-for-nginx.ini"),
+      {{"/run/kiln/http.sock", sock}, {"processes = 4", "processes = 1"}});
+  ASSERT_NE(ini.find(sock), std::string::npos);
+  ini += "builtin-handler = true\n";
+  KilnProcess kiln({"--ini", dir.Write("kiln.ini", ini)}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(15))) << kiln.Log();
+
+  const int port = FreeLoopbackPort();
+  const std::string front = absl::StrCat("127.0.0.1:", port);
+  const std::string shipped =
+      TempDir::ReadFile(src + "/conf/nginx/kiln-http-keepalive.conf");
+  ASSERT_NE(shipped.find("keepalive_timeout"), std::string::npos);
+  const std::string server = absl::StrReplaceAll(
+      shipped, {{"unix:/run/kiln/http.sock", "unix:" + sock}, {"listen 80;", "listen " + front + ";"}});
+  const std::string ngx = dir.File("ngx");
+  mkdir(ngx.c_str(), 0777);
+  chmod(ngx.c_str(), 0777);
+  const std::string conf = dir.Write(
+      "nginx.conf",
+      absl::StrCat("user nobody nogroup;\nworker_processes 1;\nerror_log ", ngx,
+                   "/error.log;\nevents { worker_connections 256; }\nhttp {\n  access_log off;\n",
+                   "  client_body_temp_path ", ngx, "/body;\n  proxy_temp_path ", ngx,
+                   "/proxy;\n  uwsgi_temp_path ", ngx, "/uwsgi;\n  fastcgi_temp_path ", ngx,
+                   "/fastcgi;\n  scgi_temp_path ", ngx, "/scgi;\n", server, "\n}\n"));
+  const std::string globals = absl::StrCat("pid ", ngx, "/nginx.pid; daemon off;");
+  pid_t nginx = fork();
+  ASSERT_GE(nginx, 0);
+  if (nginx == 0) {
+    execl(kNginx, "nginx", "-e", (ngx + "/error.log").c_str(), "-p", dir.path().c_str(), "-c",
+          conf.c_str(), "-g", globals.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const bool up = WaitUntilHttpAnswers(front, absl::Seconds(10));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> gets_ok{0}, gets_failed{0}, posts_ok{0}, posts_failed{0};
+  // Four GET and four POST loops on one worker keep several pooled upstream connections busy,
+  // with requests waiting on them, whenever a reload begins.
+  std::vector<std::thread> loops;
+  for (int i = 0; i < 4; ++i) {
+    loops.emplace_back([&] {
+      while (up && !stop.load()) {
+        absl::StatusOr<Response> r = HttpGet(front, "/echo", absl::Seconds(10));
+        (r.ok() && r->status == 200 ? gets_ok : gets_failed).fetch_add(1);
+      }
+    });
+    loops.emplace_back([&] {
+      const std::string body(3000, 'p');
+      while (up && !stop.load()) (PostEcho(front, body) ? posts_ok : posts_failed).fetch_add(1);
+    });
+  }
+  bool reloaded = up;
+  for (int round = 1; reloaded && round <= 10; ++round) {
+    absl::SleepFor(absl::Milliseconds(300));
+    kiln.Signal(SIGHUP);
+    reloaded = kiln.WaitForLog("previous one gracefully", absl::Seconds(30), round);
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  stop.store(true);
+  for (std::thread& t : loops) t.join();
+  kill(nginx, SIGQUIT);
+  for (int i = 0; i < 250 && waitpid(nginx, nullptr, WNOHANG) == 0; ++i) usleep(20000);
+  kill(nginx, SIGKILL);
+  waitpid(nginx, nullptr, 0);
+  const std::string nginx_log = TempDir::ReadFile(ngx + "/error.log");
+  ASSERT_TRUE(up) << nginx_log << kiln.Log();
+  ASSERT_TRUE(reloaded) << kiln.Log();
+  EXPECT_GT(gets_ok.load(), 20);
+  EXPECT_GT(posts_ok.load(), 20);
+  EXPECT_EQ(gets_failed.load(), 0) << nginx_log;
+  EXPECT_EQ(posts_failed.load(), 0) << nginx_log;
+  // nginx closed its idle pooled connections first, so the old workers left without waiting
+  // out the whole drain: a stop now is prompt.
+  kiln.Signal(SIGTERM);
+  EXPECT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value()) << kiln.Log();
+}
+
+}  // namespace
+}  // namespace kiln::testing
