@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
@@ -93,6 +94,7 @@ struct LogOption {
   std::string option;  // as named in the error: `logto`, `logger`, ...
   std::string prefix;  // before the path in the value: "file:" or ""
   bool logfile_plugin;
+  friend void PrintTo(const LogOption& o, std::ostream* os) { *os << o.option << " " << o.prefix; }
 };
 
 class PlantedLogSymlink : public RootFilesTest,
@@ -123,11 +125,22 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// Stops a daemonized master by the pid in `pidfile`, if it ever started.
+void StopDaemon(const std::string& pidfile) {
+  pid_t master = std::atoi(TempDir::ReadFile(pidfile).c_str());
+  if (master <= 1) return;
+  ::kill(master, SIGINT);
+  for (int i = 0; i < 100 && ProcessAlive(master); ++i) absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(ProcessAlive(master));
+}
+
 TEST_F(RootFilesTest, DaemonizeThroughAPlantedSymlinkIsRefused) {
   std::string log = Plant("daemon.log");
+  std::string pidfile = app_ + "/server.pid";
   std::vector<std::string> args = Base();
-  args.insert(args.end(), {"--daemonize", log});
+  args.insert(args.end(), {"--daemonize", log, "--pidfile", pidfile});
   KilnProcess kiln(args, dir_.File("kiln.out"));
+  absl::Cleanup stop = [&] { StopDaemon(pidfile); };  // the daemon left our process group
   ASSERT_TRUE(kiln.Start());
   // The parent exits at once, as daemonize does; the detached child reports and exits.
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(10)).has_value());
@@ -173,18 +186,13 @@ TEST_F(RootFilesTest, DaemonizeCreatesItsLogForTheServiceUser) {
   std::vector<std::string> args = Base();
   args.insert(args.end(), {"--daemonize", log, "--pidfile", pidfile});
   KilnProcess kiln(args, dir_.File("kiln.out"));
+  absl::Cleanup stop = [&] { StopDaemon(pidfile); };  // the daemon left our process group
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(10)).has_value());
   ASSERT_TRUE(WaitUntilHttpAnswers(dir_.File("s.sock"), kStartup)) << TempDir::ReadFile(log);
   struct stat st = Lstat(log);
   EXPECT_EQ(st.st_uid, kNobody);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
-  // The daemon left the test's process group: stop it by its pid.
-  pid_t master = std::atoi(TempDir::ReadFile(pidfile).c_str());
-  ASSERT_GT(master, 1) << TempDir::ReadFile(log);
-  ::kill(master, SIGINT);
-  for (int i = 0; i < 100 && ProcessAlive(master); ++i) absl::SleepFor(absl::Milliseconds(100));
-  EXPECT_FALSE(ProcessAlive(master));
 }
 
 TEST_F(RootFilesTest, APidfileIsNeverWrittenThroughAPlantedSymlink) {
