@@ -64,8 +64,10 @@ absl::Status CheckExistingFile(const std::string& path, const struct stat& st,
   if (!S_ISREG(st.st_mode)) {
     return Refuse(path, absl::StrFormat("it is %s, not a regular file", FileKind(st.st_mode)));
   }
-  const bool service_owned = service_uid.has_value() && st.st_uid == *service_uid;
-  if (st.st_uid != 0 && st.st_uid != euid && !service_owned) {
+  // Not root, kiln's own user is the service user: it could write the file anyway.
+  const bool service_owned =
+      (service_uid.has_value() && st.st_uid == *service_uid) || (euid != 0 && st.st_uid == euid);
+  if (st.st_uid != 0 && !service_owned) {
     return Refuse(
         path, service_uid.has_value()
                   ? absl::StrFormat("it is owned by uid %d, but only root or the service user "

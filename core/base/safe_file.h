@@ -42,8 +42,9 @@ absl::StatusOr<OpenedFile> OpenAppendFile(const std::string& path,
                                           const AppendFileOptions& options);
 
 // The rules for a file that existed before kiln opened it, applied to its fstat: a regular
-// file, owned by root, by `euid` or by the service user, and with one link unless the service
-// user owns it (a hard link the user made to a root file would otherwise be written as root).
+// file, owned by root or by the service user (`service_uid`, or `euid` when that is not root),
+// and with one link unless the service user owns it (a hard link the user made to a root file
+// would otherwise be written as root).
 // OK, or FailedPrecondition "refusing to open PATH: <why>".
 absl::Status CheckExistingFile(const std::string& path, const struct stat& st,
                                std::optional<uid_t> service_uid, uid_t euid);

@@ -138,14 +138,16 @@ static void report_open_failure(const char *path, int err) {
 
 /* The core's rules for a file that existed before kiln opened it (core/base/safe_file.cc,
  * CheckExistingFile; this plugin may use only the SDK, so they are repeated here): a regular
- * file, owned by root, by kiln's euid or by the service user `uid`, and with one link unless
- * the service user owns it. 0 when it passes; -1 with error_set called. */
+ * file, owned by root or by the service user (`uid`, or kiln's euid when that is not root),
+ * and with one link unless the service user owns it. 0 when it passes; -1 with error_set called. */
 static int check_existing(const char *path, const struct stat *st, uid_t uid) {
   char why[256];
-  int service_owned = uid != (uid_t)-1 && st->st_uid == uid;
+  /* Not root, kiln's own user is the service user: it could write the file anyway. */
+  int service_owned = (uid != (uid_t)-1 && st->st_uid == uid) ||
+                      (geteuid() != 0 && st->st_uid == geteuid());
   if (!S_ISREG(st->st_mode)) {
     snprintf(why, sizeof(why), "it is %s, not a regular file", file_kind(st->st_mode));
-  } else if (st->st_uid != 0 && st->st_uid != geteuid() && !service_owned) {
+  } else if (st->st_uid != 0 && !service_owned) {
     if (uid != (uid_t)-1) {
       snprintf(why, sizeof(why),
                "it is owned by uid %u, but only root or the service user (uid %u) may own a "

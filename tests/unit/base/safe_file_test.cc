@@ -216,9 +216,13 @@ TEST_F(SafeFileTest, CheckExistingFileRulesOnAStat) {
   EXPECT_EQ(CheckExistingFile("/x", st, std::nullopt, 0).message(),
             "refusing to open /x: it is owned by uid 65534, but only root may own a file kiln "
             "writes as root");
+  // Not root, kiln's own user is the service user, hard links and all.
   st.st_uid = 1000;
-  st.st_nlink = 1;
+  st.st_nlink = 2;
   EXPECT_TRUE(CheckExistingFile("/x", st, std::nullopt, 1000).ok());
+  st.st_uid = 0;
+  EXPECT_THAT(CheckExistingFile("/x", st, std::nullopt, 0).message(),
+              HasSubstr("it is owned by uid 0 and has 2 hard links"));
   st.st_mode = S_IFCHR | 0666;
   EXPECT_THAT(CheckExistingFile("/x", st, std::nullopt, 1000).message(),
               HasSubstr("it is a character device, not a regular file"));
