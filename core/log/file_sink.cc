@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
+#include "core/base/safe_file.h"
 
 namespace kiln::log {
 
@@ -17,32 +18,14 @@ absl::StatusOr<base::UniqueFd> OpenLogFile(const std::string& path, const FileOp
   if (path.empty()) {
     return absl::InvalidArgumentError("log file path is empty");
   }
-  bool created = true;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, options.mode);
-  if (fd < 0 && errno == EEXIST) {
-    created = false;
-    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  // The rules (no final symlink, a regular file owned by root or the service user, ownership
+  // given only to a file created here) are base::OpenAppendFile's, shared with daemonize.
+  absl::StatusOr<base::OpenedFile> file =
+      base::OpenAppendFile(path, {.mode = options.mode, .uid = options.uid, .gid = options.gid});
+  if (!file.ok()) {
+    return file.status();
   }
-  if (fd < 0) {
-    return base::ErrnoError(errno, "open log file", path);
-  }
-  base::UniqueFd owned(fd);
-  if (created) {
-    // open()'s mode went through the umask; the operator asked for this mode exactly.
-    if (::fchmod(fd, options.mode) != 0) {
-      return base::ErrnoError(errno, "fchmod log file", path);
-    }
-  }
-  // An existing file keeps its owner unless root can set it (a reopen after dropping
-  // privileges must not fail on it).
-  if ((options.uid.has_value() || options.gid.has_value()) && (created || ::geteuid() == 0)) {
-    uid_t uid = options.uid.value_or(static_cast<uid_t>(-1));
-    gid_t gid = options.gid.value_or(static_cast<gid_t>(-1));
-    if (::fchown(fd, uid, gid) != 0) {
-      return base::ErrnoError(errno, "fchown log file", path);
-    }
-  }
-  return owned;
+  return std::move(file->fd);
 }
 
 std::optional<std::string> WriteLine(int fd, std::string_view line) {

@@ -16,17 +16,20 @@
 
 namespace kiln::log {
 
-// How kiln creates a log file: mode (logfile-chmod) and owner (logfile-chown, or the uid/gid
-// kiln drops to, so a reopen after rotation works as that user).
+// How kiln creates a log file: mode (logfile-chmod) and owner (the uid/gid kiln drops to, so
+// a reopen after rotation works as that user); `uid` is also who may own an existing file.
 struct FileOptions {
   mode_t mode = 0640;
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
 };
 
-// Opens `path` for appending (O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC). A file created here gets
-// `options.mode` exactly (whatever the umask) and the owner, when one is given. Errors name the
-// path and the system's reason.
+// Opens `path` for appending (O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC) with base::OpenAppendFile's
+// rules: a symlink at the last component, a file that is not regular, or one owned by anyone
+// but root, kiln's euid or `options.uid` (or hard-linked, unless `options.uid` owns it) is
+// refused ("refusing to open PATH: it is a symbolic link; ..."). A file created here gets
+// `options.mode` exactly (whatever the umask) and the owner, when one is given; an existing
+// file keeps its owner. Errors name the path and the reason.
 absl::StatusOr<base::UniqueFd> OpenLogFile(const std::string& path, const FileOptions& options);
 
 // Writes to a descriptor it does not own (stderr).
@@ -42,8 +45,8 @@ class FdSink : public Sink {
   std::string name_;
 };
 
-// A log file opened by kiln; Reopen() opens the path again (after rotation) and keeps the old
-// descriptor when that fails.
+// A log file opened by kiln; Reopen() opens the path again (after rotation) with the same
+// checks and keeps the old descriptor when that fails (a swapped-in symlink is refused).
 class FileSink : public Sink {
  public:
   static absl::StatusOr<std::unique_ptr<FileSink>> Open(std::string path, FileOptions options);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
+#include "core/base/safe_file.h"
 #include "core/base/unique_fd.h"
 
 extern char* program_invocation_name;
@@ -59,16 +60,16 @@ absl::Status PointFdAt(int target, const std::string& path, int flags) {
 }  // namespace
 
 absl::Status RedirectOutput(const std::string& path, LogOwner owner) {
-  bool existed = access(path.c_str(), F_OK) == 0;
-  base::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  if (!fd) {
-    return base::ErrnoError(errno, "open log file", path);
+  // base::OpenAppendFile's rules: no final symlink, only a regular file owned by root or the
+  // owner, and ownership given only to a file created here (through its descriptor).
+  base::AppendFileOptions options;
+  if (owner.uid != static_cast<uid_t>(-1)) options.uid = owner.uid;
+  if (owner.gid != static_cast<gid_t>(-1)) options.gid = owner.gid;
+  absl::StatusOr<base::OpenedFile> file = base::OpenAppendFile(path, options);
+  if (!file.ok()) {
+    return file.status();
   }
-  if (!existed && (owner.uid != static_cast<uid_t>(-1) || owner.gid != static_cast<gid_t>(-1)) &&
-      fchown(fd.Get(), owner.uid, owner.gid) != 0) {
-    return base::ErrnoError(errno, "chown log file", path);
-  }
-  if (dup2(fd.Get(), STDOUT_FILENO) < 0 || dup2(fd.Get(), STDERR_FILENO) < 0) {
+  if (dup2(file->fd.Get(), STDOUT_FILENO) < 0 || dup2(file->fd.Get(), STDERR_FILENO) < 0) {
     return base::ErrnoError(errno, "dup2", path);
   }
   return absl::OkStatus();

@@ -20,7 +20,8 @@ struct LogOwner {
 };
 
 // Points fd 1 and 2 at `path` (O_APPEND, created 0640 and given to `owner`) without
-// detaching.
+// detaching. Refuses, naming the path and why, a symlink, a file that is not regular, or one
+// owned by someone other than root or `owner` (base::OpenAppendFile).
 absl::Status RedirectOutput(const std::string& path, LogOwner owner = {});
 
 // Forks; the parent exits 0 at once, the child calls setsid(), points stdin at /dev/null and

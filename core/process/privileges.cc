@@ -165,4 +165,24 @@ absl::StatusOr<std::vector<std::string>> DropPrivileges(const DropPlan& plan) {
   return log;
 }
 
+std::optional<std::string> RootWarning(const DropPlan& plan, uid_t euid) {
+  if (euid != 0) {
+    return std::nullopt;
+  }
+  std::string why;
+  if (plan.user) {
+    why = "`uid` names root (uid 0)";
+  } else if (plan.gid) {
+    why = absl::StrFormat("only `gid` is set (gid %d), which changes the group, not the user",
+                          *plan.gid);
+  } else {
+    why = "no `uid` is set";
+  }
+  return absl::StrFormat(
+      "*** WARNING: running as root: the master and every worker (the application's code) run "
+      "as uid 0 because %s; set `uid` to an unprivileged user (e.g. uid = www-data, with gid "
+      "= www-data) ***",
+      why);
+}
+
 }  // namespace kiln::process

@@ -44,4 +44,9 @@ absl::StatusOr<DropPlan> PlanPrivilegeDrop(std::string_view uid, std::string_vie
 // as the target ids (a re-executed master). Refuses when a step leaves root privileges.
 absl::StatusOr<std::vector<std::string>> DropPrivileges(const DropPlan& plan);
 
+// The start-up warning when, after DropPrivileges, kiln still runs as root (`euid` 0): what
+// runs as root (the master and the workers, so the application) and the option that fixes it.
+// Nothing when `euid` is not 0 (kiln was started by an unprivileged user, or dropped root).
+std::optional<std::string> RootWarning(const DropPlan& plan, uid_t euid);
+
 }  // namespace kiln::process

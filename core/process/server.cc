@@ -324,6 +324,9 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   for (const std::string& line : *dropped) {
     Logf("%s", line);
   }
+  if (std::optional<std::string> w = RootWarning(*plan, geteuid()); w && !rc.check_only) {
+    Logf("%s", *w);
+  }
   if (absl::Status s = app.MasterStart(); !s.ok()) {
     return FailAfterBind(sockets, "master start", s);
   }

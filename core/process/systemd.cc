@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
+#include "core/base/safe_file.h"
 #include "core/base/unique_fd.h"
 
 namespace kiln::process {
@@ -42,33 +43,15 @@ bool NotifySystemd(std::string_view state) {
 }
 
 absl::Status WritePidfile(const std::string& path, int pid) {
-  std::string tmp = path + ".tmp";
-  base::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) {
-    return base::ErrnoError(errno, "open pidfile", tmp);
-  }
-  std::string text = absl::StrFormat("%d\n", pid);
-  if (write(fd.Get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return base::ErrnoError(err, "write pidfile", tmp);
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return base::ErrnoError(err, "rename pidfile", path);
-  }
-  return absl::OkStatus();
+  // A fresh O_EXCL temporary renamed over the pidfile: a symlink planted at the pidfile or at
+  // any temporary name is replaced or never opened, never followed (the master is root here).
+  return base::ReplaceFile(path, absl::StrFormat("%d\n", pid), 0644);
 }
 
 bool RemovePidfile(const std::string& path, int pid) {
-  base::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    return false;
-  }
-  char buf[32] = {};
-  ssize_t n = read(fd.Get(), buf, sizeof(buf) - 1);
-  if (n <= 0 || std::atoi(buf) != pid) {
+  // Only a regular file naming our pid is removed; a symlink is neither followed nor removed.
+  absl::StatusOr<std::string> text = base::ReadRegularFile(path, 31);
+  if (!text.ok() || std::atoi(text->c_str()) != pid) {
     return false;
   }
   return unlink(path.c_str()) == 0;

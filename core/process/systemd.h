@@ -13,9 +13,11 @@ namespace kiln::process {
 // the send failed. Never blocks.
 bool NotifySystemd(std::string_view state);
 
-// Writes "<pid>\n" to `path` (created 0644, replaced atomically).
+// Writes "<pid>\n" to `path` (created 0644, replaced atomically through a fresh temporary in
+// the same directory, base::ReplaceFile: nothing planted there is followed).
 absl::Status WritePidfile(const std::string& path, int pid);
-// Removes `path` if it still names `pid`; false when nothing was removed.
+// Removes `path` if it is a regular file (not a symlink) that still names `pid`; false when
+// nothing was removed.
 bool RemovePidfile(const std::string& path, int pid);
 
 }  // namespace kiln::process

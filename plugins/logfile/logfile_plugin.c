@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The logfile plugin: provides the `file:` logger scheme. Files are created mode 0640 (or
- * logfile-chmod), owned by uid/gid when kiln creates them or logfile-chown asks, opened
- * O_APPEND|O_CLOEXEC and written with one write() per line, so lines from many workers never
- * interleave. Plain C on purpose: it uses the SDK headers and nothing else of kiln. */
+ * logfile-chmod), owned by uid/gid when kiln creates them (an existing file keeps its owner),
+ * opened O_APPEND|O_CLOEXEC|O_NOFOLLOW and written with one write() per line, so lines from
+ * many workers never interleave. An existing file must be a regular file owned by root or the
+ * service user, as the core requires of its own log files. Plain C on purpose: it uses the SDK
+ * headers and nothing else of kiln. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +41,7 @@ static void report(const char *what, const char *path, int err) {
  * NUL-terminated; before the configuration is read every field is zero (the defaults). */
 typedef struct logfile_settings {
   kiln_str chmod; /* logfile-chmod: octal, e.g. 644 */
-  int chown;      /* logfile-chown */
+  int chown;      /* logfile-chown: read, but an existing file is never given away */
   kiln_str uid;   /* uid: a name or a number */
   kiln_str gid;   /* gid: a name or a number */
 } logfile_settings;
@@ -96,19 +98,119 @@ static void owner(uid_t *uid, gid_t *gid) {
   }
 }
 
-/* Opens (creating if needed) the log file; returns the fd or -1 with error_set called. */
+/* What kind of file `mode` is, for refusals. */
+static const char *file_kind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFLNK: return "a symbolic link";
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    default: return "not a regular file";
+  }
+}
+
+/* Reports "refusing to open PATH: <why>" through error_set. */
+static void refuse(const char *path, const char *why) {
+  char msg[1024];
+  snprintf(msg, sizeof(msg), "refusing to open %s: %s", path, why);
+  host->error_set(self, kiln_str_c(msg));
+}
+
+/* Why opening the existing `path` failed with `err`: O_NOFOLLOW gives ELOOP for a symlink and
+ * O_NONBLOCK ENXIO for a FIFO with no reader; say so, else give the system's reason. */
+static void report_open_failure(const char *path, int err) {
+  struct stat st;
+  char why[128];
+  int found = lstat(path, &st) == 0;
+  if (found && S_ISLNK(st.st_mode)) {
+    refuse(path, "it is a symbolic link; kiln never follows a symlink at the end of a path it "
+                 "writes (whoever can write the directory could point it at any file): name "
+                 "the file itself");
+  } else if (found && !S_ISREG(st.st_mode)) {
+    snprintf(why, sizeof(why), "it is %s, not a regular file", file_kind(st.st_mode));
+    refuse(path, why);
+  } else {
+    report("cannot open log file", path, err);
+  }
+}
+
+/* The core's rules for a file that existed before kiln opened it (core/base/safe_file.cc,
+ * CheckExistingFile; this plugin may use only the SDK, so they are repeated here): a regular
+ * file, owned by root or by the service user (`uid`, or kiln's euid when that is not root),
+ * and with one link unless the service user owns it. 0 when it passes; -1 with error_set called. */
+static int check_existing(const char *path, const struct stat *st, uid_t uid) {
+  char why[256];
+  /* Not root, kiln's own user is the service user: it could write the file anyway. */
+  int service_owned = (uid != (uid_t)-1 && st->st_uid == uid) ||
+                      (geteuid() != 0 && st->st_uid == geteuid());
+  if (!S_ISREG(st->st_mode)) {
+    snprintf(why, sizeof(why), "it is %s, not a regular file", file_kind(st->st_mode));
+  } else if (st->st_uid != 0 && !service_owned) {
+    if (uid != (uid_t)-1) {
+      snprintf(why, sizeof(why),
+               "it is owned by uid %u, but only root or the service user (uid %u) may own a "
+               "file kiln writes", (unsigned)st->st_uid, (unsigned)uid);
+    } else {
+      snprintf(why, sizeof(why),
+               "it is owned by uid %u, but only root may own a file kiln writes as root",
+               (unsigned)st->st_uid);
+    }
+  } else if (st->st_nlink > 1 && !service_owned) {
+    snprintf(why, sizeof(why),
+             "it is owned by uid %u and has %lu hard links; another name for the same file may "
+             "be one kiln must not write: remove the extra links",
+             (unsigned)st->st_uid, (unsigned long)st->st_nlink);
+  } else {
+    return 0;
+  }
+  refuse(path, why);
+  return -1;
+}
+
+/* Opens (creating if needed) the log file; returns the fd or -1 with error_set called. Never
+ * follows a symlink at the last component, never blocks on a FIFO, and gives to uid/gid only
+ * a file created here (O_CREAT|O_EXCL succeeded), through its descriptor. */
 static int open_file(const char *path) {
+  const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
   mode_t mode = file_mode();
-  int created = 1;
+  int created = 0;
+  int fd = -1;
+  int attempt;
+  int fl;
   uid_t uid;
   gid_t gid;
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode);
-  if (fd < 0 && errno == EEXIST) {
-    created = 0;
-    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  struct stat st;
+  owner(&uid, &gid);
+  /* Create-or-open races with someone removing the file in between: a few rounds settle it. */
+  for (attempt = 0; attempt < 3 && fd < 0; ++attempt) {
+    fd = open(path, flags | O_CREAT | O_EXCL, mode); /* O_EXCL never follows a symlink */
+    if (fd >= 0) {
+      created = 1;
+      break;
+    }
+    if (errno != EEXIST) {
+      report("cannot open log file", path, errno);
+      return -1;
+    }
+    fd = open(path, flags);
+    if (fd < 0 && errno != ENOENT) {
+      report_open_failure(path, errno);
+      return -1;
+    }
   }
   if (fd < 0) {
-    report("cannot open log file", path, errno);
+    report("cannot open log file", path, ENOENT);
+    return -1;
+  }
+  if (fstat(fd, &st) != 0) {
+    report("cannot fstat log file", path, errno);
+    close(fd);
+    return -1;
+  }
+  if (!created && check_existing(path, &st, uid) != 0) {
+    close(fd);
     return -1;
   }
   if (created && fchmod(fd, mode) != 0) { /* open()'s mode went through the umask */
@@ -116,13 +218,17 @@ static int open_file(const char *path) {
     close(fd);
     return -1;
   }
-  owner(&uid, &gid);
-  if ((created || settings.chown) && (uid != (uid_t)-1 || gid != (gid_t)-1) && geteuid() == 0) {
-    if (fchown(fd, uid, gid) != 0) {
-      report("cannot chown log file", path, errno);
-      close(fd);
-      return -1;
-    }
+  if (created && (uid != (uid_t)-1 || gid != (gid_t)-1) && geteuid() == 0 &&
+      fchown(fd, uid, gid) != 0) {
+    report("cannot chown log file", path, errno);
+    close(fd);
+    return -1;
+  }
+  fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    report("cannot fcntl log file", path, errno);
+    close(fd);
+    return -1;
   }
   return fd;
 }

@@ -31,29 +31,6 @@ bool Has(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-// Waits until the file at `path` contains `needle`.
-bool WaitForFile(const std::string& path, std::string_view needle, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (Has(TempDir::ReadFile(path), needle)) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return false;
-}
-
-// Sets the modification time of `path` to now + `ahead_s`, creating it when missing (the
-// master compares mtimes, so the step must be visible even on coarse clocks).
-void Touch(const std::string& path, int ahead_s) {
-  std::ofstream(path, std::ios::app).flush();
-  struct timespec ts[2];
-  clock_gettime(CLOCK_REALTIME, &ts[0]);
-  ts[0].tv_sec += ahead_s;
-  ts[1] = ts[0];
-  utimensat(AT_FDCWD, path.c_str(), ts, 0);
-}
-
 // The seed file's shape: master, a `file:` server log and a `file:` request log.
 std::string SeedLikeIni(const TempDir& dir, const std::string& extra) {
   return absl::StrCat("[uwsgi]\nmaster = true\nprocesses = 2\nplugins = logfile\n",

@@ -367,4 +367,24 @@ bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout) {
   return false;
 }
 
+bool WaitForFile(const std::string& path, std::string_view needle, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (TempDir::ReadFile(path).find(needle) != std::string::npos) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+void Touch(const std::string& path, int ahead_s) {
+  std::ofstream(path, std::ios::app).flush();
+  struct timespec ts[2];
+  clock_gettime(CLOCK_REALTIME, &ts[0]);
+  ts[0].tv_sec += ahead_s;
+  ts[1] = ts[0];
+  utimensat(AT_FDCWD, path.c_str(), ts, 0);
+}
+
 }  // namespace kiln::testing

@@ -100,4 +100,11 @@ int FreeLoopbackPort();
 // Polls until an HTTP GET of "/" answers 200; false after `timeout`.
 bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout);
 
+// Polls until the file at `path` contains `needle`; false after `timeout`.
+bool WaitForFile(const std::string& path, std::string_view needle, absl::Duration timeout);
+
+// Sets the modification time of `path` to now + `ahead_s`, creating it when missing (kiln
+// compares mtimes of touch-* files, so the step must be visible even on coarse clocks).
+void Touch(const std::string& path, int ahead_s);
+
 }  // namespace kiln::testing
