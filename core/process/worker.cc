@@ -68,7 +68,7 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
   log::ReopenIfRequested();
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
     CoreSlot& c = scoreboard_.core(worker_id_, core_id);
-    // Shown in harakiri's log line and the stats: the request's values escaped (escape.h).
+    // Shown in harakiri's log line: the request's values escaped (escape.h).
     std::string text =
         absl::StrFormat("%s %s from %s", log::LogSafe(method), log::LogSafe(uri), client);
     size_t n = std::min(text.size(), sizeof(c.request) - 1);
