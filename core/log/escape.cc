@@ -61,7 +61,7 @@ bool ControlLike(uint32_t cp) {
 }
 
 // Whether an ASCII byte needs escaping in `form`.
-bool SpecialAscii(uint8_t b, Form form) {
+constexpr bool SpecialAscii(uint8_t b, Form form) {
   if (b < 0x20 || b == 0x7f) return form != Form::kText || b != '\t';
   if (b == '"' || b == '\\') return form != Form::kText;
   return false;
@@ -84,16 +84,30 @@ void AppendAsciiEscape(std::string* out, uint8_t b, Form form) {
   }
 }
 
+// Per form, whether each byte is plain ASCII that needs no look: the hot loop's only test.
+struct PlainTable {
+  bool plain[3][256] = {};
+  constexpr PlainTable() {
+    for (int f = 0; f < 3; ++f) {
+      for (int b = 0; b < 0x80; ++b) {
+        plain[f][b] = !SpecialAscii(static_cast<uint8_t>(b), static_cast<Form>(f));
+      }
+    }
+  }
+};
+constexpr PlainTable kPlain;
+
 void Escape(std::string* out, std::string_view in, Form form) {
+  const bool* plain = kPlain.plain[static_cast<int>(form)];
   size_t run = 0;  // start of the pending run of bytes copied as they are
   size_t i = 0;
   while (i < in.size()) {
     const uint8_t b = static_cast<uint8_t>(in[i]);
+    if (plain[b]) {
+      ++i;
+      continue;
+    }
     if (b < 0x80) {
-      if (!SpecialAscii(b, form)) {
-        ++i;
-        continue;
-      }
       out->append(in.data() + run, i - run);
       AppendAsciiEscape(out, b, form);
       run = ++i;
