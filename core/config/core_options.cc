@@ -175,7 +175,16 @@ const std::vector<Row>& Rows() {
   {"log-date", kStr, "", I,
    "Prefix log lines with the date (bare) or with this strftime format."},
   {"log-format", kStr, "", I,
-   "Format of request log lines, with uWSGI's `%(var)` names.", {"logformat"}},
+   "Format of request log lines, with uWSGI's `%(var)` names. Request values are escaped "
+   "(`\\xNN`; JSON-escaped when the format starts with `{` or a `format {...}` request "
+   "encoder wraps it).", {"logformat"}},
+  {"log-encoder", kList, "", I,
+   "Encode each server log line (and request lines that go to the server log): `json "
+   "{\"msg\":\"${msg}\"}`, `format TEMPLATE`, `prefix TEXT`, `suffix TEXT`, `nl`; repeat to "
+   "chain. Templates know ${msg}, ${msgnl}, ${unix}, ${millis}, ${micros}, "
+   "${strftime:FORMAT}; `json` escapes them per RFC 8259."},
+  {"log-req-encoder", kList, "", I,
+   "Encode each request log line; as `log-encoder`."},
   {"log-4xx", kFlag, "false", I,
    "Log requests answered 4xx even when request logging is off."},
   {"log-5xx", kFlag, "false", I,

@@ -22,6 +22,7 @@
 #include "core/base/errno_status.h"
 #include "core/base/status_macros.h"
 #include "core/base/strings.h"
+#include "core/log/escape.h"
 #include "core/log/file_sink.h"
 
 namespace kiln::log {
@@ -43,6 +44,21 @@ struct LoggerState {
   std::atomic<uint64_t>* reopen_generation = nullptr;
   uint64_t reopen_seen = 0;
 };
+
+// Encoder chains (SetEncoders), read by every logging thread without a lock: they are set
+// before serving threads start, and a replaced chain is never freed (a thread may still be
+// encoding with it).
+std::atomic<const EncoderChain*> g_server_encoders{nullptr};
+std::atomic<const EncoderChain*> g_request_encoders{nullptr};
+std::atomic<bool> g_has_request_sinks{false};
+
+// The chain request lines go through: the request encoders, else the server encoders when
+// the lines go to the server log (as uWSGI's log-encoder sees request lines then), else none.
+const EncoderChain* RequestEncoders() {
+  if (const EncoderChain* c = g_request_encoders.load(std::memory_order_acquire)) return c;
+  if (g_has_request_sinks.load(std::memory_order_relaxed)) return nullptr;
+  return g_server_encoders.load(std::memory_order_acquire);
+}
 
 // Request lines wait at most this long in a batch (request-log-buffer).
 constexpr int64_t kBatchMaxAgeNs = 100 * 1000000;
@@ -274,6 +290,7 @@ void Log(Level level, std::string_view message) {
     return;
   }
   std::string prefix = Prefix(st, level);
+  const EncoderChain* encoders = g_server_encoders.load(std::memory_order_acquire);
   std::string line;
   // One sink call per line; a multi-line message gives several whole lines.
   size_t start = 0;
@@ -283,8 +300,9 @@ void Log(Level level, std::string_view message) {
     std::string_view part =
         message.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
     line.assign(prefix);
-    line.append(part.data(), part.size());
-    line.push_back('\n');
+    AppendLogSafeText(&line, part);
+    if (encoders != nullptr) line = encoders->Encode(line);
+    if (line.empty() || line.back() != '\n') line.push_back('\n');
     WriteTo(st.server, line);
     start = nl + 1;
   } while (nl != std::string_view::npos && start < message.size());
@@ -395,6 +413,12 @@ RequestBatch::~RequestBatch() {
 }  // namespace
 
 void LogRequest(std::string_view line) {
+  std::string encoded;
+  if (const EncoderChain* encoders = RequestEncoders()) {
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    encoded = encoders->Encode(line);
+    line = encoded;
+  }
   const bool newline = !line.empty() && line.back() == '\n';
   RequestBatch& b = tl_batch;
   if (b.limit == 0) {
@@ -467,7 +491,27 @@ void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks) {
     std::lock_guard<std::mutex> lock(st.mu);
     old = std::exchange(st.request, std::move(sinks));
     st.reported_failures = 0;
+    g_has_request_sinks.store(!st.request.empty(), std::memory_order_relaxed);
   }
+}
+
+void SetEncoders(EncoderChain server, EncoderChain request) {
+  // Every chain ever installed stays here (see g_server_encoders); a process sets them once.
+  static std::mutex mu;
+  static auto* kept = new std::vector<std::unique_ptr<EncoderChain>>;
+  std::lock_guard<std::mutex> lock(mu);
+  auto keep = [&](EncoderChain chain) -> const EncoderChain* {
+    if (chain.empty()) return nullptr;
+    kept->push_back(std::make_unique<EncoderChain>(std::move(chain)));
+    return kept->back().get();
+  };
+  g_server_encoders.store(keep(std::move(server)), std::memory_order_release);
+  g_request_encoders.store(keep(std::move(request)), std::memory_order_release);
+}
+
+bool RequestLinesWrapJson() {
+  const EncoderChain* c = RequestEncoders();
+  return c != nullptr && c->WrapsJsonObject();
 }
 
 bool HasServerSinks() {

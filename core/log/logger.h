@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "core/log/encoder.h"
 
 namespace kiln::log {
 
@@ -47,11 +48,17 @@ class Sink {
 };
 
 // Writes a message to the server log. A trailing newline is optional; a message with embedded
-// newlines becomes several lines, each with the prefix.
+// newlines becomes several lines, each with the prefix. Within a line, control bytes (CR,
+// ESC, ...; TAB is kept) and bytes that are not UTF-8 are written escaped as \xNN
+// (LogSafeText, escape.h), so a message quoting request data cannot drive a terminal; a
+// caller quoting a request value still escapes it (LogSafe) so that its LF cannot start a
+// line of its own. Each line then goes through the server encoders (SetEncoders).
 void Log(Level level, std::string_view message);
 
 // Writes one request log line (no newline needed) to the request sinks, or the server log
-// when none is set. On a thread that batches (SetRequestBatch), the line joins the thread's
+// when none is set. The line is passed through the request encoders (or, when it goes to
+// the server log and no request encoder is set, the server encoders); its request values
+// must already be escaped (request_log.h does). On a thread that batches (SetRequestBatch), the line joins the thread's
 // batch instead, which is written whole when full or flushed.
 void LogRequest(std::string_view line);
 
@@ -69,6 +76,15 @@ void FlushRequestBatch();
 // server log" for the request log). The previous sinks are closed.
 void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks);
 void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks);
+
+// Installs the encoder chains (log-encoder, log-req-encoder; encoder.h) applied to server
+// and request lines. Call before serving threads start (the master does, before forking);
+// empty chains turn encoding off.
+void SetEncoders(EncoderChain server, EncoderChain request);
+
+// True when request lines go through an encoder that wraps them in a JSON object (a
+// `format {...${msg}...}` step): a log-format then JSON-escapes its values.
+bool RequestLinesWrapJson();
 
 // True when server log lines go to configured sinks rather than stderr.
 bool HasServerSinks();

@@ -56,7 +56,7 @@ struct RequestLogEntry {
 // override for their statuses.
 bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx);
 
-// uWSGI's default line, without the newline:
+// uWSGI's default line, without the newline (request values escaped with LogSafe, escape.h):
 // [pid: P|app: 0|req: A/B] ADDR (USER) {N vars in M bytes} [ctime] METHOD URI => generated X
 // bytes in Y msecs (PROTO STATUS) H headers in Z bytes (S switches on core C)
 // memory_report prefixes "{address space usage: ...} {rss usage: ...} ".
@@ -66,10 +66,22 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
 
 // A compiled log-format. Known %(name)s are replaced; an unknown %(name) stays verbatim so a
 // typo shows in the log instead of vanishing.
+//
+// Values taken from the request (uri, method, user, addr, host, proto, uagent, referer, cl,
+// var.NAME) are escaped so that a line stays one line whatever the client sent:
+//   - as text (LogSafe, escape.h: control bytes, '"', '\', TAB and invalid UTF-8 become
+//     \xNN), by default. The output is then also safe inside a quoted JSON string;
+//   - JSON-escaped (AppendJsonEscaped: "\n", "\"", ...; the decoded value is what the client
+//     sent) when the format is JSON: it starts with '{', or the request lines go through a
+//     `format` encoder whose template starts with '{' (RequestLinesWrapJson, logger.h).
+// uWSGI copies values raw, so a '"' in a URI breaks its JSON lines.
 class LogFormat {
  public:
+  // Decides the value escaping from `format` and the installed encoders (see above).
   static LogFormat Compile(std::string_view format);
   std::string Format(const RequestLogEntry& e) const;
+  // Whether values are JSON-escaped rather than text-escaped.
+  bool json_values() const { return json_values_; }
   // Names of %(...) items the compiler did not know, for a startup warning.
   const std::vector<std::string>& unknown_names() const { return unknown_; }
 
@@ -86,6 +98,7 @@ class LogFormat {
   };
   std::vector<Piece> pieces_;
   std::vector<std::string> unknown_;
+  bool json_values_ = false;
 };
 
 // Sends a finished line to the request log (log::LogRequest).

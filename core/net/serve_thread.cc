@@ -23,6 +23,7 @@
 #include "core/base/check.h"
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
+#include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/log/request_log.h"
 #include "core/net/connection_request.h"
@@ -319,12 +320,12 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
     if (r.status == protocol::ParseStatus::kIncomplete) return kHeadWait;
     if (r.status == protocol::ParseStatus::kError) {
       if (r.error == protocol::UwsgiError::kBlockTooLarge) {
-        log::Warn("uwsgi: %s from %s; answered 431", r.message, c->PeerText());
+        log::Warn("uwsgi: %s from %s; answered 431", log::LogSafeText(r.message), c->PeerText());
         (void)c->WriteAll(protocol::ErrorResponse(431, r.message), options_.socket_timeout);
         return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
       }
       log::Warn("uwsgi: invalid request from %s: %s; connection closed", c->PeerText(),
-                r.message);
+                log::LogSafeText(r.message));
       Close(c);
       return kHeadClosed;
     }
@@ -335,7 +336,7 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
       uint64_t n = 0;
       if (!absl::SimpleAtoi(base::Av(cl), &n)) {
         log::Warn("uwsgi: invalid request from %s: CONTENT_LENGTH \"%s\" is not a number; "
-                  "connection closed", c->PeerText(), cl);
+                  "connection closed", c->PeerText(), log::LogSafe(cl));
         Close(c);
         return kHeadClosed;
       }
@@ -374,8 +375,8 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
     }
   }
   if (r.status == protocol::ParseStatus::kError) {
-    log::Warn("http: bad request from %s: %s; answered %d", c->PeerText(), r.message,
-              r.http_status);
+    log::Warn("http: bad request from %s: %s; answered %d", c->PeerText(),
+              log::LogSafeText(r.message), r.http_status);
     (void)c->WriteAll(protocol::ErrorResponse(r.http_status, r.message), options_.socket_timeout);
     return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
   }
@@ -563,8 +564,8 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   }
   if (ctx.write_error() && !options_.ignore_write_errors) {
     log::Warn("%s: writing the response to %s for %s %s failed: %s", ProtocolName(c->protocol()),
-              c->PeerText(), req_.Get("REQUEST_METHOD").value_or(""),
-              req_.Get("REQUEST_URI").value_or(""), ctx.write_error_text());
+              c->PeerText(), log::LogSafe(req_.Get("REQUEST_METHOD").value_or("")),
+              log::LogSafe(req_.Get("REQUEST_URI").value_or("")), ctx.write_error_text());
   }
   LogRequest(c, ctx, start);
   return next;

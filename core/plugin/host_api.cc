@@ -10,6 +10,8 @@
 #include <mutex>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "core/base/strings.h"
 #include "core/build_info.h"
 #include "core/config/config.h"
 #include "core/config/option_registry.h"
@@ -67,12 +69,31 @@ const char* PluginName(kiln_plugin* self) {
 
 // ---- logging and errors ----
 
+// A plugin's message often carries request data (the python plugin names the request's
+// path in an app error; a traceback quotes the exception, which may quote the path), and a
+// traceback is legitimately several lines. So the message keeps its lines, but only its first
+// line reads `NAME: text`; every further line reads `NAME| text`, and so can never pass for a
+// record of its own (a request line, a core warning, another plugin message), whatever a
+// client smuggled into it. Within each line, CR and the other control bytes are written
+// escaped (log::Log does, escape.h).
 void LogWrite(kiln_plugin* self, kiln_log_level level, kiln_str message) {
   std::string_view msg = View(message);
   if (!msg.empty() && msg.back() == '\n') {
     msg.remove_suffix(1);
   }
-  log::Log(LevelOf(level), absl::StrFormat("%s: %s", PluginName(self), msg));
+  const char* name = PluginName(self);
+  std::string text;
+  text.reserve(msg.size() + 16);
+  size_t start = 0;
+  for (bool first = true;; first = false) {
+    const size_t nl = msg.find('\n', start);
+    absl::StrAppend(&text, name, first ? ": " : "| ",
+                    base::Av(msg.substr(start, nl == std::string_view::npos ? nl : nl - start)));
+    if (nl == std::string_view::npos) break;
+    text.push_back('\n');
+    start = nl + 1;
+  }
+  log::Log(LevelOf(level), text);
 }
 
 void ErrorSet(kiln_plugin* self, kiln_str message) {

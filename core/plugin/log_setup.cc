@@ -112,6 +112,19 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
       return s;
     }
   }
+  log::EncoderChain encoders[2];
+  const char* const encoder_options[2] = {"log-encoder", "log-req-encoder"};
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<log::EncoderChain> chain =
+        log::EncoderChain::Parse(cfg.GetList(encoder_options[i]));
+    if (!chain.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `%s` (%s): %s", encoder_options[i], Place(cfg, encoder_options[i]),
+          base::Sv(chain.status().message())));
+    }
+    encoders[i] = std::move(*chain);
+  }
+  log::SetEncoders(std::move(encoders[0]), std::move(encoders[1]));
   if (cfg.Has("log-date")) {
     std::string fmt = cfg.GetString("log-date");
     // A bare `log-date` (read as "true") means uWSGI's default date format.

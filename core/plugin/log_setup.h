@@ -15,9 +15,9 @@ namespace kiln::plugin {
 absl::StatusOr<log::FileOptions> LogFileOptions(const config::Config& cfg);
 
 // Opens every target, then installs them (all or nothing): server sinks from `logto` and each
-// `logger`, request sinks from each `req-logger`, the date prefix from `log-date`. The first
-// failure names the option, where it was set, the target and the reason; nothing is
-// installed then.
+// `logger`, request sinks from each `req-logger`, the encoders from `log-encoder` and
+// `log-req-encoder`, the date prefix from `log-date`. The first failure names the option,
+// where it was set, the target and the reason; nothing is installed then.
 absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins);
 
 }  // namespace kiln::plugin

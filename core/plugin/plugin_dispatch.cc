@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
+#include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/plugin/host_api.h"
 #include "core/plugin/loader.h"
@@ -247,14 +248,16 @@ void PluginSet::Handle(RequestContext& request) {
       break;
     case KILN_DECLINED: {
       std::optional<std::string_view> uri = request.Var("REQUEST_URI");
-      log::Warn("plugin %s has no application for %s", p->name, uri.value_or("this request"));
+      log::Warn("plugin %s has no application for %s", p->name,
+                uri.has_value() ? log::LogSafe(*uri) : "this request");
       RespondError(request, 404, "Not Found");
       break;
     }
     default:
-      log::Error(
-          "plugin %s: request failed: %s", p->name,
-          TakePluginError(absl::StrFormat("status %d, no reason given", static_cast<int>(st))));
+      // The plugin's reason may quote the request: one line, escaped (escape.h).
+      log::Error("plugin %s: request failed: %s", p->name,
+                 log::LogSafeText(TakePluginError(
+                     absl::StrFormat("status %d, no reason given", static_cast<int>(st)))));
       RespondError(request, 500, "Internal Server Error");
       break;
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/base/strings.h"
+#include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
 #include "core/process/process_log.h"
@@ -67,7 +68,9 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
   log::ReopenIfRequested();
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
     CoreSlot& c = scoreboard_.core(worker_id_, core_id);
-    std::string text = absl::StrFormat("%s %s from %s", method, uri, client);
+    // Shown in harakiri's log line: the request's values escaped (escape.h).
+    std::string text =
+        absl::StrFormat("%s %s from %s", log::LogSafe(method), log::LogSafe(uri), client);
     size_t n = std::min(text.size(), sizeof(c.request) - 1);
     std::memcpy(c.request, text.data(), n);
     c.request[n] = '\0';

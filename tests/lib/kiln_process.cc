@@ -294,7 +294,9 @@ absl::StatusOr<Response> Exchange(std::string_view address, const std::string& r
   return r;
 }
 
-void AppendVar(std::string* out, std::string_view k, std::string_view v) {
+}  // namespace
+
+void AppendUwsgiVar(std::string* out, std::string_view k, std::string_view v) {
   out->push_back(static_cast<char>(k.size() & 0xff));
   out->push_back(static_cast<char>(k.size() >> 8));
   out->append(k);
@@ -302,8 +304,6 @@ void AppendVar(std::string* out, std::string_view k, std::string_view v) {
   out->push_back(static_cast<char>(v.size() >> 8));
   out->append(v);
 }
-
-}  // namespace
 
 absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
                                  absl::Duration timeout) {
@@ -317,20 +317,20 @@ absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view tar
   std::string t(target);
   size_t q = t.find('?');
   std::string vars;
-  AppendVar(&vars, "QUERY_STRING", q == std::string::npos ? "" : t.substr(q + 1));
-  AppendVar(&vars, "REQUEST_METHOD", "GET");
-  AppendVar(&vars, "CONTENT_TYPE", "");
-  AppendVar(&vars, "CONTENT_LENGTH", "");
-  AppendVar(&vars, "REQUEST_URI", t);
-  AppendVar(&vars, "PATH_INFO", t.substr(0, q));
-  AppendVar(&vars, "DOCUMENT_ROOT", "/usr/share/nginx/html");
-  AppendVar(&vars, "SERVER_PROTOCOL", "HTTP/1.1");
-  AppendVar(&vars, "REQUEST_SCHEME", "http");
-  AppendVar(&vars, "REMOTE_ADDR", "127.0.0.1");
-  AppendVar(&vars, "REMOTE_PORT", "40000");
-  AppendVar(&vars, "SERVER_PORT", "80");
-  AppendVar(&vars, "SERVER_NAME", "localhost");
-  AppendVar(&vars, "HTTP_HOST", "localhost");
+  AppendUwsgiVar(&vars, "QUERY_STRING", q == std::string::npos ? "" : t.substr(q + 1));
+  AppendUwsgiVar(&vars, "REQUEST_METHOD", "GET");
+  AppendUwsgiVar(&vars, "CONTENT_TYPE", "");
+  AppendUwsgiVar(&vars, "CONTENT_LENGTH", "");
+  AppendUwsgiVar(&vars, "REQUEST_URI", t);
+  AppendUwsgiVar(&vars, "PATH_INFO", t.substr(0, q));
+  AppendUwsgiVar(&vars, "DOCUMENT_ROOT", "/usr/share/nginx/html");
+  AppendUwsgiVar(&vars, "SERVER_PROTOCOL", "HTTP/1.1");
+  AppendUwsgiVar(&vars, "REQUEST_SCHEME", "http");
+  AppendUwsgiVar(&vars, "REMOTE_ADDR", "127.0.0.1");
+  AppendUwsgiVar(&vars, "REMOTE_PORT", "40000");
+  AppendUwsgiVar(&vars, "SERVER_PORT", "80");
+  AppendUwsgiVar(&vars, "SERVER_NAME", "localhost");
+  AppendUwsgiVar(&vars, "HTTP_HOST", "localhost");
   std::string pkt;
   pkt.push_back(0);
   pkt.push_back(static_cast<char>(vars.size() & 0xff));

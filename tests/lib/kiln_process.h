@@ -92,6 +92,8 @@ absl::StatusOr<int> Connect(std::string_view address);
 // GET `target` over HTTP/1.1 with Connection: close; reads to EOF.
 absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
                                  absl::Duration timeout = absl::Seconds(10));
+// Appends one `key`/`value` pair to a uwsgi vars block (16-bit little-endian lengths).
+void AppendUwsgiVar(std::string* out, std::string_view key, std::string_view value);
 // The same request as nginx's uwsgi_pass sends it (modifier1 0, uwsgi_params vars).
 absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
                                   absl::Duration timeout = absl::Seconds(10));

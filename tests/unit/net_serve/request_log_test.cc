@@ -90,6 +90,44 @@ TEST_F(RequestLog, LogFormatKeepsUnknownNamesAndReadsVars) {
   EXPECT_EQ(f.unknown_names()[0], "bogus");
 }
 
+TEST_F(RequestLog, DefaultLineEscapesRequestValuesSoNoLineCanBeForged) {
+  RequestLogEntry e = Sample();
+  e.uri = "/x\n[pid: 99|app: 0|req: 1/1] 6.6.6.6 () FORGED\r";
+  e.method = "GET\x1b[2J";
+  e.protocol = "HTTP/1.1\n";
+  e.remote_addr = "1.2.3.4\n";
+  const std::string line = FormatDefaultRequestLine(e, false);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  EXPECT_NE(line.find("] 1.2.3.4\\x0a () {28 vars in 317 bytes} [Tue Nov 24 02:11:10 2026] "
+                      "GET\\x1b[2J /x\\x0a[pid: 99|app: 0|req: 1/1] 6.6.6.6 () FORGED\\x0d => "
+                      "generated 1178 bytes in 9 msecs (HTTP/1.1\\x0a 200)"),
+            std::string::npos)
+      << line;
+}
+
+TEST_F(RequestLog, LogFormatEscapesRequestValuesAsText) {
+  RequestLogEntry e = Sample();
+  e.uri = "/a\"b\\c\n";
+  e.content_length = "5\n";
+  e.var = [](std::string_view) -> std::optional<std::string_view> { return "v\r"; };
+  LogFormat f = LogFormat::Compile("\"%(method) %(uri)\" %(cl) %(var.X) %(status)");
+  EXPECT_FALSE(f.json_values());
+  EXPECT_EQ(f.Format(e), "\"GET /a\\x22b\\x5cc\\x0a\" 5\\x0a v\\x0d 200");
+}
+
+TEST_F(RequestLog, LogFormatWrittenAsJsonGetsJsonEscapedValues) {
+  RequestLogEntry e = Sample();
+  e.uri = "/a\"b\\c\n\x01";
+  e.user_agent = "ua\t";
+  LogFormat f = LogFormat::Compile(
+      " {\"uri\": \"%(uri)\", \"ua\": \"%(uagent)\", \"status\": %(status)}");
+  EXPECT_TRUE(f.json_values());
+  EXPECT_EQ(f.Format(e),
+            " {\"uri\": \"/a\\\"b\\\\c\\n\\u0001\", \"ua\": \"ua\\t\", \"status\": 200}");
+}
+
 TEST_F(RequestLog, DisableLoggingKeepsOnlyRequestedClasses) {
   EXPECT_TRUE(ShouldLogRequest(200, false, false, false));
   EXPECT_FALSE(ShouldLogRequest(200, true, true, true));

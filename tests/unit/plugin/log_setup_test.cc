@@ -75,6 +75,23 @@ TEST_F(LogSetupTest, UnopenableLoggerNamesTheOptionThePlaceAndTheReason) {
   EXPECT_THAT(msg, HasSubstr("No such file or directory"));
 }
 
+TEST_F(LogSetupTest, LogEncodersApplyAndABadOneNamesTheOptionAndTheReason) {
+  {
+    Server s(Raw({{"logto", dir_ + "/j.log"},
+                  {"log-encoder", "json {\"msg\":\"${msg}\"}"},
+                  {"log-encoder", "nl"}}),
+             {testing::BuildPluginDir()});
+    ASSERT_TRUE(OpenConfiguredLogs(*s.cfg, *s.set).ok());
+    log::Warn("a \"quoted\" word");
+    log::SetEncoders(log::EncoderChain(), log::EncoderChain());
+    EXPECT_EQ(Slurp(dir_ + "/j.log"), "{\"msg\":\"warning: a \\\"quoted\\\" word\"}\n");
+  }
+  Server s(Raw({{"log-req-encoder", "gzip"}}), {testing::BuildPluginDir()});
+  absl::Status st = OpenConfiguredLogs(*s.cfg, *s.set);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()), HasSubstr("option `log-req-encoder` (app.ini:1): `gzip`: the gzip encoder writes binary"));
+}
+
 TEST_F(LogSetupTest, LoggerSchemeWithoutItsPluginSaysWhichPluginToLoad) {
   Server s(Raw({{"autoload", "false"}, {"logger", "file:" + dir_ + "/x.log"}}),
            {testing::BuildPluginDir()});
