@@ -167,17 +167,34 @@ absl::StatusOr<base::UniqueFd> Listen(const Address& address, const ListenOption
 }
 
 absl::Status ApplySocketOwnership(const Address& a, const ListenOptions& o) {
-  if (a.kind != AddressKind::kUnix) {
+  if (a.kind != AddressKind::kUnix || (!o.owner_uid && !o.owner_gid && !o.mode)) {
     return absl::OkStatus();
+  }
+  // kiln runs this as root, in a directory the service user may be able to write. chown(2)
+  // and chmod(2) by path would follow a symlink swapped in after bind() and hand another file
+  // (say /etc/shadow) to that user. So the path is opened without following a final link, and
+  // only the socket kiln itself just bound (a socket owned by kiln's own user) is changed,
+  // through that descriptor: the checked inode is the one changed.
+  base::UniqueFd node(open(a.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!node.Valid()) return base::ErrnoError(errno, "open the socket file", a.path);
+  struct stat st;
+  if (fstat(node.Get(), &st) != 0) return base::ErrnoError(errno, "stat", a.path);
+  if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "refusing to change the owner or mode of %s: it is no longer the socket kiln bound "
+        "(replaced by %s owned by uid %d)",
+        a.path, S_ISLNK(st.st_mode) ? "a symbolic link" : "another file",
+        static_cast<int>(st.st_uid)));
   }
   if (o.owner_uid || o.owner_gid) {
     uid_t uid = o.owner_uid ? *o.owner_uid : static_cast<uid_t>(-1);
     gid_t gid = o.owner_gid ? *o.owner_gid : static_cast<gid_t>(-1);
-    if (chown(a.path.c_str(), uid, gid) != 0) {
+    if (fchownat(node.Get(), "", uid, gid, AT_EMPTY_PATH) != 0) {
       return base::ErrnoError(errno, "chown-socket", a.path);
     }
   }
-  if (o.mode && chmod(a.path.c_str(), *o.mode) != 0) {
+  // fchmod(2) does not take an O_PATH descriptor; its /proc/self/fd link names the same inode.
+  if (o.mode && chmod(absl::StrFormat("/proc/self/fd/%d", node.Get()).c_str(), *o.mode) != 0) {
     return base::ErrnoError(errno, "chmod-socket", a.path);
   }
   return absl::OkStatus();

@@ -70,6 +70,43 @@ TEST_F(ListenerTest, AppliesChmodSocket) {
   EXPECT_EQ(st.st_mode & 0777, 0660u);
 }
 
+// chown-socket and chmod-socket run as root after bind(); a service user who can write the
+// socket's directory must not be able to aim them at another file with a symlink.
+TEST_F(ListenerTest, ChownAndChmodSocketNeverFollowASymlinkSwappedInAfterBind) {
+  ListenOptions o;
+  o.mode = 0666;
+  o.owner_uid = 65534;
+  Address a = Unix("s.sock");
+  auto fd = Listen(a, {});
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const std::string victim = dir_ + "/victim";
+  int v = open(victim.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(v, 0);
+  close(v);
+  ASSERT_EQ(unlink(a.path.c_str()), 0);
+  ASSERT_EQ(symlink(victim.c_str(), a.path.c_str()), 0);
+  absl::Status s = ApplySocketOwnership(a, o);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("symbolic link"), std::string::npos) << s;
+  struct stat st;
+  ASSERT_EQ(stat(victim.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+}
+
+TEST_F(ListenerTest, AppliesChownSocketToTheSocketItBound) {
+  ListenOptions o;
+  o.owner_uid = 65534;
+  o.mode = 0600;
+  auto fd = Listen(Unix("o.sock"), o);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  struct stat st;
+  ASSERT_EQ(lstat((dir_ + "/o.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, 65534u);  // tests run as root
+}
+
 TEST_F(ListenerTest, ReplacesAStaleSocketFileNobodyListensOn) {
   Address a = Unix("stale.sock");
   {
