@@ -57,6 +57,7 @@ void Touch(const std::string& path, int ahead_s) {
 // The seed file's shape: master, a `file:` server log and a `file:` request log.
 std::string SeedLikeIni(const TempDir& dir, const std::string& extra) {
   return absl::StrCat("[uwsgi]\nmaster = true\nprocesses = 2\nplugins = logfile\n",
+                      "builtin-handler = true\n",  // serves the built-in test handler
                       "http-socket = ", dir.File("s.sock"), "\n",
                       "logger = file:", dir.File("app.log"), "\n",
                       "req-logger = file:", dir.File("req.log"), "\n", extra);
@@ -172,7 +173,7 @@ TEST(KilnLogging, AnOutOfRangeRequestLogBufferFailsTheStartAndSaysWhy) {
 TEST(KilnLogging, AFailedStartSaysWhyOnTheTerminalAndInTheLogFile) {
   TempDir dir;
   std::string ini = dir.Write(
-      "app.ini", absl::StrCat("[uwsgi]\nmaster = true\nplugins = logfile\n",
+      "app.ini", absl::StrCat("[uwsgi]\nmaster = true\nplugins = logfile\nbuiltin-handler = true\n",
                               "http-socket = ", dir.File("missing/s.sock"), "\n",
                               "logger = file:", dir.File("app.log"), "\n"));
   KilnProcess kiln({ini}, dir.File("kiln.out"));
@@ -262,7 +263,8 @@ TEST(KilnLogging, ReloadOnSighupWritesToTheRotatedFilesAfresh) {
 TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--harakiri", "1"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--harakiri", "1"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -301,8 +303,8 @@ TEST(KilnLogging, LinesOfEarlierRequestsSurviveAHarakiriInALaterOne) {
 TEST(KilnLogging, HarakiriVerboseSaysWhereTheWorkerWasStuck) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--harakiri", "1",
-                    "--harakiri-verbose"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--harakiri", "1", "--harakiri-verbose"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -336,8 +338,9 @@ std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
 TEST(KilnLogging, WithoutMasterSigtermStopsServingAndLeavesNoProcess) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  std::string ini = dir.Write("app.ini", absl::StrCat("[uwsgi]\nmaster = false\nprocesses = 1\n",
-                                                      "http-socket = ", sock, "\n"));
+  std::string ini = dir.Write(
+      "app.ini", absl::StrCat("[uwsgi]\nmaster = false\nprocesses = 1\nbuiltin-handler = true\n",
+                              "http-socket = ", sock, "\n"));
   KilnProcess kiln({ini}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
