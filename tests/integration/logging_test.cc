@@ -54,13 +54,14 @@ void Touch(const std::string& path, int ahead_s) {
   utimensat(AT_FDCWD, path.c_str(), ts, 0);
 }
 
-// The seed file's shape: master, a `file:` server log and a `file:` request log.
+// The seed file's shape: master, a `file:` server log and a `file:` request log; `extra`
+// starts on line 8. The built-in test handler answers.
 std::string SeedLikeIni(const TempDir& dir, const std::string& extra) {
   return absl::StrCat("[uwsgi]\nmaster = true\nprocesses = 2\nplugins = logfile\n",
-                      "builtin-handler = true\n",  // serves the built-in test handler
                       "http-socket = ", dir.File("s.sock"), "\n",
                       "logger = file:", dir.File("app.log"), "\n",
-                      "req-logger = file:", dir.File("req.log"), "\n", extra);
+                      "req-logger = file:", dir.File("req.log"), "\n", extra,
+                      "\nbuiltin-handler = true\n");
 }
 
 TEST(KilnLogging, ServerLinesGoToTheLoggerFileAndRequestLinesOnlyToTheRequestLog) {
