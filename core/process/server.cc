@@ -335,7 +335,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     return StartupError("", cfg.Locate(serve.status()));
   }
   const ServerOptions& o = *options;
-  // Before anything is created (log files, sockets, the pidfile): nothing to clean up.
+  // Before sockets, the pidfile and logto/daemonize are set up: nothing to clean up.
   if (absl::Status s = CheckSomethingAnswers(cfg, o, *serve, app); !s.ok()) {
     return StartupError("", s);
   }
