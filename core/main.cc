@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   kiln::config::ProviderLookup providers = (*plugins)->Providers();
 
   absl::StatusOr<kiln::config::Config> config =
-      kiln::config::Resolve(*raw, registry, providers, diag);
+      kiln::config::Resolve(*raw, registry, providers, diag, (*plugins)->Suggester());
   if (!config.ok()) return Fail(diag, config.status());
   PrintDiagnostics(diag);
   if (print_config) {

@@ -36,11 +36,19 @@ absl::Status UnknownOption(const Entry& e, const OptionRegistry& registry,
       absl::StrFormat("unknown option --%s (did you mean --%s?)", e.key, near));
 }
 
-void WarnPlaceholder(const Entry& e, const OptionRegistry& registry, Diagnostics& diag) {
-  std::string near = registry.Suggest(e.key);
-  std::string hint = near.empty() ? "" : absl::StrFormat(" (did you mean `%s`?)", near);
+// Warns about a key that is no option, and returns the line a no-app refusal repeats.
+std::string WarnPlaceholder(const Entry& e, const OptionRegistry& registry,
+                            const OptionSuggester& suggest, Diagnostics& diag) {
+  std::string near = suggest ? suggest(e.key) : "";
+  if (near.empty()) {
+    near = registry.Suggest(e.key);
+    if (!near.empty()) near = absl::StrFormat("`%s`", near);
+  }
+  std::string hint = near.empty() ? "" : absl::StrFormat(" (did you mean %s?)", near);
   diag.Warn(e.file, e.line,
             absl::StrFormat("`%s` is not an option%s; kept as a placeholder", e.key, hint));
+  return absl::StrFormat("%s: `%s` is not an option%s", Location(e), e.key,
+                         near.empty() ? "" : absl::StrFormat("; did you mean %s?", near));
 }
 
 bool StrictMode(const RawConfig& raw, const OptionRegistry& registry) {
@@ -57,7 +65,8 @@ bool StrictMode(const RawConfig& raw, const OptionRegistry& registry) {
 }  // namespace
 
 absl::StatusOr<Config> Resolve(const RawConfig& raw, const OptionRegistry& registry,
-                               const ProviderLookup& providers, Diagnostics& diag) {
+                               const ProviderLookup& providers, Diagnostics& diag,
+                               const OptionSuggester& suggest) {
   Config config;
   config.entries_ = raw.entries;
   for (const OptionSpec* spec : registry.All()) {
@@ -85,7 +94,7 @@ absl::StatusOr<Config> Resolve(const RawConfig& raw, const OptionRegistry& regis
         return UnknownOption(e, registry, providers);
       }
       if (!raw.referenced.contains(e.key) && warned.insert(e.key).second) {
-        WarnPlaceholder(e, registry, diag);
+        config.stray_keys_.push_back(WarnPlaceholder(e, registry, suggest, diag));
       }
       continue;
     }

@@ -58,6 +58,10 @@ std::vector<const Entry*> UnknownEntries(const RawConfig& raw, const OptionRegis
 
 // The plugin name that provides an option (read from installed plugins' descriptors), or "".
 using ProviderLookup = std::function<std::string(std::string_view option)>;
+// The option nearest to an unknown key among core's and every installed plugin's (loaded or
+// not), as it should be named to the user: "`module` (python plugin)", "`vacuum`"; "" when none
+// is plausibly meant. Without one, Resolve suggests from the registry alone.
+using OptionSuggester = std::function<std::string(std::string_view unknown)>;
 
 // The typed, validated configuration. Getters on a name the registry did not hold when the
 // Config was resolved are programming errors (KILN_CHECK), as are getters of the wrong kind.
@@ -78,10 +82,15 @@ class Config {
   // "option `threads = 0` in app.ini:12: ..." when a file set it; other statuses pass
   // unchanged.
   absl::Status Locate(absl::Status error) const;
+  // One line per key that is no option and no %(placeholder) in use, with the nearest option:
+  // "app.ini:3: `moduel` is not an option; did you mean `module` (python plugin)?". What a
+  // refusal to start with no application names as the likely typo.
+  const std::vector<std::string>& StrayKeys() const { return stray_keys_; }
 
  private:
   friend absl::StatusOr<Config> Resolve(const RawConfig&, const OptionRegistry&,
-                                        const ProviderLookup&, Diagnostics&);
+                                        const ProviderLookup&, Diagnostics&,
+                                        const OptionSuggester&);
   struct Value {
     OptionSpec spec;
     bool set = false;
@@ -97,12 +106,15 @@ class Config {
   std::vector<Entry> entries_;
   std::map<std::string, Value, std::less<>> values_;           // by canonical name
   std::map<std::string, std::string, std::less<>> canonical_;  // name or alias -> name
+  std::vector<std::string> stray_keys_;
 };
 
 // Validates values against kinds, warns about placeholders never referenced (with "did you
 // mean"), errors on unknown command-line options and on options of plugins not loaded,
 // notices "not implemented yet" for planned options, and applies strict mode.
+// `suggest` (may be empty) names the nearest option for a typo, installed plugins included.
 absl::StatusOr<Config> Resolve(const RawConfig& raw, const OptionRegistry& registry,
-                               const ProviderLookup& providers, Diagnostics& diag);
+                               const ProviderLookup& providers, Diagnostics& diag,
+                               const OptionSuggester& suggest = {});
 
 }  // namespace kiln::config

@@ -105,7 +105,8 @@ const std::vector<Row>& Rows() {
    "Set an environment variable `NAME=value` for the application."},
   {"unenv", kList, "", I, "Remove this environment variable."},
   {"need-app", kFlag, "true", I,
-   "Fail startup when the application cannot be loaded."},
+   "Fail startup when no application is configured or it cannot be loaded (naming the likely "
+   "typo); false: start anyway and answer 500."},
   {"builtin-handler", kFlag, "false", I,
    "Answer requests with kiln's built-in test handler (echo, sleep, status endpoints) when no "
    "handler plugin is loaded. For smoke tests only; never exposes request headers."},

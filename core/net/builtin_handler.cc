@@ -1,4 +1,4 @@
-// The built-in handler's few endpoints (see builtin_handler.h).
+// The built-in test handler's few endpoints and the no-app handler (see builtin_handler.h).
 #include "core/net/builtin_handler.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/strings.h"
+#include "core/log/logger.h"
 
 namespace kiln::net {
 namespace {
@@ -25,6 +26,18 @@ std::string_view QueryParam(std::string_view query, std::string_view key) {
     query.remove_prefix(amp + 1);
   }
   return {};
+}
+
+// What /vars shows: the request line, addresses and body framing. Request headers (HTTP_*)
+// carry credentials (Authorization, Cookie) and so may variables a front end adds
+// (REMOTE_USER, AUTH_TYPE, any uwsgi_param): an allow-list, so nothing new leaks by default.
+constexpr std::string_view kShownVars[] = {
+    "REQUEST_METHOD",  "REQUEST_URI",    "PATH_INFO",    "QUERY_STRING",   "SCRIPT_NAME",
+    "SERVER_PROTOCOL", "REQUEST_SCHEME", "HTTPS",        "SERVER_NAME",    "SERVER_PORT",
+    "REMOTE_ADDR",     "REMOTE_PORT",    "CONTENT_TYPE", "CONTENT_LENGTH", "DOCUMENT_ROOT"};
+
+bool Shown(std::string_view name) {
+  return std::find(std::begin(kShownVars), std::end(kShownVars), name) != std::end(kShownVars);
 }
 
 void Reply(plugin::RequestContext& r, int status, std::string_view body) {
@@ -54,7 +67,7 @@ void BuiltinHandler::Handle(plugin::RequestContext& r) {
   } else if (path == "/vars") {
     std::string body;
     r.ForEachVar([&](std::string_view k, std::string_view v) {
-      absl::StrAppend(&body, base::Av(k), "=", base::Av(v), "\n");
+      if (Shown(k)) absl::StrAppend(&body, base::Av(k), "=", base::Av(v), "\n");
     });
     Reply(r, 200, body);
   } else if (path == "/sleep") {
@@ -91,6 +104,12 @@ void BuiltinHandler::Handle(plugin::RequestContext& r) {
   } else {
     Reply(r, 200, "hello from kiln\n");
   }
+}
+
+void NoAppHandler::Handle(plugin::RequestContext& r) {
+  // The request log line names the request; this line says why it failed.
+  log::Error("--- no app loaded: answering 500 (need-app = false; see the start-up log) ---");
+  Reply(r, 500, "Internal Server Error\n");
 }
 
 }  // namespace kiln::net

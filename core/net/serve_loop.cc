@@ -26,7 +26,12 @@ ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
       worker_id_(worker_id) {
   if (options_.threads < 1) options_.threads = 1;
   if (handler_ == nullptr) {
-    builtin_ = std::make_unique<BuiltinHandler>();
+    // The test handler only when asked for: a server with no app must not answer 200.
+    if (options_.builtin_handler) {
+      builtin_ = std::make_unique<BuiltinHandler>();
+    } else {
+      builtin_ = std::make_unique<NoAppHandler>();
+    }
     handler_ = builtin_.get();
   }
   if (!options_.static_maps.empty()) {

@@ -55,6 +55,9 @@ struct ServeOptions {
   std::string log_format;           // empty: uWSGI's default line (DECISIONS 20)
   size_t request_log_buffer = 4096; // bytes of request lines a thread writes together; 0: each
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
+  // With no handler: kiln's built-in test handler answers (builtin-handler = true), else
+  // every request gets 500 and "no app loaded" is logged.
+  bool builtin_handler = false;
 
   // Reads the options above from the configuration (uWSGI names: buffer-size, limit-post,
   // post-buffering, post-buffering-memory (kiln's), socket-timeout, http-timeout, http-keepalive,
@@ -79,8 +82,9 @@ class StaticFiles;
 
 class ServeLoop {
  public:
-  // `handler` may be null: the built-in handler answers then. `observer` may be null. The
-  // listen fds stay owned by the caller and must outlive Run().
+  // `handler` may be null: the built-in test handler answers then if
+  // options.builtin_handler, else the no-app handler (500 for every request). `observer` may
+  // be null. The listen fds stay owned by the caller and must outlive Run().
   ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets, plugin::Handler* handler,
             WorkerObserver* observer, int worker_id);
   ~ServeLoop();

@@ -52,6 +52,7 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");
   o.disable_write_exception = cfg.GetFlag("disable-write-exception");
   o.log_format = cfg.GetString("log-format");
+  o.builtin_handler = cfg.GetFlag("builtin-handler");
   o.request_log_buffer = cfg.GetSize("request-log-buffer");
   if (o.request_log_buffer > 65536) {
     return absl::InvalidArgumentError(absl::StrFormat(

@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <map>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -355,6 +357,29 @@ std::vector<std::string> PluginSet::ProvidersOf(std::string_view option) const {
 config::ProviderLookup PluginSet::Providers() const {
   return [this](std::string_view option) -> std::string {
     return absl::StrJoin(ProvidersOf(option), " or ");
+  };
+}
+
+config::OptionSuggester PluginSet::Suggester() const {
+  return [this](std::string_view unknown) -> std::string {
+    std::map<std::string, std::string, std::less<>> owner;  // option or alias -> its owner
+    if (registry_ != nullptr) {
+      for (const config::OptionSpec* spec : registry_->All()) {
+        owner.emplace(spec->name, spec->owner);
+        for (const std::string& alias : spec->aliases) owner.emplace(alias, spec->owner);
+      }
+    }
+    for (const InstalledInfo& info : Installed()) {
+      for (const std::string& o : info.options) owner.emplace(o, info.name);
+    }
+    std::vector<std::string_view> names;
+    names.reserve(owner.size());
+    for (const auto& [name, unused] : owner) names.push_back(name);
+    const std::string near = base::Suggest(unknown, names);
+    if (near.empty()) return "";
+    const std::string& by = owner.find(near)->second;
+    return by == "core" ? absl::StrFormat("`%s`", near)
+                        : absl::StrFormat("`%s` (%s plugin)", near, by);
   };
 }
 

@@ -46,6 +46,12 @@ class PluginSet : public Handler {
   // path), loaded or not; "" if none. The function refers to this set.
   config::ProviderLookup Providers() const;
 
+  // The nearest option to a typo among core's, the loaded plugins' and every installed
+  // plugin's (read from descriptors, no plugin code run), named with its plugin: "`module`
+  // (python plugin)". What the placeholder warning and a no-app refusal suggest. The function
+  // refers to this set and its registry.
+  config::OptionSuggester Suggester() const;
+
   // Names of every plugin installed on the search path (loaded or not), in search order:
   // what `kiln --help` loads to document every option.
   std::vector<std::string> InstalledNames() const;

@@ -198,14 +198,22 @@ void Master::OnWorkerExit(int id, int status) {
     return;
   }
   absl::Duration delay = absl::ZeroDuration();
-  if (slot.stopping || slot.harakiri) {
-    Logf("worker %d (pid: %d) %s after %s; respawning", id, pid, DescribeExit(status),
-         slot.harakiri ? "harakiri" : slot.reason);
+  const std::string planned = PlannedExitLine(id, pid, status, now);
+  if (!planned.empty()) {
+    LogLine(planned);
+    slot.backoff.OnExit(absl::InfiniteDuration());
+  } else if (slot.harakiri) {
+    Logf("worker %d (pid: %d) %s after harakiri; respawning", id, pid, DescribeExit(status));
     slot.backoff.OnExit(absl::InfiniteDuration());
   } else {
     delay = slot.backoff.OnExit(absl::Nanoseconds(now - slot.born_ns));
-    Logf("DAMN ! worker %d (pid: %d) died, %s :( trying respawn ...", id, pid,
-         DescribeExit(status));
+    // A worker that crashed while finishing a recycle still died: say what it was doing.
+    const auto recycling = static_cast<RecycleReason>(scoreboard_.worker(id).recycle_reason.load());
+    Logf("DAMN ! worker %d (pid: %d) died, %s%s :( trying respawn ...", id, pid,
+         DescribeExit(status),
+         recycling == RecycleReason::kNone
+             ? ""
+             : absl::StrFormat(" while recycling (%s)", RecycleReasonText(recycling)));
     if (delay > absl::ZeroDuration()) {
       Logf("worker %d died %d time(s) in a row soon after start: respawn delayed by %s", id,
            slot.backoff.failures(), absl::FormatDuration(delay));
@@ -215,6 +223,39 @@ void Master::OnWorkerExit(int id, int status) {
   if (delay == absl::ZeroDuration()) {
     SpawnWorker(id);
   }
+}
+
+// The notice for a worker that exited because a recycling limit said so (the worker's own
+// max-requests or reload-on-rss, read from its scoreboard slot; or the master's
+// max-worker-lifetime), or "" when nobody asked for this exit. A worker that recycles on its
+// own exits 0; any other end (a signal, a crash while draining) is a death.
+std::string Master::PlannedExitLine(int id, pid_t pid, int status, int64_t now) const {
+  const Slot& slot = slots_[static_cast<size_t>(id)];
+  if (slot.stopping) {  // asked by the master; the mercy kill, if any, was logged already
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return absl::StrFormat(
+        "worker %d (pid: %d) recycled after %s (%s)%s; respawning", id, pid,
+        absl::FormatDuration(absl::Trunc(absl::Nanoseconds(now - slot.born_ns), absl::Seconds(1))),
+        slot.reason, clean ? "" : absl::StrFormat(", %s", DescribeExit(status)));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return "";
+  }
+  const WorkerSlot& w = scoreboard_.worker(id);
+  switch (static_cast<RecycleReason>(w.recycle_reason.load())) {
+    case RecycleReason::kMaxRequests:
+      return absl::StrFormat(
+          "worker %d (pid: %d) recycled after %d requests (max-requests); respawning", id, pid,
+          w.recycle_value.load());
+    case RecycleReason::kRss:
+      return absl::StrFormat(
+          "worker %d (pid: %d) recycled at %d MB rss (reload-on-rss = %d MB); respawning", id, pid,
+          w.recycle_value.load() >> 20, o_.reload_on_rss_bytes >> 20);
+    case RecycleReason::kNone:
+    case RecycleReason::kLifetime:
+      break;
+  }
+  return "";
 }
 
 void Master::CheckHarakiri(int64_t now) {

@@ -63,6 +63,7 @@ class Master {
   void SpawnWorker(int id);
   void Reap();
   void OnWorkerExit(int id, int status);
+  std::string PlannedExitLine(int id, pid_t pid, int status, int64_t now) const;
   void Tick(int64_t now);
   void CheckHarakiri(int64_t now);
   void CheckLifetime(int64_t now);

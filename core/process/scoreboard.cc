@@ -87,6 +87,8 @@ void Scoreboard::Reset(int worker_id) const {
   w.requests = 0;
   w.rss_bytes = 0;
   w.response_bytes = 0;
+  w.recycle_reason = 0;
+  w.recycle_value = 0;
   for (int c = 0; c < cores_; ++c) {
     core(worker_id, c).request_start_ns = 0;
     core(worker_id, c).requests = 0;

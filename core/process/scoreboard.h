@@ -32,6 +32,12 @@ struct WorkerSlot {
   std::atomic<uint64_t> rss_bytes{0};
   std::atomic<uint64_t> response_bytes{0};
   std::atomic<uint64_t> harakiri_count{0};
+  // Set by a worker that finishes on its own because a recycling limit was reached (a
+  // RecycleReason: max-requests, reload-on-rss), before it stops, so the master logs its exit
+  // as a planned recycle and not as a death. `recycle_value` is what crossed the limit
+  // (requests served, or rss bytes). 0: the worker was not recycling.
+  std::atomic<int32_t> recycle_reason{0};
+  std::atomic<uint64_t> recycle_value{0};
 };
 
 class Scoreboard {

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "core/base/errno_status.h"
 #include "core/base/status_macros.h"
 #include "core/base/strings.h"
@@ -227,6 +228,46 @@ void Banner(const ServerOptions& o, const ReloadContext& rc) {
   }
 }
 
+// Appends the configuration's stray keys ("app.ini:3: `moduel` is not an option; did you mean
+// `module` (python plugin)?"), each as a sentence: the likely reason no app is configured.
+void AppendStrayKeys(const config::Config& cfg, std::string* msg) {
+  for (const std::string& line : cfg.StrayKeys()) {
+    absl::StrAppend(msg, msg->ends_with('?') ? " " : ". ", line);
+  }
+}
+
+// What answers requests when no handler plugin is loaded. Under need-app nothing would, and a
+// server that starts anyway looks healthy to its health checks: refuse, naming the likely
+// typo. need-app = false starts and answers 500 (as uWSGI); `builtin-handler = true` asks for
+// kiln's test handler.
+absl::Status CheckSomethingAnswers(const config::Config& cfg, const ServerOptions& o,
+                                   const net::ServeOptions& serve, Application& app) {
+  if (app.handler() != nullptr) {
+    if (serve.builtin_handler) {
+      Logf("warning: builtin-handler = true is ignored: a handler plugin answers requests");
+    }
+    return absl::OkStatus();
+  }
+  if (serve.builtin_handler) {
+    Logf(
+        "no handler plugin loaded: kiln's built-in test handler answers every request "
+        "(builtin-handler = true); it is no application");
+    return absl::OkStatus();
+  }
+  if (!o.need_app) {
+    Logf("*** no app loaded: every request gets 500 (need-app = false) ***");
+    return absl::OkStatus();
+  }
+  std::string msg = "no application is configured: nothing answers requests (need-app = true)";
+  AppendStrayKeys(cfg, &msg);
+  absl::StrAppend(&msg, msg.ends_with('?') ? " " : ". ",
+                  "Name the application (`module = app:app` or `wsgi-file = app.py` for "
+                  "Python, `lua = app.lua` for Lua; kiln --help lists every option), or set "
+                  "`need-app = false` to start and answer 500, or `builtin-handler = true` for "
+                  "kiln's built-in test handler");
+  return absl::FailedPreconditionError(msg);
+}
+
 absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const DropPlan& plan) {
   // daemonize / logto first, so every later line lands in the log (DECISIONS.md 11).
   LogOwner owner;
@@ -295,6 +336,10 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     return StartupError("", cfg.Locate(serve.status()));
   }
   const ServerOptions& o = *options;
+  // Before sockets, the pidfile and logto/daemonize are set up: nothing to clean up.
+  if (absl::Status s = CheckSomethingAnswers(cfg, o, *serve, app); !s.ok()) {
+    return StartupError("", s);
+  }
   auto plan = PlanPrivilegeDrop(o.uid, o.gid);
   if (!plan.ok()) {
     return StartupError(o.uid.empty() ? "option `gid`" : "option `uid`/`gid`", plan.status());
@@ -333,7 +378,10 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   if (!o.lazy_apps) {
     if (absl::Status s = app.AppLoad(); !s.ok()) {
       if (o.need_app) {
-        return FailAfterBind(sockets, "the application failed to load (need-app = true)", s);
+        std::string msg(s.message());
+        AppendStrayKeys(cfg, &msg);
+        return FailAfterBind(sockets, "the application failed to load (need-app = true)",
+                             absl::Status(s.code(), msg));
       }
       Logf("*** the application failed to load: %s; serving 500s (need-app = false) ***",
            base::Sv(s.message()));

@@ -105,6 +105,9 @@ void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t r
     Logf("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
          worker_id_, getpid(), rss >> 20, options_.reload_on_rss_bytes >> 20);
   }
+  // Tells the master this exit is planned (it logs a recycle, not a death).
+  w.recycle_value.store(reason == RecycleReason::kMaxRequests ? requests : rss);
+  w.recycle_reason.store(static_cast<int32_t>(reason));
   w.state.store(static_cast<int32_t>(WorkerState::kStopping));
   if (loop_ != nullptr) {
     loop_->Stop(/*graceful=*/true);

@@ -18,6 +18,12 @@
 namespace kiln::process {
 namespace {
 
+// Answers nothing: the app never loads, so no request reaches it.
+class NeverCalled : public plugin::Handler {
+ public:
+  void Handle(plugin::RequestContext&) override {}
+};
+
 class FailingApplication : public Application {
  public:
   absl::Status MasterStart() override { return absl::OkStatus(); }
@@ -27,7 +33,11 @@ class FailingApplication : public Application {
   absl::Status PostFork(int) override { return absl::OkStatus(); }
   void WorkerExit() override {}
   void Shutdown() override {}
-  plugin::Handler* handler() override { return nullptr; }
+  // A handler plugin is loaded (so start-up gets as far as loading the app).
+  plugin::Handler* handler() override { return &handler_; }
+
+ private:
+  NeverCalled handler_;
 };
 
 // Runs RunServer in a child (it blocks signals and forks) and returns its exit code, or -1

@@ -31,12 +31,14 @@ bool Has(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-// The seed file's shape: master, a `file:` server log and a `file:` request log.
+// The seed file's shape: master, a `file:` server log and a `file:` request log; `extra`
+// starts on line 8. The built-in test handler answers.
 std::string SeedLikeIni(const TempDir& dir, const std::string& extra) {
   return absl::StrCat("[uwsgi]\nmaster = true\nprocesses = 2\nplugins = logfile\n",
                       "http-socket = ", dir.File("s.sock"), "\n",
                       "logger = file:", dir.File("app.log"), "\n",
-                      "req-logger = file:", dir.File("req.log"), "\n", extra);
+                      "req-logger = file:", dir.File("req.log"), "\n", extra,
+                      "\nbuiltin-handler = true\n");
 }
 
 TEST(KilnLogging, ServerLinesGoToTheLoggerFileAndRequestLinesOnlyToTheRequestLog) {
@@ -149,7 +151,7 @@ TEST(KilnLogging, AnOutOfRangeRequestLogBufferFailsTheStartAndSaysWhy) {
 TEST(KilnLogging, AFailedStartSaysWhyOnTheTerminalAndInTheLogFile) {
   TempDir dir;
   std::string ini = dir.Write(
-      "app.ini", absl::StrCat("[uwsgi]\nmaster = true\nplugins = logfile\n",
+      "app.ini", absl::StrCat("[uwsgi]\nmaster = true\nplugins = logfile\nbuiltin-handler = true\n",
                               "http-socket = ", dir.File("missing/s.sock"), "\n",
                               "logger = file:", dir.File("app.log"), "\n"));
   KilnProcess kiln({ini}, dir.File("kiln.out"));
@@ -239,7 +241,8 @@ TEST(KilnLogging, ReloadOnSighupWritesToTheRotatedFilesAfresh) {
 TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--harakiri", "1"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--harakiri", "1"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -278,8 +281,8 @@ TEST(KilnLogging, LinesOfEarlierRequestsSurviveAHarakiriInALaterOne) {
 TEST(KilnLogging, HarakiriVerboseSaysWhereTheWorkerWasStuck) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--harakiri", "1",
-                    "--harakiri-verbose"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--harakiri", "1", "--harakiri-verbose"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -313,8 +316,9 @@ std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
 TEST(KilnLogging, WithoutMasterSigtermStopsServingAndLeavesNoProcess) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  std::string ini = dir.Write("app.ini", absl::StrCat("[uwsgi]\nmaster = false\nprocesses = 1\n",
-                                                      "http-socket = ", sock, "\n"));
+  std::string ini = dir.Write(
+      "app.ini", absl::StrCat("[uwsgi]\nmaster = false\nprocesses = 1\nbuiltin-handler = true\n",
+                              "http-socket = ", sock, "\n"));
   KilnProcess kiln({ini}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();

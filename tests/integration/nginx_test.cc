@@ -56,9 +56,10 @@ TEST(KilnBehindNginx, AnswersThroughUwsgiPassAndKeepaliveProxyPass) {
   TempDir dir;
   std::string usock = dir.File("u.sock");
   std::string hsock = dir.File("h.sock");
-  KilnProcess kiln({"--master", "--processes", "2", "--socket", usock, "--http-socket", hsock,
-                    "--chmod-socket", "666", "--uid", "nobody", "--gid", "nogroup"},
-                   dir.File("kiln.log"));
+  KilnProcess kiln(
+      {"--master", "--builtin-handler", "--processes", "2", "--socket", usock, "--http-socket",
+       hsock, "--chmod-socket", "666", "--uid", "nobody", "--gid", "nogroup"},
+      dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(hsock, absl::Seconds(15))) << kiln.Log();
 

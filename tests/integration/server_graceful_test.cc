@@ -17,7 +17,8 @@ constexpr absl::Duration kStartup = absl::Seconds(15);
 TEST(KilnGraceful, SigtermLetsTheRequestInHandFinish) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock}, dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock},
+                   dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=1"); });
@@ -34,9 +35,9 @@ TEST(KilnGraceful, SigtermLetsTheRequestInHandFinish) {
 TEST(KilnGraceful, WorkerReloadMercyBoundsTheWaitThenKills) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln(
-      {"--master", "--processes", "1", "--http-socket", sock, "--worker-reload-mercy", "1"},
-      dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--worker-reload-mercy", "1"},
+                   dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=60"); });
@@ -55,33 +56,38 @@ TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRss) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
   // 1 MB: any worker is above it after its first request.
-  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", sock, "--reload-on-rss", "1",
-                    "--min-worker-lifetime", "0"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--reload-on-rss", "1", "--min-worker-lifetime", "0"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   EXPECT_TRUE(kiln.WaitForLog("above reload-on-rss", absl::Seconds(5))) << kiln.Log();
   EXPECT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(10), 2)) << kiln.Log();
   EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(10)));
+  EXPECT_TRUE(kiln.WaitForLog("MB rss (reload-on-rss = 1 MB); respawning", absl::Seconds(5)))
+      << kiln.Log();
+  EXPECT_EQ(kiln.Log().find("DAMN"), std::string::npos) << kiln.Log();
 }
 
 TEST(KilnGraceful, RecyclesAWorkerAtMaxWorkerLifetime) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln(
-      {"--master", "--processes", "1", "--http-socket", sock, "--max-worker-lifetime", "1"},
-      dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--max-worker-lifetime", "1"},
+                   dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   EXPECT_TRUE(kiln.WaitForLog("reached max-worker-lifetime", absl::Seconds(5))) << kiln.Log();
   EXPECT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(10), 2)) << kiln.Log();
   EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(10)));
+  EXPECT_TRUE(kiln.WaitForLog("(max-worker-lifetime); respawning", absl::Seconds(5))) << kiln.Log();
+  EXPECT_EQ(kiln.Log().find("DAMN"), std::string::npos) << kiln.Log();
 }
 
 TEST(KilnGraceful, ServesWithLazyAppsAndAGivenWorkingDirectory) {
   TempDir dir;
-  KilnProcess kiln({"--master", "--processes", "2", "--lazy-apps", "--chdir", dir.path(),
-                    "--http-socket", "rel.sock"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "2", "--lazy-apps", "--chdir",
+                    dir.path(), "--http-socket", "rel.sock"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   // The relative socket path resolves against chdir.

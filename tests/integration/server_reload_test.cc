@@ -56,9 +56,9 @@ class ClientLoop {
 TEST(KilnReload, SighupReloadUnderLoadLosesNoRequest) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  std::string ini =
-      dir.Write("app.ini", "[kiln]\nmaster = true\nprocesses = 2\nhttp-socket = " + sock +
-                               "\nvacuum = true\n");
+  std::string ini = dir.Write(
+      "app.ini", "[kiln]\nmaster = true\nbuiltin-handler = true\nprocesses = 2\nhttp-socket = " +
+                     sock + "\nvacuum = true\n");
   KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -89,15 +89,16 @@ TEST(KilnReload, SighupReloadUnderLoadLosesNoRequest) {
 TEST(KilnReload, ABrokenNewConfigurationLeavesTheOldGenerationServing) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  std::string ini =
-      dir.Write("app.ini", "[kiln]\nmaster = true\nprocesses = 1\nhttp-socket = " + sock + "\n");
+  std::string ini = dir.Write(
+      "app.ini",
+      "[kiln]\nmaster = true\nbuiltin-handler = true\nprocesses = 1\nhttp-socket = " + sock + "\n");
   KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   // A worker may answer before the master has logged its spawn line.
   ASSERT_TRUE(kiln.WaitForLog("kiln is ready", absl::Seconds(10))) << kiln.Log();
   auto before = kiln.WorkerPids();
-  dir.Write("app.ini", "[kiln]\nmaster = true\nhttp-socket = " + sock +
+  dir.Write("app.ini", "[kiln]\nmaster = true\nbuiltin-handler = true\nhttp-socket = " + sock +
                            "\nhttp-socket = 127.0.0.1:notaport\n");
   kiln.Signal(SIGHUP);
   ASSERT_TRUE(kiln.WaitForLog("reload aborted", absl::Seconds(20))) << kiln.Log();
@@ -109,7 +110,7 @@ TEST(KilnReload, ABrokenNewConfigurationLeavesTheOldGenerationServing) {
 TEST(KilnReload, SigtermReloadsWhenDieOnTermIsFalse) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--http-socket", sock, "--die-on-term=false"},
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--die-on-term=false"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -123,8 +124,9 @@ TEST(KilnReload, TouchReloadReloadsWhenTheFileChanges) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
   std::string touch = dir.Write("reload.touch", "");
-  KilnProcess kiln({"--master", "--http-socket", sock, "--touch-reload", touch},
-                   dir.File("kiln.log"));
+  KilnProcess kiln(
+      {"--master", "--builtin-handler", "--http-socket", sock, "--touch-reload", touch},
+      dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -137,8 +139,8 @@ TEST(KilnReload, ReopensALogtoFileItGaveToTheUidUser) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
   std::string logfile = dir.File("app.log");
-  KilnProcess kiln({"--master", "--http-socket", sock, "--chmod-socket", "666", "--uid",
-                    "nobody", "--logto", logfile},
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--chmod-socket", "666",
+                    "--uid", "nobody", "--logto", logfile},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << TempDir::ReadFile(logfile);

@@ -31,7 +31,8 @@ TEST(KilnSystemd, SendsReadyToTheNotifySocketOnceWorkersAccept) {
   int nfd = BindUnix(notify, SOCK_DGRAM);
   ASSERT_GE(nfd, 0);
   std::string sock = dir.File("s.sock");
-  KilnProcess kiln({"--master", "--processes", "2", "--http-socket", sock}, dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "2", "--http-socket", sock},
+                   dir.File("kiln.log"));
   kiln.SetEnv("NOTIFY_SOCKET", notify);
   ASSERT_TRUE(kiln.Start());
   timeval tv{15, 0};
@@ -55,7 +56,7 @@ TEST(KilnSystemd, ServesASocketReceivedThroughListenFds) {
   int lfd = BindUnix(sock, SOCK_STREAM);
   ASSERT_GE(lfd, 0);
   ASSERT_EQ(listen(lfd, 16), 0);
-  KilnProcess kiln({"--master", "--http-socket", sock}, dir.File("kiln.log"));
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock}, dir.File("kiln.log"));
   kiln.PassListenFds({lfd});
   ASSERT_TRUE(kiln.Start());
   close(lfd);

@@ -19,13 +19,14 @@ using testing::TempDir;
 class ResolveTest : public ::testing::Test {
  protected:
   absl::StatusOr<Config> Load(const std::string& ini_body, std::vector<std::string> extra = {},
-                              ProviderLookup providers = nullptr) {
+                              ProviderLookup providers = nullptr,
+                              OptionSuggester suggest = nullptr) {
     std::vector<std::string> args;
     if (!ini_body.empty()) args.push_back(dir_.Write("app.ini", "[uwsgi]\n" + ini_body));
     args.insert(args.end(), extra.begin(), extra.end());
     auto raw = ReadConfig(args, registry_, diag_, host_);
     if (!raw.ok()) return raw.status();
-    return Resolve(*raw, registry_, providers, diag_);
+    return Resolve(*raw, registry_, providers, diag_, suggest);
   }
   std::string Ini() const { return dir_.Path("app.ini"); }
 
@@ -117,6 +118,25 @@ TEST_F(ResolveTest, TypoPlaceholderWarnsWithSuggestion) {
                                     "`chmod-socket`?)"),
                           HasSubstr(":4: `maximum-requests` is not an option"),
                           HasSubstr(":5: `my-setting` is not an option; kept as a placeholder")));
+}
+
+TEST_F(ResolveTest, StrayKeysNameTheNearestOptionOfAnyInstalledPlugin) {
+  // As PluginSet::Suggester answers with the python plugin installed but not loaded.
+  OptionSuggester suggest = [](std::string_view key) -> std::string {
+    return key == "moduel" ? "`module` (python plugin)" : "";
+  };
+  auto c =
+      Load("moduel = app:app\nvaccum = true\nbase = /srv\nchdir = %(base)\n", {}, nullptr, suggest);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_),
+              ElementsAre(HasSubstr(":2: `moduel` is not an option (did you mean `module` "
+                                    "(python plugin)?); kept as a placeholder"),
+                          HasSubstr(":3: `vaccum` is not an option (did you mean `vacuum`?)")));
+  // What a refusal to start with no application repeats; `base` is a placeholder in use.
+  EXPECT_THAT(c->StrayKeys(),
+              ElementsAre(Ini() + ":2: `moduel` is not an option; did you mean `module` (python "
+                                  "plugin)?",
+                          Ini() + ":3: `vaccum` is not an option; did you mean `vacuum`?"));
 }
 
 TEST_F(ResolveTest, ReferencedPlaceholderDoesNotWarn) {

@@ -40,8 +40,8 @@ class NginxTest : public ::testing::Test {
     }
   }
 
-  void StartAll(ServeOptions options) {
-    h_.Start(options);
+  void StartAll(ServeOptions options, plugin::Handler* handler = nullptr) {
+    h_.Start(options, handler);
     const std::string dir = h_.dir();
     mkdir((dir + "/t").c_str(), 0700);
     std::string conf = absl::StrReplaceAll(R"(
@@ -99,7 +99,8 @@ http {
 };
 
 TEST_F(NginxTest, UwsgiPassDeliversNginxVariablesAndRelaysTheRawResponse) {
-  StartAll(ServeOptions());
+  testing::AllVarsHandler vars;  // request headers included
+  StartAll(ServeOptions(), &vars);
   testing::HttpResponse r =
       Request("GET /u/vars?x=1 HTTP/1.1\r\nHost: example.org\r\nX-Custom: yes\r\n"
               "Connection: close\r\n\r\n");

@@ -171,7 +171,8 @@ TEST(ServeLoop, StreamedResponseIsCloseDelimitedForHttp10) {
 
 TEST(ServeLoop, PassesCgiVariablesFromHttpHeaders) {
   ServeHarness h;
-  h.Start();
+  testing::AllVarsHandler vars;  // request headers included
+  h.Start(ServeOptions(), &vars);
   base::UniqueFd fd = h.ConnectHttp();
   SendAll(fd.Get(), "GET /vars?q=1 HTTP/1.1\r\nHost: example.org:81\r\nX-Thing: a\r\n"
                     "X-Thing: b\r\n\r\n");
@@ -203,6 +204,35 @@ TEST(ServeLoop, AnswersAUwsgiPacketWithARawResponseAndCloses) {
   SendAll(fd.Get(), UwsgiRequest("GET", "/", ""));
   EXPECT_EQ(ReadToEof(fd.Get()),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from kiln\n");
+}
+
+TEST(BuiltinHandler, VarsNeverShowsRequestHeadersOrCredentials) {
+  ServeHarness h;
+  h.Start();
+  base::UniqueFd http = h.ConnectHttp();
+  SendAll(http.Get(),
+          "GET /app/vars HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t0ken\r\n"
+          "Cookie: sid=c00kie\r\nConnection: close\r\n\r\n");
+  testing::HttpResponse r = ReadResponse(http.Get());
+  EXPECT_THAT(r.body, HasSubstr("PATH_INFO=/app/vars\n"));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("HTTP_")));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("t0ken")));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("c00kie")));
+  // Over uwsgi, what nginx adds (auth_basic's REMOTE_USER, any uwsgi_param) stays hidden too.
+  std::string vars;
+  protocol::AppendUwsgiVar(&vars, "REQUEST_METHOD", "GET");
+  protocol::AppendUwsgiVar(&vars, "PATH_INFO", "/vars");
+  protocol::AppendUwsgiVar(&vars, "REMOTE_USER", "alice");
+  protocol::AppendUwsgiVar(&vars, "AUTH_TYPE", "Basic");
+  protocol::AppendUwsgiVar(&vars, "HTTP_AUTHORIZATION", "Basic YWxpY2U6cHc=");
+  protocol::AppendUwsgiVar(&vars, "APP_SECRET", "s3cret");
+  base::UniqueFd uwsgi = h.ConnectUwsgi();
+  SendAll(uwsgi.Get(), protocol::MakeUwsgiPacket(vars));
+  const std::string out = ReadToEof(uwsgi.Get());
+  EXPECT_THAT(out, HasSubstr("PATH_INFO=/vars\n"));
+  for (const char* hidden : {"alice", "AUTH_TYPE", "YWxpY2U6cHc", "s3cret"}) {
+    EXPECT_THAT(out, ::testing::Not(HasSubstr(hidden)));
+  }
 }
 
 TEST(ServeLoop, ReadsAUwsgiBodyByContentLength) {

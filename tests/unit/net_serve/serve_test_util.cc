@@ -141,8 +141,19 @@ void ServeHarness::Start(ServeOptions options, plugin::Handler* handler) {
 
   std::vector<ListenSocket> sockets = {{http_fd_.Get(), Protocol::kHttp, "127.0.0.1:0"},
                                        {uwsgi_fd_.Get(), Protocol::kUwsgi, unix_path_}};
+  if (handler == nullptr) options.builtin_handler = true;
   loop_ = std::make_unique<ServeLoop>(std::move(options), std::move(sockets), handler, nullptr, 1);
   thread_ = std::thread([this] { loop_->Run(); });
+}
+
+void AllVarsHandler::Handle(plugin::RequestContext& request) {
+  std::string body;
+  request.ForEachVar([&](std::string_view k, std::string_view v) {
+    body.append(k).append("=").append(v).append("\n");
+  });
+  if (request.StartResponse(200, "", {{"Content-Type", "text/plain"}}).ok()) {
+    (void)request.WriteBody(body);
+  }
 }
 
 void ServeHarness::Stop(bool graceful) {

@@ -29,6 +29,7 @@ class ServeHarness {
   ~ServeHarness();  // stops the loop (immediately) and joins
 
   // Starts a loop with an HTTP socket on 127.0.0.1:0 and a uwsgi socket on a unix path.
+  // With no handler, kiln's built-in test handler answers (options.builtin_handler is set).
   void Start(ServeOptions options = ServeOptions(), plugin::Handler* handler = nullptr);
   void Stop(bool graceful);  // Stop + join
   ServeLoop& loop() { return *loop_; }
@@ -50,6 +51,13 @@ class ServeHarness {
   base::UniqueFd http_fd_, uwsgi_fd_;
   std::unique_ptr<ServeLoop> loop_;
   std::thread thread_;
+};
+
+// Answers every request variable as "NAME=value" lines, request headers included (the
+// built-in handler's /vars leaves those out): for tests of how requests become variables.
+class AllVarsHandler : public plugin::Handler {
+ public:
+  void Handle(plugin::RequestContext& request) override;
 };
 
 base::UniqueFd ConnectUnix(const std::string& path);
