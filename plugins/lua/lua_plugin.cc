@@ -66,26 +66,7 @@ bool ReadOptions(Plugin& p, std::string* error) {
   p.config = StateConfig{};
   kiln_str app{nullptr, 0};
   if (host.api->option_get(host.self, Str("lua"), &app) == KILN_OK && app.len > 0) {
-    AddApp(p.config, AppSpec{"", Text(app), "lua"}, error);
-  }
-  for (const std::string& value : ListOption(host, "mount")) {
-    AppSpec spec;
-    std::string why;
-    switch (ParseMount(value, &spec, &why)) {
-      case MountParse::kNotOurs:
-        break;
-      case MountParse::kInvalid:
-        *error = "option `mount` = " + value + ": " + why;
-        return false;
-      case MountParse::kOurs:
-        if (!AddApp(p.config, std::move(spec), error)) {
-          return false;
-        }
-        break;
-    }
-  }
-  if (!error->empty()) {
-    return false;
+    p.config.apps.push_back(AppSpec{"", Text(app), "lua"});  // the mounts come later
   }
   p.config.load_scripts = ListOption(host, "lua-load");
   int64_t freq = 0;
@@ -115,11 +96,6 @@ kiln_status OnConfigDone(void* ctx) {
   int threads = p.host.api->thread_count();
   p.states.clear();
   p.states.resize(threads > 0 ? static_cast<size_t>(threads) : 1);
-  if (p.config.apps.empty()) {
-    p.host.Log(KILN_LOG_WARNING,
-               "no Lua app configured (set `lua = app.lua` or `mount = /path=app.lua`); its "
-               "requests get 404");
-  }
   return KILN_OK;
 }
 
@@ -142,6 +118,11 @@ kiln_status OnAppLoad(void* ctx) {
   auto& p = *static_cast<Plugin*>(ctx);
   if (getpid() != p.master_pid) {
     return CreateStates(p);  // lazy-apps: in a worker, its own states, now
+  }
+  if (p.config.apps.empty()) {  // kiln offered the mounts after on_config_done
+    p.host.Log(KILN_LOG_WARNING,
+               "no Lua app configured (set `lua = app.lua` or `mount = /path=app.lua`); its "
+               "requests get 404");
   }
   // In the master: load everything once in a throwaway state, so a broken script stops
   // startup here; workers build their own states after fork (none is shared across fork).
@@ -177,43 +158,35 @@ LuaState* StateForThread(Plugin& p, std::string* error) {
   return slot.get();
 }
 
-// The host offers each `mount` entry; claim those whose target is a Lua file.
-kiln_status OnMount(void* ctx, kiln_str mountpoint, kiln_str target) {
+// kiln offers each `mount` entry (its mount point checked); claim those whose target is a Lua
+// file. The handle names the app; kiln routes and hands it back with each request.
+kiln_status OnMountApp(void* ctx, kiln_str mountpoint, kiln_str target, void** app) {
   Plugin& p = *static_cast<Plugin*>(ctx);
-  std::string value = std::string(mountpoint.ptr, mountpoint.len) + "=" +
-                      std::string(target.ptr, target.len);
-  AppSpec spec;
-  std::string why;
-  switch (ParseMount(value, &spec, &why)) {
-    case MountParse::kOurs:
-      return KILN_OK;
-    case MountParse::kNotOurs:
-      return KILN_DECLINED;
-    case MountParse::kInvalid:
-      break;
+  std::string point = Text(mountpoint);
+  std::string file = Text(target);
+  if (!IsLuaTarget(file)) {
+    return KILN_DECLINED;
   }
-  p.host.SetError("option `mount` = " + value + ": " + why);
-  return KILN_ERROR;
+  std::string error;
+  if (!AddApp(p.config, AppSpec{point == "/" ? "" : point, file, "mount"}, &error)) {
+    return Failed(p, error);
+  }
+  *app = AppHandle(p.config.apps.size() - 1);
+  return KILN_OK;
 }
 
-kiln_status OnRequest(void* ctx, kiln_request* r) {
+kiln_status OnAppRequest(void* ctx, kiln_request* r, void* handle) {
   auto& p = *static_cast<Plugin*>(ctx);
-  kiln_str script_name{"", 0};
-  kiln_str path_info{"", 0};
-  (void)p.host.api->request_var_get(r, Str("SCRIPT_NAME"), &script_name);
-  (void)p.host.api->request_var_get(r, Str("PATH_INFO"), &path_info);
-  std::optional<Route> route =
-      SelectApp(p.config.apps, std::string_view(script_name.ptr, script_name.len),
-                std::string_view(path_info.ptr, path_info.len));
-  if (!route) {
-    return KILN_DECLINED;
+  std::optional<size_t> app = AppForHandle(p.config.apps, handle);
+  if (!app) {
+    return KILN_DECLINED;  // no default app: kiln answers 404
   }
   std::string error;
   LuaState* state = StateForThread(p, &error);
   if (state == nullptr) {
     return Failed(p, error);
   }
-  return ServeWsapi(*state, p.host, r, p.config.apps[route->app], route->app, *route);
+  return ServeWsapi(*state, p.host, r, p.config.apps[*app], *app);
 }
 
 void OnAfterRequest(void* ctx, kiln_request* r) {
@@ -242,8 +215,8 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_config_done = OnConfigDone;
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
-  cb->on_request = OnRequest;
-  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
+  cb->on_app_request = OnAppRequest;
+  cb->on_mount_app = OnMountApp;
   cb->on_after_request = OnAfterRequest;
   cb->on_worker_exit = OnWorkerExit;
   return KILN_OK;

@@ -108,12 +108,11 @@ kiln_status OnConfigDone(void*) {
   s.home = FirstString({"home", "virtualenv", "venv", "pyhome"});
   s.programname = FirstString({"py-programname"});
   s.single_interpreter = Flag("single-interpreter", false);
-  s.manage_script_name = Flag("manage-script-name", false);
   s.need_app = Flag("need-app", true);
   s.file_wrapper = !Flag("wsgi-disable-file-wrapper", false);
   s.autoreload_seconds = Number({"py-autoreload", "python-autoreload"});
   s.gc_freeze = Flag("py-gc-freeze", true);
-  s.mounts.clear();  // filled by on_mount, which the host calls after this
+  s.mounts.clear();  // filled by on_mount_app, which the host calls after this
   if (!s.module.empty() && !s.wsgi_file.empty()) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +
                               ") is the default app");
@@ -121,17 +120,21 @@ kiln_status OnConfigDone(void*) {
   return KILN_OK;
 }
 
-// `mount = /prefix=target`, offered by the host: ours when the target looks like Python
-// (module:callable, *.py, *.wsgi, a dotted module), another plugin's otherwise (app.lua).
-kiln_status OnMount(void*, kiln_str mountpoint, kiln_str target) {
+// `mount = /prefix=target`, offered by the host (which checked the mount point and routes):
+// ours when the target looks like Python (module:callable, *.py, *.wsgi, a dotted module),
+// another plugin's otherwise (app.lua). The handle names the mount's app.
+kiln_status OnMountApp(void*, kiln_str mountpoint, kiln_str target, void** app) {
   std::string_view mp(mountpoint.ptr, mountpoint.len);
   std::string_view tg(target.ptr, target.len);
   if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
-  if (mp.empty() || mp[0] != '/') {
-    return Fail("mount `" + std::string(mp) + "=" + std::string(tg) +
-                "`: the mount point must start with '/' (`/path=module:callable`)");
+  Settings& s = TheSettings();
+  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty())) {
+    return Fail("the root mount `/=" + std::string(tg) + "` and `" +
+                (s.module.empty() ? "wsgi-file = " + s.wsgi_file : "module = " + s.module) +
+                "` are both the default Python app; keep one");
   }
-  TheSettings().mounts.push_back(std::string(mp) + "=" + std::string(tg));
+  *app = MountHandle(s.mounts.size());
+  s.mounts.push_back({mp == "/" ? "" : std::string(mp), std::string(tg)});
   return KILN_OK;
 }
 
@@ -171,7 +174,7 @@ kiln_status OnPostfork(void*, int worker_id) {
   return KILN_OK;
 }
 
-kiln_status OnRequest(void*, kiln_request* r) { return ServeRequest(r); }
+kiln_status OnAppRequest(void*, kiln_request* r, void* app) { return ServeRequest(r, app); }
 
 void OnWorkerExit(void*) { RunExitHooks(); }
 
@@ -182,9 +185,9 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_master_start = OnMasterStart;
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
-  cb->on_request = OnRequest;
+  cb->on_app_request = OnAppRequest;
   cb->on_worker_exit = OnWorkerExit;
-  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
+  cb->on_mount_app = OnMountApp;
   return KILN_OK;
 }
 
