@@ -1,6 +1,6 @@
 // Loading what the configuration names: N:name parsing, file and alias resolution, autoload,
-// option registration and the init call. Lifecycle fan-out and routing are in
-// plugin_dispatch.cc.
+// option registration and the init call. Lifecycle fan-out is in plugin_lifecycle.cc, routing
+// in plugin_routing.cc, the banner in plugin_banner.cc.
 #include "core/plugin/plugin_set.h"
 
 #include <unistd.h>
