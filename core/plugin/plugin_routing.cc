@@ -144,8 +144,12 @@ bool PluginSet::HasHandlers() const {
 
 void PluginSet::Handle(RequestContext& request) {
   uint8_t m1 = request.Modifier1();
-  Route route = router_.Resolve(request.Var("SCRIPT_NAME"),
-                                request.Var("PATH_INFO").value_or(""), by_modifier1_[m1]);
+  Route route;
+  route.plugin = by_modifier1_[m1];
+  if (router_.size() > 0) {  // without mounts, modifier1 alone decides: no variable lookups
+    route = router_.Resolve(request.Var("SCRIPT_NAME"), request.Var("PATH_INFO").value_or(""),
+                            by_modifier1_[m1]);
+  }
   LoadedPlugin* p = route.plugin;
   if (p == nullptr) {
     log::Error("-- unavailable modifier requested: %d -- (no loaded plugin serves modifier1 %d)",
