@@ -7,6 +7,7 @@
 #include "core/base/status_macros.h"
 #include "core/plugin/abi_check.h"
 #include "core/plugin/loader.h"
+#include "core/plugin/option_table.h"
 
 namespace kiln::plugin {
 namespace {
@@ -28,24 +29,6 @@ const char* KindNames(uint32_t kinds) {
     default:
       return "handler, logger, hook";
   }
-}
-
-const char* OptionKindText(uint32_t kind) {
-  switch (kind) {
-    case KILN_OPT_FLAG:
-      return "flag";
-    case KILN_OPT_NUMBER:
-      return "number";
-    case KILN_OPT_SIZE:
-      return "size";
-    case KILN_OPT_DURATION:
-      return "duration";
-    case KILN_OPT_STRING:
-      return "string";
-    case KILN_OPT_LIST:
-      return "list";
-  }
-  return "?";
 }
 
 }  // namespace
@@ -86,14 +69,15 @@ absl::StatusOr<std::string> PluginInfo(const std::string& path) {
   absl::StrAppendFormat(&out, "flags: %s%s\n",
                         (d.flags & KILN_PLUGIN_GLOBAL_SYMBOLS) != 0 ? "global-symbols" : "-",
                         (d.build_flags & KILN_BUILD_SANITIZER) != 0 ? ", sanitizer build" : "");
-  absl::StrAppendFormat(&out, "options: %d\n", d.option_count);
-  for (size_t i = 0; i < d.option_count; ++i) {
-    const kiln_option_spec& o = d.options[i];
-    absl::StrAppendFormat(&out, "  %s (%s", o.name, OptionKindText(o.kind));
-    if (o.default_value != nullptr && o.default_value[0] != '\0') {
-      absl::StrAppendFormat(&out, ", default %s", o.default_value);
+  std::vector<config::OptionSpec> options = DeclaredOptions(d);
+  absl::StrAppendFormat(&out, "options: %d\n", options.size());
+  for (const config::OptionSpec& o : options) {
+    absl::StrAppendFormat(&out, "  %s (%s", o.name, config::OptionKindName(o.kind));
+    if (!o.default_value.empty()) absl::StrAppendFormat(&out, ", default %s", o.default_value);
+    if (!o.aliases.empty()) {
+      absl::StrAppendFormat(&out, ", alias %s", absl::StrJoin(o.aliases, ", "));
     }
-    absl::StrAppendFormat(&out, "): %s\n", o.help == nullptr ? "" : o.help);
+    absl::StrAppendFormat(&out, "): %s\n", o.help);
   }
   return out;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/plugin/host_api.h"
+#include "core/plugin/option_table.h"
 #include "core/plugin/plugin_set.h"
 
 namespace kiln::plugin {
@@ -33,6 +34,7 @@ absl::Status PluginSet::ConfigDone(const config::Config& cfg) {
   };
   SetHostCounts(count("processes"), count("threads"));
   for (auto& p : plugins_) {
+    FillOptionFields(*p->desc, cfg);  // the plugin's settings, before it looks at them
     if (p->callbacks.on_config_done != nullptr) {
       kiln_status st = p->callbacks.on_config_done(p->callbacks.ctx);
       if (st != KILN_OK) {

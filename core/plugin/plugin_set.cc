@@ -15,6 +15,7 @@
 #include "core/log/logger.h"
 #include "core/plugin/host_api.h"
 #include "core/plugin/loader.h"
+#include "core/plugin/option_table.h"
 #include "core/plugin/plugin_sink.h"
 
 namespace kiln::plugin {
@@ -35,24 +36,6 @@ std::string Place(const std::string& file, int line) {
     return "command line";
   }
   return line > 0 ? absl::StrFormat("%s:%d", file, line) : file;
-}
-
-config::OptionKind KindOf(uint32_t kind) {
-  switch (kind) {
-    case KILN_OPT_FLAG:
-      return config::OptionKind::kFlag;
-    case KILN_OPT_NUMBER:
-      return config::OptionKind::kNumber;
-    case KILN_OPT_SIZE:
-      return config::OptionKind::kSize;
-    case KILN_OPT_DURATION:
-      return config::OptionKind::kDuration;
-    case KILN_OPT_STRING:
-      return config::OptionKind::kString;
-    case KILN_OPT_LIST:
-      return config::OptionKind::kList;
-  }
-  return config::OptionKind::kString;
 }
 
 bool IsPluginKey(std::string_view key) {
@@ -240,27 +223,28 @@ absl::Status PluginSet::LoadFile(const Request& req, const std::string& path, bo
     return absl::Status(conflict.code(),
                         absl::StrFormat("%s: %s", where, base::Sv(conflict.message())));
   }
-  for (size_t i = 0; i < desc->option_count; ++i) {
-    const config::OptionSpec* taken = registry.Find(desc->options[i].name);
-    if (taken != nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("%s: %s: option `%s` of plugin %s is already defined by %s%s", where,
-                          path, desc->options[i].name, desc->name,
-                          taken->owner == "core" ? "" : "plugin ", taken->owner));
+  std::vector<config::OptionSpec> options = DeclaredOptions(*desc);
+  for (const config::OptionSpec& spec : options) {
+    std::vector<std::string> names = spec.aliases;
+    names.insert(names.begin(), spec.name);
+    for (const std::string& name : names) {
+      const config::OptionSpec* taken = registry.Find(name);
+      if (taken != nullptr) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s: %s: option `%s` of plugin %s is already defined by %s%s", where, path, name,
+            desc->name, taken->owner == "core" ? "" : "plugin ", taken->owner));
+      }
     }
+  }
+  absl::Status externs = CheckExternOptions(*desc, registry);
+  if (!externs.ok()) {
+    return absl::Status(externs.code(),
+                        absl::StrFormat("%s: %s: %s", where, path, base::Sv(externs.message())));
   }
   if ((desc->flags & KILN_PLUGIN_GLOBAL_SYMBOLS) != 0) {
     KILN_RETURN_IF_ERROR(PromoteToGlobal(*lib));
   }
-  for (size_t i = 0; i < desc->option_count; ++i) {
-    const kiln_option_spec& o = desc->options[i];
-    config::OptionSpec spec;
-    spec.name = o.name;
-    spec.kind = KindOf(o.kind);
-    spec.default_value = o.default_value == nullptr ? "" : o.default_value;
-    spec.help = o.help == nullptr ? "" : o.help;
-    spec.owner = desc->name;
-    spec.comma_list = (o.flags & KILN_OPTF_COMMA_LIST) != 0;
+  for (config::OptionSpec& spec : options) {
     absl::Status added = registry.Add(std::move(spec));
     if (!added.ok()) {
       return absl::Status(added.code(),
@@ -346,8 +330,9 @@ const std::vector<PluginSet::InstalledInfo>& PluginSet::Installed() const {
     for (size_t i = 0; i < d.alias_count; ++i) {
       info.aliases.emplace_back(d.aliases[i]);
     }
-    for (size_t i = 0; i < d.option_count; ++i) {
-      info.options.emplace_back(d.options[i].name);
+    for (config::OptionSpec& spec : DeclaredOptions(d)) {  // names and aliases, for autoload
+      info.options.push_back(std::move(spec.name));
+      for (std::string& alias : spec.aliases) info.options.push_back(std::move(alias));
     }
     for (size_t i = 0; i < d.logger_scheme_count; ++i) {
       info.schemes.emplace_back(d.logger_schemes[i]);

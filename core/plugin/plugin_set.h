@@ -98,7 +98,7 @@ class PluginSet : public Handler {
     std::string path;
     std::string name;
     std::vector<std::string> aliases;
-    std::vector<std::string> options;
+    std::vector<std::string> options;  // names and aliases
     std::vector<std::string> schemes;
   };
 

@@ -34,27 +34,36 @@ static void report(const char *what, const char *path, int err) {
   host->error_set(self, s);
 }
 
-/* Reads a string option into a NUL-terminated buffer; 0 when unset or unknown. */
-static int option_text(const char *name, char *buf, size_t size) {
-  kiln_str v;
-  if (host->option_get(self, kiln_str_c(name), &v) != KILN_OK || v.len == 0 || v.len >= size) {
-    return 0;
-  }
-  memcpy(buf, v.ptr, v.len);
-  buf[v.len] = '\0';
-  return 1;
-}
+/* The options this plugin follows, all core's (kiln's own log files obey them too), written
+ * by the host before on_config_done through the extern rows of `options` below. Strings are
+ * NUL-terminated; before the configuration is read every field is zero (the defaults). */
+typedef struct logfile_settings {
+  kiln_str chmod; /* logfile-chmod: octal, e.g. 644 */
+  int chown;      /* logfile-chown */
+  kiln_str uid;   /* uid: a name or a number */
+  kiln_str gid;   /* gid: a name or a number */
+} logfile_settings;
+
+static logfile_settings settings;
+
+static const kiln_option_def options[] = {
+    {"logfile-chmod", KILN_OPT_STRING, NULL, NULL, KILN_OPTF_EXTERN, NULL,
+     KILN_FIELD(logfile_settings, chmod)},
+    {"logfile-chown", KILN_OPT_FLAG, NULL, NULL, KILN_OPTF_EXTERN, NULL,
+     KILN_FIELD(logfile_settings, chown)},
+    {"uid", KILN_OPT_STRING, NULL, NULL, KILN_OPTF_EXTERN, NULL, KILN_FIELD(logfile_settings, uid)},
+    {"gid", KILN_OPT_STRING, NULL, NULL, KILN_OPTF_EXTERN, NULL, KILN_FIELD(logfile_settings, gid)},
+};
 
 /* File mode: logfile-chmod as octal (e.g. 644), else 0640. */
 static mode_t file_mode(void) {
-  char buf[32];
   char *end = NULL;
   long mode;
-  if (!option_text("logfile-chmod", buf, sizeof(buf))) {
+  if (settings.chmod.len == 0) {
     return 0640;
   }
-  mode = strtol(buf, &end, 8);
-  if (end == buf || *end != '\0' || mode < 0 || mode > 07777) {
+  mode = strtol(settings.chmod.ptr, &end, 8);
+  if (end == settings.chmod.ptr || *end != '\0' || mode < 0 || mode > 07777) {
     return 0640;
   }
   return (mode_t)mode;
@@ -62,26 +71,26 @@ static mode_t file_mode(void) {
 
 /* uid/gid named by the options (names or numbers); -1 when unset or unknown. */
 static void owner(uid_t *uid, gid_t *gid) {
-  char buf[256];
+  const char *text;
   char *end = NULL;
   *uid = (uid_t)-1;
   *gid = (gid_t)-1;
-  if (option_text("uid", buf, sizeof(buf))) {
-    unsigned long n = strtoul(buf, &end, 10);
-    struct passwd *pw = (end != buf && *end == '\0') ? getpwuid((uid_t)n) : getpwnam(buf);
+  if (settings.uid.len > 0) {
+    unsigned long n = strtoul(text = settings.uid.ptr, &end, 10);
+    struct passwd *pw = (end != text && *end == '\0') ? getpwuid((uid_t)n) : getpwnam(text);
     if (pw != NULL) {
       *uid = pw->pw_uid;
       *gid = pw->pw_gid;
-    } else if (end != buf && *end == '\0') {
+    } else if (end != text && *end == '\0') {
       *uid = (uid_t)n;
     }
   }
-  if (option_text("gid", buf, sizeof(buf))) {
-    unsigned long n = strtoul(buf, &end, 10);
-    struct group *gr = (end != buf && *end == '\0') ? NULL : getgrnam(buf);
+  if (settings.gid.len > 0) {
+    unsigned long n = strtoul(text = settings.gid.ptr, &end, 10);
+    struct group *gr = (end != text && *end == '\0') ? NULL : getgrnam(text);
     if (gr != NULL) {
       *gid = gr->gr_gid;
-    } else if (end != buf && *end == '\0') {
+    } else if (end != text && *end == '\0') {
       *gid = (gid_t)n;
     }
   }
@@ -91,7 +100,6 @@ static void owner(uid_t *uid, gid_t *gid) {
 static int open_file(const char *path) {
   mode_t mode = file_mode();
   int created = 1;
-  int chown_flag = 0;
   uid_t uid;
   gid_t gid;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode);
@@ -108,9 +116,8 @@ static int open_file(const char *path) {
     close(fd);
     return -1;
   }
-  (void)host->option_flag(self, kiln_str_c("logfile-chown"), &chown_flag);
   owner(&uid, &gid);
-  if ((created || chown_flag) && (uid != (uid_t)-1 || gid != (gid_t)-1) && geteuid() == 0) {
+  if ((created || settings.chown) && (uid != (uid_t)-1 || gid != (gid_t)-1) && geteuid() == 0) {
     if (fchown(fd, uid, gid) != 0) {
       report("cannot chown log file", path, errno);
       close(fd);
@@ -193,18 +200,16 @@ static kiln_status init(const kiln_host_api *h, kiln_plugin *p, kiln_callbacks *
 static const char *const schemes[] = {"file"};
 
 static const kiln_plugin_desc descriptor = {
-    KILN_DESC_HEADER,
-    KILN_PLUGIN_LOGGER_BATCHES, /* flags: a request-log batch is one write() */
-    KILN_KIND_LOGGER,           /* kinds */
-    "logfile",
-    "0.1.0",
-    NULL, /* runtime */
-    NULL, /* versioned_name */
-    NULL, 0, /* aliases */
-    NULL, 0, /* modifier1 */
-    NULL, 0, /* options: logfile-chmod and logfile-chown are core's */
-    schemes, KILN_COUNT(schemes),
-    init,
+    KILN_DESC_INIT,
+    .flags = KILN_PLUGIN_LOGGER_BATCHES, /* a request-log batch is one write() */
+    .kinds = KILN_KIND_LOGGER,
+    .name = "logfile",
+    .version = "0.1.0",
+    .logger_schemes = schemes,
+    .logger_scheme_count = KILN_COUNT(schemes),
+    .init = init,
+    KILN_OPTION_DEFS(options),
+    KILN_SETTINGS(settings),
 };
 
 KILN_EXPORT const kiln_plugin_desc *kiln_plugin_query_v1(void) { return &descriptor; }

@@ -21,6 +21,14 @@ extern "C" {
 namespace kiln::lua {
 namespace {
 
+// The plugin's own options, written by the host before on_config_done (kOptions says where).
+struct Options {
+  kiln_str app;          // lua
+  kiln_str_list load;    // lua-load
+  int64_t gc_freq;       // lua-gc-freq
+};
+Options g_options;
+
 struct Plugin {
   Host host;
   StateConfig config;
@@ -31,22 +39,7 @@ struct Plugin {
   pid_t master_pid = 0;  // where the configuration was read
 };
 
-kiln_str Str(const char* s) { return kiln_str_c(s); }
-
 std::string Text(kiln_str s) { return std::string(s.ptr != nullptr ? s.ptr : "", s.len); }
-
-// Values of a list option, in configuration order.
-std::vector<std::string> ListOption(const Host& host, const char* name) {
-  std::vector<std::string> out;
-  size_t n = host.api->option_count(host.self, Str(name));
-  for (size_t i = 0; i < n; ++i) {
-    kiln_str v{nullptr, 0};
-    if (host.api->option_get_at(host.self, Str(name), i, &v) == KILN_OK && v.len > 0) {
-      out.push_back(Text(v));
-    }
-  }
-  return out;
-}
 
 bool AddApp(StateConfig& config, AppSpec app, std::string* error) {
   for (const AppSpec& other : config.apps) {
@@ -62,22 +55,20 @@ bool AddApp(StateConfig& config, AppSpec app, std::string* error) {
 }
 
 bool ReadOptions(Plugin& p, std::string* error) {
-  const Host& host = p.host;
+  const Options& o = g_options;
   p.config = StateConfig{};
-  kiln_str app{nullptr, 0};
-  if (host.api->option_get(host.self, Str("lua"), &app) == KILN_OK && app.len > 0) {
-    p.config.apps.push_back(AppSpec{"", Text(app), "lua"});  // the mounts come later
+  if (o.app.len > 0) {
+    p.config.apps.push_back(AppSpec{"", Text(o.app), "lua"});  // the mounts come later
   }
-  p.config.load_scripts = ListOption(host, "lua-load");
-  int64_t freq = 0;
-  if (host.api->option_number(host.self, Str("lua-gc-freq"), &freq) == KILN_OK) {
-    if (freq < 0) {
-      *error = "option `lua-gc-freq` = " + std::to_string(freq) +
-               ": expected 0 (a full collection after every request) or a number of requests";
-      return false;
-    }
-    p.gc_freq = freq;
+  for (size_t i = 0; i < o.load.count; ++i) {
+    if (o.load.items[i].len > 0) p.config.load_scripts.push_back(Text(o.load.items[i]));
   }
+  if (o.gc_freq < 0) {
+    *error = "option `lua-gc-freq` = " + std::to_string(o.gc_freq) +
+             ": expected 0 (a full collection after every request) or a number of requests";
+    return false;
+  }
+  p.gc_freq = o.gc_freq;
   return true;
 }
 
@@ -222,17 +213,18 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   return KILN_OK;
 }
 
-const kiln_option_spec kOptions[] = {
+const kiln_option_def kOptions[] = {
     {"lua", KILN_OPT_STRING, "",
      "The WSAPI app served at the root: a Lua file that returns the app function (or a table "
      "with `run`).",
-     0},
+     0, nullptr, KILN_FIELD(Options, app)},
     {"lua-load", KILN_OPT_LIST, "",
-     "A Lua file run in every Lua state at startup, before the apps (repeatable).", 0},
+     "A Lua file run in every Lua state at startup, before the apps (repeatable).", 0, nullptr,
+     KILN_FIELD(Options, load)},
     {"lua-gc-freq", KILN_OPT_NUMBER, "0",
      "Run a full Lua garbage collection every N requests; 0 or 1 collect after every request, "
      "as uWSGI does.",
-     0},
+     0, nullptr, KILN_FIELD(Options, gc_freq)},
 };
 const char* const kAliases[] = {"luajit", "lua51", "lua5*"};
 const uint8_t kModifiers[] = {6};
@@ -251,11 +243,13 @@ const kiln_plugin_desc kDescriptor = {
     .alias_count = KILN_COUNT(kAliases),
     .modifier1 = kModifiers,
     .modifier1_count = KILN_COUNT(kModifiers),
-    .options = kOptions,
-    .option_count = KILN_COUNT(kOptions),
+    .options = nullptr,
+    .option_count = 0,
     .logger_schemes = nullptr,
     .logger_scheme_count = 0,
     .init = Init,
+    KILN_OPTION_DEFS(kOptions),
+    KILN_SETTINGS(g_options),
 };
 
 }  // namespace

@@ -1,7 +1,6 @@
 // The python plugin's entry point: its option table, the callbacks that walk the embedded
 // interpreter through kiln's lifecycle, and the descriptor (last). Runtime work is in
 // py_runtime.cc (interpreter, apps) and wsgi_call.cc (requests).
-#include <initializer_list>
 #include <string>
 
 #include "py_runtime.h"
@@ -13,85 +12,68 @@ namespace {
 #define KILN_PY_STR2(x) #x
 #define KILN_PY_STR(x) KILN_PY_STR2(x)
 
-// One row per name: an alias is a row of its own (the SDK has no alias column) and the reader
-// takes the first name that is set.
-const kiln_option_spec kOptions[] = {
+// The options as the host writes them before on_config_done (the table below says where).
+// Plain C types, as the SDK requires: OnConfigDone copies them into Settings.
+struct Options {
+  kiln_str module;
+  kiln_str wsgi_file;
+  kiln_str callable;
+  kiln_str_list pythonpath;
+  kiln_str home;
+  kiln_str programname;
+  int single_interpreter;
+  int disable_file_wrapper;
+  int gc_freeze;
+  int64_t autoreload_seconds;
+  // Core's options this plugin follows (extern rows).
+  int need_app;
+  int lazy_apps;
+  int master;
+};
+Options g_options;
+
+#define KILN_PY_FIELD(member) KILN_FIELD(Options, member)
+#define KILN_PY_CORE(name, kind, member) \
+  {name, kind, nullptr, nullptr, KILN_OPTF_EXTERN, nullptr, KILN_PY_FIELD(member)}
+
+const kiln_option_def kOptions[] = {
     {"module", KILN_OPT_STRING, "", "Load the WSGI app from this module: `pkg.mod[:callable]` "
-     "(`pkg.mod:factory()` calls a factory).", 0},
-    {"wsgi", KILN_OPT_STRING, "", "Same as `module`.", 0},
-    {"wsgi-file", KILN_OPT_STRING, "", "Load the WSGI app from this Python file.", 0},
-    {"file", KILN_OPT_STRING, "", "Same as `wsgi-file`.", 0},
+     "(`pkg.mod:factory()` calls a factory).", 0, "wsgi", KILN_PY_FIELD(module)},
+    {"wsgi-file", KILN_OPT_STRING, "", "Load the WSGI app from this Python file.", 0, "file",
+     KILN_PY_FIELD(wsgi_file)},
     {"callable", KILN_OPT_STRING, "application", "Name of the WSGI callable in the module or "
-     "file.", 0},
-    {"pythonpath", KILN_OPT_LIST, "", "Add this directory to sys.path (repeatable).", 0},
-    {"python-path", KILN_OPT_LIST, "", "Same as `pythonpath`.", 0},
-    {"pp", KILN_OPT_LIST, "", "Same as `pythonpath`.", 0},
-    {"home", KILN_OPT_STRING, "", "Python home or virtualenv directory of the apps.", 0},
-    {"virtualenv", KILN_OPT_STRING, "", "Same as `home`.", 0},
-    {"venv", KILN_OPT_STRING, "", "Same as `home`.", 0},
-    {"pyhome", KILN_OPT_STRING, "", "Same as `home`.", 0},
+     "file.", 0, nullptr, KILN_PY_FIELD(callable)},
+    {"pythonpath", KILN_OPT_LIST, "", "Add this directory to sys.path (repeatable).", 0,
+     "python-path|pp", KILN_PY_FIELD(pythonpath)},
+    {"home", KILN_OPT_STRING, "", "Python home or virtualenv directory of the apps.", 0,
+     "virtualenv|venv|pyhome", KILN_PY_FIELD(home)},
     {"py-programname", KILN_OPT_STRING, "", "Program name given to the interpreter (it finds "
-     "its prefix from it).", 0},
+     "its prefix from it).", 0, nullptr, KILN_PY_FIELD(programname)},
     {"single-interpreter", KILN_OPT_FLAG, "false", "Run every app in the main interpreter; "
-     "without it each `mount` app gets a sub-interpreter of its own, as in uWSGI.", 0},
+     "without it each `mount` app gets a sub-interpreter of its own, as in uWSGI.", 0, nullptr,
+     KILN_PY_FIELD(single_interpreter)},
     {"enable-threads", KILN_OPT_FLAG, "true", "Accepted for uWSGI files: Python threads are "
-     "always enabled.", 0},
+     "always enabled.", 0, nullptr, KILN_NO_FIELD},
     {"py-autoreload", KILN_OPT_NUMBER, "0", "Check the apps' module files every N seconds and "
-     "reload the server when one changes (0 disables).", 0},
-    {"python-autoreload", KILN_OPT_NUMBER, "0", "Same as `py-autoreload`.", 0},
-    {"wsgi-disable-file-wrapper", KILN_OPT_FLAG, "false", "Do not offer wsgi.file_wrapper.", 0},
+     "reload the server when one changes (0 disables).", 0, "python-autoreload",
+     KILN_PY_FIELD(autoreload_seconds)},
+    {"wsgi-disable-file-wrapper", KILN_OPT_FLAG, "false", "Do not offer wsgi.file_wrapper.", 0,
+     nullptr, KILN_PY_FIELD(disable_file_wrapper)},
     {"py-gc-freeze", KILN_OPT_FLAG, "true", "kiln: after loading the apps in the master, "
      "move every object into Python's permanent GC generation (gc.freeze()), so workers keep "
      "sharing those pages with the master instead of copying them at their first full "
      "collection. Only when workers are forked from the process that loaded the apps (not "
-     "with lazy-apps, nor with one process and no master).", 0},
+     "with lazy-apps, nor with one process and no master).", 0, nullptr,
+     KILN_PY_FIELD(gc_freeze)},
+    KILN_PY_CORE("need-app", KILN_OPT_FLAG, need_app),
+    KILN_PY_CORE("lazy-apps", KILN_OPT_FLAG, lazy_apps),
+    KILN_PY_CORE("master", KILN_OPT_FLAG, master),
 };
 
 const char* const kAliases[] = {"python3", "python3*"};
 const uint8_t kModifiers[] = {0, 30};
 
-kiln_str Name(const char* s) { return kiln_str_c(s); }
-
-std::string FirstString(std::initializer_list<const char*> names) {
-  const Host& h = TheHost();
-  for (const char* n : names) {
-    kiln_str v{};
-    if (h.api->option_get(h.self, Name(n), &v) == KILN_OK && v.len > 0) {
-      return std::string(v.ptr, v.len);
-    }
-  }
-  return "";
-}
-
-std::vector<std::string> AllValues(std::initializer_list<const char*> names) {
-  const Host& h = TheHost();
-  std::vector<std::string> out;
-  for (const char* n : names) {
-    size_t count = h.api->option_count(h.self, Name(n));
-    for (size_t i = 0; i < count; ++i) {
-      kiln_str v{};
-      if (h.api->option_get_at(h.self, Name(n), i, &v) == KILN_OK && v.len > 0) {
-        out.emplace_back(v.ptr, v.len);
-      }
-    }
-  }
-  return out;
-}
-
-bool Flag(const char* name, bool fallback) {
-  const Host& h = TheHost();
-  int v = 0;
-  return h.api->option_flag(h.self, Name(name), &v) == KILN_OK ? v != 0 : fallback;
-}
-
-int64_t Number(std::initializer_list<const char*> names) {
-  const Host& h = TheHost();
-  for (const char* n : names) {
-    int64_t v = 0;
-    if (h.api->option_number(h.self, Name(n), &v) == KILN_OK && v != 0) return v;
-  }
-  return 0;
-}
+std::string Text(kiln_str s) { return std::string(s.ptr != nullptr ? s.ptr : "", s.len); }
 
 kiln_status Fail(const std::string& message) {
   SetError(message);
@@ -100,18 +82,21 @@ kiln_status Fail(const std::string& message) {
 
 kiln_status OnConfigDone(void*) {
   Settings& s = TheSettings();
-  s.module = FirstString({"module", "wsgi"});
-  s.wsgi_file = FirstString({"wsgi-file", "file"});
-  s.callable = FirstString({"callable"});
-  if (s.callable.empty()) s.callable = "application";
-  s.pythonpath = AllValues({"pythonpath", "python-path", "pp"});
-  s.home = FirstString({"home", "virtualenv", "venv", "pyhome"});
-  s.programname = FirstString({"py-programname"});
-  s.single_interpreter = Flag("single-interpreter", false);
-  s.need_app = Flag("need-app", true);
-  s.file_wrapper = !Flag("wsgi-disable-file-wrapper", false);
-  s.autoreload_seconds = Number({"py-autoreload", "python-autoreload"});
-  s.gc_freeze = Flag("py-gc-freeze", true);
+  const Options& o = g_options;
+  s.module = Text(o.module);
+  s.wsgi_file = Text(o.wsgi_file);
+  s.callable = Text(o.callable);
+  s.pythonpath.clear();
+  for (size_t i = 0; i < o.pythonpath.count; ++i) {
+    s.pythonpath.push_back(Text(o.pythonpath.items[i]));
+  }
+  s.home = Text(o.home);
+  s.programname = Text(o.programname);
+  s.single_interpreter = o.single_interpreter != 0;
+  s.need_app = o.need_app != 0;
+  s.file_wrapper = o.disable_file_wrapper == 0;
+  s.autoreload_seconds = o.autoreload_seconds;
+  s.gc_freeze = o.gc_freeze != 0;
   s.mounts.clear();  // filled by on_mount_app, which the host calls after this
   if (!s.module.empty() && !s.wsgi_file.empty()) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +
@@ -157,8 +142,8 @@ kiln_status OnAppLoad(void*) {
   if (!LoadApps(&error)) return Fail(error);
   // Only where workers will be forked from this process: without a master and with one
   // process nothing shares the heap, and freezing would only keep garbage.
-  if (!Flag("lazy-apps", false) &&
-      (Flag("master", false) || TheHost().api->worker_count() > 1)) {
+  if (g_options.lazy_apps == 0 &&
+      (g_options.master != 0 || TheHost().api->worker_count() > 1)) {
     FreezeHeapBeforeFork();
   }
   return KILN_OK;
@@ -203,11 +188,13 @@ const kiln_plugin_desc kDescriptor = {
     .alias_count = KILN_COUNT(kAliases),
     .modifier1 = kModifiers,
     .modifier1_count = KILN_COUNT(kModifiers),
-    .options = kOptions,
-    .option_count = KILN_COUNT(kOptions),
+    .options = nullptr,
+    .option_count = 0,
     .logger_schemes = nullptr,
     .logger_scheme_count = 0,
     .init = Init,
+    KILN_OPTION_DEFS(kOptions),
+    KILN_SETTINGS(g_options),
 };
 
 }  // namespace

@@ -49,12 +49,13 @@ for so in "$so1" "$so2" "$so3"; do
   echo "$out" | grep -q '^name: hello$'
   echo "$out" | grep -q '^modifier1: 0$'
   echo "$out" | grep -q '^logger schemes: hello:$'
-  echo "$out" | grep -q 'hello-name (string, default world)'
+  echo "$out" | grep -q 'hello-name (string, default world, alias hello-who)'
 done
 # The installed kiln serves through each built plugin, and its `hello:` logger writes the log.
+# The third run names the option by its alias: the host fills the same settings field.
 serve() {
-  local so=$1 n=$2 sock=$tmp/h$2.sock log=$tmp/hello$2.log pid body i
-  "$prefix/bin/kiln" --plugins "$so" --hello-name sdk --http-socket "$sock" \
+  local so=$1 n=$2 opt=${3:-hello-name} sock=$tmp/h$2.sock log=$tmp/hello$2.log pid body i
+  "$prefix/bin/kiln" --plugins "$so" "--$opt" sdk --http-socket "$sock" \
     --mount /friends=hello:friends --manage-script-name \
     --logger "hello:$log" >"$tmp/kiln$n.out" 2>&1 &
   pid=$!
@@ -80,7 +81,7 @@ serve() {
 }
 serve "$so1" 1
 serve "$so2" 2
-serve "$so3" 3
+serve "$so3" 3 hello-who
 # Only the query symbol is exported.
 exported=$(nm -D --defined-only "$so1" | awk '{print $3}' | grep -v '^_' || true)
 test "$exported" = "kiln_plugin_query_v1"

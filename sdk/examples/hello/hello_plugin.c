@@ -16,6 +16,14 @@
 static const kiln_host_api *host;
 static kiln_plugin *self;
 
+/* The plugin's settings: the host writes each option's value into its field (the `options`
+ * table below says which) before on_config_done, so the plugin reads no option itself. */
+typedef struct hello_settings {
+  kiln_str name; /* hello-name */
+} hello_settings;
+
+static hello_settings settings;
+
 /* ---- apps: `mount = /path=hello:NAME` ---- */
 
 /* One mounted app: whom it greets. Made in the master before fork; kept for the process. */
@@ -50,7 +58,7 @@ static kiln_status on_mount_app(void *ctx, kiln_str mountpoint, kiln_str target,
 /* `app` is the mounted app kiln chose, or NULL for the default app (`hello-name`).
  * SCRIPT_NAME and PATH_INFO are already split by kiln (manage-script-name). */
 static kiln_status on_app_request(void *ctx, kiln_request *r, void *app) {
-  kiln_str name = KILN_LIT("world");
+  kiln_str name = settings.name;
   kiln_str script = KILN_LIT("");
   kiln_str path = KILN_LIT("/");
   char body[512];
@@ -61,8 +69,6 @@ static kiln_status on_app_request(void *ctx, kiln_request *r, void *app) {
   (void)ctx;
   if (app != NULL) {
     name = kiln_str_c(((const hello_app *)app)->name);
-  } else {
-    (void)host->option_get(self, kiln_str_c("hello-name"), &name);
   }
   (void)host->request_var_get(r, kiln_str_c("SCRIPT_NAME"), &script);
   (void)host->request_var_get(r, kiln_str_c("PATH_INFO"), &path);
@@ -132,8 +138,9 @@ static kiln_status init(const kiln_host_api *h, kiln_plugin *p, kiln_callbacks *
   return KILN_OK;
 }
 
-static const kiln_option_spec options[] = {
-    {"hello-name", KILN_OPT_STRING, "world", "Who the hello plugin greets.", 0},
+static const kiln_option_def options[] = {
+    {"hello-name", KILN_OPT_STRING, "world", "Who the hello plugin greets.", 0, "hello-who",
+     KILN_FIELD(hello_settings, name)},
 };
 static const uint8_t modifiers[] = {0};
 static const char *const schemes[] = {"hello"};
@@ -145,11 +152,11 @@ static const kiln_plugin_desc descriptor = {
     .version = "1.0.0",
     .modifier1 = modifiers,
     .modifier1_count = KILN_COUNT(modifiers),
-    .options = options,
-    .option_count = KILN_COUNT(options),
     .logger_schemes = schemes,
     .logger_scheme_count = KILN_COUNT(schemes),
     .init = init,
+    KILN_OPTION_DEFS(options),
+    KILN_SETTINGS(settings),
 };
 
 KILN_EXPORT const kiln_plugin_desc *kiln_plugin_query_v1(void) { return &descriptor; }

@@ -79,7 +79,8 @@ typedef struct kiln_host_api {
   /**
    * option_get reads an option's effective value: for a single-valued option the last
    * occurrence, or the registered default when it is not set; for a LIST option its first
-   * value. Works for any option (core's and every plugin's), not only the plugin's own.
+   * value. Works for any option (core's and every plugin's), not only the plugin's own, by its
+   * name or an alias.
    * OWNERSHIP: host; *out stays valid for the life of the process.
    * THREADS: any.
    * SINCE: 1.0.  RETURNS: KILN_OK; KILN_DECLINED if unset with no default (or an empty

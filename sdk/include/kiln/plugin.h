@@ -103,11 +103,18 @@ typedef enum kiln_option_kind {
 } kiln_option_kind;
 
 /**
- * kiln_option_flag: bits of kiln_option_spec.flags.
+ * kiln_option_flag: bits of kiln_option_spec.flags and kiln_option_def.flags.
  * KILN_OPTF_COMMA_LIST: a LIST option whose values are also split on ','.
+ * KILN_OPTF_EXTERN (since 1.1, kiln_option_def rows only): the row names an option that core
+ * or a plugin loaded before this one registers (`uid`, `lazy-apps`), so the plugin can have its
+ * value written into its settings too. The host registers nothing for the row; it checks that
+ * the option exists with the row's kind. default_value, help and aliases must be NULL.
  * SINCE: 1.0.
  */
-typedef enum kiln_option_flag { KILN_OPTF_COMMA_LIST = 1u << 0 } kiln_option_flag;
+typedef enum kiln_option_flag {
+  KILN_OPTF_COMMA_LIST = 1u << 0,
+  KILN_OPTF_EXTERN = 1u << 1
+} kiln_option_flag;
 
 /**
  * kiln_option_spec is one row of a plugin's option table. The option joins kiln's one
@@ -124,6 +131,81 @@ typedef struct kiln_option_spec {
   const char *help;          /* one sentence */
   uint32_t flags;            /* kiln_option_flag bits */
 } kiln_option_spec;
+
+/**
+ * kiln_str_list is the field type of a LIST option's destination: every value in configuration
+ * order (occurrences under an alias included, comma lists split when the row asks for it).
+ * `items` is NULL when `count` is 0. Each item is followed by a NUL byte not counted in len.
+ * OWNERSHIP: host; the array and the strings stay valid and unchanged for the life of the
+ * process.
+ * SINCE: 1.1.
+ */
+typedef struct kiln_str_list {
+  const kiln_str *items;
+  size_t count;
+} kiln_str_list;
+
+/**
+ * kiln_option_field says where the host writes an option's value: a byte offset into the
+ * plugin's settings struct (kiln_plugin_desc.settings) and the size of the field there. Size 0
+ * means "no destination". Write it with KILN_FIELD. The field's C type follows the row's kind:
+ * FLAG: `int` (0 or 1), or a one-byte `bool`/`_Bool`.
+ * NUMBER: `int64_t`.
+ * SIZE: `uint64_t`, in bytes.
+ * DURATION: `int64_t`, in milliseconds.
+ * STRING: `kiln_str`: the last value, else the default, else "" (ptr is never NULL and is
+ * followed by a NUL byte; the text is the host's and lives as long as the process).
+ * LIST: `kiln_str_list` (see there).
+ * The loader refuses a row whose field size does not match its kind, or that reaches past
+ * settings_size.
+ * SINCE: 1.1.
+ */
+typedef struct kiln_option_field {
+  size_t offset; /* offsetof(settings type, member) */
+  size_t size;   /* sizeof the member; 0 for no destination */
+} kiln_option_field;
+
+/**
+ * KILN_FIELD names the destination of an option row: member `member` of the settings struct
+ * type `type` (a C struct: standard layout in C++). Expands to a kiln_option_field initializer.
+ * SINCE: 1.1.
+ */
+#define KILN_FIELD(type, member) \
+  { offsetof(type, member), sizeof(((type *)0)->member) }
+
+/**
+ * KILN_NO_FIELD is the kiln_option_field of a row without a destination (the plugin reads the
+ * option with option_get, or only wants it documented and checked).
+ * SINCE: 1.1.
+ */
+#define KILN_NO_FIELD \
+  { 0, 0 }
+
+/**
+ * kiln_option_def is one row of a plugin's 1.1 option table (kiln_plugin_desc.option_defs): a
+ * kiln_option_spec plus the other names the option answers to and where the host stores its
+ * value. Before on_config_done the host parses each option as it parses core's (same syntax,
+ * same errors naming file:line) and writes it into the row's field of the plugin's settings,
+ * the default applied, so a plugin with plain options has no code reading them. A row is
+ * `{"module", KILN_OPT_STRING, "", "The app.", 0, "wsgi", KILN_FIELD(my_settings, module)}`;
+ * the descriptor adds `KILN_OPTION_DEFS(defs), KILN_SETTINGS(settings)` (docs/plugin-sdk.md
+ * has a whole plugin).
+ * Aliases join kiln's one registry with the name: `--help` lists them on the option's line,
+ * typo suggestions, strict mode and autoload know them, and a value given under an alias is a
+ * value of the option (for a STRING the last occurrence under any name wins).
+ * Strings are NUL-terminated and static, as in kiln_option_spec.
+ * OWNERSHIP: plugin; static storage.
+ * SINCE: 1.1.
+ */
+typedef struct kiln_option_def {
+  const char *name;          /* e.g. "module"; must not clash with any other option or alias */
+  uint32_t kind;             /* a kiln_option_kind */
+  const char *default_value; /* as text; NULL or "" for none */
+  const char *help;          /* one sentence */
+  uint32_t flags;            /* kiln_option_flag bits */
+  const char *aliases;       /* other names separated by '|': "venv|virtualenv"; NULL for none */
+  kiln_option_field field;   /* KILN_FIELD(settings type, member), or KILN_NO_FIELD */
+} kiln_option_def;
 
 /**
  * kiln_callbacks is the table a plugin fills in its init function: the plugin -> host calls.
@@ -322,6 +404,14 @@ typedef kiln_status (*kiln_init_fn)(const struct kiln_host_api *host, kiln_plugi
  * Strings are NUL-terminated and static.
  * Aliases are other names `plugins =` may use; an alias ending in '*' is a prefix pattern
  * ("python3*" matches "python36" and "python311").
+ * Options come from two tables, which may both be used: `options` (1.0 rows, read by the
+ * plugin through option_get) and `option_defs` (1.1 rows, with aliases and destinations). The
+ * 1.1 table is a second table rather than longer 1.0 rows because a 1.0 host walks `options`
+ * with the 1.0 row size; `option_def_size` gives the stride, so later minors can append to
+ * kiln_option_def too. A descriptor that lists option_defs or settings must say abi_minor >= 1
+ * (KILN_DESC_HEADER does), so an older host refuses it by version instead of ignoring them.
+ * `settings` is the plugin's own struct (typically static), written by the host only on the
+ * main thread, before on_config_done; the plugin reads it from then on.
  * OWNERSHIP: plugin; static storage for the life of the process.
  * SINCE: 1.0.
  */
@@ -348,6 +438,13 @@ typedef struct kiln_plugin_desc {
   const char *const *logger_schemes; /* e.g. "file" (logger plugins) */
   size_t logger_scheme_count;
   kiln_init_fn init;             /* may be NULL for a plugin with no callbacks */
+
+  /* Since 1.1 (a descriptor using them needs abi_minor >= 1): */
+  const kiln_option_def *option_defs; /* option_def_count rows; see KILN_OPTION_DEFS */
+  size_t option_def_count;
+  uint32_t option_def_size;      /* sizeof(kiln_option_def) as the plugin was built */
+  void *settings;                /* the struct the rows' fields are in; see KILN_SETTINGS */
+  size_t settings_size;          /* its sizeof */
 } kiln_plugin_desc;
 
 /**
@@ -369,6 +466,23 @@ typedef struct kiln_plugin_desc {
   .magic = KILN_PLUGIN_MAGIC, .size = (uint32_t)sizeof(kiln_plugin_desc),                    \
   .abi_major = KILN_ABI_MAJOR, .abi_minor = KILN_ABI_MINOR,                                  \
   .pointer_size = (uint32_t)sizeof(void *), .build_flags = KILN_BUILD_FLAGS_
+
+/**
+ * KILN_OPTION_DEFS fills option_defs, option_def_count and option_def_size of a descriptor
+ * from a static array of kiln_option_def, for designated initializers:
+ * `.init = init, KILN_OPTION_DEFS(defs), KILN_SETTINGS(settings)`.
+ * SINCE: 1.1.
+ */
+#define KILN_OPTION_DEFS(table)                                               \
+  .option_defs = (table), .option_def_count = KILN_COUNT(table),              \
+  .option_def_size = (uint32_t)sizeof((table)[0])
+
+/**
+ * KILN_SETTINGS fills settings and settings_size of a descriptor with the plugin's settings
+ * object (not a pointer to it), after KILN_OPTION_DEFS.
+ * SINCE: 1.1.
+ */
+#define KILN_SETTINGS(object) .settings = &(object), .settings_size = sizeof(object)
 
 /**
  * KILN_COUNT gives the number of elements of a static array, for the *_count fields.

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tests/lib/plugin_settings.h"
+
 namespace kiln::testing {
 
 struct FakeHostAccess {
@@ -303,6 +305,15 @@ kiln_status FakeHost::Done(kiln_status st) {
 }
 
 kiln_status FakeHost::ConfigDone() {
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& [name, values] : options_) {
+    for (const std::string& value : values) entries.emplace_back(name, value);
+  }
+  std::string error = FillPluginSettings(*desc_, entries);  // as kiln does, first
+  if (!error.empty()) {
+    error_ = error;
+    return KILN_ERROR;
+  }
   kiln_status st = Done(cb_.on_config_done != nullptr ? cb_.on_config_done(cb_.ctx) : KILN_OK);
   if (st != KILN_OK) {
     return st;

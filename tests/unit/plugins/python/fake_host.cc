@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tests/lib/plugin_settings.h"
+
 // The SDK's opaque handles, as this host defines them.
 struct kiln_plugin {
   int unused;
@@ -280,6 +282,8 @@ std::string FakeHost::Start(const std::string& plugin_path) {
     const char* name;
     std::function<kiln_status()> fn;
   };
+  std::string filled = FillPluginSettings(*desc_, entries_);  // as kiln does, first
+  if (!filled.empty()) return "options: " + filled;
   const Step steps[] = {
       {"on_config_done",
        [&] { return cb_.on_config_done ? cb_.on_config_done(cb_.ctx) : KILN_OK; }},

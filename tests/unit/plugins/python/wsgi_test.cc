@@ -328,6 +328,24 @@ TEST(AppLoading, ImportFailureFailsStartupWithTheTraceback) {
       ::testing::ExitedWithCode(0), "ModuleNotFoundError");
 }
 
+// `wsgi` is an alias of `module` and `pp` of `pythonpath`: values under any of the names are
+// one option's, so the last `module`/`wsgi` line wins, as in uWSGI.
+TEST(AppLoading, AliasesAreOneOptionAndTheLastValueWins) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pp", kApps);
+        h.Set("module", "broken_import");
+        h.Set("wsgi", "wsgi_cases");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest r = MakeRequest("GET", "/environ");
+        h.Serve(r);
+        ExitWith(err.empty() && r.status == 200, err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST(AppLoading, WithoutNeedAppAFailedAppAnswers500AndSaysWhy) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
