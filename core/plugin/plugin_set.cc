@@ -1,6 +1,6 @@
 // Loading what the configuration names: N:name parsing, file and alias resolution, autoload,
-// option registration and the init call. Lifecycle fan-out and routing are in
-// plugin_dispatch.cc.
+// option registration and the init call. Lifecycle fan-out is in plugin_lifecycle.cc, routing
+// in plugin_routing.cc, the banner in plugin_banner.cc.
 #include "core/plugin/plugin_set.h"
 
 #include <unistd.h>
@@ -275,9 +275,11 @@ absl::Status PluginSet::LoadFile(const Request& req, const std::string& path, bo
                           TakePluginError("no reason given")));
     }
   }
-  if ((desc->kinds & KILN_KIND_HANDLER) != 0 && plugin->callbacks.on_request == nullptr) {
+  if ((desc->kinds & KILN_KIND_HANDLER) != 0 && plugin->callbacks.on_request == nullptr &&
+      plugin->callbacks.on_app_request == nullptr) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: handler plugin %s (%s) set no on_request callback", where, desc->name, path));
+        "%s: handler plugin %s (%s) set no on_request or on_app_request callback", where,
+        desc->name, path));
   }
   if ((desc->kinds & KILN_KIND_LOGGER) != 0 && (plugin->callbacks.on_logger_open == nullptr ||
                                                 plugin->callbacks.on_logger_write == nullptr)) {

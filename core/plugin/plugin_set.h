@@ -1,6 +1,8 @@
 // The plugins of this process: loads what the configuration names (and autoloads what it
-// uses), joins their options to the registry, routes requests by modifier1 and fans lifecycle
-// calls out in load order. Main builds one PluginSet; nothing else dlopen()s.
+// uses), joins their options to the registry, routes requests (by mount point, else modifier1)
+// and fans lifecycle calls out in load order. Main builds one PluginSet; nothing else
+// dlopen()s. Its methods live by job: plugin_set.cc (loading), plugin_lifecycle.cc,
+// plugin_routing.cc, plugin_banner.cc.
 #pragma once
 
 #include <array>
@@ -18,7 +20,9 @@
 #include "core/log/sink_spec.h"
 #include "core/plugin/abi_check.h"
 #include "core/plugin/loaded_plugin.h"
+#include "core/plugin/plugin_info.h"
 #include "core/plugin/request_context.h"
+#include "core/plugin/router.h"
 #include "core/plugin/search_path.h"
 
 namespace kiln::plugin {
@@ -70,8 +74,14 @@ class PluginSet : public Handler {
 
   // Whether any loaded plugin serves requests.
   bool HasHandlers() const;
-  // Routes by modifier1 to the plugin's on_request. An unclaimed modifier1 is logged and
-  // answered 500; a failing plugin is logged and answered 500 if nothing was sent yet.
+  // How many `mount` entries the handler plugins claimed (after ConfigDone); each is an app.
+  // A plugin's default app (`module`, `lua`) is its own and not counted.
+  size_t MountCount() const { return router_.size(); }
+  // Routes the request once (router.h: mount point, else modifier1) and calls the plugin's
+  // on_app_request with the app handle (on_request for a 1.0 plugin), SCRIPT_NAME/PATH_INFO
+  // split as the route says. An unclaimed modifier1 is logged and answered 500; a plugin
+  // with no app for it gets a logged 404; a failing plugin is logged and answered 500 if
+  // nothing was sent yet.
   void Handle(RequestContext& request) override;
 
   // One line per plugin for the startup banner: "python 0.1.0 (python 3.11.2), modifier1 0".
@@ -119,18 +129,12 @@ class PluginSet : public Handler {
   std::vector<std::unique_ptr<LoadedPlugin>> plugins_;
   std::vector<LoadedIdentity> identities_;
   std::array<LoadedPlugin*, 256> by_modifier1_{};
-  // `mount = /prefix=target` entries and the plugin that claimed each (on_mount).
-  std::vector<std::pair<std::string, LoadedPlugin*>> mounts_;
-  bool manage_script_name_ = false;
+  // `mount = /prefix=target` entries, the plugin that claimed each and its app handle.
+  Router router_;
   absl::Status ClaimMounts(const config::Config& cfg);
-  LoadedPlugin* RouteByMount(const RequestContext& request) const;
   log::SchemeTable schemes_;
   mutable bool installed_scanned_ = false;
   mutable std::vector<InstalledInfo> installed_;
 };
-
-// The descriptor of a plugin file as text, for `kiln --plugin-info file.so`; the loader's
-// refusal when the file is not a loadable kiln plugin. Runs no plugin code but the query.
-absl::StatusOr<std::string> PluginInfo(const std::string& path);
 
 }  // namespace kiln::plugin

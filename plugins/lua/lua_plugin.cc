@@ -26,7 +26,6 @@ struct Options {
   kiln_str app;          // lua
   kiln_str_list load;    // lua-load
   int64_t gc_freq;       // lua-gc-freq
-  kiln_str_list mounts;  // core's `mount` (an extern row)
 };
 Options g_options;
 
@@ -39,8 +38,6 @@ struct Plugin {
   std::vector<std::unique_ptr<LuaState>> states;
   pid_t master_pid = 0;  // where the configuration was read
 };
-
-kiln_str Str(const char* s) { return kiln_str_c(s); }
 
 std::string Text(kiln_str s) { return std::string(s.ptr != nullptr ? s.ptr : "", s.len); }
 
@@ -61,27 +58,7 @@ bool ReadOptions(Plugin& p, std::string* error) {
   const Options& o = g_options;
   p.config = StateConfig{};
   if (o.app.len > 0) {
-    AddApp(p.config, AppSpec{"", Text(o.app), "lua"}, error);
-  }
-  for (size_t i = 0; i < o.mounts.count; ++i) {
-    std::string value = Text(o.mounts.items[i]);
-    AppSpec spec;
-    std::string why;
-    switch (ParseMount(value, &spec, &why)) {
-      case MountParse::kNotOurs:
-        break;
-      case MountParse::kInvalid:
-        *error = "option `mount` = " + value + ": " + why;
-        return false;
-      case MountParse::kOurs:
-        if (!AddApp(p.config, std::move(spec), error)) {
-          return false;
-        }
-        break;
-    }
-  }
-  if (!error->empty()) {
-    return false;
+    p.config.apps.push_back(AppSpec{"", Text(o.app), "lua"});  // the mounts come later
   }
   for (size_t i = 0; i < o.load.count; ++i) {
     if (o.load.items[i].len > 0) p.config.load_scripts.push_back(Text(o.load.items[i]));
@@ -110,11 +87,6 @@ kiln_status OnConfigDone(void* ctx) {
   int threads = p.host.api->thread_count();
   p.states.clear();
   p.states.resize(threads > 0 ? static_cast<size_t>(threads) : 1);
-  if (p.config.apps.empty()) {
-    p.host.Log(KILN_LOG_WARNING,
-               "no Lua app configured (set `lua = app.lua` or `mount = /path=app.lua`); its "
-               "requests get 404");
-  }
   return KILN_OK;
 }
 
@@ -137,6 +109,11 @@ kiln_status OnAppLoad(void* ctx) {
   auto& p = *static_cast<Plugin*>(ctx);
   if (getpid() != p.master_pid) {
     return CreateStates(p);  // lazy-apps: in a worker, its own states, now
+  }
+  if (p.config.apps.empty()) {  // kiln offered the mounts after on_config_done
+    p.host.Log(KILN_LOG_WARNING,
+               "no Lua app configured (set `lua = app.lua` or `mount = /path=app.lua`); its "
+               "requests get 404");
   }
   // In the master: load everything once in a throwaway state, so a broken script stops
   // startup here; workers build their own states after fork (none is shared across fork).
@@ -172,43 +149,35 @@ LuaState* StateForThread(Plugin& p, std::string* error) {
   return slot.get();
 }
 
-// The host offers each `mount` entry; claim those whose target is a Lua file.
-kiln_status OnMount(void* ctx, kiln_str mountpoint, kiln_str target) {
+// kiln offers each `mount` entry (its mount point checked); claim those whose target is a Lua
+// file. The handle names the app; kiln routes and hands it back with each request.
+kiln_status OnMountApp(void* ctx, kiln_str mountpoint, kiln_str target, void** app) {
   Plugin& p = *static_cast<Plugin*>(ctx);
-  std::string value = std::string(mountpoint.ptr, mountpoint.len) + "=" +
-                      std::string(target.ptr, target.len);
-  AppSpec spec;
-  std::string why;
-  switch (ParseMount(value, &spec, &why)) {
-    case MountParse::kOurs:
-      return KILN_OK;
-    case MountParse::kNotOurs:
-      return KILN_DECLINED;
-    case MountParse::kInvalid:
-      break;
+  std::string point = Text(mountpoint);
+  std::string file = Text(target);
+  if (!IsLuaTarget(file)) {
+    return KILN_DECLINED;
   }
-  p.host.SetError("option `mount` = " + value + ": " + why);
-  return KILN_ERROR;
+  std::string error;
+  if (!AddApp(p.config, AppSpec{point == "/" ? "" : point, file, "mount"}, &error)) {
+    return Failed(p, error);
+  }
+  *app = AppHandle(p.config.apps.size() - 1);
+  return KILN_OK;
 }
 
-kiln_status OnRequest(void* ctx, kiln_request* r) {
+kiln_status OnAppRequest(void* ctx, kiln_request* r, void* handle) {
   auto& p = *static_cast<Plugin*>(ctx);
-  kiln_str script_name{"", 0};
-  kiln_str path_info{"", 0};
-  (void)p.host.api->request_var_get(r, Str("SCRIPT_NAME"), &script_name);
-  (void)p.host.api->request_var_get(r, Str("PATH_INFO"), &path_info);
-  std::optional<Route> route =
-      SelectApp(p.config.apps, std::string_view(script_name.ptr, script_name.len),
-                std::string_view(path_info.ptr, path_info.len));
-  if (!route) {
-    return KILN_DECLINED;
+  std::optional<size_t> app = AppForHandle(p.config.apps, handle);
+  if (!app) {
+    return KILN_DECLINED;  // no default app: kiln answers 404
   }
   std::string error;
   LuaState* state = StateForThread(p, &error);
   if (state == nullptr) {
     return Failed(p, error);
   }
-  return ServeWsapi(*state, p.host, r, p.config.apps[route->app], route->app, *route);
+  return ServeWsapi(*state, p.host, r, p.config.apps[*app], *app);
 }
 
 void OnAfterRequest(void* ctx, kiln_request* r) {
@@ -237,8 +206,8 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_config_done = OnConfigDone;
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
-  cb->on_request = OnRequest;
-  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
+  cb->on_app_request = OnAppRequest;
+  cb->on_mount_app = OnMountApp;
   cb->on_after_request = OnAfterRequest;
   cb->on_worker_exit = OnWorkerExit;
   return KILN_OK;
@@ -256,8 +225,6 @@ const kiln_option_def kOptions[] = {
      "Run a full Lua garbage collection every N requests; 0 or 1 collect after every request, "
      "as uWSGI does.",
      0, nullptr, KILN_FIELD(Options, gc_freq)},
-    {"mount", KILN_OPT_LIST, nullptr, nullptr, KILN_OPTF_EXTERN, nullptr,
-     KILN_FIELD(Options, mounts)},
 };
 const char* const kAliases[] = {"luajit", "lua51", "lua5*"};
 const uint8_t kModifiers[] = {6};

@@ -1,6 +1,6 @@
-// Which Lua application answers a request: the apps named by `lua` (the default app) and by
-// `mount = /path=app.lua`, and the choice by mount point (longest prefix on a '/' boundary).
-// Pure: strings in, decisions out. Knows nothing of Lua or of the host.
+// The Lua applications: the one named by `lua` (the default app) and those of the `mount`
+// entries kiln offers (`/path=app.lua`), and the handles kiln routes requests back with.
+// Pure: strings in, decisions out. Knows nothing of Lua or of the host; kiln does the routing.
 #pragma once
 
 #include <cstddef>
@@ -11,35 +11,22 @@
 
 namespace kiln::lua {
 
-// One application: its mount point ("" for the default app, else "/path" without a trailing
-// slash) and the script that returns the WSAPI function.
+// One application: its mount point ("" for the default app or the root mount `/`, else
+// "/path" as kiln checked it) and the script that returns the WSAPI function.
 struct AppSpec {
   std::string mountpoint;
   std::string file;
   std::string option = "lua";  // the option that named it, for messages
 };
 
-enum class MountParse { kNotOurs, kOurs, kInvalid };
+// Whether a mount target is a Lua app (ends in ".lua"); another plugin's otherwise.
+bool IsLuaTarget(std::string_view target);
 
-// Reads one `mount` value ("/path=app.lua"). A value whose target does not end in ".lua" is
-// another plugin's (kNotOurs). For kOurs, *out is filled; for kInvalid, *error says what is
-// wrong ("the mount point `x` must start with '/'").
-MountParse ParseMount(std::string_view value, AppSpec* out, std::string* error);
-
-// The outcome of routing: which app, and the SCRIPT_NAME / PATH_INFO it should see.
-struct Route {
-  size_t app = 0;
-  std::string_view script_name;
-  std::string_view path_info;
-};
-
-// Picks the app for a request. A SCRIPT_NAME that equals a mount point (as nginx's
-// `uwsgi_param SCRIPT_NAME` sends it) selects that app and leaves both variables alone.
-// Otherwise the longest mount point that PATH_INFO equals or continues with '/' wins and moves
-// from PATH_INFO to SCRIPT_NAME. Otherwise the default app, if any, gets the request
-// unchanged. nullopt when no app matches. The views point into the arguments or into `apps`.
-std::optional<Route> SelectApp(const std::vector<AppSpec>& apps, std::string_view script_name,
-                               std::string_view path_info);
+// The app handle given to kiln for app `index` of the plugin's list, and back: the index a
+// request routed with `handle` goes to. A null handle (kiln's "your default app") gives the
+// app mounted at "" if there is one, else nullopt.
+void* AppHandle(size_t index);
+std::optional<size_t> AppForHandle(const std::vector<AppSpec>& apps, void* handle);
 
 // The directory part of a script path ("." for a bare file name), for APP_PATH and
 // package.path.

@@ -24,7 +24,6 @@ constexpr int kBody = 5;  // above it: the anchor table of the header strings
 struct CallContext {
   const Host* host;
   kiln_request* r;
-  const Route* route;
   const std::string* app_path;
   std::vector<std::pair<kiln_str, kiln_str>> vars;
   InputStream* input = nullptr;
@@ -43,8 +42,9 @@ void SetField(lua_State* L, std::string_view name, std::string_view value) {
   lua_rawset(L, -3);
 }
 
-// Protected: pushes wsapi_env. Every CGI variable, SCRIPT_NAME and PATH_INFO as routed,
-// CONTENT_TYPE and QUERY_STRING defaulting to "", APP_PATH, input and error.
+// Protected: pushes wsapi_env. Every CGI variable (SCRIPT_NAME and PATH_INFO as kiln routed
+// them), SCRIPT_NAME, PATH_INFO, CONTENT_TYPE and QUERY_STRING defaulting to "", APP_PATH,
+// input and error.
 int BuildEnv(lua_State* L) {
   auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
   lua_createtable(L, 0, static_cast<int>(ctx->vars.size()) + 8);
@@ -53,9 +53,7 @@ int BuildEnv(lua_State* L) {
     lua_pushlstring(L, value.ptr, value.len);
     lua_rawset(L, -3);
   }
-  SetField(L, "SCRIPT_NAME", ctx->route->script_name);
-  SetField(L, "PATH_INFO", ctx->route->path_info);
-  for (const char* name : {"CONTENT_TYPE", "QUERY_STRING"}) {
+  for (const char* name : {"SCRIPT_NAME", "PATH_INFO", "CONTENT_TYPE", "QUERY_STRING"}) {
     lua_getfield(L, -1, name);
     bool absent = lua_isnil(L, -1);
     lua_pop(L, 1);
@@ -353,10 +351,10 @@ kiln_status Stream(lua_State* L, const Host& host, kiln_request* r, const AppSpe
 }  // namespace
 
 kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const AppSpec& app,
-                       size_t app_index, const Route& route) {
+                       size_t app_index) {
   lua_State* L = state.L();
   lua_settop(L, 0);
-  CallContext ctx{&host, r, &route, &state.AppPath(app_index), {}, nullptr, {}, {}};
+  CallContext ctx{&host, r, &state.AppPath(app_index), {}, nullptr, {}, {}};
   ctx.vars.reserve(host.api->request_var_count(r));
   host.api->request_var_each(r, CollectVar, &ctx);
 

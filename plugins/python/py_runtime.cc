@@ -1,6 +1,7 @@
 // The embedded interpreter's lifecycle and the apps it holds: start (home, program name,
 // pythonpath), the `_kiln` builtin module, app loading with tracebacks (mounts in sub-interpreters
-// made after fork), fork repair, the GIL hand-over to request threads, and mount-point routing.
+// made after fork), fork repair, the GIL hand-over to request threads, and the app behind each
+// handle kiln routes a request with.
 // Request handling is wsgi_call.cc; interpreter switching interpreters.cc.
 #include "py_runtime.h"
 
@@ -237,19 +238,17 @@ struct AppSpec {
   std::string target;
   bool is_file;
   bool own_interpreter;  // a mount, unless single-interpreter
+  int mount;             // index into Settings::mounts, -1 for module / wsgi-file
 };
 
 std::vector<AppSpec> ConfiguredApps() {
   const Settings& s = TheSettings();
   std::vector<AppSpec> specs;
-  if (!s.module.empty()) specs.push_back({"", s.module, false, false});
-  if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true, false});
-  for (const std::string& m : s.mounts) {
-    size_t eq = m.find('=');
-    std::string mp = m.substr(0, eq);
-    while (mp.size() > 1 && mp.back() == '/') mp.pop_back();
-    if (mp == "/") mp.clear();
-    specs.push_back({mp, m.substr(eq + 1), false, !s.single_interpreter});
+  if (!s.module.empty()) specs.push_back({"", s.module, false, false, -1});
+  if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true, false, -1});
+  for (size_t i = 0; i < s.mounts.size(); ++i) {
+    specs.push_back({s.mounts[i].mountpoint, s.mounts[i].target, false, !s.single_interpreter,
+                     static_cast<int>(i)});
   }
   return specs;
 }
@@ -439,6 +438,7 @@ bool LoadApps(std::string* error) {
   for (const AppSpec& spec : specs) {
     App app;
     app.mountpoint = spec.mountpoint;
+    app.mount = spec.mount;
     app.target = spec.target;
     app.is_file = spec.is_file;
     if (spec.own_interpreter && Rt().forked) {  // lazy-apps: made for good in the worker
@@ -598,32 +598,16 @@ bool IsPythonMountTarget(std::string_view target) {
   return !ends(".lua") && !ends(".ws") && !ends(".ini");
 }
 
-const App* RouteRequest(std::string_view script_name, std::string_view path_info,
-                        bool* rewrite, std::string_view* new_script, std::string_view* new_path) {
-  const std::vector<App>& apps = TheApps();
-  *rewrite = false;
-  const App* fallback = nullptr;
-  const App* best = nullptr;
-  for (const App& app : apps) {
-    const std::string& mp = app.mountpoint;
-    if (mp.empty()) {
-      if (fallback == nullptr) fallback = &app;
-      continue;
-    }
-    if (!script_name.empty() && script_name == mp) return &app;
-    if (TheSettings().manage_script_name && path_info.substr(0, mp.size()) == mp &&
-        (path_info.size() == mp.size() || path_info[mp.size()] == '/') &&
-        (best == nullptr || best->mountpoint.size() < mp.size())) {
-      best = &app;
-    }
+void* MountHandle(size_t index) { return reinterpret_cast<void*>(index + 1); }
+
+const App* AppForHandle(void* handle) {
+  int mount = static_cast<int>(reinterpret_cast<uintptr_t>(handle)) - 1;
+  const App* root = nullptr;
+  for (const App& app : TheApps()) {
+    if (app.mount == mount) return &app;
+    if (mount < 0 && root == nullptr && app.mountpoint.empty()) root = &app;
   }
-  if (best != nullptr) {
-    *rewrite = true;
-    *new_script = path_info.substr(0, best->mountpoint.size());
-    *new_path = path_info.substr(best->mountpoint.size());
-    return best;
-  }
-  return fallback;
+  return root;
 }
 
 }  // namespace kiln::python

@@ -23,9 +23,14 @@ struct Settings {
   std::vector<std::string> pythonpath;
   std::string home;                // home / virtualenv / venv / pyhome
   std::string programname;         // py-programname
-  std::vector<std::string> mounts;  // the `mount` values this plugin claims: "/prefix=target"
+  // The `mount` entries this plugin claimed (on_mount_app), in configuration order; the app
+  // handle kiln hands back with a request is MountHandle(index).
+  struct Mount {
+    std::string mountpoint;  // "/path" as kiln checked it; "" for the root mount `/`
+    std::string target;
+  };
+  std::vector<Mount> mounts;
   bool single_interpreter = false;
-  bool manage_script_name = false;
   bool need_app = true;
   bool file_wrapper = true;
   bool multithread = false;
@@ -37,6 +42,7 @@ struct Settings {
 // One WSGI application and where it is mounted ("" for the default app).
 struct App {
   std::string mountpoint;
+  int mount = -1;           // index into Settings::mounts; -1 for `module` / `wsgi-file`
   std::string target;       // as configured, for log lines
   bool is_file = false;     // target is a wsgi-file path
   PyObject* callable = nullptr;  // strong reference; null when loading failed or not yet loaded
@@ -87,10 +93,11 @@ bool InterpreterReady();
 // py-gc-freeze is off.
 void FreezeHeapBeforeFork();
 
-// Picks the app for a request path; fills script_name/path_info when a mount is used with
-// manage-script-name. Returns null when no app serves this request.
-const App* RouteRequest(std::string_view script_name, std::string_view path_info,
-                        bool* rewrite, std::string_view* new_script, std::string_view* new_path);
+// The app handle given to kiln for mount `index` (on_mount_app), and back: the app a request
+// routed with `handle` goes to (null: the default app, `module` before `wsgi-file`, or the
+// root mount). Null when there is no such app. kiln routes; this only looks up.
+void* MountHandle(size_t index);
+const App* AppForHandle(void* handle);
 
 // Imports `app` in the current interpreter: the callable (new reference), or null with the
 // traceback in *traceback.

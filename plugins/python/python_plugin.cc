@@ -26,7 +26,6 @@ struct Options {
   int gc_freeze;
   int64_t autoreload_seconds;
   // Core's options this plugin follows (extern rows).
-  int manage_script_name;
   int need_app;
   int lazy_apps;
   int master;
@@ -66,7 +65,6 @@ const kiln_option_def kOptions[] = {
      "collection. Only when workers are forked from the process that loaded the apps (not "
      "with lazy-apps, nor with one process and no master).", 0, nullptr,
      KILN_PY_FIELD(gc_freeze)},
-    KILN_PY_CORE("manage-script-name", KILN_OPT_FLAG, manage_script_name),
     KILN_PY_CORE("need-app", KILN_OPT_FLAG, need_app),
     KILN_PY_CORE("lazy-apps", KILN_OPT_FLAG, lazy_apps),
     KILN_PY_CORE("master", KILN_OPT_FLAG, master),
@@ -95,12 +93,11 @@ kiln_status OnConfigDone(void*) {
   s.home = Text(o.home);
   s.programname = Text(o.programname);
   s.single_interpreter = o.single_interpreter != 0;
-  s.manage_script_name = o.manage_script_name != 0;
   s.need_app = o.need_app != 0;
   s.file_wrapper = o.disable_file_wrapper == 0;
   s.autoreload_seconds = o.autoreload_seconds;
   s.gc_freeze = o.gc_freeze != 0;
-  s.mounts.clear();  // filled by on_mount, which the host calls after this
+  s.mounts.clear();  // filled by on_mount_app, which the host calls after this
   if (!s.module.empty() && !s.wsgi_file.empty()) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +
                               ") is the default app");
@@ -108,17 +105,21 @@ kiln_status OnConfigDone(void*) {
   return KILN_OK;
 }
 
-// `mount = /prefix=target`, offered by the host: ours when the target looks like Python
-// (module:callable, *.py, *.wsgi, a dotted module), another plugin's otherwise (app.lua).
-kiln_status OnMount(void*, kiln_str mountpoint, kiln_str target) {
+// `mount = /prefix=target`, offered by the host (which checked the mount point and routes):
+// ours when the target looks like Python (module:callable, *.py, *.wsgi, a dotted module),
+// another plugin's otherwise (app.lua). The handle names the mount's app.
+kiln_status OnMountApp(void*, kiln_str mountpoint, kiln_str target, void** app) {
   std::string_view mp(mountpoint.ptr, mountpoint.len);
   std::string_view tg(target.ptr, target.len);
   if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
-  if (mp.empty() || mp[0] != '/') {
-    return Fail("mount `" + std::string(mp) + "=" + std::string(tg) +
-                "`: the mount point must start with '/' (`/path=module:callable`)");
+  Settings& s = TheSettings();
+  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty())) {
+    return Fail("the root mount `/=" + std::string(tg) + "` and `" +
+                (s.module.empty() ? "wsgi-file = " + s.wsgi_file : "module = " + s.module) +
+                "` are both the default Python app; keep one");
   }
-  TheSettings().mounts.push_back(std::string(mp) + "=" + std::string(tg));
+  *app = MountHandle(s.mounts.size());
+  s.mounts.push_back({mp == "/" ? "" : std::string(mp), std::string(tg)});
   return KILN_OK;
 }
 
@@ -158,7 +159,7 @@ kiln_status OnPostfork(void*, int worker_id) {
   return KILN_OK;
 }
 
-kiln_status OnRequest(void*, kiln_request* r) { return ServeRequest(r); }
+kiln_status OnAppRequest(void*, kiln_request* r, void* app) { return ServeRequest(r, app); }
 
 void OnWorkerExit(void*) { RunExitHooks(); }
 
@@ -169,9 +170,9 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_master_start = OnMasterStart;
   cb->on_app_load = OnAppLoad;
   cb->on_postfork = OnPostfork;
-  cb->on_request = OnRequest;
+  cb->on_app_request = OnAppRequest;
   cb->on_worker_exit = OnWorkerExit;
-  if (KILN_HAS(cb, on_mount)) cb->on_mount = OnMount;
+  cb->on_mount_app = OnMountApp;
   return KILN_OK;
 }
 

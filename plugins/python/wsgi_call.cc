@@ -320,17 +320,15 @@ bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
 }
 
 // The environ dict, or null with an exception set.
-PyObject* BuildEnviron(const WsgiState& w, kiln_request* r, bool rewrite, std::string_view script,
-                       std::string_view path) {
+// SCRIPT_NAME and PATH_INFO are as kiln routed them (manage-script-name split them already).
+PyObject* BuildEnviron(const WsgiState& w, kiln_request* r) {
   EnvBuild b;
   b.w = &w;
   b.env = PyDict_Copy(w.env_template);
   if (b.env == nullptr) return nullptr;
   Api()->request_var_each(r, AddVar, &b);
   bool ok = !b.failed && PyDict_SetItem(b.env, w.key_url_scheme, Scheme(b)) == 0;
-  if (ok && rewrite) {
-    ok = SetStr(b.env, w.key_script_name, script) && SetStr(b.env, w.key_path_info, path);
-  } else if (ok && Api()->request_modifiers(r).modifier1 == 30) {
+  if (ok && Api()->request_modifiers(r).modifier1 == 30) {
     // modifier1 30 (uWSGI's convention): PATH_INFO arrives with SCRIPT_NAME in front.
     kiln_str sn{}, pi{};
     if (Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn) == KILN_OK &&
@@ -481,12 +479,11 @@ kiln_status Consume(const App& app, Call* call, PyObject* result) {
 }
 
 // Calls `app` for one request; the GIL is held in the app's interpreter.
-kiln_status Serve(kiln_request* r, const App* app, bool rewrite, std::string_view script,
-                  std::string_view path) {
+kiln_status Serve(kiln_request* r, const App* app) {
   const WsgiState& w = *app->interp->wsgi;
   Call call;
   call.r = r;
-  PyObject* env = BuildEnviron(w, r, rewrite, script, path);
+  PyObject* env = BuildEnviron(w, r);
   PyObject* input = NewInput(r);
   PyObject* errors = NewErrorStream();
   auto* sr = PyObject_New(StartResponseObject, w.start_response_type);
@@ -593,19 +590,14 @@ void FreeWsgi(Interp* in) {
   delete w;
 }
 
-kiln_status ServeRequest(kiln_request* r) {
+kiln_status ServeRequest(kiln_request* r, void* handle) {
   if (!InterpreterReady()) {
     SetError("the Python interpreter is not running (see the startup log)");
     return KILN_ERROR;
   }
-  kiln_str sn{}, pi{};
-  Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn);
-  Api()->request_var_get(r, Str("PATH_INFO"), &pi);
-  bool rewrite = false;
-  std::string_view script, path;
-  const App* app = RouteRequest(View(sn), View(pi), &rewrite, &script, &path);
+  const App* app = AppForHandle(handle);
   if (app == nullptr) {
-    if (!TheApps().empty()) return KILN_DECLINED;  // mounts only, none matches: 404
+    if (!TheApps().empty()) return KILN_DECLINED;  // mounts only, no default app: 404
     Log(KILN_LOG_ERROR, "no Python application loaded (see the startup log); answering 500");
     Answer500(r);
     return KILN_OK;
@@ -620,7 +612,7 @@ kiln_status ServeRequest(kiln_request* r) {
   // Each request thread keeps one thread state per interpreter for its whole life, taking the
   // GIL for the call and handing it back afterwards.
   EnterForRequest(app->interp);
-  kiln_status st = Serve(r, app, rewrite, script, path);
+  kiln_status st = Serve(r, app);
   LeaveAfterRequest();
   return st;
 }

@@ -13,9 +13,11 @@ bool InitWsgi(Interp* in, std::string* error);
 // Drops what InitWsgi made (an interpreter about to end is current).
 void FreeWsgi(Interp* in);
 
-// Serves one request in its app's interpreter (takes and gives back the GIL itself). An application error is answered
-// 500 with the traceback in the log; KILN_ERROR only when the response had already started.
-kiln_status ServeRequest(kiln_request* r);
+// Serves one request with the app kiln routed it to (`handle` from on_mount_app, null for the
+// default app) in the app's interpreter (takes and gives back the GIL itself). An application
+// error is answered 500 with the traceback in the log; KILN_ERROR only when the response had
+// already started; KILN_DECLINED when there is no default app for a null handle.
+kiln_status ServeRequest(kiln_request* r, void* handle);
 
 // wsgi.input over the request's body (wsgi_input.cc). Detach makes later reads fail cleanly
 // once the request is over (an app may keep the object).

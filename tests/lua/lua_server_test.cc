@@ -50,6 +50,7 @@ class LuaServer : public ::testing::Test {
                              "/t=" + Apps("errors.lua"),
                              "--mount",
                              "/cmodule=" + Apps("cmodule.lua"),
+                             "--manage-script-name",  // the mounts are reached by path
                              "--lua-gc-freq",
                              "10"},
                             dir_->File("kiln.log"));

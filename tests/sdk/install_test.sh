@@ -56,18 +56,26 @@ done
 serve() {
   local so=$1 n=$2 opt=${3:-hello-name} sock=$tmp/h$2.sock log=$tmp/hello$2.log pid body i
   "$prefix/bin/kiln" --plugins "$so" "--$opt" sdk --http-socket "$sock" \
+    --mount /friends=hello:friends --manage-script-name \
     --logger "hello:$log" >"$tmp/kiln$n.out" 2>&1 &
   pid=$!
   for i in $(seq 1 100); do
     body=$(curl -s -m 2 --unix-socket "$sock" http://localhost/greet 2>/dev/null) && break
     sleep 0.1
   done
+  # kiln routes /friends/... to the mounted app and splits SCRIPT_NAME off PATH_INFO.
+  mounted=$(curl -s -m 2 --unix-socket "$sock" http://localhost/friends/all 2>/dev/null) || true
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   echo "served: $body"
+  echo "served at the mount: $mounted"
   case "$body" in
     "Hello, sdk from C (path /greet, worker "*) ;;
     *) echo "plugin $so did not answer as expected"; cat "$tmp/kiln$n.out"; exit 1 ;;
+  esac
+  case "$mounted" in
+    "Hello, friends from C (mount /friends, path /all, worker "*) ;;
+    *) echo "plugin $so did not answer its mount as expected"; cat "$tmp/kiln$n.out"; exit 1 ;;
   esac
   grep -q '^\[hello\] ' "$log" || { echo "no [hello] lines in $log"; cat "$tmp/kiln$n.out"; exit 1; }
 }

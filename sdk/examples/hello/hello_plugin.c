@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* An example kiln plugin in plain C: answers requests ("Hello, world from C") on modifier1 0
- * and provides a `hello:` logger that writes each log line to a file with a "[hello] " prefix.
+/* An example kiln plugin in plain C: answers requests ("Hello, world from C") on modifier1 0,
+ * serves apps mounted with `mount = /path=hello:NAME` (greeting NAME; kiln does the routing
+ * and hands each request the app it chose), and provides a `hello:` logger that writes each
+ * log line to a file with a "[hello] " prefix.
  * Build: see CMakeLists.txt here, or  cc -shared -fPIC $(pkg-config --cflags kiln-sdk) ... */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC under -std=c99 */
 #include <fcntl.h>
@@ -22,9 +24,42 @@ typedef struct hello_settings {
 
 static hello_settings settings;
 
+/* ---- apps: `mount = /path=hello:NAME` ---- */
+
+/* One mounted app: whom it greets. Made in the master before fork; kept for the process. */
+typedef struct hello_app {
+  char name[64];
+} hello_app;
+
+/* kiln offers each mount entry; claim those whose target is `hello:NAME`. The pointer given
+ * back in *app comes back with every request kiln routes to this mount. */
+static kiln_status on_mount_app(void *ctx, kiln_str mountpoint, kiln_str target, void **app) {
+  hello_app *a;
+  (void)ctx;
+  (void)mountpoint;
+  if (target.len < 7 || memcmp(target.ptr, "hello:", 6) != 0) {
+    return KILN_DECLINED; /* another plugin's */
+  }
+  if (target.len - 6 >= sizeof(a->name)) {
+    host->error_set(self, kiln_str_c("hello: the name after `hello:` is too long"));
+    return KILN_ERROR;
+  }
+  a = (hello_app *)calloc(1, sizeof(*a));
+  if (a == NULL) {
+    return KILN_ERROR;
+  }
+  memcpy(a->name, target.ptr + 6, target.len - 6);
+  *app = a;
+  return KILN_OK;
+}
+
 /* ---- the request handler ---- */
 
-static kiln_status on_request(void *ctx, kiln_request *r) {
+/* `app` is the mounted app kiln chose, or NULL for the default app (`hello-name`).
+ * SCRIPT_NAME and PATH_INFO are already split by kiln (manage-script-name). */
+static kiln_status on_app_request(void *ctx, kiln_request *r, void *app) {
+  kiln_str name = settings.name;
+  kiln_str script = KILN_LIT("");
   kiln_str path = KILN_LIT("/");
   char body[512];
   int n;
@@ -32,9 +67,14 @@ static kiln_status on_request(void *ctx, kiln_request *r) {
   kiln_str reason = KILN_LIT("OK");
   kiln_str text;
   (void)ctx;
+  if (app != NULL) {
+    name = kiln_str_c(((const hello_app *)app)->name);
+  }
+  (void)host->request_var_get(r, kiln_str_c("SCRIPT_NAME"), &script);
   (void)host->request_var_get(r, kiln_str_c("PATH_INFO"), &path);
-  n = snprintf(body, sizeof(body), "Hello, %.*s from C (path %.*s, worker %d)\n",
-               (int)settings.name.len, settings.name.ptr, (int)path.len, path.ptr,
+  n = snprintf(body, sizeof(body), "Hello, %.*s from C (%s%.*s%spath %.*s, worker %d)\n",
+               (int)name.len, name.ptr, script.len > 0 ? "mount " : "", (int)script.len,
+               script.ptr, script.len > 0 ? ", " : "", (int)path.len, path.ptr,
                host->worker_id());
   if (n < 0 || (size_t)n >= sizeof(body)) {
     host->error_set(self, kiln_str_c("response too long"));
@@ -90,7 +130,8 @@ static void on_logger_close(void *handle) {
 static kiln_status init(const kiln_host_api *h, kiln_plugin *p, kiln_callbacks *cb) {
   host = h;
   self = p;
-  cb->on_request = on_request;
+  cb->on_mount_app = on_mount_app;
+  cb->on_app_request = on_app_request;
   cb->on_logger_open = on_logger_open;
   cb->on_logger_write = on_logger_write;
   cb->on_logger_close = on_logger_close;

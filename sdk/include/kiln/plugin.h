@@ -39,7 +39,8 @@ struct kiln_host_api;
 
 /**
  * kiln_plugin_kind: bits of kiln_plugin_desc.kinds.
- * KILN_KIND_HANDLER serves requests (lists modifier1 numbers, sets on_request).
+ * KILN_KIND_HANDLER serves requests (lists modifier1 numbers, sets on_request, or from 1.1
+ * on_app_request).
  * KILN_KIND_LOGGER provides logger schemes (lists logger_schemes, sets the on_logger_* slots).
  * KILN_KIND_HOOK only takes part in the lifecycle.
  * SINCE: 1.0.
@@ -249,7 +250,8 @@ typedef struct kiln_callbacks {
   kiln_status (*on_postfork)(void *ctx, int worker_id);
 
   /**
-   * on_request serves one request whose modifier1 this plugin claims.
+   * on_request serves one request whose modifier1 (or mount point) this plugin claims,
+   * unless the plugin sets on_app_request (1.1), which the host then calls instead.
    * OWNERSHIP: `r` is the host's and valid until this call returns.
    * THREADS: any worker thread; concurrently on several threads when threads > 1.
    * SINCE: 1.0.  RETURNS: KILN_OK when answered; KILN_ERROR (message with error_set) makes
@@ -337,8 +339,9 @@ typedef struct kiln_callbacks {
    * app). The host offers each entry to the handler plugins in load order until one claims it.
    * Requests then reach the claiming plugin whatever their modifier1: when SCRIPT_NAME equals
    * the mount point, or, with `manage-script-name`, when PATH_INFO starts with it on a '/'
-   * boundary (longest mount point first). The plugin itself maps SCRIPT_NAME/PATH_INFO to its
-   * app, as it already does for its own mounts.
+   * boundary (longest mount point first), and SCRIPT_NAME/PATH_INFO are then already split.
+   * A 1.0 plugin finds its app again from SCRIPT_NAME; from 1.1 on, a plugin sets
+   * on_mount_app instead, and the host hands the app back with each request.
    * OWNERSHIP: mountpoint and target are the host's, valid during the call; copy what you keep.
    * THREADS: master, main thread, after on_config_done.
    * SINCE: 1.0.  RETURNS: KILN_OK to claim the entry, KILN_DECLINED if it is another plugin's
@@ -346,6 +349,42 @@ typedef struct kiln_callbacks {
    * malformed entry: startup fails naming it.
    */
   kiln_status (*on_mount)(void *ctx, kiln_str mountpoint, kiln_str target);
+
+  /* ---- Routing by the host (since 1.1) ---- */
+
+  /**
+   * on_mount_app offers the plugin one `mount = /prefix=target` entry, as on_mount does, and
+   * takes back the handle of the app the plugin will serve there. The host has checked the
+   * entry: `mountpoint` starts with '/' and has no trailing '/' ("/" alone is the root mount,
+   * which serves the requests that reach this plugin by modifier1 and match no other mount).
+   * The host routes every request itself, once: to the plugin that claimed the mount whose
+   * point equals SCRIPT_NAME, or with `manage-script-name` the longest one PATH_INFO starts
+   * with on a '/' boundary (it then moves the mount point from PATH_INFO to SCRIPT_NAME);
+   * otherwise to the plugin claiming the request's modifier1, with its root mount's handle or
+   * NULL. The plugin reads neither `mount` nor `manage-script-name`.
+   * When the plugin sets this slot the host never calls on_mount.
+   * OWNERSHIP: mountpoint and target are the host's, valid during the call; *app is the
+   * plugin's (any value; NULL is kept for the plugin's default app) and the host only hands
+   * it back.
+   * THREADS: master, main thread, after on_config_done and before on_master_start.
+   * SINCE: 1.1.  RETURNS: KILN_OK with *app set to claim the entry; KILN_DECLINED if it is
+   * another plugin's (a target with another file extension); KILN_ERROR (with error_set) for
+   * a target it cannot serve: startup fails naming the entry.
+   */
+  kiln_status (*on_mount_app)(void *ctx, kiln_str mountpoint, kiln_str target, void **app);
+
+  /**
+   * on_app_request serves one request the host has routed to this plugin, with the app
+   * handle on_mount_app returned for the mount that matched, or NULL for the plugin's default
+   * app (the one its own options name, as Python's `module` or Lua's `lua`). SCRIPT_NAME and
+   * PATH_INFO, as request_var_get reads them, are the split the host made. When set, the host
+   * calls it instead of on_request (which a 1.1 handler plugin may leave NULL).
+   * OWNERSHIP: `r` is the host's and valid until this call returns; `app` is the plugin's.
+   * THREADS: any worker thread; concurrently on several threads when threads > 1.
+   * SINCE: 1.1.  RETURNS: as on_request; KILN_DECLINED (NULL app and no default app) gets a
+   * logged 404.
+   */
+  kiln_status (*on_app_request)(void *ctx, kiln_request *r, void *app);
 } kiln_callbacks;
 
 /**

@@ -149,6 +149,35 @@ TEST(PluginHandle, LoneHandlerAnswersModifier1Zero) {
   EXPECT_EQ(req.status_, 404);  // snake declines: it was reached, not the 500 of "unclaimed"
 }
 
+// A plugin built for ABI 1.0 (on_mount, on_request) keeps its mounts under a 1.1 host: the
+// host routes to it and it sees SCRIPT_NAME/PATH_INFO as the host split them.
+TEST(PluginHandle, A10PluginStillGetsItsMountsRoutedAndSplit) {
+  Server s(Raw({{"plugins", "echo,mount10"}, {"mount", "/old=app.m10"},
+                {"manage-script-name", "true"}}),
+           {testing::TestPluginDir()});
+  EXPECT_EQ(s.set->MountCount(), 1u);
+  FakeRequest mounted(0, GetVars("/old/a"), "");
+  s.set->Handle(mounted);
+  EXPECT_EQ(mounted.status_, 200);
+  EXPECT_EQ(mounted.out_, "m10 /old|/a");
+  FakeRequest other(0, GetVars("/older"), "");  // not on a '/' boundary: modifier1 0's plugin
+  s.set->Handle(other);
+  EXPECT_EQ(other.out_, "hello POST /older body= vars=3");
+}
+
+TEST(PluginHandle, AMountNoPluginClaimsFailsStartupNamingIt) {
+  config::RawConfig raw = Raw({{"plugins", "echo,mount10"}, {"mount", "/x=app.rb"}});
+  config::OptionRegistry registry = config::OptionRegistry::WithCoreOptions();
+  config::Diagnostics diag;
+  auto set = PluginSet::LoadWith(raw, registry, diag, SearchPath{{testing::TestPluginDir()}});
+  ASSERT_TRUE(set.ok()) << set.status();
+  auto cfg = config::Resolve(raw, registry, (*set)->Providers(), diag);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  absl::Status st = (*set)->ConfigDone(*cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("mount `/x=app.rb`: no loaded plugin"));
+  EXPECT_EQ((*set)->MountCount(), 0u);
+}
+
 TEST(PluginHandle, HostTableReportsVersionAndCounts) {
   Server s(Raw({{"plugins", "echo"}, {"processes", "3"}}), {testing::TestPluginDir()});
   const kiln_host_api* api = HostApi();

@@ -25,6 +25,11 @@ struct FakeHostAccess {
       def->clear();
       return true;
     }
+    if (name == "manage-script-name") {
+      *kind = KILN_OPT_FLAG;
+      *def = "false";
+      return true;
+    }
     const kiln_plugin_desc* d = current->desc_;
     for (size_t i = 0; d != nullptr && i < d->option_count; ++i) {
       if (name == d->options[i].name) {
@@ -309,7 +314,21 @@ kiln_status FakeHost::ConfigDone() {
     error_ = error;
     return KILN_ERROR;
   }
-  return Done(cb_.on_config_done != nullptr ? cb_.on_config_done(cb_.ctx) : KILN_OK);
+  kiln_status st = Done(cb_.on_config_done != nullptr ? cb_.on_config_done(cb_.ctx) : KILN_OK);
+  if (st != KILN_OK) {
+    return st;
+  }
+  // Then the mounts, as kiln's plugin set does once the configuration is checked.
+  auto mounts = options_.find("mount");
+  auto manage = options_.find("manage-script-name");
+  std::string why;
+  st = Done(router_.Offer(cb_, mounts == options_.end() ? std::vector<std::string>{}
+                                                        : mounts->second,
+                          manage != options_.end() && manage->second.back() == "true", &why));
+  if (!why.empty()) {
+    error_ = why;
+  }
+  return st;
 }
 
 kiln_status FakeHost::AppLoad() {
@@ -322,13 +341,14 @@ kiln_status FakeHost::PostFork(int worker_id) {
 }
 
 kiln_status FakeHost::Request(FakeRequest& request, int core) {
-  if (cb_.on_request == nullptr) {
+  if (cb_.on_app_request == nullptr) {
     error_ = "the plugin is not loaded";
     return KILN_ERROR;
   }
   core_id_ = core;
+  void* app = router_.Route(&request.vars);
   auto* r = reinterpret_cast<kiln_request*>(&request);
-  kiln_status st = Done(cb_.on_request(cb_.ctx, r));
+  kiln_status st = Done(cb_.on_app_request(cb_.ctx, r, app));
   if (cb_.on_after_request != nullptr) {
     cb_.on_after_request(cb_.ctx, r);
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kiln/kiln.h"
+#include "tests/unit/plugins/fake_router.h"
 
 namespace kiln::testing {
 
@@ -58,10 +59,12 @@ class FakeHost {
 
   // The callbacks, as the server calls them. Each returns the plugin's status; a message the
   // plugin attached with error_set is in error() until the next call.
+  // ConfigDone: on_config_done, then each `mount` value offered to on_mount_app, as kiln does.
   kiln_status ConfigDone();
   kiln_status AppLoad();  // in the "master" (worker id 0), or in a worker after PostFork
   kiln_status PostFork(int worker_id);
-  // on_request, then on_after_request, on core `core`.
+  // Routed as kiln routes (fake_router.h), then on_app_request and on_after_request, on core
+  // `core`.
   kiln_status Request(FakeRequest& request, int core = 0);
   void WorkerExit();
 
@@ -90,6 +93,7 @@ class FakeHost {
   int worker_id_ = 0;
   int core_id_ = 0;
   int threads_ = 1;
+  FakeRouter router_;
 };
 
 // The built lua plugin (its path from the build, else $KILN_PLUGIN_BUILD_DIR/lua_plugin.so).

@@ -54,8 +54,8 @@ TEST_F(LuaPluginTest, DescribesItselfAsLuaOnModifier6) {
   for (size_t i = 0; i < d->option_def_count; ++i) {
     options.emplace_back(d->option_defs[i].name);
   }
-  EXPECT_THAT(options, ElementsAre("lua", "lua-load", "lua-gc-freq", "mount"));
-  EXPECT_EQ(d->option_defs[3].flags, KILN_OPTF_EXTERN);  // core's, only read
+  // Not `mount`: kiln offers the mounts (on_mount_app) and routes; the plugin never reads it.
+  EXPECT_THAT(options, ElementsAre("lua", "lua-load", "lua-gc-freq"));
 }
 
 TEST_F(LuaPluginTest, ServesHelloWorld) {
@@ -395,7 +395,7 @@ end
   EXPECT_EQ(Get("/calls").out, "1");
 }
 
-TEST_F(LuaPluginTest, MountedAppsAreChosenByLongestPrefix) {
+TEST_F(LuaPluginTest, MountedAppsAreChosenByLongestPrefixWithManageScriptName) {
   std::string app = R"(
 return function(env)
   local out = NAME .. " " .. env.SCRIPT_NAME .. " " .. env.PATH_INFO
@@ -410,6 +410,7 @@ end
   host_.SetOption("mount",
                   "/lua/admin/=" + dir_.Write("admin.lua", "local NAME = 'admin'\n" + app));
   host_.SetOption("mount", "/py=app:application");  // another plugin's
+  host_.SetOption("manage-script-name", "true");
   ASSERT_TRUE(host_.Start()) << host_.error();
   EXPECT_EQ(Get("/lua").out, "lua /lua ");
   EXPECT_EQ(Get("/lua/x/y").out, "lua /lua /x/y");
@@ -418,7 +419,23 @@ end
   EXPECT_EQ(Get("/").out, "root  /");
 }
 
+// Without manage-script-name only SCRIPT_NAME selects a mount (as under uWSGI and for the
+// python plugin); the plugin used to match PATH_INFO prefixes regardless.
+TEST_F(LuaPluginTest, WithoutManageScriptNamePathInfoGoesToTheDefaultApp) {
+  host_.SetOption("lua", dir_.Write("root.lua",
+                                    "return function(env) return 200, {}, 'root ' .. "
+                                    "env.SCRIPT_NAME .. ' ' .. env.PATH_INFO end\n"));
+  host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", kHello));
+  ASSERT_TRUE(host_.Start()) << host_.error();
+  EXPECT_EQ(Get("/lua/x").out, "root  /lua/x");
+  FakeRequest r = kiln::testing::MakeRequest("GET", "/x");
+  r.vars.emplace_back("SCRIPT_NAME", "/lua");
+  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
+  EXPECT_EQ(r.out, "Hello, world!");
+}
+
 TEST_F(LuaPluginTest, RequestOutsideEveryMountIsDeclined) {
+  host_.SetOption("manage-script-name", "true");
   host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", kHello));
   ASSERT_TRUE(host_.Start()) << host_.error();
   EXPECT_EQ(Get("/lua/x").out, "Hello, world!");
@@ -427,11 +444,12 @@ TEST_F(LuaPluginTest, RequestOutsideEveryMountIsDeclined) {
   EXPECT_FALSE(r.started);
 }
 
-TEST_F(LuaPluginTest, MountWithoutLeadingSlashIsRejected) {
-  host_.SetOption("mount", "lua=" + dir_.Write("lua.lua", kHello));
+TEST_F(LuaPluginTest, TwoAppsAtTheRootAreRejected) {
+  host_.SetOption("lua", dir_.Write("root.lua", kHello));
+  host_.SetOption("mount", "/=" + dir_.Write("other.lua", kHello));
   ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath()));
   EXPECT_EQ(host_.ConfigDone(), KILN_ERROR);
-  EXPECT_THAT(host_.error(), HasSubstr("must start with '/'"));
+  EXPECT_THAT(host_.error(), HasSubstr("are both mounted at /"));
 }
 
 TEST_F(LuaPluginTest, NegativeGcFrequencyIsRejected) {

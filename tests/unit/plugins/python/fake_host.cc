@@ -287,7 +287,7 @@ std::string FakeHost::Start(const std::string& plugin_path) {
   const Step steps[] = {
       {"on_config_done",
        [&] { return cb_.on_config_done ? cb_.on_config_done(cb_.ctx) : KILN_OK; }},
-      {"on_mount", [&] { return OfferMounts(); }},
+      {"mount", [&] { return OfferMounts(); }},
       {"on_master_start",
        [&] { return cb_.on_master_start ? cb_.on_master_start(cb_.ctx) : KILN_OK; }},
       {"on_app_load", [&] { return cb_.on_app_load ? cb_.on_app_load(cb_.ctx) : KILN_OK; }},
@@ -301,24 +301,25 @@ std::string FakeHost::Start(const std::string& plugin_path) {
   return "";
 }
 
-// As the host does: each `mount = /prefix=target` value goes to on_mount; a declined one is
-// another plugin's and ignored here.
+// As the host does: each `mount = /prefix=target` value goes to on_mount_app, and kiln's
+// Router keeps the handles (manage-script-name from the options).
 kiln_status FakeHost::OfferMounts() {
   auto it = options_.find("mount");
-  if (it == options_.end() || cb_.on_mount == nullptr) return KILN_OK;
-  for (const std::string& m : it->second) {
-    size_t eq = m.find('=');
-    std::string mp = m.substr(0, eq);
-    std::string target = eq == std::string::npos ? "" : m.substr(eq + 1);
-    kiln_status st = cb_.on_mount(cb_.ctx, K(mp), K(target));
-    if (st == KILN_ERROR) return st;
-  }
-  return KILN_OK;
+  auto manage = options_.find("manage-script-name");
+  bool manage_on = manage != options_.end() && !manage->second.empty() &&
+                   manage->second.back() == "true";
+  std::string error;
+  kiln_status st = router_.Offer(cb_, it == options_.end() ? std::vector<std::string>{}
+                                                          : it->second,
+                                 manage_on, &error);
+  if (!error.empty()) last_error_ = error;
+  return st;
 }
 
 kiln_status FakeHost::Serve(FakeRequest& req) {
+  void* app = router_.Route(&req.vars);
   kiln_request r{&req};
-  return cb_.on_request(cb_.ctx, &r);
+  return cb_.on_app_request(cb_.ctx, &r, app);
 }
 
 void FakeHost::WorkerExit() {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kiln/kiln.h"
+#include "tests/unit/plugins/fake_router.h"
 
 namespace kiln::testing {
 
@@ -53,7 +54,7 @@ class FakeHost {
   // on success, else which step failed and the plugin's message.
   std::string Start(const std::string& plugin_path);
 
-  // Serves one request; returns what on_request returned.
+  // Routes one request as kiln would and serves it; returns what on_app_request returned.
   kiln_status Serve(FakeRequest& req);
   void WorkerExit();
 
@@ -77,6 +78,7 @@ class FakeHost {
 
  private:
   kiln_status OfferMounts();
+  FakeRouter router_;
 
   const kiln_plugin_desc* desc_ = nullptr;
   kiln_callbacks cb_{};

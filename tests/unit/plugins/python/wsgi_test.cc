@@ -436,16 +436,43 @@ TEST(Mounts, ARequestNoMountServesIs404WithoutADefaultApp) {
       ::testing::ExitedWithCode(0), "");
 }
 
-TEST(Mounts, AMountPointWithoutLeadingSlashFailsStartupNamingIt) {
+TEST(Mounts, ARootMountBesideModuleFailsStartupNamingBoth) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         FakeHost& h = FakeHost::Instance();
         h.Add("pythonpath", kApps);
-        h.Add("mount", "other=wsgi_cases:other");
+        h.Set("module", "wsgi_cases");
+        h.Add("mount", "/=wsgi_cases:other");
         std::string err = h.Start(PythonPluginPath());
-        ExitWith(err.find("on_mount") == 0 && err.find("other=wsgi_cases:other") !=
-                     std::string::npos, err);
+        ExitWith(err.find("mount") == 0 && err.find("/=wsgi_cases:other") != std::string::npos &&
+                     err.find("module = wsgi_cases") != std::string::npos,
+                 err);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// Without manage-script-name a mount is reached only by SCRIPT_NAME (as a front end sends
+// it); any other request goes to the default app unchanged, as under uWSGI.
+TEST(Mounts, WithoutManageScriptNameOnlyScriptNameSelectsAMount) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost& h = FakeHost::Instance();
+        h.Add("pythonpath", kApps);
+        h.Set("module", "wsgi_cases");
+        h.Add("mount", "/other=wsgi_cases:other");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest a = MakeRequest("GET", "/other/x");
+        FakeRequest b = MakeRequest("GET", "/x");
+        b.vars.emplace_back("SCRIPT_NAME", "/other");
+        h.Serve(a);
+        h.Serve(b);
+        bool ok = err.empty() && a.Body() == "no such case" &&
+                  b.Body().find(R"("app": "other")") != std::string::npos &&
+                  b.Body().find(R"("path_info": "/x", "script_name": "/other")") !=
+                      std::string::npos;
+        ExitWith(ok, err + " a=" + a.Body() + " b=" + b.Body());
       },
       ::testing::ExitedWithCode(0), "");
 }
