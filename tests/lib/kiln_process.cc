@@ -55,6 +55,13 @@ std::string TempDir::ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::string MissingTool(std::string_view path, std::string_view package) {
+  std::string p(path);
+  if (access(p.c_str(), X_OK) == 0) return "";
+  return p + " is missing: this test needs it (install the Debian package `" +
+         std::string(package) + "`, as `./dev deps` does)";
+}
+
 bool ProcessAlive(pid_t pid) {
   if (kill(pid, 0) != 0) {
     return false;

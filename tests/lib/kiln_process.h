@@ -38,6 +38,11 @@ class TempDir {
 // reap stays a zombie).
 bool ProcessAlive(pid_t pid);
 
+// "" when `path` is an executable, else the failure message naming it and the Debian package
+// that provides it. What the README's `./dev deps` installs is part of the build: a test that
+// needs it fails without it (ASSERT_EQ(MissingTool(...), "")), it never skips.
+std::string MissingTool(std::string_view path, std::string_view package);
+
 // $KILN_BIN, else $KILN_BINARY_DIR/core/kiln, else core/kiln in the build tree holding the
 // running test binary, else "kiln".
 std::string KilnBinary();

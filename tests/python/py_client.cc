@@ -112,13 +112,6 @@ bool WaitFor200(std::string_view address, std::string_view target, absl::Duratio
   return false;
 }
 
-bool KilnLoadsPythonPlugin() {
-  const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  std::string cmd = "'" + KilnBinary() + "' --plugin-dir '" + (plugins ? plugins : "") +
-                    "' --plugins python --module probe:app --print-config >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
-}
-
 std::string LsanOptionsForPython() {
   return "suppressions=" + SourceDir() + "/tests/python/lsan.supp:print_suppressions=0";
 }

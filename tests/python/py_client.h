@@ -23,10 +23,6 @@ absl::StatusOr<Response> HttpRequest(std::string_view address, std::string_view 
 // Polls GET `target` until it answers 200; false after `timeout`.
 bool WaitFor200(std::string_view address, std::string_view target, absl::Duration timeout);
 
-// Whether the kiln binary loads the python plugin (it accepts `--module` after `--plugins
-// python`). Tests skip themselves while it does not, instead of failing for a missing piece.
-bool KilnLoadsPythonPlugin();
-
 // LSAN_OPTIONS for a kiln that embeds Python: libpython's memory held at exit is not a leak.
 std::string LsanOptionsForPython();
 
