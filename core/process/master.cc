@@ -94,6 +94,7 @@ Master::Master(MasterParams params)
   for (const std::string& path : o_.touch_logreopen) {
     logreopen_mtimes_.push_back(MtimeNs(path));
   }
+  p_.app->ScoreboardMapped(scoreboard_);
 }
 
 std::vector<net::ListenSocket> Master::ListenSockets() const {

@@ -404,6 +404,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     if (!sb.ok()) {
       return FailAfterBind(sockets, "", sb.status());
     }
+    app.ScoreboardMapped(*sb);
     if (o.processes > 1) {
       Logf(
           "warning: processes = %d without master: kiln serves with one process; set "

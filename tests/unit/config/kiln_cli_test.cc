@@ -84,6 +84,17 @@ TEST(KilnCommandLine, PrintConfigShowsTheSeedFileResolved) {
   EXPECT_THAT(r.err, Not(HasSubstr("`module` is not an option")));
 }
 
+// need-plugin loads its plugins as `plugins` does (plugin_set.cc), so kiln must not call it
+// "not implemented yet" while acting on it.
+TEST(KilnCommandLine, NeedPluginLoadsThePluginWithoutCallingItPlanned) {
+  TempDir dir;
+  std::string ini = dir.Write("a.ini", "[kiln]\nneed-plugin = python\nmodule = app\n");
+  KilnRun r = Kiln(dir, {ini, "--print-config"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("module = app"));
+  EXPECT_THAT(r.err, Not(HasSubstr("not implemented yet"))) << r.err;
+}
+
 TEST(KilnCommandLine, CommandLineOverridesTheFileInPrintConfig) {
   TempDir dir;
   std::string ini = dir.Write("a.ini", "[uwsgi]\nprocesses = 2 ; two\n");
