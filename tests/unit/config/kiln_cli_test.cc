@@ -41,12 +41,12 @@ KilnRun Kiln(const TempDir& dir, const std::vector<std::string>& args) {
   const char* bin = std::getenv("KILN_BIN");
   std::string cmd = "timeout 30 " + Quote(bin != nullptr ? bin : KILN_TEST_BIN);
   for (const std::string& a : args) cmd += " " + Quote(a);
-  cmd += " >" + Quote(dir.Path("out")) + " 2>" + Quote(dir.Path("err")) + " </dev/null";
+  cmd += " >" + Quote(dir.File("out")) + " 2>" + Quote(dir.File("err")) + " </dev/null";
   KilnRun r;
   int rc = std::system(cmd.c_str());
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = Slurp(dir.Path("out"));
-  r.err = Slurp(dir.Path("err"));
+  r.out = Slurp(dir.File("out"));
+  r.err = Slurp(dir.File("err"));
   return r;
 }
 

@@ -28,7 +28,7 @@ class ResolveTest : public ::testing::Test {
     if (!raw.ok()) return raw.status();
     return Resolve(*raw, registry_, providers, diag_, suggest);
   }
-  std::string Ini() const { return dir_.Path("app.ini"); }
+  std::string Ini() const { return dir_.File("app.ini"); }
 
   TempDir dir_;
   FixedHost host_;
