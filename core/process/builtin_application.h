@@ -13,7 +13,7 @@ class BuiltinApplication : public Application {
   absl::Status PostFork(int /*worker_id*/) override { return absl::OkStatus(); }
   void WorkerExit() override {}
   void Shutdown() override {}
-  plugin::Handler* handler() override { return nullptr; }  // the built-in handler answers
+  protocol::Handler* handler() override { return nullptr; }  // the built-in handler answers
 };
 
 }  // namespace kiln::process

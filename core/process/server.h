@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::config {
 class Config;
@@ -30,7 +30,7 @@ class Application {
   // In the master at its final exit (not on reload).
   virtual void Shutdown() = 0;
   // Requests go here; valid from AppLoad until WorkerExit.
-  virtual plugin::Handler* handler() = 0;
+  virtual protocol::Handler* handler() = 0;
 };
 
 // Runs the server until it stops; returns the process exit code (0 after a clean stop,

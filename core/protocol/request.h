@@ -18,10 +18,13 @@ namespace kiln::protocol {
 // Result of a pure parser step (picohttpparser shape).
 enum class ParseStatus { kComplete, kIncomplete, kError };
 
+// A name and its value: a request variable, or a response header (one type for both, so a
+// handler can pass variables on as headers and the framing code reads either).
 struct Var {
   std::string_view name;
   std::string_view value;
 };
+using Header = Var;
 
 // Bump allocator for strings that live as long as one request. Blocks never move, so views
 // handed out stay valid until Reset().
