@@ -51,9 +51,10 @@ const char kHttpHead[] =
 void BM_UwsgiParse(benchmark::State& state) {
   const std::string packet = NginxPacket();
   Request req;
+  HttpHead head;
   for (auto _ : state) {
     req.Clear();
-    UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+    UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
     benchmark::DoNotOptimize(r.consumed);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * packet.size()));

@@ -26,6 +26,19 @@ struct Var {
 };
 using Header = Var;
 
+// How the request body is delimited.
+enum class BodyFraming { kNone, kContentLength, kChunked };
+
+// What the serving loop needs besides the variables; both parsers fill it.
+struct HttpHead {
+  BodyFraming framing = BodyFraming::kNone;
+  uint64_t content_length = 0;  // for kContentLength
+  int minor_version = 1;        // HTTP/1.<minor> (SERVER_PROTOCOL for uwsgi)
+  bool keep_alive = true;       // after Connection and the version default; never for uwsgi
+  bool expect_continue = false;
+  bool is_head = false;
+};
+
 // Bump allocator for strings that live as long as one request. Blocks never move, so views
 // handed out stay valid until Reset().
 class Arena {
