@@ -64,7 +64,7 @@ class PluginApplication : public kiln::process::Application {
   absl::Status PostFork(int worker_id) override { return plugins_.PostFork(worker_id); }
   void WorkerExit() override { plugins_.WorkerExit(); }
   void Shutdown() override { plugins_.Shutdown(); }
-  kiln::plugin::Handler* handler() override {
+  kiln::protocol::Handler* handler() override {
     return plugins_.HasHandlers() ? &plugins_ : nullptr;
   }
   // The host's scoreboard_worker reads the live slots (the region is shared with every worker).

@@ -51,9 +51,10 @@ const char kHttpHead[] =
 void BM_UwsgiParse(benchmark::State& state) {
   const std::string packet = NginxPacket();
   Request req;
+  HttpHead head;
   for (auto _ : state) {
     req.Clear();
-    UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+    UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
     benchmark::DoNotOptimize(r.consumed);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * packet.size()));
@@ -93,7 +94,7 @@ void BM_ChunkedDecode(benchmark::State& state) {
 BENCHMARK(BM_ChunkedDecode)->Arg(1024);
 
 void BM_ResponseHead(benchmark::State& state) {
-  const std::vector<plugin::Header> headers = {{"Content-Type", "text/html; charset=utf-8"},
+  const std::vector<protocol::Header> headers = {{"Content-Type", "text/html; charset=utf-8"},
                                                {"Cache-Control", "no-store"},
                                                {"X-Request-Id", "4bf92f3577b34da6a3ce929d0e0e4736"}};
   ResponseRequestInfo info;

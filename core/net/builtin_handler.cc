@@ -40,7 +40,7 @@ bool Shown(std::string_view name) {
   return std::find(std::begin(kShownVars), std::end(kShownVars), name) != std::end(kShownVars);
 }
 
-void Reply(plugin::RequestContext& r, int status, std::string_view body) {
+void Reply(protocol::RequestContext& r, int status, std::string_view body) {
   if (r.StartResponse(status, "", {{"Content-Type", "text/plain"}}).ok()) {
     (void)r.WriteBody(body);
   }
@@ -48,7 +48,7 @@ void Reply(plugin::RequestContext& r, int status, std::string_view body) {
 
 }  // namespace
 
-void BuiltinHandler::Handle(plugin::RequestContext& r) {
+void BuiltinHandler::Handle(protocol::RequestContext& r) {
   // Endpoints are matched on the last path segment, so they work under any mount point
   // (/echo, /app/echo).
   std::string_view path = r.Var("PATH_INFO").value_or("");
@@ -106,7 +106,7 @@ void BuiltinHandler::Handle(plugin::RequestContext& r) {
   }
 }
 
-void NoAppHandler::Handle(plugin::RequestContext& r) {
+void NoAppHandler::Handle(protocol::RequestContext& r) {
   // The request log line names the request; this line says why it failed.
   log::Error("--- no app loaded: answering 500 (need-app = false; see the start-up log) ---");
   Reply(r, 500, "Internal Server Error\n");

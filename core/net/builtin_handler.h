@@ -18,18 +18,18 @@
 // with `need-app = false` when no application is configured.
 #pragma once
 
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::net {
 
-class BuiltinHandler : public plugin::Handler {
+class BuiltinHandler : public protocol::Handler {
  public:
-  void Handle(plugin::RequestContext& request) override;
+  void Handle(protocol::RequestContext& request) override;
 };
 
-class NoAppHandler : public plugin::Handler {
+class NoAppHandler : public protocol::Handler {
  public:
-  void Handle(plugin::RequestContext& request) override;
+  void Handle(protocol::RequestContext& request) override;
 };
 
 }  // namespace kiln::net

@@ -202,7 +202,7 @@ void ConnectionRequest::AdoptSpool(base::UniqueFd spool) {
 }
 
 absl::Status ConnectionRequest::StartResponse(int status, std::string_view reason,
-                                              const std::vector<plugin::Header>& headers) {
+                                              const std::vector<protocol::Header>& headers) {
   if (started_) {
     return absl::FailedPreconditionError("StartResponse called twice for one request");
   }
@@ -222,7 +222,7 @@ absl::Status ConnectionRequest::StartResponse(int status, std::string_view reaso
   reason_ = std::string(reason);
   header_store_.clear();
   app_length_ = false;
-  for (const plugin::Header& hd : headers) {
+  for (const protocol::Header& hd : headers) {
     header_store_.emplace_back(hd.name);
     header_store_.emplace_back(hd.value);
     if (absl::EqualsIgnoreCase(base::Av(hd.name), "content-length")) app_length_ = true;
@@ -266,7 +266,7 @@ size_t ConnectionRequest::FrameBody(std::string_view data, char (&scratch)[24],
 
 absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
                                          std::string_view first, std::string_view second) {
-  std::vector<plugin::Header> headers;
+  std::vector<protocol::Header> headers;
   headers.reserve(header_store_.size() / 2);
   for (size_t i = 0; i + 1 < header_store_.size(); i += 2) {
     headers.push_back({header_store_[i], header_store_[i + 1]});

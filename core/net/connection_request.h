@@ -12,7 +12,7 @@
 #include "core/base/unique_fd.h"
 #include "core/net/connection.h"
 #include "core/net/serve_loop.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 #include "core/protocol/chunked_decoder.h"
 #include "core/protocol/http1_parser.h"
 #include "core/protocol/request.h"
@@ -26,7 +26,7 @@ absl::StatusOr<base::UniqueFd> OpenSpoolFile();
 // Appends data to a spool file.
 absl::Status WriteSpool(int fd, const char* data, size_t len);
 
-class ConnectionRequest : public plugin::RequestContext {
+class ConnectionRequest : public protocol::RequestContext {
  public:
   // `head` describes the body framing (for uwsgi: kContentLength from CONTENT_LENGTH).
   ConnectionRequest(Connection& conn, const protocol::Request& req, const protocol::HttpHead& head,
@@ -42,7 +42,7 @@ class ConnectionRequest : public plugin::RequestContext {
   uint8_t Modifier2() const override { return req_.modifier2; }
   absl::StatusOr<size_t> ReadBody(char* buf, size_t len) override;
   absl::Status StartResponse(int status, std::string_view reason,
-                             const std::vector<plugin::Header>& headers) override;
+                             const std::vector<protocol::Header>& headers) override;
   absl::Status WriteBody(std::string_view data) override;
   absl::Status SendFile(int fd, int64_t offset, int64_t length) override;
   bool ResponseStarted() const override { return started_; }

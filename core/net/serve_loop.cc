@@ -18,7 +18,7 @@
 namespace kiln::net {
 
 ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
-                     plugin::Handler* handler, WorkerObserver* observer, int worker_id)
+                     protocol::Handler* handler, WorkerObserver* observer, int worker_id)
     : options_(std::move(options)),
       sockets_(std::move(sockets)),
       handler_(handler),

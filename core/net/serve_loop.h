@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/base/unique_fd.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::config {
 class Config;
@@ -85,7 +85,7 @@ class ServeLoop {
   // `handler` may be null: the built-in test handler answers then if
   // options.builtin_handler, else the no-app handler (500 for every request). `observer` may
   // be null. The listen fds stay owned by the caller and must outlive Run().
-  ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets, plugin::Handler* handler,
+  ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets, protocol::Handler* handler,
             WorkerObserver* observer, int worker_id);
   ~ServeLoop();
   ServeLoop(const ServeLoop&) = delete;
@@ -116,8 +116,8 @@ class ServeLoop {
 
   ServeOptions options_;
   std::vector<ListenSocket> sockets_;
-  plugin::Handler* handler_;
-  std::unique_ptr<plugin::Handler> builtin_;
+  protocol::Handler* handler_;
+  std::unique_ptr<protocol::Handler> builtin_;
   WorkerObserver* observer_;
   int worker_id_;
   std::unique_ptr<StaticFiles> statics_;      // null without static-map

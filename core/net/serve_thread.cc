@@ -18,7 +18,6 @@
 #include <optional>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
 #include "core/base/errno_status.h"
@@ -313,50 +312,38 @@ bool ServeThread::Discard(Connection* c) {
   return true;
 }
 
-int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed) {
+ServeThread::Progress ServeThread::ParseHead(Connection* c, protocol::HttpHead* head,
+                                             size_t* consumed) {
   if (c->protocol() == Protocol::kUwsgi) {
     protocol::UwsgiParseResult r =
-        protocol::ParseUwsgi(c->data(), c->size(), options_.buffer_size, &req_);
-    if (r.status == protocol::ParseStatus::kIncomplete) return kHeadWait;
+        protocol::ParseUwsgi(c->data(), c->size(), options_.buffer_size, &req_, head);
+    if (r.status == protocol::ParseStatus::kIncomplete) return Progress::kWait;
     if (r.status == protocol::ParseStatus::kError) {
       if (r.error == protocol::UwsgiError::kBlockTooLarge) {
         log::Warn("uwsgi: %s from %s; answered 431", log::LogSafeText(r.message), c->PeerText());
         (void)c->WriteAll(protocol::ErrorResponse(431, r.message), options_.socket_timeout);
-        return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
+        return LingeringClose(c) ? Progress::kAnswered : Progress::kClosed;
       }
-      log::Warn("uwsgi: invalid request from %s: %s; connection closed", c->PeerText(),
-                log::LogSafeText(r.message));
-      Close(c);
-      return kHeadClosed;
-    }
-    *head = protocol::HttpHead{};
-    head->keep_alive = false;
-    const std::string_view cl = req_.Get("CONTENT_LENGTH").value_or("");
-    if (!cl.empty()) {
-      uint64_t n = 0;
-      if (!absl::SimpleAtoi(base::Av(cl), &n)) {
+      if (r.error == protocol::UwsgiError::kBadContentLength) {
+        // The value quoted with '"' and '\\' escaped too, so it cannot end the quotes.
         log::Warn("uwsgi: invalid request from %s: CONTENT_LENGTH \"%s\" is not a number; "
-                  "connection closed", c->PeerText(), log::LogSafe(cl));
-        Close(c);
-        return kHeadClosed;
+                  "connection closed", c->PeerText(),
+                  log::LogSafe(req_.Get("CONTENT_LENGTH").value_or("")));
+      } else {
+        log::Warn("uwsgi: invalid request from %s: %s; connection closed", c->PeerText(),
+                  log::LogSafeText(r.message));
       }
-      head->framing = n > 0 ? protocol::BodyFraming::kContentLength : protocol::BodyFraming::kNone;
-      head->content_length = n;
+      Close(c);
+      return Progress::kClosed;
     }
-    head->minor_version = req_.Get("SERVER_PROTOCOL").value_or("") == "HTTP/1.0" ? 0 : 1;
-    head->is_head = req_.Get("REQUEST_METHOD").value_or("") == "HEAD";
     *consumed = r.consumed;
-    return 1;
+    return Progress::kReady;
   }
   // Parse only once the blank line that ends the head has arrived (or the head is over the
   // limit), scanning each byte once: a client that trickles its head costs no rescans.
-  const std::string_view buffered(c->data(), c->size());
-  const size_t from = c->head_scanned > 3 ? c->head_scanned - 3 : 0;
-  if (buffered.find("\n\n", from) == std::string_view::npos &&
-      buffered.find("\n\r\n", from) == std::string_view::npos &&
+  if (!protocol::HttpHeadEndArrived(c->data(), c->size(), &c->head_scanned) &&
       c->size() <= options_.buffer_size && !c->Full()) {
-    c->head_scanned = c->size();
-    return kHeadWait;
+    return Progress::kWait;
   }
   // The Connection's address strings live as long as the connection, longer than the request
   // (ConnectionInfo's contract): OwnHead leaves the views into them alone.
@@ -371,17 +358,17 @@ int ServeThread::ParseHead(Connection* c, protocol::HttpHead* head, size_t* cons
       r.message = "request head does not fit the read buffer (raise buffer-size)";
     } else {
       c->head_scanned = c->size();
-      return kHeadWait;
+      return Progress::kWait;
     }
   }
   if (r.status == protocol::ParseStatus::kError) {
     log::Warn("http: bad request from %s: %s; answered %d", c->PeerText(),
               log::LogSafeText(r.message), r.http_status);
     (void)c->WriteAll(protocol::ErrorResponse(r.http_status, r.message), options_.socket_timeout);
-    return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
+    return LingeringClose(c) ? Progress::kAnswered : Progress::kClosed;
   }
   *consumed = r.consumed;
-  return 1;
+  return Progress::kReady;
 }
 
 bool ServeThread::ProcessBuffered(Connection* c) {
@@ -400,14 +387,14 @@ bool ServeThread::ProcessBuffered(Connection* c) {
       c->deadline = absl::Now() + options_.socket_timeout;
     }
     if (c->state == Connection::State::kReadingBody) {
-      const int body = CollectBody(c);
-      if (body != 1) return body != kHeadClosed;
+      const Progress body = CollectBody(c);
+      if (body != Progress::kReady) return body != Progress::kClosed;
     }
     c->EnsureTailRoom(kTailRoom);
     protocol::HttpHead head;
     size_t consumed = 0;
-    const int ready = ParseHead(c, &head, &consumed);
-    if (ready != 1) return ready != kHeadClosed;
+    const Progress ready = ParseHead(c, &head, &consumed);
+    if (ready != Progress::kReady) return ready != Progress::kClosed;
     if (c->state != Connection::State::kReadingBody && WaitForBufferedBody(c, head, consumed)) {
       return true;
     }
@@ -487,9 +474,11 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
   return true;
 }
 
-int ServeThread::CollectBody(Connection* c) {
+ServeThread::Progress ServeThread::CollectBody(Connection* c) {
   Connection::PendingBody& b = c->body;
-  if (!b.spool.Valid()) return c->size() >= b.head_len + b.length ? 1 : 0;
+  if (!b.spool.Valid()) {
+    return c->size() >= b.head_len + b.length ? Progress::kReady : Progress::kWait;
+  }
   const size_t here = c->size() - b.head_len;
   const size_t n = static_cast<size_t>(std::min<uint64_t>(here, b.length - b.spooled));
   if (n > 0) {
@@ -497,12 +486,12 @@ int ServeThread::CollectBody(Connection* c) {
       log::Error("post-buffering: %s; answered 500 to %s", base::Sv(s.message()),
                  c->PeerText());
       (void)c->WriteAll(protocol::ErrorResponse(500), options_.socket_timeout);
-      return LingeringClose(c) ? kHeadAnswered : kHeadClosed;
+      return LingeringClose(c) ? Progress::kAnswered : Progress::kClosed;
     }
     c->Cut(b.head_len, n);
     b.spooled += n;
   }
-  return b.spooled == b.length ? 1 : 0;
+  return b.spooled == b.length ? Progress::kReady : Progress::kWait;
 }
 
 void ServeThread::ReleaseBody(Connection* c) {

@@ -34,8 +34,13 @@ class ServeThread {
     kClose,          // nothing unread: close now
     kLingeringClose  // the client may still be sending: LingeringClose
   };
-  // ParseHead's answers besides "ready" (1).
-  static constexpr int kHeadWait = 0, kHeadClosed = -1, kHeadAnswered = -2;
+  // What reading a head (ParseHead) or a post-buffered body (CollectBody) came to.
+  enum class Progress {
+    kReady,     // a request (or its whole body) is here
+    kWait,      // more bytes are needed
+    kClosed,    // the connection was closed (and is gone)
+    kAnswered,  // an error answer went out and the connection is lingering
+  };
 
 
   // Accepts unless stopping, paused after an accept error, or waiting for the request of a
@@ -47,16 +52,13 @@ class ServeThread {
   // Read and serve what c has sent. False when c was closed (and is gone).
   bool OnEvent(Connection* c);
   bool ProcessBuffered(Connection* c);
-  // Parses one head from c's buffer. Returns 1 when a request is ready, kHeadWait to wait for
-  // more, kHeadClosed when the connection was closed, kHeadAnswered when an error answer went
-  // out and the connection is lingering.
-  int ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed);
+  // Parses one head from c's buffer.
+  Progress ParseHead(Connection* c, protocol::HttpHead* head, size_t* consumed);
   // True when a post-buffered body is still arriving: the loop collects it (CollectBody).
   bool WaitForBufferedBody(Connection* c, const protocol::HttpHead& head, size_t head_len);
-  // Takes in what arrived of a post-buffered body: 1 when it is complete, kHeadWait to wait;
-  // when it cannot be stored, answers 500 and returns kHeadAnswered (lingering) or
-  // kHeadClosed.
-  int CollectBody(Connection* c);
+  // Takes in what arrived of a post-buffered body: kReady when it is complete, kWait to wait;
+  // when it cannot be stored, answers 500 and returns kAnswered (lingering) or kClosed.
+  Progress CollectBody(Connection* c);
   // Gives back c's share of the post-buffering-memory budget, its spool, its large buffer.
   void ReleaseBody(Connection* c);
   After ServeOne(Connection* c, const protocol::HttpHead& head);

@@ -39,7 +39,7 @@ bool HasDotDot(std::string_view path) {
   return false;
 }
 
-void Answer(plugin::RequestContext& r, int status, std::string_view text) {
+void Answer(protocol::RequestContext& r, int status, std::string_view text) {
   if (r.StartResponse(status, "", {{"Content-Type", "text/plain"}}).ok()) {
     (void)r.WriteBody(text);
   }
@@ -114,7 +114,7 @@ absl::StatusOr<StaticFiles> StaticFiles::Create(
   return files;
 }
 
-bool StaticFiles::Serve(plugin::RequestContext& r) const {
+bool StaticFiles::Serve(protocol::RequestContext& r) const {
   const std::string_view method = r.Var("REQUEST_METHOD").value_or("");
   if (method != "GET" && method != "HEAD") return false;
   const std::string_view path = r.Var("PATH_INFO").value_or("");

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::net {
 
@@ -23,7 +23,7 @@ class StaticFiles {
 
   // Answers a GET/HEAD under a mount when the file exists (200, 304, or 403 for a directory
   // or a path that leaves the mount). Returns false when the request is not ours.
-  bool Serve(plugin::RequestContext& request) const;
+  bool Serve(protocol::RequestContext& request) const;
   bool empty() const { return mounts_.empty(); }
 
  private:

@@ -17,7 +17,7 @@
 #include "core/config/option_registry.h"
 #include "core/log/logger.h"
 #include "core/plugin/loaded_plugin.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::plugin {
 namespace {
@@ -221,7 +221,7 @@ kiln_status ConfigEntryGet(kiln_plugin* self, size_t index, kiln_str* key, kiln_
 
 // ---- the request ----
 
-RequestContext& Ctx(kiln_request* r) { return *r->context; }
+protocol::RequestContext& Ctx(kiln_request* r) { return *r->context; }
 
 kiln_status RequestVarGet(kiln_request* r, kiln_str name, kiln_str* out) {
   std::optional<std::string_view> v = Ctx(r).Var(View(name));
@@ -264,10 +264,10 @@ kiln_status ResponseStart(kiln_request* r, int status, kiln_str reason, const ki
   if (status < 100 || status > 999 || (header_count > 0 && headers == nullptr)) {
     return KILN_ERROR;
   }
-  std::vector<Header> hs;
+  std::vector<protocol::Header> hs;
   hs.reserve(header_count);
   for (size_t i = 0; i < header_count; ++i) {
-    hs.push_back(Header{View(headers[i].name), View(headers[i].value)});
+    hs.push_back(protocol::Header{View(headers[i].name), View(headers[i].value)});
   }
   return Ctx(r).StartResponse(status, View(reason), hs).ok() ? KILN_OK : KILN_ERROR;
 }

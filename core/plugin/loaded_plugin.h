@@ -11,15 +11,17 @@
 
 namespace kiln::plugin {
 class LoadedPlugin;
-class RequestContext;
 }  // namespace kiln::plugin
+namespace kiln::protocol {
+class RequestContext;
+}  // namespace kiln::protocol
 
 // The SDK's opaque handles, defined on the host side only.
 struct kiln_plugin {
   kiln::plugin::LoadedPlugin* plugin;
 };
 struct kiln_request {
-  kiln::plugin::RequestContext* context;
+  kiln::protocol::RequestContext* context;
 };
 
 namespace kiln::plugin {

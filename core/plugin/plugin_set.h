@@ -21,11 +21,17 @@
 #include "core/plugin/abi_check.h"
 #include "core/plugin/loaded_plugin.h"
 #include "core/plugin/plugin_info.h"
-#include "core/plugin/request_context.h"
 #include "core/plugin/router.h"
 #include "core/plugin/search_path.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::plugin {
+
+// The request interface is the protocol layer's (below both net and plugin); the plugin set is
+// one of its handlers.
+using protocol::Handler;
+using protocol::Header;
+using protocol::RequestContext;
 
 class PluginSet : public Handler {
  public:

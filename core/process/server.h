@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request_context.h"
 
 namespace kiln::config {
 class Config;
@@ -32,7 +32,7 @@ class Application {
   // In the master at its final exit (not on reload).
   virtual void Shutdown() = 0;
   // Requests go here; valid from AppLoad until WorkerExit.
-  virtual plugin::Handler* handler() = 0;
+  virtual protocol::Handler* handler() = 0;
   // Once the scoreboard is mapped, before the first fork (so every worker inherits what the
   // application keeps of it); it lives until the server returns. For readers such as the
   // plugin host's scoreboard_worker.

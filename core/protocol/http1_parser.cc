@@ -421,6 +421,17 @@ void AddServerVars(const HeaderState& st, const ConnectionInfo& conn, Request* r
 
 }  // namespace
 
+bool HttpHeadEndArrived(const char* buf, size_t len, size_t* scanned) {
+  const std::string_view buffered(buf, len);
+  const size_t from = *scanned > 3 ? *scanned - 3 : 0;
+  if (buffered.find("\n\n", from) != std::string_view::npos ||
+      buffered.find("\n\r\n", from) != std::string_view::npos) {
+    return true;
+  }
+  *scanned = len;
+  return false;
+}
+
 bool PercentDecode(std::string_view in, Arena* arena, std::string_view* out) {
   if (in.find('%') == std::string_view::npos) {
     *out = in;

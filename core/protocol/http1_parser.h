@@ -12,8 +12,6 @@
 
 namespace kiln::protocol {
 
-enum class BodyFraming { kNone, kContentLength, kChunked };
-
 // Facts about the connection the parser turns into REMOTE_*/SERVER_* variables. The views
 // must outlive the Request.
 struct ConnectionInfo {
@@ -22,16 +20,6 @@ struct ConnectionInfo {
   std::string_view server_name;  // used when the request has no Host header
   std::string_view server_port;
   std::string_view scheme = "http";
-};
-
-// What the serving loop needs besides the variables.
-struct HttpHead {
-  BodyFraming framing = BodyFraming::kNone;
-  uint64_t content_length = 0;  // for kContentLength
-  int minor_version = 1;        // HTTP/1.<minor>
-  bool keep_alive = true;       // after Connection and the version default
-  bool expect_continue = false;
-  bool is_head = false;
 };
 
 struct HttpParseResult {
@@ -48,6 +36,12 @@ struct HttpParseResult {
 // cannot pose as "X-Real-IP" in HTTP_X_REAL_IP.
 HttpParseResult ParseHttp1(const char* buf, size_t len, size_t max_head,
                            const ConnectionInfo& conn, Request* req, HttpHead* head);
+
+// Whether the blank line that ends an HTTP head is in buf[0..len). Looks only at the bytes
+// from *scanned on (less the 3 that a "\n\r\n" may straddle) and, when the end is not there
+// yet, sets *scanned to len: a head that trickles in a few bytes per read is scanned once in
+// all, not once per read. The caller resets *scanned to 0 for the next head.
+bool HttpHeadEndArrived(const char* buf, size_t len, size_t* scanned);
 
 // Percent-decodes `in` into the arena. False on a bad escape or an encoded NUL.
 bool PercentDecode(std::string_view in, Arena* arena, std::string_view* out);

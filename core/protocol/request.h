@@ -18,9 +18,25 @@ namespace kiln::protocol {
 // Result of a pure parser step (picohttpparser shape).
 enum class ParseStatus { kComplete, kIncomplete, kError };
 
+// A name and its value: a request variable, or a response header (one type for both, so a
+// handler can pass variables on as headers and the framing code reads either).
 struct Var {
   std::string_view name;
   std::string_view value;
+};
+using Header = Var;
+
+// How the request body is delimited.
+enum class BodyFraming { kNone, kContentLength, kChunked };
+
+// What the serving loop needs besides the variables; both parsers fill it.
+struct HttpHead {
+  BodyFraming framing = BodyFraming::kNone;
+  uint64_t content_length = 0;  // for kContentLength
+  int minor_version = 1;        // HTTP/1.<minor> (SERVER_PROTOCOL for uwsgi)
+  bool keep_alive = true;       // after Connection and the version default; never for uwsgi
+  bool expect_continue = false;
+  bool is_head = false;
 };
 
 // Bump allocator for strings that live as long as one request. Blocks never move, so views

@@ -101,7 +101,7 @@ absl::Status ValidateHeader(std::string_view name, std::string_view value) {
 }
 
 absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
-                                               const std::vector<plugin::Header>& headers,
+                                               const std::vector<Header>& headers,
                                                const ResponseRequestInfo& info) {
   if (status < 100 || status > 999) {
     return absl::InvalidArgumentError(absl::StrFormat("response status %d is not 3 digits",
@@ -122,7 +122,7 @@ absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reas
 
   std::optional<uint64_t> app_length;
   bool app_close = false;
-  for (const plugin::Header& h : headers) {
+  for (const Header& h : headers) {
     absl::Status s = ValidateHeader(h.name, h.value);
     if (!s.ok()) return s;
     if (!info.raw) {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/plugin/request_context.h"
+#include "core/protocol/request.h"
 
 namespace kiln::protocol {
 
@@ -54,7 +54,7 @@ absl::Status ValidateHeader(std::string_view name, std::string_view value);
 // frames the body; its Transfer-Encoding and Connection headers are replaced by the framing
 // kiln chooses (Connection: close from the app ends keep-alive).
 absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
-                                               const std::vector<plugin::Header>& headers,
+                                               const std::vector<Header>& headers,
                                                const ResponseRequestInfo& info);
 
 // A canned error response ("HTTP/1.1 431 Request Header Fields Too Large", text body,

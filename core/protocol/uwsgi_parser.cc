@@ -2,7 +2,9 @@
 // Facts from the uwsgi protocol documentation and nginx's ngx_http_uwsgi_module.
 #include "core/protocol/uwsgi_parser.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "core/base/strings.h"
 
 namespace kiln::protocol {
 namespace {
@@ -21,7 +23,8 @@ UwsgiParseResult Malformed(UwsgiParseResult r, std::string message) {
 
 }  // namespace
 
-UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* req) {
+UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* req,
+                            HttpHead* head) {
   UwsgiParseResult r;
   if (len < kUwsgiHeaderSize) {
     return r;
@@ -72,6 +75,21 @@ UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* 
     req->vars.push_back({key, std::string_view(block + pos + 2, vlen)});
     pos += 2 + vlen;
   }
+  *head = HttpHead{};
+  head->keep_alive = false;
+  const std::string_view cl = req->Get("CONTENT_LENGTH").value_or("");
+  if (!cl.empty()) {
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(base::Av(cl), &n)) {
+      r = Malformed(r, absl::StrFormat("CONTENT_LENGTH \"%s\" is not a number", base::Av(cl)));
+      r.error = UwsgiError::kBadContentLength;
+      return r;
+    }
+    head->framing = n > 0 ? BodyFraming::kContentLength : BodyFraming::kNone;
+    head->content_length = n;
+  }
+  head->minor_version = req->Get("SERVER_PROTOCOL").value_or("") == "HTTP/1.0" ? 0 : 1;
+  head->is_head = req->Get("REQUEST_METHOD").value_or("") == "HEAD";
   r.status = ParseStatus::kComplete;
   r.consumed = kUwsgiHeaderSize + size;
   return r;

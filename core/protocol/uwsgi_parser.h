@@ -16,6 +16,7 @@ enum class UwsgiError {
   kNone,
   kBlockTooLarge,  // datasize over the buffer-size limit: answer 431 (DECISIONS.md 18)
   kMalformed,      // a length past the block, an empty key: close and log
+  kBadContentLength,  // CONTENT_LENGTH is not a decimal number: close and log
 };
 
 struct UwsgiParseResult {
@@ -31,9 +32,13 @@ struct UwsgiParseResult {
 };
 
 // Parses one packet head from buf[0..len). On kComplete, `req` holds modifier1/2 and every
-// var (arrival order; Request::Get gives the last of duplicates). `limit` is buffer-size.
-// kIncomplete means more bytes are needed; req is then unspecified.
-UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* req);
+// var (arrival order; Request::Get gives the last of duplicates), and `head` the body framing
+// as ParseHttp1 reports it: CONTENT_LENGTH (empty or 0: no body), HTTP/1.0 from
+// SERVER_PROTOCOL, HEAD; never keep-alive (the connection end frames the response).
+// `limit` is buffer-size. kIncomplete means more bytes are needed; req and head are then
+// unspecified.
+UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* req,
+                            HttpHead* head);
 
 // Appends the encoding of one var to `out` (for tests, benchmarks and clients).
 void AppendUwsgiVar(std::string* out, std::string_view key, std::string_view value);

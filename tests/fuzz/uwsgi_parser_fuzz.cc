@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* buf = reinterpret_cast<const char*>(data + 2);
   const size_t len = size - 2;
   kiln::protocol::Request req;
-  kiln::protocol::UwsgiParseResult r = kiln::protocol::ParseUwsgi(buf, len, limit, &req);
+  kiln::protocol::HttpHead head;
+  kiln::protocol::UwsgiParseResult r = kiln::protocol::ParseUwsgi(buf, len, limit, &req, &head);
   if (r.status == ParseStatus::kComplete) {
     if (r.consumed > len || r.consumed != 4 + r.block_size || r.block_size > limit) std::abort();
     for (const kiln::protocol::Var& v : req.vars) {

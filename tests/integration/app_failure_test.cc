@@ -19,9 +19,9 @@ namespace kiln::process {
 namespace {
 
 // Answers nothing: the app never loads, so no request reaches it.
-class NeverCalled : public plugin::Handler {
+class NeverCalled : public protocol::Handler {
  public:
-  void Handle(plugin::RequestContext&) override {}
+  void Handle(protocol::RequestContext&) override {}
 };
 
 class FailingApplication : public Application {
@@ -34,7 +34,7 @@ class FailingApplication : public Application {
   void WorkerExit() override {}
   void Shutdown() override {}
   // A handler plugin is loaded (so start-up gets as far as loading the app).
-  plugin::Handler* handler() override { return &handler_; }
+  protocol::Handler* handler() override { return &handler_; }
 
  private:
   NeverCalled handler_;

@@ -41,7 +41,7 @@ class NginxTest : public ::testing::Test {
     }
   }
 
-  void StartAll(ServeOptions options, plugin::Handler* handler = nullptr) {
+  void StartAll(ServeOptions options, protocol::Handler* handler = nullptr) {
     h_.Start(options, handler);
     const std::string dir = h_.dir();
     mkdir((dir + "/t").c_str(), 0700);

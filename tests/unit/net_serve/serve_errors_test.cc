@@ -329,5 +329,32 @@ TEST(ServeLoop, MalformedUwsgiPacketIsClosedAndTheNextOneServed) {
   EXPECT_THAT(ReadToEof(good.Get()), HasSubstr("hello from kiln"));
 }
 
+// The parser refuses the framing; the loop closes, logs the value quoted and escaped, and
+// serves the next client.
+TEST(ServeLoop, UwsgiContentLengthThatIsNotANumberIsClosedAndLogged) {
+  ServeHarness h;
+  h.Start();
+  base::UniqueFd bad = h.ConnectUwsgi();
+  std::string vars;
+  protocol::AppendUwsgiVar(&vars, "REQUEST_METHOD", "POST");
+  protocol::AppendUwsgiVar(&vars, "CONTENT_LENGTH", "5\"x");
+  SendAll(bad.Get(), protocol::MakeUwsgiPacket(vars) + "hello");
+  EXPECT_EQ(ReadToEof(bad.Get()), "");
+  base::UniqueFd good = h.ConnectUwsgi();
+  std::string ok;
+  protocol::AppendUwsgiVar(&ok, "PATH_INFO", "/");
+  SendAll(good.Get(), protocol::MakeUwsgiPacket(ok));
+  EXPECT_THAT(ReadToEof(good.Get()), HasSubstr("hello from kiln"));
+  h.Stop(true);
+  bool logged = false;
+  for (const std::string& line : h.ServerLogLines()) {
+    if (line.find("CONTENT_LENGTH \"5\\x22x\" is not a number; connection closed") !=
+        std::string::npos) {
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged);
+}
+
 }  // namespace
 }  // namespace kiln::net

@@ -152,7 +152,7 @@ ServeHarness::~ServeHarness() {
   if (absl::StartsWith(dir_, "/tmp/kns")) (void)!system(cmd.c_str());
 }
 
-void ServeHarness::Start(ServeOptions options, plugin::Handler* handler) {
+void ServeHarness::Start(ServeOptions options, protocol::Handler* handler) {
   http_fd_.Reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -178,7 +178,7 @@ void ServeHarness::Start(ServeOptions options, plugin::Handler* handler) {
   thread_ = std::thread([this] { loop_->Run(); });
 }
 
-void AllVarsHandler::Handle(plugin::RequestContext& request) {
+void AllVarsHandler::Handle(protocol::RequestContext& request) {
   std::string body;
   request.ForEachVar([&](std::string_view k, std::string_view v) {
     body.append(k).append("=").append(v).append("\n");

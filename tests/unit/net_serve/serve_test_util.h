@@ -30,7 +30,7 @@ class ServeHarness {
 
   // Starts a loop with an HTTP socket on 127.0.0.1:0 and a uwsgi socket on a unix path.
   // With no handler, kiln's built-in test handler answers (options.builtin_handler is set).
-  void Start(ServeOptions options = ServeOptions(), plugin::Handler* handler = nullptr);
+  void Start(ServeOptions options = ServeOptions(), protocol::Handler* handler = nullptr);
   void Stop(bool graceful);  // Stop + join
   ServeLoop& loop() { return *loop_; }
 
@@ -55,9 +55,9 @@ class ServeHarness {
 
 // Answers every request variable as "NAME=value" lines, request headers included (the
 // built-in handler's /vars leaves those out): for tests of how requests become variables.
-class AllVarsHandler : public plugin::Handler {
+class AllVarsHandler : public protocol::Handler {
  public:
-  void Handle(plugin::RequestContext& request) override;
+  void Handle(protocol::RequestContext& request) override;
 };
 
 base::UniqueFd ConnectUnix(const std::string& path);

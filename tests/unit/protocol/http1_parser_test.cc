@@ -248,5 +248,24 @@ TEST(Http1Parser, SameContentLengthTwiceIsAccepted) {
   EXPECT_EQ(p->head.content_length, 3u);
 }
 
+TEST(Http1Parser, HeadEndIsFoundOnceAndEachByteScannedOnce) {
+  const std::string head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  // Trickled one byte at a time: the end shows only with the last byte, and the scan
+  // position keeps up with what has arrived.
+  size_t scanned = 0;
+  for (size_t n = 1; n < head.size(); ++n) {
+    ASSERT_FALSE(HttpHeadEndArrived(head.data(), n, &scanned)) << n;
+    EXPECT_EQ(scanned, n);
+  }
+  EXPECT_TRUE(HttpHeadEndArrived(head.data(), head.size(), &scanned));
+  // An end marker split across reads ("\r\n" then "\r\n") is still found.
+  scanned = head.size() - 2;
+  EXPECT_TRUE(HttpHeadEndArrived(head.data(), head.size(), &scanned));
+  // A bare-LF head ends at "\n\n".
+  const std::string lf = "GET / HTTP/1.0\nHost: a\n\n";
+  scanned = 0;
+  EXPECT_TRUE(HttpHeadEndArrived(lf.data(), lf.size(), &scanned));
+}
+
 }  // namespace
 }  // namespace kiln::protocol

@@ -42,13 +42,14 @@ TEST(RequestOwnHead, HttpVariablesSurviveTheBufferBeingOverwritten) {
 
 TEST(RequestOwnHead, UwsgiVariablesSurviveAndTheStorageIsReused) {
   Request req;
+  HttpHead head;
   for (int round = 0; round < 3; ++round) {
     std::string block;
     AppendUwsgiVar(&block, "REQUEST_METHOD", "PUT");
     AppendUwsgiVar(&block, "REQUEST_URI", "/r/" + std::string(100 * (3 - round), 'u'));
     AppendUwsgiVar(&block, "HTTP_HOST", "uwsgi.example");
     std::string packet = MakeUwsgiPacket(block);
-    UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+    UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
     ASSERT_EQ(r.status, ParseStatus::kComplete) << r.message;
     req.OwnHead(packet.data(), r.consumed);
     packet.assign(packet.size(), 'X');

@@ -8,7 +8,7 @@
 namespace kiln::protocol {
 namespace {
 
-const std::vector<plugin::Header> kPlain = {{"Content-Type", "text/plain"}};
+const std::vector<protocol::Header> kPlain = {{"Content-Type", "text/plain"}};
 
 ResponseRequestInfo Http11() {
   ResponseRequestInfo i;
@@ -76,7 +76,7 @@ TEST(ResponseWriter, HeadGetsHeadersOnly) {
 }
 
 TEST(ResponseWriter, AppConnectionCloseEndsKeepAliveAndAppFramingIsReplaced) {
-  std::vector<plugin::Header> hs = {{"Connection", "close"}, {"Transfer-Encoding", "chunked"}};
+  std::vector<protocol::Header> hs = {{"Connection", "close"}, {"Transfer-Encoding", "chunked"}};
   auto h = BuildResponseHead(200, "", hs, Http11());
   ASSERT_TRUE(h.ok());
   EXPECT_FALSE(h->keep_alive);
@@ -84,7 +84,7 @@ TEST(ResponseWriter, AppConnectionCloseEndsKeepAliveAndAppFramingIsReplaced) {
 }
 
 TEST(ResponseWriter, AppContentLengthFramesTheBody) {
-  std::vector<plugin::Header> hs = {{"Content-Length", "10"}};
+  std::vector<protocol::Header> hs = {{"Content-Length", "10"}};
   auto h = BuildResponseHead(200, "", hs, Http11());
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h->framing, ResponseFraming::kContentLength);
@@ -106,7 +106,7 @@ TEST(ResponseWriter, RawUwsgiResponseTakesTheRequestVersionAndAddsNothing) {
 }
 
 TEST(ResponseWriter, RejectsCrLfInHeaders) {
-  std::vector<plugin::Header> hs = {{"X-Bad", "a\r\nSet-Cookie: evil"}};
+  std::vector<protocol::Header> hs = {{"X-Bad", "a\r\nSet-Cookie: evil"}};
   auto h = BuildResponseHead(200, "", hs, Http11());
   ASSERT_FALSE(h.ok());
   EXPECT_NE(std::string(h.status().message()).find("X-Bad"), std::string::npos);

@@ -2,6 +2,8 @@
 #include "core/protocol/uwsgi_parser.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -37,7 +39,8 @@ TEST(UwsgiParser, ParsesAnNginxPacketByteForByte) {
   ASSERT_EQ(static_cast<unsigned char>(packet[2]), block.size() >> 8);
   packet += "BODY";
   Request req;
-  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  HttpHead head;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
   ASSERT_EQ(r.status, ParseStatus::kComplete) << r.message;
   EXPECT_EQ(r.consumed, 4 + block.size());
   EXPECT_EQ(req.vars.size(), 14u);
@@ -53,7 +56,8 @@ TEST(UwsgiParser, ReadsModifiers) {
   AppendUwsgiVar(&b, "PATH_INFO", "/");
   std::string packet = MakeUwsgiPacket(b, 6, 3);
   Request req;
-  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).status,
+  HttpHead head;
+  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head).status,
             ParseStatus::kComplete);
   EXPECT_EQ(req.modifier1, 6);
   EXPECT_EQ(req.modifier2, 3);
@@ -63,7 +67,9 @@ TEST(UwsgiParser, IsIncompleteAtEveryPrefix) {
   std::string packet = MakeUwsgiPacket(NginxBlock());
   for (size_t n = 0; n < packet.size(); ++n) {
     Request req;
-    EXPECT_EQ(ParseUwsgi(packet.data(), n, 65535, &req).status, ParseStatus::kIncomplete) << n;
+    HttpHead head;
+    EXPECT_EQ(ParseUwsgi(packet.data(), n, 65535, &req, &head).status, ParseStatus::kIncomplete)
+        << n;
   }
 }
 
@@ -73,7 +79,8 @@ TEST(UwsgiParser, LastDuplicateKeyWins) {
   AppendUwsgiVar(&b, "HTTP_X", "second");
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).status,
+  HttpHead head;
+  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head).status,
             ParseStatus::kComplete);
   EXPECT_EQ(req.Get("HTTP_X"), "second");
   EXPECT_EQ(req.vars.size(), 2u);
@@ -85,7 +92,8 @@ TEST(UwsgiParser, AcceptsEmptyLastValue) {
   AppendUwsgiVar(&b, "B", "");
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).status,
+  HttpHead head;
+  ASSERT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head).status,
             ParseStatus::kComplete);
   EXPECT_EQ(req.Get("B"), "");
 }
@@ -94,7 +102,8 @@ TEST(UwsgiParser, BlockOverLimitIsTooLargeAsSoonAsTheHeaderArrives) {
   std::string b(5000, 'x');
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  UwsgiParseResult r = ParseUwsgi(packet.data(), 4, 4096, &req);
+  HttpHead head;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), 4, 4096, &req, &head);
   EXPECT_EQ(r.status, ParseStatus::kError);
   EXPECT_EQ(r.error, UwsgiError::kBlockTooLarge);
   EXPECT_EQ(r.block_size, 5000u);
@@ -107,7 +116,8 @@ TEST(UwsgiParser, RejectsKeyLengthPastBlock) {
   b[0] = 50;  // key length 50 in a 8-byte block
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  HttpHead head;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
   EXPECT_EQ(r.status, ParseStatus::kError);
   EXPECT_EQ(r.error, UwsgiError::kMalformed);
   EXPECT_NE(r.message.find("key length 50"), std::string::npos) << r.message;
@@ -119,7 +129,8 @@ TEST(UwsgiParser, RejectsValueLengthPastBlock) {
   b[5] = 9;
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  HttpHead head;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
   EXPECT_EQ(r.error, UwsgiError::kMalformed);
   EXPECT_NE(r.message.find("KEY"), std::string::npos) << r.message;
 }
@@ -129,7 +140,8 @@ TEST(UwsgiParser, RejectsZeroLengthKey) {
   AppendUwsgiVar(&b, "", "v");
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req);
+  HttpHead head;
+  UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
   EXPECT_EQ(r.error, UwsgiError::kMalformed);
   EXPECT_NE(r.message.find("empty key"), std::string::npos);
 }
@@ -140,16 +152,65 @@ TEST(UwsgiParser, RejectsTruncatedLengthField) {
   b.push_back('\x01');  // one stray byte: half a key length
   std::string packet = MakeUwsgiPacket(b);
   Request req;
-  EXPECT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req).error, UwsgiError::kMalformed);
+  HttpHead head;
+  EXPECT_EQ(ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head).error,
+            UwsgiError::kMalformed);
 }
 
 TEST(UwsgiParser, PlainHttpOnAUwsgiSocketIsOverTheDefaultLimitOfSmallServers) {
   // "GET " read as a header: datasize is 'E' | 'T' << 8 = 21573, as uWSGI's docs say.
   const char http[] = "GET / HTTP/1.1\r\n";
   Request req;
-  UwsgiParseResult r = ParseUwsgi(http, sizeof(http) - 1, 4096, &req);
+  HttpHead head;
+  UwsgiParseResult r = ParseUwsgi(http, sizeof(http) - 1, 4096, &req, &head);
   EXPECT_EQ(r.error, UwsgiError::kBlockTooLarge);
   EXPECT_EQ(r.block_size, 21573u);
+}
+
+// Body framing and the other facts the serving loop needs, as ParseHttp1 reports them.
+HttpHead ParsedHead(const std::vector<std::pair<std::string, std::string>>& vars) {
+  std::string b;
+  for (const auto& [k, v] : vars) AppendUwsgiVar(&b, k, v);
+  const std::string packet = MakeUwsgiPacket(b);
+  Request req;
+  HttpHead head;
+  head.keep_alive = true;
+  const UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
+  EXPECT_EQ(r.status, ParseStatus::kComplete) << r.message;
+  return head;
+}
+
+TEST(UwsgiParser, ReportsTheBodyFramingFromContentLength) {
+  HttpHead h = ParsedHead({{"REQUEST_METHOD", "POST"}, {"CONTENT_LENGTH", "12"},
+                           {"SERVER_PROTOCOL", "HTTP/1.1"}});
+  EXPECT_EQ(h.framing, BodyFraming::kContentLength);
+  EXPECT_EQ(h.content_length, 12u);
+  EXPECT_EQ(h.minor_version, 1);
+  EXPECT_FALSE(h.keep_alive);  // the connection end frames a uwsgi response
+  EXPECT_FALSE(h.is_head);
+  for (const char* none : {"", "0"}) {
+    h = ParsedHead({{"CONTENT_LENGTH", none}});
+    EXPECT_EQ(h.framing, BodyFraming::kNone) << none;
+    EXPECT_EQ(h.content_length, 0u) << none;
+  }
+  EXPECT_EQ(ParsedHead({{"PATH_INFO", "/"}}).framing, BodyFraming::kNone);
+  h = ParsedHead({{"REQUEST_METHOD", "HEAD"}, {"SERVER_PROTOCOL", "HTTP/1.0"}});
+  EXPECT_TRUE(h.is_head);
+  EXPECT_EQ(h.minor_version, 0);
+}
+
+TEST(UwsgiParser, RefusesAContentLengthThatIsNotANumber) {
+  for (const char* bad : {"12a", "-1", "0x10", "99999999999999999999999"}) {
+    std::string b;
+    AppendUwsgiVar(&b, "CONTENT_LENGTH", bad);
+    const std::string packet = MakeUwsgiPacket(b);
+    Request req;
+    HttpHead head;
+    const UwsgiParseResult r = ParseUwsgi(packet.data(), packet.size(), 65535, &req, &head);
+    EXPECT_EQ(r.status, ParseStatus::kError) << bad;
+    EXPECT_EQ(r.error, UwsgiError::kBadContentLength) << bad;
+    EXPECT_EQ(r.message, "CONTENT_LENGTH \"" + std::string(bad) + "\" is not a number");
+  }
 }
 
 }  // namespace

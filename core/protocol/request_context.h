@@ -1,7 +1,8 @@
 // The one shape of a request as the core hands it to a handler, whatever protocol carried it.
 // The serving loop (core/net) implements RequestContext per request; handlers (the plugin set,
 // the built-in test handler) consume it; core/plugin/host_api.cc maps the C SDK's request
-// functions onto it. Knows nothing of sockets or parsers.
+// functions onto it. It lives in the protocol layer, below both net and plugin, so neither
+// depends on the other. Knows nothing of sockets or parsers.
 #pragma once
 
 #include <cstddef>
@@ -13,13 +14,9 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/protocol/request.h"
 
-namespace kiln::plugin {
-
-struct Header {
-  std::string_view name;
-  std::string_view value;
-};
+namespace kiln::protocol {
 
 class RequestContext {
  public:
@@ -67,4 +64,4 @@ class Handler {
   virtual void Handle(RequestContext& request) = 0;
 };
 
-}  // namespace kiln::plugin
+}  // namespace kiln::protocol
