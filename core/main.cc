@@ -90,7 +90,12 @@ absl::StatusOr<std::unique_ptr<kiln::plugin::PluginSet>> LoadEveryInstalledPlugi
 
 int main(int argc, char** argv) {
   using kiln::config::OptionRegistry;
-  if (argc == 3 && std::string(argv[1]) == "--plugin-info") {  // --plugin-info
+  if (argc >= 2 && std::string(argv[1]) == "--plugin-info") {  // --plugin-info PLUGIN
+    if (argc != 3) {
+      return Fail(kiln::config::Diagnostics(),
+                  absl::InvalidArgumentError("--plugin-info takes one plugin file: kiln "
+                                             "--plugin-info ./mine_plugin.so"));
+    }
     absl::StatusOr<std::string> info = kiln::plugin::PluginInfo(argv[2]);
     if (!info.ok()) return Fail(kiln::config::Diagnostics(), info.status());
     std::fputs(info->c_str(), stdout);
@@ -100,6 +105,10 @@ int main(int argc, char** argv) {
   bool print_config = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    // The short forms every server answers to (uWSGI has -h too); kiln has no other short
+    // options, so neither can be a value.
+    if (arg == "-h") arg = "--help";
+    if (arg == "-v") arg = "--version";
     if (arg == "--print-config") {
       print_config = true;
     } else {

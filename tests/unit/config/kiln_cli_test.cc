@@ -119,6 +119,27 @@ TEST(KilnCommandLine, VersionAndHelp) {
   EXPECT_THAT(h.out, HasSubstr("--socket VALUE"));
 }
 
+// -h and -v are what a newcomer types first; --help names every mode, --plugin-info included.
+TEST(KilnCommandLine, ShortFormsAndPluginInfoInHelp) {
+  TempDir dir;
+  KilnRun v = Kiln(dir, {"-v"});
+  EXPECT_EQ(v.status, 0) << v.err;
+  EXPECT_EQ(v.out, Kiln(dir, {"--version"}).out);
+  EXPECT_THAT(v.out, ::testing::StartsWith("kiln "));
+  KilnRun h = Kiln(dir, {"-h"});
+  EXPECT_EQ(h.status, 0) << h.err;
+  EXPECT_EQ(h.out, Kiln(dir, {"--help"}).out);
+  EXPECT_THAT(h.out, HasSubstr("-h, --help"));
+  EXPECT_THAT(h.out, HasSubstr("-v, --version"));
+  EXPECT_THAT(h.out, HasSubstr("kiln --plugin-info PLUGIN.so"));
+  KilnRun bare = Kiln(dir, {"--plugin-info"});
+  EXPECT_EQ(bare.status, 1);
+  EXPECT_THAT(bare.err, HasSubstr("--plugin-info takes one plugin file"));
+  KilnRun other = Kiln(dir, {"-x"});
+  EXPECT_EQ(other.status, 1);
+  EXPECT_THAT(other.err, HasSubstr("-h lists them"));
+}
+
 TEST(KilnCommandLine, HelpMarkdownPrintsTheOptionsReference) {
   TempDir dir;
   KilnRun r = Kiln(dir, {"--help-markdown"});
