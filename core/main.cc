@@ -36,9 +36,18 @@ extern "C" const char* __lsan_default_suppressions() {
 
 namespace {
 
+// Prints the diagnostics of `diag` not yet printed: a start that fails after the warnings went
+// to stderr (a log file refused, a plugin's on_config_done error) must not print them again.
 void PrintDiagnostics(const kiln::config::Diagnostics& diag) {
-  for (const kiln::config::Diagnostic& d : diag.items()) {
-    std::fprintf(stderr, "%s\n", kiln::config::Diagnostics::Format(d).c_str());
+  static const kiln::config::Diagnostics* printed_from = nullptr;
+  static size_t printed = 0;
+  if (printed_from != &diag) {
+    printed_from = &diag;
+    printed = 0;
+  }
+  const auto& items = diag.items();
+  for (; printed < items.size(); ++printed) {
+    std::fprintf(stderr, "%s\n", kiln::config::Diagnostics::Format(items[printed]).c_str());
   }
 }
 

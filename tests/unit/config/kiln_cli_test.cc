@@ -1,6 +1,7 @@
 // Runs the real `kiln` binary (KILN_BIN): --print-config on the seed file, --version, --help,
 // and the exit status and message of configuration errors.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -138,6 +139,22 @@ TEST(KilnCommandLine, ShortFormsAndPluginInfoInHelp) {
   KilnRun other = Kiln(dir, {"-x"});
   EXPECT_EQ(other.status, 1);
   EXPECT_THAT(other.err, HasSubstr("-h lists them"));
+}
+
+// A start that fails after the configuration's warnings were printed (here: logto is a
+// symlink, refused when the logs open) prints each warning once, then the error.
+TEST(KilnCommandLine, FailedStartPrintsItsWarningsOnce) {
+  TempDir dir;
+  std::string link = dir.Path("kiln.log");
+  ASSERT_EQ(symlink(dir.Path("elsewhere.log").c_str(), link.c_str()), 0);
+  KilnRun r = Kiln(dir, {"--builtin-handler", "--http-socket", dir.Path("s.sock"),
+                         "--master=flase", "--logto", link});
+  EXPECT_EQ(r.status, 1);
+  const std::string warning = "`master = flase` is not a boolean";
+  size_t first = r.err.find(warning);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("kiln: error: option `logto`")) << r.err;
 }
 
 TEST(KilnCommandLine, HelpMarkdownPrintsTheOptionsReference) {
