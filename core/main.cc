@@ -1,17 +1,23 @@
 // kiln's entry point: argv -> Config -> plugins -> server. Wiring only; the logic lives in
 // core/config (reading, resolving, help text) and the parts the server is made of.
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/base/strings.h"
 #include "core/build_info.h"
 #include "core/config/config.h"
 #include "core/config/diagnostics.h"
 #include "core/config/help.h"
 #include "core/config/option_registry.h"
-#include "core/plugin/plugin_set.h"
+#include "core/plugin/host_api.h"
 #include "core/plugin/log_setup.h"
+#include "core/plugin/plugin_set.h"
+#include "core/process/scoreboard.h"
 #include "core/process/server.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -69,6 +75,40 @@ class PluginApplication : public kiln::process::Application {
   void Shutdown() override { plugins_.Shutdown(); }
   kiln::plugin::Handler* handler() override {
     return plugins_.HasHandlers() ? &plugins_ : nullptr;
+  }
+  // The host's scoreboard_worker reads the live slots (the region is shared with every worker).
+  void ScoreboardMapped(const kiln::process::Scoreboard& scoreboard) override {
+    kiln::plugin::SetHostScoreboardReader([&scoreboard](int id, kiln_worker_stats* out) {
+      std::optional<kiln::process::WorkerSnapshot> s = scoreboard.Snapshot(id);
+      if (!s.has_value()) {
+        return false;
+      }
+      out->worker_id = id;
+      out->pid = s->pid;
+      out->state = StatsState(*s);
+      out->requests = s->requests;
+      out->rss_bytes = s->rss_bytes;
+      out->request_start_us = 0;
+      if (s->busy) {  // the scoreboard keeps monotonic time; the SDK gives wall-clock time
+        int64_t running_ns = kiln::process::MonotonicNanos() - s->request_start_ns;
+        out->request_start_us = absl::ToUnixMicros(absl::Now()) - running_ns / 1000;
+      }
+      return true;
+    });
+  }
+
+ private:
+  static uint32_t StatsState(const kiln::process::WorkerSnapshot& s) {
+    switch (s.state) {
+      case kiln::process::WorkerState::kEmpty:
+        return KILN_WORKER_EMPTY;
+      case kiln::process::WorkerState::kStopping:
+        return KILN_WORKER_STOPPING;
+      case kiln::process::WorkerState::kStarting:
+      case kiln::process::WorkerState::kReady:
+        break;
+    }
+    return s.busy ? KILN_WORKER_BUSY : KILN_WORKER_IDLE;
   }
 
  private:

@@ -15,7 +15,7 @@
 namespace kiln::config {
 namespace {
 
-std::string Location(const Entry& e) { return e.from_cli ? "command line" : Place(e.file, e.line); }
+std::string Location(const Entry& e) { return e.from_cli ? Place("", 0) : Place(e.file, e.line); }
 
 absl::Status UnknownOption(const Entry& e, const OptionRegistry& registry,
                            const ProviderLookup& providers) {

@@ -56,7 +56,7 @@ const std::vector<Row>& Rows() {
    "Look for plugins in this directory first.", {"plugins-dir"}},
   {"autoload", kFlag, "true", I,
    "Load the installed plugin that provides an option the config uses."},
-  {"need-plugin", kList, "", P,
+  {"need-plugin", kList, "", I,
    "Load these plugins and fail startup if one is missing.", {"need-plugins"}, true},
   // Processes
   {"master", kFlag, "false", I,

@@ -29,7 +29,8 @@ struct ParsedValue {
   absl::Duration duration;
 };
 
-// "app.ini:12" or "the command line".
+// Where a setting comes from, in every message that names it: "app.ini:12", "app.ini" (no
+// line), or "the command line" (no file).
 std::string Place(std::string_view file, int line);
 
 // true/false/yes/no/on/off/1/0 (any case); "" is true (a bare key). Other text is true, as

@@ -10,17 +10,16 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/strings.h"
+#include "core/config/values.h"
 #include "core/log/sink_spec.h"
 
 namespace kiln::plugin {
 namespace {
 
+// Where `option` was set, worded as every config message words it.
 std::string Place(const config::Config& cfg, std::string_view option) {
   const config::Entry* e = cfg.Where(option);
-  if (e == nullptr || e->file.empty()) {
-    return "command line";
-  }
-  return absl::StrFormat("%s:%d", e->file, e->line);
+  return e == nullptr ? config::Place("", 0) : config::Place(e->file, e->line);
 }
 
 bool AllDigits(const std::string& s) {

@@ -23,6 +23,8 @@
 namespace kiln::plugin {
 namespace {
 
+using config::Place;
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
@@ -31,13 +33,6 @@ std::string_view Trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-std::string Place(const std::string& file, int line) {
-  if (file.empty()) {
-    return "command line";
-  }
-  return line > 0 ? absl::StrFormat("%s:%d", file, line) : file;
 }
 
 bool IsPluginKey(std::string_view key) {

@@ -1,4 +1,5 @@
 // Attached daemons: spawn, respawn with backoff, stop.
+#include "core/log/logger.h"
 #include "core/process/daemons.h"
 
 #include <signal.h>
@@ -9,7 +10,6 @@
 #include <cerrno>
 
 #include "core/base/errno_status.h"
-#include "core/process/process_log.h"
 #include "core/process/scoreboard.h"
 #include "core/process/signals.h"
 
@@ -27,7 +27,7 @@ void Daemons::Spawn(Daemon& d, int64_t now_ns) {
   pid_t master = getpid();
   pid_t pid = fork();
   if (pid < 0) {
-    Logf("attached daemon `%s`: fork failed: %s; retrying", d.command, base::ErrnoText(errno));
+    log::Error("attached daemon `%s`: fork failed: %s; retrying", d.command, base::ErrnoText(errno));
     d.respawn_at_ns = now_ns + 1000000000;
     return;
   }
@@ -45,7 +45,7 @@ void Daemons::Spawn(Daemon& d, int64_t now_ns) {
   d.pid = pid;
   d.born_ns = now_ns;
   d.respawn_at_ns = 0;
-  Logf("spawned attached daemon `%s` (pid: %d)", d.command, pid);
+  log::Notice("spawned attached daemon `%s` (pid: %d)", d.command, pid);
 }
 
 void Daemons::Tick(int64_t now_ns, bool stopping) {
@@ -70,10 +70,10 @@ bool Daemons::OnExit(pid_t pid, int status, int64_t now_ns, bool stopping) {
     }
     absl::Duration delay = d.backoff.OnExit(absl::Nanoseconds(now_ns - d.born_ns));
     if (WIFSIGNALED(status)) {
-      Logf("attached daemon `%s` (pid: %d) killed by signal %d; respawning in %s", d.command, pid,
+      log::Warn("attached daemon `%s` (pid: %d) killed by signal %d; respawning in %s", d.command, pid,
            WTERMSIG(status), absl::FormatDuration(delay));
     } else {
-      Logf("attached daemon `%s` (pid: %d) exited with code %d; respawning in %s", d.command, pid,
+      log::Warn("attached daemon `%s` (pid: %d) exited with code %d; respawning in %s", d.command, pid,
            WEXITSTATUS(status), absl::FormatDuration(delay));
     }
     d.respawn_at_ns = now_ns + absl::ToInt64Nanoseconds(delay);
@@ -93,7 +93,7 @@ void Daemons::TerminateAll() {
 void Daemons::KillAll() {
   for (Daemon& d : daemons_) {
     if (d.pid > 0) {
-      Logf("attached daemon `%s` (pid: %d) still running after reload-mercy: killing it", d.command,
+      log::Warn("attached daemon `%s` (pid: %d) still running after reload-mercy: killing it", d.command,
            d.pid);
       kill(-d.pid, SIGKILL);
     }

@@ -17,7 +17,6 @@
 #include "core/log/logger.h"
 #include "core/net/listener.h"
 #include "core/process/host_setup.h"
-#include "core/process/process_log.h"
 #include "core/process/systemd.h"
 #include "core/process/worker.h"
 
@@ -66,7 +65,7 @@ std::string ProcFirstLine(pid_t pid, const char* what) {
 void LogStuckProcess(int id, pid_t pid) {
   std::string syscall = ProcFirstLine(pid, "syscall");
   std::string wchan = ProcFirstLine(pid, "wchan");
-  Logf("HARAKIRI: worker %d (pid: %d) is in syscall [%s], waiting in [%s]", id, pid,
+  log::Error("HARAKIRI: worker %d (pid: %d) is in syscall [%s], waiting in [%s]", id, pid,
        syscall.empty() ? "unknown" : syscall, wchan.empty() || wchan == "0" ? "running" : wchan);
 }
 
@@ -94,6 +93,7 @@ Master::Master(MasterParams params)
   for (const std::string& path : o_.touch_logreopen) {
     logreopen_mtimes_.push_back(MtimeNs(path));
   }
+  p_.app->ScoreboardMapped(scoreboard_);
 }
 
 std::vector<net::ListenSocket> Master::ListenSockets() const {
@@ -113,7 +113,7 @@ void Master::SpawnWorker(int id) {
   int64_t now = MonotonicNanos();
   pid_t pid = fork();
   if (pid < 0) {
-    Logf("cannot fork worker %d: %s; retrying in 1s", id, base::ErrnoText(errno));
+    log::Error("cannot fork worker %d: %s; retrying in 1s", id, base::ErrnoText(errno));
     slot.respawn_at_ns = now + 1'000'000'000;
     return;
   }
@@ -137,7 +137,7 @@ void Master::SpawnWorker(int id) {
   slot.harakiri = false;
   slot.reason.clear();
   scoreboard_.worker(id).pid.store(pid);
-  Logf("spawned kiln worker %d (pid: %d, cores: %d)", id, pid, p_.serve->threads);
+  log::Notice("spawned kiln worker %d (pid: %d, cores: %d)", id, pid, p_.serve->threads);
 }
 
 void Master::Reap() {
@@ -165,7 +165,7 @@ void Master::Reap() {
     }
     for (auto it = retiring_.begin(); it != retiring_.end(); ++it) {
       if (it->pid == pid) {
-        Logf("worker of the previous generation (pid: %d) %s", pid, DescribeExit(status));
+        log::Notice("worker of the previous generation (pid: %d) %s", pid, DescribeExit(status));
         retiring_.erase(it);
         found = true;
         break;
@@ -187,12 +187,12 @@ void Master::OnWorkerExit(int id, int status) {
   scoreboard_.worker(id).pid.store(0);
   scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kEmpty));
   if (phase_ == Phase::kStopping) {
-    Logf("worker %d (pid: %d) %s", id, pid, DescribeExit(status));
+    log::Notice("worker %d (pid: %d) %s", id, pid, DescribeExit(status));
     return;
   }
   bool app_failed = WIFEXITED(status) && WEXITSTATUS(status) == kExitAppFailed;
   if (app_failed && o_.need_app && !was_ready && retiring_.empty()) {
-    Logf("worker %d (pid: %d) could not load the application; stopping (need-app = true)", id, pid);
+    log::Error("worker %d (pid: %d) could not load the application; stopping (need-app = true)", id, pid);
     exit_code_ = 1;
     BeginStop(/*graceful=*/false, "the application failed to load");
     return;
@@ -200,22 +200,22 @@ void Master::OnWorkerExit(int id, int status) {
   absl::Duration delay = absl::ZeroDuration();
   const std::string planned = PlannedExitLine(id, pid, status, now);
   if (!planned.empty()) {
-    LogLine(planned);
+    log::Notice("%s", planned);
     slot.backoff.OnExit(absl::InfiniteDuration());
   } else if (slot.harakiri) {
-    Logf("worker %d (pid: %d) %s after harakiri; respawning", id, pid, DescribeExit(status));
+    log::Warn("worker %d (pid: %d) %s after harakiri; respawning", id, pid, DescribeExit(status));
     slot.backoff.OnExit(absl::InfiniteDuration());
   } else {
     delay = slot.backoff.OnExit(absl::Nanoseconds(now - slot.born_ns));
     // A worker that crashed while finishing a recycle still died: say what it was doing.
     const auto recycling = static_cast<RecycleReason>(scoreboard_.worker(id).recycle_reason.load());
-    Logf("DAMN ! worker %d (pid: %d) died, %s%s :( trying respawn ...", id, pid,
+    log::Error("DAMN ! worker %d (pid: %d) died, %s%s :( trying respawn ...", id, pid,
          DescribeExit(status),
          recycling == RecycleReason::kNone
              ? ""
              : absl::StrFormat(" while recycling (%s)", RecycleReasonText(recycling)));
     if (delay > absl::ZeroDuration()) {
-      Logf("worker %d died %d time(s) in a row soon after start: respawn delayed by %s", id,
+      log::Warn("worker %d died %d time(s) in a row soon after start: respawn delayed by %s", id,
            slot.backoff.failures(), absl::FormatDuration(delay));
     }
   }
@@ -278,14 +278,14 @@ void Master::CheckHarakiri(int64_t now) {
       char request[kRequestTextSize];
       std::memcpy(request, core.request, sizeof(request));
       request[sizeof(request) - 1] = '\0';
-      Logf(
+      log::Error(
           "*** HARAKIRI ON WORKER %d (pid: %d, core: %d, try: %d): request running for %s, "
           "harakiri is %s ***",
           id, slot.pid, c, tries,
           absl::FormatDuration(
               absl::Trunc(absl::Nanoseconds(now - started), absl::Milliseconds(1))),
           absl::FormatDuration(o_.harakiri));
-      Logf("HARAKIRI: worker %d was running %s", id, request[0] != '\0' ? request : "(unknown)");
+      log::Error("HARAKIRI: worker %d was running %s", id, request[0] != '\0' ? request : "(unknown)");
       if (o_.harakiri_verbose) {
         LogStuckProcess(static_cast<int>(id), slot.pid);
       }
@@ -308,7 +308,7 @@ void Master::CheckLifetime(int64_t now) {
     }
     if (ShouldRecycle(limits, 0, 0, absl::Nanoseconds(now - slot.born_ns)) ==
         RecycleReason::kLifetime) {
-      Logf("worker %d (pid: %d) reached max-worker-lifetime (%s); recycling it gracefully", id,
+      log::Notice("worker %d (pid: %d) reached max-worker-lifetime (%s); recycling it gracefully", id,
            slot.pid, absl::FormatDuration(o_.max_worker_lifetime));
       slot.stopping = true;
       slot.reason = "max-worker-lifetime";
@@ -333,10 +333,10 @@ void Master::CheckGenerationReady(int64_t now) {
   NotifySystemd(
       absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", pid_, o_.processes));
   if (retiring_.empty()) {
-    Logf("kiln is ready: %d worker(s) accepting", o_.processes);
+    log::Notice("kiln is ready: %d worker(s) accepting", o_.processes);
     return;
   }
-  Logf(
+  log::Notice(
       "reload: the new generation is accepting (%d workers); stopping %d worker(s) of the "
       "previous one gracefully",
       o_.processes, retiring_.size());
@@ -354,7 +354,7 @@ void Master::CheckTouchLogreopen() {
     if (m != logreopen_mtimes_[i]) {
       logreopen_mtimes_[i] = m;
       log::ReopenEverywhere();
-      Logf("touch-logreopen: %s changed; log files reopened", o_.touch_logreopen[i]);
+      log::Notice("touch-logreopen: %s changed; log files reopened", o_.touch_logreopen[i]);
       return;
     }
   }
@@ -370,7 +370,7 @@ void Master::CheckTouchReload(int64_t now) {
     int64_t m = MtimeNs(o_.touch_reload[i]);
     if (m != touch_mtimes_[i]) {
       touch_mtimes_[i] = m;
-      Logf("touch-reload: %s changed", o_.touch_reload[i]);
+      log::Notice("touch-reload: %s changed", o_.touch_reload[i]);
       BeginReload("touch-reload");
       return;
     }
@@ -381,7 +381,7 @@ void Master::EnforceMercy(int64_t now) {
   for (size_t id = 1; id < slots_.size(); ++id) {
     Slot& slot = slots_[id];
     if (slot.pid != 0 && slot.kill_at_ns != 0 && now >= slot.kill_at_ns) {
-      Logf("worker %d (pid: %d) still running after worker-reload-mercy (%s): killing it", id,
+      log::Warn("worker %d (pid: %d) still running after worker-reload-mercy (%s): killing it", id,
            slot.pid, absl::FormatDuration(o_.worker_reload_mercy));
       kill(slot.pid, SIGKILL);
       slot.kill_at_ns = 0;
@@ -389,7 +389,7 @@ void Master::EnforceMercy(int64_t now) {
   }
   for (Retiring& r : retiring_) {
     if (r.kill_at_ns != 0 && now >= r.kill_at_ns) {
-      Logf(
+      log::Warn(
           "worker of the previous generation (pid: %d) still running after "
           "worker-reload-mercy (%s): killing it",
           r.pid, absl::FormatDuration(o_.worker_reload_mercy));
@@ -424,7 +424,7 @@ void Master::BeginStop(bool graceful, const char* why) {
   int64_t now = MonotonicNanos();
   int64_t mercy = graceful ? Ns(o_.worker_reload_mercy) : kStopNowMercyNs;
   int sig = graceful ? SIGTERM : SIGINT;
-  Logf("%s: %s", why,
+  log::Notice("%s: %s", why,
        graceful ? absl::StrFormat("stopping gracefully (worker-reload-mercy %s)",
                                   absl::FormatDuration(o_.worker_reload_mercy))
                 : std::string("stopping now"));
@@ -451,10 +451,10 @@ void Master::BeginReload(const char* why) {
     return;
   }
   if (check_pid_ != 0) {
-    Logf("%s: a reload is already being checked; ignored", why);
+    log::Warn("%s: a reload is already being checked; ignored", why);
     return;
   }
-  Logf("%s: graceful reload: checking the new configuration and application first", why);
+  log::Notice("%s: graceful reload: checking the new configuration and application first", why);
   NotifySystemd("RELOADING=1");
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
@@ -462,7 +462,7 @@ void Master::BeginReload(const char* why) {
   }
   auto pid = SpawnReloadCheck(p_.reload, fds);
   if (!pid.ok()) {
-    Logf("reload aborted: %s; the running generation keeps serving",
+    log::Error("reload aborted: %s; the running generation keeps serving",
          base::Sv(pid.status().message()));
     NotifySystemd("READY=1");
     return;
@@ -475,14 +475,14 @@ void Master::OnReloadCheckExit(int status) {
     return;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    Logf(
+    log::Error(
         "reload aborted: the new configuration or application failed its check (%s; its "
         "messages are above); the running generation keeps serving",
         DescribeExit(status));
     NotifySystemd("READY=1");
     return;
   }
-  Logf("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
+  log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
        p_.reload.generation + 1);
   daemons_.StopAndWait(o_.reload_mercy);
   std::vector<net::InheritedFd> fds;
@@ -499,16 +499,16 @@ void Master::OnReloadCheckExit(int status) {
     serving.push_back(r.pid);
   }
   absl::Status s = ExecReload(p_.reload, fds, serving);
-  Logf("reload failed: %s; the running generation keeps serving", base::Sv(s.message()));
+  log::Error("reload failed: %s; the running generation keeps serving", base::Sv(s.message()));
   NotifySystemd("READY=1");
 }
 
 void Master::LogStats() {
-  Logf("stats: generation %d, %d worker(s), %d old worker(s) finishing", p_.reload.generation,
+  log::Notice("stats: generation %d, %d worker(s), %d old worker(s) finishing", p_.reload.generation,
        o_.processes, retiring_.size());
   for (size_t id = 1; id < slots_.size(); ++id) {
     const WorkerSlot& w = scoreboard_.worker(static_cast<int>(id));
-    Logf("stats: worker %d pid %d state %d requests %d bytes %d rss %dMB harakiri %d", id,
+    log::Notice("stats: worker %d pid %d state %d requests %d bytes %d rss %dMB harakiri %d", id,
          w.pid.load(), w.state.load(), w.requests.load(), w.response_bytes.load(),
          w.rss_bytes.load() >> 20, w.harakiri_count.load());
   }
@@ -555,11 +555,11 @@ void Master::Vacuum() {
   }
   for (const BoundSocket& s : *p_.sockets) {
     if (net::VacuumUnixSocket(s.bound.is_unix() ? s.spec.address : s.bound, s.fd.Get())) {
-      Logf("VACUUM: unix socket %s removed", s.spec.address.path);
+      log::Notice("VACUUM: unix socket %s removed", s.spec.address.path);
     }
   }
   if (!o_.pidfile.empty() && RemovePidfile(o_.pidfile, pid_)) {
-    Logf("VACUUM: pidfile %s removed", o_.pidfile);
+    log::Notice("VACUUM: pidfile %s removed", o_.pidfile);
   }
 }
 
@@ -567,13 +567,13 @@ int Master::Run() {
   pid_ = getpid();
   auto signals = SignalSource::Create();
   if (!signals.ok()) {
-    Logf("kiln: %s", base::Sv(signals.status().message()));
+    log::Error("kiln: %s", base::Sv(signals.status().message()));
     return 1;
   }
   if (o_.auto_procname || !o_.procname_prefix.empty()) {
     SetProcessTitle(absl::StrFormat("%skiln master", o_.procname_prefix));
   }
-  Logf("master process started (pid: %d, generation %d)", pid_, p_.reload.generation);
+  log::Notice("master process started (pid: %d, generation %d)", pid_, p_.reload.generation);
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
   }
@@ -590,7 +590,7 @@ int Master::Run() {
   }
   Vacuum();
   p_.app->Shutdown();
-  Logf("goodbye from kiln (pid: %d)", pid_);
+  log::Notice("goodbye from kiln (pid: %d)", pid_);
   return exit_code_;
 }
 

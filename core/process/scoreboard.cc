@@ -95,6 +95,26 @@ void Scoreboard::Reset(int worker_id) const {
   }
 }
 
+std::optional<WorkerSnapshot> Scoreboard::Snapshot(int worker_id) const {
+  if (worker_id < 1 || worker_id > workers_) {
+    return std::nullopt;
+  }
+  const WorkerSlot& w = worker(worker_id);
+  WorkerSnapshot s;
+  s.pid = w.pid.load();
+  s.state = static_cast<WorkerState>(w.state.load());
+  s.requests = w.requests.load();
+  s.rss_bytes = w.rss_bytes.load();
+  for (int c = 0; c < cores_; ++c) {
+    int64_t start = core(worker_id, c).request_start_ns.load();
+    if (start != 0 && (s.request_start_ns == 0 || start < s.request_start_ns)) {
+      s.request_start_ns = start;
+    }
+  }
+  s.busy = s.request_start_ns != 0;
+  return s;
+}
+
 int64_t MonotonicNanos() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

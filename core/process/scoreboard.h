@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 
@@ -40,6 +41,17 @@ struct WorkerSlot {
   std::atomic<uint64_t> recycle_value{0};
 };
 
+// One worker's slot as readers outside the process layer see it (the plugin host's
+// scoreboard_worker, stats): plain values copied from the atomics.
+struct WorkerSnapshot {
+  pid_t pid = 0;  // 0 when the slot is empty
+  WorkerState state = WorkerState::kEmpty;
+  bool busy = false;               // one of its cores is inside a request
+  int64_t request_start_ns = 0;    // monotonic start of its oldest running request; 0 idle
+  uint64_t requests = 0;
+  uint64_t rss_bytes = 0;
+};
+
 class Scoreboard {
  public:
   // Maps a zeroed region for `workers` workers with `cores` threads each.
@@ -57,6 +69,8 @@ class Scoreboard {
   CoreSlot& core(int worker_id, int core_id) const;
   // Clears a worker's slots before a new process takes them.
   void Reset(int worker_id) const;
+  // A copy of worker `worker_id`'s slots; nullopt outside 1..workers().
+  std::optional<WorkerSnapshot> Snapshot(int worker_id) const;
 
  private:
   Scoreboard(void* base, size_t size, int workers, int cores)

@@ -23,7 +23,6 @@
 #include "core/process/host_setup.h"
 #include "core/process/master.h"
 #include "core/process/privileges.h"
-#include "core/process/process_log.h"
 #include "core/process/systemd.h"
 #include "core/process/worker.h"
 
@@ -46,7 +45,9 @@ void CloseStartupStderr() {
 int StartupError(std::string_view what, const absl::Status& s) {
   std::string line =
       absl::StrFormat("kiln: error: %s%s%s", what, what.empty() ? "" : ": ", base::Sv(s.message()));
-  LogLine(line);
+  // The line carries the command line's own "kiln: error:" wording (the same text goes to the
+  // terminal below), so it is logged as it is.
+  log::Log(log::Level::kNotice, line);
   line.push_back('\n');
   if (g_startup_stderr >= 0) {
     (void)log::WriteLine(g_startup_stderr, line);
@@ -96,8 +97,8 @@ void WarnAboveSomaxconn(int backlog) {
   std::ifstream in("/proc/sys/net/core/somaxconn");
   int somaxconn = 0;
   if (in >> somaxconn && somaxconn > 0 && backlog > somaxconn) {
-    Logf(
-        "warning: listen = %d is above net.core.somaxconn (%d): the kernel caps the queue at "
+    log::Warn(
+        "listen = %d is above net.core.somaxconn (%d): the kernel caps the queue at "
         "%d; raise it with sysctl -w net.core.somaxconn=%d",
         backlog, somaxconn, somaxconn, backlog);
   }
@@ -165,7 +166,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
       bs.bound = *bound;
       net::DeferAccept(bs.fd.Get());  // inherited sockets too (systemd's, older kilns')
     }
-    Logf("kiln %s socket %d %s %s address %s fd %d", spec.http ? "http" : "uwsgi", i, how,
+    log::Notice("kiln %s socket %d %s %s address %s fd %d", spec.http ? "http" : "uwsgi", i, how,
          KindText(bs.bound), bs.bound.ToString(), bs.fd.Get());
     out->push_back(std::move(bs));
   }
@@ -173,7 +174,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
   for (net::InheritedFd& f : *inherited) {
     if (f.fd >= 0) {
       base::UniqueFd close_me(f.fd);
-      Logf("socket %s (fd %d) is no longer configured: closed", f.address, f.fd);
+      log::Notice("socket %s (fd %d) is no longer configured: closed", f.address, f.fd);
       auto addr = net::ParseAddress(f.address);
       if (o.vacuum && addr.ok() && !rc.check_only) {
         net::VacuumUnixSocket(*addr, -1);
@@ -190,7 +191,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
         continue;
       }
       SocketSpec spec{"socket", f.address, *addr, false};
-      Logf("kiln uwsgi socket %d received from systemd on %s fd %d", out->size(), f.address, f.fd);
+      log::Notice("kiln uwsgi socket %d received from systemd on %s fd %d", out->size(), f.address, f.fd);
       out->push_back(BoundSocket{spec, base::UniqueFd(f.fd), *addr});
     }
   }
@@ -208,21 +209,21 @@ void Banner(const ServerOptions& o, const ReloadContext& rc) {
   struct tm tm;
   localtime_r(&t, &tm);
   strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-  Logf("*** Starting kiln %s (%dbit) on [%s] ***", KILN_VERSION_STRING, sizeof(void*) * 8, date);
-  Logf("detected binary path: %s", rc.exe);
-  Logf("current working directory: %s", rc.cwd);
+  log::Notice("*** Starting kiln %s (%dbit) on [%s] ***", KILN_VERSION_STRING, sizeof(void*) * 8, date);
+  log::Notice("detected binary path: %s", rc.exe);
+  log::Notice("current working directory: %s", rc.cwd);
   if (rc.generation > 0) {
-    Logf(
+    log::Notice(
         "reload %d: %d worker(s) of the previous generation keep serving until this one is "
         "ready",
         rc.generation, rc.old_workers.size());
   }
-  Logf("your processes number limit is %d", static_cast<int>(sysconf(_SC_CHILD_MAX)));
-  Logf("your mercy for graceful operations on workers is %s",
+  log::Notice("your processes number limit is %d", static_cast<int>(sysconf(_SC_CHILD_MAX)));
+  log::Notice("your mercy for graceful operations on workers is %s",
        absl::FormatDuration(o.worker_reload_mercy));
   if (o.worker_reload_mercy > absl::Hours(1)) {
-    Logf(
-        "warning: worker-reload-mercy is read as seconds (%s), as uWSGI does; a stuck worker "
+    log::Warn(
+        "worker-reload-mercy is read as seconds (%s), as uWSGI does; a stuck worker "
         "can hold a reload that long",
         absl::FormatDuration(o.worker_reload_mercy));
   }
@@ -244,18 +245,18 @@ absl::Status CheckSomethingAnswers(const config::Config& cfg, const ServerOption
                                    const net::ServeOptions& serve, Application& app) {
   if (app.handler() != nullptr) {
     if (serve.builtin_handler) {
-      Logf("warning: builtin-handler = true is ignored: a handler plugin answers requests");
+      log::Warn("builtin-handler = true is ignored: a handler plugin answers requests");
     }
     return absl::OkStatus();
   }
   if (serve.builtin_handler) {
-    Logf(
+    log::Notice(
         "no handler plugin loaded: kiln's built-in test handler answers every request "
         "(builtin-handler = true); it is no application");
     return absl::OkStatus();
   }
   if (!o.need_app) {
-    Logf("*** no app loaded: every request gets 500 (need-app = false) ***");
+    log::Warn("*** no app loaded: every request gets 500 (need-app = false) ***");
     return absl::OkStatus();
   }
   std::string msg = "no application is configured: nothing answers requests (need-app = true)";
@@ -300,7 +301,7 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
       return s;
     }
     if (!s.ok()) {
-      Logf("warning: cannot reopen the log file: %s; logging on to the file already open",
+      log::Warn("cannot reopen the log file: %s; logging on to the file already open",
            base::Sv(s.message()));
     }
   }
@@ -315,7 +316,7 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
     if (chdir(o.chdir.c_str()) != 0) {
       return base::ErrnoError(errno, "chdir", o.chdir);
     }
-    Logf("chdir() to %s", o.chdir);
+    log::Notice("chdir() to %s", o.chdir);
   }
   return absl::OkStatus();
 }
@@ -359,7 +360,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
       if (rc.generation == 0) {
         return FailAfterBind(sockets, "option `pidfile`", s);
       }
-      Logf("warning: cannot rewrite the pidfile after the reload: %s", base::Sv(s.message()));
+      log::Warn("cannot rewrite the pidfile after the reload: %s", base::Sv(s.message()));
     }
   }
   auto dropped = DropPrivileges(*plan);
@@ -367,10 +368,10 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     return FailAfterBind(sockets, "privilege drop", dropped.status());
   }
   for (const std::string& line : *dropped) {
-    Logf("%s", line);
+    log::Notice("%s", line);
   }
   if (std::optional<std::string> w = RootWarning(*plan, geteuid()); w && !rc.check_only) {
-    Logf("%s", *w);
+    log::Warn("%s", *w);
   }
   if (absl::Status s = app.MasterStart(); !s.ok()) {
     return FailAfterBind(sockets, "master start", s);
@@ -383,12 +384,12 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
         return FailAfterBind(sockets, "the application failed to load (need-app = true)",
                              absl::Status(s.code(), msg));
       }
-      Logf("*** the application failed to load: %s; serving 500s (need-app = false) ***",
+      log::Error("*** the application failed to load: %s; serving 500s (need-app = false) ***",
            base::Sv(s.message()));
     }
   }
   if (rc.check_only) {
-    Logf("reload check: configuration, sockets and application are fine");
+    log::Notice("reload check: configuration, sockets and application are fine");
     return 0;
   }
   CloseStartupStderr();  // started: from here on the log file says everything
@@ -404,13 +405,14 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     if (!sb.ok()) {
       return FailAfterBind(sockets, "", sb.status());
     }
+    app.ScoreboardMapped(*sb);
     if (o.processes > 1) {
-      Logf(
-          "warning: processes = %d without master: kiln serves with one process; set "
+      log::Warn(
+          "processes = %d without master: kiln serves with one process; set "
           "`master = true` to run %d workers",
           o.processes, o.processes);
     }
-    Logf("spawned kiln worker 1 (pid: %d, cores: %d) without a master", getpid(), serve->threads);
+    log::Notice("spawned kiln worker 1 (pid: %d, cores: %d) without a master", getpid(), serve->threads);
     NotifySystemd("READY=1");
     WorkerParams wp{1, 0, &o, &*serve, ls, &app, &*sb, o.lazy_apps};
     int code = RunWorker(wp);

@@ -15,6 +15,8 @@ class Config;
 
 namespace kiln::process {
 
+class Scoreboard;
+
 // What the master and the workers call into.
 class Application {
  public:
@@ -31,6 +33,10 @@ class Application {
   virtual void Shutdown() = 0;
   // Requests go here; valid from AppLoad until WorkerExit.
   virtual plugin::Handler* handler() = 0;
+  // Once the scoreboard is mapped, before the first fork (so every worker inherits what the
+  // application keeps of it); it lives until the server returns. For readers such as the
+  // plugin host's scoreboard_worker.
+  virtual void ScoreboardMapped(const Scoreboard& /*scoreboard*/) {}
 };
 
 // Runs the server until it stops; returns the process exit code (0 after a clean stop,

@@ -13,7 +13,6 @@
 #include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
-#include "core/process/process_log.h"
 #include "core/process/supervisor_policy.h"
 
 namespace kiln::process {
@@ -100,10 +99,10 @@ void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t r
     return;
   }
   if (reason == RecycleReason::kMaxRequests) {
-    Logf("worker %d (pid: %d): max-requests (%d) reached; finishing gracefully", worker_id_,
+    log::Notice("worker %d (pid: %d): max-requests (%d) reached; finishing gracefully", worker_id_,
          getpid(), options_.max_requests);
   } else {
-    Logf("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
+    log::Notice("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
          worker_id_, getpid(), rss >> 20, options_.reload_on_rss_bytes >> 20);
   }
   // Tells the master this exit is planned (it logs a recycle, not a death).
@@ -133,13 +132,13 @@ int RunWorker(const WorkerParams& p) {
   slot.pid.store(getpid());
   if (p.load_app) {
     if (absl::Status s = p.app->AppLoad(); !s.ok()) {
-      Logf("worker %d (pid: %d): the application failed to load: %s", p.worker_id, getpid(),
+      log::Error("worker %d (pid: %d): the application failed to load: %s", p.worker_id, getpid(),
            base::Sv(s.message()));
       return kExitAppFailed;
     }
   }
   if (absl::Status s = p.app->PostFork(p.worker_id); !s.ok()) {
-    Logf("worker %d (pid: %d): post-fork hook failed: %s", p.worker_id, getpid(),
+    log::Error("worker %d (pid: %d): post-fork hook failed: %s", p.worker_id, getpid(),
          base::Sv(s.message()));
     return kExitAppFailed;
   }

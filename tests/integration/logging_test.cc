@@ -248,8 +248,9 @@ TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
   auto r = HttpGet(sock, "/sleep?s=30", absl::Seconds(20));
   EXPECT_FALSE(r.ok() && r->status == 200);
-  ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
-  EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30 from",
+  // Logged at error level (the logger's "error: " prefix), not as a notice.
+  ASSERT_TRUE(kiln.WaitForLog("error: *** HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("error: HARAKIRI: worker 1 was running GET /sleep?s=30 from",
                               absl::Seconds(5)))
       << kiln.Log();
 }

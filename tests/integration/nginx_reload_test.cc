@@ -46,7 +46,7 @@ bool PostEcho(const std::string& address, const std::string& body) {
 }
 
 TEST(KeepaliveDrain, ReloadsBehindNginxKeepaliveProxyPassFailNoRequest) {
-  ASSERT_EQ(access(kNginx, X_OK), 0) << "nginx is required for this test";
+  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
   TempDir dir;
   const std::string sock = dir.File("http.sock");
   const std::string src = SourceDir();

@@ -15,12 +15,18 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/protocol/chunked_decoder.h"
 
 namespace kiln::testing {
 
@@ -34,15 +40,15 @@ TempDir::TempDir() {
 
 TempDir::~TempDir() {
   if (!path_.empty()) {
-    std::string cmd = "rm -rf '" + path_ + "'";
-    if (std::system(cmd.c_str()) != 0) {
-      // Best effort: a leftover temp dir is not a test failure.
-    }
+    std::error_code ec;  // best effort: a leftover temp dir is not a test failure
+    std::filesystem::remove_all(path_, ec);
   }
 }
 
 std::string TempDir::Write(std::string_view name, std::string_view content) const {
   std::string p = File(name);
+  std::error_code ec;  // a name with directories ("conf.d/a.ini") gets them
+  std::filesystem::create_directories(std::filesystem::path(p).parent_path(), ec);
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << content;
   return p;
@@ -53,6 +59,13 @@ std::string TempDir::ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string MissingTool(std::string_view path, std::string_view package) {
+  std::string p(path);
+  if (access(p.c_str(), X_OK) == 0) return "";
+  return p + " is missing: this test needs it (install the Debian package `" +
+         std::string(package) + "`, as `./dev deps` does)";
 }
 
 bool ProcessAlive(pid_t pid) {
@@ -242,42 +255,76 @@ absl::StatusOr<int> Connect(std::string_view address) {
 
 namespace {
 
-absl::StatusOr<Response> Exchange(std::string_view address, const std::string& request,
+// The body of a chunked response, decoded by the core's own decoder: a test client that
+// accepted what the server's decoder rejects (or the reverse) would hide a framing bug.
+absl::StatusOr<std::string> Dechunk(std::string_view in) {
+  protocol::ChunkedDecoder decoder;
+  std::string out(in.size(), '\0');
+  protocol::ChunkedDecoder::Result r = decoder.Decode(in.data(), in.size(), out.data(), out.size());
+  if (r.status == protocol::ParseStatus::kError) {
+    return absl::DataLossError("bad chunked body: " + r.message);
+  }
+  if (r.status != protocol::ParseStatus::kComplete) {
+    return absl::DataLossError(
+        absl::StrFormat("chunked body ends before its last chunk (%d bytes)", in.size()));
+  }
+  out.resize(r.produced);
+  return out;
+}
+
+}  // namespace
+
+std::string HeaderOf(const Response& r, std::string_view name) {
+  const std::string wanted(name);
+  for (const std::string& line : std::vector<std::string>(absl::StrSplit(r.head, "\r\n"))) {
+    size_t colon = line.find(':');
+    if (colon != std::string::npos && absl::EqualsIgnoreCase(line.substr(0, colon), wanted)) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+  }
+  return "";
+}
+
+absl::StatusOr<Response> Exchange(std::string_view address, std::string_view request,
                                   absl::Duration timeout) {
   auto fd = Connect(address);
   if (!fd.ok()) {
     return fd.status();
   }
+  // Sends and reads interleaved, as a real client does, so a server echoing a large body
+  // never blocks on a client that is still sending.
   size_t off = 0;
-  while (off < request.size()) {
-    ssize_t n = send(*fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) {
-      close(*fd);
-      return absl::UnavailableError("send failed");
-    }
-    off += static_cast<size_t>(n);
-  }
   std::string data;
   absl::Time deadline = absl::Now() + timeout;
-  char buf[8192];
+  char buf[65536];
   for (;;) {
     int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
     if (left <= 0) {
       close(*fd);
-      return absl::DeadlineExceededError("no complete response in time");
+      return absl::DeadlineExceededError(
+          absl::StrFormat("no complete response in time (%d bytes so far)", data.size()));
     }
-    pollfd p{*fd, POLLIN, 0};
+    pollfd p{*fd, static_cast<short>(POLLIN | (off < request.size() ? POLLOUT : 0)), 0};
     if (poll(&p, 1, left) <= 0) {
       continue;
     }
-    ssize_t n = recv(*fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) {
-      continue;
+    if ((p.revents & POLLOUT) != 0) {
+      ssize_t n = send(*fd, request.data() + off, request.size() - off,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      }
     }
-    if (n <= 0) {
-      break;
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      ssize_t n = recv(*fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        continue;
+      }
+      if (n <= 0) {
+        break;
+      }
+      data.append(buf, static_cast<size_t>(n));
     }
-    data.append(buf, static_cast<size_t>(n));
   }
   close(*fd);
   size_t end = data.find("\r\n\r\n");
@@ -291,10 +338,17 @@ absl::StatusOr<Response> Exchange(std::string_view address, const std::string& r
   if (sp == std::string::npos || !absl::SimpleAtoi(r.head.substr(sp + 1, 3), &r.status)) {
     return absl::UnavailableError("malformed status line: " + r.head.substr(0, 40));
   }
+  // An empty chunked body is the answer to HEAD (or a 304): nothing to decode.
+  r.chunked = absl::EqualsIgnoreCase(HeaderOf(r, "Transfer-Encoding"), "chunked");
+  if (r.chunked && !r.body.empty()) {
+    absl::StatusOr<std::string> body = Dechunk(r.body);
+    if (!body.ok()) {
+      return body.status();
+    }
+    r.body = *std::move(body);
+  }
   return r;
 }
-
-}  // namespace
 
 void AppendUwsgiVar(std::string* out, std::string_view k, std::string_view v) {
   out->push_back(static_cast<char>(k.size() & 0xff));
@@ -305,15 +359,28 @@ void AppendUwsgiVar(std::string* out, std::string_view k, std::string_view v) {
   out->append(v);
 }
 
-absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
-                                 absl::Duration timeout) {
-  std::string req =
-      absl::StrFormat("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", target);
+absl::StatusOr<Response> HttpRequest(std::string_view address, std::string_view method,
+                                     std::string_view target, std::string_view body,
+                                     std::string_view content_type, absl::Duration timeout) {
+  std::string req = absl::StrFormat("%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n",
+                                    method, target);
+  if (!content_type.empty()) {
+    absl::StrAppend(&req, "Content-Type: ", std::string(content_type), "\r\n");
+  }
+  if (!body.empty() || method == "POST") {
+    absl::StrAppend(&req, "Content-Length: ", body.size(), "\r\n");
+  }
+  absl::StrAppend(&req, "\r\n", std::string(body));
   return Exchange(address, req, timeout);
 }
 
-absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
-                                  absl::Duration timeout) {
+absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
+                                 absl::Duration timeout) {
+  return HttpRequest(address, "GET", target, "", "", timeout);
+}
+
+absl::StatusOr<Response> UwsgiRequest(std::string_view address, uint8_t modifier1,
+                                      std::string_view target, absl::Duration timeout) {
   std::string t(target);
   size_t q = t.find('?');
   std::string vars;
@@ -332,12 +399,17 @@ absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view tar
   AppendUwsgiVar(&vars, "SERVER_NAME", "localhost");
   AppendUwsgiVar(&vars, "HTTP_HOST", "localhost");
   std::string pkt;
-  pkt.push_back(0);
+  pkt.push_back(static_cast<char>(modifier1));
   pkt.push_back(static_cast<char>(vars.size() & 0xff));
   pkt.push_back(static_cast<char>(vars.size() >> 8));
   pkt.push_back(0);
   pkt += vars;
   return Exchange(address, pkt, timeout);
+}
+
+absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
+                                  absl::Duration timeout) {
+  return UwsgiRequest(address, 0, target, timeout);
 }
 
 int FreeLoopbackPort() {

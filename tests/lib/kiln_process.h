@@ -1,9 +1,10 @@
 // Test helpers for integration tests: a short temp dir, the real `kiln` binary started with
-// arguments and stopped by PID, its captured log, and tiny HTTP and uwsgi clients.
+// arguments and stopped by PID, its captured log, and the HTTP and uwsgi client every test uses.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,7 +26,7 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
   std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
-  // Writes `content` to File(name) and returns its path.
+  // Writes `content` to File(name) (creating the directories `name` names) and returns its path.
   std::string Write(std::string_view name, std::string_view content) const;
   // The whole content of a file ("" when it cannot be read).
   static std::string ReadFile(const std::string& path);
@@ -37,6 +38,11 @@ class TempDir {
 // True while `pid` exists and is not a zombie (an orphan reparented to an init that does not
 // reap stays a zombie).
 bool ProcessAlive(pid_t pid);
+
+// "" when `path` is an executable, else the failure message naming it and the Debian package
+// that provides it. What the README's `./dev deps` installs is part of the build: a test that
+// needs it fails without it (ASSERT_EQ(MissingTool(...), "")), it never skips.
+std::string MissingTool(std::string_view path, std::string_view package);
 
 // $KILN_BIN, else $KILN_BINARY_DIR/core/kiln, else core/kiln in the build tree holding the
 // running test binary, else "kiln".
@@ -81,20 +87,39 @@ class KilnProcess {
   int status_ = 0;
 };
 
+// The one HTTP/uwsgi test client: every integration test talks to kiln through these.
 struct Response {
   int status = 0;
-  std::string head;  // status line and headers
-  std::string body;
+  std::string head;      // status line and headers
+  std::string body;      // de-chunked when the response was chunked
+  bool chunked = false;  // the response said Transfer-Encoding: chunked
 };
 
 // Connects to a unix path or host:port. Returns the fd (close-on-exec) or an error.
 absl::StatusOr<int> Connect(std::string_view address);
-// GET `target` over HTTP/1.1 with Connection: close; reads to EOF.
+// Sends `request` (raw bytes) on a new connection and reads until the server closes, sending
+// and reading interleaved. A chunked body is decoded with the core's ChunkedDecoder; one that
+// does not end with its last chunk is an error.
+absl::StatusOr<Response> Exchange(std::string_view address, std::string_view request,
+                                  absl::Duration timeout = absl::Seconds(10));
+// The value of header `name` (any case) in r.head, "" when absent.
+std::string HeaderOf(const Response& r, std::string_view name);
+// One HTTP/1.1 request with Connection: close (Content-Length for a body or a POST).
+absl::StatusOr<Response> HttpRequest(std::string_view address, std::string_view method,
+                                     std::string_view target, std::string_view body = "",
+                                     std::string_view content_type = "",
+                                     absl::Duration timeout = absl::Seconds(10));
+// GET `target` over HTTP/1.1 with Connection: close.
 absl::StatusOr<Response> HttpGet(std::string_view address, std::string_view target,
                                  absl::Duration timeout = absl::Seconds(10));
 // Appends one `key`/`value` pair to a uwsgi vars block (16-bit little-endian lengths).
 void AppendUwsgiVar(std::string* out, std::string_view key, std::string_view value);
-// The same request as nginx's uwsgi_pass sends it (modifier1 0, uwsgi_params vars).
+// A GET as nginx's uwsgi_pass sends it (uwsgi_params vars), with `modifier1` as nginx's
+// uwsgi_modifier1 sets it.
+absl::StatusOr<Response> UwsgiRequest(std::string_view address, uint8_t modifier1,
+                                      std::string_view target,
+                                      absl::Duration timeout = absl::Seconds(10));
+// UwsgiRequest with modifier1 0.
 absl::StatusOr<Response> UwsgiGet(std::string_view address, std::string_view target,
                                   absl::Duration timeout = absl::Seconds(10));
 // A TCP port on 127.0.0.1 that was free a moment ago (0 when none could be found).

@@ -1,25 +1,19 @@
-// Small clients for the lua plugin's integration tests: an HTTP/1.1 exchange that sends and
-// reads interleaved (so large echoes never deadlock) and de-chunks, and a uwsgi request with a
-// chosen modifier1, as nginx's `uwsgi_modifier1` sends it.
+// The lua plugin's integration tests talk to kiln through the shared client
+// (tests/lib/kiln_process.h); these wrappers record a test failure instead of returning a
+// status, and name the files the tests serve.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "tests/lib/kiln_process.h"
+
 namespace kiln::lua_test {
 
-struct Reply {
-  int status = 0;
-  std::string head;
-  std::string body;  // de-chunked when the response was chunked
-  bool chunked = false;
-};
+using Reply = kiln::testing::Response;
 
-// Sends `raw` on a new connection to `address` (unix path or host:port) and reads until the
-// server closes. Records a test failure when no complete response head arrives.
-Reply Exchange(const std::string& address, const std::string& raw);
-
-// An HTTP/1.1 request with Connection: close (and Content-Length for a body).
+// An HTTP/1.1 request with Connection: close (and Content-Length for a body); `extra_headers`
+// are whole "Name: value\r\n" lines. A failed exchange is a test failure and an empty Reply.
 Reply Http(const std::string& address, const std::string& method, const std::string& target,
            const std::string& body = "", const std::string& extra_headers = "");
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Test plugin: a handler on modifier1 0 that answers with the request's method, path, body and
- * the value of its own option `echo-greeting`. Exercises the request half of the host table. */
+ * the value of its own option `echo-greeting`. Exercises the request half of the host table;
+ * /scoreboard answers with what scoreboard_worker says of the worker serving it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ static kiln_status on_request(void *ctx, kiln_request *r) {
   kiln_header headers[1] = {{KILN_LIT("Content-Type"), KILN_LIT("text/plain")}};
   kiln_str reason = KILN_LIT("OK");
   kiln_str text;
+  kiln_worker_stats stats;
+  kiln_status st;
   (void)ctx;
   (void)host->request_var_get(r, kiln_str_c("REQUEST_METHOD"), &method);
   (void)host->request_var_get(r, kiln_str_c("PATH_INFO"), &path);
@@ -41,6 +44,14 @@ static kiln_status on_request(void *ctx, kiln_request *r) {
   len = snprintf(out, sizeof(out), "%.*s %.*s %.*s body=%.*s vars=%u", (int)greeting.len,
                  greeting.ptr, (int)method.len, method.ptr, (int)path.len, path.ptr, (int)got, body,
                  (unsigned)host->request_var_count(r));
+  if (path.len == 11 && memcmp(path.ptr, "/scoreboard", 11) == 0) {
+    memset(&stats, 0, sizeof(stats));
+    stats.size = sizeof(stats);
+    st = host->scoreboard_worker(host->worker_id(), &stats);
+    len = snprintf(out, sizeof(out), "status=%d worker=%d pid=%d state=%u requests=%llu since=%lld",
+                   (int)st, (int)stats.worker_id, (int)stats.pid, (unsigned)stats.state,
+                   (unsigned long long)stats.requests, (long long)stats.request_start_us);
+  }
   if (len < 0) {
     return KILN_ERROR;
   }

@@ -76,7 +76,6 @@ std::string BigJson(size_t approx) {
 }
 
 TEST(FlaskApp, ServesHealthJsonPostQueryStringsAndUnicodePaths) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
   Response health = s.Do("GET", "/api/v1/health");
@@ -102,7 +101,6 @@ TEST(FlaskApp, ServesHealthJsonPostQueryStringsAndUnicodePaths) {
 }
 
 TEST(FlaskApp, AnExceptionIsA500WithTracebackAndTheWorkerGoesOn) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app",
               "--processes", "1"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
@@ -113,7 +111,6 @@ TEST(FlaskApp, AnExceptionIsA500WithTracebackAndTheWorkerGoesOn) {
 }
 
 TEST(DjangoApp, ServesHealthJsonPostAndUnicodePaths) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/django", "--module",
               "mysite.wsgi:application"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
@@ -126,7 +123,6 @@ TEST(DjangoApp, ServesHealthJsonPostAndUnicodePaths) {
 }
 
 TEST(Conformance, ValidatorWrappedAppsAnswerWithoutWarnings) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   PyServer s({"--pythonpath", apps, "--module", "wsgi_cases"});
   ASSERT_TRUE(s.Start("/v/hello")) << s.kiln().Log();
@@ -144,7 +140,6 @@ TEST(Conformance, ValidatorWrappedAppsAnswerWithoutWarnings) {
 }
 
 TEST(Mounts, ManageScriptNameMovesTheMountPointToScriptName) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   PyServer s({"--pythonpath", apps, "--module", "wsgi_cases", "--mount",
               "/other=wsgi_cases:other", "--manage-script-name"});
@@ -155,7 +150,6 @@ TEST(Mounts, ManageScriptNameMovesTheMountPointToScriptName) {
 }
 
 TEST(Threads, RequestsOverlapInOneWorkerWithFourThreads) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   PyServer s({"--pythonpath", apps, "--module", "wsgi_cases", "--processes", "1", "--threads",
               "4"});
@@ -176,7 +170,6 @@ TEST(Threads, RequestsOverlapInOneWorkerWithFourThreads) {
 }
 
 TEST(WsgiInput, AChunkedHttpBodyEndsAtItsLastChunk) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   TempDir dir;
   PyServer s({"--pythonpath", apps, "--module", "wsgi_cases"});
@@ -195,7 +188,6 @@ TEST(WsgiInput, AChunkedHttpBodyEndsAtItsLastChunk) {
 }
 
 TEST(Virtualenv, HomePointingAtAVenvMakesItThePrefix) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   TempDir dir;
   std::string venv = dir.File("venv");
   std::string cmd = "/usr/bin/python3 -m venv --without-pip --system-site-packages " + venv;
@@ -209,7 +201,6 @@ TEST(Virtualenv, HomePointingAtAVenvMakesItThePrefix) {
 }
 
 TEST(LazyApps, EachWorkerLoadsTheAppAfterFork) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s({"--chdir", SourceDir() + "/examples/flask", "--module", "app:app", "--lazy-apps"});
   ASSERT_TRUE(s.Start("/api/v1/health")) << s.kiln().Log();
   EXPECT_TRUE(s.kiln().WaitForLog("(default app)", absl::Seconds(10), 2)) << s.kiln().Log();
@@ -218,7 +209,6 @@ TEST(LazyApps, EachWorkerLoadsTheAppAfterFork) {
 }
 
 TEST(AppLoading, AnAppThatCannotBeImportedFailsStartupWithItsTraceback) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   TempDir dir;
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",
@@ -295,7 +285,6 @@ std::vector<std::string> TwoMounts(std::vector<std::string> more = {}) {
 }
 
 TEST(SubInterpreters, EachMountedAppHasItsOwnModulesAndGlobals) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s(TwoMounts());
   ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
   Response a1 = s.Do("GET", "/a/x");
@@ -316,7 +305,6 @@ TEST(SubInterpreters, EachMountedAppHasItsOwnModulesAndGlobals) {
 }
 
 TEST(UwsgiOpt, ABareFlagIsTrueAndAValueIsBytes) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s(TwoMounts());  // `--master` is given bare, `--pythonpath DIR` with a value
   ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
   Response r = s.Do("GET", "/a/x");
@@ -326,7 +314,6 @@ TEST(UwsgiOpt, ABareFlagIsTrueAndAValueIsBytes) {
 }
 
 TEST(SubInterpreters, SingleInterpreterMakesTheMountsShareOne) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s(TwoMounts({"--single-interpreter"}));
   ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
   Response a = s.Do("GET", "/a/x");
@@ -337,7 +324,6 @@ TEST(SubInterpreters, SingleInterpreterMakesTheMountsShareOne) {
 }
 
 TEST(SubInterpreters, BothMountsServeConcurrentlyWithTwoThreads) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s(TwoMounts({"--threads", "2"}));
   ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
   std::atomic<int> ok{0};
@@ -356,7 +342,6 @@ TEST(SubInterpreters, BothMountsServeConcurrentlyWithTwoThreads) {
 }
 
 TEST(SubInterpreters, LazyAppsLoadEachMountInItsOwnInterpreterInTheWorker) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s(TwoMounts({"--lazy-apps"}));
   ASSERT_TRUE(s.Start("/a/")) << s.kiln().Log();
   Response a = s.Do("GET", "/a/x");
@@ -366,7 +351,6 @@ TEST(SubInterpreters, LazyAppsLoadEachMountInItsOwnInterpreterInTheWorker) {
 }
 
 TEST(SubInterpreters, AMountThatStartsThreadsWhenImportedServes) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   PyServer s(TwoMounts({"--mount", "/t=threads_at_import"}));
   ASSERT_TRUE(s.Start("/t/")) << s.kiln().Log();
   EXPECT_THAT(s.Do("GET", "/t/").body, HasSubstr("threads ok"));
@@ -374,7 +358,6 @@ TEST(SubInterpreters, AMountThatStartsThreadsWhenImportedServes) {
 }
 
 TEST(SubInterpreters, AMountThatCannotBeImportedFailsStartupNamingIt) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   TempDir dir;
   std::string apps = SourceDir() + "/tests/unit/plugins/python/apps";
   KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",
@@ -394,7 +377,6 @@ TEST(SubInterpreters, AMountThatCannotBeImportedFailsStartupNamingIt) {
 // A worker's full garbage collection after fork: with the app's objects frozen in the master
 // (the default) the worker keeps sharing their pages; with py-gc-freeze = false it copies them.
 TEST(GcFreeze, AWorkersFullCollectionLeavesTheAppsPagesShared) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   auto after_collect = [](std::vector<std::string> more, std::string* body) {
     std::vector<std::string> args = {"--pythonpath",
                                      SourceDir() + "/tests/unit/plugins/python/apps",

@@ -162,7 +162,6 @@ const std::regex kRequestLine(
     R"(headers in \d+ bytes \(\d+ switches on core \d+\))");
 
 TEST(LogInjection, ControlBytesFromRequestsNeverStartALogLine) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   Server s("logto = {DIR}/kiln.log\n");
   ASSERT_TRUE(s.Start()) << s.kiln().Log();
   // HTTP: the path decodes to "/raise\n[pid: 99|...] FORGED-HTTP"; the app raises with it.
@@ -215,7 +214,6 @@ TEST(LogInjection, ControlBytesFromRequestsNeverStartALogLine) {
 }
 
 TEST(LogInjection, JsonEncodedServerLinesAndAJsonLogFormatAlwaysParse) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   Server s(
       "logger = file:{DIR}/app.log\nreq-logger = file:{DIR}/req.log\n"
       "log-encoder = json {\"unix\":${unix}, \"time\":\"${strftime:%%Y-%%m-%%dT%%H:%%M:%%S}\", "
@@ -255,7 +253,6 @@ TEST(LogInjection, JsonEncodedServerLinesAndAJsonLogFormatAlwaysParse) {
 }
 
 TEST(LogInjection, UwsgiJsonMembersIdiomWithAFormatRequestEncoderParses) {
-  if (!KilnLoadsPythonPlugin()) GTEST_SKIP() << "this kiln does not load plugins yet";
   // The shape uWSGI users copy: JSON members in log-format, the object around them added by a
   // `format` request encoder.
   Server s(

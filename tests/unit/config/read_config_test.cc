@@ -79,13 +79,13 @@ TEST_F(ReadConfigTest, IncludesAreRelativeToTheIncludingFileAndSplicedInPlace) {
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(Lines(*raw),
               ElementsAre("processes = 1", "master = true", "vacuum = true", "threads = 2"));
-  EXPECT_EQ(raw->entries[1].file, dir_.Path("conf.d/common.ini"));
+  EXPECT_EQ(raw->entries[1].file, dir_.File("conf.d/common.ini"));
 }
 
 TEST_F(ReadConfigTest, MissingIncludeNamesTheFileAndTheIncludingLine) {
   std::string main = dir_.Write("main.ini", "[uwsgi]\n\nini = nothere.ini\n");
   std::string err = Error({main});
-  EXPECT_THAT(err, HasSubstr("cannot read configuration file `" + dir_.Path("nothere.ini")));
+  EXPECT_THAT(err, HasSubstr("cannot read configuration file `" + dir_.File("nothere.ini")));
   EXPECT_THAT(err, HasSubstr("(included from " + main + ":3)"));
   EXPECT_THAT(err, HasSubstr("No such file or directory"));
 }
@@ -93,10 +93,10 @@ TEST_F(ReadConfigTest, MissingIncludeNamesTheFileAndTheIncludingLine) {
 TEST_F(ReadConfigTest, IncludeCycleIsDetected) {
   dir_.Write("a.ini", "[uwsgi]\nini = b.ini\n");
   dir_.Write("b.ini", "[uwsgi]\nini = a.ini\n");
-  std::string err = Error({dir_.Path("a.ini")});
+  std::string err = Error({dir_.File("a.ini")});
   EXPECT_THAT(err, HasSubstr("include cycle"));
-  EXPECT_THAT(err, HasSubstr(dir_.Path("a.ini") + ":uwsgi -> " + dir_.Path("b.ini") +
-                             ":uwsgi -> " + dir_.Path("a.ini") + ":uwsgi"));
+  EXPECT_THAT(err, HasSubstr(dir_.File("a.ini") + ":uwsgi -> " + dir_.File("b.ini") +
+                             ":uwsgi -> " + dir_.File("a.ini") + ":uwsgi"));
 }
 
 TEST_F(ReadConfigTest, SectionIncludingItselfIsACycle) {
@@ -107,14 +107,14 @@ TEST_F(ReadConfigTest, SectionIncludingItselfIsACycle) {
 
 TEST_F(ReadConfigTest, UnreadableFileIsAnError) {
   // Everything runs as root, so unreadable means a directory where a file should be.
-  std::filesystem::create_directories(dir_.Path("dir.ini"));
-  std::string err = Error({dir_.Path("dir.ini")});
-  EXPECT_THAT(err, HasSubstr("cannot read configuration file `" + dir_.Path("dir.ini") + "`"));
+  std::filesystem::create_directories(dir_.File("dir.ini"));
+  std::string err = Error({dir_.File("dir.ini")});
+  EXPECT_THAT(err, HasSubstr("cannot read configuration file `" + dir_.File("dir.ini") + "`"));
 }
 
 TEST_F(ReadConfigTest, MissingFileOnTheCommandLineIsAnError) {
-  EXPECT_THAT(Error({"--ini", dir_.Path("none.ini")}),
-              HasSubstr("cannot read configuration file `" + dir_.Path("none.ini") + "`"));
+  EXPECT_THAT(Error({"--ini", dir_.File("none.ini")}),
+              HasSubstr("cannot read configuration file `" + dir_.File("none.ini") + "`"));
 }
 
 TEST_F(ReadConfigTest, ForLoopsRepeatTheirBodyWithTheItem) {
@@ -145,7 +145,7 @@ TEST_F(ReadConfigTest, ForGlobIteratesSortedMatches) {
   auto raw = Read({ini});
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(raw->Values("mount"),
-              ElementsAre("/" + dir_.Path("apps/a.ini"), "/" + dir_.Path("apps/b.ini")));
+              ElementsAre("/" + dir_.File("apps/a.ini"), "/" + dir_.File("apps/b.ini")));
 }
 
 TEST_F(ReadConfigTest, IfBlocksKeepOrDropTheirBody) {
@@ -161,7 +161,7 @@ TEST_F(ReadConfigTest, IfBlocksKeepOrDropTheirBody) {
   auto raw = Read({ini});
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(Lines(*raw),
-              ElementsAre("stage = prod", "no-nope = yes", "found = " + dir_.Path("here.txt"),
+              ElementsAre("stage = prod", "no-nope = yes", "found = " + dir_.File("here.txt"),
                           "missing = ok", "isdir = 1", "opt = prod", "host = 1"));
 }
 
@@ -225,7 +225,7 @@ TEST_F(ReadConfigTest, FileMagicNamesTheConfigFile) {
   auto raw = Read({a});
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(Lines(*raw),
-              ElementsAre("chdir = " + dir_.path() + "/", "logto = " + dir_.Path("site.log")));
+              ElementsAre("chdir = " + dir_.path() + "/", "logto = " + dir_.File("site.log")));
 }
 
 TEST_F(ReadConfigTest, UnknownMagicReadsEmptyWithAWarning) {
@@ -251,9 +251,9 @@ TEST_F(ReadConfigTest, EnvAndFileReferencesExpand) {
 }
 
 TEST_F(ReadConfigTest, MissingFileReferenceIsAnError) {
-  std::string a = dir_.Write("a.ini", "[uwsgi]\n\nchdir = @(" + dir_.Path("missing") + ")\n");
+  std::string a = dir_.Write("a.ini", "[uwsgi]\n\nchdir = @(" + dir_.File("missing") + ")\n");
   std::string err = Error({a});
-  EXPECT_THAT(err, HasSubstr(a + ":3: `@(" + dir_.Path("missing") + ")` cannot be read"));
+  EXPECT_THAT(err, HasSubstr(a + ":3: `@(" + dir_.File("missing") + ")` cannot be read"));
 }
 
 TEST_F(ReadConfigTest, UnresolvedReferencesStayVerbatimWithAWarning) {

@@ -28,7 +28,7 @@ class ResolveTest : public ::testing::Test {
     if (!raw.ok()) return raw.status();
     return Resolve(*raw, registry_, providers, diag_, suggest);
   }
-  std::string Ini() const { return dir_.Path("app.ini"); }
+  std::string Ini() const { return dir_.File("app.ini"); }
 
   TempDir dir_;
   FixedHost host_;
@@ -181,7 +181,7 @@ TEST_F(ResolveTest, OptionOfAnUnloadedPluginNamesThePlugin) {
                 "python`");
   auto d = Load("", {"--module", "app:app"}, providers);
   EXPECT_EQ(std::string(d.status().message()),
-            "option `module` (command line) is provided by plugin `python`; add `--plugins "
+            "option `module` (the command line) is provided by plugin `python`; add `--plugins "
             "python`");
 }
 
@@ -206,7 +206,7 @@ TEST_F(ResolveTest, AcceptedNoOpOptionSaysItHasNoEffect) {
   ASSERT_TRUE(registry_.Add(spec).ok());
   auto c = Load("", {"--legacy-knob"});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_THAT(Messages(diag_), ElementsAre("kiln: notice: `legacy-knob` (command line) is "
+  EXPECT_THAT(Messages(diag_), ElementsAre("kiln: notice: `legacy-knob` (the command line) is "
                                            "accepted and has no effect in kiln"));
 }
 

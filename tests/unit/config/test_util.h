@@ -1,5 +1,5 @@
-// Helpers for the configuration tests: a short temporary directory with real files, and a
-// host with fixed facts for magic variables.
+// Helpers for the configuration tests: the suite's temporary directory, and a host with fixed
+// facts for magic variables.
 #pragma once
 
 #include <stdlib.h>
@@ -13,36 +13,12 @@
 #include "core/config/config.h"
 #include "core/config/host.h"
 #include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
 
 namespace kiln::config::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kcfgXXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    path_ = made != nullptr ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
-  // Writes `contents` to `name` (directories created as needed); returns the full path.
-  std::string Write(const std::string& name, const std::string& contents) const {
-    std::string full = Path(name);
-    std::filesystem::create_directories(std::filesystem::path(full).parent_path());
-    std::ofstream(full, std::ios::binary) << contents;
-    return full;
-  }
-
- private:
-  std::string path_;
-};
+// The one temp-dir fixture of the test suite (tests/lib/kiln_process.h).
+using TempDir = kiln::testing::TempDir;
 
 // The real file system and environment, with fixed facts for the global magic variables.
 class FixedHost : public SystemHost {

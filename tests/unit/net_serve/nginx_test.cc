@@ -1,4 +1,4 @@
-// The wire facts of docs/protocols.md checked against a real nginx (skipped when none is
+// The wire facts of docs/protocols.md checked against a real nginx (a failure when none is
 // installed): uwsgi_pass with Debian's uwsgi_params, a relayed 431 instead of a 502, chunked
 // bodies de-chunked by nginx, and proxy_pass with an upstream keep-alive pool.
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
 #include "tests/unit/net_serve/serve_test_util.h"
 
 namespace kiln::net {
@@ -30,7 +31,7 @@ constexpr char kNginx[] = "/usr/sbin/nginx";
 class NginxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kNginx, X_OK) != 0) GTEST_SKIP() << "nginx is not installed";
+    ASSERT_EQ(kiln::testing::MissingTool(kNginx, "nginx-light"), "");
   }
   void TearDown() override {
     if (pid_ > 0) {

@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "core/base/strings.h"
 #include "core/log/logger.h"
+#include "core/protocol/chunked_decoder.h"
 #include "gtest/gtest.h"
 
 namespace kiln::net::testing {
@@ -67,6 +68,37 @@ bool ReadLine(int fd, std::string* line) {
     if (n <= 0) return false;
     line->push_back(c);
     if (c == '\n') return true;
+  }
+}
+
+// Decodes a chunked body with the core's decoder, taking from the socket only the bytes that
+// belong to it (peek, decode, then consume what the decoder used), so a pipelined response
+// after it stays unread. A malformed or truncated body is a test failure.
+void ReadChunkedBody(int fd, std::string* body) {
+  protocol::ChunkedDecoder decoder;
+  char in[16384];
+  char out[16384];
+  for (int waits = 0; !decoder.done();) {
+    ssize_t n = recv(fd, in, sizeof(in), MSG_PEEK);
+    if (n <= 0) {
+      ADD_FAILURE() << "the connection ended inside a chunked body";
+      return;
+    }
+    protocol::ChunkedDecoder::Result r = decoder.Decode(in, static_cast<size_t>(n), out, sizeof(out));
+    body->append(out, r.produced);
+    if (r.status == protocol::ParseStatus::kError) {
+      ADD_FAILURE() << "bad chunked body: " << r.message;
+      return;
+    }
+    if (r.consumed > 0) {
+      (void)recv(fd, in, r.consumed, 0);  // what the decoder used; the peek showed it is there
+    } else if (r.produced == 0) {
+      if (++waits > 5000) {  // 5 s, the socket's own read timeout
+        ADD_FAILURE() << "a chunked body stalled inside a chunk line";
+        return;
+      }
+      usleep(1000);  // half a chunk line: wait for the rest
+    }
   }
 }
 
@@ -227,15 +259,7 @@ HttpResponse ReadResponse(int fd, bool head_request) {
   const std::string cl = r.Header("Content-Length");
   if (absl::EqualsIgnoreCase(te, "chunked")) {
     r.chunked = true;
-    while (ReadLine(fd, &line)) {
-      size_t size = std::strtoul(line.c_str(), nullptr, 16);
-      if (size == 0) {
-        ReadLine(fd, &line);  // final CRLF (no trailers from kiln)
-        break;
-      }
-      ReadExactly(fd, size, &r.body);
-      ReadLine(fd, &line);
-    }
+    ReadChunkedBody(fd, &r.body);
   } else if (!cl.empty()) {
     ReadExactly(fd, std::strtoul(cl.c_str(), nullptr, 10), &r.body);
   } else {
