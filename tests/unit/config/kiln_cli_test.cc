@@ -159,9 +159,9 @@ TEST(KilnCommandLine, ShortFormsAndPluginInfoInHelp) {
 // symlink, refused when the logs open) prints each warning once, then the error.
 TEST(KilnCommandLine, FailedStartPrintsItsWarningsOnce) {
   TempDir dir;
-  std::string link = dir.Path("kiln.log");
-  ASSERT_EQ(symlink(dir.Path("elsewhere.log").c_str(), link.c_str()), 0);
-  KilnRun r = Kiln(dir, {"--builtin-handler", "--http-socket", dir.Path("s.sock"),
+  std::string link = dir.File("kiln.log");
+  ASSERT_EQ(symlink(dir.File("elsewhere.log").c_str(), link.c_str()), 0);
+  KilnRun r = Kiln(dir, {"--builtin-handler", "--http-socket", dir.File("s.sock"),
                          "--master=flase", "--logto", link});
   EXPECT_EQ(r.status, 1);
   const std::string warning = "`master = flase` is not a boolean";
@@ -178,7 +178,7 @@ TEST(KilnCommandLine, PermissionErrorsSayWhatToChange) {
   const bool root = geteuid() == 0;
   const std::string as = root ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
   const int uid = root ? 65534 : static_cast<int>(geteuid());
-  std::string open_dir = dir.Path("open"), closed_dir = dir.Path("closed");
+  std::string open_dir = dir.File("open"), closed_dir = dir.File("closed");
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
   ASSERT_EQ(mkdir(open_dir.c_str(), 0777), 0);
   ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
