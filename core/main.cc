@@ -42,9 +42,18 @@ extern "C" const char* __lsan_default_suppressions() {
 
 namespace {
 
+// Prints the diagnostics of `diag` not yet printed: a start that fails after the warnings went
+// to stderr (a log file refused, a plugin's on_config_done error) must not print them again.
 void PrintDiagnostics(const kiln::config::Diagnostics& diag) {
-  for (const kiln::config::Diagnostic& d : diag.items()) {
-    std::fprintf(stderr, "%s\n", kiln::config::Diagnostics::Format(d).c_str());
+  static const kiln::config::Diagnostics* printed_from = nullptr;
+  static size_t printed = 0;
+  if (printed_from != &diag) {
+    printed_from = &diag;
+    printed = 0;
+  }
+  const auto& items = diag.items();
+  for (; printed < items.size(); ++printed) {
+    std::fprintf(stderr, "%s\n", kiln::config::Diagnostics::Format(items[printed]).c_str());
   }
 }
 
@@ -130,7 +139,12 @@ absl::StatusOr<std::unique_ptr<kiln::plugin::PluginSet>> LoadEveryInstalledPlugi
 
 int main(int argc, char** argv) {
   using kiln::config::OptionRegistry;
-  if (argc == 3 && std::string(argv[1]) == "--plugin-info") {  // --plugin-info
+  if (argc >= 2 && std::string(argv[1]) == "--plugin-info") {  // --plugin-info PLUGIN
+    if (argc != 3) {
+      return Fail(kiln::config::Diagnostics(),
+                  absl::InvalidArgumentError("--plugin-info takes one plugin file: kiln "
+                                             "--plugin-info ./mine_plugin.so"));
+    }
     absl::StatusOr<std::string> info = kiln::plugin::PluginInfo(argv[2]);
     if (!info.ok()) return Fail(kiln::config::Diagnostics(), info.status());
     std::fputs(info->c_str(), stdout);
@@ -140,6 +154,10 @@ int main(int argc, char** argv) {
   bool print_config = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    // The short forms every server answers to (uWSGI has -h too); kiln has no other short
+    // options, so neither can be a value.
+    if (arg == "-h") arg = "--help";
+    if (arg == "-v") arg = "--version";
     if (arg == "--print-config") {
       print_config = true;
     } else {

@@ -42,4 +42,11 @@ absl::Status ErrnoError(int err, std::string_view syscall, std::string_view obje
   }
 }
 
+absl::Status PermissionError(int err, std::string_view syscall, std::string_view object,
+                             std::string_view hint) {
+  absl::Status st = ErrnoError(err, syscall, object);
+  if ((err != EACCES && err != EPERM) || hint.empty()) return st;
+  return absl::Status(st.code(), absl::StrCat(st.message(), ": ", Av(hint)));
+}
+
 }  // namespace kiln::base

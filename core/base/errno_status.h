@@ -11,6 +11,12 @@ namespace kiln::base {
 //   PermissionDenied("bind(/run/app.sock): Permission denied")
 absl::Status ErrnoError(int err, std::string_view syscall, std::string_view object = {});
 
+// The same error with what the operator should change appended when `err` is EACCES or EPERM
+// (a permission error is only useful when it says which path or id and what to do):
+//   "bind(/srv/app.sock): Permission denied: <hint>". Other errors get no hint.
+absl::Status PermissionError(int err, std::string_view syscall, std::string_view object,
+                             std::string_view hint);
+
 // Human text for errno (strerror_r, thread-safe).
 std::string ErrnoText(int err);
 

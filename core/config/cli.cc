@@ -36,8 +36,10 @@ absl::Status Reader::ReadArgs(const std::vector<std::string>& args) {
       continue;
     }
     if (!arg.starts_with("--") || arg.size() == 2) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "unknown argument `%s` (kiln takes long options: --name value or --name=value)", arg));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("unknown argument `%s` (kiln takes long options: --name value or "
+                          "--name=value; -h lists them)",
+                          arg));
     }
     std::string name = arg.substr(2), value;
     size_t eq = name.find('=');

@@ -45,7 +45,7 @@ absl::StatusOr<RawConfig> ReadConfig(const std::vector<std::string>& args,
                                      const OptionRegistry& registry, Diagnostics& diag,
                                      const ConfigHost& host);
 
-// Helpers for the plugin loader, which runs between ReadConfig and Resolve (DECISIONS.md 9).
+// Helpers for the plugin loader, which runs between ReadConfig and Resolve (docs/decisions.md 9).
 // Values of `option` (its aliases included), in order; comma lists split and trimmed.
 std::vector<std::string> RawList(const RawConfig& raw, const OptionRegistry& registry,
                                  std::string_view option);

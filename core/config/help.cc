@@ -36,11 +36,14 @@ std::string MarkdownCell(const std::string& text) {
 std::string HelpText(const OptionRegistry& registry) {
   std::string out =
       "Usage: kiln [FILE.ini[:SECTION]]... [--ini FILE[:SECTION]]... [--OPTION VALUE]...\n"
-      "       kiln ... --print-config | --help | --help-markdown | --version\n"
+      "       kiln ... --print-config | -h, --help | --help-markdown | -v, --version\n"
+      "       kiln --plugin-info PLUGIN.so\n"
       "\n"
       "Every option is accepted as `--name value`, `--name=value` or, for flags, a bare\n"
       "`--name`; in ini files as `name = value`. Later values override earlier ones; list\n"
-      "options accumulate. `--print-config` prints the resolved configuration and exits.\n";
+      "options accumulate. `--print-config` prints the resolved configuration and exits.\n"
+      "`--plugin-info PLUGIN.so` checks a plugin file as the loader would (ABI version,\n"
+      "descriptor, option table) and prints what it declares, without running it.\n";
   std::string owner;
   for (const OptionSpec* spec : registry.All()) {
     if (spec->owner != owner) {

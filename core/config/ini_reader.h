@@ -32,7 +32,7 @@ struct IniSection {
 absl::StatusOr<IniSection> ParseIni(std::string_view text, std::string_view file,
                                     std::string_view section);
 
-// Cuts an inline comment (a `#` or `;` preceded by whitespace, DECISIONS.md 4), trims, and
+// Cuts an inline comment (a `#` or `;` preceded by whitespace, docs/decisions.md 4), trims, and
 // turns `\#` / `\;` into `#` / `;`.
 std::string StripInlineComment(std::string_view value);
 

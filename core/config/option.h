@@ -13,7 +13,7 @@ enum class OptionKind {
   kFlag,      // boolean: true/false/yes/no/on/off/1/0, bare key = true
   kNumber,    // integer (uWSGI's atoi reading, with a warning on non-numbers)
   kSize,      // bytes, with optional k/m/g suffix
-  kDuration,  // seconds, with optional ms/s/m/h suffix (DECISIONS.md 1)
+  kDuration,  // seconds, with optional ms/s/m/h suffix (docs/decisions.md 1)
   kString,    // one value, the last one wins
   kList,      // repeatable: every occurrence is kept, in order
 };

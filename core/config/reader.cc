@@ -1,5 +1,5 @@
 // Configuration reader: includes, logic blocks and reference expansion (uWSGI's "top to
-// bottom, expand as soon as possible" order). See reader.h; DECISIONS.md 3-7 for departures.
+// bottom, expand as soon as possible" order). See reader.h; docs/decisions.md 3-7 for departures.
 #include "core/config/reader.h"
 
 #include <algorithm>
@@ -44,7 +44,7 @@ std::pair<std::string, std::string> SplitSection(const std::string& spec) {
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
-// Lines of a for-readline file: \r\n stripped, blank and `#` lines skipped (DECISIONS.md 5).
+// Lines of a for-readline file: \r\n stripped, blank and `#` lines skipped (docs/decisions.md 5).
 std::vector<std::string> ReadlineItems(std::string_view text) {
   std::vector<std::string> items;
   for (absl::string_view line : absl::StrSplit(base::Av(text), '\n')) {
@@ -380,7 +380,7 @@ absl::Status Reader::Finish() {
   for (const Entry& e : raw_.entries) {
     KILN_RETURN_IF_ERROR(Step());
     Where where{e.file, e.line};
-    // log-format's %(var) names are request variables, filled in per request (DECISIONS.md 7).
+    // log-format's %(var) names are request variables, filled in per request (docs/decisions.md 7).
     bool warn = Canonical(e.key) != "log-format";
     KILN_ASSIGN_OR_RETURN(std::string v, ExpandNow(e.value, where, warn));
     expanded.push_back(std::move(v));

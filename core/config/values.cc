@@ -122,7 +122,7 @@ absl::StatusOr<absl::Duration> ParseDuration(std::string_view text, const ValueC
   if (suffix == "s") return absl::Seconds(n);
   if (!suffix.empty()) return BadValue(ctx, text, kExpected);
   if (n > 3600) {
-    // DECISIONS.md 1: uWSGI reads a bare mercy as seconds; 30000 is more than eight hours.
+    // docs/decisions.md 1: uWSGI reads a bare mercy as seconds; 30000 is more than eight hours.
     Warn(ctx, absl::StrFormat("%s = %d is read as seconds (%s), as uWSGI does; write %ds if you "
                               "meant %d seconds",
                               ctx.option, n, HumanDuration(absl::Seconds(n)), n / 1000, n / 1000));

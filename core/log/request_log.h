@@ -1,4 +1,4 @@
-// Request log lines: uWSGI's default line byte for byte (DECISIONS.md 20) and the log-format
+// Request log lines: uWSGI's default line byte for byte (docs/decisions.md 20) and the log-format
 // compiler with uWSGI's %(var) names. Formatting is pure; EmitRequestLine hands the finished
 // line to the request log (logger.h). Knows nothing of sockets or plugins.
 #pragma once

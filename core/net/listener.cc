@@ -22,6 +22,18 @@
 namespace kiln::net {
 namespace {
 
+// What to change when kiln may not create its socket file: the directory and the user.
+std::string UnixBindHint(const Address& a) {
+  if (a.kind != AddressKind::kUnix) return "";
+  size_t slash = a.path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : a.path.substr(0, slash);
+  return absl::StrFormat(
+      "kiln runs as uid %d, which may not create a file in %s: put the socket in a directory "
+      "that user may write (systemd's RuntimeDirectory= makes /run/NAME for it), or start "
+      "kiln as root (it binds before dropping to `uid`)",
+      static_cast<int>(geteuid()), dir);
+}
+
 socklen_t FillUnix(const Address& a, sockaddr_un* sun) {
   std::memset(sun, 0, sizeof(*sun));
   sun->sun_family = AF_UNIX;
@@ -85,7 +97,7 @@ absl::StatusOr<base::UniqueFd> ListenUnix(const Address& a, const ListenOptions&
       return absl::AlreadyExistsError(absl::StrFormat(
           "cannot bind %s: the address is in use by another process", a.ToString()));
     }
-    return base::ErrnoError(err, "bind", a.ToString());
+    return base::PermissionError(err, "bind", a.ToString(), UnixBindHint(a));
   }
   if (listen(fd.Get(), o.backlog) != 0) {
     return base::ErrnoError(errno, "listen", a.ToString());
@@ -141,7 +153,14 @@ absl::StatusOr<base::UniqueFd> ListenInet(const Address& a, const ListenOptions&
       return absl::AlreadyExistsError(
           absl::StrFormat("cannot bind %s: the port is in use by another process", a.ToString()));
     }
-    return base::ErrnoError(err, "bind", a.ToString());
+    if (a.port >= 1024) return base::ErrnoError(err, "bind", a.ToString());
+    return base::PermissionError(
+        err, "bind", a.ToString(),
+        absl::StrFormat("ports below 1024 need root, and kiln runs as uid %d: start it as root "
+                        "(with `uid` it drops privileges right after binding), grant it "
+                        "CAP_NET_BIND_SERVICE (systemd: AmbientCapabilities=), or use a port "
+                        "from 1024 up",
+                        static_cast<int>(geteuid())));
   }
   if (listen(fd.Get(), o.backlog) != 0) {
     return base::ErrnoError(errno, "listen", a.ToString());
@@ -190,7 +209,12 @@ absl::Status ApplySocketOwnership(const Address& a, const ListenOptions& o) {
     uid_t uid = o.owner_uid ? *o.owner_uid : static_cast<uid_t>(-1);
     gid_t gid = o.owner_gid ? *o.owner_gid : static_cast<gid_t>(-1);
     if (fchownat(node.Get(), "", uid, gid, AT_EMPTY_PATH) != 0) {
-      return base::ErrnoError(errno, "chown-socket", a.path);
+      return base::PermissionError(
+          errno, "chown-socket", a.path,
+          absl::StrFormat("kiln runs as uid %d, and only root may give a file to another user "
+                          "or to a group it is not in: start kiln as root (it changes the "
+                          "socket before dropping to `uid`), or remove chown-socket",
+                          static_cast<int>(geteuid())));
     }
   }
   // fchmod(2) does not take an O_PATH descriptor; its /proc/self/fd link names the same inode.

@@ -24,7 +24,7 @@ struct ListenOptions {
 };
 
 // Binds and listens on `address`. A unix socket file already at the path is removed only
-// when nothing accepts connections on it (DECISIONS.md 13); a live one, like a taken TCP
+// when nothing accepts connections on it (docs/decisions.md 13); a live one, like a taken TCP
 // port, is an error naming the address. The fd is close-on-exec and non-blocking.
 absl::StatusOr<base::UniqueFd> Listen(const Address& address, const ListenOptions& options);
 

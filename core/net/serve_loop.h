@@ -45,14 +45,14 @@ struct ServeOptions {
   uint64_t post_buffering_memory = 32ull << 20;
   absl::Duration socket_timeout = absl::Seconds(4);  // uWSGI's default
   absl::Duration http_timeout = absl::Seconds(60);   // idle keep-alive connections
-  int64_t http_keepalive = 1;       // 0 disables keep-alive (DECISIONS 23); >0 is on
+  int64_t http_keepalive = 1;       // 0 disables keep-alive (docs/decisions.md 23); >0 is on
   // Stopping: an idle keep-alive connection is closed once idle this long (a front end's
   // pooled connection must be closed by the front end first, see http-keepalive-drain).
   absl::Duration keepalive_drain = absl::Seconds(15);
   int threads = 1;
   bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
        memory_report = false, ignore_write_errors = false, disable_write_exception = false;
-  std::string log_format;           // empty: uWSGI's default line (DECISIONS 20)
+  std::string log_format;           // empty: uWSGI's default line (docs/decisions.md 20)
   size_t request_log_buffer = 4096; // bytes of request lines a thread writes together; 0: each
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
   // With no handler: kiln's built-in test handler answers (builtin-handler = true), else

@@ -51,6 +51,17 @@ constexpr absl::Duration kFreshGrace = absl::Milliseconds(50);
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
 
+// The client a request came from, as harakiri's line names it: REMOTE_ADDR[:REMOTE_PORT] (over
+// uwsgi the address nginx forwards, not nginx's own socket), else the connection's peer.
+std::string ClientText(const protocol::Request& req, const Connection& c) {
+  std::string_view addr = req.Get("REMOTE_ADDR").value_or("");
+  if (addr.empty()) return c.PeerText();
+  std::string_view port = req.Get("REMOTE_PORT").value_or("");
+  std::string out(addr);
+  if (!port.empty()) out.append(":").append(port);
+  return out;
+}
+
 // /proc/self/statm: size and resident pages (opened close-on-exec, as every fd kiln opens).
 void ReadMemory(uint64_t* vsz, uint64_t* rss) {
   base::UniqueFd fd(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
@@ -510,7 +521,7 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   ctx.set_loop(&loop_);
   if (loop_.observer_ != nullptr) {
     loop_.observer_->RequestStarted(core_id_, req_.Get("REQUEST_METHOD").value_or(""),
-                                    req_.Get("REQUEST_URI").value_or(""), c->PeerText());
+                                    req_.Get("REQUEST_URI").value_or(""), ClientText(req_, *c));
   }
   bool refused = false;
   if (options_.limit_post > 0 && head.framing == protocol::BodyFraming::kContentLength &&

@@ -13,7 +13,7 @@
 namespace kiln::process {
 
 // Who should own a log file kiln creates: the uid/gid it drops to, so a reopen after a
-// reload or rotation works as that user (DECISIONS.md 11). -1 leaves a field unchanged.
+// reload or rotation works as that user (docs/decisions.md 11). -1 leaves a field unchanged.
 struct LogOwner {
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);

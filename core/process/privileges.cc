@@ -132,15 +132,21 @@ absl::StatusOr<std::vector<std::string>> DropPrivileges(const DropPlan& plan) {
   if (already && (geteuid() != 0 || (plan.user && plan.user->uid == 0))) {
     return log;  // a re-executed master that already runs as the target ids
   }
+  // Only root may switch ids: say so, and what to change, instead of a bare EPERM.
+  const std::string hint = absl::StrFormat(
+      "kiln runs as uid %d, and only root may switch to another user or group: start kiln as "
+      "root (it drops to `uid`/`gid` after binding), or remove `uid` and `gid` to keep running "
+      "as uid %d",
+      static_cast<int>(geteuid()), static_cast<int>(geteuid()));
   if (gid) {
     if (setgid(*gid) != 0) {
-      return base::ErrnoError(errno, "setgid", std::to_string(*gid));
+      return base::PermissionError(errno, "setgid", std::to_string(*gid), hint);
     }
     log.push_back(absl::StrFormat("setgid() to %d%s", *gid,
                                   !plan.gid ? " (the primary group of the uid user)" : ""));
     if (plan.user && !plan.user->name.empty()) {
       if (initgroups(plan.user->name.c_str(), *gid) != 0) {
-        return base::ErrnoError(errno, "initgroups", plan.user->name);
+        return base::PermissionError(errno, "initgroups", plan.user->name, hint);
       }
       int n = getgroups(0, nullptr);
       log.push_back(absl::StrFormat("set %d supplementary group(s) of user %s", n > 0 ? n : 0,
@@ -148,13 +154,13 @@ absl::StatusOr<std::vector<std::string>> DropPrivileges(const DropPlan& plan) {
     } else {
       gid_t g = *gid;
       if (setgroups(1, &g) != 0) {
-        return base::ErrnoError(errno, "setgroups", std::to_string(g));
+        return base::PermissionError(errno, "setgroups", std::to_string(g), hint);
       }
     }
   }
   if (plan.user) {
     if (setuid(plan.user->uid) != 0) {
-      return base::ErrnoError(errno, "setuid", std::to_string(plan.user->uid));
+      return base::PermissionError(errno, "setuid", std::to_string(plan.user->uid), hint);
     }
     if (plan.user->uid != 0 && setuid(0) == 0) {
       return absl::FailedPreconditionError(

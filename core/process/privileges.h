@@ -1,5 +1,5 @@
 // Users, groups and the privilege drop: resolve `uid`/`gid`/`chown-socket` names, then
-// setgid -> initgroups/setgroups -> setuid, each checked (DECISIONS.md 11-12).
+// setgid -> initgroups/setgroups -> setuid, each checked (docs/decisions.md 11-12).
 #pragma once
 
 #include <sys/types.h>

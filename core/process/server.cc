@@ -1,4 +1,4 @@
-// RunServer: the start-up order of DECISIONS.md 11 (logs, env, chdir, bind, chown/chmod,
+// RunServer: the start-up order of docs/decisions.md 11 (logs, env, chdir, bind, chown/chmod,
 // privilege drop, app load, fork), then the master loop or a single in-process worker.
 #include "core/process/server.h"
 
@@ -270,7 +270,7 @@ absl::Status CheckSomethingAnswers(const config::Config& cfg, const ServerOption
 }
 
 absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const DropPlan& plan) {
-  // daemonize / logto first, so every later line lands in the log (DECISIONS.md 11).
+  // daemonize / logto first, so every later line lands in the log (docs/decisions.md 11).
   LogOwner owner;
   if (plan.user) {
     owner.uid = plan.user->uid;

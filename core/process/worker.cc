@@ -69,7 +69,8 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
     CoreSlot& c = scoreboard_.core(worker_id_, core_id);
     // Shown in harakiri's log line: the request's values escaped (escape.h).
     std::string text =
-        absl::StrFormat("%s %s from %s", log::LogSafe(method), log::LogSafe(uri), client);
+        absl::StrFormat("%s %s from %s", log::LogSafe(method), log::LogSafe(uri),
+                        log::LogSafe(client));
     size_t n = std::min(text.size(), sizeof(c.request) - 1);
     std::memcpy(c.request, text.data(), n);
     c.request[n] = '\0';

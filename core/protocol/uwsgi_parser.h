@@ -14,7 +14,7 @@ inline constexpr size_t kUwsgiHeaderSize = 4;
 
 enum class UwsgiError {
   kNone,
-  kBlockTooLarge,  // datasize over the buffer-size limit: answer 431 (DECISIONS.md 18)
+  kBlockTooLarge,  // datasize over the buffer-size limit: answer 431 (docs/decisions.md 18)
   kMalformed,      // a length past the block, an empty key: close and log
   kBadContentLength,  // CONTENT_LENGTH is not a decimal number: close and log
 };

@@ -255,6 +255,25 @@ TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
       << kiln.Log();
 }
 
+// Behind nginx the connection's peer is nginx's socket; harakiri's line names the client nginx
+// forwarded (REMOTE_ADDR:REMOTE_PORT), as docs/operations.md shows it.
+TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
+  TempDir dir;
+  std::string http = dir.File("h.sock"), uwsgi = dir.File("u.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", http,
+                    "--socket", uwsgi, "--harakiri", "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(http, kStartup)) << kiln.Log();
+  auto r = UwsgiGet(uwsgi, "/sleep?s=30", absl::Seconds(20));  // REMOTE_ADDR 127.0.0.1:40000
+  EXPECT_FALSE(r.ok() && r->status == 200);
+  ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30 from "
+                              "127.0.0.1:40000\n",
+                              absl::Seconds(5)))
+      << kiln.Log();
+}
+
 // A worker killed in a long request (harakiri) has answered requests before it: their lines,
 // batched by default, must reach the request log while it is stuck, not die with it.
 TEST(KilnLogging, LinesOfEarlierRequestsSurviveAHarakiriInALaterOne) {

@@ -9,10 +9,12 @@
 #include <thread>
 
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
@@ -219,6 +221,48 @@ TEST(AppLoading, AnAppThatCannotBeImportedFailsStartupWithItsTraceback) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << k.Log();
   EXPECT_THAT(k.Log(), HasSubstr("Traceback (most recent call last)"));
   EXPECT_THAT(k.Log(), HasSubstr("this_module_does_not_exist_anywhere"));
+}
+
+// A request's traceback is one error block: a headline naming the app and the request, then
+// every traceback line at error level marked as its continuation (`error: python| `), never
+// a run of `warning:` lines nor a line without a level.
+TEST(AppErrors, ARequestTracebackIsOneErrorBlock) {
+  TempDir dir;
+  std::string app = dir.File("raising.py");
+  {
+    std::ofstream out(app);
+    out << "def helper():\n    raise ValueError('boom on purpose')\n\n"
+           "def application(environ, start_response):\n    helper()\n";
+  }
+  std::string sock = dir.File("s.sock");
+  KilnProcess k({"--http-socket", sock, "--plugin-dir", PluginDir(), "--plugins", "python",
+                 "--wsgi-file", app},
+                dir.File("kiln.log"));
+  k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
+  ASSERT_TRUE(k.Start());
+  absl::StatusOr<Response> r;
+  for (int i = 0; i < 100; ++i) {
+    r = HttpGet(sock, "/x");
+    if (r.ok()) break;
+    usleep(100 * 1000);
+  }
+  ASSERT_TRUE(r.ok()) << k.Log();
+  EXPECT_EQ(r->status, 500);
+  ASSERT_TRUE(k.WaitForLog("ValueError: boom on purpose", absl::Seconds(5))) << k.Log();
+  std::vector<std::string> lines = absl::StrSplit(k.Log(), '\n');
+  size_t head = 0;
+  while (head < lines.size() && lines[head].find("error in WSGI app") == std::string::npos) ++head;
+  ASSERT_LT(head, lines.size()) << k.Log();
+  EXPECT_EQ(lines[head].rfind("error: python: ", 0), 0u) << lines[head];
+  EXPECT_THAT(lines[head], HasSubstr("GET /x"));
+  size_t end = head + 1;
+  while (end < lines.size() && lines[end].rfind("error: python| ", 0) == 0) ++end;
+  std::string block;
+  for (size_t i = head + 1; i < end; ++i) block += lines[i] + "\n";
+  EXPECT_THAT(block, HasSubstr("error: python| Traceback (most recent call last):\n"));
+  EXPECT_THAT(block, HasSubstr("in helper\n"));
+  EXPECT_THAT(block, HasSubstr("error: python| ValueError: boom on purpose\n"));
+  EXPECT_THAT(k.Log(), Not(HasSubstr("warning: python"))) << k.Log();
 }
 
 // The value of "key" in a flat JSON object as its text (numbers, true/false, "strings").

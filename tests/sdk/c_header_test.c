@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Compiles every SDK header as strict C99 (-pedantic -Werror) and checks, at run time, the
- * few things the headers compute: KILN_HAS, KILN_LIT, kiln_str_c, the descriptor header. */
+ * few things the headers compute: KILN_HAS, KILN_LIT, KILN_STR, kiln_str_c, the descriptor
+ * header. */
 #include "kiln/host.h"
 #include "kiln/kiln.h"
 #include "kiln/plugin.h"
@@ -56,6 +57,7 @@ int main(void) {
   cb.size = sizeof(cb);
   EXPECT(KILN_HAS(&cb, on_logger_close));
   EXPECT(lit.len == 3 && kiln_str_eq(lit, c));
+  EXPECT(kiln_str_eq(KILN_STR("abc"), c) && KILN_STR("").len == 0); /* as an argument */
   EXPECT(null.len == 0 && null.ptr != NULL);
   EXPECT(positional.magic == KILN_PLUGIN_MAGIC && positional.size == sizeof(kiln_plugin_desc));
   EXPECT(designated.abi_major == KILN_ABI_MAJOR && designated.pointer_size == sizeof(void *));

@@ -29,7 +29,9 @@ int main() {
   kiln_status thrown = kiln::sdk::Guard(&host, nullptr, []() -> kiln_status {
     throw std::runtime_error("boom");
   });
-  bool good = kDesc.magic == KILN_PLUGIN_MAGIC && ok == KILN_OK && thrown == KILN_ERROR &&
+  kiln_str arg = KILN_STR("as an argument");
+  bool named = arg.len == 14 && std::string(arg.ptr, arg.len) == "as an argument";
+  bool good = named && kDesc.magic == KILN_PLUGIN_MAGIC && ok == KILN_OK && thrown == KILN_ERROR &&
               g_error == "boom" && kDesc.option_def_count == 2 &&
               kDesc.settings == &g_settings && kDefs[1].field.offset == offsetof(Settings, text);
   return good ? 0 : 1;

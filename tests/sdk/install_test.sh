@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs kiln to a temporary prefix, builds sdk/examples/hello out of tree against the
-# installed SDK only (once with CMake's find_package, once with pkg-config and a plain cc line),
+# Installs kiln to a temporary prefix, builds the installed copy of sdk/examples/hello out of
+# tree against the installed SDK only (once with CMake's find_package, once with pkg-config and a plain cc line),
 # once more against the build tree's KilnSDKConfig.cmake, and checks that the installed kiln
 # reads each built plugin's descriptor.
 # Usage: install_test.sh <kiln build dir> <kiln source dir>
@@ -20,9 +20,13 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 || {
   exit 1; }
 test -f "$prefix/include/kiln/kiln.h"
 test -x "$prefix/bin/kiln"
+# The examples are installed with the SDK (docs/plugin-sdk.md, section 1).
+example=$prefix/share/kiln/examples/hello
+test -f "$example/hello_plugin.c" && test -f "$example/CMakeLists.txt" || {
+  echo "sdk/examples/hello is not installed under $example"; exit 1; }
 
-# 1. CMake: find_package(KilnSDK) from the prefix only.
-cmake -S "$src/sdk/examples/hello" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+# 1. CMake: find_package(KilnSDK) from the prefix only, building the installed example.
+cmake -S "$example" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$tmp/cmake.log" 2>&1 || {
   cat "$tmp/cmake.log"; exit 1; }
 cmake --build "$tmp/cmake-build" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
@@ -42,6 +46,16 @@ cmake -S "$src/sdk/examples/hello" -B "$tmp/tree-build" -DKilnSDK_DIR="$build/sd
   >"$tmp/tree.log" 2>&1 || { cat "$tmp/tree.log"; exit 1; }
 cmake --build "$tmp/tree-build" >>"$tmp/tree.log" 2>&1 || { cat "$tmp/tree.log"; exit 1; }
 so3=$tmp/tree-build/hello_plugin.so
+
+# pkg-config names the plugin directory the installed kiln searches; a plugin installed there
+# is found by name alone.
+plugindir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=plugindir kiln-sdk)
+test "$(cd "$plugindir" && pwd -P)" = "$(cd "$prefix/lib/kiln/plugins" && pwd -P)" || {
+  echo "pkg-config plugindir is $plugindir, not $prefix/lib/kiln/plugins"; exit 1; }
+install -m 0755 "$so2" "$plugindir/hello_plugin.so"
+"$prefix/bin/kiln" --plugins hello --print-config >"$tmp/byname.out" 2>&1 || {
+  cat "$tmp/byname.out"; echo "the installed kiln did not find hello in $plugindir"; exit 1; }
+rm -f "$plugindir/hello_plugin.so"
 
 for so in "$so1" "$so2" "$so3"; do
   out=$("$prefix/bin/kiln" --plugin-info "$so")

@@ -62,11 +62,26 @@ typedef struct kiln_str {
 
 /**
  * KILN_LIT expands a string literal to the initializer of a kiln_str:
- * `kiln_str s = KILN_LIT("text");`.
+ * `kiln_str s = KILN_LIT("text");`, also inside a static table
+ * (`static const kiln_header h[] = {{KILN_LIT("Vary"), KILN_LIT("Accept")}};`). Where an
+ * expression is expected (an argument, an assignment) use KILN_STR.
  * SINCE: 1.0.
  */
 #define KILN_LIT(literal) \
   { (literal), sizeof(literal) - 1 }
+
+/**
+ * KILN_STR makes a kiln_str value of a string literal, for wherever a kiln_str expression is
+ * expected: `host->response_write(r, KILN_STR("done\n"))`. A C99 compound literal (a C++
+ * temporary), so not a constant initializer: in a static table use KILN_LIT.
+ * OWNERSHIP: points into the literal, which lives for the whole program.
+ * SINCE: 1.1.
+ */
+#ifdef __cplusplus
+#define KILN_STR(literal) (kiln_str{(literal), sizeof(literal) - 1})
+#else
+#define KILN_STR(literal) ((kiln_str){(literal), sizeof(literal) - 1})
+#endif
 
 /**
  * kiln_str_c wraps a NUL-terminated C string (NULL gives the empty string) without copying.

@@ -1,6 +1,8 @@
 // Runs the real `kiln` binary (KILN_BIN): --print-config on the seed file, --version, --help,
 // and the exit status and message of configuration errors.
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -37,9 +39,11 @@ std::string Quote(const std::string& s) {
 }
 
 // Runs kiln with `args` (bounded by timeout(1)), capturing stdout, stderr and the exit status.
-KilnRun Kiln(const TempDir& dir, const std::vector<std::string>& args) {
+// `as` (e.g. setpriv) runs kiln under other ids.
+KilnRun Kiln(const TempDir& dir, const std::vector<std::string>& args,
+             const std::string& as = "") {
   const char* bin = std::getenv("KILN_BIN");
-  std::string cmd = "timeout 30 " + Quote(bin != nullptr ? bin : KILN_TEST_BIN);
+  std::string cmd = "timeout 30 " + as + Quote(bin != nullptr ? bin : KILN_TEST_BIN);
   for (const std::string& a : args) cmd += " " + Quote(a);
   cmd += " >" + Quote(dir.File("out")) + " 2>" + Quote(dir.File("err")) + " </dev/null";
   KilnRun r;
@@ -128,6 +132,80 @@ TEST(KilnCommandLine, VersionAndHelp) {
   EXPECT_EQ(h.status, 0);
   EXPECT_THAT(h.out, HasSubstr("core options:"));
   EXPECT_THAT(h.out, HasSubstr("--socket VALUE"));
+}
+
+// -h and -v are what a newcomer types first; --help names every mode, --plugin-info included.
+TEST(KilnCommandLine, ShortFormsAndPluginInfoInHelp) {
+  TempDir dir;
+  KilnRun v = Kiln(dir, {"-v"});
+  EXPECT_EQ(v.status, 0) << v.err;
+  EXPECT_EQ(v.out, Kiln(dir, {"--version"}).out);
+  EXPECT_THAT(v.out, ::testing::StartsWith("kiln "));
+  KilnRun h = Kiln(dir, {"-h"});
+  EXPECT_EQ(h.status, 0) << h.err;
+  EXPECT_EQ(h.out, Kiln(dir, {"--help"}).out);
+  EXPECT_THAT(h.out, HasSubstr("-h, --help"));
+  EXPECT_THAT(h.out, HasSubstr("-v, --version"));
+  EXPECT_THAT(h.out, HasSubstr("kiln --plugin-info PLUGIN.so"));
+  KilnRun bare = Kiln(dir, {"--plugin-info"});
+  EXPECT_EQ(bare.status, 1);
+  EXPECT_THAT(bare.err, HasSubstr("--plugin-info takes one plugin file"));
+  KilnRun other = Kiln(dir, {"-x"});
+  EXPECT_EQ(other.status, 1);
+  EXPECT_THAT(other.err, HasSubstr("-h lists them"));
+}
+
+// A start that fails after the configuration's warnings were printed (here: logto is a
+// symlink, refused when the logs open) prints each warning once, then the error.
+TEST(KilnCommandLine, FailedStartPrintsItsWarningsOnce) {
+  TempDir dir;
+  std::string link = dir.File("kiln.log");
+  ASSERT_EQ(symlink(dir.File("elsewhere.log").c_str(), link.c_str()), 0);
+  KilnRun r = Kiln(dir, {"--builtin-handler", "--http-socket", dir.File("s.sock"),
+                         "--master=flase", "--logto", link});
+  EXPECT_EQ(r.status, 1);
+  const std::string warning = "`master = flase` is not a boolean";
+  size_t first = r.err.find(warning);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("kiln: error: option `logto`")) << r.err;
+}
+
+// A permission error at bind, chown-socket or the privilege drop names the path or id and what
+// to change. kiln runs unprivileged: as nobody (65534) when the test runs as root.
+TEST(KilnCommandLine, PermissionErrorsSayWhatToChange) {
+  TempDir dir;
+  const bool root = geteuid() == 0;
+  const std::string as = root ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  const int uid = root ? 65534 : static_cast<int>(geteuid());
+  std::string open_dir = dir.File("open"), closed_dir = dir.File("closed");
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(open_dir.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
+  ASSERT_EQ(mkdir(closed_dir.c_str(), root ? 0755 : 0500), 0);
+
+  KilnRun bind = Kiln(dir, {"--builtin-handler", "--http-socket", closed_dir + "/s.sock"}, as);
+  EXPECT_EQ(bind.status, 1);
+  EXPECT_THAT(bind.err, HasSubstr("bind(" + closed_dir + "/s.sock): Permission denied: kiln runs "
+                                  "as uid " + std::to_string(uid) +
+                                  ", which may not create a file in " + closed_dir +
+                                  ": put the socket in a directory that user may write"));
+
+  KilnRun chown = Kiln(dir, {"--builtin-handler", "--http-socket", open_dir + "/c.sock",
+                             "--chown-socket", "0"}, as);
+  EXPECT_EQ(chown.status, 1);
+  EXPECT_THAT(chown.err, HasSubstr("chown-socket(" + open_dir + "/c.sock): Operation not "
+                                   "permitted: kiln runs as uid " + std::to_string(uid) +
+                                   ", and only root may give a file to another user"));
+  EXPECT_THAT(chown.err, HasSubstr("or remove chown-socket"));
+
+  KilnRun drop = Kiln(dir, {"--builtin-handler", "--http-socket", open_dir + "/d.sock",
+                            "--uid", "0", "--gid", "0"}, as);
+  EXPECT_EQ(drop.status, 1);
+  EXPECT_THAT(drop.err, HasSubstr("setgid(0): Operation not permitted: kiln runs as uid " +
+                                  std::to_string(uid) +
+                                  ", and only root may switch to another user or group"));
+  EXPECT_THAT(drop.err, HasSubstr("remove `uid` and `gid`"));
 }
 
 TEST(KilnCommandLine, HelpMarkdownPrintsTheOptionsReference) {
