@@ -250,7 +250,11 @@ TEST(SlowClients, PostBufferedBodiesOfManyConnectionsKeepTheWorkerSmall) {
                                              kBody, part)));
   EXPECT_TRUE(finish_and_check(again)) << s.kiln().Log();
   close(again);
+#ifndef __SANITIZE_ADDRESS__
+  // Under AddressSanitizer freed memory waits in its quarantine (256 MiB by default) instead of
+  // going back to the allocator, so only the bound while the uploads run is checked there.
   EXPECT_LT(VmRssKiB(worker), rss_before + 100 * 1024);
+#endif
 }
 
 // Item: the body deadline is time without progress. A body sent steadily for three times
