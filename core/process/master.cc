@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "core/base/check.h"
 #include "core/base/errno_status.h"
@@ -540,6 +542,15 @@ void Master::HandleSignal(SignalEvent ev) {
   }
 }
 
+void Master::Watch(int fd, short events, std::function<void(short revents)> on_ready) {
+  Unwatch(fd);
+  watched_.push_back(Watched{fd, events, std::move(on_ready)});
+}
+
+void Master::Unwatch(int fd) {
+  std::erase_if(watched_, [fd](const Watched& w) { return w.fd == fd; });
+}
+
 bool Master::AllStopped() const {
   for (size_t id = 1; id < slots_.size(); ++id) {
     if (slots_[id].pid != 0) {
@@ -579,11 +590,29 @@ int Master::Run() {
   }
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
+  std::vector<pollfd> pfds;
   while (phase_ == Phase::kRunning || !AllStopped()) {
-    pollfd pfd{signals->fd(), POLLIN, 0};
-    poll(&pfd, 1, static_cast<int>(kTickNs / 1'000'000));
+    pfds.assign(1, pollfd{signals->fd(), POLLIN, 0});
+    for (const Watched& w : watched_) {
+      pfds.push_back(pollfd{w.fd, w.events, 0});
+    }
+    poll(pfds.data(), pfds.size(), static_cast<int>(kTickNs / 1'000'000));
     for (SignalEvent ev = signals->Next(); ev != SignalEvent::kNone; ev = signals->Next()) {
       HandleSignal(ev);
+    }
+    // A callback may Watch or Unwatch: look each ready fd up again instead of walking
+    // watched_ while it changes.
+    for (size_t i = 1; i < pfds.size(); ++i) {
+      if (pfds[i].revents == 0) {
+        continue;
+      }
+      for (const Watched& w : watched_) {
+        if (w.fd == pfds[i].fd) {
+          auto on_ready = w.on_ready;  // a copy: the callback may Unwatch itself
+          on_ready(pfds[i].revents);
+          break;
+        }
+      }
     }
     Reap();  // SIGCHLDs coalesce: always look
     Tick(MonotonicNanos());

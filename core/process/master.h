@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,13 @@ class Master {
   explicit Master(MasterParams params);
   // Runs until the server stops; returns the exit code.
   int Run();
+
+  // Another descriptor for the master's loop to wait on (the stats server, the master FIFO):
+  // `on_ready` runs on the master's thread with poll's revents whenever `fd` is ready for
+  // `events`. The caller keeps `fd` open until it calls Unwatch or the master returns; a
+  // callback must never block (the master also reaps, respawns and enforces harakiri).
+  void Watch(int fd, short events, std::function<void(short revents)> on_ready);
+  void Unwatch(int fd);
 
  private:
   struct Slot {
@@ -80,7 +88,14 @@ class Master {
   void Vacuum();
   std::vector<net::ListenSocket> ListenSockets() const;
 
+  struct Watched {
+    int fd = -1;
+    short events = 0;
+    std::function<void(short)> on_ready;
+  };
+
   MasterParams p_;
+  std::vector<Watched> watched_;
   const ServerOptions& o_;
   Scoreboard scoreboard_;
   std::vector<Slot> slots_;  // index 0 unused: worker ids are 1-based
