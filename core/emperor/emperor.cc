@@ -385,6 +385,7 @@ void Emperor::LogStates() const {
 void Emperor::BeginShutdown(const char* why, int64_t now) {
   if (shutting_down_) return;
   shutting_down_ = true;
+  process::NotifySystemd("STOPPING=1");
   kill_at_ns_ = now + kStopMercyNs;
   log::Notice("emperor: %s: stopping every vassal %s, then the emperor", why,
               o_.graceful_shutdown ? "gracefully" : "now");
@@ -502,6 +503,9 @@ int Emperor::Run() {
               watch_.fd() >= 0 ? " with inotify" : "",
               absl::StrFormat(", scanning every %ds", o_.freq_s));
   Scan(process::MonotonicNanos());
+  // Started (each vassal reports its own readiness to the emperor, not to systemd).
+  process::NotifySystemd(absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=emperor of %d vassal(s)",
+                                         pid_, vassals_.size()));
   std::vector<pollfd> pfds;
   std::vector<Vassal*> linked;
   while (!shutting_down_ || std::any_of(vassals_.begin(), vassals_.end(),
@@ -575,6 +579,7 @@ int RunEmperor(const config::Config& cfg) {
       return 1;
     }
   }
+  process::EmperorFd();  // an emperor that is itself a vassal keeps its link from its vassals
   Emperor emperor(std::move(*o), process::SelfExePath());
   return emperor.Run();
 }

@@ -144,6 +144,7 @@ absl::StatusOr<pid_t> SpawnVassal(const VassalCommand& cmd, const std::optional<
   }
   if (fcntl(link_fd, F_SETFD, 0) != 0) ChildFail("keeping the emperor link", what);
   setenv(process::kEmperorFdEnv, fd_text.c_str(), 1);
+  unsetenv("NOTIFY_SOCKET");  // systemd hears from the emperor; vassals tell the emperor
   if (chdir(cmd.cwd.c_str()) != 0) ChildFail("chdir", cmd.cwd);
   execv(argv[0], argv.data());
   ChildFail("execv", argv[0]);
