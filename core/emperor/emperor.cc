@@ -92,7 +92,8 @@ class Emperor {
   std::string StatsJson() const;
 
  private:
-  void Scan(int64_t now);
+  // `deep`: read every file's content too (after an inotify event, or without inotify).
+  void Scan(int64_t now, bool deep);
   void Added(const VassalFile& f, int64_t now);
   void ChangedFile(Vassal& v, const FileState& fs, int64_t now);
   bool CheckIdentity(Vassal& v);
@@ -113,6 +114,7 @@ class Emperor {
   DirWatch watch_;
   StatsServer stats_;
   int64_t next_scan_ns_ = 0;
+  bool deep_scan_ = false;  // an inotify event asked for the next scan
   bool shutting_down_ = false;
   int64_t kill_at_ns_ = 0;
   pid_t pid_ = 0;
@@ -254,8 +256,9 @@ void Emperor::ChangedFile(Vassal& v, const FileState& fs, int64_t now) {
   Reload(v, "its file changed");
 }
 
-void Emperor::Scan(int64_t now) {
+void Emperor::Scan(int64_t now, bool deep) {
   next_scan_ns_ = now + o_.freq_s * kSecond;
+  deep_scan_ = false;
   std::vector<VassalFile> files = ListVassalFiles(o_.sources);
   std::map<std::string, const VassalFile*> found;
   for (const VassalFile& f : files) found[f.path] = &f;
@@ -268,6 +271,10 @@ void Emperor::Scan(int64_t now) {
         if (v.pid != 0) Stop(v, "its file is gone");
       }
       continue;
+    }
+    if (!deep && v.present && !v.file.symlink &&
+        SameByStat(path, v.file, o_.nofollow, o_.tyrant_nofollow)) {
+      continue;  // inotify reports every write; unchanged stat means unchanged file
     }
     absl::StatusOr<FileState> fs = ReadFileState(path, o_.nofollow, o_.tyrant_nofollow);
     if (!fs.ok()) continue;
@@ -420,8 +427,7 @@ void Emperor::HandleSignal(process::SignalEvent ev, int64_t now) {
 }
 
 int64_t Emperor::NextDeadline(int64_t now) const {
-  int64_t next = now + kSecond;
-  if (!shutting_down_) next = std::min(next, next_scan_ns_);
+  int64_t next = shutting_down_ ? kill_at_ns_ : next_scan_ns_;
   for (const auto& [path, v] : vassals_) {
     if (v.spawn_at_ns != 0) next = std::min(next, v.spawn_at_ns);
   }
@@ -500,9 +506,9 @@ int Emperor::Run() {
   }
   watch_.Open(o_.sources);
   log::Notice("emperor started (pid: %d), watching %s%s%s", pid_, absl::StrJoin(o_.sources, ", "),
-              watch_.fd() >= 0 ? " with inotify" : "",
+              watch_.covers_all() ? " with inotify" : " (no inotify on every directory)",
               absl::StrFormat(", scanning every %ds", o_.freq_s));
-  Scan(process::MonotonicNanos());
+  Scan(process::MonotonicNanos(), /*deep=*/true);
   // Started (each vassal reports its own readiness to the emperor, not to systemd).
   process::NotifySystemd(absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=emperor of %d vassal(s)",
                                          pid_, vassals_.size()));
@@ -540,6 +546,7 @@ int Emperor::Run() {
     stats_.OnPoll(pfds.data() + stats_at, now, [this] { return StatsJson(); });
     if (watch_at != 0 && pfds[watch_at].revents != 0 && watch_.Drain()) {
       next_scan_ns_ = std::min(next_scan_ns_, now + kSettleNs);
+      deep_scan_ = true;
     }
     if (shutting_down_) {
       if (now >= kill_at_ns_) {
@@ -553,7 +560,7 @@ int Emperor::Run() {
       }
       continue;
     }
-    if (now >= next_scan_ns_) Scan(now);
+    if (now >= next_scan_ns_) Scan(now, deep_scan_ || !watch_.covers_all());
     for (auto& [path, v] : vassals_) {
       if (v.pid == 0 && v.spawn_at_ns != 0 && now >= v.spawn_at_ns) Spawn(v, now);
     }

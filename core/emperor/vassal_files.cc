@@ -121,6 +121,22 @@ absl::StatusOr<FileState> ReadFileState(const std::string& path, bool nofollow,
   return fs;
 }
 
+bool SameByStat(const std::string& path, const FileState& known, bool nofollow,
+                bool owner_nofollow) {
+  struct stat lst;
+  struct stat st;
+  if (lstat(path.c_str(), &lst) != 0 || stat(path.c_str(), &st) != 0) {
+    return false;
+  }
+  bool link = S_ISLNK(lst.st_mode);
+  const struct stat& changes = nofollow && link ? lst : st;
+  const struct stat& owner = owner_nofollow && link ? lst : st;
+  int64_t mtime = static_cast<int64_t>(changes.st_mtim.tv_sec) * 1000000000 +
+                  changes.st_mtim.tv_nsec;
+  return link == known.symlink && mtime == known.mtime_ns && changes.st_size == known.size &&
+         owner.st_uid == known.uid && owner.st_gid == known.gid && lst.st_uid == known.link_uid;
+}
+
 void DirWatch::Open(const std::vector<std::string>& sources) {
   fd_ = base::UniqueFd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!fd_) {
@@ -130,10 +146,11 @@ void DirWatch::Open(const std::vector<std::string>& sources) {
   // IN_CLOSE_WRITE, `touch` gives IN_ATTRIB, an editor's rename IN_MOVED_TO.
   constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE | IN_DELETE |
                                IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
+  covers_all_ = true;
   for (const std::string& source : sources) {
     std::string dir = DirectoryOf(source);
-    if (!dir.empty()) {
-      inotify_add_watch(fd_.Get(), dir.c_str(), kEvents);
+    if (dir.empty() || inotify_add_watch(fd_.Get(), dir.c_str(), kEvents) < 0) {
+      covers_all_ = false;
     }
   }
 }

@@ -46,6 +46,11 @@ std::vector<VassalFile> ListVassalFiles(const std::vector<std::string>& sources)
 absl::StatusOr<FileState> ReadFileState(const std::string& path, bool nofollow,
                                         bool owner_nofollow);
 
+// True when `path` still has the mtime, size and owner of `known`, by stat alone (no read):
+// the periodic scan's check while inotify, which reports every write, is on watch.
+bool SameByStat(const std::string& path, const FileState& known, bool nofollow,
+                bool owner_nofollow);
+
 // inotify on the directories holding the vassal files; -1 fd when inotify is unavailable.
 class DirWatch {
  public:
@@ -53,11 +58,14 @@ class DirWatch {
   // it has no wildcard). Failures leave polling to do the work.
   void Open(const std::vector<std::string>& sources);
   int fd() const { return fd_.Get(); }
+  // Every source's directory is watched: a change anywhere is reported.
+  bool covers_all() const { return fd_ && covers_all_; }
   // Reads every pending event; true when there was one.
   bool Drain();
 
  private:
   base::UniqueFd fd_;
+  bool covers_all_ = false;
 };
 
 }  // namespace kiln::emperor

@@ -2,6 +2,7 @@
 // emperor (and the Python one behind nginx's uwsgi_pass), files added, changed, touched and
 // deleted under client load, a vassal crashing at start-up, a vassal master killed, tyrant
 // mode, and the emperor's own signals (TERM with a request in flight, HUP, KILL).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -135,9 +136,11 @@ class EmperorTest : public ::testing::Test {
   std::string Vassal(const std::string& name, const std::string& text) {
     return dir_.Write("vassals/" + name, text);
   }
-  void StartEmperor(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--emperor", vassals_, "--emperor-stats", Stats(),
-                                     "--vassal-set", "plugin-dir=" + PluginDir()};
+  // `source`: the `emperor` value, the vassal directory unless given.
+  void StartEmperor(std::vector<std::string> extra = {}, std::string source = "") {
+    std::vector<std::string> args = {"--emperor", source.empty() ? vassals_ : source,
+                                     "--emperor-stats", Stats(), "--vassal-set",
+                                     "plugin-dir=" + PluginDir()};
     args.insert(args.end(), extra.begin(), extra.end());
     emperor_ = std::make_unique<KilnProcess>(args, dir_.File("emperor.log"));
     ASSERT_TRUE(emperor_->Start());
@@ -438,6 +441,27 @@ TEST_F(EmperorTest, EmperorKilledTakesItsVassalsWithIt) {
   for (pid_t pid : tree) {
     EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(pid); }, absl::Seconds(5))) << pid;
   }
+}
+
+TEST_F(EmperorTest, PolledGlobSeesAContentChangeWithinTheSameMtimeAndSize) {
+  // A wildcard in the directory part: no inotify watch, the emperor-freq scan finds changes.
+  std::string http = dir_.File("a.http");
+  std::string ini = Vassal("a.ini", BuiltinVassal(http) + "processes = 1\n");
+  StartEmperor({"--emperor-freq", "1"}, dir_.path() + "/v*ssals/*.ini");
+  ASSERT_TRUE(WaitUntilHttpAnswers(http, absl::Seconds(15))) << emperor_->Log();
+  ASSERT_TRUE(emperor_->WaitForLog("kiln is ready", absl::Seconds(5)));
+  struct stat before;
+  ASSERT_EQ(stat(ini.c_str(), &before), 0);
+  std::ofstream(ini) << BuiltinVassal(http) << "processes = 2\n";  // same size
+  struct timespec times[2] = {{0, UTIME_OMIT}, before.st_mtim};  // same mtime
+  ASSERT_EQ(utimensat(AT_FDCWD, ini.c_str(), times, 0), 0);
+  ASSERT_TRUE(emperor_->WaitForLog("vassal a.ini: its file changed: graceful reload",
+                                   absl::Seconds(5)))
+      << emperor_->Log();
+  ASSERT_TRUE(emperor_->WaitForLog("the new generation is accepting (2 workers)",
+                                   absl::Seconds(10)))
+      << emperor_->Log();
+  EXPECT_EQ(emperor_->Log().find("with inotify"), std::string::npos) << emperor_->Log();
 }
 
 TEST_F(EmperorTest, TyrantRunsEachVassalAsItsFileOwnerAndRefusesRoot) {
