@@ -339,6 +339,27 @@ TEST_F(EmperorTest, VassalCrashingAtStartIsThrottledBlacklistedAndComesBackWhenF
   EXPECT_GT(good.ok(), 10);
 }
 
+TEST_F(EmperorTest, ABrokenNewFileKeepsTheVassalOnItsOldGeneration) {
+  std::string http = dir_.File("a.http");
+  std::string ini = Vassal("a.ini", BuiltinVassal(http));
+  StartEmperor();
+  ASSERT_TRUE(WaitUntilHttpAnswers(http, absl::Seconds(15))) << emperor_->Log();
+  ASSERT_TRUE(emperor_->WaitForLog("kiln is ready", absl::Seconds(5)));
+  ClientLoop loop(http, "");
+  std::ofstream(ini, std::ios::app) << "processes = many\n";
+  ASSERT_TRUE(emperor_->WaitForLog("reload aborted", absl::Seconds(10))) << emperor_->Log();
+  absl::SleepFor(absl::Milliseconds(300));
+  // Still ready (the aborted reload re-announced it), so the fix is applied at once.
+  EXPECT_NE(ReadStats(Stats()).find("\"ready\":1"), std::string::npos);
+  std::ofstream(ini) << BuiltinVassal(http) << "processes = 3\n";
+  ASSERT_TRUE(emperor_->WaitForLog("the new generation is accepting (3 workers)",
+                                   absl::Seconds(10)))
+      << emperor_->Log();
+  loop.Stop();
+  EXPECT_EQ(loop.failed(), 0) << loop.last_error();
+  EXPECT_EQ(LoggedPids(emperor_->Log(), "emperor: vassal a.ini started ").size(), 1u);
+}
+
 TEST_F(EmperorTest, KilledVassalMasterIsRespawnedAtOnce) {
   std::string http = dir_.File("a.http");
   Vassal("a.ini", BuiltinVassal(http));
@@ -365,11 +386,13 @@ TEST_F(EmperorTest, SigtermFinishesTheRequestInFlightAndLeavesNoProcess) {
   Vassal("a.ini", BuiltinVassal(a));
   Vassal("b.ini", BuiltinVassal(b));
   std::string pidfile = dir_.File("emperor.pid");
-  StartEmperor({"--emperor-pidfile", pidfile});
+  StartEmperor({"--emperor-pidfile", pidfile, "--emperor-procname", "kiln-emperor"});
   ASSERT_TRUE(WaitUntilHttpAnswers(a, absl::Seconds(15))) << emperor_->Log();
   ASSERT_TRUE(WaitUntilHttpAnswers(b, absl::Seconds(15))) << emperor_->Log();
   ASSERT_TRUE(emperor_->WaitForLog("kiln is ready", absl::Seconds(5), 2));
   EXPECT_EQ(TempDir::ReadFile(pidfile), absl::StrCat(emperor_->pid(), "\n"));
+  EXPECT_EQ(TempDir::ReadFile(absl::StrFormat("/proc/%d/comm", emperor_->pid())),
+            "kiln-emperor\n");
   absl::StatusOr<Response> slow;
   std::thread client([&] { slow = HttpGet(a, "/sleep?s=1.5", absl::Seconds(10)); });
   absl::SleepFor(absl::Milliseconds(400));
