@@ -100,7 +100,6 @@ absl::StatusOr<pid_t> SpawnReloadCheck(const ReloadContext& ctx,
     setenv(net::kInheritedFdsEnv, encoded.c_str(), 1);
     setenv(kReloadCheckEnv, "1", 1);
     setenv(kReloadsEnv, std::to_string(ctx.generation + 1).c_str(), 1);
-    unsetenv(kEmperorFdEnv);  // the check copy tells the emperor nothing
     if (!ctx.cwd.empty() && chdir(ctx.cwd.c_str()) != 0) {
       _exit(127);
     }

@@ -24,8 +24,12 @@ int EmperorFd() {
     const char* text = std::getenv(kEmperorFdEnv);
     int n = -1;
     struct stat st;
-    if (text == nullptr || !absl::SimpleAtoi(text, &n) || n < 3 || fstat(n, &st) != 0 ||
-        !S_ISSOCK(st.st_mode)) {
+    bool ok = text != nullptr && absl::SimpleAtoi(text, &n) && n >= 3 && fstat(n, &st) == 0 &&
+              S_ISSOCK(st.st_mode);
+    // Claimed: what this kiln starts (workers' subprocesses, attached daemons, a kiln among
+    // them) must not take the number for a link of its own.
+    unsetenv(kEmperorFdEnv);
+    if (!ok) {
       return -1;  // not a vassal, or the number names no socket: nothing to tell
     }
     fcntl(n, F_SETFD, FD_CLOEXEC);
@@ -37,6 +41,11 @@ int EmperorFd() {
 void KeepEmperorFdAcrossExec(bool keep) {
   if (int fd = EmperorFd(); fd >= 0) {
     fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+    if (keep) {
+      setenv(kEmperorFdEnv, absl::StrFormat("%d", fd).c_str(), 1);
+    } else {
+      unsetenv(kEmperorFdEnv);
+    }
   }
 }
 

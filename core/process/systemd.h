@@ -22,8 +22,8 @@ bool NotifySystemd(std::string_view state);
 inline constexpr char kEmperorFdEnv[] = "KILN_EMPEROR_FD";
 inline constexpr char kEmperorReady = 5;
 // The link's descriptor, -1 when this kiln is no vassal. The first call marks it
-// close-on-exec (only the re-exec of a reload keeps it, KeepEmperorFdAcrossExec); call it
-// before anything forks.
+// close-on-exec and removes KILN_EMPEROR_FD from the environment (only the re-exec of a
+// reload gets both back, KeepEmperorFdAcrossExec); call it before anything forks.
 int EmperorFd();
 // Around the re-exec of a reload: lets the link survive exec (true), or not (false).
 void KeepEmperorFdAcrossExec(bool keep);
