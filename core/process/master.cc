@@ -585,6 +585,14 @@ int Master::Run() {
     SetProcessTitle(absl::StrFormat("%skiln master", o_.procname_prefix));
   }
   log::Notice("master process started (pid: %d, generation %d)", pid_, p_.reload.generation);
+  if (int efd = EmperorFd(); efd >= 0) {  // a vassal: the emperor's end closing means stop
+    Watch(efd, POLLIN, [this, efd](short) {
+      if (EmperorGone(efd)) {
+        Unwatch(efd);
+        BeginStop(/*graceful=*/true, "the emperor is gone");
+      }
+    });
+  }
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
   }
