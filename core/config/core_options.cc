@@ -168,7 +168,8 @@ const std::vector<Row>& Rows() {
   // Logging
   {"logto", kStr, "", I, "Write the log to this file."},
   {"logger", kList, "", I,
-   "Send log lines to this logger (`file:/path`, `syslog`, ...)."},
+   "Send log lines to this logger: `file:/path` (plugin logfile), `syslog[:ident[,facility]]` "
+   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path."},
   {"req-logger", kList, "", I, "Send request log lines to this logger."},
   {"log-master", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no log master: every process writes whole lines "
