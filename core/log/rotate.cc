@@ -128,10 +128,9 @@ int RotateFiles(const char* why, bool (*pick)(const struct stat&, uint64_t)) {
   bool reopen = false;
   for (const std::string& path : paths) {
     struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) {
-      reopen = reopen || errno == ENOENT;  // moved away by an outside logrotate
-      continue;
-    }
+    // A file missing (moved away by logrotate) is touch-logreopen's business, not ours:
+    // reopening here each second when the directory is gone would flood every process.
+    if (::lstat(path.c_str(), &st) != 0) continue;
     if (!pick(st, o.max_size)) continue;
     const bool is_stdio = path == stdio;
     absl::StatusOr<std::string> target = RotateOne(path, is_stdio, o);
