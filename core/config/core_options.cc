@@ -207,7 +207,8 @@ const std::vector<Row>& Rows() {
   // Logging
   {"logto", kStr, "", I, "Write the log to this file."},
   {"logger", kList, "", I,
-   "Send log lines to this logger (`file:/path`, `syslog`, ...)."},
+   "Send log lines to this logger: `file:/path` (plugin logfile), `syslog[:ident[,facility]]` "
+   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path."},
   {"req-logger", kList, "", I, "Send request log lines to this logger."},
   {"log-master", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no log master: every process writes whole lines "
@@ -238,6 +239,20 @@ const std::vector<Row>& Rows() {
    "Reopen log files when this file's modification time changes."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},
   {"logfile-chown", kFlag, "false", I, "Give log files kiln creates to uid/gid."},
+  // Log rotation and slow-request logging (core/log/rotate.h, request_log.h)
+  {"log-maxsize", kSize, "0", I,
+   "Rotate each log file (logto, daemonize, `logger`/`req-logger` files) once it is larger "
+   "than this many bytes: the master renames it to `<file>.<unix seconds>` and every process "
+   "reopens. 0: never. Needs `master`."},
+  {"log-backupname", kStr, "", I,
+   "Rename the logto/daemonize file to this name when it is rotated (replacing the previous "
+   "backup), instead of `<file>.<unix seconds>`."},
+  {"log-backupcount", kNum, "0", I,
+   "kiln: keep at most this many rotated copies of each log file, removing the oldest. "
+   "0 keeps them all."},
+  {"log-slow", kNum, "0", I,
+   "Log requests that took at least this many milliseconds even when request logging is off "
+   "(`disable-logging`). 0: off."},
   };
   return *rows;
 }

@@ -17,6 +17,7 @@
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
 #include "core/log/logger.h"
+#include "core/log/rotate.h"
 #include "core/net/listener.h"
 #include "core/process/host_setup.h"
 #include "core/process/systemd.h"
@@ -412,6 +413,7 @@ void Master::Tick(int64_t now) {
     CheckLifetime(now);
     CheckGenerationReady(now);
     CheckTouchReload(now);
+    log::CheckRotation(now);  // log-maxsize: renames here, every process reopens
   }
   daemons_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
