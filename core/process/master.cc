@@ -18,7 +18,9 @@
 #include "core/base/strings.h"
 #include "core/log/logger.h"
 #include "core/net/listener.h"
+#include "core/process/hooks.h"
 #include "core/process/host_setup.h"
+#include "core/process/operations.h"
 #include "core/process/systemd.h"
 #include "core/process/worker.h"
 
@@ -84,7 +86,8 @@ Master::Master(MasterParams params)
     : p_(std::move(params)),
       o_(*p_.options),
       scoreboard_(MakeScoreboard(o_.processes, p_.serve->threads)),
-      slots_(static_cast<size_t>(o_.processes) + 1) {
+      slots_(static_cast<size_t>(o_.processes) + 1),
+      cron_(o_.crons, SpawnShellCommand) {
   for (pid_t pid : p_.reload.old_workers) {
     retiring_.push_back(Retiring{pid, 0});
   }
@@ -173,7 +176,7 @@ void Master::Reap() {
         break;
       }
     }
-    if (!found) {
+    if (!found && !cron_.OnExit(pid)) {
       daemons_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping);
     }
   }
@@ -412,6 +415,7 @@ void Master::Tick(int64_t now) {
     CheckLifetime(now);
     CheckGenerationReady(now);
     CheckTouchReload(now);
+    cron_.Tick(time(nullptr));
   }
   daemons_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
@@ -588,6 +592,11 @@ int Master::Run() {
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
   }
+  if (absl::Status s = RunHooks(o_.hooks, HookPhase::kMasterStart); !s.ok()) {
+    log::Error("%s; stopping", base::Sv(s.message()));
+    exit_code_ = 1;
+    BeginStop(/*graceful=*/false, "hook-master-start failed");
+  }
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
   std::vector<pollfd> pfds;
@@ -617,6 +626,7 @@ int Master::Run() {
     Reap();  // SIGCHLDs coalesce: always look
     Tick(MonotonicNanos());
   }
+  RunAtexitHooks(o_);
   Vacuum();
   p_.app->Shutdown();
   log::Notice("goodbye from kiln (pid: %d)", pid_);

@@ -13,6 +13,7 @@
 #include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
+#include "core/process/operations.h"
 #include "core/process/supervisor_policy.h"
 
 namespace kiln::process {
@@ -92,15 +93,16 @@ void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t r
     rss = CurrentRssBytes();
     w.rss_bytes.store(rss);
   }
-  RecycleLimits limits{options_.max_requests, options_.reload_on_rss_bytes, absl::ZeroDuration(),
-                       options_.min_worker_lifetime};
+  RecycleLimits limits{
+      MaxRequestsOfWorker(options_.max_requests, options_.max_requests_delta, worker_id_),
+      options_.reload_on_rss_bytes, absl::ZeroDuration(), options_.min_worker_lifetime};
   RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;
   }
   if (reason == RecycleReason::kMaxRequests) {
     log::Notice("worker %d (pid: %d): max-requests (%d) reached; finishing gracefully", worker_id_,
-         getpid(), options_.max_requests);
+         getpid(), limits.max_requests);
   } else {
     log::Notice("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
          worker_id_, getpid(), rss >> 20, options_.reload_on_rss_bytes >> 20);
@@ -130,8 +132,13 @@ int RunWorker(const WorkerParams& p) {
   }
   WorkerSlot& slot = p.scoreboard->worker(p.worker_id);
   slot.pid.store(getpid());
+  // A failed hook ends the worker as a failed app load does (uWSGI: the instance).
+  if (absl::Status s = WorkerForked(*p.options); !s.ok()) {
+    log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));
+    return kExitAppFailed;
+  }
   if (p.load_app) {
-    if (absl::Status s = p.app->AppLoad(); !s.ok()) {
+    if (absl::Status s = WorkerLoadApp(*p.options, [&] { return p.app->AppLoad(); }); !s.ok()) {
       log::Error("worker %d (pid: %d): the application failed to load: %s", p.worker_id, getpid(),
            base::Sv(s.message()));
       return kExitAppFailed;
@@ -142,6 +149,10 @@ int RunWorker(const WorkerParams& p) {
          base::Sv(s.message()));
     return kExitAppFailed;
   }
+  if (absl::Status s = WorkerAppReady(*p.options); !s.ok()) {
+    log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));
+    return kExitAppFailed;
+  }
   ScoreboardObserver observer(*p.scoreboard, p.worker_id, *p.options);
   {
     net::ServeLoop loop(*p.serve, p.sockets, p.app->handler(), &observer, p.worker_id);
@@ -149,6 +160,11 @@ int RunWorker(const WorkerParams& p) {
     g_loop.store(&loop);
     if (g_pending_stop.load() != 0) {
       loop.Stop(/*graceful=*/true);
+    }
+    if (absl::Status s = WorkerAccepting(*p.options, p.worker_id); !s.ok()) {
+      log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));
+      g_loop.store(nullptr);
+      return kExitAppFailed;
     }
     slot.state.store(static_cast<int32_t>(WorkerState::kReady));
     loop.Run();
