@@ -238,6 +238,12 @@ const std::vector<Row>& Rows() {
   {"cron2", kList, "", I,
    "cron in key=value form: `minute=-5,hour=3,unique=1 command` (missing keys are -1; "
    "unique: not again while the last run is alive)."},
+  {"static-safe", kList, "", I,
+   "A directory static-map may serve files from when a symlink under the mapped directory "
+   "leads there (otherwise such a file is refused with 403)."},
+  {"reload-on-exception", kFlag, "false", I,
+   "Recycle a worker gracefully after a request whose application raised an exception "
+   "(the Python plugin reports them)."},
   {"attach-daemon2", kList, "", I,
    "attach-daemon in key=value form: `cmd=COMMAND` (kiln supports the `cmd` key only)."},
   {"hook-asap", kList, "", I,
