@@ -33,7 +33,7 @@ absl::StatusOr<ServerOptions> Read(std::vector<std::pair<std::string, std::strin
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
-TEST(OperationsOptions, HooksAndExecShortcutsLandInTheirPhaseHooksFirst) {
+TEST(OperationsOptionsRead, HooksAndExecShortcutsLandInTheirPhaseHooksFirst) {
   auto o = Read({{"exec-pre-app", "touch /tmp/x"},
                  {"hook-pre-app", "mkdir:/tmp/d"},
                  {"hook-master-start", "print:hello"},
@@ -52,7 +52,7 @@ TEST(OperationsOptions, HooksAndExecShortcutsLandInTheirPhaseHooksFirst) {
   EXPECT_EQ(once[0].action, "write");
 }
 
-TEST(OperationsOptions, AnUnknownHookActionIsAnErrorNamingIt) {
+TEST(OperationsOptionsRead, AnUnknownHookActionIsAnErrorNamingIt) {
   auto o = Read({{"hook-master-start", "exce:/bin/true"}});
   ASSERT_FALSE(o.ok());
   EXPECT_NE(Message(o.status()).find("unknown hook action `exce`"), std::string::npos)
@@ -68,7 +68,7 @@ TEST(OperationsOptions, AnUnknownHookActionIsAnErrorNamingIt) {
   EXPECT_NE(Message(no_colon.status()).find("action:argument"), std::string::npos);
 }
 
-TEST(OperationsOptions, GracefulSigtermBindingTurnsDieOnTermOn) {
+TEST(OperationsOptionsRead, GracefulSigtermBindingTurnsDieOnTermOn) {
   auto o = Read({{"die-on-term", "false"},
                  {"hook-master-start", "unix_signal:15 gracefully_kill_them_all"}});
   ASSERT_TRUE(o.ok()) << o.status();
@@ -78,7 +78,7 @@ TEST(OperationsOptions, GracefulSigtermBindingTurnsDieOnTermOn) {
   EXPECT_NE(Message(other.status()).find("unix_signal:10"), std::string::npos);
 }
 
-TEST(OperationsOptions, LazyIsLazyAppsAndChdir2LimitAsPidfilesAreRead) {
+TEST(OperationsOptionsRead, LazyIsLazyAppsAndChdir2LimitAsPidfilesAreRead) {
   auto o = Read({{"lazy", "true"},
                  {"chdir2", "/srv/app"},
                  {"limit-as", "512"},
@@ -92,7 +92,7 @@ TEST(OperationsOptions, LazyIsLazyAppsAndChdir2LimitAsPidfilesAreRead) {
   EXPECT_EQ(o->pidfile2, "/run/b.pid");
 }
 
-TEST(OperationsOptions, ProtocolHttpMakesSocketSpeakHttp) {
+TEST(OperationsOptionsRead, ProtocolHttpMakesSocketSpeakHttp) {
   auto o = Read({{"socket", "127.0.0.1:9000"}, {"protocol", "http"}});
   ASSERT_TRUE(o.ok()) << o.status();
   ASSERT_EQ(o->sockets.size(), 1u);
@@ -105,13 +105,13 @@ TEST(OperationsOptions, ProtocolHttpMakesSocketSpeakHttp) {
   EXPECT_NE(Message(bad.status()).find("protocol = fastcgi"), std::string::npos);
 }
 
-TEST(OperationsOptions, ProcnamePrefixSpacedAddsASpace) {
+TEST(OperationsOptionsRead, ProcnamePrefixSpacedAddsASpace) {
   auto o = Read({{"procname-prefix-spaced", "myapp"}});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->procname_prefix, "myapp ");
 }
 
-TEST(OperationsOptions, MaxRequestsDeltaOffsetsEachWorker) {
+TEST(OperationsOptionsRead, MaxRequestsDeltaOffsetsEachWorker) {
   // uWSGI core/utils.c: max_requests + (mywid - 1) * max_requests_delta.
   EXPECT_EQ(MaxRequestsOfWorker(1000, 10, 1), 1000u);
   EXPECT_EQ(MaxRequestsOfWorker(1000, 10, 2), 1010u);
@@ -122,7 +122,7 @@ TEST(OperationsOptions, MaxRequestsDeltaOffsetsEachWorker) {
   EXPECT_EQ(o->max_requests_delta, 7u);
 }
 
-TEST(OperationsOptions, CronNeedsTheMasterAndParses) {
+TEST(OperationsOptionsRead, CronNeedsTheMasterAndParses) {
   auto no_master = Read({{"cron", "-1 -1 -1 -1 -1 /bin/true"}});
   ASSERT_FALSE(no_master.ok());
   EXPECT_NE(Message(no_master.status()).find("master"), std::string::npos);
@@ -137,7 +137,7 @@ TEST(OperationsOptions, CronNeedsTheMasterAndParses) {
   EXPECT_TRUE(o->crons[1].unique);
 }
 
-TEST(OperationsOptions, AttachDaemon2TakesCmdAndNamesUnsupportedKeys) {
+TEST(OperationsOptionsRead, AttachDaemon2TakesCmdAndNamesUnsupportedKeys) {
   auto o = Read({{"master", "true"}, {"attach-daemon2", "cmd=/usr/bin/worker -v"}});
   ASSERT_TRUE(o.ok()) << o.status();
   ASSERT_EQ(o->attach_daemons.size(), 1u);
