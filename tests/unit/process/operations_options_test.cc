@@ -13,6 +13,8 @@
 #include "core/process/hooks.h"
 #include "core/process/operations.h"
 #include "core/process/server_options.h"
+#include "core/process/supervisor_policy.h"
+#include "core/process/worker.h"
 #include "gtest/gtest.h"
 
 namespace kiln::process {
@@ -120,6 +122,24 @@ TEST(OperationsOptionsRead, MaxRequestsDeltaOffsetsEachWorker) {
   auto o = Read({{"max-requests", "100"}, {"max-requests-delta", "7"}});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->max_requests_delta, 7u);
+}
+
+// The worker's own recycling check uses its offset limit: worker 2 of max-requests 3 and
+// delta 2 finishes after 5 requests, not 3.
+TEST(OperationsOptionsRead, MaxRequestsDeltaIsWhatAWorkerRecyclesAt) {
+  auto sb = Scoreboard::Create(2, 1);
+  ASSERT_TRUE(sb.ok()) << sb.status();
+  ServerOptions o;
+  o.max_requests = 3;
+  o.max_requests_delta = 2;
+  o.min_worker_lifetime = absl::ZeroDuration();
+  ScoreboardObserver worker2(*sb, 2, o);
+  for (int i = 0; i < 4; ++i) worker2.RequestFinished(0, 200, 10);
+  EXPECT_EQ(sb->worker(2).recycle_reason.load(), 0);
+  worker2.RequestFinished(0, 200, 10);
+  EXPECT_EQ(static_cast<RecycleReason>(sb->worker(2).recycle_reason.load()),
+            RecycleReason::kMaxRequests);
+  EXPECT_EQ(sb->worker(2).recycle_value.load(), 5u);
 }
 
 TEST(OperationsOptionsRead, CronNeedsTheMasterAndParses) {
