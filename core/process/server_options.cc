@@ -46,6 +46,7 @@ absl::Status ReadHooks(const config::Config& cfg, ServerOptions* o) {
 // max-requests-delta, procname-prefix-spaced, cron, attach-daemon2, cap, and the hooks.
 absl::Status ReadOperationsOptions(const config::Config& cfg, ServerOptions* o) {
   o->chdir2 = cfg.GetString("chdir2");
+  o->reload_on_exception = cfg.GetFlag("reload-on-exception");
   o->limit_as_bytes = cfg.GetSize("limit-as");
   o->safe_pidfile = cfg.GetString("safe-pidfile");
   o->pidfile2 = cfg.GetString("pidfile2");

@@ -76,6 +76,7 @@ struct ServerOptions {
   std::string pidfile2;         // written after privileges are dropped, as the user
   std::string safe_pidfile2;
   uint64_t max_requests_delta = 0;  // worker N recycles at max-requests + (N-1) * delta
+  bool reload_on_exception = false;  // a self-sent SIGTERM is a planned recycle
   std::vector<CronEntry> crons;
   std::vector<std::string> caps;  // capabilities kept across the privilege drop
 

@@ -23,9 +23,15 @@ namespace {
 // remembered and applied as soon as it does.
 std::atomic<net::ServeLoop*> g_loop{nullptr};
 std::atomic<int> g_pending_stop{0};  // 0 none, 1 graceful, 2 immediate
+// A SIGTERM this process sent itself: reload-on-exception (the plugin's way to ask for a
+// recycle through the SDK it has).
+std::atomic<bool> g_self_stop{false};
 
-void OnStopSignal(int sig) {
+void OnStopSignal(int sig, siginfo_t* info, void*) {
   bool graceful = sig == SIGTERM || sig == SIGHUP;
+  if (sig == SIGTERM && info != nullptr && info->si_pid == getpid()) {
+    g_self_stop.store(true);
+  }
   net::ServeLoop* loop = g_loop.load();
   if (loop != nullptr) {
     loop->Stop(graceful);
@@ -41,7 +47,8 @@ void OnStopSignal(int sig) {
 // arrived in between is then handled, not fatal.
 void InstallWorkerSignals() {
   struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
+  sa.sa_sigaction = OnStopSignal;
+  sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) {
     sigaction(sig, &sa, nullptr);
@@ -171,6 +178,10 @@ int RunWorker(const WorkerParams& p) {
     g_loop.store(nullptr);
   }
   slot.state.store(static_cast<int32_t>(WorkerState::kStopping));
+  if (g_self_stop.load() && p.options->reload_on_exception &&
+      slot.recycle_reason.load() == static_cast<int32_t>(RecycleReason::kNone)) {
+    slot.recycle_reason.store(static_cast<int32_t>(RecycleReason::kException));  // planned
+  }
   p.app->WorkerExit();
   return 0;
 }

@@ -117,7 +117,9 @@ TEST(PythonOptions, ReloadOnExceptionReplacesTheWorkerThatRaised) {
   ASSERT_TRUE(after.ok()) << after.status() << k.Log();
   EXPECT_EQ(after->status, 200);
   EXPECT_NE(after->body, before->body) << k.Log();  // a new worker answers
-  EXPECT_THAT(k.Log(), HasSubstr("reload-on-exception"));
+  // A planned recycle, not a death: no DAMN line and no respawn backoff.
+  EXPECT_THAT(k.Log(), HasSubstr("recycled after an application exception (reload-on-exception)"));
+  EXPECT_THAT(k.Log(), ::testing::Not(HasSubstr("DAMN")));
   k.Signal(SIGTERM);
   k.WaitExit(absl::Seconds(20));
 }
