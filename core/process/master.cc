@@ -578,8 +578,11 @@ void Master::Vacuum() {
       log::Notice("VACUUM: unix socket %s removed", s.spec.address.path);
     }
   }
-  if (!o_.pidfile.empty() && RemovePidfile(o_.pidfile, pid_)) {
-    log::Notice("VACUUM: pidfile %s removed", o_.pidfile);
+  for (const std::string* pidfile : {&o_.pidfile, &o_.safe_pidfile, &o_.pidfile2,
+                                     &o_.safe_pidfile2}) {
+    if (!pidfile->empty() && RemovePidfile(*pidfile, pid_)) {
+      log::Notice("VACUUM: pidfile %s removed", *pidfile);
+    }
   }
 }
 

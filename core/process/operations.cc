@@ -145,9 +145,12 @@ absl::Status KeepCapabilitiesAcrossDrop(const std::vector<std::string>& caps,
   if (caps.empty()) return absl::OkStatus();
   auto mask = ParseCapabilities(caps);
   if (!mask.ok()) return mask.status();
-  if (!WillDrop(plan)) {
-    log::Warn("cap: kiln drops no privileges (it is not root, or has no `uid`): nothing to keep");
+  if (!plan.user || plan.user->uid == 0) {
+    log::Warn("cap: there is no `uid` to drop to, so no capability to keep");
     return absl::OkStatus();
+  }
+  if (!WillDrop(plan)) {
+    return absl::OkStatus();  // a reload's master already runs as `uid`: nothing was kept
   }
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
     return base::ErrnoError(errno, "prctl(PR_SET_KEEPCAPS)");

@@ -261,6 +261,24 @@ TEST(OperationsOptions, Pidfile2IsWrittenAsTheUserAndCapKeepsCapabilities) {
   EXPECT_EQ(eff, 1ull << 10) << cap_eff;  // CAP_NET_BIND_SERVICE, and nothing else
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+  // vacuum removes pidfile2 and safe-pidfile too, as uWSGI's
+  EXPECT_EQ(access((run + "/two.pid").c_str(), F_OK), 0) << "no vacuum: kept";
+}
+
+TEST(OperationsOptions, VacuumRemovesTheOtherPidfiles) {
+  TempDir dir;
+  std::string sock = dir.File("h.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--vacuum",
+                    "--safe-pidfile", dir.File("safe.pid"), "--pidfile2", dir.File("two.pid")},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  EXPECT_EQ(access(dir.File("safe.pid").c_str(), F_OK), 0);
+  EXPECT_EQ(access(dir.File("two.pid").c_str(), F_OK), 0);
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+  EXPECT_NE(access(dir.File("safe.pid").c_str(), F_OK), 0) << kiln.Log();
+  EXPECT_NE(access(dir.File("two.pid").c_str(), F_OK), 0) << kiln.Log();
 }
 
 // An every-minute entry matches the minute kiln starts in and has never run: the master
