@@ -261,8 +261,8 @@ const std::vector<Row>& Rows() {
    "Run this hook just before privileges are dropped (only when started as root)."},
   {"hook-as-user", kList, "", I, "Run this hook just after privileges are dropped."},
   {"hook-as-user-atexit", kList, "", I,
-   "Run this hook in the master (or the only process) when the server exits; a failure is "
-   "logged."},
+   "Run this hook in the master (or the only process) when the server exits, and before the "
+   "master re-executes for a reload; a failure is logged."},
   {"hook-pre-app", kList, "", I,
    "Run this hook before the application is loaded (in each worker with lazy-apps)."},
   {"hook-post-app", kList, "", I,

@@ -496,6 +496,7 @@ void Master::OnReloadCheckExit(int status) {
   log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
        p_.reload.generation + 1);
   daemons_.StopAndWait(o_.reload_mercy);
+  RunAtexitHooks(o_);  // uWSGI runs them before its binary reload too
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
     fds.push_back(net::InheritedFd{s.fd.Get(), s.spec.address.ToString()});

@@ -117,6 +117,27 @@ TEST(OperationsOptions, HooksRunAtTheirPhasesInUwsgiOrder) {
   EXPECT_NE(kiln.Log().find("running \"exec:echo master-start"), std::string::npos);
 }
 
+// uWSGI runs the atexit hooks before its binary reload as well as at exit.
+TEST(OperationsOptions, AtexitHooksRunBeforeAReload) {
+  TempDir dir;
+  std::string sock = dir.File("h.sock");
+  std::string trace = dir.File("trace");
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock,
+                    "--hook-as-user-atexit", "appendn:" + trace + " atexit"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  kiln.Signal(SIGHUP);
+  ASSERT_TRUE(kiln.WaitForLog("master process started (pid: " + std::to_string(kiln.pid()) +
+                                  ", generation 1)",
+                              kStartup))
+      << kiln.Log();
+  EXPECT_EQ(Slurp(trace), "atexit\n");
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+  EXPECT_EQ(Slurp(trace), "atexit\natexit\n");
+}
+
 TEST(OperationsOptions, AFailingExecHookStopsTheStartNamingIt) {
   TempDir dir;
   KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", dir.File("h.sock"),
