@@ -253,6 +253,102 @@ const std::vector<Row>& Rows() {
   {"log-slow", kNum, "0", I,
    "Log requests that took at least this many milliseconds even when request logging is off "
    "(`disable-logging`). 0: off."},
+  // Operations options of uWSGI files: phase hooks, cron, pidfiles, limits (smallopts;
+  // docs/operations.md "Start-up hooks, cron and the smaller process options").
+  {"lazy", kFlag, "false", I,
+   "Load the application in each worker after fork, as `lazy-apps` (uWSGI's older name; "
+   "SIGHUP still reloads the whole server gracefully: docs/decisions.md)."},
+  {"chdir2", kStr, "", I,
+   "Change to this directory in each worker after the application is loaded."},
+  {"close-on-exec", kFlag, "false", N,
+   "Accepted for uWSGI files; every descriptor kiln opens (listen sockets, connections, "
+   "files) is already close-on-exec, so a process an app spawns inherits none of them."},
+  {"no-orphans", kFlag, "false", N,
+   "Accepted for uWSGI files; kiln's workers always die with the master (each sets "
+   "PR_SET_PDEATHSIG), so none is left serving without it."},
+  {"limit-as", kSize, "0", I,
+   "Limit every process's address space (RLIMIT_AS) to this size (bare numbers are MiB; "
+   "0: unchanged).", {}, false, kMiB},
+  {"safe-pidfile", kStr, "", I,
+   "Write the master's pid to this file too, before privileges are dropped (kiln writes "
+   "every pidfile safely: a new file renamed into place)."},
+  {"pidfile2", kStr, "", I,
+   "Write the master's pid to this file after privileges are dropped, as the user."},
+  {"safe-pidfile2", kStr, "", I,
+   "As pidfile2 (written after privileges are dropped, safely)."},
+  {"max-requests-delta", kNum, "0", I,
+   "Worker N recycles after max-requests + (N-1) * this many requests, so the workers do "
+   "not all recycle at once."},
+  {"procname-prefix-spaced", kStr, "", I,
+   "Prefix every process name with this text and a space."},
+  {"protocol", kStr, "uwsgi", I,
+   "What `socket` addresses speak: `uwsgi` or `http`.", {"socket-protocol"}},
+  {"cap", kList, "", I,
+   "Keep these Linux capabilities (comma list: `net_bind_service,sys_nice`, ...) after "
+   "dropping privileges to uid."},
+  {"cron", kList, "", I,
+   "The master runs a command on a schedule: `minute hour day month weekday command`; -1 "
+   "is any, -N every N (`-5 -1 -1 -1 -1 cmd`: every 5 minutes). Needs master."},
+  {"cron2", kList, "", I,
+   "cron in key=value form: `minute=-5,hour=3,unique=1 command` (missing keys are -1; "
+   "unique: not again while the last run is alive)."},
+  {"static-safe", kList, "", I,
+   "A directory static-map may serve files from when a symlink under the mapped directory "
+   "leads there (otherwise such a file is refused with 403)."},
+  {"reload-on-exception", kFlag, "false", I,
+   "Recycle a worker gracefully after a request whose application raised an exception "
+   "(the Python plugin reports them)."},
+  {"attach-daemon2", kList, "", I,
+   "attach-daemon in key=value form: `cmd=COMMAND` (kiln supports the `cmd` key only)."},
+  {"hook-asap", kList, "", I,
+   "Run this hook (`action:argument`, e.g. `exec:/path/script`) as soon as the "
+   "configuration is read. Actions: exec, safeexec, print, log, mkdir, unlink, write, "
+   "writen, append, appendn, create, chdir, putenv, exit, unix_signal."},
+  {"hook-pre-jail", kList, "", I,
+   "Run this hook on the first start, once logging is set up, before binding sockets."},
+  {"hook-in-jail", kList, "", I,
+   "Run this hook after hook-pre-jail, before binding sockets."},
+  {"hook-post-jail", kList, "", N,
+   "Accepted for uWSGI files; uWSGI runs it only in a jail and kiln has none, so it never "
+   "runs."},
+  {"hook-as-root", kList, "", I,
+   "Run this hook just before privileges are dropped (only when started as root)."},
+  {"hook-as-user", kList, "", I, "Run this hook just after privileges are dropped."},
+  {"hook-as-user-atexit", kList, "", I,
+   "Run this hook in the master (or the only process) when the server exits, and before the "
+   "master re-executes for a reload; a failure is logged."},
+  {"hook-pre-app", kList, "", I,
+   "Run this hook before the application is loaded (in each worker with lazy-apps)."},
+  {"hook-post-app", kList, "", I,
+   "Run this hook after the application is loaded (in each worker with lazy-apps)."},
+  {"hook-post-fork", kList, "", I, "Run this hook in each worker after it is forked."},
+  {"hook-accepting", kList, "", I,
+   "Run this hook in each worker when it starts accepting requests."},
+  {"hook-accepting1", kList, "", I,
+   "Run this hook in worker 1 when it starts accepting requests."},
+  {"hook-accepting-once", kList, "", I,
+   "Run this hook in each worker when it first accepts requests (not after a respawn)."},
+  {"hook-accepting1-once", kList, "", I,
+   "Run this hook in worker 1 when it first accepts requests (not after a respawn)."},
+  {"hook-master-start", kList, "", I,
+   "Run this hook in the master once it has forked the workers."},
+  {"hook-as-vassal", kList, "", N,
+   "Accepted for uWSGI files; uWSGI's emperor runs it before a vassal starts; kiln's emperor "
+   "runs no hooks, so it never runs."},
+  {"exec-asap", kList, "", I,
+   "Run this command (/bin/sh -c) where hook-asap runs; a non-zero exit stops the start."},
+  {"exec-pre-jail", kList, "", I, "Run this command where hook-pre-jail runs."},
+  {"exec-in-jail", kList, "", I, "Run this command where hook-in-jail runs."},
+  {"exec-post-jail", kList, "", N,
+   "Accepted for uWSGI files; as hook-post-jail, never runs (kiln has no jail)."},
+  {"exec-as-root", kList, "", I, "Run this command where hook-as-root runs."},
+  {"exec-as-user", kList, "", I, "Run this command where hook-as-user runs."},
+  {"exec-as-user-atexit", kList, "", I,
+   "Run this command where hook-as-user-atexit runs."},
+  {"exec-pre-app", kList, "", I, "Run this command where hook-pre-app runs."},
+  {"exec-post-app", kList, "", I, "Run this command where hook-post-app runs."},
+  {"exec-as-vassal", kList, "", N,
+   "Accepted for uWSGI files; as hook-as-vassal, never runs (kiln's emperor runs no hooks)."},
   };
   return *rows;
 }

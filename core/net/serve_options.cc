@@ -68,8 +68,9 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
     }
     o.static_maps.emplace_back(map.substr(0, eq), map.substr(eq + 1));
   }
+  o.static_safe = cfg.GetList("static-safe");
   if (!o.static_maps.empty()) {
-    absl::StatusOr<StaticFiles> files = StaticFiles::Create(o.static_maps);
+    absl::StatusOr<StaticFiles> files = StaticFiles::Create(o.static_maps, o.static_safe);
     if (!files.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "option `static-map`: %s", std::string(files.status().message())));

@@ -91,8 +91,14 @@ std::optional<time_t> ParseHttpDate(std::string_view text) {
 }
 
 absl::StatusOr<StaticFiles> StaticFiles::Create(
-    const std::vector<std::pair<std::string, std::string>>& maps) {
+    const std::vector<std::pair<std::string, std::string>>& maps,
+    const std::vector<std::string>& safe_dirs) {
   StaticFiles files;
+  for (const std::string& dir : safe_dirs) {
+    if (std::optional<std::string> real = RealPath(dir)) {
+      files.safe_dirs_.push_back(std::move(*real));
+    }
+  }
   for (const auto& [mount, dir] : maps) {
     if (mount.empty() || mount[0] != '/') {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -114,6 +120,11 @@ absl::StatusOr<StaticFiles> StaticFiles::Create(
   return files;
 }
 
+bool StaticFiles::Contained(const std::string& real, const std::string& dir) const {
+  return real == dir || (real.size() > dir.size() && real.compare(0, dir.size(), dir) == 0 &&
+                         (dir.ends_with('/') || real[dir.size()] == '/'));
+}
+
 bool StaticFiles::Serve(protocol::RequestContext& r) const {
   const std::string_view method = r.Var("REQUEST_METHOD").value_or("");
   if (method != "GET" && method != "HEAD") return false;
@@ -132,7 +143,11 @@ bool StaticFiles::Serve(protocol::RequestContext& r) const {
       Answer(r, 403, "403 Forbidden\n");
       return true;
     }
-    if (*real != m.real_dir && real->compare(0, m.real_dir.size() + 1, m.real_dir + "/") != 0) {
+    bool inside = Contained(*real, m.real_dir);
+    for (size_t i = 0; !inside && i < safe_dirs_.size(); ++i) {
+      inside = Contained(*real, safe_dirs_[i]);  // static-safe: a symlink may lead there
+    }
+    if (!inside) {
       Answer(r, 403, "403 Forbidden\n");  // a symlink leading out of the directory
       return true;
     }

@@ -18,8 +18,11 @@ namespace kiln::net {
 class StaticFiles {
  public:
   // maps: (mount, dir) pairs as configured. Each dir must exist: an error names it.
+  // safe_dirs (static-safe): directories a mount's symlinks may lead into; a file whose real
+  // path is under one is served as if it were under the mount (missing ones are skipped).
   static absl::StatusOr<StaticFiles> Create(
-      const std::vector<std::pair<std::string, std::string>>& maps);
+      const std::vector<std::pair<std::string, std::string>>& maps,
+      const std::vector<std::string>& safe_dirs = {});
 
   // Answers a GET/HEAD under a mount when the file exists (200, 304, or 403 for a directory
   // or a path that leaves the mount). Returns false when the request is not ours.
@@ -31,7 +34,9 @@ class StaticFiles {
     std::string prefix;    // "/static", without a trailing slash ("" for "/")
     std::string real_dir;  // realpath of the directory
   };
+  bool Contained(const std::string& real, const std::string& dir) const;
   std::vector<Mount> mounts_;
+  std::vector<std::string> safe_dirs_;  // realpaths
 };
 
 // Content-Type for a file name by its extension (a built-in table of common types);

@@ -19,7 +19,9 @@
 #include "core/log/logger.h"
 #include "core/log/rotate.h"
 #include "core/net/listener.h"
+#include "core/process/hooks.h"
 #include "core/process/host_setup.h"
+#include "core/process/operations.h"
 #include "core/process/systemd.h"
 #include "core/process/worker.h"
 
@@ -85,7 +87,8 @@ Master::Master(MasterParams params)
     : p_(std::move(params)),
       o_(*p_.options),
       scoreboard_(MakeScoreboard(o_.processes, p_.serve->threads)),
-      slots_(static_cast<size_t>(o_.processes) + 1) {
+      slots_(static_cast<size_t>(o_.processes) + 1),
+      cron_(o_.crons, SpawnShellCommand) {
   for (pid_t pid : p_.reload.old_workers) {
     retiring_.push_back(Retiring{pid, 0});
   }
@@ -174,7 +177,7 @@ void Master::Reap() {
         break;
       }
     }
-    if (!found) {
+    if (!found && !cron_.OnExit(pid)) {
       daemons_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping);
     }
   }
@@ -254,6 +257,11 @@ std::string Master::PlannedExitLine(int id, pid_t pid, int status, int64_t now) 
       return absl::StrFormat(
           "worker %d (pid: %d) recycled at %d MB rss (reload-on-rss = %d MB); respawning", id, pid,
           w.recycle_value.load() >> 20, o_.reload_on_rss_bytes >> 20);
+    case RecycleReason::kException:
+      return absl::StrFormat(
+          "worker %d (pid: %d) recycled after an application exception (reload-on-exception); "
+          "respawning",
+          id, pid);
     case RecycleReason::kNone:
     case RecycleReason::kLifetime:
       break;
@@ -414,6 +422,7 @@ void Master::Tick(int64_t now) {
     CheckGenerationReady(now);
     CheckTouchReload(now);
     log::CheckRotation(now);  // log-maxsize: renames here, every process reopens
+    cron_.Tick(time(nullptr));
   }
   daemons_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
@@ -489,6 +498,7 @@ void Master::OnReloadCheckExit(int status) {
   log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
        p_.reload.generation + 1);
   daemons_.StopAndWait(o_.reload_mercy);
+  RunAtexitHooks(o_);  // uWSGI runs them before its binary reload too
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
     fds.push_back(net::InheritedFd{s.fd.Get(), s.spec.address.ToString()});
@@ -571,8 +581,11 @@ void Master::Vacuum() {
       log::Notice("VACUUM: unix socket %s removed", s.spec.address.path);
     }
   }
-  if (!o_.pidfile.empty() && RemovePidfile(o_.pidfile, pid_)) {
-    log::Notice("VACUUM: pidfile %s removed", o_.pidfile);
+  for (const std::string* pidfile : {&o_.pidfile, &o_.safe_pidfile, &o_.pidfile2,
+                                     &o_.safe_pidfile2}) {
+    if (!pidfile->empty() && RemovePidfile(*pidfile, pid_)) {
+      log::Notice("VACUUM: pidfile %s removed", *pidfile);
+    }
   }
 }
 
@@ -597,6 +610,11 @@ int Master::Run() {
   }
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
+  }
+  if (absl::Status s = RunHooks(o_.hooks, HookPhase::kMasterStart); !s.ok()) {
+    log::Error("%s; stopping", base::Sv(s.message()));
+    exit_code_ = 1;
+    BeginStop(/*graceful=*/false, "hook-master-start failed");
   }
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
@@ -627,6 +645,7 @@ int Master::Run() {
     Reap();  // SIGCHLDs coalesce: always look
     Tick(MonotonicNanos());
   }
+  RunAtexitHooks(o_);
   Vacuum();
   p_.app->Shutdown();
   log::Notice("goodbye from kiln (pid: %d)", pid_);

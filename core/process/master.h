@@ -12,6 +12,7 @@
 
 #include "core/base/unique_fd.h"
 #include "core/net/serve_loop.h"
+#include "core/process/cron.h"
 #include "core/process/daemons.h"
 #include "core/process/reload.h"
 #include "core/process/scoreboard.h"
@@ -101,6 +102,7 @@ class Master {
   std::vector<Slot> slots_;  // index 0 unused: worker ids are 1-based
   std::vector<Retiring> retiring_;
   Daemons daemons_;
+  CronTable cron_;  // cron/cron2: commands the master starts on a schedule
   Phase phase_ = Phase::kRunning;
   int exit_code_ = 0;
   bool ready_announced_ = false;

@@ -20,7 +20,9 @@
 #include "core/log/file_sink.h"
 #include "core/log/logger.h"
 #include "core/net/listener.h"
+#include "core/process/hooks.h"
 #include "core/process/host_setup.h"
+#include "core/process/operations.h"
 #include "core/process/master.h"
 #include "core/process/privileges.h"
 #include "core/process/systemd.h"
@@ -342,6 +344,12 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   if (absl::Status s = CheckSomethingAnswers(cfg, o, *serve, app); !s.ok()) {
     return StartupError("", s);
   }
+  // Hooks change things outside kiln: the check copy of a reload runs none.
+  const bool run_hooks = !rc.check_only;
+  if (absl::Status s = run_hooks ? RunHooks(o.hooks, HookPhase::kAsap) : absl::OkStatus();
+      !s.ok()) {
+    return StartupError("", s);
+  }
   auto plan = PlanPrivilegeDrop(o.uid, o.gid);
   if (!plan.ok()) {
     return StartupError(o.uid.empty() ? "option `gid`" : "option `uid`/`gid`", plan.status());
@@ -351,6 +359,9 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   }
   if (!rc.check_only) {
     Banner(o, rc);
+  }
+  if (absl::Status s = run_hooks ? RunJailHooks(o, rc) : absl::OkStatus(); !s.ok()) {
+    return StartupError("", s);
   }
   std::vector<BoundSocket> sockets;
   if (absl::Status s = BindSockets(o, rc, &sockets); !s.ok()) {
@@ -364,12 +375,39 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
       log::Warn("cannot rewrite the pidfile after the reload: %s", base::Sv(s.message()));
     }
   }
+  if (absl::Status s = run_hooks ? WriteExtraPidfiles(o.safe_pidfile, "", rc) : absl::OkStatus();
+      !s.ok()) {
+    return FailAfterBind(sockets, "option `safe-pidfile`", s);
+  }
+  if (absl::Status s = ApplyLimitAs(o.limit_as_bytes); !s.ok()) {
+    return FailAfterBind(sockets, "option `limit-as`", s);
+  }
+  if (geteuid() == 0 && run_hooks) {
+    if (absl::Status s = RunHooks(o.hooks, HookPhase::kAsRoot); !s.ok()) {
+      return FailAfterBind(sockets, "", s);
+    }
+  }
+  if (absl::Status s = KeepCapabilitiesAcrossDrop(o.caps, *plan); !s.ok()) {
+    return FailAfterBind(sockets, "option `cap`", s);
+  }
   auto dropped = DropPrivileges(*plan);
   if (!dropped.ok()) {
     return FailAfterBind(sockets, "privilege drop", dropped.status());
   }
   for (const std::string& line : *dropped) {
     log::Notice("%s", line);
+  }
+  if (absl::Status s = RestoreCapabilities(o.caps, *plan); !s.ok()) {
+    return FailAfterBind(sockets, "option `cap`", s);
+  }
+  if (run_hooks) {
+    absl::Status s = WriteExtraPidfiles(o.pidfile2, o.safe_pidfile2, rc);
+    if (!s.ok()) {
+      return FailAfterBind(sockets, "option `pidfile2`", s);
+    }
+    if (s = RunHooks(o.hooks, HookPhase::kAsUser); !s.ok()) {
+      return FailAfterBind(sockets, "", s);
+    }
   }
   if (std::optional<std::string> w = RootWarning(*plan, geteuid()); w && !rc.check_only) {
     log::Warn("%s", *w);
@@ -378,6 +416,10 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     return FailAfterBind(sockets, "master start", s);
   }
   if (!o.lazy_apps) {
+    if (absl::Status s = run_hooks ? RunHooks(o.hooks, HookPhase::kPreApp) : absl::OkStatus();
+        !s.ok()) {
+      return FailAfterBind(sockets, "", s);
+    }
     if (absl::Status s = app.AppLoad(); !s.ok()) {
       if (o.need_app) {
         std::string msg(s.message());
@@ -387,6 +429,10 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
       }
       log::Error("*** the application failed to load: %s; serving 500s (need-app = false) ***",
            base::Sv(s.message()));
+    }
+    if (absl::Status s = run_hooks ? RunHooks(o.hooks, HookPhase::kPostApp) : absl::OkStatus();
+        !s.ok()) {
+      return FailAfterBind(sockets, "", s);
     }
   }
   if (rc.check_only) {
@@ -417,8 +463,13 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     NotifySystemd("READY=1");
     WorkerParams wp{1, 0, &o, &*serve, ls, &app, &*sb, o.lazy_apps};
     int code = RunWorker(wp);
+    RunAtexitHooks(o);
     app.Shutdown();
     return code;
+  }
+  if (!o.hooks.at(HookPhase::kAcceptingOnce).empty() ||
+      !o.hooks.at(HookPhase::kAccepting1Once).empty()) {
+    PrepareFirstAccepting(o.processes);
   }
   MasterParams mp;
   mp.options = &o;

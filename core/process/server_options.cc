@@ -1,7 +1,9 @@
 // ServerOptions from the Config: the one file of core/process that reads option names.
 #include "core/process/server_options.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "core/base/strings.h"
 #include "core/config/config.h"
 #include "core/log/sink_spec.h"
@@ -15,10 +17,126 @@ absl::Status InOption(std::string_view option, std::string_view value, const abs
       s.code(), absl::StrFormat("option `%s = %s`: %s", option, value, base::Sv(s.message())));
 }
 
+// hook-<phase> and exec-<phase> for every phase; `unix_signal:15 gracefully_kill_them_all`
+// asks for what die-on-term = true does, so it sets it.
+absl::Status ReadHooks(const config::Config& cfg, ServerOptions* o) {
+  for (size_t i = 0; i < kHookPhaseCount; ++i) {
+    auto phase = static_cast<HookPhase>(i);
+    std::string name = "hook-" + std::string(HookPhaseName(phase));
+    for (const std::string& text : cfg.GetList(name)) {
+      auto action = ParseHookAction(text);
+      if (!action.ok()) {
+        return InOption(name, text, action.status());
+      }
+      if (action->action == "unix_signal" && action->arg.starts_with("15 ")) {
+        o->die_on_term = true;
+      }
+      o->hooks.at(phase).push_back(std::move(*action));
+    }
+    if (HookPhaseHasExec(phase)) {
+      for (const std::string& command : cfg.GetList("exec-" + std::string(HookPhaseName(phase)))) {
+        o->hooks.at(phase).push_back(ExecHookAction(command));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The smaller process options of uWSGI files: chdir2, limit-as, the other pidfiles,
+// max-requests-delta, procname-prefix-spaced, cron, attach-daemon2, cap, and the hooks.
+absl::Status ReadOperationsOptions(const config::Config& cfg, ServerOptions* o) {
+  o->chdir2 = cfg.GetString("chdir2");
+  o->reload_on_exception = cfg.GetFlag("reload-on-exception");
+  o->limit_as_bytes = cfg.GetSize("limit-as");
+  o->safe_pidfile = cfg.GetString("safe-pidfile");
+  o->pidfile2 = cfg.GetString("pidfile2");
+  o->safe_pidfile2 = cfg.GetString("safe-pidfile2");
+  int64_t delta = cfg.GetNumber("max-requests-delta");
+  o->max_requests_delta = delta > 0 ? static_cast<uint64_t>(delta) : 0;
+  if (cfg.Has("procname-prefix-spaced")) {
+    o->procname_prefix = absl::StrCat(cfg.GetString("procname-prefix-spaced"), " ");
+  }
+  if (cfg.GetFlag("lazy")) {
+    o->lazy_apps = true;
+  }
+  for (const std::string& text : cfg.GetList("cron")) {
+    auto e = ParseCron(text);
+    if (!e.ok()) {
+      return InOption("cron", text, e.status());
+    }
+    o->crons.push_back(std::move(*e));
+  }
+  for (const std::string& text : cfg.GetList("cron2")) {
+    auto e = ParseCron2(text);
+    if (!e.ok()) {
+      return InOption("cron2", text, e.status());
+    }
+    o->crons.push_back(std::move(*e));
+  }
+  if (!o->crons.empty() && !o->master) {
+    return absl::InvalidArgumentError(
+        "option `cron` needs `master = true`: the master runs the commands (as uWSGI)");
+  }
+  for (const std::string& text : cfg.GetList("attach-daemon2")) {
+    auto command = ParseAttachDaemon2(text);
+    if (!command.ok()) {
+      return InOption("attach-daemon2", text, command.status());
+    }
+    o->attach_daemons.push_back(std::move(*command));
+  }
+  for (const std::string& text : cfg.GetList("cap")) {
+    for (absl::string_view c : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+      o->caps.emplace_back(c);
+    }
+  }
+  return ReadHooks(cfg, o);
+}
+
 }  // namespace
 
+uint64_t MaxRequestsOfWorker(uint64_t max_requests, uint64_t delta, int worker_id) {
+  if (max_requests == 0 || worker_id < 1) {
+    return max_requests;
+  }
+  return max_requests + static_cast<uint64_t>(worker_id - 1) * delta;
+}
+
+absl::StatusOr<std::string> ParseAttachDaemon2(std::string_view text) {
+  std::string command;
+  for (absl::string_view piece : absl::StrSplit(base::Av(text), ',', absl::SkipEmpty())) {
+    std::string_view kv = base::Sv(piece);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "`%s` is not `key=value` (attach-daemon2 takes `cmd=COMMAND,...`)", kv));
+    }
+    std::string_view key = kv.substr(0, eq);
+    if (key == "command" || key == "cmd" || key == "exec") {
+      command = std::string(kv.substr(eq + 1));
+    } else if (key == "freq" || key == "pidfile" || key == "control" || key == "daemonize" ||
+               key == "daemon" || key == "touch" || key == "stopsignal" ||
+               key == "stop_signal" || key == "reloadsignal" || key == "reload_signal" ||
+               key == "stdin" || key == "uid" || key == "gid" || key == "ns_pid" ||
+               key == "chdir" || key == "max_throttle" || key == "notifypid" ||
+               key == "legion") {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the key `%s` is not supported by kiln (it runs `cmd=` under its own restart "
+          "backoff, as attach-daemon)",
+          key));
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("unknown key `%s` (attach-daemon2 takes `cmd=COMMAND`)", key));
+    }
+  }
+  if (command.empty()) {
+    return absl::InvalidArgumentError("no command: give `cmd=COMMAND`");
+  }
+  return command;
+}
+
 absl::StatusOr<std::vector<SocketSpec>> ParseSockets(const std::vector<std::string>& uwsgi,
-                                                     const std::vector<std::string>& http) {
+                                                     const std::vector<std::string>& http,
+                                                     bool default_http) {
   std::vector<SocketSpec> out;
   auto add = [&](const std::string& option, const std::string& text, bool is_http) -> absl::Status {
     auto addr = net::ParseAddress(text);
@@ -36,7 +154,7 @@ absl::StatusOr<std::vector<SocketSpec>> ParseSockets(const std::vector<std::stri
     return absl::OkStatus();
   };
   for (const std::string& t : uwsgi) {
-    if (auto s = add("socket", t, false); !s.ok()) {
+    if (auto s = add("socket", t, default_http); !s.ok()) {
       return s;
     }
   }
@@ -65,7 +183,13 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   for (const std::string& h : cfg.GetList("http")) {
     http.push_back(h);  // served directly by the workers: kiln speaks HTTP/1.1 itself
   }
-  auto sockets = ParseSockets(cfg.GetList("socket"), http);
+  // protocol: what `socket` speaks (uWSGI's default protocol for its default sockets).
+  std::string protocol = cfg.GetString("protocol");
+  if (!protocol.empty() && protocol != "uwsgi" && protocol != "http") {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `protocol = %s`: kiln's sockets speak `uwsgi` or `http`", protocol));
+  }
+  auto sockets = ParseSockets(cfg.GetList("socket"), http, protocol == "http");
   if (!sockets.ok()) {
     return sockets.status();
   }
@@ -122,6 +246,9 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.procname_prefix = cfg.GetString("procname-prefix");
   o.auto_procname = cfg.GetFlag("auto-procname");
   o.attach_daemons = cfg.GetList("attach-daemon");
+  if (absl::Status s = ReadOperationsOptions(cfg, &o); !s.ok()) {
+    return s;
+  }
   return o;
 }
 

@@ -12,6 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/net/address.h"
+#include "core/process/cron.h"
+#include "core/process/hooks.h"
 
 namespace kiln::config {
 class Config;
@@ -65,12 +67,35 @@ struct ServerOptions {
   bool auto_procname = false;
   std::vector<std::string> attach_daemons;
 
+  // Operations options from uWSGI files (docs/operations.md "Start-up hooks, cron and the
+  // smaller process options").
+  Hooks hooks;                  // hook-<phase> and exec-<phase>, in order, hooks first
+  std::string chdir2;           // each worker changes here after its app is loaded
+  uint64_t limit_as_bytes = 0;  // RLIMIT_AS of every process (0: unchanged)
+  std::string safe_pidfile;     // written with the pidfile, before privileges are dropped
+  std::string pidfile2;         // written after privileges are dropped, as the user
+  std::string safe_pidfile2;
+  uint64_t max_requests_delta = 0;  // worker N recycles at max-requests + (N-1) * delta
+  bool reload_on_exception = false;  // a self-sent SIGTERM is a planned recycle
+  std::vector<CronEntry> crons;
+  std::vector<std::string> caps;  // capabilities kept across the privilege drop
+
   // Reads and validates the options; errors name the option and its value.
   static absl::StatusOr<ServerOptions> FromConfig(const config::Config& cfg);
 };
 
 // Parses every socket option value into SocketSpecs (pure).
+// `default_http` is `protocol = http`: the `socket` addresses then speak HTTP too.
 absl::StatusOr<std::vector<SocketSpec>> ParseSockets(const std::vector<std::string>& uwsgi,
-                                                     const std::vector<std::string>& http);
+                                                     const std::vector<std::string>& http,
+                                                     bool default_http = false);
+
+// The max-requests of worker `worker_id`: uWSGI's max-requests + (id - 1) * delta, so the
+// workers do not all recycle at once (0 stays 0: no limit).
+uint64_t MaxRequestsOfWorker(uint64_t max_requests, uint64_t delta, int worker_id);
+
+// attach-daemon2's `key=value,...` form: the command it runs (keys command/cmd/exec); the
+// keys kiln does not implement are named in the error.
+absl::StatusOr<std::string> ParseAttachDaemon2(std::string_view text);
 
 }  // namespace kiln::process

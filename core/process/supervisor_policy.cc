@@ -33,6 +33,8 @@ std::string_view RecycleReasonText(RecycleReason reason) {
       return "reload-on-rss exceeded";
     case RecycleReason::kLifetime:
       return "max-worker-lifetime reached";
+    case RecycleReason::kException:
+      return "reload-on-exception";
   }
   return "none";
 }

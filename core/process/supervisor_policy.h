@@ -36,7 +36,8 @@ class RespawnBackoff {
 // `limit` (zero = harakiri off) at `now`. Times are monotonic.
 bool HarakiriDue(absl::Duration started, absl::Duration now, absl::Duration limit);
 
-enum class RecycleReason { kNone, kMaxRequests, kRss, kLifetime };
+// kException: reload-on-exception (the app raised; the plugin stopped its own worker).
+enum class RecycleReason { kNone, kMaxRequests, kRss, kLifetime, kException };
 std::string_view RecycleReasonText(RecycleReason reason);
 
 struct RecycleLimits {

@@ -13,6 +13,7 @@
 #include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
+#include "core/process/operations.h"
 #include "core/process/supervisor_policy.h"
 
 namespace kiln::process {
@@ -22,9 +23,15 @@ namespace {
 // remembered and applied as soon as it does.
 std::atomic<net::ServeLoop*> g_loop{nullptr};
 std::atomic<int> g_pending_stop{0};  // 0 none, 1 graceful, 2 immediate
+// A SIGTERM this process sent itself: reload-on-exception (the plugin's way to ask for a
+// recycle through the SDK it has).
+std::atomic<bool> g_self_stop{false};
 
-void OnStopSignal(int sig) {
+void OnStopSignal(int sig, siginfo_t* info, void*) {
   bool graceful = sig == SIGTERM || sig == SIGHUP;
+  if (sig == SIGTERM && info != nullptr && info->si_pid == getpid()) {
+    g_self_stop.store(true);
+  }
   net::ServeLoop* loop = g_loop.load();
   if (loop != nullptr) {
     loop->Stop(graceful);
@@ -40,7 +47,8 @@ void OnStopSignal(int sig) {
 // arrived in between is then handled, not fatal.
 void InstallWorkerSignals() {
   struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
+  sa.sa_sigaction = OnStopSignal;
+  sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) {
     sigaction(sig, &sa, nullptr);
@@ -92,15 +100,16 @@ void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t r
     rss = CurrentRssBytes();
     w.rss_bytes.store(rss);
   }
-  RecycleLimits limits{options_.max_requests, options_.reload_on_rss_bytes, absl::ZeroDuration(),
-                       options_.min_worker_lifetime};
+  RecycleLimits limits{
+      MaxRequestsOfWorker(options_.max_requests, options_.max_requests_delta, worker_id_),
+      options_.reload_on_rss_bytes, absl::ZeroDuration(), options_.min_worker_lifetime};
   RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;
   }
   if (reason == RecycleReason::kMaxRequests) {
     log::Notice("worker %d (pid: %d): max-requests (%d) reached; finishing gracefully", worker_id_,
-         getpid(), options_.max_requests);
+         getpid(), limits.max_requests);
   } else {
     log::Notice("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
          worker_id_, getpid(), rss >> 20, options_.reload_on_rss_bytes >> 20);
@@ -130,8 +139,13 @@ int RunWorker(const WorkerParams& p) {
   }
   WorkerSlot& slot = p.scoreboard->worker(p.worker_id);
   slot.pid.store(getpid());
+  // A failed hook ends the worker as a failed app load does (uWSGI: the instance).
+  if (absl::Status s = WorkerForked(*p.options); !s.ok()) {
+    log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));
+    return kExitAppFailed;
+  }
   if (p.load_app) {
-    if (absl::Status s = p.app->AppLoad(); !s.ok()) {
+    if (absl::Status s = WorkerLoadApp(*p.options, [&] { return p.app->AppLoad(); }); !s.ok()) {
       log::Error("worker %d (pid: %d): the application failed to load: %s", p.worker_id, getpid(),
            base::Sv(s.message()));
       return kExitAppFailed;
@@ -142,6 +156,10 @@ int RunWorker(const WorkerParams& p) {
          base::Sv(s.message()));
     return kExitAppFailed;
   }
+  if (absl::Status s = WorkerAppReady(*p.options); !s.ok()) {
+    log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));
+    return kExitAppFailed;
+  }
   ScoreboardObserver observer(*p.scoreboard, p.worker_id, *p.options);
   {
     net::ServeLoop loop(*p.serve, p.sockets, p.app->handler(), &observer, p.worker_id);
@@ -150,11 +168,20 @@ int RunWorker(const WorkerParams& p) {
     if (g_pending_stop.load() != 0) {
       loop.Stop(/*graceful=*/true);
     }
+    if (absl::Status s = WorkerAccepting(*p.options, p.worker_id); !s.ok()) {
+      log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));
+      g_loop.store(nullptr);
+      return kExitAppFailed;
+    }
     slot.state.store(static_cast<int32_t>(WorkerState::kReady));
     loop.Run();
     g_loop.store(nullptr);
   }
   slot.state.store(static_cast<int32_t>(WorkerState::kStopping));
+  if (g_self_stop.load() && p.options->reload_on_exception &&
+      slot.recycle_reason.load() == static_cast<int32_t>(RecycleReason::kNone)) {
+    slot.recycle_reason.store(static_cast<int32_t>(RecycleReason::kException));  // planned
+  }
   p.app->WorkerExit();
   return 0;
 }

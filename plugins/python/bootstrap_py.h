@@ -166,6 +166,32 @@ def _load(target, default_callable, is_file):
     return app
 
 
+def _set_argv(words):
+    """pyargv: sys.argv is ['kiln'] and the words, as uWSGI's ['uwsgi', ...]."""
+    sys.argv = ['kiln'] + words.split()
+
+
+def _alias_module(alias):
+    """pymodule-alias `name=module` (another module) or `name=path/file.py` (a file)."""
+    name, sep, target = alias.partition('=')
+    if not sep or not name or not target:
+        raise ValueError('pymodule-alias %r: expected name=module or name=/path/to/file.py'
+                         % alias)
+    if '/' in target:
+        spec = importlib.util.spec_from_file_location(name, target)
+        if spec is None:
+            raise ImportError('pymodule-alias %r: cannot load %s' % (alias, target))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    else:
+        sys.modules[name] = importlib.import_module(target)
+
+
 def _format_exception(exc):
     import traceback  # only on errors: it costs milliseconds at every start
     return ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip('\n')

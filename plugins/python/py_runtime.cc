@@ -190,6 +190,40 @@ PyObject* KilnAttr(const Interp* in, const char* name) {
   return v;
 }
 
+// Calls the bootstrap's `fn(text)` in interpreter `in`; false with *error on an exception.
+bool CallBootstrap(const Interp* in, const char* fn, const std::string& text, std::string* error) {
+  PyObject* f = KilnAttr(in, fn);
+  PyObject* arg = f != nullptr ? PyUnicode_DecodeFSDefault(text.c_str()) : nullptr;
+  PyObject* r = arg != nullptr ? PyObject_CallOneArg(f, arg) : nullptr;
+  Py_XDECREF(arg);
+  Py_XDECREF(f);
+  if (r == nullptr) {
+    *error = FetchTraceback();
+    return false;
+  }
+  Py_DECREF(r);
+  return true;
+}
+
+// pyargv and pymodule-alias, in each interpreter before any app is imported.
+bool ApplyArgvAndAliases(const Interp* in, std::string* error) {
+  const Settings& s = TheSettings();
+  if (!s.pyargv.empty() && !CallBootstrap(in, "_set_argv", s.pyargv, error)) {
+    *error = "option `pyargv`: " + *error;
+    return false;
+  }
+  for (const std::string& alias : s.module_aliases) {
+    if (!CallBootstrap(in, "_alias_module", alias, error)) {
+      *error = "option `pymodule-alias = " + alias + "`: " + *error;
+      return false;
+    }
+    size_t eq = alias.find('=');
+    Log(KILN_LOG_INFO, "mapped virtual pymodule \"" + alias.substr(0, eq) +
+                           "\" to real pymodule \"" + alias.substr(eq + 1) + "\"");
+  }
+  return true;
+}
+
 // Runs the bootstrap in the current interpreter `in` and keeps its helpers there.
 bool RunBootstrap(Interp* in, std::string* error) {
   PyObject* module = PyImport_AddModule("kiln");  // borrowed, now in sys.modules
@@ -219,7 +253,7 @@ bool RunBootstrap(Interp* in, std::string* error) {
     *error = "the kiln module is incomplete";
     return false;
   }
-  return true;
+  return ApplyArgvAndAliases(in, error);
 }
 
 void CallKilnHook(const char* name, PyObject* arg) {

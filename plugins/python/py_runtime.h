@@ -37,6 +37,9 @@ struct Settings {
   bool multiprocess = false;
   int64_t autoreload_seconds = 0;
   bool gc_freeze = true;           // py-gc-freeze
+  std::string pyargv;              // pyargv: sys.argv after 'kiln' ("" leaves sys.argv)
+  std::vector<std::string> module_aliases;  // pymodule-alias: name=module or name=file
+  bool reload_on_exception = false;         // core's reload-on-exception
 };
 
 // One WSGI application and where it is mounted ("" for the default app).

@@ -25,10 +25,13 @@ struct Options {
   int disable_file_wrapper;
   int gc_freeze;
   int64_t autoreload_seconds;
+  kiln_str pyargv;
+  kiln_str_list module_aliases;
   // Core's options this plugin follows (extern rows).
   int need_app;
   int lazy_apps;
   int master;
+  int reload_on_exception;
 };
 Options g_options;
 
@@ -65,7 +68,13 @@ const kiln_option_def kOptions[] = {
      "collection. Only when workers are forked from the process that loaded the apps (not "
      "with lazy-apps, nor with one process and no master).", 0, nullptr,
      KILN_PY_FIELD(gc_freeze)},
+    {"pyargv", KILN_OPT_STRING, "", "Set sys.argv of the apps: ['kiln'] and these "
+     "space-separated words (as uWSGI's ['uwsgi', ...]).", 0, nullptr, KILN_PY_FIELD(pyargv)},
+    {"pymodule-alias", KILN_OPT_LIST, "", "Make `import NAME` give another module "
+     "(`NAME=pkg.mod`) or a file (`NAME=/path/to/file.py`), before the apps load.", 0,
+     nullptr, KILN_PY_FIELD(module_aliases)},
     KILN_PY_CORE("need-app", KILN_OPT_FLAG, need_app),
+    KILN_PY_CORE("reload-on-exception", KILN_OPT_FLAG, reload_on_exception),
     KILN_PY_CORE("lazy-apps", KILN_OPT_FLAG, lazy_apps),
     KILN_PY_CORE("master", KILN_OPT_FLAG, master),
 };
@@ -97,6 +106,12 @@ kiln_status OnConfigDone(void*) {
   s.file_wrapper = o.disable_file_wrapper == 0;
   s.autoreload_seconds = o.autoreload_seconds;
   s.gc_freeze = o.gc_freeze != 0;
+  s.pyargv = Text(o.pyargv);
+  s.module_aliases.clear();
+  for (size_t i = 0; i < o.module_aliases.count; ++i) {
+    s.module_aliases.push_back(Text(o.module_aliases.items[i]));
+  }
+  s.reload_on_exception = o.reload_on_exception != 0;
   s.mounts.clear();  // filled by on_mount_app, which the host calls after this
   if (!s.module.empty() && !s.wsgi_file.empty()) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +

@@ -3,9 +3,11 @@
 // (closed whatever happens), wsgi.file_wrapper through sendfile, and 500s for app errors.
 #include "wsgi_call.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -359,12 +361,23 @@ void Answer500(kiln_request* r) {
   }
 }
 
+// reload-on-exception: the worker finishes what it is serving and exits (SIGTERM to itself
+// is its graceful stop); the master respawns it. Once per worker.
+void RecycleAfterException() {
+  static std::atomic<bool> asked{false};
+  if (!TheSettings().reload_on_exception || asked.exchange(true)) return;
+  Log(KILN_LOG_WARNING, "reload-on-exception: this worker (pid " + std::to_string(getpid()) +
+                            ") finishes its requests and exits; the master starts a new one");
+  kill(getpid(), SIGTERM);
+}
+
 // Logs the pending exception for `app` and answers 500 if nothing was sent yet.
 kiln_status Fail(const App& app, Call* call, const char* what) {
   std::string tb = FetchTraceback();
   Log(KILN_LOG_ERROR, "error in WSGI app `" + app.target + "` " + what + " for " +
                           Var(call->r, "REQUEST_METHOD") + " " + Var(call->r, "PATH_INFO") +
                           ":\n" + tb);
+  RecycleAfterException();
   if (!call->headers_sent && !Api()->response_started(call->r)) {
     Answer500(call->r);
     return KILN_OK;
