@@ -27,7 +27,30 @@ TEST(SearchPath, DefaultPutsPluginDirsFirstWithoutDuplicates) {
   ASSERT_GE(path.dirs.size(), 3u);
   EXPECT_EQ(path.dirs[0], "/opt/p");
   EXPECT_EQ(path.dirs[1], "/opt/q");
+  // This test binary runs from the build tree, so the tree's plugin folder comes last.
   EXPECT_EQ(path.dirs.back(), KILN_BUILD_PLUGIN_DIR);
+}
+
+TEST(SearchPath, ABinaryInItsBuildTreeSearchesTheTreesPluginsOnly) {
+  std::string exe = std::string(KILN_BUILD_DIR) + "/core/kiln";
+  SearchPath path = SearchPath::ForBinary({"/opt/p"}, exe);
+  EXPECT_THAT(path.dirs, ElementsAre("/opt/p", KILN_BUILD_PLUGIN_DIR));
+}
+
+TEST(SearchPath, AnInstalledBinaryNeverSearchesTheBuildTree) {
+  SearchPath path = SearchPath::ForBinary({}, "/opt/kiln/bin/kiln");
+  EXPECT_THAT(path.dirs, ElementsAre(std::string("/opt/kiln/") + KILN_PLUGIN_INSTALL_SUBDIR));
+  SearchPath usr = SearchPath::ForBinary({"/srv/p"}, "/usr/bin/kiln");
+  EXPECT_THAT(usr.dirs, ElementsAre("/srv/p", std::string("/usr/") + KILN_PLUGIN_INSTALL_SUBDIR));
+}
+
+TEST(SearchPath, InBuildTreeMatchesWholePathComponents) {
+  EXPECT_TRUE(InBuildTree("/w/build/core/kiln", "/w/build"));
+  EXPECT_TRUE(InBuildTree("/w/build/core/kiln", "/w/build/"));
+  EXPECT_FALSE(InBuildTree("/w/build-asan/core/kiln", "/w/build"));
+  EXPECT_FALSE(InBuildTree("/w/build", "/w/build"));
+  EXPECT_FALSE(InBuildTree("/usr/bin/kiln", "/w/build"));
+  EXPECT_FALSE(InBuildTree("/usr/bin/kiln", ""));
 }
 
 TEST(SearchPath, AliasPatternMatchesLongerNamesOnly) {
