@@ -146,6 +146,25 @@ TEST(InstallLayout, InstalledKilnSearchesOnlyItsPrefixAndServesFromIt) {
   ServeInstalledApp(dir, bin, prefix, {});
 }
 
+// Every unit shipped in conf/ starts the package's binary (docs/install.md), so a unit copied
+// from the tree and the package agree on where kiln lives.
+TEST(InstallLayout, ShippedUnitsStartThePackagesBinary) {
+  std::string src = Env("KILN_SOURCE_DIR");
+  int units = 0;
+  for (const char* unit : {"conf/systemd/kiln.service", "conf/systemd/kiln-emperor.service",
+                           "conf/deploy/kiln-pythonservice.service"}) {
+    std::string text = TempDir::ReadFile(src + "/" + unit);
+    ASSERT_FALSE(text.empty()) << unit;
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (absl::ConsumePrefix(&line, "ExecStart=")) {
+        EXPECT_TRUE(absl::StartsWith(line, "/usr/bin/kiln ")) << unit << ": " << line;
+        ++units;
+      }
+    }
+  }
+  EXPECT_EQ(units, 3);
+}
+
 // Removes the package (and a `kiln` user it left) however the test ends, so a failing run
 // leaves the machine as it found it.
 class PurgeOnExit {
