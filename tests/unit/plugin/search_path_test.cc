@@ -1,6 +1,8 @@
 // Plugin names to files, search order and alias patterns.
 #include "core/plugin/search_path.h"
 
+#include <cstdlib>
+
 #include "core/build_info.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -32,7 +34,11 @@ TEST(SearchPath, DefaultPutsPluginDirsFirstWithoutDuplicates) {
 }
 
 TEST(SearchPath, ABinaryInItsBuildTreeSearchesTheTreesPluginsOnly) {
-  std::string exe = std::string(KILN_BUILD_DIR) + "/core/kiln";
+  // /proc/self/exe names the binary with symlinks resolved; so does this path.
+  char* real = ::realpath(KILN_BUILD_DIR, nullptr);
+  ASSERT_NE(real, nullptr);
+  std::string exe = std::string(real) + "/core/kiln";
+  ::free(real);
   SearchPath path = SearchPath::ForBinary({"/opt/p"}, exe);
   EXPECT_THAT(path.dirs, ElementsAre("/opt/p", KILN_BUILD_PLUGIN_DIR));
 }
