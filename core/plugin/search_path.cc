@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "core/build_info.h"
@@ -35,12 +36,23 @@ std::string Parent(std::string_view path) {
 }  // namespace
 
 SearchPath SearchPath::Default(const std::vector<std::string>& plugin_dirs) {
+  return ForBinary(plugin_dirs, SelfExe());
+}
+
+SearchPath SearchPath::ForBinary(const std::vector<std::string>& plugin_dirs,
+                                 std::string_view exe) {
   SearchPath out;
   for (const std::string& d : plugin_dirs) {
     AddDir(out.dirs, d);
   }
-  AddDir(out.dirs, InstallPluginDir());
-  AddDir(out.dirs, KILN_BUILD_PLUGIN_DIR);
+  // One layout per binary: the build tree's plugins for a binary built there and run from
+  // there, the prefix's plugin folder for an installed one. An installed kiln never looks in
+  // the tree it was built in (that tree may be gone, or hold other plugins since).
+  if (InBuildTree(exe, KILN_BUILD_DIR)) {
+    AddDir(out.dirs, KILN_BUILD_PLUGIN_DIR);
+  } else {
+    AddDir(out.dirs, PluginDirForBinary(exe));
+  }
   return out;
 }
 
@@ -64,13 +76,37 @@ std::vector<std::string> CandidatePaths(const SearchPath& path, std::string_view
   return out;
 }
 
-std::string InstallPluginDir() {
+std::string SelfExe() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) {
     return "";
   }
-  std::string exe(buf, static_cast<size_t>(n));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+bool InBuildTree(std::string_view exe, std::string_view build_dir) {
+  // /proc/self/exe is already free of symlinks; the build directory CMake recorded may not be.
+  std::string root(build_dir);
+  if (char* real = ::realpath(root.c_str(), nullptr)) {
+    root = real;
+    ::free(real);
+  }
+  while (root.size() > 1 && root.back() == '/') {
+    root.pop_back();
+  }
+  if (root.empty() || root == "/" || exe.size() <= root.size() + 1) {
+    return false;
+  }
+  return exe.substr(0, root.size()) == root && exe[root.size()] == '/';
+}
+
+std::string InstallPluginDir() { return PluginDirForBinary(SelfExe()); }
+
+std::string PluginDirForBinary(std::string_view exe) {
+  if (exe.empty()) {
+    return "";
+  }
   std::string subdir = KILN_PLUGIN_INSTALL_SUBDIR;
   if (!subdir.empty() && subdir[0] == '/') {
     return subdir;

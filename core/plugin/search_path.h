@@ -1,5 +1,6 @@
 // Where plugins are looked for, and which file names a plugin name stands for. Pure apart
-// from InstallPluginDir (reads /proc/self/exe) and ListPluginFiles (reads directories).
+// from SelfExe/Default/InstallPluginDir (read /proc/self/exe), InBuildTree (resolves the build
+// directory) and ListPluginFiles (reads directories).
 // Knows nothing of dlopen or descriptors.
 #pragma once
 
@@ -10,12 +11,22 @@
 namespace kiln::plugin {
 
 struct SearchPath {
-  // In order: each plugin-dir, then <prefix>/lib/kiln/plugins derived from the running
-  // binary, then the build tree's plugin folder. No duplicates.
+  // In order: each plugin-dir, then one folder for the running binary: the build tree's
+  // plugin folder when the binary runs from the tree it was built in, otherwise
+  // <prefix>/lib/kiln/plugins derived from the binary's path. No duplicates.
   std::vector<std::string> dirs;
 
+  // For the running binary (/proc/self/exe).
   static SearchPath Default(const std::vector<std::string>& plugin_dirs);
+  // For a binary at `exe` (an absolute path free of symlinks).
+  static SearchPath ForBinary(const std::vector<std::string>& plugin_dirs, std::string_view exe);
 };
+
+// The running binary's path from /proc/self/exe; "" when the link cannot be read.
+std::string SelfExe();
+
+// True when `exe` lies below `build_dir` (the build tree this kiln was configured in).
+bool InBuildTree(std::string_view exe, std::string_view build_dir);
 
 // "python36" -> "python36_plugin.so".
 std::string PluginFileName(std::string_view name);
@@ -30,6 +41,8 @@ std::vector<std::string> CandidatePaths(const SearchPath& path, std::string_view
 // <prefix>/lib/kiln/plugins for the binary at /proc/self/exe (<prefix>/bin/kiln); "" when
 // the link cannot be read.
 std::string InstallPluginDir();
+// The same for a binary at `exe`; "" for an empty path.
+std::string PluginDirForBinary(std::string_view exe);
 
 // Every <dir>/*_plugin.so in search order; of two files with the same name the first wins.
 std::vector<std::string> ListPluginFiles(const SearchPath& path);

@@ -1,6 +1,8 @@
 // Plugin names to files, search order and alias patterns.
 #include "core/plugin/search_path.h"
 
+#include <cstdlib>
+
 #include "core/build_info.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,7 +29,34 @@ TEST(SearchPath, DefaultPutsPluginDirsFirstWithoutDuplicates) {
   ASSERT_GE(path.dirs.size(), 3u);
   EXPECT_EQ(path.dirs[0], "/opt/p");
   EXPECT_EQ(path.dirs[1], "/opt/q");
+  // This test binary runs from the build tree, so the tree's plugin folder comes last.
   EXPECT_EQ(path.dirs.back(), KILN_BUILD_PLUGIN_DIR);
+}
+
+TEST(SearchPath, ABinaryInItsBuildTreeSearchesTheTreesPluginsOnly) {
+  // /proc/self/exe names the binary with symlinks resolved; so does this path.
+  char* real = ::realpath(KILN_BUILD_DIR, nullptr);
+  ASSERT_NE(real, nullptr);
+  std::string exe = std::string(real) + "/core/kiln";
+  ::free(real);
+  SearchPath path = SearchPath::ForBinary({"/opt/p"}, exe);
+  EXPECT_THAT(path.dirs, ElementsAre("/opt/p", KILN_BUILD_PLUGIN_DIR));
+}
+
+TEST(SearchPath, AnInstalledBinaryNeverSearchesTheBuildTree) {
+  SearchPath path = SearchPath::ForBinary({}, "/opt/kiln/bin/kiln");
+  EXPECT_THAT(path.dirs, ElementsAre(std::string("/opt/kiln/") + KILN_PLUGIN_INSTALL_SUBDIR));
+  SearchPath usr = SearchPath::ForBinary({"/srv/p"}, "/usr/bin/kiln");
+  EXPECT_THAT(usr.dirs, ElementsAre("/srv/p", std::string("/usr/") + KILN_PLUGIN_INSTALL_SUBDIR));
+}
+
+TEST(SearchPath, InBuildTreeMatchesWholePathComponents) {
+  EXPECT_TRUE(InBuildTree("/w/build/core/kiln", "/w/build"));
+  EXPECT_TRUE(InBuildTree("/w/build/core/kiln", "/w/build/"));
+  EXPECT_FALSE(InBuildTree("/w/build-asan/core/kiln", "/w/build"));
+  EXPECT_FALSE(InBuildTree("/w/build", "/w/build"));
+  EXPECT_FALSE(InBuildTree("/usr/bin/kiln", "/w/build"));
+  EXPECT_FALSE(InBuildTree("/usr/bin/kiln", ""));
 }
 
 TEST(SearchPath, AliasPatternMatchesLongerNamesOnly) {
