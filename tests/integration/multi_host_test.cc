@@ -1,0 +1,374 @@
+// kiln as one of several hosts behind a real load balancer: three kiln masters (processes = 2)
+// stand in for three hosts on 127.0.0.2, .3 and .4 serving the example Flask app, Debian's
+// nginx on 127.0.0.1 in front with an upstream of the three, one location over uwsgi_pass and
+// one over proxy_pass with an upstream keep-alive pool, with the retry settings of
+// conf/nginx/kiln-upstream.conf. GET and POST client loops and slow requests run through
+// nginx while hosts are stopped gracefully, killed, reloaded one after another and started
+// again; every event counts the requests that failed while it lasted. Loopback only; every
+// process is stopped by PID.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+#include "tests/python/py_client.h"
+
+namespace kiln::testing {
+namespace {
+
+constexpr char kNginx[] = "/usr/sbin/nginx";
+constexpr int kHosts = 3;
+
+// The example app plus one slow route (a request that is still running when its host stops).
+constexpr char kSlowApp[] = R"(import time
+from flask import request
+from app import app
+
+
+@app.get('/api/v1/slow')
+def slow():
+    time.sleep(float(request.args.get('s', '1')))
+    return 'slow done\n'
+)";
+
+std::string PluginDir() {
+  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
+  return d != nullptr ? d : "";
+}
+
+// nginx in the foreground (daemon off), started as root with its workers as nobody, stopped by
+// PID.
+class Nginx {
+ public:
+  explicit Nginx(const std::string& conf, const std::string& error_log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      ::execl(kNginx, "nginx", "-c", conf.c_str(), "-e", error_log.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Nginx() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGQUIT);
+    for (int i = 0; i < 100 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// The three hosts, nginx, and the client loops with their failure counts per event.
+class Cluster {
+ public:
+  Cluster() {
+    uwsgi_port_ = FreeLoopbackPort();
+    http_port_ = FreeLoopbackPort();
+    front_port_ = FreeLoopbackPort();
+    app_dir_ = dir_.File("app");
+    ::mkdir(app_dir_.c_str(), 0755);
+    dir_.Write("app/app.py", TempDir::ReadFile(SourceDir() + "/examples/flask/app.py"));
+    dir_.Write("app/slowapp.py", kSlowApp);
+    ngx_ = dir_.File("nginx");
+    ::mkdir(ngx_.c_str(), 0777);
+    ::chmod(ngx_.c_str(), 0777);  // nginx's workers (nobody) write their temp files here
+    hosts_.resize(kHosts);
+  }
+  ~Cluster() { StopClients(); }
+
+  std::string Ip(int host) const { return absl::StrCat("127.0.0.", host + 2); }
+  std::string front() const { return absl::StrCat("127.0.0.1:", front_port_); }
+  KilnProcess& host(int i) { return *hosts_[static_cast<size_t>(i)]; }
+
+  bool StartHost(int i) {
+    const std::string log = dir_.File(absl::StrCat("host", i, "-", ++starts_, ".log"));
+    auto k = std::make_unique<KilnProcess>(
+        std::vector<std::string>{
+            "--master", "--processes", "2", "--plugin-dir", PluginDir(), "--plugins", "python",
+            "--socket", absl::StrCat(Ip(i), ":", uwsgi_port_), "--http-socket",
+            absl::StrCat(Ip(i), ":", http_port_), "--chdir", app_dir_, "--module",
+            "slowapp:app", "--worker-reload-mercy", "30", "--http-keepalive-drain", "3",
+            "--vacuum"},
+        log);
+    k->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
+    hosts_[static_cast<size_t>(i)] = std::move(k);
+    return host(i).Start() &&
+           WaitFor200(absl::StrCat(Ip(i), ":", http_port_), "/api/v1/health",
+                      absl::Seconds(30)) &&
+           host(i).WaitForLog("kiln is ready", absl::Seconds(30));
+  }
+
+  std::string NginxConf() const {
+    std::string servers_u, servers_h;
+    for (int i = 0; i < kHosts; ++i) {
+      // As conf/nginx/kiln-upstream.conf: one failure takes a host out for a second.
+      servers_u += absl::StrFormat("    server %s:%d max_fails=1 fail_timeout=1s;\n", Ip(i),
+                                   uwsgi_port_);
+      servers_h += absl::StrFormat("    server %s:%d max_fails=1 fail_timeout=1s;\n", Ip(i),
+                                   http_port_);
+    }
+    return absl::StrReplaceAll(
+        R"(daemon off;
+worker_processes 1;
+user nobody nogroup;
+pid NGX/nginx.pid;
+error_log NGX/error.log;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path NGX/body;
+  proxy_temp_path NGX/proxy;
+  fastcgi_temp_path NGX/fastcgi;
+  uwsgi_temp_path NGX/uwsgi;
+  scgi_temp_path NGX/scgi;
+  upstream kiln_uwsgi {
+SERVERS_U  }
+  upstream kiln_http {
+SERVERS_H    keepalive 16;
+    keepalive_timeout 2s;
+  }
+  upstream kiln_solo {
+    server HOST0:HTTP_PORT;
+    keepalive 16;
+    keepalive_timeout 2s;
+  }
+  server {
+    listen FRONT;
+    location /u/ {
+      rewrite ^/u(/.*)$ $1 break;
+      include /etc/nginx/uwsgi_params;
+      uwsgi_pass kiln_uwsgi;
+      uwsgi_next_upstream error timeout;
+      uwsgi_next_upstream_tries 3;
+      uwsgi_read_timeout 30s;
+    }
+    location /h/ {
+      proxy_pass http://kiln_http/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout;
+      proxy_next_upstream_tries 3;
+      proxy_read_timeout 30s;
+    }
+    location /solo/ {
+      proxy_pass http://kiln_solo/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_read_timeout 30s;
+    }
+  }
+}
+)",
+        {{"NGX", ngx_}, {"SERVERS_U", servers_u}, {"SERVERS_H", servers_h}, {"HOST0", Ip(0)},
+         {"HTTP_PORT", std::to_string(http_port_)}, {"FRONT", front()}});
+  }
+
+  bool StartNginx() {
+    const std::string conf = dir_.Write("nginx/nginx.conf", NginxConf());
+    nginx_ = std::make_unique<Nginx>(conf, ngx_ + "/error.log");
+    return WaitFor200(front(), "/h/api/v1/health", absl::Seconds(15));
+  }
+  std::string NginxErrors() const { return TempDir::ReadFile(ngx_ + "/error.log"); }
+
+  // Client loops through nginx: GET and POST on both locations (or on /solo/ only), and
+  // `slow` concurrent 1 s requests. Every result is counted under the event running then.
+  void StartClients(bool solo, int slow) {
+    stop_ = false;
+    auto loop = [this](std::vector<std::pair<std::string, std::string>> targets) {
+      for (size_t n = 0; !stop_.load(); ++n) {
+        const auto& [method, target] = targets[n % targets.size()];
+        const bool post = method == "POST";
+        absl::StatusOr<Response> r = HttpRequest(
+            front(), method, target, post ? absl::StrCat("{\"n\": ", n, "}") : "",
+            post ? "application/json" : "", absl::Seconds(30));
+        Record(r.ok() && r->status == 200,
+               absl::StrCat(method, " ", target, ": ",
+                            r.ok() ? r->head.substr(0, r->head.find('\r'))
+                                   : std::string(r.status().message())));
+      }
+    };
+    const std::string p = solo ? "/solo" : "";
+    if (solo) {
+      clients_.emplace_back(loop, std::vector<std::pair<std::string, std::string>>{
+                                      {"GET", "/solo/api/v1/health"}});
+      clients_.emplace_back(loop, std::vector<std::pair<std::string, std::string>>{
+                                      {"POST", "/solo/api/v1/echo"}});
+    } else {
+      clients_.emplace_back(loop, std::vector<std::pair<std::string, std::string>>{
+                                      {"GET", "/u/api/v1/health"}, {"GET", "/h/api/v1/health"}});
+      clients_.emplace_back(loop, std::vector<std::pair<std::string, std::string>>{
+                                      {"POST", "/u/api/v1/echo"}, {"POST", "/h/api/v1/echo"}});
+    }
+    for (int i = 0; i < slow; ++i) {
+      clients_.emplace_back(loop, std::vector<std::pair<std::string, std::string>>{
+                                      {"GET", i % 2 == 0 ? "/u/api/v1/slow?s=1"
+                                                         : "/h/api/v1/slow?s=1"}});
+    }
+  }
+  void StopClients() {
+    stop_ = true;
+    for (std::thread& t : clients_) t.join();
+    clients_.clear();
+  }
+
+  // Results are counted under `name` from now on.
+  void Event(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    event_ = name;
+    order_.push_back(name);
+  }
+  struct Tally {
+    int ok = 0, failed = 0;
+    std::string first_failure;
+  };
+  Tally Of(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tally_[name];
+  }
+  std::string Report() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    for (const std::string& name : order_) {
+      const Tally& t = tally_[name];
+      absl::StrAppendFormat(&out, "  %-44s %6d ok %4d failed %s\n", name, t.ok, t.failed,
+                            t.first_failure);
+    }
+    return out;
+  }
+  void Pause(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+ private:
+  void Record(bool ok, const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Tally& t = tally_[event_];
+    if (ok) {
+      ++t.ok;
+    } else {
+      if (t.failed++ == 0) t.first_failure = what;
+    }
+  }
+
+  TempDir dir_;
+  std::string app_dir_, ngx_;
+  int uwsgi_port_ = 0, http_port_ = 0, front_port_ = 0, starts_ = 0;
+  std::vector<std::unique_ptr<KilnProcess>> hosts_;
+  std::unique_ptr<Nginx> nginx_;
+  std::vector<std::thread> clients_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::string event_ = "start";
+  std::vector<std::string> order_;
+  std::map<std::string, Tally> tally_;
+};
+
+TEST(MultiHost, ThreeHostsBehindNginxLoseNothingOnStopsReloadsAndRestarts) {
+  ASSERT_EQ(::geteuid(), 0u) << "nginx runs as root with its workers as nobody";
+  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
+  Cluster c;
+  for (int i = 0; i < kHosts; ++i) {
+    ASSERT_TRUE(c.StartHost(i)) << c.host(i).Log();
+  }
+  ASSERT_TRUE(c.StartNginx()) << c.NginxErrors();
+  c.Event("warm-up");
+  c.StartClients(/*solo=*/false, /*slow=*/3);
+  c.Pause(1500);
+
+  // Graceful stop of host 0: its slow request completes, nothing fails (POSTs included).
+  c.Event("graceful stop of 127.0.0.2");
+  c.host(0).Signal(SIGTERM);
+  std::optional<int> exited = c.host(0).WaitExit(absl::Seconds(40));
+  ASSERT_TRUE(exited.has_value()) << c.host(0).Log();
+  const std::string stopped_log = c.host(0).Log();
+  const size_t term = stopped_log.find("SIGTERM");
+  ASSERT_NE(term, std::string::npos) << stopped_log;
+  EXPECT_NE(stopped_log.find("api/v1/slow?s=1 => generated", term), std::string::npos)
+      << "no slow request completed on the stopping host:\n" << stopped_log;
+  c.Event("127.0.0.2 stopped");
+  c.Pause(1500);
+
+  // It starts again and rejoins.
+  c.Event("127.0.0.2 starts again and rejoins");
+  ASSERT_TRUE(c.StartHost(0)) << c.host(0).Log();
+  c.Pause(2500);
+
+  // SIGKILL of host 1's master (its workers die with it): only requests in flight there fail.
+  c.Event("SIGKILL of 127.0.0.3's master (first 1 s)");
+  ::kill(c.host(1).pid(), SIGKILL);
+  c.Pause(1000);
+  c.Event("after the SIGKILL");
+  c.Pause(2000);
+  c.Event("127.0.0.3 starts again and rejoins");
+  ASSERT_TRUE(c.StartHost(1)) << c.host(1).Log();
+  c.Pause(2500);
+
+  // A rolling reload: SIGHUP to each host, 2 s apart.
+  c.Event("rolling SIGHUP reload, one host every 2 s");
+  for (int i = 0; i < kHosts; ++i) {
+    c.host(i).Signal(SIGHUP);
+    c.Pause(2000);
+  }
+  for (int i = 0; i < kHosts; ++i) {
+    EXPECT_TRUE(c.host(i).WaitForLog("of the previous generation (pid", absl::Seconds(30)))
+        << c.host(i).Log();
+  }
+  c.Pause(1000);
+  c.StopClients();
+
+  // One host alone behind the keep-alive proxy_pass (no other host to retry on), reloaded.
+  c.Event("127.0.0.2 alone behind keep-alive proxy_pass, SIGHUP");
+  c.StartClients(/*solo=*/true, /*slow=*/0);
+  c.Pause(1000);
+  c.host(0).Signal(SIGHUP);
+  EXPECT_TRUE(c.host(0).WaitForLog("of the previous generation (pid", absl::Seconds(30), 2))
+      << c.host(0).Log();
+  c.Pause(1500);
+  c.StopClients();
+
+  const std::string report = c.Report();
+  std::printf("requests through nginx, per event:\n%s", report.c_str());
+  for (const char* zero :
+       {"graceful stop of 127.0.0.2", "127.0.0.2 stopped", "127.0.0.2 starts again and rejoins",
+        "after the SIGKILL", "127.0.0.3 starts again and rejoins",
+        "rolling SIGHUP reload, one host every 2 s",
+        "127.0.0.2 alone behind keep-alive proxy_pass, SIGHUP"}) {
+    const Cluster::Tally t = c.Of(zero);
+    EXPECT_EQ(t.failed, 0) << zero << ": " << t.first_failure << "\n"
+                           << report << c.NginxErrors();
+    EXPECT_GT(t.ok, 0) << zero;
+  }
+  for (int i = 0; i < kHosts; ++i) {
+    c.host(i).Signal(SIGTERM);
+    EXPECT_TRUE(c.host(i).WaitExit(absl::Seconds(40)).has_value()) << c.host(i).Log();
+  }
+}
+
+// The Prometheus part of the same shape (issue 18): Debian's prometheus (a config under the
+// test's temp dir, scrape interval 1 s) scrapes the three hosts' /metrics on the stats address
+// (stats-http = true), and after a final scrape a query through its HTTP API for the sum of
+// kiln's request counters across the three equals the number of requests the test sent.
+// It needs the stats server's /metrics, which is not in this tree yet: write it here, with
+// Cluster::StartHost given a stats address per host, once it is.
+TEST(MultiHost, DISABLED_PrometheusSumsTheRequestCountersOfTheThreeHosts) {}
+
+}  // namespace
+}  // namespace kiln::testing
