@@ -84,13 +84,7 @@ class Load:
             b'GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'
         try:
             with socket.create_connection(('127.0.0.1', port), timeout=30) as s:
-                s.sendall(req)
-                data = b''
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = procs.exchange(s, req)
             return None if data.startswith(b'HTTP/1.1 200') else repr(data[:15])
         except OSError as e:
             return type(e).__name__
