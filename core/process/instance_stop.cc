@@ -36,6 +36,7 @@ void InstanceStop::set_state(InstanceState s) { state_->store(static_cast<int32_
 
 bool InstanceStop::Begin(int64_t now_ns, absl::Duration delay) {
   set_state(InstanceState::kStopping);
+  signal_at_ns_ = 0;  // an immediate stop during a drain-delay ends the delay
   if (delay <= absl::ZeroDuration()) return true;
   signal_at_ns_ = now_ns + absl::ToInt64Nanoseconds(delay);
   return false;

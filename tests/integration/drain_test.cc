@@ -111,6 +111,35 @@ TEST(KilnDrain, SigtermServesEveryQueuedUnixConnectionAndRefusesNewOnes) {
   QueuedConnectionsSurviveSigterm(sockets.File("s.sock"), false);
 }
 
+// Without a master the one process is the whole instance: its graceful stop drains too.
+TEST(KilnDrain, WithoutAMasterSigtermServesEveryQueuedConnection) {
+  TempDir dir;
+  const std::string address = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  KilnProcess kiln({"--builtin-handler", "--http-socket", address}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(address, kStartup)) << kiln.Log();
+  std::vector<int> fds;
+  const std::string request = "GET /sleep?s=0.05 HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (int i = 0; i < 20; ++i) {
+    int fd = RawConnect(address);
+    ASSERT_GE(fd, 0) << strerror(-fd);
+    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kiln.Signal(SIGTERM);
+  int ok = 0;
+  for (int fd : fds) {
+    int error = 0;
+    ok += Is200(ReadAll(fd, &error)) ? 1 : 0;
+    close(fd);
+  }
+  EXPECT_EQ(ok, 20) << kiln.Log();
+  auto status = kiln.WaitExit(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
 TEST(KilnDrain, DrainDelayKeepsServingNewConnections) {
   TempDir dir;
   const std::string address = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
