@@ -7,6 +7,8 @@ import subprocess
 import threading
 import time
 
+import procs
+
 _UNITS = {'us': 1e-3, 'ms': 1.0, 's': 1e3, 'm': 60e3}
 
 
@@ -111,13 +113,8 @@ class ReloadLoad:
         t0 = time.monotonic()
         try:
             with socket.create_connection((self.host, self.port), timeout=self.timeout) as s:
-                s.sendall(b'GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n')
-                data = b''
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = procs.exchange(
+                    s, b'GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n')
             ok = data.startswith(b'HTTP/1.1 200') or data.startswith(b'HTTP/1.0 200')
             kind = None if ok else f'answer {data[:12]!r}'
         except OSError as e:

@@ -140,6 +140,18 @@ def stop_all():
             print(f'warning: stopping {proc.name} (pid {proc.pid}): {e}')
 
 
+def exchange(sock, request):
+    """Sends `request` on a connected socket and returns everything the peer sends until it
+    closes (one request per connection, Connection: close)."""
+    sock.sendall(request)
+    data = b''
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def http_get_ok(host, port, path='/', timeout=1.0):
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:

@@ -79,6 +79,11 @@ const std::vector<Row>& Rows() {
    "Detach from the terminal and log to this file."},
   {"die-on-term", kFlag, "true", I,
    "SIGTERM stops the server gracefully (false: SIGTERM reloads, as uWSGI 2.0)."},
+  // Graceful stop (drain)
+  {"drain-delay", kDur, "0", I,
+   "After SIGTERM, go on accepting this long while readiness (/ready) already says 503, so a "
+   "balancer that learns of a stopping backend only from its readiness (Kubernetes endpoints) "
+   "stops sending first; then the queued connections are served and new ones refused."},
   {"reload-mercy", kDur, "60", I,
    "How long a reload or shutdown waits for other processes before killing them."},
   {"worker-reload-mercy", kDur, "60", I,

@@ -67,7 +67,8 @@ void ServeLoop::Run() {
   threads_.clear();
 }
 
-void ServeLoop::Stop(bool graceful) {
+void ServeLoop::Stop(bool graceful, bool drain_listeners) {
+  if (graceful && drain_listeners) drain_.store(true);
   if (graceful) {
     int expected = 0;
     stop_.compare_exchange_strong(expected, 1);

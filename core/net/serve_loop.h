@@ -99,14 +99,19 @@ class ServeLoop {
   // Async-signal-safe (atomic stores and a write to each thread's eventfd). graceful: stop
   // accepting, finish requests in hand, close idle keep-alive connections, answer the current
   // response with Connection: close. Immediate: close everything now (a handler already
-  // running finishes its call, but its connection is closed after it).
-  void Stop(bool graceful);
+  // running finishes its call, but its connection is closed after it). drain_listeners (the
+  // whole instance stops, graceful only): the first thread free takes every connection the
+  // kernel has queued on the listen sockets and shuts the sockets down for every process
+  // holding them, so new connections are refused, never accepted and reset (listen_drain.cc).
+  // Never on a reload or a recycle: the listen sockets serve on in other processes then.
+  void Stop(bool graceful, bool drain_listeners = false);
   uint64_t requests_served() const;
 
   // For the serving threads.
   const ServeOptions& options() const { return options_; }
   bool stopping() const { return stop_.load(std::memory_order_relaxed) != 0; }
   bool stop_immediate() const { return stop_.load(std::memory_order_relaxed) == 2; }
+  bool drain_listeners() const { return drain_.load(std::memory_order_relaxed); }
   uint64_t CountRequest() { return served_.fetch_add(1, std::memory_order_relaxed) + 1; }
   // The post-buffering-memory budget, shared by the worker's threads: TakeBodyMemory is false
   // (and takes nothing) when `n` more bytes would exceed it.
@@ -127,6 +132,7 @@ class ServeLoop {
   std::vector<base::UniqueFd> wake_fds_;  // one eventfd per thread
   std::vector<std::unique_ptr<ServeThread>> threads_;
   std::atomic<int> stop_{0};  // 0 running, 1 graceful, 2 immediate
+  std::atomic<bool> drain_{false};  // set before stop_: see Stop
   std::atomic<uint64_t> served_{0};
   std::atomic<uint64_t> body_memory_{0};  // bytes of post-buffered bodies held in memory
 };

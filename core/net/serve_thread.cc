@@ -121,6 +121,10 @@ void ServeThread::Run() {
   std::vector<epoll_event> events(64);
   while (true) {
     if (loop_.stop_immediate()) break;
+    if (!drained_ && loop_.stopping()) {
+      drained_ = true;
+      if (loop_.drain_listeners()) DrainListeners();
+    }
     // Only a pending fresh connection or a stop changes whether this thread accepts (an
     // accept error's pause ends in Sweep): the common path reads no clock here.
     if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(absl::Now());
@@ -215,6 +219,14 @@ void ServeThread::Accept(size_t index, bool last_event) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       const absl::Time now = absl::Now();
+      if (errno == EINVAL) {
+        // Another process shut the socket down (the instance stops, listen_drain.cc) before
+        // this one's stop signal arrived: epoll reports the socket until this thread stops.
+        SetAccepting(false);
+        accept_paused_ = true;
+        accept_resume_ = now + absl::Milliseconds(100);
+        return;
+      }
       if (now - last_accept_error_log_ > absl::Seconds(10)) {
         last_accept_error_log_ = now;
         log::Error("accept on %s: %s; pausing accepts for 100ms", ls.name,
@@ -227,25 +239,11 @@ void ServeThread::Accept(size_t index, bool last_event) {
       }
       return;
     }
-    if (ls.tcp) {
-      const int one = 1;
-      (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    auto c = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name, capacity_,
-                                          peer_len > 0 ? &peer : nullptr, ls.tcp);
-    c->state = Connection::State::kReadingHead;
     const absl::Time now = absl::Now();
-    c->deadline = now + options_.socket_timeout;
-    Connection* accepted = c.get();
-    conns_.emplace(fd, std::move(c));
+    Connection* accepted = Adopt(fd, ls, peer_len > 0 ? &peer : nullptr, now);
     if (OnEvent(accepted)) {
       // Waiting for more of the request, or a keep-alive connection: epoll watches it now.
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = static_cast<uint64_t>(fd);
-      KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) == 0,
-                 "epoll_ctl ADD connection");
-      accepted->registered = true;
+      Register(accepted);
       if (!ls.tcp && accepted->requests == 0 && accepted->size() == 0) {
         // Accepted on a unix socket before its request arrived (TCP listeners defer the
         // accept until data is there, listener.cc). Taking more connections now would park
@@ -265,6 +263,30 @@ void ServeThread::Accept(size_t index, bool last_event) {
       return;
     }
   }
+}
+
+Connection* ServeThread::Adopt(int fd, const ListenSocket& ls, const sockaddr_storage* peer,
+                               absl::Time now) {
+  if (ls.tcp) {
+    const int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  auto c = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name, capacity_,
+                                        peer, ls.tcp);
+  c->state = Connection::State::kReadingHead;
+  c->deadline = now + options_.socket_timeout;
+  Connection* accepted = c.get();
+  conns_.emplace(fd, std::move(c));
+  return accepted;
+}
+
+void ServeThread::Register(Connection* c) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = static_cast<uint64_t>(c->fd());
+  KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, c->fd(), &ev) == 0,
+             "epoll_ctl ADD connection");
+  c->registered = true;
 }
 
 bool ServeThread::OnEvent(Connection* c) {
@@ -657,6 +679,15 @@ void ServeThread::Sweep(absl::Time now) {
     if (now >= c->deadline) expired.push_back(c.get());
   }
   for (Connection* c : expired) {
+    if (c->state == Connection::State::kReadingHead && c->size() == 0 && c->requests == 0) {
+      // Its request may be waiting in the socket, unread because this thread was serving
+      // others (connections taken from the accept queue at a stop wait their turn): read it
+      // first; the connection is silent only if nothing is there.
+      if (!OnEvent(c)) continue;
+      if (c->state != Connection::State::kReadingHead || c->size() > 0 || c->requests > 0) {
+        continue;
+      }
+    }
     const bool http = c->protocol() == Protocol::kHttp;
     if (c->state == Connection::State::kReadingBody) {
       log::Warn("%s: %s sent nothing of its request body for %s; %s",

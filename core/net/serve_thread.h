@@ -3,6 +3,8 @@
 // the handler synchronously on this thread.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -26,6 +28,16 @@ class ServeThread {
 
  private:
   void Accept(size_t socket_index, bool last_event);
+  // A connection accept4 returned: set up, in conns_, reading its head; not yet in epoll.
+  Connection* Adopt(int fd, const ListenSocket& ls, const sockaddr_storage* peer,
+                    absl::Time now);
+  void Register(Connection* c);
+  // The instance stops (ServeLoop::Stop's drain_listeners): takes every queued connection
+  // and shuts the listen sockets down (listen_drain.cc). Once per thread.
+  void DrainListeners();
+  // Accepts until the queue is empty (or the socket shut down); the connections join epoll
+  // and are served as their requests are read. Returns how many it took.
+  int AcceptQueued(const ListenSocket& ls);
   void SetAccepting(bool on);
   // What the connection does once a response is out.
   enum class After {
@@ -79,6 +91,7 @@ class ServeThread {
   base::UniqueFd epoll_;
   bool accepting_ = false;
   bool accept_paused_ = false;
+  bool drained_ = false;  // DrainListeners ran
   int fresh_fd_ = -1;  // a unix-socket connection accepted before its request arrived
   absl::Time fresh_until_ = absl::InfinitePast();
   absl::Time accept_resume_ = absl::InfinitePast();

@@ -133,6 +133,7 @@ void Master::SpawnWorker(int id) {
     wp.app = p_.app;
     wp.scoreboard = &scoreboard_;
     wp.load_app = o_.lazy_apps;
+    wp.instance_state = instance_.shared();
     _exit(RunWorker(wp));
   }
   slot.pid = pid;
@@ -424,6 +425,7 @@ void Master::Tick(int64_t now) {
     log::CheckRotation(now);  // log-maxsize: renames here, every process reopens
     cron_.Tick(time(nullptr));
   }
+  if (instance_.DelayOver(now)) SignalStop(/*graceful=*/true);
   daemons_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
 }
@@ -434,13 +436,22 @@ void Master::BeginStop(bool graceful, const char* why) {
   }
   phase_ = Phase::kStopping;
   NotifySystemd("STOPPING=1");
-  int64_t now = MonotonicNanos();
-  int64_t mercy = graceful ? Ns(o_.worker_reload_mercy) : kStopNowMercyNs;
-  int sig = graceful ? SIGTERM : SIGINT;
   log::Notice("%s: %s", why,
        graceful ? absl::StrFormat("stopping gracefully (worker-reload-mercy %s)",
                                   absl::FormatDuration(o_.worker_reload_mercy))
                 : std::string("stopping now"));
+  if (!instance_.Begin(MonotonicNanos(), graceful ? o_.drain_delay : absl::ZeroDuration())) {
+    log::Notice("drain-delay: accepting for %s more before draining",
+                absl::FormatDuration(o_.drain_delay));
+    return;  // Tick signals the workers when the delay is over
+  }
+  SignalStop(graceful);
+}
+
+void Master::SignalStop(bool graceful) {
+  int64_t now = MonotonicNanos();
+  int64_t mercy = graceful ? Ns(o_.worker_reload_mercy) : kStopNowMercyNs;
+  int sig = graceful ? SIGTERM : SIGINT;
   for (size_t id = 1; id < slots_.size(); ++id) {
     if (slots_[id].pid != 0) {
       kill(slots_[id].pid, sig);

@@ -14,6 +14,7 @@
 #include "core/net/serve_loop.h"
 #include "core/process/cron.h"
 #include "core/process/daemons.h"
+#include "core/process/instance_stop.h"
 #include "core/process/reload.h"
 #include "core/process/scoreboard.h"
 #include "core/process/server.h"
@@ -51,6 +52,9 @@ class Master {
   // callback must never block (the master also reaps, respawns and enforces harakiri).
   void Watch(int fd, short events, std::function<void(short revents)> on_ready);
   void Unwatch(int fd);
+  // running, stopping (from the first moment of a graceful or immediate stop, drain-delay
+  // included) or paused: what readiness reports.
+  InstanceState instance_state() const { return instance_.state(); }
 
  private:
   struct Slot {
@@ -82,6 +86,7 @@ class Master {
   void EnforceMercy(int64_t now);
   void HandleSignal(SignalEvent ev);
   void BeginStop(bool graceful, const char* why);
+  void SignalStop(bool graceful);  // tells every process to stop (after drain-delay)
   void BeginReload(const char* why);
   void OnReloadCheckExit(int status);
   void LogStats();
@@ -99,6 +104,7 @@ class Master {
   std::vector<Watched> watched_;
   const ServerOptions& o_;
   Scoreboard scoreboard_;
+  InstanceStop instance_;
   std::vector<Slot> slots_;  // index 0 unused: worker ids are 1-based
   std::vector<Retiring> retiring_;
   Daemons daemons_;

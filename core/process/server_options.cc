@@ -241,6 +241,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.reload_mercy = cfg.GetDuration("reload-mercy");
   o.worker_reload_mercy = cfg.GetDuration("worker-reload-mercy");
   o.die_on_term = cfg.GetFlag("die-on-term");
+  o.drain_delay = cfg.GetDuration("drain-delay");
   o.touch_reload = cfg.GetList("touch-reload");
   o.touch_logreopen = cfg.GetList("touch-logreopen");
   o.procname_prefix = cfg.GetString("procname-prefix");

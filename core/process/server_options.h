@@ -61,6 +61,8 @@ struct ServerOptions {
   absl::Duration reload_mercy = absl::Seconds(60);
   absl::Duration worker_reload_mercy = absl::Seconds(60);
   bool die_on_term = true;
+  // Graceful stop: how long the workers go on accepting after SIGTERM (kiln's drain-delay).
+  absl::Duration drain_delay = absl::ZeroDuration();
   std::vector<std::string> touch_reload;
   std::vector<std::string> touch_logreopen;
   std::string procname_prefix;

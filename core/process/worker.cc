@@ -14,6 +14,7 @@
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
 #include "core/process/operations.h"
+#include "core/process/instance_stop.h"
 #include "core/process/supervisor_policy.h"
 
 namespace kiln::process {
@@ -26,6 +27,16 @@ std::atomic<int> g_pending_stop{0};  // 0 none, 1 graceful, 2 immediate
 // A SIGTERM this process sent itself: reload-on-exception (the plugin's way to ask for a
 // recycle through the SDK it has).
 std::atomic<bool> g_self_stop{false};
+const std::atomic<int32_t>* g_instance_state = nullptr;  // set before the handlers
+bool g_has_master = false;
+
+// A graceful stop of the whole instance (not a reload's or a recycle's, when other processes
+// go on serving the listen sockets) drains them: net/listen_drain.cc.
+bool InstanceStops() {
+  if (!g_has_master) return true;
+  return g_instance_state != nullptr &&
+         g_instance_state->load() == static_cast<int32_t>(InstanceState::kStopping);
+}
 
 void OnStopSignal(int sig, siginfo_t* info, void*) {
   bool graceful = sig == SIGTERM || sig == SIGHUP;
@@ -34,7 +45,7 @@ void OnStopSignal(int sig, siginfo_t* info, void*) {
   }
   net::ServeLoop* loop = g_loop.load();
   if (loop != nullptr) {
-    loop->Stop(graceful);
+    loop->Stop(graceful, graceful && InstanceStops());
     return;
   }
   if (!graceful) {
@@ -131,6 +142,8 @@ int RunWorker(const WorkerParams& p) {
       return 1;
     }
   }
+  g_has_master = p.master_pid != 0;
+  g_instance_state = p.instance_state;
   InstallWorkerSignals();
   if (p.master_pid != 0) {
     if (p.options->auto_procname || !p.options->procname_prefix.empty()) {
@@ -166,7 +179,7 @@ int RunWorker(const WorkerParams& p) {
     observer.set_loop(&loop);
     g_loop.store(&loop);
     if (g_pending_stop.load() != 0) {
-      loop.Stop(/*graceful=*/true);
+      loop.Stop(/*graceful=*/true, InstanceStops());
     }
     if (absl::Status s = WorkerAccepting(*p.options, p.worker_id); !s.ok()) {
       log::Error("worker %d (pid: %d): %s", p.worker_id, getpid(), base::Sv(s.message()));

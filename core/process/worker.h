@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include "core/net/serve_loop.h"
@@ -23,6 +25,9 @@ struct WorkerParams {
   Application* app = nullptr;
   Scoreboard* scoreboard = nullptr;
   bool load_app = false;  // lazy-apps: AppLoad in the worker
+  // The master's InstanceState (instance_stop.h): a graceful stop while it says stopping is
+  // the whole instance's, and drains the listen sockets. Null without a master: every stop is.
+  const std::atomic<int32_t>* instance_state = nullptr;
 };
 
 // Exit code of a worker whose app failed to load (uWSGI's 22).
