@@ -17,6 +17,12 @@
 #include "core/base/unique_fd.h"
 
 namespace kiln::process {
+namespace {
+
+// The instance slot's share of the region, keeping the worker slots cache-line aligned.
+constexpr size_t kHeaderSize = (sizeof(InstanceSlot) + 63) / 64 * 64;
+
+}  // namespace
 
 size_t Scoreboard::WorkerStride() const {
   return sizeof(WorkerSlot) + static_cast<size_t>(cores_) * sizeof(CoreSlot);
@@ -27,12 +33,13 @@ absl::StatusOr<Scoreboard> Scoreboard::Create(int workers, int cores) {
     return absl::InvalidArgumentError("scoreboard needs at least one worker and one core");
   }
   size_t stride = sizeof(WorkerSlot) + static_cast<size_t>(cores) * sizeof(CoreSlot);
-  size_t size = stride * static_cast<size_t>(workers);
+  size_t size = kHeaderSize + stride * static_cast<size_t>(workers);
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) {
     return base::ErrnoError(errno, "mmap", "scoreboard");
   }
   Scoreboard sb(base, size, workers, cores);
+  new (base) InstanceSlot();
   for (int w = 1; w <= workers; ++w) {
     new (&sb.worker(w)) WorkerSlot();
     for (int c = 0; c < cores; ++c) {
@@ -69,7 +76,8 @@ Scoreboard::~Scoreboard() {
 
 WorkerSlot& Scoreboard::worker(int worker_id) const {
   KILN_CHECK(worker_id >= 1 && worker_id <= workers_, "worker id out of range");
-  char* p = static_cast<char*>(base_) + WorkerStride() * static_cast<size_t>(worker_id - 1);
+  char* p = static_cast<char*>(base_) + kHeaderSize +
+            WorkerStride() * static_cast<size_t>(worker_id - 1);
   return *reinterpret_cast<WorkerSlot*>(p);
 }
 
@@ -89,6 +97,7 @@ void Scoreboard::Reset(int worker_id) const {
   w.response_bytes = 0;
   w.recycle_reason = 0;
   w.recycle_value = 0;
+  w.cheap = 0;
   for (int c = 0; c < cores_; ++c) {
     core(worker_id, c).request_start_ns = 0;
     core(worker_id, c).requests = 0;

@@ -16,6 +16,14 @@ namespace kiln::process {
 
 enum class WorkerState : int32_t { kEmpty = 0, kStarting, kReady, kStopping };
 
+// The whole server's state as the master sets it (the stats' and readiness checks' view).
+enum class InstanceState : int32_t { kRunning = 0, kPaused };
+
+// At the head of the region, before the workers' slots.
+struct InstanceSlot {
+  std::atomic<int32_t> state{0};  // InstanceState; kPaused while the master FIFO's `p` holds
+};
+
 // "GET /path from 127.0.0.1:5000", truncated, NUL-terminated: the request a core runs.
 inline constexpr size_t kRequestTextSize = 256;
 
@@ -39,6 +47,8 @@ struct WorkerSlot {
   // (requests served, or rss bytes). 0: the worker was not recycling.
   std::atomic<int32_t> recycle_reason{0};
   std::atomic<uint64_t> recycle_value{0};
+  // 1 while cheaper mode keeps this slot empty (or is stopping its worker): stats say `cheap`.
+  std::atomic<int32_t> cheap{0};
 };
 
 // One worker's slot as readers outside the process layer see it (the plugin host's
@@ -64,6 +74,7 @@ class Scoreboard {
 
   int workers() const { return workers_; }
   int cores() const { return cores_; }
+  InstanceSlot& instance() const { return *static_cast<InstanceSlot*>(base_); }
   // worker_id is 1-based, as in the logs; core_id 0-based.
   WorkerSlot& worker(int worker_id) const;
   CoreSlot& core(int worker_id, int core_id) const;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/errno_status.h"
@@ -363,6 +364,25 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
       log::Warn("cannot rewrite the pidfile after the reload: %s", base::Sv(s.message()));
     }
   }
+  // The master FIFO is made as root (its directory may be root's), owned by the user kiln
+  // drops to so the master can still read it.
+  std::optional<MasterFifo> fifo;
+  if (!o.master_fifo.empty() && !rc.check_only && o.master) {
+    std::optional<uid_t> fifo_uid;
+    std::optional<gid_t> fifo_gid = plan->gid;
+    if (plan->user) {
+      fifo_uid = plan->user->uid;
+      fifo_gid = fifo_gid ? fifo_gid : plan->user->primary_gid;
+    }
+    auto made = MasterFifo::Create(o.master_fifo, fifo_uid, fifo_gid);
+    if (made.ok()) {
+      fifo = std::move(*made);
+    } else if (rc.generation == 0) {
+      return FailAfterBind(sockets, "option `master-fifo`", made.status());
+    } else {  // a reload must not stop a serving server over its control FIFO
+      log::Error("reload: %s; serving on without the master FIFO", base::Sv(made.status().message()));
+    }
+  }
   auto dropped = DropPrivileges(*plan);
   if (!dropped.ok()) {
     return FailAfterBind(sockets, "privilege drop", dropped.status());
@@ -425,6 +445,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   mp.app = &app;
   mp.sockets = &sockets;
   mp.reload = rc;
+  mp.fifo = fifo ? &*fifo : nullptr;
   Master master(std::move(mp));
   return master.Run();
 }

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/net/address.h"
+#include "core/process/cheaper.h"
 
 namespace kiln::config {
 class Config;
@@ -64,6 +65,10 @@ struct ServerOptions {
   std::string procname_prefix;
   bool auto_procname = false;
   std::vector<std::string> attach_daemons;
+  // Cheaper, the master FIFO and chain reloads.
+  CheaperOptions cheaper;
+  std::vector<std::string> master_fifo;
+  std::vector<std::string> touch_chain_reload;
 
   // Reads and validates the options; errors name the option and its value.
   static absl::StatusOr<ServerOptions> FromConfig(const config::Config& cfg);
