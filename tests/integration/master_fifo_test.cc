@@ -142,6 +142,23 @@ TEST(KilnMasterFifo, ReloadKeepsTheMasterPidAndTheFifo) {
   EXPECT_TRUE(s.kiln.WaitForLog("stats: generation 1", absl::Seconds(5))) << s.kiln.Log();
 }
 
+TEST(KilnMasterFifo, BrutalReloadAlsoKeepsTheMasterPid) {
+  TempDir dir;
+  Server s(dir);
+  ASSERT_TRUE(s.Start()) << s.kiln.Log();
+  pid_t master = s.kiln.pid();
+  ASSERT_TRUE(FifoSend(s.fifo, "R"));
+  ASSERT_TRUE(s.kiln.WaitForLog("master FIFO `R`: brutal reload", absl::Seconds(5)))
+      << s.kiln.Log();
+  ASSERT_TRUE(s.kiln.WaitForLog("master process started (pid: " + std::to_string(master) +
+                                    ", generation 1)",
+                                absl::Seconds(30)))
+      << s.kiln.Log();
+  ASSERT_TRUE(WaitUntilHttpAnswers(s.sock, kStartup));
+  EXPECT_TRUE(s.kiln.WaitForLog("worker of the previous generation", absl::Seconds(10)))
+      << s.kiln.Log();
+}
+
 TEST(KilnMasterFifo, GracefulStopLetsTheRequestInFlightFinish) {
   TempDir dir;
   Server s(dir);
