@@ -439,10 +439,10 @@ void Master::Tick(int64_t now) {
         SpawnWorker(static_cast<int>(id));
       }
     }
-    if (!paused_) {  // a stopped worker's request is not stuck
+    if (!paused_) {  // a stopped worker's request is not stuck, nor can it recycle
       CheckHarakiri(now);
+      CheckLifetime(now);
     }
-    CheckLifetime(now);
     CheckGenerationReady(now);
     CheckTouchReload(now);
     CheckChainReload(now);

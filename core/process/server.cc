@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/errno_status.h"
 #include "core/base/status_macros.h"
@@ -367,7 +368,13 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   // The master FIFO is made as root (its directory may be root's), owned by the user kiln
   // drops to so the master can still read it.
   std::optional<MasterFifo> fifo;
-  if (!o.master_fifo.empty() && !rc.check_only && o.master) {
+  // A start-up that fails from here on leaves no FIFO behind; the master removes it at exit.
+  absl::Cleanup remove_fifo = [&fifo] {
+    if (fifo) {
+      fifo->Remove();
+    }
+  };
+  if (!o.master_fifo.empty() && !rc.check_only) {
     std::optional<uid_t> fifo_uid;
     std::optional<gid_t> fifo_gid = plan->gid;
     if (plan->user) {
@@ -446,6 +453,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   mp.sockets = &sockets;
   mp.reload = rc;
   mp.fifo = fifo ? &*fifo : nullptr;
+  std::move(remove_fifo).Cancel();
   Master master(std::move(mp));
   return master.Run();
 }

@@ -199,6 +199,15 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
     return s;
   }
   o.master_fifo = cfg.GetList("master-fifo");
+  if (!o.master_fifo.empty() && !o.master) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `master-fifo = %s`: the master reads it; needs `master = true`",
+        o.master_fifo.front()));
+  }
+  if (o.master_fifo.size() > 10) {
+    return absl::InvalidArgumentError(
+        "option `master-fifo`: at most 10 (the digits 0-9 select one)");
+  }
   o.touch_chain_reload = cfg.GetList("touch-chain-reload");
   return o;
 }

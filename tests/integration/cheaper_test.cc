@@ -74,17 +74,31 @@ TEST(KilnCheaper, WorkersFollowTheLoadUpAndDownWithoutAFailedRequest) {
   EXPECT_EQ(r->status, 200);
 }
 
-TEST(KilnCheaper, CheaperNotBelowProcessesIsAClearError) {
-  TempDir dir;
-  std::string ini = dir.Write(
-      "app.ini", "[kiln]\nmaster = true\nbuiltin-handler = true\nprocesses = 2\ncheaper = 2\n"
-                 "http-socket = " + dir.File("s.sock") + "\n");
-  KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
-  ASSERT_TRUE(kiln.Start());
-  auto status = kiln.WaitExit(absl::Seconds(15));
-  ASSERT_TRUE(status.has_value());
-  EXPECT_NE(*status, 0);
-  EXPECT_NE(kiln.Log().find("must be lower than processes"), std::string::npos) << kiln.Log();
+TEST(KilnCheaper, BadSettingsAreClearErrors) {
+  struct Case {
+    const char* ini;
+    const char* message;
+  } cases[] = {
+      {"master = true\nprocesses = 2\ncheaper = 2\n", "must be lower than processes"},
+      {"processes = 4\ncheaper = 1\n", "needs `master = true`"},
+      {"master = true\nprocesses = 4\ncheaper = 1\ncheaper-algo = spare3\n",
+       "unknown cheaper algorithm; kiln has spare (the default)"},
+      {"master = true\nprocesses = 4\ncheaper = 1\ncheaper-step = 0\n",
+       "expected a number from 1 to 1000000"},
+      {"processes = 1\nmaster-fifo = /tmp/x.fifo\n", "the master reads it; needs `master = true`"},
+  };
+  for (const Case& c : cases) {
+    TempDir dir;
+    std::string ini = dir.Write("app.ini", std::string("[kiln]\nbuiltin-handler = true\n") +
+                                               c.ini + "http-socket = " + dir.File("s.sock") +
+                                               "\n");
+    KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
+    ASSERT_TRUE(kiln.Start());
+    auto status = kiln.WaitExit(absl::Seconds(15));
+    ASSERT_TRUE(status.has_value()) << c.ini;
+    EXPECT_NE(*status, 0) << c.ini;
+    EXPECT_NE(kiln.Log().find(c.message), std::string::npos) << c.ini << "\n" << kiln.Log();
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The cheaper algorithms as tables: a run of one-second samples and the decision after each.
 #include "core/process/cheaper.h"
+#include "core/process/scoreboard.h"
 
 #include <gtest/gtest.h>
 
@@ -153,6 +154,23 @@ TEST(CheaperAlgoNames, ParseAndName) {
   auto bad = ParseCheaperAlgo("spare3");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("spare (the default)"), std::string::npos);
+}
+
+// The scoreboard parts cheaper mode and pause write: the instance slot at the head of the
+// region does not overlap worker 1, and a slot's cheap mark is cleared for a new worker.
+TEST(CheaperScoreboard, InstanceStateAndCheapMark) {
+  auto sb = Scoreboard::Create(2, 2);
+  ASSERT_TRUE(sb.ok());
+  sb->instance().state.store(static_cast<int32_t>(InstanceState::kPaused));
+  sb->worker(1).pid.store(77);
+  sb->worker(2).cheap.store(1);
+  EXPECT_EQ(sb->instance().state.load(), static_cast<int32_t>(InstanceState::kPaused));
+  EXPECT_EQ(sb->worker(1).pid.load(), 77);
+  EXPECT_EQ(sb->worker(1).cheap.load(), 0);
+  EXPECT_EQ(sb->worker(2).cheap.load(), 1);
+  sb->Reset(2);
+  EXPECT_EQ(sb->worker(2).cheap.load(), 0);
+  EXPECT_EQ(sb->instance().state.load(), static_cast<int32_t>(InstanceState::kPaused));
 }
 
 }  // namespace
