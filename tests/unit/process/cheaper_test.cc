@@ -1,10 +1,19 @@
-// The cheaper algorithms as tables: a run of one-second samples and the decision after each.
+// The cheaper algorithms as tables: a run of one-second samples and the decision after each;
+// the scoreboard marks and the listen-queue reading they rely on.
 #include "core/process/cheaper.h"
-#include "core/process/scoreboard.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <string>
 #include <vector>
+
+#include "core/process/listen_queue.h"
+#include "core/process/scoreboard.h"
 
 namespace kiln::process {
 namespace {
@@ -172,6 +181,61 @@ TEST(CheaperScoreboard, InstanceStateAndCheapMark) {
   EXPECT_EQ(sb->worker(2).cheap.load(), 0);
   EXPECT_EQ(sb->instance().state.load(), static_cast<int32_t>(InstanceState::kPaused));
 }
+
+// The listen queue the backlog and busyness algorithms read: connections the kernel accepted
+// and no worker has yet, for unix and TCP sockets.
+
+void ExpectQueue(int family) {
+  int listener = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string path;
+  if (family == AF_UNIX) {
+    path = "/tmp/kiln-lq-" + std::to_string(getpid()) + ".sock";
+    unlink(path.c_str());
+    auto* un = reinterpret_cast<sockaddr_un*>(&addr);
+    un->sun_family = AF_UNIX;
+    std::snprintf(un->sun_path, sizeof(un->sun_path), "%s", path.c_str());
+    len = sizeof(sockaddr_un);
+  } else {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(sockaddr_in);
+  }
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto empty = ReadListenQueue(listener);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_EQ(empty->length, 0);
+  EXPECT_EQ(empty->max, 16);
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) {
+    int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    clients.push_back(c);
+  }
+  auto three = ReadListenQueue(listener);
+  ASSERT_TRUE(three.has_value());
+  EXPECT_EQ(three->length, 3);
+  int accepted = accept(listener, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(ReadListenQueue(listener)->length, 2);
+  close(accepted);
+  for (int c : clients) {
+    close(c);
+  }
+  close(listener);
+  if (!path.empty()) {
+    unlink(path.c_str());
+  }
+}
+
+TEST(ListenQueue, CountsWaitingConnectionsOnUnixSockets) { ExpectQueue(AF_UNIX); }
+TEST(ListenQueue, CountsWaitingConnectionsOnTcpSockets) { ExpectQueue(AF_INET); }
 
 }  // namespace
 }  // namespace kiln::process
