@@ -74,6 +74,33 @@ TEST(KilnCheaper, WorkersFollowTheLoadUpAndDownWithoutAFailedRequest) {
   EXPECT_EQ(r->status, 200);
 }
 
+TEST(KilnCheaper, BacklogAlgorithmFollowsTheListenQueue) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  std::string ini = dir.Write(
+      "app.ini", "[kiln]\nmaster = true\nbuiltin-handler = true\nprocesses = 3\ncheaper = 1\n"
+                 "cheaper-algo = backlog\ncheaper-overload = 2\nhttp-socket = " + sock + "\n");
+  KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(15))) << kiln.Log();
+  ChildSampler sampler(kiln.pid(), milliseconds(100));
+  std::vector<std::unique_ptr<ClientLoop>> load;
+  for (int i = 0; i < 8; ++i) {  // one worker, eight clients: the queue holds about seven
+    load.push_back(std::make_unique<ClientLoop>(sock, "/sleep?s=0.3"));
+  }
+  bool up = WaitForCount(sampler, 3, absl::Seconds(10));
+  for (auto& c : load) {
+    c->Stop();
+  }
+  EXPECT_TRUE(up) << "samples: " << Samples(sampler.samples()) << "\n" << kiln.Log();
+  EXPECT_NE(kiln.Log().find("connection(s) in the listen queue"), std::string::npos);
+  EXPECT_TRUE(WaitForCount(sampler, 1, absl::Seconds(10)))
+      << "samples: " << Samples(sampler.samples()) << "\n" << kiln.Log();
+  for (auto& c : load) {
+    EXPECT_EQ(c->failed(), 0) << c->last_error();
+  }
+}
+
 TEST(KilnCheaper, BadSettingsAreClearErrors) {
   struct Case {
     const char* ini;
