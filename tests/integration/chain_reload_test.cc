@@ -93,8 +93,8 @@ int ReadyWorkers(const TempDir& dir, const std::set<pid_t>& children, const std:
 void ChainUnderLoad(const TempDir& dir, Server& s, const std::function<void()>& trigger,
                     int* fewest_ready, int* failed, int* ok) {
   pid_t master = s.kiln.pid();
-  std::set<pid_t> old = ChildPids(master);
-  ASSERT_EQ(static_cast<int>(old.size()), kWorkers);
+  std::set<pid_t> old = WaitForChildren(master, kWorkers, absl::Seconds(5));
+  ASSERT_EQ(static_cast<int>(old.size()), kWorkers) << s.kiln.Log();
   ClientLoop a(s.sock);
   ClientLoop b(s.sock);
   std::this_thread::sleep_for(milliseconds(200));

@@ -206,8 +206,9 @@ TEST(KilnMasterFifo, ReloadWorkersReplacesEveryWorkerUnderLoad) {
   Server s(dir);
   ASSERT_TRUE(s.Start()) << s.kiln.Log();
   pid_t master = s.kiln.pid();
-  std::set<pid_t> before = ChildPids(master);
-  ASSERT_EQ(before.size(), 2u);
+  ASSERT_TRUE(s.kiln.WaitForLog("kiln is ready", absl::Seconds(10))) << s.kiln.Log();
+  std::set<pid_t> before = WaitForChildren(master, 2, absl::Seconds(5));
+  ASSERT_EQ(before.size(), 2u) << s.kiln.Log();
   ClientLoop load(s.sock);
   ASSERT_TRUE(FifoSend(s.fifo, "w"));
   ASSERT_TRUE(s.kiln.WaitForLog("(master FIFO `w`); respawning", absl::Seconds(15), 2))
@@ -215,8 +216,8 @@ TEST(KilnMasterFifo, ReloadWorkersReplacesEveryWorkerUnderLoad) {
   std::this_thread::sleep_for(milliseconds(300));
   load.Stop();
   EXPECT_EQ(load.failed(), 0) << load.last_error();
-  std::set<pid_t> after = ChildPids(master);
-  EXPECT_EQ(after.size(), 2u);
+  std::set<pid_t> after = WaitForChildren(master, 2, absl::Seconds(5));
+  EXPECT_EQ(after.size(), 2u) << s.kiln.Log();
   for (pid_t p : after) {
     EXPECT_EQ(before.count(p), 0u) << "worker " << p << " was not replaced";
   }

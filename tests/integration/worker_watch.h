@@ -53,6 +53,18 @@ inline std::set<pid_t> ChildPids(pid_t parent) {
   return out;
 }
 
+// ChildPids(parent) once it has `n` members (workers still forking are waited for); what it
+// last saw when `timeout` passes first.
+inline std::set<pid_t> WaitForChildren(pid_t parent, size_t n, absl::Duration timeout) {
+  absl::Time end = absl::Now() + timeout;
+  std::set<pid_t> seen = ChildPids(parent);
+  while (seen.size() != n && absl::Now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    seen = ChildPids(parent);
+  }
+  return seen;
+}
+
 // Requests back to back from one thread until stopped; counts the outcomes.
 class ClientLoop {
  public:
