@@ -126,6 +126,9 @@ void Master::SpawnWorker(int id) {
     kill(pid, SIGSTOP);  // master FIFO `p`: a respawned worker waits with the others
   }
   if (pid == 0) {
+    if (p_.fifo != nullptr) {
+      p_.fifo->CloseDescriptors();
+    }
     WorkerParams wp;
     wp.worker_id = id;
     wp.master_pid = pid_;

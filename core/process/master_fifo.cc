@@ -152,8 +152,7 @@ std::string MasterFifo::ReadCommands() {
 }
 
 void MasterFifo::Remove() {
-  read_.Reset();
-  write_.Reset();
+  CloseDescriptors();
   for (size_t i = 0; i < paths_.size() && i < made_.size(); ++i) {
     struct stat st;
     if (lstat(paths_[i].c_str(), &st) == 0 && S_ISFIFO(st.st_mode) &&

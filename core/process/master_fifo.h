@@ -38,6 +38,13 @@ class MasterFifo {
   // letters after it in the same read are still returned.
   std::string ReadCommands();
 
+  // Closes this process's descriptors of the FIFO without removing it (a forked worker: only
+  // the master reads commands).
+  void CloseDescriptors() {
+    read_.Reset();
+    write_.Reset();
+  }
+
   // Removes the FIFOs this process made (only when what is at the path is still that FIFO).
   void Remove();
 

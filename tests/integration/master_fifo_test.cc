@@ -58,6 +58,18 @@ TEST(KilnMasterFifo, IsAFifoOfMode0600RemovedAtExit) {
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   EXPECT_EQ(st.st_uid, geteuid());
+  // Only the master holds it open: a worker could otherwise keep it alive or read commands.
+  for (pid_t worker : WaitForChildren(s.kiln.pid(), 2, absl::Seconds(5))) {
+    std::string fds = "/proc/" + std::to_string(worker) + "/fd";
+    DIR* d = opendir(fds.c_str());
+    ASSERT_NE(d, nullptr);
+    while (dirent* e = readdir(d)) {
+      char target[512] = {};
+      ssize_t n = readlink((fds + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
+      EXPECT_FALSE(n > 0 && s.fifo == target) << "worker " << worker << " holds the FIFO";
+    }
+    closedir(d);
+  }
   ASSERT_TRUE(FifoSend(s.fifo, "s\n"));
   EXPECT_TRUE(s.kiln.WaitForLog("stats: generation 0", absl::Seconds(5))) << s.kiln.Log();
   ASSERT_TRUE(FifoSend(s.fifo, "Q"));
