@@ -99,6 +99,9 @@ Master::Master(MasterParams params)
   for (const std::string& path : o_.touch_logreopen) {
     logreopen_mtimes_.push_back(MtimeNs(path));
   }
+  for (const std::string& path : o_.touch_chain_reload) {
+    chain_touch_mtimes_.push_back(MtimeNs(path));
+  }
   p_.app->ScoreboardMapped(scoreboard_);
 }
 
@@ -123,7 +126,13 @@ void Master::SpawnWorker(int id) {
     slot.respawn_at_ns = now + 1'000'000'000;
     return;
   }
+  if (pid > 0 && paused_) {
+    kill(pid, SIGSTOP);  // master FIFO `p`: a respawned worker waits with the others
+  }
   if (pid == 0) {
+    if (p_.fifo != nullptr) {
+      p_.fifo->CloseDescriptors();
+    }
     WorkerParams wp;
     wp.worker_id = id;
     wp.master_pid = pid_;
@@ -142,6 +151,7 @@ void Master::SpawnWorker(int id) {
   slot.kill_at_ns = 0;
   slot.stopping = false;
   slot.harakiri = false;
+  slot.cheap = false;
   slot.reason.clear();
   scoreboard_.worker(id).pid.store(pid);
   log::Notice("spawned kiln worker %d (pid: %d, cores: %d)", id, pid, p_.serve->threads);
@@ -195,6 +205,12 @@ void Master::OnWorkerExit(int id, int status) {
   scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kEmpty));
   if (phase_ == Phase::kStopping) {
     log::Notice("worker %d (pid: %d) %s", id, pid, DescribeExit(status));
+    return;
+  }
+  if (slot.cheap) {  // stopped by cheaper mode: the slot stays empty
+    log::Notice("cheaper: worker %d (pid: %d) %s; %s", id, pid, DescribeExit(status),
+                "its slot stays empty until the load needs it");
+    scoreboard_.worker(id).cheap.store(1);
     return;
   }
   bool app_failed = WIFEXITED(status) && WEXITSTATUS(status) == kExitAppFailed;
@@ -336,22 +352,29 @@ void Master::CheckGenerationReady(int64_t now) {
   }
   for (size_t id = 1; id < slots_.size(); ++id) {
     auto state = static_cast<WorkerState>(scoreboard_.worker(static_cast<int>(id)).state.load());
+    if (slots_[id].cheap) {
+      continue;  // cheaper mode: not started yet
+    }
     if (slots_[id].pid == 0 || state != WorkerState::kReady) {
       return;
     }
   }
   ready_announced_ = true;
   any_worker_ready_ = true;
+  int serving = 0;  // cheaper mode starts fewer than `processes`
+  for (size_t id = 1; id < slots_.size(); ++id) {
+    serving += slots_[id].cheap ? 0 : 1;
+  }
   NotifySystemd(
-      absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", pid_, o_.processes));
+      absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", pid_, serving));
   if (retiring_.empty()) {
-    log::Notice("kiln is ready: %d worker(s) accepting", o_.processes);
+    log::Notice("kiln is ready: %d worker(s) accepting", serving);
     return;
   }
   log::Notice(
       "reload: the new generation is accepting (%d workers); stopping %d worker(s) of the "
       "previous one gracefully",
-      o_.processes, retiring_.size());
+      serving, retiring_.size());
   for (Retiring& r : retiring_) {
     kill(r.pid, SIGTERM);
     r.kill_at_ns = now + Ns(o_.worker_reload_mercy);
@@ -373,11 +396,22 @@ void Master::CheckTouchLogreopen() {
 }
 
 void Master::CheckTouchReload(int64_t now) {
-  if ((o_.touch_reload.empty() && o_.touch_logreopen.empty()) || now < next_touch_check_ns_) {
+  if ((o_.touch_reload.empty() && o_.touch_logreopen.empty() &&
+       o_.touch_chain_reload.empty()) ||
+      now < next_touch_check_ns_) {
     return;
   }
   next_touch_check_ns_ = now + kTouchPeriodNs;
   CheckTouchLogreopen();
+  for (size_t i = 0; i < o_.touch_chain_reload.size(); ++i) {
+    int64_t m = MtimeNs(o_.touch_chain_reload[i]);
+    if (m != chain_touch_mtimes_[i]) {
+      chain_touch_mtimes_[i] = m;
+      log::Notice("touch-chain-reload: %s changed", o_.touch_chain_reload[i]);
+      BeginChainReload("touch-chain-reload");
+      return;
+    }
+  }
   for (size_t i = 0; i < o_.touch_reload.size(); ++i) {
     int64_t m = MtimeNs(o_.touch_reload[i]);
     if (m != touch_mtimes_[i]) {
@@ -418,12 +452,16 @@ void Master::Tick(int64_t now) {
         SpawnWorker(static_cast<int>(id));
       }
     }
-    CheckHarakiri(now);
-    CheckLifetime(now);
+    if (!paused_) {  // a stopped worker's request is not stuck, nor can it recycle
+      CheckHarakiri(now);
+      CheckLifetime(now);
+    }
     CheckGenerationReady(now);
     CheckTouchReload(now);
     log::CheckRotation(now);  // log-maxsize: renames here, every process reopens
     cron_.Tick(time(nullptr));
+    CheckChainReload(now);
+    CheckCheaper(now);
   }
   if (instance_.DelayOver(now)) SignalStop(/*graceful=*/true);
   daemons_.Tick(now, phase_ == Phase::kStopping);
@@ -434,6 +472,7 @@ void Master::BeginStop(bool graceful, const char* why) {
   if (phase_ == Phase::kStopping && graceful) {
     return;
   }
+  SetPaused(false);  // a stopped worker cannot finish
   phase_ = Phase::kStopping;
   NotifySystemd("STOPPING=1");
   log::Notice("%s: %s", why,
@@ -478,7 +517,9 @@ void Master::BeginReload(const char* why) {
     log::Warn("%s: a reload is already being checked; ignored", why);
     return;
   }
-  log::Notice("%s: graceful reload: checking the new configuration and application first", why);
+  SetPaused(false);
+  log::Notice("%s: %s reload: checking the new configuration and application first", why,
+              brutal_reload_ ? "brutal" : "graceful");
   NotifySystemd("RELOADING=1");
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
@@ -486,6 +527,7 @@ void Master::BeginReload(const char* why) {
   }
   auto pid = SpawnReloadCheck(p_.reload, fds);
   if (!pid.ok()) {
+    brutal_reload_ = false;
     log::Error("reload aborted: %s; the running generation keeps serving",
          base::Sv(pid.status().message()));
     NotifySystemd("READY=1");
@@ -499,6 +541,7 @@ void Master::OnReloadCheckExit(int status) {
     return;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    brutal_reload_ = false;
     log::Error(
         "reload aborted: the new configuration or application failed its check (%s; its "
         "messages are above); the running generation keeps serving",
@@ -522,6 +565,11 @@ void Master::OnReloadCheckExit(int status) {
   }
   for (const Retiring& r : retiring_) {
     serving.push_back(r.pid);
+  }
+  if (brutal_reload_) {  // master FIFO `R`: the old workers stop now, requests and all
+    for (pid_t pid : serving) {
+      kill(pid, SIGINT);
+    }
   }
   absl::Status s = ExecReload(p_.reload, fds, serving);
   log::Error("reload failed: %s; the running generation keeps serving", base::Sv(s.message()));
@@ -619,8 +667,13 @@ int Master::Run() {
       }
     });
   }
-  for (int id = 1; id <= o_.processes; ++id) {
+  const int initial = InitialWorkers();  // all of them, or cheaper-initial
+  for (int id = 1; id <= initial; ++id) {
     SpawnWorker(id);
+  }
+  if (p_.fifo != nullptr) {
+    Watch(p_.fifo->fd(), POLLIN, [this](short) { OnFifoReadable(); });
+    log::Notice("master FIFO: reading commands from %s", p_.fifo->active_path());
   }
   if (absl::Status s = RunHooks(o_.hooks, HookPhase::kMasterStart); !s.ok()) {
     log::Error("%s; stopping", base::Sv(s.message()));
@@ -658,6 +711,9 @@ int Master::Run() {
   }
   RunAtexitHooks(o_);
   Vacuum();
+  if (p_.fifo != nullptr) {
+    p_.fifo->Remove();
+  }
   p_.app->Shutdown();
   log::Notice("goodbye from kiln (pid: %d)", pid_);
   return exit_code_;

@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,9 @@
 #include "core/process/cron.h"
 #include "core/process/daemons.h"
 #include "core/process/instance_stop.h"
+#include "core/process/cheaper.h"
+#include "core/process/daemons.h"
+#include "core/process/master_fifo.h"
 #include "core/process/reload.h"
 #include "core/process/scoreboard.h"
 #include "core/process/server.h"
@@ -38,6 +43,7 @@ struct MasterParams {
   Application* app = nullptr;
   std::vector<BoundSocket>* sockets = nullptr;
   ReloadContext reload;  // argv, exe, cwd, generation, old workers
+  MasterFifo* fifo = nullptr;  // master-fifo, made before the privilege drop; null without
 };
 
 class Master {
@@ -64,6 +70,7 @@ class Master {
     int64_t kill_at_ns = 0;     // 0: no mercy deadline running
     bool stopping = false;      // asked to finish (recycle); its exit is expected
     bool harakiri = false;      // killed by harakiri; respawn at once
+    bool cheap = false;         // cheaper mode keeps this slot empty (its worker is stopping)
     std::string reason;         // why it was asked to stop
     RespawnBackoff backoff;
   };
@@ -94,6 +101,19 @@ class Master {
   void Vacuum();
   std::vector<net::ListenSocket> ListenSockets() const;
 
+  // Cheaper mode, the master FIFO, pause and chain reloads (master_control.cc).
+  int InitialWorkers();
+  void CheckCheaper(int64_t now);
+  void SpawnCheap(int count, const std::string& why);
+  bool CheapOne(const std::string& why);
+  void OnFifoReadable();
+  void OnFifoCommand(char c);
+  void SetPaused(bool paused);
+  void ReloadWorkers(const char* why);
+  void BeginChainReload(const char* why);
+  void CheckChainReload(int64_t now);
+  void RotateLogs();
+
   struct Watched {
     int fd = -1;
     short events = 0;
@@ -117,6 +137,15 @@ class Master {
   int64_t next_touch_check_ns_ = 0;
   std::vector<int64_t> touch_mtimes_;
   std::vector<int64_t> logreopen_mtimes_;
+  std::unique_ptr<CheaperPolicy> cheaper_;  // null unless cheaper mode
+  int64_t next_cheaper_ns_ = 0;
+  std::vector<int> busy_ticks_;  // per slot: ticks of the current second it was busy (busyness)
+  int sample_ticks_ = 0;
+  bool paused_ = false;          // master FIFO `p`: the workers are SIGSTOPped
+  bool brutal_reload_ = false;   // master FIFO `R`: the old workers are stopped at once
+  std::deque<int> chain_;        // chain reload: worker ids still to replace
+  int chain_current_ = 0;        // the id being replaced (waiting for its successor to be ready)
+  std::vector<int64_t> chain_touch_mtimes_;
   pid_t pid_ = 0;
 };
 

@@ -17,6 +17,11 @@
 #include "core/base/unique_fd.h"
 
 namespace kiln::process {
+namespace {
+
+// The instance slot's share of the region, keeping the worker slots cache-line aligned.
+
+}  // namespace
 
 size_t Scoreboard::WorkerStride() const {
   return sizeof(WorkerSlot) + static_cast<size_t>(cores_) * sizeof(CoreSlot);
@@ -69,7 +74,8 @@ Scoreboard::~Scoreboard() {
 
 WorkerSlot& Scoreboard::worker(int worker_id) const {
   KILN_CHECK(worker_id >= 1 && worker_id <= workers_, "worker id out of range");
-  char* p = static_cast<char*>(base_) + WorkerStride() * static_cast<size_t>(worker_id - 1);
+  char* p = static_cast<char*>(base_) +
+            WorkerStride() * static_cast<size_t>(worker_id - 1);
   return *reinterpret_cast<WorkerSlot*>(p);
 }
 
@@ -89,6 +95,7 @@ void Scoreboard::Reset(int worker_id) const {
   w.response_bytes = 0;
   w.recycle_reason = 0;
   w.recycle_value = 0;
+  w.cheap = 0;
   for (int c = 0; c < cores_; ++c) {
     core(worker_id, c).request_start_ns = 0;
     core(worker_id, c).requests = 0;

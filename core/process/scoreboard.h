@@ -39,6 +39,8 @@ struct WorkerSlot {
   // (requests served, or rss bytes). 0: the worker was not recycling.
   std::atomic<int32_t> recycle_reason{0};
   std::atomic<uint64_t> recycle_value{0};
+  // 1 while cheaper mode keeps this slot empty (or is stopping its worker): stats say `cheap`.
+  std::atomic<int32_t> cheap{0};
 };
 
 // One worker's slot as readers outside the process layer see it (the plugin host's

@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/errno_status.h"
 #include "core/base/status_macros.h"
@@ -390,6 +392,31 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   if (absl::Status s = KeepCapabilitiesAcrossDrop(o.caps, *plan); !s.ok()) {
     return FailAfterBind(sockets, "option `cap`", s);
   }
+  // The master FIFO is made as root (its directory may be root's), owned by the user kiln
+  // drops to so the master can still read it.
+  std::optional<MasterFifo> fifo;
+  // A start-up that fails from here on leaves no FIFO behind; the master removes it at exit.
+  absl::Cleanup remove_fifo = [&fifo] {
+    if (fifo) {
+      fifo->Remove();
+    }
+  };
+  if (!o.master_fifo.empty() && !rc.check_only) {
+    std::optional<uid_t> fifo_uid;
+    std::optional<gid_t> fifo_gid = plan->gid;
+    if (plan->user) {
+      fifo_uid = plan->user->uid;
+      fifo_gid = fifo_gid ? fifo_gid : plan->user->primary_gid;
+    }
+    auto made = MasterFifo::Create(o.master_fifo, fifo_uid, fifo_gid);
+    if (made.ok()) {
+      fifo = std::move(*made);
+    } else if (rc.generation == 0) {
+      return FailAfterBind(sockets, "option `master-fifo`", made.status());
+    } else {  // a reload must not stop a serving server over its control FIFO
+      log::Error("reload: %s; serving on without the master FIFO", base::Sv(made.status().message()));
+    }
+  }
   auto dropped = DropPrivileges(*plan);
   if (!dropped.ok()) {
     return FailAfterBind(sockets, "privilege drop", dropped.status());
@@ -477,6 +504,8 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   mp.app = &app;
   mp.sockets = &sockets;
   mp.reload = rc;
+  mp.fifo = fifo ? &*fifo : nullptr;
+  std::move(remove_fifo).Cancel();
   Master master(std::move(mp));
   return master.Run();
 }

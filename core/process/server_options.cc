@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "core/base/strings.h"
 #include "core/config/config.h"
+#include "core/log/logger.h"
 #include "core/log/sink_spec.h"
 #include "core/net/listener.h"
 
@@ -90,6 +91,78 @@ absl::Status ReadOperationsOptions(const config::Config& cfg, ServerOptions* o) 
     }
   }
   return ReadHooks(cfg, o);
+}
+
+// The cheaper family (uWSGI core/init.c's checks): `cheaper` below `processes`, with a master;
+// cheaper-initial clamped into [cheaper, processes] with a warning, as uWSGI does.
+absl::Status ReadCheaper(const config::Config& cfg, ServerOptions* o) {
+  CheaperOptions& c = o->cheaper;
+  c.max = o->processes;
+  int64_t min = cfg.GetNumber("cheaper");
+  if (min <= 0) {
+    return absl::OkStatus();
+  }
+  if (min >= o->processes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `cheaper = %d`: must be lower than processes (%d), the most workers cheaper "
+        "mode may run",
+        min, o->processes));
+  }
+  if (!o->master) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option `cheaper = %d`: needs `master = true`", min));
+  }
+  c.min = static_cast<int>(min);
+  int64_t initial = cfg.GetNumber("cheaper-initial");
+  if (initial == 0) {
+    initial = min;
+  } else if (initial < min) {
+    log::Warn("cheaper-initial = %d is below cheaper (%d): starting %d workers", initial, min, min);
+    initial = min;
+  } else if (initial > o->processes) {
+    log::Warn("cheaper-initial = %d is above processes (%d): starting %d workers", initial,
+              o->processes, o->processes);
+    initial = o->processes;
+  }
+  c.initial = static_cast<int>(initial);
+  struct {
+    const char* name;
+    int* field;
+    int64_t lowest;
+  } numbers[] = {
+      {"cheaper-step", &c.step, 1},
+      {"cheaper-overload", &c.overload, 1},
+      {"cheaper-busyness-min", &c.busyness_min, 0},
+      {"cheaper-busyness-max", &c.busyness_max, 1},
+      {"cheaper-busyness-multiplier", &c.busyness_multiplier, 1},
+      {"cheaper-busyness-penalty", &c.busyness_penalty, 0},
+      {"cheaper-busyness-backlog-alert", &c.busyness_backlog_alert, 0},
+      {"cheaper-busyness-backlog-multiplier", &c.busyness_backlog_multiplier, 1},
+      {"cheaper-busyness-backlog-step", &c.busyness_backlog_step, 1},
+      {"cheaper-busyness-backlog-nonzero", &c.busyness_backlog_nonzero, 1},
+  };
+  for (const auto& n : numbers) {
+    int64_t v = cfg.GetNumber(n.name);
+    if (v < n.lowest || v > 1'000'000) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `%s = %d`: expected a number from %d to 1000000", n.name, v, n.lowest));
+    }
+    *n.field = static_cast<int>(v);
+  }
+  if (c.busyness_min >= c.busyness_max || c.busyness_max > 100) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "options `cheaper-busyness-min = %d`, `cheaper-busyness-max = %d`: expected percentages "
+        "with min below max",
+        c.busyness_min, c.busyness_max));
+  }
+  c.busyness_verbose = cfg.GetFlag("cheaper-busyness-verbose");
+  std::string algo = cfg.GetString("cheaper-algo");
+  auto parsed = ParseCheaperAlgo(algo);
+  if (!parsed.ok()) {
+    return InOption("cheaper-algo", algo, parsed.status());
+  }
+  c.algo = *parsed;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -250,6 +323,20 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   if (absl::Status s = ReadOperationsOptions(cfg, &o); !s.ok()) {
     return s;
   }
+  if (absl::Status s = ReadCheaper(cfg, &o); !s.ok()) {
+    return s;
+  }
+  o.master_fifo = cfg.GetList("master-fifo");
+  if (!o.master_fifo.empty() && !o.master) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `master-fifo = %s`: the master reads it; needs `master = true`",
+        o.master_fifo.front()));
+  }
+  if (o.master_fifo.size() > 10) {
+    return absl::InvalidArgumentError(
+        "option `master-fifo`: at most 10 (the digits 0-9 select one)");
+  }
+  o.touch_chain_reload = cfg.GetList("touch-chain-reload");
   return o;
 }
 

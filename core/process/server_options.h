@@ -14,6 +14,7 @@
 #include "core/net/address.h"
 #include "core/process/cron.h"
 #include "core/process/hooks.h"
+#include "core/process/cheaper.h"
 
 namespace kiln::config {
 class Config;
@@ -68,6 +69,10 @@ struct ServerOptions {
   std::string procname_prefix;
   bool auto_procname = false;
   std::vector<std::string> attach_daemons;
+  // Cheaper, the master FIFO and chain reloads.
+  CheaperOptions cheaper;
+  std::vector<std::string> master_fifo;
+  std::vector<std::string> touch_chain_reload;
 
   // Operations options from uWSGI files (docs/operations.md "Start-up hooks, cron and the
   // smaller process options").

@@ -10,48 +10,13 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/integration/worker_watch.h"
 #include "tests/lib/kiln_process.h"
 
 namespace kiln::testing {
 namespace {
 
 constexpr absl::Duration kStartup = absl::Seconds(15);
-
-// Sends requests back to back from one thread until stopped; counts the outcomes.
-class ClientLoop {
- public:
-  explicit ClientLoop(std::string address) : address_(std::move(address)) {
-    thread_ = std::thread([this] {
-      while (!stop_.load()) {
-        auto r = HttpGet(address_, "/", absl::Seconds(10));
-        if (r.ok() && r->status == 200) {
-          ok_.fetch_add(1);
-        } else {
-          failed_.fetch_add(1);
-          last_error_ = r.ok() ? "status " + std::to_string(r->status) : r.status().ToString();
-        }
-      }
-    });
-  }
-  ~ClientLoop() { Stop(); }
-  void Stop() {
-    stop_.store(true);
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-  int ok() const { return ok_.load(); }
-  int failed() const { return failed_.load(); }
-  const std::string& last_error() const { return last_error_; }
-
- private:
-  std::string address_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> ok_{0};
-  std::atomic<int> failed_{0};
-  std::string last_error_;
-  std::thread thread_;
-};
 
 TEST(KilnReload, SighupReloadUnderLoadLosesNoRequest) {
   TempDir dir;
