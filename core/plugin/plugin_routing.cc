@@ -180,6 +180,7 @@ void PluginSet::Handle(RequestContext& request) {
       log::Error("plugin %s: request failed: %s", p->name,
                  log::LogSafeText(TakePluginError(
                      absl::StrFormat("status %d, no reason given", static_cast<int>(st)))));
+      request.NoteAppError();
       RespondError(request, 500, "Internal Server Error");
       break;
   }

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "core/log/logger.h"
 #include "core/net/listener.h"
 #include "core/process/host_setup.h"
+#include "core/process/stats_server.h"
 #include "core/process/systemd.h"
 #include "core/process/worker.h"
 
@@ -96,6 +98,33 @@ Master::Master(MasterParams params)
     logreopen_mtimes_.push_back(MtimeNs(path));
   }
   p_.app->ScoreboardMapped(scoreboard_);
+  if (!retiring_.empty()) {
+    state_ = InstanceState::kReloading;  // until this generation is ready
+  }
+}
+
+Master::~Master() = default;
+
+void Master::StartStats() {
+  if (o_.stats.empty()) {
+    return;
+  }
+  auto address = net::ParseAddress(o_.stats);
+  if (!address.ok()) {
+    log::Error("option `stats = %s`: %s; no stats server", o_.stats,
+               base::Sv(address.status().message()));
+    return;
+  }
+  StatsConfig sc{*address, o_.stats, o_.stats_http, o_.stats_minified, o_.chmod_socket,
+                 p_.serve->socket_timeout};
+  auto server = StatsServer::Start(sc, *this, scoreboard_, *p_.sockets,
+                                   static_cast<uint64_t>(p_.reload.generation),
+                                   [this] { return state_; });
+  if (!server.ok()) {
+    log::Error("%s; serving on without a stats server", base::Sv(server.status().message()));
+    return;
+  }
+  stats_ = std::move(*server);
 }
 
 std::vector<net::ListenSocket> Master::ListenSockets() const {
@@ -112,6 +141,8 @@ void Master::SpawnWorker(int id) {
   Slot& slot = slots_[static_cast<size_t>(id)];
   scoreboard_.Reset(id);
   scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kStarting));
+  scoreboard_.worker(id).respawn_count.fetch_add(1);
+  scoreboard_.worker(id).spawned_unix_s.store(static_cast<int64_t>(time(nullptr)));
   int64_t now = MonotonicNanos();
   pid_t pid = fork();
   if (pid < 0) {
@@ -332,6 +363,9 @@ void Master::CheckGenerationReady(int64_t now) {
   }
   ready_announced_ = true;
   any_worker_ready_ = true;
+  if (state_ == InstanceState::kReloading) {
+    state_ = InstanceState::kRunning;
+  }
   NotifySystemd(
       absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", pid_, o_.processes));
   if (retiring_.empty()) {
@@ -422,6 +456,7 @@ void Master::BeginStop(bool graceful, const char* why) {
     return;
   }
   phase_ = Phase::kStopping;
+  state_ = InstanceState::kStopping;
   NotifySystemd("STOPPING=1");
   int64_t now = MonotonicNanos();
   int64_t mercy = graceful ? Ns(o_.worker_reload_mercy) : kStopNowMercyNs;
@@ -458,6 +493,7 @@ void Master::BeginReload(const char* why) {
   }
   log::Notice("%s: graceful reload: checking the new configuration and application first", why);
   NotifySystemd("RELOADING=1");
+  state_ = InstanceState::kReloading;
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
     fds.push_back(net::InheritedFd{s.fd.Get(), s.spec.address.ToString()});
@@ -467,6 +503,7 @@ void Master::BeginReload(const char* why) {
     log::Error("reload aborted: %s; the running generation keeps serving",
          base::Sv(pid.status().message()));
     NotifySystemd("READY=1");
+    state_ = InstanceState::kRunning;
     return;
   }
   check_pid_ = *pid;
@@ -482,6 +519,7 @@ void Master::OnReloadCheckExit(int status) {
         "messages are above); the running generation keeps serving",
         DescribeExit(status));
     NotifySystemd("READY=1");
+    state_ = InstanceState::kRunning;
     return;
   }
   log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
@@ -503,6 +541,7 @@ void Master::OnReloadCheckExit(int status) {
   absl::Status s = ExecReload(p_.reload, fds, serving);
   log::Error("reload failed: %s; the running generation keeps serving", base::Sv(s.message()));
   NotifySystemd("READY=1");
+  state_ = InstanceState::kRunning;
 }
 
 void Master::LogStats() {
@@ -588,6 +627,7 @@ int Master::Run() {
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
   }
+  StartStats();
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
   std::vector<pollfd> pfds;
@@ -617,6 +657,7 @@ int Master::Run() {
     Reap();  // SIGCHLDs coalesce: always look
     Tick(MonotonicNanos());
   }
+  stats_.reset();  // its unix socket file goes now, with the others
   Vacuum();
   p_.app->Shutdown();
   log::Notice("goodbye from kiln (pid: %d)", pid_);

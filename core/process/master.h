@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/base/unique_fd.h"
 #include "core/net/serve_loop.h"
 #include "core/process/daemons.h"
+#include "core/process/instance_state.h"
 #include "core/process/reload.h"
 #include "core/process/scoreboard.h"
 #include "core/process/server.h"
@@ -38,9 +40,12 @@ struct MasterParams {
   ReloadContext reload;  // argv, exe, cwd, generation, old workers
 };
 
+class StatsServer;
+
 class Master {
  public:
   explicit Master(MasterParams params);
+  ~Master();
   // Runs until the server stops; returns the exit code.
   int Run();
 
@@ -50,6 +55,11 @@ class Master {
   // callback must never block (the master also reaps, respawns and enforces harakiri).
   void Watch(int fd, short events, std::function<void(short revents)> on_ready);
   void Unwatch(int fd);
+
+  // What the instance is doing (the stats' /ready and worker status read it). The master sets
+  // stopping and reloading itself; pausing is for whoever pauses accepting (the master FIFO).
+  InstanceState instance_state() const { return state_; }
+  void SetInstanceState(InstanceState s) { state_ = s; }
 
  private:
   struct Slot {
@@ -86,6 +96,7 @@ class Master {
   void LogStats();
   bool AllStopped() const;
   void Vacuum();
+  void StartStats();
   std::vector<net::ListenSocket> ListenSockets() const;
 
   struct Watched {
@@ -110,6 +121,8 @@ class Master {
   std::vector<int64_t> touch_mtimes_;
   std::vector<int64_t> logreopen_mtimes_;
   pid_t pid_ = 0;
+  InstanceState state_ = InstanceState::kRunning;
+  std::unique_ptr<StatsServer> stats_;  // null without `stats`
 };
 
 }  // namespace kiln::process

@@ -64,6 +64,10 @@ struct ServerOptions {
   std::string procname_prefix;
   bool auto_procname = false;
   std::vector<std::string> attach_daemons;
+  // The stats server (stats_server.h): its address ("" for none), HTTP mode, compact JSON.
+  std::string stats;
+  bool stats_http = false;
+  bool stats_minified = false;
 
   // Reads and validates the options; errors name the option and its value.
   static absl::StatusOr<ServerOptions> FromConfig(const config::Config& cfg);
