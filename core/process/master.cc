@@ -151,6 +151,9 @@ void Master::SpawnWorker(int id) {
     return;
   }
   if (pid == 0) {
+    if (stats_ != nullptr) {
+      stats_->CloseInChild();
+    }
     WorkerParams wp;
     wp.worker_id = id;
     wp.master_pid = pid_;
@@ -624,10 +627,10 @@ int Master::Run() {
     SetProcessTitle(absl::StrFormat("%skiln master", o_.procname_prefix));
   }
   log::Notice("master process started (pid: %d, generation %d)", pid_, p_.reload.generation);
+  StartStats();  // before the workers: it answers (not ready) while they start
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
   }
-  StartStats();
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
   std::vector<pollfd> pfds;

@@ -138,13 +138,20 @@ absl::StatusOr<std::unique_ptr<StatsServer>> StatsServer::Start(
 }
 
 StatsServer::~StatsServer() {
-  for (auto& [fd, c] : conns_) master_.Unwatch(fd);
+  for (const auto& [fd, c] : conns_) master_.Unwatch(fd);
   conns_.clear();
   if (timer_) master_.Unwatch(timer_.Get());
   if (listen_) {
     master_.Unwatch(listen_.Get());
     net::VacuumUnixSocket(config_.address, listen_.Get());
   }
+}
+
+void StatsServer::CloseInChild() {
+  for (auto& [fd, c] : conns_) c.fd.Reset();
+  listen_.Reset();
+  timer_.Reset();
+  diag_.Reset();
 }
 
 void StatsServer::OnAccept() {

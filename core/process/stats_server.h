@@ -47,6 +47,9 @@ class StatsServer {
       std::function<InstanceState()> state);
   // Unwatches and closes every descriptor; removes the unix socket file it created.
   ~StatsServer();
+  // In a forked worker: closes the inherited descriptors (the master alone serves stats, and a
+  // worker holding the listen socket would keep the address taken across a reload).
+  void CloseInChild();
   StatsServer(const StatsServer&) = delete;
   StatsServer& operator=(const StatsServer&) = delete;
 
