@@ -27,7 +27,7 @@
 namespace kiln::process {
 namespace {
 
-constexpr size_t kMaxConnections = 64;     // more at once are closed unanswered
+constexpr size_t kMaxConnections = 64;     // more at once: the oldest is dropped
 constexpr size_t kMaxRequestBytes = 8192;  // an HTTP request head larger than this: 400
 constexpr int64_t kTimerNs = 200'000'000;  // deadlines and per-second counters
 constexpr int kTicksPerSecond = 5;
@@ -159,8 +159,13 @@ void StatsServer::OnAccept() {
     int fd = accept4(listen_.Get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or an error the next wakeup retries
     if (conns_.size() >= kMaxConnections) {
-      close(fd);
-      continue;
+      // Full: the connection closest to its deadline goes, so clients that connect and say
+      // nothing cannot lock everyone else out for socket-timeout.
+      auto oldest = conns_.begin();
+      for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+        if (it->second.deadline_ns < oldest->second.deadline_ns) oldest = it;
+      }
+      Close(oldest->first);
     }
     Conn& c = conns_[fd];
     c.fd.Reset(fd);

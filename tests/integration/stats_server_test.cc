@@ -345,5 +345,62 @@ TEST(StatsHttp, ReadyTurns503AtOnceOnGracefulStopWhileLiveStays200) {
   EXPECT_TRUE(kiln.WaitExit(absl::Seconds(15)).has_value());
 }
 
+TEST(StatsHttp, SilentClientsNeitherBlockOthersNorStay) {
+  TempDir dir;
+  const std::string stats = dir.File("st.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", dir.File("h.sock"),
+                    "--stats", stats, "--stats-http", "--builtin-handler", "--socket-timeout",
+                    "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(dir.File("h.sock"), absl::Seconds(10))) << kiln.Log();
+  // More clients than the stats server keeps, each connected and silent.
+  std::vector<int> silent;
+  for (int i = 0; i < 100; ++i) {
+    auto fd = Connect(stats);
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    silent.push_back(*fd);
+  }
+  const absl::Time start = absl::Now();
+  auto live = HttpGet(stats, "/live", absl::Seconds(2));
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->status, 200);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+  // After socket-timeout every silent client has been closed by kiln.
+  absl::SleepFor(absl::Milliseconds(1600));
+  int closed = 0;
+  for (int fd : silent) {
+    char c;
+    if (recv(fd, &c, 1, MSG_DONTWAIT) == 0) ++closed;
+    close(fd);
+  }
+  EXPECT_EQ(closed, 100);
+}
+
+TEST(StatsServer, ApplicationErrorsCountAsExceptions) {
+  TempDir dir;
+  std::string app = dir.Write("app.py",
+                              "def application(env, start_response):\n"
+                              "    if env['PATH_INFO'] == '/boom':\n"
+                              "        raise RuntimeError('boom')\n"
+                              "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                              "    return [b'hi']\n");
+  const std::string http = dir.File("h.sock");
+  KilnProcess kiln({"--master", "--processes", "1", "--plugins", "python", "--wsgi-file", app,
+                    "--http-socket", http, "--stats", dir.File("st.sock")},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(http, absl::Seconds(20))) << kiln.Log();
+  for (int i = 0; i < 3; ++i) {
+    auto r = HttpGet(http, "/boom");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 500);
+  }
+  auto doc = top::FetchStats(dir.File("st.sock"));
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(WorkerSum(*doc, "exceptions"), 3) << kiln.Log();
+  EXPECT_EQ(doc->Find("workers")->items[0].Find("apps")->items[0].Num("exceptions"), 3);
+}
+
 }  // namespace
 }  // namespace kiln::testing
