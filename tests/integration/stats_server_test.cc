@@ -306,14 +306,16 @@ TEST(StatsHttp, ReadyTurns503AtOnceOnGracefulStopWhileLiveStays200) {
   TempDir dir;
   const std::string http = dir.File("h.sock");
   const std::string stats = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
-  KilnProcess kiln({"--master", "--processes", "2", "--http-socket", http, "--stats", stats,
+  // One worker, busy with a slow request through the stop: it stays in its slot, accepting
+  // nothing new, so only the master's own state can make /ready say 503 at once.
+  KilnProcess kiln({"--master", "--processes", "1", "--http-socket", http, "--stats", stats,
                     "--stats-http", "--builtin-handler"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(http, absl::Seconds(10))) << kiln.Log();
   absl::Time end = absl::Now() + absl::Seconds(10);
   int ready = 0;
-  while (absl::Now() < end) {  // both workers accepting
+  while (absl::Now() < end) {  // the worker accepting
     auto r = HttpGet(stats, "/ready");
     ready = r.ok() ? r->status : 0;
     if (ready == 200) break;
@@ -343,6 +345,41 @@ TEST(StatsHttp, ReadyTurns503AtOnceOnGracefulStopWhileLiveStays200) {
   EXPECT_EQ(live->status, 200);
   slow.join();
   EXPECT_TRUE(kiln.WaitExit(absl::Seconds(15)).has_value());
+}
+
+TEST(StatsHttp, ReadyIs503WhileAReloadHasFewerReadyWorkers) {
+  TempDir dir;
+  // lazy-apps: each new worker loads the app itself, which takes a second here.
+  std::string app = dir.Write("app.py",
+                              "import time\n"
+                              "time.sleep(1)\n"
+                              "def application(env, start_response):\n"
+                              "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                              "    return [b'hi']\n");
+  const std::string http = dir.File("h.sock");
+  const std::string stats = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  KilnProcess kiln({"--master", "--processes", "2", "--plugins", "python", "--wsgi-file", app,
+                    "--lazy-apps", "--http-socket", http, "--stats", stats, "--stats-http"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(kiln.WaitForLog("kiln is ready", absl::Seconds(20))) << kiln.Log();
+  auto before = HttpGet(stats, "/ready");
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->status, 200);
+  kiln.Signal(SIGHUP);
+  bool saw_reloading = false;
+  int last = 0;
+  const absl::Time end = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < end) {
+    auto r = HttpGet(stats, "/ready", absl::Seconds(2));
+    last = r.ok() ? r->status : 0;  // 0: the master is re-executing
+    if (last == 503 && r->body.find("reloading") != std::string::npos) saw_reloading = true;
+    if (saw_reloading && last == 200) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(saw_reloading) << kiln.Log();
+  EXPECT_EQ(last, 200) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("reload: the new generation is accepting", absl::Seconds(5)));
 }
 
 TEST(StatsHttp, SilentClientsNeitherBlockOthersNorStay) {
