@@ -20,6 +20,7 @@
 #include "core/plugin/plugin_set.h"
 #include "core/process/scoreboard.h"
 #include "core/process/server.h"
+#include "core/top/top.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 // Sanitizer builds: embedded runtimes (libpython, the OpenSSL its modules load, LuaJIT) keep
@@ -150,6 +151,9 @@ int main(int argc, char** argv) {
     if (!info.ok()) return Fail(kiln::config::Diagnostics(), info.status());
     std::fputs(info->c_str(), stdout);
     return 0;
+  }
+  if (argc >= 2 && std::string(argv[1]) == "top") {  // kiln top ADDR: the live stats view
+    return kiln::top::RunTop(std::vector<std::string>(argv + 2, argv + argc));
   }
   std::vector<std::string> args;
   bool print_config = false;

@@ -64,6 +64,10 @@ def build_cells(tmp, rows):
                 add(1, v, 'kiln, log unbatched', 'kiln', lambda t=tmp, a=app: _behind_nginx(
                     t, 'k1u', 'uwsgi', lambda s: sv.kiln(
                         t, 'k1u', a, 'uwsgi', s, extra=('--request-log-buffer', '0'))), path)
+                # the stats server on (docs/operations.md): its counters must cost nothing
+                add(1, v, 'kiln, stats', 'kiln', lambda t=tmp, a=app: _behind_nginx(
+                    t, 'k1s', 'uwsgi', lambda s: sv.kiln(
+                        t, 'k1s', a, 'uwsgi', s, extra=('--stats', f'{t}/k1s.stats'))), path)
             add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(
                 t, 'f1', 'uwsgi', lambda s: sv.floor(t, 'f1', 'uwsgi', s)), path)
     if 2 in rows:

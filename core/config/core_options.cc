@@ -114,7 +114,6 @@ const std::vector<Row>& Rows() {
    "Answer requests with kiln's built-in test handler (echo, sleep, status endpoints) when no "
    "handler plugin is loaded. For smoke tests only; never exposes request headers."},
   {"memory-report", kFlag, "false", I, "Add memory usage to the request log."},
-  {"stats", kStr, "", P, "Serve JSON statistics on this address."},
   // Cheaper (adaptive workers), the master FIFO and chain reloads (docs/operations.md)
   {"cheaper", kNum, "0", I,
    "Cheaper mode: run at least this many workers and up to `processes`, as the load needs "
@@ -151,6 +150,16 @@ const std::vector<Row>& Rows() {
    "several allowed, the first is active and `0`-`9` switch. Mode 0600, owned by `uid`."},
   {"touch-chain-reload", kList, "", I,
    "Chain-reload (workers replaced one at a time) when this file's modification time changes."},
+  // The stats server and metrics (docs/operations.md, "Stats and metrics")
+  {"stats", kStr, "", I,
+   "Serve uWSGI's stats JSON on this address (with `:` TCP, else a unix socket, mode 0600 or "
+   "chmod-socket): one document per connection, answered by the master from the scoreboard.",
+   {"stats-server"}},
+  {"stats-http", kFlag, "false", I,
+   "Speak HTTP on the stats address: the JSON for every path, plus GET /metrics "
+   "(Prometheus), /ready and /live."},
+  {"stats-minified", kFlag, "false", I,
+   "Send the stats JSON without indentation.", {"stats-min"}},
   {"thunder-lock", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no accept lock: each serving thread waits with "
    "EPOLLEXCLUSIVE, so one idle thread wakes per connection."},

@@ -79,6 +79,8 @@ class ConnectionRequest : public protocol::RequestContext {
   bool via_sendfile() const { return via_sendfile_; }
   bool write_error() const { return write_failed_; }
   bool read_error() const { return read_failed_; }
+  void NoteAppError() override { app_error_ = true; }
+  bool app_error() const { return app_error_; }
   const std::string& write_error_text() const { return write_error_text_; }
   bool body_done() const { return body_done_; }
 
@@ -138,6 +140,7 @@ class ConnectionRequest : public protocol::RequestContext {
   bool via_sendfile_ = false;
   bool write_failed_ = false;
   bool read_failed_ = false;
+  bool app_error_ = false;
   std::string write_error_text_;
 };
 

@@ -69,6 +69,17 @@ struct ServeOptions {
   static absl::StatusOr<ServeOptions> FromConfig(const config::Config& cfg);
 };
 
+// How one request ended, for the scoreboard's counters.
+struct RequestOutcome {
+  int status = 0;
+  uint64_t response_bytes = 0;  // head and body
+  int64_t duration_ns = 0;      // from the complete head to the end of the response
+  bool static_file = false;     // answered by static-map
+  bool write_error = false;     // the response could not be written in full
+  bool read_error = false;      // reading the body failed (client gone, timeout)
+  bool app_error = false;       // the application failed it (RequestContext::NoteAppError)
+};
+
 // Implemented by the process side: the scoreboard (harakiri, stats, max-requests).
 class WorkerObserver {
  public:
@@ -76,7 +87,7 @@ class WorkerObserver {
   // `method`, `uri` and `client` (the peer address) name the request for harakiri's log line.
   virtual void RequestStarted(int core_id, std::string_view method, std::string_view uri,
                               std::string_view client) = 0;
-  virtual void RequestFinished(int core_id, int status, uint64_t response_bytes) = 0;
+  virtual void RequestFinished(int core_id, const RequestOutcome& outcome) = 0;
 };
 
 class ServeThread;

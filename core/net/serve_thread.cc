@@ -546,6 +546,7 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
                                     req_.Get("REQUEST_URI").value_or(""), ClientText(req_, *c));
   }
   bool refused = false;
+  bool static_file = false;
   if (options_.limit_post > 0 && head.framing == protocol::BodyFraming::kContentLength &&
       head.content_length > options_.limit_post) {
     const std::string why = absl::StrFormat("request body of %u bytes is over limit-post (%u)",
@@ -563,7 +564,8 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
     }
   }
   if (!refused) {
-    if (loop_.statics_ == nullptr || !loop_.statics_->Serve(ctx)) loop_.handler_->Handle(ctx);
+    static_file = loop_.statics_ != nullptr && loop_.statics_->Serve(ctx);
+    if (!static_file) loop_.handler_->Handle(ctx);
   }
   bool keep = ctx.Finish();
   if (c->protocol() == Protocol::kUwsgi) keep = false;
@@ -581,8 +583,15 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
     next = After::kLingeringClose;
   }
   if (loop_.observer_ != nullptr) {
-    loop_.observer_->RequestFinished(core_id_, ctx.status(),
-                                     ctx.body_bytes() + ctx.header_bytes());
+    RequestOutcome out;
+    out.status = ctx.status();
+    out.response_bytes = ctx.body_bytes() + ctx.header_bytes();
+    out.duration_ns = absl::ToInt64Nanoseconds(absl::Now() - start);
+    out.static_file = static_file;
+    out.write_error = ctx.write_error();
+    out.read_error = ctx.read_error();
+    out.app_error = ctx.app_error();
+    loop_.observer_->RequestFinished(core_id_, out);
   }
   if (ctx.write_error() && !options_.ignore_write_errors) {
     log::Warn("%s: writing the response to %s for %s %s failed: %s", ProtocolName(c->protocol()),

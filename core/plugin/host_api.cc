@@ -41,6 +41,9 @@ HostState& State() {
 }
 
 thread_local int t_core_id = 0;
+// The request this thread is handing to a plugin (null outside one): an error the plugin logs
+// meanwhile marks it as failed by the application (the stats' exceptions).
+thread_local protocol::RequestContext* t_request = nullptr;
 thread_local std::string t_error;
 thread_local bool t_has_error = false;
 
@@ -94,6 +97,9 @@ void LogWrite(kiln_plugin* self, kiln_log_level level, kiln_str message) {
     start = nl + 1;
   }
   log::Log(LevelOf(level), text);
+  if (level == KILN_LOG_ERROR && t_request != nullptr) {
+    t_request->NoteAppError();  // the python plugin logs each exception it answers 500 for
+  }
 }
 
 void ErrorSet(kiln_plugin* self, kiln_str message) {
@@ -387,6 +393,7 @@ void SetHostConfig(const config::Config* config, const config::OptionRegistry* r
 
 void SetHostWorkerId(int worker_id) { State().worker_id = worker_id; }
 void SetHostCoreId(int core_id) { t_core_id = core_id; }
+void SetHostRequest(protocol::RequestContext* request) { t_request = request; }
 void SetHostCounts(int workers, int threads) {
   State().workers = workers < 1 ? 1 : workers;
   State().threads = threads < 1 ? 1 : threads;

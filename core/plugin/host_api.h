@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "core/protocol/request_context.h"
 #include "kiln/kiln.h"
 
 namespace kiln::config {
@@ -25,6 +26,9 @@ const kiln_host_api* HostApi();
 void SetHostConfig(const config::Config* config, const config::OptionRegistry* registry);
 void SetHostWorkerId(int worker_id);  // 0 in the master
 void SetHostCoreId(int core_id);      // per thread
+// Per thread: the request being handed to a plugin (null after), so that an error the plugin
+// logs during it counts as an application error (RequestContext::NoteAppError).
+void SetHostRequest(protocol::RequestContext* request);
 void SetHostCounts(int workers, int threads);
 void SetHostMasterPid(pid_t pid);  // target of server_reload (SIGHUP)
 

@@ -162,6 +162,7 @@ void PluginSet::Handle(RequestContext& request) {
   SplitRequest split(request, route.script_name, route.path_info);
   RequestContext& seen = route.split ? static_cast<RequestContext&>(split) : request;
   kiln_request handle{&seen};
+  SetHostRequest(&request);
   kiln_status st = HasAppRequest(*p)
                        ? p->callbacks.on_app_request(p->callbacks.ctx, &handle, route.app)
                        : p->callbacks.on_request(p->callbacks.ctx, &handle);
@@ -180,12 +181,14 @@ void PluginSet::Handle(RequestContext& request) {
       log::Error("plugin %s: request failed: %s", p->name,
                  log::LogSafeText(TakePluginError(
                      absl::StrFormat("status %d, no reason given", static_cast<int>(st)))));
+      request.NoteAppError();
       RespondError(request, 500, "Internal Server Error");
       break;
   }
   if (p->callbacks.on_after_request != nullptr) {
     p->callbacks.on_after_request(p->callbacks.ctx, &handle);
   }
+  SetHostRequest(nullptr);
 }
 
 }  // namespace kiln::plugin

@@ -17,6 +17,8 @@ const char* InstanceStateName(InstanceState s) {
       return "stopping";
     case InstanceState::kPaused:
       return "paused";
+    case InstanceState::kReloading:
+      return "reloading";
   }
   return "unknown";
 }

@@ -13,7 +13,10 @@
 
 namespace kiln::process {
 
-enum class InstanceState : int32_t { kRunning = 0, kStopping = 1, kPaused = 2 };
+// running; stopping (from the first moment of a graceful or immediate stop, drain-delay
+// included); paused (the master FIFO's `p`: not accepting); reloading (a reload is being
+// checked, or a new generation starts while the previous one still serves).
+enum class InstanceState : int32_t { kRunning = 0, kStopping = 1, kPaused = 2, kReloading = 3 };
 
 const char* InstanceStateName(InstanceState s);
 

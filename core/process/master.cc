@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "core/process/hooks.h"
 #include "core/process/host_setup.h"
 #include "core/process/operations.h"
+#include "core/process/stats_server.h"
 #include "core/process/systemd.h"
 #include "core/process/worker.h"
 
@@ -103,6 +105,33 @@ Master::Master(MasterParams params)
     chain_touch_mtimes_.push_back(MtimeNs(path));
   }
   p_.app->ScoreboardMapped(scoreboard_);
+  if (!retiring_.empty()) {
+    instance_.set_state(InstanceState::kReloading);  // until this generation is ready
+  }
+}
+
+Master::~Master() = default;
+
+void Master::StartStats() {
+  if (o_.stats.empty()) {
+    return;
+  }
+  auto address = net::ParseAddress(o_.stats);
+  if (!address.ok()) {
+    log::Error("option `stats = %s`: %s; no stats server", o_.stats,
+               base::Sv(address.status().message()));
+    return;
+  }
+  StatsConfig sc{*address, o_.stats, o_.stats_http, o_.stats_minified, o_.chmod_socket,
+                 p_.serve->socket_timeout};
+  auto server = StatsServer::Start(sc, *this, scoreboard_, *p_.sockets,
+                                   static_cast<uint64_t>(p_.reload.generation),
+                                   [this] { return instance_.state(); });
+  if (!server.ok()) {
+    log::Error("%s; serving on without a stats server", base::Sv(server.status().message()));
+    return;
+  }
+  stats_ = std::move(*server);
 }
 
 std::vector<net::ListenSocket> Master::ListenSockets() const {
@@ -119,6 +148,8 @@ void Master::SpawnWorker(int id) {
   Slot& slot = slots_[static_cast<size_t>(id)];
   scoreboard_.Reset(id);
   scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kStarting));
+  scoreboard_.worker(id).respawn_count.fetch_add(1);
+  scoreboard_.worker(id).spawned_unix_s.store(static_cast<int64_t>(time(nullptr)));
   int64_t now = MonotonicNanos();
   pid_t pid = fork();
   if (pid < 0) {
@@ -132,6 +163,9 @@ void Master::SpawnWorker(int id) {
   if (pid == 0) {
     if (p_.fifo != nullptr) {
       p_.fifo->CloseDescriptors();
+    }
+    if (stats_ != nullptr) {
+      stats_->CloseInChild();
     }
     WorkerParams wp;
     wp.worker_id = id;
@@ -365,6 +399,9 @@ void Master::CheckGenerationReady(int64_t now) {
   for (size_t id = 1; id < slots_.size(); ++id) {
     serving += slots_[id].cheap ? 0 : 1;
   }
+  if (instance_.state() == InstanceState::kReloading) {
+    instance_.set_state(InstanceState::kRunning);
+  }
   NotifySystemd(
       absl::StrFormat("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", pid_, serving));
   if (retiring_.empty()) {
@@ -521,6 +558,7 @@ void Master::BeginReload(const char* why) {
   log::Notice("%s: %s reload: checking the new configuration and application first", why,
               brutal_reload_ ? "brutal" : "graceful");
   NotifySystemd("RELOADING=1");
+  instance_.set_state(InstanceState::kReloading);
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
     fds.push_back(net::InheritedFd{s.fd.Get(), s.spec.address.ToString()});
@@ -531,6 +569,7 @@ void Master::BeginReload(const char* why) {
     log::Error("reload aborted: %s; the running generation keeps serving",
          base::Sv(pid.status().message()));
     NotifySystemd("READY=1");
+    instance_.set_state(InstanceState::kRunning);
     return;
   }
   check_pid_ = *pid;
@@ -547,6 +586,7 @@ void Master::OnReloadCheckExit(int status) {
         "messages are above); the running generation keeps serving",
         DescribeExit(status));
     NotifySystemd("READY=1");
+    instance_.set_state(InstanceState::kRunning);
     return;
   }
   log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
@@ -574,6 +614,7 @@ void Master::OnReloadCheckExit(int status) {
   absl::Status s = ExecReload(p_.reload, fds, serving);
   log::Error("reload failed: %s; the running generation keeps serving", base::Sv(s.message()));
   NotifySystemd("READY=1");
+  instance_.set_state(InstanceState::kRunning);
 }
 
 void Master::LogStats() {
@@ -667,6 +708,7 @@ int Master::Run() {
       }
     });
   }
+  StartStats();  // before the workers: it answers (not ready) while they start
   const int initial = InitialWorkers();  // all of them, or cheaper-initial
   for (int id = 1; id <= initial; ++id) {
     SpawnWorker(id);
@@ -710,6 +752,7 @@ int Master::Run() {
     Tick(MonotonicNanos());
   }
   RunAtexitHooks(o_);
+  stats_.reset();  // its unix socket file goes now, with the others
   Vacuum();
   if (p_.fifo != nullptr) {
     p_.fifo->Remove();

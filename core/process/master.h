@@ -46,9 +46,12 @@ struct MasterParams {
   MasterFifo* fifo = nullptr;  // master-fifo, made before the privilege drop; null without
 };
 
+class StatsServer;
+
 class Master {
  public:
   explicit Master(MasterParams params);
+  ~Master();
   // Runs until the server stops; returns the exit code.
   int Run();
 
@@ -58,8 +61,8 @@ class Master {
   // callback must never block (the master also reaps, respawns and enforces harakiri).
   void Watch(int fd, short events, std::function<void(short revents)> on_ready);
   void Unwatch(int fd);
-  // running, stopping (from the first moment of a graceful or immediate stop, drain-delay
-  // included) or paused: what readiness reports.
+  // What the instance is doing (instance_stop.h): the stats' /ready and worker status, and
+  // the workers' signal handlers (through the shared page), read it.
   InstanceState instance_state() const { return instance_.state(); }
 
  private:
@@ -99,6 +102,7 @@ class Master {
   void LogStats();
   bool AllStopped() const;
   void Vacuum();
+  void StartStats();
   std::vector<net::ListenSocket> ListenSockets() const;
 
   // Cheaper mode, the master FIFO, pause and chain reloads (master_control.cc).
@@ -147,6 +151,7 @@ class Master {
   int chain_current_ = 0;        // the id being replaced (waiting for its successor to be ready)
   std::vector<int64_t> chain_touch_mtimes_;
   pid_t pid_ = 0;
+  std::unique_ptr<StatsServer> stats_;  // null without `stats`
 };
 
 }  // namespace kiln::process

@@ -96,9 +96,17 @@ void Scoreboard::Reset(int worker_id) const {
   w.recycle_reason = 0;
   w.recycle_value = 0;
   w.cheap = 0;
+  w.exceptions = 0;
+  w.running_ns = 0;
+  w.vsz_bytes = 0;
+  w.spawned_unix_s = 0;
   for (int c = 0; c < cores_; ++c) {
-    core(worker_id, c).request_start_ns = 0;
-    core(worker_id, c).requests = 0;
+    CoreSlot& cs = core(worker_id, c);
+    cs.request_start_ns = 0;
+    cs.requests = 0;
+    cs.static_requests = 0;
+    cs.write_errors = 0;
+    cs.read_errors = 0;
   }
 }
 
@@ -128,23 +136,41 @@ int64_t MonotonicNanos() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-uint64_t CurrentRssBytes() {
-  base::UniqueFd fd(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+size_t DurationBucket(int64_t duration_ns) {
+  const double s = static_cast<double>(duration_ns) / 1e9;
+  size_t i = 0;
+  while (i + 1 < kDurationBucketCount && s > kDurationBuckets[i]) {
+    ++i;
+  }
+  return i;
+}
+
+uint64_t CurrentRssBytes() { return ProcessMemory(0).rss_bytes; }
+
+MemoryUse ProcessMemory(pid_t pid) {
+  char path[64];
+  if (pid == 0) {
+    std::snprintf(path, sizeof(path), "/proc/self/statm");
+  } else {
+    std::snprintf(path, sizeof(path), "/proc/%d/statm", static_cast<int>(pid));
+  }
+  base::UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    return 0;
+    return {};
   }
   char buf[128];
   ssize_t n = read(fd.Get(), buf, sizeof(buf) - 1);
   if (n <= 0) {
-    return 0;
+    return {};
   }
   buf[n] = '\0';
   unsigned long long size_pages = 0;
   unsigned long long rss_pages = 0;
   if (std::sscanf(buf, "%llu %llu", &size_pages, &rss_pages) != 2) {
-    return 0;
+    return {};
   }
-  return rss_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return MemoryUse{rss_pages * page, size_pages * page};
 }
 
 }  // namespace kiln::process

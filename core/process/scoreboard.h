@@ -22,9 +22,20 @@ inline constexpr size_t kRequestTextSize = 256;
 struct CoreSlot {
   std::atomic<int64_t> request_start_ns{0};  // monotonic; 0 when idle
   std::atomic<uint64_t> requests{0};
+  // The stats server's per-core counters (uWSGI's names): static-map answers, responses
+  // whose write failed, requests whose body read failed.
+  std::atomic<uint64_t> static_requests{0};
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<uint64_t> read_errors{0};
   // Written by the worker before request_start_ns is set; read by the master for harakiri.
   char request[kRequestTextSize] = {};
 };
+
+// Upper bounds (seconds) of the request-duration histogram each worker keeps for /metrics;
+// a last, implicit bucket holds everything above the largest.
+inline constexpr double kDurationBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                              0.25,  0.5,    1,     2.5,  5,    10};
+inline constexpr size_t kDurationBucketCount = sizeof(kDurationBuckets) / sizeof(double) + 1;
 
 struct WorkerSlot {
   std::atomic<int32_t> pid{0};
@@ -41,6 +52,21 @@ struct WorkerSlot {
   std::atomic<uint64_t> recycle_value{0};
   // 1 while cheaper mode keeps this slot empty (or is stopping its worker): stats say `cheap`.
   std::atomic<int32_t> cheap{0};
+
+  // Stats counters of this process's life (cleared by Reset, as uWSGI's are at respawn).
+  std::atomic<uint64_t> exceptions{0};     // requests the application failed (plugin error)
+  std::atomic<uint64_t> running_ns{0};     // time spent inside requests
+  std::atomic<uint64_t> vsz_bytes{0};      // with rss_bytes: filled under memory-report
+  std::atomic<int64_t> spawned_unix_s{0};  // wall-clock time of the last spawn
+
+  // Kept across respawns of the slot (Reset leaves them): what /metrics counts per worker
+  // id, so a counter only goes back to zero when the master re-executes (a reload).
+  std::atomic<uint64_t> respawn_count{0};  // spawns of this slot, the first included
+  std::atomic<uint64_t> total_requests{0};
+  std::atomic<uint64_t> total_exceptions{0};
+  std::atomic<uint64_t> total_response_bytes{0};
+  std::atomic<uint64_t> duration_buckets[kDurationBucketCount] = {};  // not cumulative
+  std::atomic<uint64_t> duration_sum_ns{0};
 };
 
 // One worker's slot as readers outside the process layer see it (the plugin host's
@@ -53,6 +79,9 @@ struct WorkerSnapshot {
   uint64_t requests = 0;
   uint64_t rss_bytes = 0;
 };
+
+// The histogram bucket a request of `duration_ns` falls in.
+size_t DurationBucket(int64_t duration_ns);
 
 class Scoreboard {
  public:
@@ -89,5 +118,12 @@ class Scoreboard {
 int64_t MonotonicNanos();
 // Resident set size of this process in bytes (from /proc/self/statm), 0 when unknown.
 uint64_t CurrentRssBytes();
+// Resident set and virtual size of process `pid` (0: this process) from /proc/PID/statm;
+// {0, 0} when unknown.
+struct MemoryUse {
+  uint64_t rss_bytes = 0;
+  uint64_t vsz_bytes = 0;
+};
+MemoryUse ProcessMemory(pid_t pid);
 
 }  // namespace kiln::process

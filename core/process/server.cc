@@ -486,6 +486,9 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
           "`master = true` to run %d workers",
           o.processes, o.processes);
     }
+    if (!o.stats.empty()) {  // the stats server lives in the master's loop
+      log::Warn("stats = %s needs `master = true`: no stats server without a master", o.stats);
+    }
     log::Notice("spawned kiln worker 1 (pid: %d, cores: %d) without a master", getpid(), serve->threads);
     NotifySystemd("READY=1");
     WorkerParams wp{1, 0, &o, &*serve, ls, &app, &*sb, o.lazy_apps};

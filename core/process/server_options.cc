@@ -293,6 +293,9 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   }
   o.chown_socket = cfg.GetString("chown-socket");
   o.vacuum = cfg.GetFlag("vacuum");
+  o.stats = cfg.GetString("stats");
+  o.stats_http = cfg.GetFlag("stats-http");
+  o.stats_minified = cfg.GetFlag("stats-minified");
   o.uid = cfg.GetString("uid");
   o.gid = cfg.GetString("gid");
   o.chdir = cfg.GetString("chdir");

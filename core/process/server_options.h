@@ -86,6 +86,10 @@ struct ServerOptions {
   bool reload_on_exception = false;  // a self-sent SIGTERM is a planned recycle
   std::vector<CronEntry> crons;
   std::vector<std::string> caps;  // capabilities kept across the privilege drop
+  // The stats server (stats_server.h): its address ("" for none), HTTP mode, compact JSON.
+  std::string stats;
+  bool stats_http = false;
+  bool stats_minified = false;
 
   // Reads and validates the options; errors name the option and its value.
   static absl::StatusOr<ServerOptions> FromConfig(const config::Config& cfg);

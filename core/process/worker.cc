@@ -97,17 +97,37 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
   }
 }
 
-void ScoreboardObserver::RequestFinished(int core_id, int /*status*/, uint64_t response_bytes) {
+void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome& outcome) {
   WorkerSlot& w = scoreboard_.worker(worker_id_);
+  // Relaxed: each counter is written by this worker alone and read whole by the master.
+  constexpr auto kRelaxed = std::memory_order_relaxed;
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
     CoreSlot& c = scoreboard_.core(worker_id_, core_id);
     c.request_start_ns.store(0);
-    c.requests.fetch_add(1);
+    c.requests.fetch_add(1, kRelaxed);
+    if (outcome.static_file) c.static_requests.fetch_add(1, kRelaxed);
+    if (outcome.write_error) c.write_errors.fetch_add(1, kRelaxed);
+    if (outcome.read_error) c.read_errors.fetch_add(1, kRelaxed);
   }
   uint64_t requests = w.requests.fetch_add(1) + 1;
-  w.response_bytes.fetch_add(response_bytes);
+  w.total_requests.fetch_add(1, kRelaxed);
+  w.response_bytes.fetch_add(outcome.response_bytes, kRelaxed);
+  w.total_response_bytes.fetch_add(outcome.response_bytes, kRelaxed);
+  if (outcome.app_error) {
+    w.exceptions.fetch_add(1, kRelaxed);
+    w.total_exceptions.fetch_add(1, kRelaxed);
+  }
+  const auto duration = static_cast<uint64_t>(std::max<int64_t>(outcome.duration_ns, 0));
+  w.running_ns.fetch_add(duration, kRelaxed);
+  w.duration_sum_ns.fetch_add(duration, kRelaxed);
+  w.duration_buckets[DurationBucket(outcome.duration_ns)].fetch_add(1, kRelaxed);
   uint64_t rss = 0;
-  if (options_.reload_on_rss_bytes > 0) {
+  if (memory_report_) {
+    MemoryUse m = ProcessMemory(0);
+    rss = m.rss_bytes;
+    w.rss_bytes.store(m.rss_bytes);
+    w.vsz_bytes.store(m.vsz_bytes);
+  } else if (options_.reload_on_rss_bytes > 0) {
     rss = CurrentRssBytes();
     w.rss_bytes.store(rss);
   }
@@ -174,6 +194,7 @@ int RunWorker(const WorkerParams& p) {
     return kExitAppFailed;
   }
   ScoreboardObserver observer(*p.scoreboard, p.worker_id, *p.options);
+  observer.set_memory_report(p.serve->memory_report);
   {
     net::ServeLoop loop(*p.serve, p.sockets, p.app->handler(), &observer, p.worker_id);
     observer.set_loop(&loop);

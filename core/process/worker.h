@@ -44,15 +44,18 @@ class ScoreboardObserver : public net::WorkerObserver {
   ScoreboardObserver(const Scoreboard& scoreboard, int worker_id, const ServerOptions& options)
       : scoreboard_(scoreboard), worker_id_(worker_id), options_(options) {}
   void set_loop(net::ServeLoop* loop) { loop_ = loop; }
+  // memory-report: rss and vsz go to the scoreboard after every request (the stats show them).
+  void set_memory_report(bool on) { memory_report_ = on; }
   void RequestStarted(int core_id, std::string_view method, std::string_view uri,
                       std::string_view client) override;
-  void RequestFinished(int core_id, int status, uint64_t response_bytes) override;
+  void RequestFinished(int core_id, const net::RequestOutcome& outcome) override;
 
  private:
   const Scoreboard& scoreboard_;
   int worker_id_;
   const ServerOptions& options_;
   net::ServeLoop* loop_ = nullptr;
+  bool memory_report_ = false;
   std::atomic<bool> recycling_{false};
   const absl::Time born_ = absl::Now();
 };

@@ -54,6 +54,10 @@ class RequestContext {
   // This worker's id (1..processes) and the thread's core id (0..threads-1).
   virtual int WorkerId() const = 0;
   virtual int CoreId() const = 0;
+
+  // The handler says the application failed this request (a plugin's KILN_ERROR, a Python
+  // exception): counted as an exception in the stats.
+  virtual void NoteAppError() {}
 };
 
 // Something that answers requests: the plugin set (routing by mount point and modifier1) or

@@ -134,9 +134,9 @@ TEST(OperationsOptionsRead, MaxRequestsDeltaIsWhatAWorkerRecyclesAt) {
   o.max_requests_delta = 2;
   o.min_worker_lifetime = absl::ZeroDuration();
   ScoreboardObserver worker2(*sb, 2, o);
-  for (int i = 0; i < 4; ++i) worker2.RequestFinished(0, 200, 10);
+  for (int i = 0; i < 4; ++i) worker2.RequestFinished(0, net::RequestOutcome{.status = 200, .response_bytes = 10});
   EXPECT_EQ(sb->worker(2).recycle_reason.load(), 0);
-  worker2.RequestFinished(0, 200, 10);
+  worker2.RequestFinished(0, net::RequestOutcome{.status = 200, .response_bytes = 10});
   EXPECT_EQ(static_cast<RecycleReason>(sb->worker(2).recycle_reason.load()),
             RecycleReason::kMaxRequests);
   EXPECT_EQ(sb->worker(2).recycle_value.load(), 5u);

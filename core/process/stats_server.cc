@@ -1,0 +1,316 @@
+// The stats server's sockets and connections, all non-blocking in the master's loop.
+#include "core/process/stats_server.h"
+
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/errno_status.h"
+#include "core/log/logger.h"
+#include "core/net/listener.h"
+#include "core/process/master.h"
+
+namespace kiln::process {
+namespace {
+
+constexpr size_t kMaxConnections = 64;     // more at once: the oldest is dropped
+constexpr size_t kMaxRequestBytes = 8192;  // an HTTP request head larger than this: 400
+constexpr int64_t kTimerNs = 200'000'000;  // deadlines and per-second counters
+constexpr int kTicksPerSecond = 5;
+
+std::string HttpAnswer(int code, std::string_view reason, std::string_view type,
+                       std::string_view body, bool head_only) {
+  std::string out = absl::StrFormat(
+      "HTTP/1.0 %d %s\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n"
+      "Content-Type: %s\r\nContent-Length: %d\r\n\r\n",
+      code, reason, type, body.size());
+  if (!head_only) out.append(body);
+  return out;
+}
+
+}  // namespace
+
+QueueDepth ListenQueueDepth(int fd, bool tcp, int diag) {
+  QueueDepth d;
+  if (tcp) {
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
+      d.queue = info.tcpi_unacked;  // a listen socket's accept queue length
+      d.limit = info.tcpi_sacked;   // and its backlog
+    }
+    return d;
+  }
+  struct stat st;
+  if (diag < 0 || fstat(fd, &st) != 0) return d;
+  struct {
+    nlmsghdr nlh;
+    unix_diag_req req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof(msg);
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+  msg.req.sdiag_family = AF_UNIX;
+  msg.req.udiag_states = ~0u;
+  msg.req.udiag_ino = static_cast<uint32_t>(st.st_ino);
+  msg.req.udiag_show = UDIAG_SHOW_RQLEN;
+  msg.req.udiag_cookie[0] = ~0u;  // INET_DIAG_NOCOOKIE: look up by inode alone
+  msg.req.udiag_cookie[1] = ~0u;
+  if (send(diag, &msg, sizeof(msg), MSG_DONTWAIT) != static_cast<ssize_t>(sizeof(msg))) {
+    return d;
+  }
+  // The kernel answers within the send: a non-blocking read finds it (or nothing, if it
+  // refused; then the queue reads 0 rather than wait).
+  alignas(nlmsghdr) char buf[1024];
+  ssize_t n = recv(diag, buf, sizeof(buf), MSG_DONTWAIT);
+  if (n <= 0) return d;
+  auto* h = reinterpret_cast<nlmsghdr*>(buf);
+  if (!NLMSG_OK(h, static_cast<size_t>(n)) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return d;
+  auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+  int rem = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+  for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, rem); a = RTA_NEXT(a, rem)) {
+    if (a->rta_type == UNIX_DIAG_RQLEN &&
+        RTA_PAYLOAD(a) >= sizeof(unix_diag_rqlen)) {
+      unix_diag_rqlen q;
+      std::memcpy(&q, RTA_DATA(a), sizeof(q));
+      d.queue = q.udiag_rqueue;  // a listening socket: the accept queue and its backlog
+      d.limit = q.udiag_wqueue;
+    }
+  }
+  return d;
+}
+
+StatsServer::StatsServer(const StatsConfig& config, Master& master, const Scoreboard& scoreboard,
+                         const std::vector<BoundSocket>& sockets, uint64_t reloads,
+                         std::function<InstanceState()> state)
+    : config_(config),
+      master_(master),
+      scoreboard_(scoreboard),
+      sockets_(sockets),
+      reloads_(reloads),
+      state_(std::move(state)),
+      last_requests_(static_cast<size_t>(scoreboard.workers()), 0),
+      delta_requests_(static_cast<size_t>(scoreboard.workers()), 0) {}
+
+absl::StatusOr<std::unique_ptr<StatsServer>> StatsServer::Start(
+    const StatsConfig& config, Master& master, const Scoreboard& scoreboard,
+    const std::vector<BoundSocket>& sockets, uint64_t reloads,
+    std::function<InstanceState()> state) {
+  std::unique_ptr<StatsServer> s(
+      new StatsServer(config, master, scoreboard, sockets, reloads, std::move(state)));
+  net::ListenOptions lo;
+  lo.backlog = 64;
+  // Who may read the stats: as the other sockets under chmod-socket, else the owner only.
+  lo.mode = config.mode.value_or(0600);
+  auto fd = net::Listen(config.address, lo);
+  if (!fd.ok()) {
+    return absl::Status(fd.status().code(), absl::StrFormat("option `stats = %s`: %s",
+                                                            config.text, fd.status().message()));
+  }
+  s->listen_ = std::move(*fd);
+  s->timer_.Reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!s->timer_) return base::ErrnoError(errno, "timerfd_create", "stats");
+  itimerspec its{};
+  its.it_interval.tv_nsec = kTimerNs;
+  its.it_value.tv_nsec = kTimerNs;
+  timerfd_settime(s->timer_.Get(), 0, &its, nullptr);
+  s->diag_.Reset(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  StatsServer* self = s.get();
+  master.Watch(s->listen_.Get(), POLLIN, [self](short) { self->OnAccept(); });
+  master.Watch(s->timer_.Get(), POLLIN, [self](short) { self->OnTimer(); });
+  log::Notice("stats server%s enabled on %s fd %d", config.http ? " (HTTP)" : "",
+              config.address.ToString(), s->listen_.Get());
+  return s;
+}
+
+StatsServer::~StatsServer() {
+  for (const auto& [fd, c] : conns_) master_.Unwatch(fd);
+  conns_.clear();
+  if (timer_) master_.Unwatch(timer_.Get());
+  if (listen_) {
+    master_.Unwatch(listen_.Get());
+    net::VacuumUnixSocket(config_.address, listen_.Get());
+  }
+}
+
+void StatsServer::CloseInChild() {
+  for (auto& [fd, c] : conns_) c.fd.Reset();
+  listen_.Reset();
+  timer_.Reset();
+  diag_.Reset();
+}
+
+void StatsServer::OnAccept() {
+  for (int i = 0; i < 16; ++i) {
+    int fd = accept4(listen_.Get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or an error the next wakeup retries
+    if (conns_.size() >= kMaxConnections) {
+      // Full: the connection closest to its deadline goes, so clients that connect and say
+      // nothing cannot lock everyone else out for socket-timeout.
+      auto oldest = conns_.begin();
+      for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+        if (it->second.deadline_ns < oldest->second.deadline_ns) oldest = it;
+      }
+      Close(oldest->first);
+    }
+    Conn& c = conns_[fd];
+    c.fd.Reset(fd);
+    c.deadline_ns = MonotonicNanos() + absl::ToInt64Nanoseconds(config_.timeout);
+    if (config_.http) {
+      master_.Watch(fd, POLLIN, [this, fd](short ev) { OnConn(fd, ev); });
+      continue;
+    }
+    // Plain mode: the document at once, no request read (as uWSGI).
+    c.out = StatsJson(Input());
+    c.writing = true;
+    Flush(fd);
+  }
+}
+
+void StatsServer::OnConn(int fd, short revents) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  if (c.writing) {
+    Flush(fd);
+    return;
+  }
+  if ((revents & (POLLERR | POLLNVAL)) != 0) {
+    Close(fd);
+    return;
+  }
+  if (!ReadRequest(c)) return;
+  c.out = Answer(c.in);
+  c.writing = true;
+  Flush(fd);
+}
+
+bool StatsServer::ReadRequest(Conn& c) {
+  char buf[2048];
+  for (;;) {
+    ssize_t n = read(c.fd.Get(), buf, sizeof(buf));
+    if (n > 0) {
+      c.in.append(buf, static_cast<size_t>(n));
+      if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos ||
+          c.in.size() >= kMaxRequestBytes) {
+        return true;
+      }
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+    return true;  // the client closed its side: answer what it sent
+  }
+}
+
+std::string StatsServer::Answer(const std::string& request) {
+  size_t eol = request.find_first_of("\r\n");
+  std::string_view line(request.data(), eol == std::string::npos ? request.size() : eol);
+  size_t sp1 = line.find(' ');
+  if (request.size() >= kMaxRequestBytes || sp1 == std::string_view::npos) {
+    return HttpAnswer(400, "Bad Request", "text/plain", "bad request\n", false);
+  }
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1);
+  target = target.substr(0, target.find(' '));
+  target = target.substr(0, target.find('?'));
+  const bool head = method == "HEAD";
+  if (target == "/metrics") {
+    return HttpAnswer(200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+                      MetricsText(Input()), head);
+  }
+  if (target == "/ready") {
+    Readiness r = CheckReadiness(scoreboard_, state_());
+    return r.ready ? HttpAnswer(200, "OK", "text/plain", "ready\n", head)
+                   : HttpAnswer(503, "Service Unavailable", "text/plain",
+                                absl::StrCat("not ready: ", r.why, "\n"), head);
+  }
+  if (target == "/live") {
+    return HttpAnswer(200, "OK", "text/plain", "alive\n", head);
+  }
+  return HttpAnswer(200, "OK", "application/json", StatsJson(Input()), head);
+}
+
+void StatsServer::Flush(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  while (c.sent < c.out.size()) {
+    ssize_t n = send(fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      master_.Watch(fd, POLLOUT, [this, fd](short ev) { OnConn(fd, ev); });
+      return;
+    }
+    break;  // the reader is gone
+  }
+  Close(fd);
+}
+
+void StatsServer::Close(int fd) {
+  master_.Unwatch(fd);
+  conns_.erase(fd);
+}
+
+void StatsServer::OnTimer() {
+  uint64_t expirations = 0;
+  (void)read(timer_.Get(), &expirations, sizeof(expirations));
+  const int64_t now = MonotonicNanos();
+  std::vector<int> late;
+  for (const auto& [fd, c] : conns_) {
+    if (now >= c.deadline_ns) late.push_back(fd);
+  }
+  for (int fd : late) Close(fd);  // a reader slower than socket-timeout: dropped
+  if (++ticks_ < kTicksPerSecond) return;
+  ticks_ = 0;
+  for (int w = 1; w <= scoreboard_.workers(); ++w) {
+    const size_t i = static_cast<size_t>(w - 1);
+    const uint64_t r = scoreboard_.worker(w).requests.load(std::memory_order_relaxed);
+    delta_requests_[i] = r >= last_requests_[i] ? r - last_requests_[i] : r;
+    last_requests_[i] = r;
+  }
+  for (const SocketStats& s : Sockets()) {
+    if (s.max_queue > 0 && s.queue >= s.max_queue) ++queue_errors_;
+  }
+}
+
+std::vector<SocketStats> StatsServer::Sockets() {
+  std::vector<SocketStats> out;
+  for (const BoundSocket& b : sockets_) {
+    QueueDepth d = ListenQueueDepth(b.fd.Get(), b.bound.is_tcp(), diag_ ? diag_.Get() : -1);
+    out.push_back(SocketStats{b.bound.ToString(), b.spec.http ? "http" : "uwsgi", d.queue,
+                              d.limit});
+  }
+  return out;
+}
+
+StatsInput StatsServer::Input() {
+  StatsInput in;
+  in.scoreboard = &scoreboard_;
+  in.sockets = Sockets();
+  in.state = state_();
+  in.pid = getpid();
+  in.reloads = reloads_;
+  in.listen_queue_errors = queue_errors_;
+  in.delta_requests = delta_requests_;
+  in.pretty = !config_.minified;
+  return in;
+}
+
+}  // namespace kiln::process
