@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "core/base/check.h"
 #include "core/base/strings.h"
+#include "core/config/uwsgi_options.h"
 #include "core/config/values.h"
 
 namespace kiln::config {
@@ -90,7 +91,18 @@ absl::StatusOr<Config> Resolve(const RawConfig& raw, const OptionRegistry& regis
     const Entry& e = raw.entries[i];
     const OptionSpec* spec = registry.Find(e.key);
     if (spec == nullptr) {
-      if (e.from_cli || (providers && !providers(e.key).empty())) {
+      const bool provided = providers && !providers(e.key).empty();
+      const UwsgiOption* uwsgi = provided ? nullptr : FindUwsgiOption(e.key);
+      if (uwsgi != nullptr) {
+        // uWSGI acts on it; kiln ignores it: say so (never "not an option"), once per name.
+        if (warned.insert(e.key).second) {
+          diag.Warn(e.file, e.line, NotSupportedMessage(*uwsgi));
+          config.stray_keys_.push_back(
+              absl::StrFormat("%s: %s", Location(e), NotSupportedMessage(*uwsgi)));
+        }
+        continue;
+      }
+      if (e.from_cli || provided) {
         return UnknownOption(e, registry, providers);
       }
       if (!raw.referenced.contains(e.key) && warned.insert(e.key).second) {
