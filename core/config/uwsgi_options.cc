@@ -75,6 +75,9 @@ constexpr Replacement kReplacements[] = {
     {"rawrouter*", kRouter},
     {"sslrouter*", kRouter},
     {"forkptyrouter*", kRouter},
+    {"chmod", "use `chmod-socket`, which uWSGI reads the same"},
+    {"reaper", "nothing to set: kiln's master always reaps its children"},
+    {"log-reopen", "nothing to set: a kiln reload re-executes kiln, which opens every log again"},
     {"logto2", "use `logto`: kiln opens it before dropping privileges and gives the file to "
                "`uid`/`gid`"},
     {"fs-reload", "use `touch-reload` (kiln checks the file's modification time every second)"},

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/config/config.h"
+#include "core/config/help.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/config/test_util.h"
@@ -10,6 +11,7 @@
 namespace kiln::config {
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using testing::FixedHost;
@@ -332,6 +334,72 @@ TEST_F(UwsgiOptionTest, StrictFailsOnUnsupportedButNotOnAcceptedNoOps) {
               HasSubstr("strict = true: 1 configuration warning is an error"));
   EXPECT_THAT(Messages(diag_), Contains(HasSubstr("kiln: error: " + Ini() + ":4: `gevent` is a "
                                                   "uWSGI option (gevent plugin) not supported")));
+}
+
+
+// --print-config prints values as resolved, not as written, and its output reads back as the
+// same configuration.
+class PrintConfigTest : public ResolveTest {};
+
+TEST_F(PrintConfigTest, PrintsParsedValuesInTheirUnitsOncePerOption) {
+  auto c = Load(
+      "master = yes\nworkers = 2\nharakiri = 60\nreload-mercy = 30000\n"
+      "buffer-size = 32768\nreload-on-rss = 200\nsocket = /a.sock\nsocket = :%(port)\n"
+      "port = 3031\nplugins = logfile, python\nlog-format = a \\#b\ngevent = 100\n"
+      "thunder-lock = ture\nsocket-timeout = 1500ms\nlimit-post = 0\n",
+      {"--processes", "4"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(PrintConfig(*c, false),
+            "; kiln --print-config: the options set (--print-config=all adds the defaults)\n"
+            "[kiln]\n"
+            "; core\n"
+            "buffer-size = 32k\n"
+            "harakiri = 1m\n"
+            "limit-post = 0\n"
+            "log-format = a \\#b\n"
+            "master = true\n"
+            "plugins = logfile\n"
+            "plugins = python\n"
+            "processes = 4\n"
+            "reload-mercy = 500m ; 8h20m\n"
+            "reload-on-rss = 200m\n"
+            "socket = /a.sock\n"
+            "socket = :3031\n"
+            "socket-timeout = 1500ms\n"
+            "thunder-lock = true\n"
+            "; not options, ignored:\n"
+            "; port = 3031  (placeholder)\n"
+            "; gevent = 100  (uWSGI option, not supported)\n");
+}
+
+TEST_F(PrintConfigTest, AllAddsEveryOptionWithItsDefault) {
+  auto c = Load("threads = 8\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string all = PrintConfig(*c, true);
+  EXPECT_THAT(all, HasSubstr("\nthreads = 8\n"));
+  EXPECT_THAT(all, HasSubstr("\nlisten = 100\n"));
+  EXPECT_THAT(all, HasSubstr("\nbuffer-size = 65535\n"));
+  EXPECT_THAT(all, HasSubstr("\nworker-reload-mercy = 1m\n"));
+  EXPECT_THAT(all, HasSubstr("\nmaster = false\n"));
+  EXPECT_THAT(all, HasSubstr("\n; socket is not set\n"));
+  EXPECT_THAT(PrintConfig(*c, false), Not(HasSubstr("listen")));
+  for (const OptionSpec* spec : registry_.All()) {
+    EXPECT_THAT(all, AnyOf(HasSubstr("\n" + spec->name + " = "),
+                           HasSubstr("; " + spec->name + " is not set")));
+  }
+}
+
+TEST_F(PrintConfigTest, OutputReadsBackAsTheSameConfiguration) {
+  auto c = Load("master\nprocesses = %(2 * 3)\nharakiri = 90\nenv = A=1 ;x\n"
+                "env = B=\\;2\nlog-format = %(method) \\# %(uri)\npost-buffering = 1m\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string printed = PrintConfig(*c, true);
+  diag_ = Diagnostics();
+  auto again = Load(printed);  // its [kiln] section is read before the [uwsgi] one
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << printed;
+  EXPECT_EQ(PrintConfig(*again, true), printed);
+  EXPECT_THAT(printed, HasSubstr("\nenv = A=1\nenv = B=;2\n"));
+  EXPECT_THAT(printed, HasSubstr("\nlog-format = %(method) \\# %(uri)\n"));
 }
 
 }  // namespace
