@@ -1,11 +1,14 @@
 // Runs the real `kiln` binary (KILN_BIN): --print-config on the seed file, --version, --help,
 // and the exit status and message of configuration errors.
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -281,6 +284,33 @@ TEST(KilnCommandLine, PermissionErrorsSayWhatToChange) {
                                   std::to_string(uid) +
                                   ", and only root may switch to another user or group"));
   EXPECT_THAT(drop.err, HasSubstr("remove `uid` and `gid`"));
+}
+
+// Without `master`, `processes = 4` serves with four workers, as in uWSGI; kiln supervises
+// them (a worker killed is replaced), which uWSGI without a master does not
+// (docs/decisions.md 31).
+TEST(KilnCommandLine, ProcessesWithoutMasterRunsThatManySupervisedWorkers) {
+  TempDir dir;
+  const std::string sock = dir.File("s.sock");
+  kiln::testing::KilnProcess kiln(
+      {"--builtin-handler", "--http-socket", sock, "--processes", "4"}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(kiln.WaitForLog("spawned kiln worker", absl::Seconds(20), 4)) << kiln.Log();
+  EXPECT_THAT(kiln.Log(), HasSubstr("processes = 4 without master: kiln runs a master"));
+  std::map<int, pid_t> workers = kiln.WorkerPids();
+  ASSERT_EQ(workers.size(), 4u) << kiln.Log();
+  for (const auto& [id, pid] : workers) EXPECT_NE(pid, kiln.pid()) << id;
+  ASSERT_TRUE(kiln::testing::WaitUntilHttpAnswers(sock, absl::Seconds(10))) << kiln.Log();
+  ASSERT_EQ(kill(workers[2], SIGKILL), 0);
+  ASSERT_TRUE(kiln.WaitForLog("spawned kiln worker", absl::Seconds(20), 5)) << kiln.Log();
+  std::map<int, pid_t> after = kiln.WorkerPids();
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_NE(after[2], workers[2]);
+  for (const auto& [id, pid] : after) EXPECT_TRUE(kiln::testing::ProcessAlive(pid)) << id;
+  kiln.Signal(SIGTERM);
+  std::optional<int> status = kiln.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << kiln.Log();
 }
 
 TEST(KilnCommandLine, HelpMarkdownPrintsTheOptionsReference) {
