@@ -96,7 +96,9 @@ std::string OptionsMarkdown(const OptionRegistry& registry) {
       "**number**, **size** (bytes; `k`, `m`, `g` suffixes), **duration** (seconds; `ms`, `s`,\n"
       "`m`, `h` suffixes), **string** (the last value wins), **list** (every value is kept).\n"
       "State **planned** means the option is accepted and reported at startup as not\n"
-      "implemented yet. See [configuration.md](configuration.md) for the file format.\n";
+      "implemented yet. A uWSGI option that is not listed here is reported at startup as not\n"
+      "supported, with what to use instead (configuration.md, uWSGI options kiln does not\n"
+      "support). See [configuration.md](configuration.md) for the file format.\n";
   std::string owner;
   for (const OptionSpec* spec : registry.All()) {
     if (spec->owner != owner) {
