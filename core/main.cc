@@ -14,6 +14,7 @@
 #include "core/config/diagnostics.h"
 #include "core/config/help.h"
 #include "core/config/option_registry.h"
+#include "core/emperor/emperor.h"
 #include "core/plugin/host_api.h"
 #include "core/plugin/log_setup.h"
 #include "core/plugin/plugin_set.h"
@@ -225,11 +226,20 @@ int main(int argc, char** argv) {
     std::fputs(kiln::config::PrintConfig(*config, false).c_str(), stderr);
   }
 
+  bool emperor = config->Has("emperor");
+  if (emperor && (*plugins)->HasHandlers()) {
+    return Fail(diag, absl::InvalidArgumentError(
+                          "the emperor loads no language plugin: name `plugins` and the "
+                          "application in the vassals' files, not in the emperor's"));
+  }
   // server: plugins see the resolved config, logs open, then the master runs.
   absl::Status st = (*plugins)->ConfigDone(*config);
   if (!st.ok()) return Fail(diag, st);
   st = kiln::plugin::OpenConfiguredLogs(*config, **plugins);
   if (!st.ok()) return Fail(diag, st);
+  if (emperor) {  // the emperor: a vassal kiln per config file (core/emperor)
+    return kiln::emperor::RunEmperor(*config);
+  }
   PluginApplication app(**plugins);
   return kiln::process::RunServer(*config, app, std::vector<std::string>(argv, argv + argc));
 }

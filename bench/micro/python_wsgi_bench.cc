@@ -1,6 +1,6 @@
 // The python plugin's per-request WSGI path: environ build from the request variables, the call
 // of examples/hello/hello.py, start_response and the response body, through the in-memory host
-// of the plugin tests (tests/unit/plugins/python/fake_host.cc: no sockets, no kiln binary).
+// of the plugin tests (tests/unit/plugins/fake_host.h: no sockets, no kiln binary).
 // Each iteration serves one GET / carrying the variables nginx sends with Debian's uwsgi_params;
 // the second benchmark adds 20 HTTP_X_* headers, so (its time - the first's) / 20 is the cost of
 // one request variable.
@@ -9,17 +9,22 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "tests/unit/plugins/python/fake_host.h"
+#include "tests/unit/plugins/fake_host.h"
 
 namespace kiln::testing {
 namespace {
 
+// The one host, never destroyed: the interpreter lives as long as the process.
+FakeHost& Host() {
+  static FakeHost* host = new FakeHost;
+  return *host;
+}
+
 // Starts the plugin once per process with the hello app; "" on success, else why not.
 const std::string& Started() {
   static const std::string err = [] {
-    FakeHost& h = FakeHost::Instance();
-    h.Set("wsgi-file", KILN_BENCH_HELLO_APP);
-    return h.Start(PythonPluginPath());
+    Host().SetOption("wsgi-file", KILN_BENCH_HELLO_APP);
+    return Host().Start(KILN_TEST_PYTHON_PLUGIN);
   }();
   return err;
 }
@@ -62,6 +67,7 @@ void ResetResponse(FakeRequest& r) {
   r.started = false;
   r.used_sendfile = false;
   r.body_pos = 0;
+  r.body_reads = 0;
 }
 
 void ServeLoop(benchmark::State& state, int extra_headers) {
@@ -69,12 +75,12 @@ void ServeLoop(benchmark::State& state, int extra_headers) {
     state.SkipWithError(("plugin start failed: " + Started()).c_str());
     return;
   }
-  FakeHost& h = FakeHost::Instance();
+  FakeHost& h = Host();
   FakeRequest r = NginxGet(extra_headers);
   // One checked request first, so a broken app does not get timed as a fast one.
   if (h.Serve(r) != KILN_OK || r.status != 200 || r.Body() != "Hello, World!\n") {
     state.SkipWithError(("unexpected response: status " + std::to_string(r.status) + " body " +
-                         r.Body() + " error " + h.LastError())
+                         r.Body() + " error " + h.error())
                             .c_str());
     return;
   }

@@ -169,10 +169,50 @@ const std::vector<Row>& Rows() {
    "Do not raise an exception in the app when a response write fails."},
   {"ignore-sigpipe", kFlag, "false", I, "Do not log SIGPIPE."},
   {"ignore-write-errors", kFlag, "false", I, "Do not log failed response writes."},
+  // Emperor: one kiln supervising a vassal per config file (core/emperor, docs/emperor.md)
+  {"emperor", kList, "", I,
+   "Run as the emperor: start a vassal (`kiln --ini FILE`, cwd the file's directory) for each "
+   "`*.ini` in this directory (or each file matching this glob); reload it when the file "
+   "changes, stop it when the file goes."},
+  {"emperor-freq", kNum, "3", I,
+   "Seconds between scans of the vassal directories (inotify wakes the emperor at once where "
+   "it is available; the scan is the fallback)."},
+  {"emperor-nofollow", kFlag, "false", I,
+   "Watch a symlinked vassal file's own mtime and size, not its target's."},
+  {"emperor-throttle", kStr, "1000", I,
+   "Delay before respawning a vassal that died before it was ready; doubles on each such "
+   "death. A bare number is milliseconds, as in uWSGI (`2s` also accepted)."},
+  {"emperor-max-throttle", kStr, "180000", I,
+   "Upper bound of `emperor-throttle`'s doubling; milliseconds when bare, as in uWSGI."},
+  {"emperor-tyrant", kFlag, "false", I,
+   "Run each vassal as its file's owner and group (the emperor runs as root); root-owned "
+   "files are refused."},
+  {"emperor-tyrant-nofollow", kFlag, "false", I,
+   "In tyrant mode take the owner of a symlinked vassal file from the link itself."},
+  {"vassals-include", kList, "", I,
+   "Read this ini file in every vassal after the vassal's own file (its options win)."},
+  {"vassals-include-before", kList, "", I,
+   "Read this ini file in every vassal before the vassal's own file."},
+  {"vassals-inherit", kList, "", I,
+   "A template every vassal reads before its own file (as `vassals-include-before`)."},
+  {"vassal-set", kList, "", I,
+   "Set `key=value` in every vassal, after its files (as `--key value` on its command line)."},
+  {"emperor-stats", kStr, "", I,
+   "Serve the emperor's state as one JSON document per connection on this address "
+   "(`host:port`, or a unix socket path).", {"emperor-stats-server"}},
+  {"emperor-graceful-shutdown", kFlag, "true", I,
+   "Stop vassals gracefully when the emperor stops (kiln's default; `false` stops them at "
+   "once with SIGINT)."},
+  {"emperor-pidfile", kStr, "", I, "Write the emperor's pid to this file."},
+  {"emperor-procname", kStr, "", I, "The emperor's process name as ps shows it."},
+  {"emperor-on-demand-extension", kStr, "", N,
+   "Accepted for uWSGI files; not supported: kiln's vassals bind their own sockets (they "
+   "keep them across reloads), so they start at once instead of on the first connection."},
   // Logging
   {"logto", kStr, "", I, "Write the log to this file."},
   {"logger", kList, "", I,
-   "Send log lines to this logger (`file:/path`, `syslog`, ...)."},
+   "Send log lines to this logger: `file:/path` (plugin logfile), `syslog[:ident[,facility]]` "
+   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path."},
   {"req-logger", kList, "", I, "Send request log lines to this logger."},
   {"log-master", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no log master: every process writes whole lines "
@@ -203,6 +243,20 @@ const std::vector<Row>& Rows() {
    "Reopen log files when this file's modification time changes."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},
   {"logfile-chown", kFlag, "false", I, "Give log files kiln creates to uid/gid."},
+  // Log rotation and slow-request logging (core/log/rotate.h, request_log.h)
+  {"log-maxsize", kSize, "0", I,
+   "Rotate each log file (logto, daemonize, `logger`/`req-logger` files) once it is larger "
+   "than this many bytes: the master renames it to `<file>.<unix seconds>` and every process "
+   "reopens. 0: never. Needs `master`."},
+  {"log-backupname", kStr, "", I,
+   "Rename the logto/daemonize file to this name when it is rotated (replacing the previous "
+   "backup), instead of `<file>.<unix seconds>`."},
+  {"log-backupcount", kNum, "0", I,
+   "kiln: keep at most this many rotated copies of each log file, removing the oldest. "
+   "0 keeps them all."},
+  {"log-slow", kNum, "0", I,
+   "Log requests that took at least this many milliseconds even when request logging is off "
+   "(`disable-logging`). 0: off."},
   };
   return *rows;
 }

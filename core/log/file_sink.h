@@ -54,6 +54,7 @@ class FileSink : public Sink {
   void WriteLines(std::string_view lines, size_t count) override;
   absl::Status Reopen() override;
   std::string Describe() const override { return path_; }
+  std::string FilePath() const override { return path_; }
   int fd() const { return fd_.Get(); }
 
  private:

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -257,6 +258,12 @@ Sink::~Sink() = default;
 absl::Status Sink::Reopen() { return absl::OkStatus(); }
 
 std::string Sink::LastFailure() const { return last_failure_; }
+
+std::string Sink::FilePath() const {
+  constexpr std::string_view kFile = "file:";
+  std::string d = Describe();
+  return d.starts_with(kFile) ? d.substr(kFile.size()) : "";
+}
 
 void Sink::WriteLines(std::string_view lines, size_t count) {
   (void)count;
@@ -589,6 +596,28 @@ void ReopenIfRequested() {
   for (const std::string& f : failures) {
     Log(Level::kError, f);
   }
+}
+
+std::vector<std::string> LogFilePaths() {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  std::vector<std::string> out;
+  auto add = [&](std::string path) {
+    if (!path.empty() && std::find(out.begin(), out.end(), path) == out.end()) {
+      out.push_back(std::move(path));
+    }
+  };
+  add(st.stdio_path);
+  for (auto* list : {&st.server, &st.request}) {
+    for (auto& sink : *list) add(sink->FilePath());
+  }
+  return out;
+}
+
+std::string StdioTargetPath() {
+  LoggerState& st = State();
+  std::lock_guard<std::mutex> lock(st.mu);
+  return st.stdio_path;
 }
 
 absl::Status SetStdioTarget(std::string path, const FileOptions& options) {

@@ -34,6 +34,9 @@ class Sink {
   virtual absl::Status Reopen();
   // What the sink writes to, for messages: "/var/log/app.log", "stderr", "file:/x".
   virtual std::string Describe() const = 0;
+  // The file the sink appends to, for log rotation (log-maxsize); "" when it writes no file.
+  // The default reads it from Describe(): "file:/x" (the logfile plugin's scheme) is /x.
+  virtual std::string FilePath() const;
   // Lines lost so far and the last reason, for the periodic report.
   uint64_t FailureCount() const { return failures_; }
   std::string LastFailure() const;
@@ -108,6 +111,12 @@ void ReopenAll();
 absl::Status EnableSharedReopen();
 void ReopenEverywhere();
 void ReopenIfRequested();
+
+// The files this process writes its logs to, each once: the stdio target (SetStdioTarget)
+// first, then each server and request sink's FilePath(). What log rotation renames.
+std::vector<std::string> LogFilePaths();
+// The stdio target's path (logto, daemonize, else the first file logger); "" when none.
+std::string StdioTargetPath();
 
 
 // Reports, once per `interval_seconds` at most, lines that sinks failed to write. Called by

@@ -47,8 +47,10 @@ std::string ApacheTime(absl::Time t) {
 
 }  // namespace
 
-bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx) {
+bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx,
+                      int64_t slow_ms, absl::Duration duration) {
   if (!disable_logging) return true;
+  if (slow_ms > 0 && absl::ToInt64Milliseconds(duration) >= slow_ms) return true;
   if (log_4xx && status >= 400 && status < 500) return true;
   if (log_5xx && status >= 500 && status < 600) return true;
   return false;

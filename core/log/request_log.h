@@ -53,8 +53,10 @@ struct RequestLogEntry {
 };
 
 // Whether a request gets a line: always unless disable-logging, which log-4xx / log-5xx
-// override for their statuses.
-bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx);
+// override for their statuses and log-slow (`slow_ms` > 0) for a request that took at least
+// that many milliseconds (uWSGI's `>=` on whole milliseconds).
+bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx,
+                      int64_t slow_ms = 0, absl::Duration duration = absl::ZeroDuration());
 
 // uWSGI's default line, without the newline (request values escaped with LogSafe, escape.h):
 // [pid: P|app: 0|req: A/B] ADDR (USER) {N vars in M bytes} [ctime] METHOD URI => generated X

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/base/strings.h"
@@ -21,6 +23,12 @@ SinkSpec ParseSinkSpec(std::string_view spec) {
     return {std::string(spec), ""};
   }
   size_t colon = spec.find(':');
+  if (colon == std::string_view::npos && !spec.empty() &&
+      std::all_of(spec.begin(), spec.end(), IsSchemeChar)) {
+    // A bare name is a logger plugin with no argument, as in uWSGI (`logger = syslog`); a
+    // file needs a '/' or a '.' in its name (`./syslog`, `app.log`).
+    return {std::string(spec), ""};
+  }
   if (colon != std::string_view::npos && colon > 0) {
     std::string_view scheme = spec.substr(0, colon);
     bool ok = true;

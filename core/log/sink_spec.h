@@ -23,7 +23,9 @@ struct SinkSpec {
 };
 
 // Pure. "file:/x" -> {"file", "/x"}; "/x", "./x", "x.log" -> {"", ...}. A scheme is
-// [a-z0-9_-]+ before the first ':' with no '/' in it. "stderr" -> {"stderr", ""}.
+// [a-z0-9_-]+ before the first ':' with no '/' in it. A bare [a-z0-9_-]+ is a scheme with no
+// argument, as uWSGI reads `logger = syslog`: "syslog" -> {"syslog", ""}, "stderr" ->
+// {"stderr", ""}.
 SinkSpec ParseSinkSpec(std::string_view spec);
 
 // Pure. The file that fd 1 and 2 should follow so what applications print lands in the server

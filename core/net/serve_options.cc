@@ -47,6 +47,7 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.disable_logging = cfg.GetFlag("disable-logging");
   o.log_4xx = cfg.GetFlag("log-4xx");
   o.log_5xx = cfg.GetFlag("log-5xx");
+  o.log_slow_ms = cfg.GetNumber("log-slow");
   o.log_date = cfg.Has("log-date");
   o.memory_report = cfg.GetFlag("memory-report");
   o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");

@@ -573,8 +573,9 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
 
 void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::Time start) {
   const uint64_t count = loop_.CountRequest();
+  const absl::Duration duration = absl::Now() - start;
   if (!log::ShouldLogRequest(ctx.status(), options_.disable_logging, options_.log_4xx,
-                             options_.log_5xx)) {
+                             options_.log_5xx, options_.log_slow_ms, duration)) {
     return;
   }
   log::RequestLogEntry e;
@@ -600,7 +601,7 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.modifier1 = req_.modifier1;
   e.modifier2 = req_.modifier2;
   e.start = start;
-  e.duration = absl::Now() - start;
+  e.duration = duration;
   e.status = ctx.status();
   e.body_bytes = ctx.body_bytes();
   e.header_count = ctx.header_count();

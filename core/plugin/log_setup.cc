@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/strings.h"
 #include "core/config/values.h"
+#include "core/log/rotate.h"
 #include "core/log/sink_spec.h"
 
 namespace kiln::plugin {
@@ -129,6 +130,22 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
     // A bare `log-date` (read as "true") means uWSGI's default date format.
     log::SetDateFormat(fmt.empty() || fmt == "true" || fmt == "1" ? "%a %b %e %H:%M:%S %Y -" : fmt);
   }
+  // Rotation (log-maxsize); the master's loop checks the sizes, so without it nothing rotates.
+  log::RotationOptions rotation{.max_size = cfg.GetSize("log-maxsize"),
+                                .backup_name = cfg.GetString("log-backupname"),
+                                .backup_count = cfg.GetNumber("log-backupcount"),
+                                .service_uid = options->uid};
+  if (rotation.backup_count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option `log-backupcount` (%s): %d is negative; give a count, or 0 to "
+                        "keep every rotated file",
+                        Place(cfg, "log-backupcount"), rotation.backup_count));
+  }
+  if (rotation.max_size > 0 && !cfg.GetFlag("master")) {
+    log::Warn("log-maxsize (%s) needs `master = true`: without a master no log file is rotated",
+              Place(cfg, "log-maxsize"));
+  }
+  log::SetRotation(std::move(rotation));
   if (!server.empty()) {
     log::SetServerSinks(std::move(server));
   }

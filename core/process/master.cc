@@ -17,6 +17,7 @@
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
 #include "core/log/logger.h"
+#include "core/log/rotate.h"
 #include "core/net/listener.h"
 #include "core/process/host_setup.h"
 #include "core/process/systemd.h"
@@ -412,6 +413,7 @@ void Master::Tick(int64_t now) {
     CheckLifetime(now);
     CheckGenerationReady(now);
     CheckTouchReload(now);
+    log::CheckRotation(now);  // log-maxsize: renames here, every process reopens
   }
   daemons_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
@@ -585,6 +587,14 @@ int Master::Run() {
     SetProcessTitle(absl::StrFormat("%skiln master", o_.procname_prefix));
   }
   log::Notice("master process started (pid: %d, generation %d)", pid_, p_.reload.generation);
+  if (int efd = EmperorFd(); efd >= 0) {  // a vassal: the emperor's end closing means stop
+    Watch(efd, POLLIN, [this, efd](short) {
+      if (EmperorGone(efd)) {
+        Unwatch(efd);
+        BeginStop(/*graceful=*/true, "the emperor is gone");
+      }
+    });
+  }
   for (int id = 1; id <= o_.processes; ++id) {
     SpawnWorker(id);
   }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
 #include "core/process/signals.h"
+#include "core/process/systemd.h"
 
 namespace kiln::process {
 namespace {
@@ -114,6 +115,7 @@ absl::Status ExecReload(const ReloadContext& ctx, const std::vector<net::Inherit
   char old_cwd[4096];
   bool have_old_cwd = getcwd(old_cwd, sizeof(old_cwd)) != nullptr;
   SetInherit(fds, true);
+  KeepEmperorFdAcrossExec(true);
   setenv(net::kInheritedFdsEnv, net::EncodeInheritedFds(fds).c_str(), 1);
   setenv(kOldWorkersEnv, EncodePids(serving_workers).c_str(), 1);
   setenv(kReloadsEnv, std::to_string(ctx.generation + 1).c_str(), 1);
@@ -123,6 +125,7 @@ absl::Status ExecReload(const ReloadContext& ctx, const std::vector<net::Inherit
   execv(ctx.exe.c_str(), argv.data());
   int err = errno;
   SetInherit(fds, false);
+  KeepEmperorFdAcrossExec(false);
   unsetenv(net::kInheritedFdsEnv);
   unsetenv(kOldWorkersEnv);
   unsetenv(kReloadsEnv);

@@ -325,6 +325,7 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
 
 int RunServer(const config::Config& cfg, Application& app, const std::vector<std::string>& argv) {
   ReloadContext rc = TakeReloadContext(argv);
+  EmperorFd();  // a vassal's emperor link turns close-on-exec before anything can fork
   rc.exe = SelfExePath();
   // A reload (or its check copy) inherits fd 2 pointed at the log already.
   g_stderr_is_terminal = rc.generation == 0 && !rc.check_only;

@@ -1,4 +1,4 @@
-// sd_notify without libsystemd, and pidfile handling.
+// sd_notify without libsystemd, the vassal's side of the emperor link, and pidfile handling.
 #include "core/process/systemd.h"
 
 #include <fcntl.h>
@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
 #include "core/base/safe_file.h"
@@ -18,7 +19,51 @@
 
 namespace kiln::process {
 
+int EmperorFd() {
+  static const int fd = [] {
+    const char* text = std::getenv(kEmperorFdEnv);
+    int n = -1;
+    struct stat st;
+    bool ok = text != nullptr && absl::SimpleAtoi(text, &n) && n >= 3 && fstat(n, &st) == 0 &&
+              S_ISSOCK(st.st_mode);
+    // Claimed: what this kiln starts (workers' subprocesses, attached daemons, a kiln among
+    // them) must not take the number for a link of its own.
+    unsetenv(kEmperorFdEnv);
+    if (!ok) {
+      return -1;  // not a vassal, or the number names no socket: nothing to tell
+    }
+    fcntl(n, F_SETFD, FD_CLOEXEC);
+    return n;
+  }();
+  return fd;
+}
+
+void KeepEmperorFdAcrossExec(bool keep) {
+  if (int fd = EmperorFd(); fd >= 0) {
+    fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+    if (keep) {
+      setenv(kEmperorFdEnv, absl::StrFormat("%d", fd).c_str(), 1);
+    } else {
+      unsetenv(kEmperorFdEnv);
+    }
+  }
+}
+
+bool EmperorGone(int fd) {
+  char buf[64];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n == 0) return true;
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
 bool NotifySystemd(std::string_view state) {
+  if (int efd = EmperorFd(); efd >= 0 && state.find("READY=1") != std::string_view::npos) {
+    char ready = kEmperorReady;
+    (void)send(efd, &ready, 1, MSG_DONTWAIT | MSG_NOSIGNAL);  // the emperor reads at once
+  }
   const char* path = std::getenv("NOTIFY_SOCKET");
   if (path == nullptr || path[0] == '\0') {
     return false;

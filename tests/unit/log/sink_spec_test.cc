@@ -22,6 +22,16 @@ TEST(SinkSpec, APathIsAPlainFileEvenWithAColon) {
   EXPECT_EQ(ParseSinkSpec("app.log").arg, "app.log");
 }
 
+// `logger = syslog` / `logger = systemd` name a plugin, as in uWSGI, not a file in the cwd;
+// and so the stdio target (what fd 1/2 follow) is not such a name either.
+TEST(SinkSpec, ABareNameIsASchemeWithNoArgument) {
+  SinkSpec s = ParseSinkSpec("systemd");
+  EXPECT_EQ(s.scheme, "systemd");
+  EXPECT_EQ(s.arg, "");
+  EXPECT_EQ(ParseSinkSpec("./systemd").scheme, "");
+  EXPECT_EQ(StdioLogPath("", {"syslog", "app.log"}), "app.log");
+}
+
 TEST(SinkSpec, StderrIsKnownWithoutAPlugin) {
   SchemeTable none;
   auto sink = OpenSink("stderr", none, {});

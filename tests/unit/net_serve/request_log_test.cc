@@ -136,5 +136,15 @@ TEST_F(RequestLog, DisableLoggingKeepsOnlyRequestedClasses) {
   EXPECT_TRUE(ShouldLogRequest(502, true, false, true));
 }
 
+// log-slow, as uWSGI: with disable-logging, a request of at least N whole milliseconds is
+// still logged; a faster one is not, and 0 turns it off.
+TEST_F(RequestLog, LogSlowKeepsRequestsOfAtLeastThatManyMilliseconds) {
+  EXPECT_TRUE(ShouldLogRequest(200, true, false, false, 200, absl::Milliseconds(200)));
+  EXPECT_TRUE(ShouldLogRequest(200, true, false, false, 200, absl::Seconds(3)));
+  EXPECT_FALSE(ShouldLogRequest(200, true, false, false, 200, absl::Microseconds(199999)));
+  EXPECT_FALSE(ShouldLogRequest(200, true, false, false, 0, absl::Seconds(3)));
+  EXPECT_TRUE(ShouldLogRequest(200, false, false, false, 200, absl::Milliseconds(1)));
+}
+
 }  // namespace
 }  // namespace kiln::log

@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
-#include "tests/unit/plugins/lua/fake_host.h"
+#include "tests/unit/plugins/fake_host.h"
 
 namespace kiln::lua_test {
 namespace {
@@ -16,6 +16,8 @@ using kiln::testing::MakeRequest;
 using kiln::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+
+std::string LuaPluginPath() { return KILN_LUA_PLUGIN_PATH; }
 
 constexpr const char* kHello = R"(
 return function(env)
@@ -30,11 +32,11 @@ class LuaPluginTest : public ::testing::Test {
   // Writes `code` as app.lua, makes it the `lua` app and starts the plugin.
   void Start(const std::string& code) {
     host_.SetOption("lua", dir_.Write("app.lua", code));
-    ASSERT_TRUE(host_.Start()) << host_.error();
+    ASSERT_EQ(host_.Start(LuaPluginPath()), "");
   }
   FakeRequest Get(const std::string& target) {
     FakeRequest r = MakeRequest("GET", target);
-    last_status_ = host_.Request(r);
+    last_status_ = host_.Serve(r);
     return r;
   }
 
@@ -44,7 +46,7 @@ class LuaPluginTest : public ::testing::Test {
 };
 
 TEST_F(LuaPluginTest, DescribesItselfAsLuaOnModifier6) {
-  ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath())) << host_.error();
+  ASSERT_EQ(host_.Load(LuaPluginPath()), KILN_OK) << host_.error();
   const kiln_plugin_desc* d = host_.desc();
   EXPECT_STREQ(d->name, "lua");
   ASSERT_EQ(d->modifier1_count, 1u);
@@ -63,8 +65,8 @@ TEST_F(LuaPluginTest, ServesHelloWorld) {
   FakeRequest r = Get("/");
   ASSERT_EQ(last_status_, KILN_OK) << host_.error();
   EXPECT_EQ(r.status, 200);
-  EXPECT_THAT(r.Header("Content-Type"), ElementsAre("text/plain"));
-  EXPECT_EQ(r.out, "Hello, world!");
+  EXPECT_THAT(r.HeaderValues("Content-Type"), ElementsAre("text/plain"));
+  EXPECT_EQ(r.Body(), "Hello, world!");
 }
 
 TEST_F(LuaPluginTest, EchoesALargePostBodyReadInPieces) {
@@ -89,12 +91,12 @@ end
   }
   FakeRequest r = MakeRequest("POST", "/echo", body);
   r.max_read = 1000;  // the client's bytes trickle in
-  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
+  ASSERT_EQ(host_.Serve(r), KILN_OK) << host_.error();
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.out.size(), body.size());
-  EXPECT_TRUE(r.out == body);
+  EXPECT_EQ(r.Body().size(), body.size());
+  EXPECT_TRUE(r.Body() == body);
   EXPECT_GT(r.body_reads, body.size() / 1000 - 1);
-  EXPECT_THAT(r.Header("Content-Length"), ElementsAre(std::to_string(body.size())));
+  EXPECT_THAT(r.HeaderValues("Content-Length"), ElementsAre(std::to_string(body.size())));
 }
 
 TEST_F(LuaPluginTest, ReadsTheBodyWholeByLineAndByCount) {
@@ -111,8 +113,8 @@ end
 )");
   FakeRequest r = MakeRequest("POST", "/", "alpha\nbeta\ngamma delta");
   r.max_read = 2;
-  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
-  EXPECT_EQ(r.out, "[alpha][beta\n][gam][ma delta][nil]");
+  ASSERT_EQ(host_.Serve(r), KILN_OK) << host_.error();
+  EXPECT_EQ(r.Body(), "[alpha][beta\n][gam][ma delta][nil]");
 }
 
 TEST_F(LuaPluginTest, RepeatsAHeaderGivenSeveralValues) {
@@ -123,9 +125,9 @@ end
 )");
   FakeRequest r = Get("/");
   ASSERT_EQ(last_status_, KILN_OK) << host_.error();
-  EXPECT_THAT(r.Header("Set-Cookie"), ElementsAre("a=1", "b=2", "c=3"));
-  EXPECT_THAT(r.Header("X-Count"), ElementsAre("3"));
-  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.HeaderValues("Set-Cookie"), ElementsAre("a=1", "b=2", "c=3"));
+  EXPECT_THAT(r.HeaderValues("X-Count"), ElementsAre("3"));
+  EXPECT_EQ(r.Body(), "");
 }
 
 TEST_F(LuaPluginTest, StreamsEachCoroutineChunkAsItComes) {
@@ -154,9 +156,9 @@ return function(env)
   return 200, {}, {"x", "y", "z"}
 end
 )");
-  EXPECT_EQ(Get("/thread").out, "ab");
-  EXPECT_EQ(Get("/string").out, "whole");
-  EXPECT_EQ(Get("/table").out, "xyz");
+  EXPECT_EQ(Get("/thread").Body(), "ab");
+  EXPECT_EQ(Get("/string").Body(), "whole");
+  EXPECT_EQ(Get("/table").Body(), "xyz");
 }
 
 TEST_F(LuaPluginTest, GivesTheAppCgiVariablesAndWsapiDefaults) {
@@ -169,7 +171,7 @@ end
 )");
   FakeRequest r = Get("/some/path?a=1&b=2");
   ASSERT_EQ(last_status_, KILN_OK) << host_.error();
-  EXPECT_EQ(r.out, "GET|/some/path|a=1&b=2||[]|localhost|" + dir_.path());
+  EXPECT_EQ(r.Body(), "GET|/some/path|a=1&b=2||[]|localhost|" + dir_.path());
 }
 
 TEST_F(LuaPluginTest, RunsAWsapiRequestResponseApp) {
@@ -187,11 +189,11 @@ end}
 )");
   FakeRequest r = MakeRequest("POST", "/form?q=lua", "name=kiln+server&x=1");
   r.vars.emplace_back("CONTENT_TYPE", "application/x-www-form-urlencoded");
-  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
+  ASSERT_EQ(host_.Serve(r), KILN_OK) << host_.error();
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.out, "name=kiln server q=lua path=/form");
-  EXPECT_THAT(r.Header("Content-Length"), ElementsAre(std::to_string(r.out.size())));
-  EXPECT_THAT(r.Header("Set-Cookie"), ElementsAre("session=abc", "theme=dark"));
+  EXPECT_EQ(r.Body(), "name=kiln server q=lua path=/form");
+  EXPECT_THAT(r.HeaderValues("Content-Length"), ElementsAre(std::to_string(r.Body().size())));
+  EXPECT_THAT(r.HeaderValues("Set-Cookie"), ElementsAre("session=abc", "theme=dark"));
 }
 
 TEST_F(LuaPluginTest, RuntimeErrorIsA500WithTheTraceback) {
@@ -246,7 +248,7 @@ end
 )");
   FakeRequest r = Get("/");
   EXPECT_EQ(last_status_, KILN_ERROR);
-  EXPECT_EQ(r.out, "ok");
+  EXPECT_EQ(r.Body(), "ok");
   EXPECT_THAT(host_.error(), HasSubstr("body chunk 2 is a number value"));
 }
 
@@ -298,7 +300,7 @@ end
 TEST_F(LuaPluginTest, LoadErrorNamesFileAndLine) {
   std::string app = dir_.Write("app.lua", "local x = 1\nreturn function(env) x = = 2 end\n");
   host_.SetOption("lua", app);
-  EXPECT_FALSE(host_.Start());
+  EXPECT_NE(host_.Start(LuaPluginPath()), "");
   EXPECT_THAT(host_.error(), HasSubstr("option `lua`"));
   EXPECT_THAT(host_.error(), HasSubstr(app + ":2:"));
 }
@@ -306,19 +308,19 @@ TEST_F(LuaPluginTest, LoadErrorNamesFileAndLine) {
 TEST_F(LuaPluginTest, RuntimeErrorWhileLoadingNamesFileAndLine) {
   std::string app = dir_.Write("app.lua", "\n\nlocal t = nil\nreturn t.run\n");
   host_.SetOption("lua", app);
-  EXPECT_FALSE(host_.Start());
+  EXPECT_NE(host_.Start(LuaPluginPath()), "");
   EXPECT_THAT(host_.error(), HasSubstr(app + ":4: attempt to index"));
 }
 
 TEST_F(LuaPluginTest, MissingAppFileIsNamed) {
   host_.SetOption("lua", dir_.File("nope.lua"));
-  EXPECT_FALSE(host_.Start());
+  EXPECT_NE(host_.Start(LuaPluginPath()), "");
   EXPECT_THAT(host_.error(), HasSubstr("cannot open " + dir_.File("nope.lua")));
 }
 
 TEST_F(LuaPluginTest, AppFileMustReturnAFunction) {
   host_.SetOption("lua", dir_.Write("app.lua", "function run(env) end\n"));
-  EXPECT_FALSE(host_.Start());
+  EXPECT_NE(host_.Start(LuaPluginPath()), "");
   EXPECT_THAT(host_.error(), HasSubstr("returned nothing"));
   EXPECT_THAT(host_.error(), HasSubstr("return app"));
 }
@@ -326,13 +328,13 @@ TEST_F(LuaPluginTest, AppFileMustReturnAFunction) {
 TEST_F(LuaPluginTest, LuaLoadScriptsRunFirstInEveryState) {
   host_.SetOption("lua-load", dir_.Write("setup.lua", "GREETING = 'hi from lua-load'\n"));
   Start("return function() return 200, {}, GREETING end\n");
-  EXPECT_EQ(Get("/").out, "hi from lua-load");
+  EXPECT_EQ(Get("/").Body(), "hi from lua-load");
 }
 
 TEST_F(LuaPluginTest, FailingLuaLoadScriptFailsStartup) {
   host_.SetOption("lua-load", dir_.Write("setup.lua", "error('no database')\n"));
   host_.SetOption("lua", dir_.Write("app.lua", kHello));
-  EXPECT_FALSE(host_.Start());
+  EXPECT_NE(host_.Start(LuaPluginPath()), "");
   EXPECT_THAT(host_.error(), HasSubstr("option `lua-load`"));
   EXPECT_THAT(host_.error(), HasSubstr("setup.lua:1: no database"));
 }
@@ -340,7 +342,7 @@ TEST_F(LuaPluginTest, FailingLuaLoadScriptFailsStartup) {
 TEST_F(LuaPluginTest, AppFindsModulesBesideIt) {
   dir_.Write("helper.lua", "return {word = 'neighbour'}\n");
   Start("local h = require 'helper'\nreturn function() return 200, {}, h.word end\n");
-  EXPECT_EQ(Get("/").out, "neighbour");
+  EXPECT_EQ(Get("/").Body(), "neighbour");
 }
 
 TEST_F(LuaPluginTest, ErrorStreamWritesToTheLog) {
@@ -350,8 +352,8 @@ return function(env)
   return 200, {}, "ok"
 end
 )");
-  EXPECT_EQ(Get("/").out, "ok");
-  EXPECT_THAT(host_.LogText(), HasSubstr("something odd: 42"));
+  EXPECT_EQ(Get("/").Body(), "ok");
+  EXPECT_TRUE(host_.LogContains("something odd: 42"));
 }
 
 TEST_F(LuaPluginTest, KeptInputOfAFinishedRequestRaisesInsteadOfReading) {
@@ -363,18 +365,18 @@ return function(env)
   return 200, {}, tostring(ok) .. " " .. tostring(err)
 end
 )");
-  EXPECT_EQ(Get("/keep").out, "kept");
+  EXPECT_EQ(Get("/keep").Body(), "kept");
   FakeRequest r = Get("/use");
   ASSERT_EQ(last_status_, KILN_OK) << host_.error();
-  EXPECT_THAT(r.out, HasSubstr("false"));
-  EXPECT_THAT(r.out, HasSubstr("the request it belongs to is over"));
+  EXPECT_THAT(r.Body(), HasSubstr("false"));
+  EXPECT_THAT(r.Body(), HasSubstr("the request it belongs to is over"));
 }
 
 TEST_F(LuaPluginTest, BodyReadFailureIsA500) {
   Start("return function(env) local b = env.input:read(10) return 200, {}, b end\n");
   FakeRequest r = MakeRequest("POST", "/", "0123456789");
   r.body_fails = true;
-  EXPECT_EQ(host_.Request(r), KILN_ERROR);
+  EXPECT_EQ(host_.Serve(r), KILN_ERROR);
   EXPECT_FALSE(r.started);
   EXPECT_THAT(host_.error(), HasSubstr("request body could not be read"));
 }
@@ -389,10 +391,10 @@ end
 )");
   FakeRequest r = MakeRequest("GET", "/");
   r.writes_fail = true;
-  EXPECT_EQ(host_.Request(r), KILN_ERROR);
+  EXPECT_EQ(host_.Serve(r), KILN_ERROR);
   EXPECT_THAT(host_.error(), HasSubstr("client went away"));
   // The iterator was not called again once the first write failed.
-  EXPECT_EQ(Get("/calls").out, "1");
+  EXPECT_EQ(Get("/calls").Body(), "1");
 }
 
 TEST_F(LuaPluginTest, MountedAppsAreChosenByLongestPrefixWithManageScriptName) {
@@ -411,12 +413,12 @@ end
                   "/lua/admin/=" + dir_.Write("admin.lua", "local NAME = 'admin'\n" + app));
   host_.SetOption("mount", "/py=app:application");  // another plugin's
   host_.SetOption("manage-script-name", "true");
-  ASSERT_TRUE(host_.Start()) << host_.error();
-  EXPECT_EQ(Get("/lua").out, "lua /lua ");
-  EXPECT_EQ(Get("/lua/x/y").out, "lua /lua /x/y");
-  EXPECT_EQ(Get("/lua/admin/users").out, "admin /lua/admin /users");
-  EXPECT_EQ(Get("/luax").out, "root  /luax");
-  EXPECT_EQ(Get("/").out, "root  /");
+  ASSERT_EQ(host_.Start(LuaPluginPath()), "");
+  EXPECT_EQ(Get("/lua").Body(), "lua /lua ");
+  EXPECT_EQ(Get("/lua/x/y").Body(), "lua /lua /x/y");
+  EXPECT_EQ(Get("/lua/admin/users").Body(), "admin /lua/admin /users");
+  EXPECT_EQ(Get("/luax").Body(), "root  /luax");
+  EXPECT_EQ(Get("/").Body(), "root  /");
 }
 
 // Without manage-script-name only SCRIPT_NAME selects a mount (as under uWSGI and for the
@@ -426,19 +428,19 @@ TEST_F(LuaPluginTest, WithoutManageScriptNamePathInfoGoesToTheDefaultApp) {
                                     "return function(env) return 200, {}, 'root ' .. "
                                     "env.SCRIPT_NAME .. ' ' .. env.PATH_INFO end\n"));
   host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", kHello));
-  ASSERT_TRUE(host_.Start()) << host_.error();
-  EXPECT_EQ(Get("/lua/x").out, "root  /lua/x");
+  ASSERT_EQ(host_.Start(LuaPluginPath()), "");
+  EXPECT_EQ(Get("/lua/x").Body(), "root  /lua/x");
   FakeRequest r = kiln::testing::MakeRequest("GET", "/x");
   r.vars.emplace_back("SCRIPT_NAME", "/lua");
-  ASSERT_EQ(host_.Request(r), KILN_OK) << host_.error();
-  EXPECT_EQ(r.out, "Hello, world!");
+  ASSERT_EQ(host_.Serve(r), KILN_OK) << host_.error();
+  EXPECT_EQ(r.Body(), "Hello, world!");
 }
 
 TEST_F(LuaPluginTest, RequestOutsideEveryMountIsDeclined) {
   host_.SetOption("manage-script-name", "true");
   host_.SetOption("mount", "/lua=" + dir_.Write("lua.lua", kHello));
-  ASSERT_TRUE(host_.Start()) << host_.error();
-  EXPECT_EQ(Get("/lua/x").out, "Hello, world!");
+  ASSERT_EQ(host_.Start(LuaPluginPath()), "");
+  EXPECT_EQ(Get("/lua/x").Body(), "Hello, world!");
   FakeRequest r = Get("/other");
   EXPECT_EQ(last_status_, KILN_DECLINED);
   EXPECT_FALSE(r.started);
@@ -447,14 +449,14 @@ TEST_F(LuaPluginTest, RequestOutsideEveryMountIsDeclined) {
 TEST_F(LuaPluginTest, TwoAppsAtTheRootAreRejected) {
   host_.SetOption("lua", dir_.Write("root.lua", kHello));
   host_.SetOption("mount", "/=" + dir_.Write("other.lua", kHello));
-  ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath()));
+  ASSERT_EQ(host_.Load(LuaPluginPath()), KILN_OK);
   EXPECT_EQ(host_.ConfigDone(), KILN_ERROR);
   EXPECT_THAT(host_.error(), HasSubstr("are both mounted at /"));
 }
 
 TEST_F(LuaPluginTest, NegativeGcFrequencyIsRejected) {
   host_.SetOption("lua-gc-freq", "-2");
-  ASSERT_TRUE(host_.Load(kiln::testing::LuaPluginPath()));
+  ASSERT_EQ(host_.Load(LuaPluginPath()), KILN_OK);
   EXPECT_EQ(host_.ConfigDone(), KILN_ERROR);
   EXPECT_THAT(host_.error(), HasSubstr("lua-gc-freq"));
 }
@@ -468,12 +470,12 @@ return function(env) COUNT = COUNT + 1 return 200, {}, tostring(COUNT) end
   FakeRequest a = MakeRequest("GET", "/");
   FakeRequest b = MakeRequest("GET", "/");
   FakeRequest c = MakeRequest("GET", "/");
-  ASSERT_EQ(host_.Request(a, 0), KILN_OK);
-  ASSERT_EQ(host_.Request(b, 0), KILN_OK);
-  ASSERT_EQ(host_.Request(c, 1), KILN_OK);
-  EXPECT_EQ(a.out, "1");
-  EXPECT_EQ(b.out, "2");
-  EXPECT_EQ(c.out, "1");
+  ASSERT_EQ(host_.Serve(a, 0), KILN_OK);
+  ASSERT_EQ(host_.Serve(b, 0), KILN_OK);
+  ASSERT_EQ(host_.Serve(c, 1), KILN_OK);
+  EXPECT_EQ(a.Body(), "1");
+  EXPECT_EQ(b.Body(), "2");
+  EXPECT_EQ(c.Body(), "1");
 }
 
 }  // namespace

@@ -19,7 +19,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/unit/plugins/python/fake_host.h"
+#include "tests/unit/plugins/fake_host.h"
 
 namespace kiln::testing {
 namespace {
@@ -28,40 +28,44 @@ using ::testing::HasSubstr;
 
 const std::string kApps = KILN_TEST_PYTHON_APPS;
 
-// The plugin started once per process with the wsgi_cases app.
+std::string PythonPluginPath() { return KILN_TEST_PYTHON_PLUGIN; }
+
+// The plugin started once per process with the wsgi_cases app. The host is never destroyed:
+// the interpreter lives as long as the process, as in the server.
 FakeHost& Loaded() {
+  static FakeHost* host = new FakeHost;
   static bool started = [] {
-    FakeHost& h = FakeHost::Instance();
-    h.Add("pythonpath", kApps);
-    h.Set("module", "wsgi_cases");
-    h.Set("my-custom", "hello");
-    h.Set("master", "true");          // a flag given bare reads "true"
-    h.Set("my-text-true", "true");    // text that happens to read "true"
-    h.Add("pythonpath-extra", "a");
-    h.Add("pythonpath-extra", "b");
+    FakeHost& h = *host;
+    h.SetOption("pythonpath", kApps);
+    h.SetOption("module", "wsgi_cases");
+    h.SetOption("my-custom", "hello");
+    h.SetOption("master", "true");        // a flag given bare reads "true"
+    h.SetOption("my-text-true", "true");  // text that happens to read "true"
+    h.SetOption("pythonpath-extra", "a");
+    h.SetOption("pythonpath-extra", "b");
     std::string err = h.Start(PythonPluginPath());
     EXPECT_EQ(err, "");
     return err.empty();
   }();
   EXPECT_TRUE(started);
-  return FakeHost::Instance();
+  return *host;
 }
 
 FakeRequest Get(const std::string& path, const std::string& query = "") {
-  FakeRequest r = MakeRequest("GET", path, query);
+  FakeRequest r = MakeRequest("GET", query.empty() ? path : path + "?" + query);
   EXPECT_EQ(Loaded().Serve(r), KILN_OK);
   return r;
 }
 
 FakeRequest Post(const std::string& path, const std::string& body, size_t max_read = 1 << 20) {
-  FakeRequest r = MakeRequest("POST", path, "", body);
+  FakeRequest r = MakeRequest("POST", path, body);
   r.max_read = max_read;
   EXPECT_EQ(Loaded().Serve(r), KILN_OK);
   return r;
 }
 
 TEST(PythonPlugin, DescribesItselfWithTheEmbeddedRuntime) {
-  const kiln_plugin_desc* d = Loaded().descriptor();
+  const kiln_plugin_desc* d = Loaded().desc();
   EXPECT_STREQ(d->name, "python");
   EXPECT_THAT(d->runtime, HasSubstr("python 3."));
   EXPECT_TRUE(d->flags & KILN_PLUGIN_GLOBAL_SYMBOLS);
@@ -223,7 +227,7 @@ TEST(AppErrors, FailureAfterTheHeadersCutsTheResponse) {
 
 TEST(AppErrors, WriteToAGoneClientRaisesInTheApp) {
   FakeRequest r = MakeRequest("GET", "/write_after_disconnect");
-  r.fail_writes = true;
+  r.writes_fail = true;
   Loaded().Serve(r);
   FakeRequest log = Get("/closed_log");
   EXPECT_THAT(log.Body(), HasSubstr("write failed"));
@@ -284,7 +288,7 @@ TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {
   std::mutex mu;
   std::condition_variable cv;
   bool other_done = false;
-  FakeRequest slow = MakeRequest("POST", "/read_all", "", "slow body");
+  FakeRequest slow = MakeRequest("POST", "/read_all", "slow body");
   slow.before_read = [&] {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait_for(lock, std::chrono::seconds(10), [&] { return other_done; });
@@ -316,9 +320,9 @@ TEST(AppLoading, ImportFailureFailsStartupWithTheTraceback) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Set("module", "broken_import");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "broken_import");
         std::string err = h.Start(PythonPluginPath());
         ExitWith(err.find("on_app_load") == 0 &&
                      err.find("this_module_does_not_exist_anywhere") != std::string::npos &&
@@ -334,10 +338,10 @@ TEST(AppLoading, AliasesAreOneOptionAndTheLastValueWins) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pp", kApps);
-        h.Set("module", "broken_import");
-        h.Set("wsgi", "wsgi_cases");
+        FakeHost h;
+        h.SetOption("pp", kApps);
+        h.SetOption("module", "broken_import");
+        h.SetOption("wsgi", "wsgi_cases");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest r = MakeRequest("GET", "/environ");
         h.Serve(r);
@@ -350,10 +354,10 @@ TEST(AppLoading, WithoutNeedAppAFailedAppAnswers500AndSaysWhy) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Set("module", "broken_import");
-        h.Set("need-app", "false");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "broken_import");
+        h.SetOption("need-app", "false");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest r = MakeRequest("GET", "/");
         h.Serve(r);
@@ -366,9 +370,9 @@ TEST(AppLoading, MissingCallableNamesTheModuleAndTheCallable) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Set("module", "wsgi_cases:nothing_here");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "wsgi_cases:nothing_here");
         std::string err = h.Start(PythonPluginPath());
         ExitWith(err.find("nothing_here") != std::string::npos, err);
       },
@@ -379,9 +383,9 @@ TEST(AppLoading, WsgiFileWithACustomCallable) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Set("wsgi-file", kApps + "/file_app.wsgi");
-        h.Set("callable", "handler");
+        FakeHost h;
+        h.SetOption("wsgi-file", kApps + "/file_app.wsgi");
+        h.SetOption("callable", "handler");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest r = MakeRequest("GET", "/");
         h.Serve(r);
@@ -394,13 +398,13 @@ TEST(Mounts, LongestPrefixOnASlashBoundaryWithManageScriptName) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Set("module", "wsgi_cases");
-        h.Add("mount", "/other=wsgi_cases:other");
-        h.Add("mount", "/other/deeper=wsgi_cases:make_app()");
-        h.Add("mount", "/lua=app.lua");  // not ours: left to the lua plugin
-        h.Set("manage-script-name", "true");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "wsgi_cases");
+        h.SetOption("mount", "/other=wsgi_cases:other");
+        h.SetOption("mount", "/other/deeper=wsgi_cases:make_app()");
+        h.SetOption("mount", "/lua=app.lua");  // not ours: left to the lua plugin
+        h.SetOption("manage-script-name", "true");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest a = MakeRequest("GET", "/other/x");
         FakeRequest b = MakeRequest("GET", "/other/deeper/y");
@@ -424,10 +428,10 @@ TEST(Mounts, ARequestNoMountServesIs404WithoutADefaultApp) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Add("mount", "/other=wsgi_cases:other");
-        h.Set("manage-script-name", "true");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("mount", "/other=wsgi_cases:other");
+        h.SetOption("manage-script-name", "true");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest r = MakeRequest("GET", "/elsewhere");
         kiln_status st = h.Serve(r);
@@ -440,10 +444,10 @@ TEST(Mounts, ARootMountBesideModuleFailsStartupNamingBoth) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Set("module", "wsgi_cases");
-        h.Add("mount", "/=wsgi_cases:other");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "wsgi_cases");
+        h.SetOption("mount", "/=wsgi_cases:other");
         std::string err = h.Start(PythonPluginPath());
         ExitWith(err.find("mount") == 0 && err.find("/=wsgi_cases:other") != std::string::npos &&
                      err.find("module = wsgi_cases") != std::string::npos,
@@ -458,10 +462,10 @@ TEST(Mounts, WithoutManageScriptNameOnlyScriptNameSelectsAMount) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.Add("pythonpath", kApps);
-        h.Set("module", "wsgi_cases");
-        h.Add("mount", "/other=wsgi_cases:other");
+        FakeHost h;
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "wsgi_cases");
+        h.SetOption("mount", "/other=wsgi_cases:other");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest a = MakeRequest("GET", "/other/x");
         FakeRequest b = MakeRequest("GET", "/x");
@@ -481,7 +485,7 @@ TEST(AppLoading, NoAppConfiguredFailsStartupUnderNeedApp) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
+        FakeHost h;
         std::string err = h.Start(PythonPluginPath());
         ExitWith(err.find("no Python application configured") != std::string::npos, err);
       },
@@ -492,11 +496,11 @@ TEST(Environ, MultithreadAndMultiprocessFollowTheConfiguration) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        FakeHost& h = FakeHost::Instance();
-        h.threads_ = 4;
-        h.workers_ = 2;
-        h.Add("pythonpath", kApps);
-        h.Set("module", "wsgi_cases");
+        FakeHost h;
+        h.set_threads(4);
+        h.set_workers(2);
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "wsgi_cases");
         std::string err = h.Start(PythonPluginPath());
         FakeRequest r = MakeRequest("GET", "/environ");
         h.Serve(r);
@@ -514,10 +518,10 @@ void AutoreloadScenario() {
   if (mkdtemp(dir) == nullptr) ExitWith(false, "mkdtemp");
   std::string mod = std::string(dir) + "/ar_app.py";
   std::ofstream(mod) << "def application(e, s):\n    s('200 OK', [])\n    return []\n";
-  FakeHost& h = FakeHost::Instance();
-  h.Add("pythonpath", dir);
-  h.Set("module", "ar_app");
-  h.Set("py-autoreload", "1");
+  FakeHost h;
+  h.SetOption("pythonpath", dir);
+  h.SetOption("module", "ar_app");
+  h.SetOption("py-autoreload", "1");
   std::string err = h.Start(PythonPluginPath());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   struct timespec times[2];
@@ -526,13 +530,13 @@ void AutoreloadScenario() {
   times[1].tv_sec = time(nullptr) + 5;
   times[1].tv_nsec = 0;
   utimensat(AT_FDCWD, mod.c_str(), times, 0);
-  for (int i = 0; i < 100 && h.reloads_ == 0; ++i) {
+  for (int i = 0; i < 100 && h.reloads() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  bool ok = err.empty() && h.reloads_ > 0 && h.LogContains("py-autoreload");
+  bool ok = err.empty() && h.reloads() > 0 && h.LogContains("py-autoreload");
   std::string cleanup = std::string("rm -rf '") + dir + "'";
   if (std::system(cleanup.c_str()) != 0) ok = false;
-  ExitWith(ok, err + " reloads=" + std::to_string(h.reloads_));
+  ExitWith(ok, err + " reloads=" + std::to_string(h.reloads()));
 }
 
 TEST(PyAutoreload, AChangedModuleFileAsksForAReload) {
