@@ -156,15 +156,19 @@ int main(int argc, char** argv) {
     return kiln::top::RunTop(std::vector<std::string>(argv + 2, argv + argc));
   }
   std::vector<std::string> args;
-  bool print_config = false;
+  std::optional<bool> print_config;  // --print-config (set options) or --print-config=all
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     // The short forms every server answers to (uWSGI has -h too); kiln has no other short
     // options, so neither can be a value.
     if (arg == "-h") arg = "--help";
     if (arg == "-v") arg = "--version";
-    if (arg == "--print-config") {
-      print_config = true;
+    if (arg == "--print-config" || arg == "--print-config=all") {
+      print_config = arg.ends_with("=all");
+    } else if (arg.starts_with("--print-config=")) {
+      return Fail(kiln::config::Diagnostics(),
+                  absl::InvalidArgumentError("--print-config takes no value but `all`: "
+                                             "--print-config or --print-config=all"));
     } else {
       args.push_back(std::move(arg));
     }
@@ -218,9 +222,12 @@ int main(int argc, char** argv) {
       kiln::config::Resolve(*raw, registry, providers, diag, (*plugins)->Suggester());
   if (!config.ok()) return Fail(diag, config.status());
   PrintDiagnostics(diag);
-  if (print_config) {
-    std::fputs(kiln::config::PrintConfig(config->entries()).c_str(), stdout);
+  if (print_config.has_value()) {
+    std::fputs(kiln::config::PrintConfig(*config, *print_config).c_str(), stdout);
     return 0;
+  }
+  if (config->GetFlag("show-config")) {  // uWSGI's option: the same, at startup, then start
+    std::fputs(kiln::config::PrintConfig(*config, false).c_str(), stderr);
   }
 
   bool emperor = config->Has("emperor");

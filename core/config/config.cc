@@ -1,7 +1,9 @@
 // Resolve: raw entries -> typed Config, checked against the option registry. Getters.
 #include "core/config/config.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <set>
 #include <utility>
 
@@ -10,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "core/base/check.h"
 #include "core/base/strings.h"
+#include "core/config/uwsgi_options.h"
 #include "core/config/values.h"
 
 namespace kiln::config {
@@ -90,7 +93,18 @@ absl::StatusOr<Config> Resolve(const RawConfig& raw, const OptionRegistry& regis
     const Entry& e = raw.entries[i];
     const OptionSpec* spec = registry.Find(e.key);
     if (spec == nullptr) {
-      if (e.from_cli || (providers && !providers(e.key).empty())) {
+      const bool provided = providers && !providers(e.key).empty();
+      const UwsgiOption* uwsgi = provided ? nullptr : FindUwsgiOption(e.key);
+      if (uwsgi != nullptr) {
+        // uWSGI acts on it; kiln ignores it: say so (never "not an option"), once per name.
+        if (warned.insert(e.key).second) {
+          diag.Warn(e.file, e.line, NotSupportedMessage(*uwsgi));
+          config.stray_keys_.push_back(
+              absl::StrFormat("%s: %s", Location(e), NotSupportedMessage(*uwsgi)));
+        }
+        continue;
+      }
+      if (e.from_cli || provided) {
         return UnknownOption(e, registry, providers);
       }
       if (!raw.referenced.contains(e.key) && warned.insert(e.key).second) {
@@ -227,6 +241,56 @@ std::vector<std::string> Config::GetList(std::string_view name) const {
       if (!part.empty()) out.emplace_back(part);
     }
   }
+  return out;
+}
+
+namespace {
+
+// The largest unit of `units` ({suffix, amount}, largest first) that divides `n` exactly.
+std::string InUnit(uint64_t n, std::initializer_list<std::pair<const char*, uint64_t>> units) {
+  for (const auto& [suffix, amount] : units) {
+    if (n != 0 && n % amount == 0) return absl::StrFormat("%d%s", n / amount, suffix);
+  }
+  return absl::StrFormat("%d", n);
+}
+
+}  // namespace
+
+std::vector<Config::Resolved> Config::AllResolved() const {
+  std::vector<Resolved> out;
+  for (const auto& [name, v] : values_) {
+    Resolved r{&v.spec, v.set, {}};
+    if (v.spec.kind == OptionKind::kList) {
+      r.values = GetList(name);
+    } else if (!v.texts.empty()) {
+      switch (v.spec.kind) {
+        case OptionKind::kFlag:
+          r.values.push_back(v.flag ? "true" : "false");
+          break;
+        case OptionKind::kNumber:
+          r.values.push_back(absl::StrFormat("%d", v.number));
+          break;
+        case OptionKind::kSize:
+          r.values.push_back(
+              InUnit(v.size, {{"g", uint64_t{1} << 30}, {"m", uint64_t{1} << 20}, {"k", 1024}}));
+          break;
+        case OptionKind::kDuration: {
+          const int64_t ms = absl::ToInt64Milliseconds(v.duration);
+          r.values.push_back(ms < 0 ? absl::StrFormat("%dms", ms)
+                                    : InUnit(ms, {{"h", 3600000}, {"m", 60000}, {"s", 1000},
+                                                  {"ms", 1}}));
+          break;
+        }
+        case OptionKind::kString:
+        case OptionKind::kList:
+          r.values.push_back(v.texts.back());
+          break;
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Resolved& a, const Resolved& b) { return ListedBefore(*a.spec, *b.spec); });
   return out;
 }
 

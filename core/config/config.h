@@ -87,6 +87,20 @@ class Config {
   // refusal to start with no application names as the likely typo.
   const std::vector<std::string>& StrayKeys() const { return stray_keys_; }
 
+  // One option as resolved, for --print-config: its values as text after parsing (a flag
+  // `true`/`false`, a number in decimal, a size or duration in its largest exact unit, the
+  // last value of a scalar, every value of a list in order, comma lists split); the default
+  // when unset; [] when it has neither.
+  struct Resolved {
+    const OptionSpec* spec;
+    bool set;
+    std::vector<std::string> values;
+  };
+  // Every option the registry held, in --help order (core first, then each plugin's).
+  std::vector<Resolved> AllResolved() const;
+  // True when `key` names an option (or an alias) the registry held.
+  bool IsOption(std::string_view key) const { return canonical_.contains(key); }
+
  private:
   friend absl::StatusOr<Config> Resolve(const RawConfig&, const OptionRegistry&,
                                         const ProviderLookup&, Diagnostics&,

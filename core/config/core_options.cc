@@ -49,6 +49,10 @@ const std::vector<Row>& Rows() {
    "Turn every configuration warning (unknown keys, odd values) into a startup error."},
   {"print", kList, "", P,
    "Print a message while the configuration is read."},
+  // Printing the resolved configuration (docs/configuration.md, --print-config)
+  {"show-config", kFlag, "false", I,
+   "Print the resolved configuration (as --print-config does) to stderr at startup, then "
+   "start."},
   // Plugins
   {"plugins", kList, "", I,
    "Load these plugins (comma lists accepted; `N:name` forces modifier1).", {"plugin"}, true},

@@ -1,10 +1,15 @@
 // --help, docs/options.md and --print-config text. See help.h.
 #include "core/config/help.h"
 
+#include <set>
+#include <string_view>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "core/config/uwsgi_options.h"
+#include "core/config/values.h"
 
 namespace kiln::config {
 namespace {
@@ -27,6 +32,18 @@ std::string ValueHint(const OptionSpec& spec) {
   return "";
 }
 
+// A value as an ini line keeps it: a `#` or `;` after a space (or first) would start a comment.
+std::string IniValue(std::string_view value) {
+  std::string out;
+  bool after_space = true;
+  for (char c : value) {
+    if ((c == '#' || c == ';') && after_space) out.push_back('\\');
+    out.push_back(c);
+    after_space = c == ' ' || c == '\t';
+  }
+  return out;
+}
+
 std::string MarkdownCell(const std::string& text) {
   return absl::StrReplaceAll(text, {{"|", "\\|"}, {"\n", " "}});
 }
@@ -36,12 +53,13 @@ std::string MarkdownCell(const std::string& text) {
 std::string HelpText(const OptionRegistry& registry) {
   std::string out =
       "Usage: kiln [FILE.ini[:SECTION]]... [--ini FILE[:SECTION]]... [--OPTION VALUE]...\n"
-      "       kiln ... --print-config | -h, --help | --help-markdown | -v, --version\n"
+      "       kiln ... --print-config[=all] | -h, --help | --help-markdown | -v, --version\n"
       "       kiln --plugin-info PLUGIN.so\n"
       "\n"
       "Every option is accepted as `--name value`, `--name=value` or, for flags, a bare\n"
       "`--name`; in ini files as `name = value`. Later values override earlier ones; list\n"
-      "options accumulate. `--print-config` prints the resolved configuration and exits.\n"
+      "options accumulate. `--print-config` prints the options set, resolved, and exits;\n"
+      "`--print-config=all` prints every option with its value or default.\n"
       "`--plugin-info PLUGIN.so` checks a plugin file as the loader would (ABI version,\n"
       "descriptor, option table) and prints what it declares, without running it.\n";
   std::string owner;
@@ -78,7 +96,9 @@ std::string OptionsMarkdown(const OptionRegistry& registry) {
       "**number**, **size** (bytes; `k`, `m`, `g` suffixes), **duration** (seconds; `ms`, `s`,\n"
       "`m`, `h` suffixes), **string** (the last value wins), **list** (every value is kept).\n"
       "State **planned** means the option is accepted and reported at startup as not\n"
-      "implemented yet. See [configuration.md](configuration.md) for the file format.\n";
+      "implemented yet. A uWSGI option that is not listed here is reported at startup as not\n"
+      "supported, with what to use instead (configuration.md, uWSGI options kiln does not\n"
+      "support). See [configuration.md](configuration.md) for the file format.\n";
   std::string owner;
   for (const OptionSpec* spec : registry.All()) {
     if (spec->owner != owner) {
@@ -98,9 +118,39 @@ std::string OptionsMarkdown(const OptionRegistry& registry) {
   return out;
 }
 
-std::string PrintConfig(const std::vector<Entry>& entries) {
-  std::string out;
-  for (const Entry& e : entries) absl::StrAppend(&out, e.key, " = ", e.value, "\n");
+std::string PrintConfig(const Config& config, bool all) {
+  std::string out = absl::StrCat(
+      "; kiln ", all ? "--print-config=all: every option, set or default"
+                     : "--print-config: the options set (--print-config=all adds the defaults)",
+      "\n[kiln]\n");
+  std::string owner;
+  for (const Config::Resolved& r : config.AllResolved()) {
+    if (!r.set && !all) continue;
+    if (r.spec->owner != owner) {
+      owner = r.spec->owner;
+      absl::StrAppend(&out, owner == "core" ? "; core\n" : "; plugin " + owner + "\n");
+    }
+    if (r.values.empty()) absl::StrAppend(&out, "; ", r.spec->name, " is not set\n");
+    for (const std::string& value : r.values) {
+      absl::StrAppend(&out, r.spec->name, " = ", IniValue(value));
+      if (r.spec->kind == OptionKind::kDuration) {
+        // 30000 seconds print as `500m`, which reads back; the comment says how long that is.
+        absl::Duration d = config.GetDuration(r.spec->name);
+        const std::string human = HumanDuration(d);
+        if (d > absl::ZeroDuration() && human != value) absl::StrAppend(&out, " ; ", human);
+      }
+      absl::StrAppend(&out, "\n");
+    }
+  }
+  std::string others;
+  std::set<std::string_view> seen;
+  for (const Entry& e : config.entries()) {
+    if (config.IsOption(e.key) || !seen.insert(e.key).second) continue;
+    const UwsgiOption* uwsgi = FindUwsgiOption(e.key);
+    absl::StrAppend(&others, "; ", e.key, " = ", e.value,
+                    uwsgi != nullptr ? "  (uWSGI option, not supported)" : "  (placeholder)", "\n");
+  }
+  if (!others.empty()) absl::StrAppend(&out, "; not options, ignored:\n", others);
   return out;
 }
 

@@ -16,7 +16,9 @@ std::string HelpText(const OptionRegistry& registry);
 // The whole of docs/options.md: one table per owner (name, kind, default, state, help).
 std::string OptionsMarkdown(const OptionRegistry& registry);
 
-// One `name = value` line per entry, in order.
-std::string PrintConfig(const std::vector<Entry>& entries);
+// The resolved configuration as an ini file (docs/configuration.md, --print-config): the
+// options that were set (every option with `all`), one `name = value` line per value, grouped
+// by owner; keys that are no option follow as comments.
+std::string PrintConfig(const Config& config, bool all);
 
 }  // namespace kiln::config

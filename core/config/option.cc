@@ -33,4 +33,11 @@ const char* OptionStateName(OptionState state) {
   return "?";
 }
 
+bool ListedBefore(const OptionSpec& a, const OptionSpec& b) {
+  const bool a_core = a.owner == "core", b_core = b.owner == "core";
+  if (a_core != b_core) return a_core;
+  if (a.owner != b.owner) return a.owner < b.owner;
+  return a.name < b.name;
+}
+
 }  // namespace kiln::config

@@ -41,4 +41,8 @@ const char* OptionKindName(OptionKind kind);
 // "implemented", "planned", "accepted, no effect".
 const char* OptionStateName(OptionState state);
 
+// The order --help, docs/options.md and --print-config list options in: core's first, then
+// each plugin's by plugin name, by option name within each.
+bool ListedBefore(const OptionSpec& a, const OptionSpec& b);
+
 }  // namespace kiln::config

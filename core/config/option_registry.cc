@@ -67,12 +67,8 @@ std::vector<const OptionSpec*> OptionRegistry::All() const {
   std::vector<const OptionSpec*> all;
   all.reserve(specs_.size());
   for (const OptionSpec& spec : specs_) all.push_back(&spec);
-  std::sort(all.begin(), all.end(), [](const OptionSpec* a, const OptionSpec* b) {
-    bool a_core = a->owner == "core", b_core = b->owner == "core";
-    if (a_core != b_core) return a_core;
-    if (a->owner != b->owner) return a->owner < b->owner;
-    return a->name < b->name;
-  });
+  std::sort(all.begin(), all.end(),
+            [](const OptionSpec* a, const OptionSpec* b) { return ListedBefore(*a, *b); });
   return all;
 }
 

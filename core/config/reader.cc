@@ -22,6 +22,20 @@ constexpr std::string_view kOpeners[] = {
     "if-exists", "if-not-exists", "if-file",      "if-not-file",     "if-dir",    "if-not-dir",
     "if-opt",    "if-not-opt",    "if-hostname",  "if-not-hostname", "if-plugin", "if-not-plugin"};
 constexpr std::string_view kClosers[] = {"end", "endfor", "end-for", "endif", "end-if"};
+// uWSGI's other spellings of block openers, and the opener each stands for.
+constexpr std::pair<std::string_view, std::string_view> kOpenerAliases[] = {
+    {"ifenv", "if-env"},
+    {"ifexists", "if-exists"},
+    {"ifdir", "if-dir"},
+    {"if-directory", "if-dir"},
+    {"ifplugin", "if-plugin"}};
+
+std::string_view CanonicalOpener(std::string_view key) {
+  for (const auto& [alias, opener] : kOpenerAliases) {
+    if (key == alias) return opener;
+  }
+  return key;
+}
 
 bool IsLoop(std::string_view key) { return key.starts_with("for"); }
 
@@ -59,6 +73,7 @@ std::vector<std::string> ReadlineItems(std::string_view text) {
 }  // namespace
 
 bool IsBlockOpener(std::string_view key) {
+  key = CanonicalOpener(key);
   return std::find(std::begin(kOpeners), std::end(kOpeners), key) != std::end(kOpeners);
 }
 
@@ -165,8 +180,11 @@ absl::Status Reader::Run(const std::vector<IniLine>& lines, size_t begin, size_t
     const IniLine& l = lines[i];
     Where where{f.display, l.line};
     if (IsBlockCloser(l.key)) {
-      diag_.Warn(f.display, l.line, absl::StrFormat("`%s` closes no open block; ignored", l.key));
-      continue;
+      // A stray closer means the blocks are not what the author thinks: which lines apply
+      // is unknowable, so refuse rather than guess.
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s:%d: `%s` closes no open block (no `for` or `if-*` line before it is left open)",
+          f.display, l.line, l.key));
     }
     std::string unknown;
     std::string value = l.bare ? "true" : ExpandMagic(l.value, f.magic, &unknown);
@@ -212,7 +230,8 @@ absl::Status Reader::Run(const std::vector<IniLine>& lines, size_t begin, size_t
       }
       NoteReferences(value);
       KILN_ASSIGN_OR_RETURN(std::string expanded, ExpandNow(value, where));
-      KILN_RETURN_IF_ERROR(RunBlock(l.key, expanded, lines, i + 1, close, f, where));
+      KILN_RETURN_IF_ERROR(
+          RunBlock(std::string(CanonicalOpener(l.key)), expanded, lines, i + 1, close, f, where));
       i = close;
       continue;
     }

@@ -467,8 +467,17 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
     return 0;
   }
   CloseStartupStderr();  // started: from here on the log file says everything
-  if (!o.master) {
-    // No master: this process is worker 1 and serves until a signal stops it.
+  if (!o.master && o.processes > 1) {
+    // uWSGI forks the other workers without a master, and none that dies is replaced. An
+    // operator asking for N processes wants N serving: kiln runs its master to keep them
+    // (docs/decisions.md 35).
+    log::Notice(
+        "processes = %d without master: kiln runs a master to supervise the %d workers, as "
+        "`master = true` would",
+        o.processes, o.processes);
+  }
+  if (!o.master && o.processes <= 1) {
+    // No master and one process: this process is worker 1 and serves until a signal stops it.
     std::vector<net::ListenSocket> ls;
     for (const BoundSocket& s : sockets) {
       ls.push_back(net::ListenSocket{s.fd.Get(),
@@ -480,12 +489,6 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
       return FailAfterBind(sockets, "", sb.status());
     }
     app.ScoreboardMapped(*sb);
-    if (o.processes > 1) {
-      log::Warn(
-          "processes = %d without master: kiln serves with one process; set "
-          "`master = true` to run %d workers",
-          o.processes, o.processes);
-    }
     if (!o.stats.empty()) {  // the stats server lives in the master's loop
       log::Warn("stats = %s needs `master = true`: no stats server without a master", o.stats);
     }

@@ -185,13 +185,62 @@ TEST_F(ReadConfigTest, UnterminatedBlocksAreErrors) {
   EXPECT_THAT(Error({b}), HasSubstr(b + ":2: `if-env` block is never closed (expected `endif`"));
 }
 
-TEST_F(ReadConfigTest, StrayEndAndMismatchedEndWarn) {
-  std::string a = dir_.Write("a.ini", "[uwsgi]\nendif\nfor = 1\nx = 1\nendif\n");
+TEST_F(ReadConfigTest, StrayEndIsAnErrorAndMismatchedEndWarns) {
+  std::string stray = dir_.Write("stray.ini", "[uwsgi]\nmaster\nendif\nfor = 1\nx = 1\nendfor\n");
+  EXPECT_EQ(Error({stray}), stray + ":3: `endif` closes no open block (no `for` or `if-*` line "
+                                    "before it is left open)");
+  // One closer too many after a nested pair: the last `endif` is the stray one.
+  std::string extra = dir_.Write(
+      "extra.ini", "[uwsgi]\nifenv = HOME\nif-env = HOME\nx = 1\nendif\nendif\nendif\n");
+  EXPECT_THAT(Error({extra}), HasSubstr(extra + ":7: `endif` closes no open block"));
+  std::string a = dir_.Write("a.ini", "[uwsgi]\nfor = 1\nx = 1\nendif\n");
   auto raw = Read({a});
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(Messages(diag_),
-              ElementsAre(HasSubstr(a + ":2: `endif` closes no open block"),
-                          HasSubstr(a + ":5: `endif` closes the `for` block opened at line 3")));
+              ElementsAre(HasSubstr(a + ":4: `endif` closes the `for` block opened at line 2")));
+}
+
+// uWSGI's spellings of the conditions (ifenv, ifexists, ifdir, if-directory) and their
+// negations, nested inside one another.
+TEST_F(ReadConfigTest, ConditionBlocksAndTheirUwsgiSpellingsNest) {
+  host_.env["APP_ENV"] = "production";
+  std::string data = dir_.Write("data/file.txt", "x");
+  std::string data_dir = data.substr(0, data.rfind('/'));
+  std::string ini = dir_.Write(
+      "a.ini",
+      "[uwsgi]\n"
+      "ifenv = APP_ENV\n"
+      "  env = MODE=%(_)\n"
+      "  if-not-env = APP_DEBUG\n"
+      "    processes = 8\n"
+      "    ifexists = " + data + "\n"
+      "      exists = %(_)\n"
+      "    endif\n"
+      "  endif\n"
+      "endif\n"
+      "if-env = APP_ENV=staging\n"
+      "  processes = 1\n"
+      "endif\n"
+      "ifdir = " + data_dir + "\n"
+      "  dir = yes\n"
+      "  if-file = " + data_dir + "\n"
+      "    not-a-file = wrong\n"
+      "  endif\n"
+      "  if-not-file = " + data_dir + "\n"
+      "    file = no\n"
+      "  end-if\n"
+      "endif\n"
+      "if-directory = " + data + "\n"
+      "  wrong = yes\n"
+      "endif\n"
+      "if-not-dir = /nonexistent/kiln\n"
+      "  missing = yes\n"
+      "endif\n");
+  auto raw = Read({ini});
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(Lines(*raw), ElementsAre("env = MODE=production", "processes = 8",
+                                       "exists = " + data, "dir = yes", "file = no",
+                                       "missing = yes"));
 }
 
 TEST_F(ReadConfigTest, UnsupportedLogicBlockIsAnError) {

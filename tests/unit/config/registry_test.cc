@@ -186,11 +186,5 @@ TEST(Help, GroupsOptionsByOwnerWithKindAndDefault) {
   EXPECT_THAT(md, HasSubstr("`processes`<br>`workers`"));
 }
 
-TEST(Help, PrintConfigWritesOneLinePerEntry) {
-  std::vector<Entry> entries = {{"master", "true", "a.ini", 2, false},
-                                {"env", "A=1", "a.ini", 3, false}};
-  EXPECT_EQ(PrintConfig(entries), "master = true\nenv = A=1\n");
-}
-
 }  // namespace
 }  // namespace kiln::config

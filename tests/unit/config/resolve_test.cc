@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/config/config.h"
+#include "core/config/help.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/config/test_util.h"
@@ -10,10 +11,13 @@
 namespace kiln::config {
 namespace {
 
+using ::testing::AnyOf;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using testing::FixedHost;
 using ::testing::HasSubstr;
 using testing::Messages;
+using ::testing::Not;
 using testing::TempDir;
 
 class ResolveTest : public ::testing::Test {
@@ -248,6 +252,154 @@ TEST_F(ResolveTest, GetterOnUnknownOptionIsAProgrammingError) {
   ASSERT_TRUE(c.ok());
   EXPECT_DEATH(c->GetFlag("no-such-option"), "no such option");
   EXPECT_DEATH(c->GetNumber("master"), "not a number");
+}
+
+}  // namespace
+}  // namespace kiln::config
+
+namespace kiln::config {
+namespace {
+
+// A uWSGI option kiln does not implement is named as one, with what to use instead; only a
+// name that is no kiln option and no uWSGI option is called a typo.
+class UwsgiOptionTest : public ResolveTest {};
+
+TEST_F(UwsgiOptionTest, UnsupportedUwsgiOptionIsNamedAsSuchWithTheReplacement) {
+  auto c = Load("gevent = 100\ncache2 = name=x,items=10\nroute-uri = ^/a last:\n"
+                "spooler = /var/spool\nhttp11-socket = :8080\nfastrouter = :3017\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(
+      Messages(diag_),
+      ElementsAre(
+          "kiln: warning: " + Ini() + ":2: `gevent` is a uWSGI option (gevent plugin) not "
+          "supported by kiln; ignored; use `threads` for concurrent blocking requests (each "
+          "worker's event loop already holds idle and slow connections without a thread); ASGI "
+          "support is planned",
+          HasSubstr(Ini() + ":3: `cache2` is a uWSGI option (core) not supported by kiln; "
+                    "ignored; kiln has no shared cache"),
+          HasSubstr(Ini() + ":4: `route-uri` is a uWSGI option (core) not supported by kiln; "
+                    "ignored; do the routing in nginx"),
+          HasSubstr(":5: `spooler` is a uWSGI option (core) not supported by kiln; ignored; "
+                    "kiln has no spooler"),
+          HasSubstr(":6: `http11-socket` is a uWSGI option (core) not supported by kiln; "
+                    "ignored; use `http-socket`"),
+          HasSubstr(":7: `fastrouter` is a uWSGI option (fastrouter plugin) not supported")));
+  for (const std::string& m : Messages(diag_)) EXPECT_THAT(m, Not(HasSubstr("not an option")));
+  // The refusal to start without an app repeats them, beside real typos.
+  EXPECT_THAT(c->StrayKeys(), Contains(HasSubstr(":2: `gevent` is a uWSGI option")));
+}
+
+TEST_F(UwsgiOptionTest, UwsgiPluginOptionKilnsPluginLacksIsUnsupportedNotATypo) {
+  // The python plugin is installed but not loaded, and has `module` but not `py-tracebacker`.
+  ProviderLookup providers = [](std::string_view name) {
+    return name == "module" ? std::string("python") : std::string();
+  };
+  auto c = Load("py-tracebacker = /tmp/tb\nlua-shell = true\n", {}, providers);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_),
+              ElementsAre(HasSubstr(":2: `py-tracebacker` is a uWSGI option (python plugin) not "
+                                    "supported by kiln; ignored"),
+                          HasSubstr(":3: `lua-shell` is a uWSGI option (lua plugin) not "
+                                    "supported by kiln; ignored")));
+  // What an installed plugin provides is that plugin's, even when uWSGI has the name too.
+  auto d = Load("module = app\n", {}, providers);
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("is provided by plugin `python`"));
+}
+
+TEST_F(UwsgiOptionTest, CommandLineUnsupportedOptionWarnsAndTypoStillFails) {
+  auto c = Load("", {"--gevent", "100", "--master"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_),
+              ElementsAre(HasSubstr("kiln: warning: `gevent` is a uWSGI option (gevent plugin) "
+                                    "not supported by kiln")));
+  EXPECT_TRUE(c->GetFlag("master"));
+  auto d = Load("", {"--gevnt", "100"});
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("unknown option --gevnt"));
+}
+
+TEST_F(UwsgiOptionTest, TypoIsNotAnOptionWithTheNearestSuggestion) {
+  auto c = Load("proceses = 4\nvaccum = true\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(Messages(diag_),
+              ElementsAre(HasSubstr(":2: `proceses` is not an option (did you mean `processes`?)"),
+                          HasSubstr(":3: `vaccum` is not an option (did you mean `vacuum`?)")));
+}
+
+TEST_F(UwsgiOptionTest, StrictFailsOnUnsupportedButNotOnAcceptedNoOps) {
+  auto ok = Load("strict = true\nthunder-lock = true\nlog-master = true\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  diag_ = Diagnostics();
+  auto bad = Load("strict = true\nthunder-lock = true\ngevent = 100\n");
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("strict = true: 1 configuration warning is an error"));
+  EXPECT_THAT(Messages(diag_), Contains(HasSubstr("kiln: error: " + Ini() + ":4: `gevent` is a "
+                                                  "uWSGI option (gevent plugin) not supported")));
+}
+
+
+// --print-config prints values as resolved, not as written, and its output reads back as the
+// same configuration.
+class PrintConfigTest : public ResolveTest {};
+
+TEST_F(PrintConfigTest, PrintsParsedValuesInTheirUnitsOncePerOption) {
+  auto c = Load(
+      "master = yes\nworkers = 2\nharakiri = 60\nreload-mercy = 30000\n"
+      "buffer-size = 32768\nreload-on-rss = 200\nsocket = /a.sock\nsocket = :%(port)\n"
+      "port = 3031\nplugins = logfile, python\nlog-format = a \\#b\ngevent = 100\n"
+      "thunder-lock = ture\nsocket-timeout = 1500ms\nlimit-post = 0\n",
+      {"--processes", "4"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(PrintConfig(*c, false),
+            "; kiln --print-config: the options set (--print-config=all adds the defaults)\n"
+            "[kiln]\n"
+            "; core\n"
+            "buffer-size = 32k\n"
+            "harakiri = 1m\n"
+            "limit-post = 0\n"
+            "log-format = a \\#b\n"
+            "master = true\n"
+            "plugins = logfile\n"
+            "plugins = python\n"
+            "processes = 4\n"
+            "reload-mercy = 500m ; 8h20m\n"
+            "reload-on-rss = 200m\n"
+            "socket = /a.sock\n"
+            "socket = :3031\n"
+            "socket-timeout = 1500ms\n"
+            "thunder-lock = true\n"
+            "; not options, ignored:\n"
+            "; port = 3031  (placeholder)\n"
+            "; gevent = 100  (uWSGI option, not supported)\n");
+}
+
+TEST_F(PrintConfigTest, AllAddsEveryOptionWithItsDefault) {
+  auto c = Load("threads = 8\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string all = PrintConfig(*c, true);
+  EXPECT_THAT(all, HasSubstr("\nthreads = 8\n"));
+  EXPECT_THAT(all, HasSubstr("\nlisten = 100\n"));
+  EXPECT_THAT(all, HasSubstr("\nbuffer-size = 65535\n"));
+  EXPECT_THAT(all, HasSubstr("\nworker-reload-mercy = 1m\n"));
+  EXPECT_THAT(all, HasSubstr("\nmaster = false\n"));
+  EXPECT_THAT(all, HasSubstr("\n; socket is not set\n"));
+  EXPECT_THAT(PrintConfig(*c, false), Not(HasSubstr("listen")));
+  for (const OptionSpec* spec : registry_.All()) {
+    EXPECT_THAT(all, AnyOf(HasSubstr("\n" + spec->name + " = "),
+                           HasSubstr("; " + spec->name + " is not set")));
+  }
+}
+
+TEST_F(PrintConfigTest, OutputReadsBackAsTheSameConfiguration) {
+  auto c = Load("master\nprocesses = %(2 * 3)\nharakiri = 90\nenv = A=1 ;x\n"
+                "env = B=\\;2\nlog-format = %(method) \\# %(uri)\npost-buffering = 1m\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string printed = PrintConfig(*c, true);
+  diag_ = Diagnostics();
+  auto again = Load(printed);  // its [kiln] section is read before the [uwsgi] one
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << printed;
+  EXPECT_EQ(PrintConfig(*again, true), printed);
+  EXPECT_THAT(printed, HasSubstr("\nenv = A=1\nenv = B=;2\n"));
+  EXPECT_THAT(printed, HasSubstr("\nlog-format = %(method) \\# %(uri)\n"));
 }
 
 }  // namespace

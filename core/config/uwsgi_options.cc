@@ -1,0 +1,154 @@
+// The uWSGI option table (generated from uwsgi_option_names*.tsv) and what kiln offers instead
+// of the options it does not support. See uwsgi_options.h.
+#include "core/config/uwsgi_options.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
+
+namespace kiln::config {
+namespace {
+
+const std::vector<UwsgiOption>& Table() {
+  static const auto* table = [] {
+    auto* rows = new std::vector<UwsgiOption>{
+#include "core/config/uwsgi_option_names.inc"
+    };
+    std::sort(rows->begin(), rows->end(),
+              [](const UwsgiOption& a, const UwsgiOption& b) { return a.name < b.name; });
+    // A name both tsvs list keeps its first owner.
+    rows->erase(std::unique(rows->begin(), rows->end(),
+                            [](const UwsgiOption& a, const UwsgiOption& b) {
+                              return a.name == b.name;
+                            }),
+                rows->end());
+    return rows;
+  }();
+  return *table;
+}
+
+// What to use instead, for the unsupported options people reach for. A pattern ending in `*`
+// matches every name with that prefix; the first match wins. Only what is true of kiln.
+struct Replacement {
+  std::string_view pattern;
+  std::string_view text;
+};
+
+constexpr std::string_view kThreads =
+    "use `threads` for concurrent blocking requests (each worker's event loop already holds "
+    "idle and slow connections without a thread); ASGI support is planned";
+constexpr std::string_view kNginxRoute =
+    "do the routing in nginx in front of kiln (`location`, `rewrite`, `return`)";
+constexpr std::string_view kRouter =
+    "kiln has no router process: put nginx or HAProxy in front of kiln";
+constexpr std::string_view kStats = "kiln's `stats` server gives the numbers to a collector";
+
+constexpr Replacement kReplacements[] = {
+    {"gevent*", kThreads},
+    {"async", kThreads},
+    {"ugreen*", kThreads},
+    {"greenlet*", kThreads},
+    {"asyncio*", kThreads},
+    {"tornado*", kThreads},
+    {"cache", "kiln has no shared cache: use memcached or redis from the application"},
+    {"cache2", "kiln has no shared cache: use memcached or redis from the application"},
+    {"cache-*", "kiln has no shared cache: use memcached or redis from the application"},
+    {"route", kNginxRoute},
+    {"route-*", kNginxRoute},
+    {"final-route*", kNginxRoute},
+    {"error-route*", kNginxRoute},
+    {"response-route*", kNginxRoute},
+    {"spooler*", "kiln has no spooler: run a task queue (Celery, RQ, ...) beside the application"},
+    {"spool*", "kiln has no spooler: run a task queue (Celery, RQ, ...) beside the application"},
+    {"mule*", "kiln has no mules: run background work as a command with `attach-daemon`"},
+    {"farm*", "kiln has no mules: run background work as a command with `attach-daemon`"},
+    {"emperor*", "docs/emperor.md lists the emperor settings kiln has"},
+    {"vassal*", "docs/emperor.md lists the emperor settings kiln has"},
+    {"http-websockets", "kiln does not serve WebSockets yet (planned with ASGI support)"},
+    {"websocket*", "kiln does not serve WebSockets yet (planned with ASGI support)"},
+    {"http11-socket", "use `http-socket`: it speaks HTTP/1.1 with keep-alive"},
+    {"https*", "terminate TLS in nginx in front of kiln"},
+    {"ssl-*", "terminate TLS in nginx in front of kiln"},
+    {"fastrouter*", kRouter},
+    {"rawrouter*", kRouter},
+    {"sslrouter*", kRouter},
+    {"forkptyrouter*", kRouter},
+    {"chmod", "use `chmod-socket`, which uWSGI reads the same"},
+    {"reaper", "nothing to set: kiln's master always reaps its children"},
+    {"log-reopen", "nothing to set: a kiln reload re-executes kiln, which opens every log again"},
+    {"logto2", "use `logto`: kiln opens it before dropping privileges and gives the file to "
+               "`uid`/`gid`"},
+    {"fs-reload", "use `touch-reload` (kiln checks the file's modification time every second)"},
+    {"reload-on-as", "use `reload-on-rss` (kiln measures resident memory, not address space)"},
+    {"evil-reload-on-as", "use `reload-on-rss`"},
+    {"evil-reload-on-rss", "use `reload-on-rss`"},
+    {"static-expires*", "set Expires or Cache-Control in nginx in front of kiln"},
+    {"static-gzip*", "serve precompressed files with nginx's `gzip_static`"},
+    {"add-header", "add the header in nginx (`add_header`) or in the application"},
+    {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},
+    {"max-fd", "raise the descriptor limit in the service manager (`LimitNOFILE=`)"},
+    {"carbon*", kStats},
+    {"stats-push*", kStats},
+    {"zabbix*", kStats},
+    {"rrdtool*", kStats},
+    {"alarm*", "kiln has no alarms: alert on its log or its stats"},
+    {"xmlconfig", "kiln reads ini files: write the configuration as ini"},
+    {"xml", "kiln reads ini files: write the configuration as ini"},
+    {"yaml", "kiln reads ini files: write the configuration as ini"},
+    {"yml", "kiln reads ini files: write the configuration as ini"},
+    {"json", "kiln reads ini files: write the configuration as ini"},
+    {"js", "kiln reads ini files: write the configuration as ini"},
+};
+
+bool Matches(std::string_view pattern, std::string_view name) {
+  if (pattern.ends_with('*')) {
+    pattern.remove_suffix(1);
+    return name.starts_with(pattern);
+  }
+  return name == pattern;
+}
+
+// uWSGI's plugin names carry the language version Debian built them for ("python311",
+// "lua51"); users know them as "python" and "lua".
+std::string_view PluginName(std::string_view owner) {
+  while (!owner.empty() && absl::ascii_isdigit(static_cast<unsigned char>(owner.back()))) {
+    owner.remove_suffix(1);
+  }
+  return owner;
+}
+
+}  // namespace
+
+std::span<const UwsgiOption> UwsgiOptions() { return Table(); }
+
+const UwsgiOption* FindUwsgiOption(std::string_view name) {
+  const std::vector<UwsgiOption>& table = Table();
+  auto it = std::lower_bound(table.begin(), table.end(), name,
+                             [](const UwsgiOption& o, std::string_view n) { return o.name < n; });
+  return it != table.end() && it->name == name ? &*it : nullptr;
+}
+
+std::string UwsgiReplacement(std::string_view name) {
+  for (const Replacement& r : kReplacements) {
+    if (Matches(r.pattern, name)) return std::string(r.text);
+  }
+  const UwsgiOption* option = FindUwsgiOption(name);
+  if (option != nullptr && option->owner == "http") {
+    return "kiln has no HTTP router process: its workers serve `http` themselves; route and "
+           "terminate TLS in nginx";
+  }
+  return "";
+}
+
+std::string NotSupportedMessage(const UwsgiOption& option) {
+  std::string owner = option.owner == "core"
+                          ? std::string("core")
+                          : absl::StrFormat("%s plugin", PluginName(option.owner));
+  std::string instead = UwsgiReplacement(option.name);
+  return absl::StrFormat("`%s` is a uWSGI option (%s) not supported by kiln; ignored%s",
+                         option.name, owner, instead.empty() ? "" : "; " + instead);
+}
+
+}  // namespace kiln::config
