@@ -4,8 +4,10 @@
 // one over proxy_pass with an upstream keep-alive pool, with the retry settings of
 // conf/nginx/kiln-upstream.conf. GET and POST client loops and slow requests run through
 // nginx while hosts are stopped gracefully, killed, reloaded one after another and started
-// again; every event counts the requests that failed while it lasted. Loopback only; every
-// process is stopped by PID.
+// again; every event counts the requests that failed while it lasted. Then Debian's
+// prometheus scrapes the three hosts' /metrics and its sum of their request counters is checked
+// against the requests the test sent. Loopback only; every process is stopped by PID.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,9 +22,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "core/top/json.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
 #include "tests/python/py_client.h"
@@ -31,6 +36,7 @@ namespace kiln::testing {
 namespace {
 
 constexpr char kNginx[] = "/usr/sbin/nginx";
+constexpr char kPrometheus[] = "/usr/bin/prometheus";
 constexpr int kHosts = 3;
 
 // The example app plus one slow route (a request that is still running when its host stops).
@@ -50,6 +56,18 @@ std::string PluginDir() {
   return d != nullptr ? d : "";
 }
 
+// Stops a server the test started in its own process group: `sig` (its graceful stop), up to
+// 5 s to exit, then SIGKILL to the group.
+void Stop(pid_t pid, int sig) {
+  if (pid <= 0) return;
+  ::kill(pid, sig);
+  for (int i = 0; i < 100 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(-pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
 // nginx in the foreground (daemon off), started as root with its workers as nobody, stopped by
 // PID.
 class Nginx {
@@ -63,18 +81,92 @@ class Nginx {
       ::_exit(127);
     }
   }
-  ~Nginx() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGQUIT);
-    for (int i = 0; i < 100 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
+  ~Nginx() { Stop(pid_, SIGQUIT); }
   pid_t pid() const { return pid_; }
 
  private:
+  pid_t pid_ = -1;
+};
+
+// Debian's prometheus with a config scraping `targets`' /metrics every second, its storage and
+// log under `dir`, its API on 127.0.0.1; stopped by PID (SIGTERM, then SIGKILL).
+class Prometheus {
+ public:
+  Prometheus(const TempDir& dir, const std::vector<std::string>& targets)
+      : address_(absl::StrCat("127.0.0.1:", FreeLoopbackPort())), log_(dir.File("prometheus.log")) {
+    std::string list;
+    for (const std::string& t : targets) absl::StrAppend(&list, list.empty() ? "" : ", ", "'", t, "'");
+    const std::string config = dir.Write("prometheus/prometheus.yml", absl::StrCat(R"(global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: kiln
+    metrics_path: /metrics
+    static_configs:
+      - targets: [)", list, "]\n"));
+    const std::string flags[] = {
+        "--config.file=" + config, "--storage.tsdb.path=" + dir.File("prometheus/data"),
+        "--web.listen-address=" + address_, "--log.level=warn"};
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execl(kPrometheus, "prometheus", flags[0].c_str(), flags[1].c_str(), flags[2].c_str(),
+              flags[3].c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Prometheus() { Stop(pid_, SIGTERM); }
+  std::string Log() const { return TempDir::ReadFile(log_); }
+
+  // Polls /-/ready until Prometheus serves its API; false after `timeout`.
+  bool WaitReady(absl::Duration timeout) const {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<Response> r = HttpGet(address_, "/-/ready", absl::Seconds(2));
+      if (r.ok() && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  // An instant query through /api/v1/query: each series' labels and value. `query` goes into
+  // the URL as given (spaces written %20).
+  struct Sample {
+    std::map<std::string, std::string> labels;
+    double value = 0;
+  };
+  absl::StatusOr<std::vector<Sample>> Query(const std::string& query) const {
+    absl::StatusOr<Response> r =
+        HttpGet(address_, "/api/v1/query?query=" + query, absl::Seconds(5));
+    if (!r.ok()) return r.status();
+    absl::StatusOr<top::JsonValue> doc = top::ParseJson(r->body);
+    if (!doc.ok()) return doc.status();
+    const top::JsonValue* data = doc->Find("data");
+    const top::JsonValue* result = data != nullptr ? data->Find("result") : nullptr;
+    if (r->status != 200 || doc->Str("status") != "success" || result == nullptr) {
+      return absl::InternalError(absl::StrCat(query, ": ", r->head, r->body));
+    }
+    std::vector<Sample> out;
+    for (const top::JsonValue& series : result->items) {
+      Sample s;
+      if (const top::JsonValue* m = series.Find("metric"); m != nullptr) {
+        for (const auto& [k, v] : m->members) s.labels[k] = v.text;
+      }
+      const top::JsonValue* value = series.Find("value");  // [unix time, "number"]
+      if (value == nullptr || value->items.size() != 2) {
+        return absl::InternalError(absl::StrCat(query, ": no value in ", r->body));
+      }
+      s.value = std::stod(value->items[1].text);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+ private:
+  std::string address_, log_;
   pid_t pid_ = -1;
 };
 
@@ -105,21 +197,30 @@ class Cluster {
   std::string front_solo() const { return absl::StrCat("127.0.0.1:", front_solo_port_); }
   KilnProcess& host(int i) { return *hosts_[static_cast<size_t>(i)]; }
 
+  // Before StartHost: each host serves its stats over HTTP on its own address, one port.
+  void WithStats() { stats_port_ = FreeLoopbackPort(); }
+  std::string Stats(int host) const { return absl::StrCat(Ip(host), ":", stats_port_); }
+  // The requests StartHost and StartNginx made to see the hosts answer, each a request a host
+  // served; `unsure` counts probes a host may or may not have served (an answer other than
+  // 200, a timeout, a reset): the Prometheus test needs it to be 0 for an exact count.
+  int probes() const { return probes_; }
+  int unsure_probes() const { return unsure_probes_; }
+
   bool StartHost(int i) {
     const std::string log = dir_.File(absl::StrCat("host", i, "-", ++starts_, ".log"));
-    auto k = std::make_unique<KilnProcess>(
-        std::vector<std::string>{
-            "--master", "--processes", "2", "--plugin-dir", PluginDir(), "--plugins", "python",
-            "--socket", absl::StrCat(Ip(i), ":", uwsgi_port_), "--http-socket",
-            absl::StrCat(Ip(i), ":", http_port_), "--chdir", app_dir_, "--module",
-            "slowapp:app", "--worker-reload-mercy", "30", "--http-keepalive-drain", "3",
-            "--vacuum"},
-        log);
+    std::vector<std::string> args = {
+        "--master", "--processes", "2", "--plugin-dir", PluginDir(), "--plugins", "python",
+        "--socket", absl::StrCat(Ip(i), ":", uwsgi_port_), "--http-socket",
+        absl::StrCat(Ip(i), ":", http_port_), "--chdir", app_dir_, "--module", "slowapp:app",
+        "--worker-reload-mercy", "30", "--http-keepalive-drain", "3", "--vacuum"};
+    if (stats_port_ != 0) {
+      args.insert(args.end(), {"--stats", Stats(i), "--stats-http"});
+    }
+    auto k = std::make_unique<KilnProcess>(std::move(args), log);
     k->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
     hosts_[static_cast<size_t>(i)] = std::move(k);
     return host(i).Start() &&
-           WaitFor200(absl::StrCat(Ip(i), ":", http_port_), "/api/v1/health",
-                      absl::Seconds(30)) &&
+           AwaitHealth(absl::StrCat(Ip(i), ":", http_port_), absl::Seconds(30)) &&
            host(i).WaitForLog("kiln is ready", absl::Seconds(30));
   }
 
@@ -179,8 +280,7 @@ SHIPPED
   bool StartNginx() {
     const std::string conf = dir_.Write("nginx/nginx.conf", NginxConf());
     nginx_ = std::make_unique<Nginx>(conf, ngx_ + "/error.log");
-    return WaitFor200(front(), "/api/v1/health", absl::Seconds(15)) &&
-           WaitFor200(front_http(), "/api/v1/health", absl::Seconds(15));
+    return AwaitHealth(front(), absl::Seconds(15)) && AwaitHealth(front_http(), absl::Seconds(15));
   }
   std::string NginxErrors() const { return TempDir::ReadFile(ngx_ + "/error.log"); }
 
@@ -225,6 +325,23 @@ SHIPPED
     clients_.clear();
   }
 
+  // GET /api/v1/health until it answers 200 (counted in probes_); a refused connect is not a
+  // request, anything else that is not a 200 counts in unsure_probes_.
+  bool AwaitHealth(const std::string& address, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<Response> r =
+          HttpRequest(address, "GET", "/api/v1/health", "", "", absl::Seconds(10));
+      if (r.ok() && r->status == 200) {
+        ++probes_;
+        return true;
+      }
+      if (r.ok() || !absl::StrContains(r.status().message(), "refused")) ++unsure_probes_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
   // Results are counted under `name` from now on.
   void Event(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -265,7 +382,7 @@ SHIPPED
   TempDir dir_;
   std::string app_dir_, ngx_;
   int uwsgi_port_ = 0, http_port_ = 0, front_port_ = 0, front_http_port_ = 0,
-      front_solo_port_ = 0, starts_ = 0;
+      front_solo_port_ = 0, stats_port_ = 0, starts_ = 0, probes_ = 0, unsure_probes_ = 0;
   std::vector<std::unique_ptr<KilnProcess>> hosts_;
   std::unique_ptr<Nginx> nginx_;
   std::vector<std::thread> clients_;
@@ -362,13 +479,97 @@ TEST(MultiHost, ThreeHostsBehindNginxLoseNothingOnStopsReloadsAndRestarts) {
   }
 }
 
-// The Prometheus part of the same shape (issue 18): Debian's prometheus (a config under the
-// test's temp dir, scrape interval 1 s) scrapes the three hosts' /metrics on the stats address
-// (stats-http = true), and after a final scrape a query through its HTTP API for the sum of
-// kiln's request counters across the three equals the number of requests the test sent.
-// It needs the stats server's /metrics, which is not in this tree yet: write it here, with
-// Cluster::StartHost given a stats address per host, once it is.
-TEST(MultiHost, DISABLED_PrometheusSumsTheRequestCountersOfTheThreeHosts) {}
+// The same three hosts, each with its stats over HTTP (stats-http = true), scraped by Debian's
+// prometheus every second: after a known number of requests through nginx (both servers, GET
+// and POST) and a scrape that began after the last of them, Prometheus' sum of
+// kiln_requests_total across the three equals every request the hosts were sent: those through
+// nginx plus the health probes the test made while starting them. The scrapes themselves go to
+// the master's stats server and are not requests.
+TEST(MultiHost, PrometheusSumsTheRequestCountersOfTheThreeHosts) {
+  ASSERT_EQ(::geteuid(), 0u) << "nginx runs as root with its workers as nobody";
+  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
+  ASSERT_EQ(MissingTool(kPrometheus, "prometheus"), "");
+  const absl::Time begin = absl::Now();
+  Cluster c;
+  c.WithStats();
+  for (int i = 0; i < kHosts; ++i) {
+    ASSERT_TRUE(c.StartHost(i)) << c.host(i).Log();
+  }
+  ASSERT_TRUE(c.StartNginx()) << c.NginxErrors();
+  TempDir dir;
+  std::vector<std::string> targets;
+  for (int i = 0; i < kHosts; ++i) targets.push_back(c.Stats(i));
+  Prometheus prom(dir, targets);
+  ASSERT_TRUE(prom.WaitReady(absl::Seconds(15))) << prom.Log();
+
+  constexpr int kEach = 25;  // of each method on each of nginx's two servers
+  int sent = 0;
+  for (const std::string& front : {c.front(), c.front_http()}) {
+    for (int n = 0; n < kEach; ++n) {
+      absl::StatusOr<Response> get = HttpGet(front, "/api/v1/health");
+      ASSERT_TRUE(get.ok() && get->status == 200)
+          << front << ": " << (get.ok() ? get->head : std::string(get.status().message()))
+          << c.NginxErrors();
+      absl::StatusOr<Response> post = HttpRequest(front, "POST", "/api/v1/echo",
+                                                  absl::StrCat("{\"n\": ", n, "}"),
+                                                  "application/json");
+      ASSERT_TRUE(post.ok() && post->status == 200)
+          << front << ": " << (post.ok() ? post->head : std::string(post.status().message()))
+          << c.NginxErrors();
+      sent += 2;
+    }
+  }
+  const absl::Time last = absl::Now();
+  ASSERT_EQ(c.unsure_probes(), 0) << "a start-up probe may or may not have been served";
+  const int expected = sent + c.probes();
+
+  // A scrape of all three that began after the last request (a worker adds to its counter once
+  // the response is written: 250 ms is ample).
+  const double after = absl::ToDoubleSeconds(last - absl::UnixEpoch()) + 0.25;
+  bool scraped = false;
+  std::string seen;
+  while (!scraped && absl::Now() - last < absl::Seconds(10)) {
+    absl::StatusOr<std::vector<Prometheus::Sample>> up = prom.Query("up");
+    absl::StatusOr<std::vector<Prometheus::Sample>> at = prom.Query("timestamp(up)");
+    ASSERT_TRUE(up.ok()) << up.status();
+    ASSERT_TRUE(at.ok()) << at.status();
+    int fresh = 0;
+    for (const Prometheus::Sample& s : *up) fresh += s.value == 1 ? 1 : 0;
+    for (const Prometheus::Sample& s : *at) fresh += s.value > after ? 1 : 0;
+    scraped = up->size() == static_cast<size_t>(kHosts) &&
+              at->size() == static_cast<size_t>(kHosts) && fresh == 2 * kHosts;
+    seen = absl::StrCat(up->size(), " targets, ", fresh, " of ", 2 * kHosts, " up and fresh");
+    if (!scraped) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(scraped) << seen << "\n" << prom.Log();
+
+  absl::StatusOr<std::vector<Prometheus::Sample>> sum = prom.Query("sum(kiln_requests_total)");
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  ASSERT_EQ(sum->size(), 1u);
+  EXPECT_EQ(sum->front().value, expected)
+      << sent << " requests through nginx + " << c.probes() << " start-up probes";
+  // Every host took its share from nginx, and each worker is a series of its own.
+  absl::StatusOr<std::vector<Prometheus::Sample>> per_host =
+      prom.Query("sum%20by%20(instance)%20(kiln_requests_total)");
+  ASSERT_TRUE(per_host.ok()) << per_host.status();
+  ASSERT_EQ(per_host->size(), static_cast<size_t>(kHosts));
+  for (const Prometheus::Sample& s : *per_host) {
+    EXPECT_GT(s.value, 1) << s.labels.at("instance") << " served only its start-up probe";
+  }
+  absl::StatusOr<std::vector<Prometheus::Sample>> series =
+      prom.Query("count(kiln_requests_total)");
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_EQ(series->size(), 1u);
+  EXPECT_EQ(series->front().value, 2 * kHosts);
+  std::printf("%d requests through nginx + %d probes; prometheus: %g, after %.1f s\n", sent,
+              c.probes(), sum->front().value, absl::ToDoubleSeconds(absl::Now() - begin));
+
+  for (int i = 0; i < kHosts; ++i) {
+    c.host(i).Signal(SIGTERM);
+    EXPECT_TRUE(c.host(i).WaitExit(absl::Seconds(20)).has_value()) << c.host(i).Log();
+  }
+  EXPECT_LT(absl::Now() - begin, absl::Seconds(40));
+}
 
 }  // namespace
 }  // namespace kiln::testing

@@ -1,6 +1,7 @@
 // The stats server (`stats`, `stats-http`): uWSGI 2.0.21's JSON keys, order and types checked
 // against the real uWSGI, counters that add up, the listen queue, /metrics through promtool,
-// /ready and /live around a graceful stop, and the stats socket across a reload.
+// /ready and /live around a graceful stop (and during drain-delay), and the stats socket across
+// a reload.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -345,6 +346,59 @@ TEST(StatsHttp, ReadyTurns503AtOnceOnGracefulStopWhileLiveStays200) {
   EXPECT_EQ(live->status, 200);
   slow.join();
   EXPECT_TRUE(kiln.WaitExit(absl::Seconds(15)).has_value());
+}
+
+// drain-delay as a readiness-driven balancer (a Kubernetes Service) sees it: /ready says 503
+// within 100 ms of SIGTERM so the balancer starts taking the host out, while new connections
+// are still served for the whole delay (those the balancer sends until it has), and only then
+// does kiln stop.
+TEST(StatsHttp, DuringDrainDelayReadyIs503WhileNewConnectionsAreServed) {
+  TempDir dir;
+  const std::string http = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  const std::string stats = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  KilnProcess kiln({"--master", "--processes", "2", "--http-socket", http, "--stats", stats,
+                    "--stats-http", "--builtin-handler", "--drain-delay", "2"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(http, absl::Seconds(10))) << kiln.Log();
+  int ready = 0;
+  for (absl::Time end = absl::Now() + absl::Seconds(10); absl::Now() < end && ready != 200;) {
+    auto r = HttpGet(stats, "/ready");
+    ready = r.ok() ? r->status : 0;
+    if (ready != 200) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(ready, 200) << kiln.Log();
+  const absl::Time sent = absl::Now();
+  kiln.Signal(SIGTERM);
+  int status = 0;
+  absl::Duration took;
+  while (absl::Now() - sent < absl::Seconds(1) && status != 503) {
+    auto r = HttpGet(stats, "/ready");
+    status = r.ok() ? r->status : 0;
+    took = absl::Now() - sent;
+  }
+  ASSERT_EQ(status, 503) << kiln.Log();
+  EXPECT_LT(took, absl::Milliseconds(100));
+  // New connections until shortly before the delay ends: each served, /ready 503 throughout.
+  int served = 0;
+  while (absl::Now() - sent < absl::Milliseconds(1700)) {
+    auto r = HttpGet(http, "/echo");
+    ASSERT_TRUE(r.ok()) << "a new connection " << absl::Now() - sent
+                        << " after SIGTERM: " << r.status() << kiln.Log();
+    EXPECT_EQ(r->status, 200);
+    ++served;
+    auto rd = HttpGet(stats, "/ready");
+    ASSERT_TRUE(rd.ok()) << rd.status();
+    EXPECT_EQ(rd->status, 503) << absl::Now() - sent << " after SIGTERM";
+    EXPECT_NE(rd->body.find("stopping"), std::string::npos) << rd->body;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_GE(served, 10);
+  auto exited = kiln.WaitExit(absl::Seconds(15));
+  ASSERT_TRUE(exited.has_value()) << kiln.Log();
+  EXPECT_GE(absl::Now() - sent, absl::Seconds(2)) << "stopped before drain-delay ran out";
+  std::printf("/ready 503 after %s; %d new connections served during drain-delay\n",
+              absl::FormatDuration(took).c_str(), served);
 }
 
 TEST(StatsHttp, ReadyIs503WhileAReloadHasFewerReadyWorkers) {
