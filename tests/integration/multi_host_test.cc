@@ -93,17 +93,23 @@ class Nginx {
 class Prometheus {
  public:
   Prometheus(const TempDir& dir, const std::vector<std::string>& targets)
-      : address_(absl::StrCat("127.0.0.1:", FreeLoopbackPort())), log_(dir.File("prometheus.log")) {
+      : address_(absl::StrCat("127.0.0.1:", FreeLoopbackPort())),
+        log_(dir.File("prometheus.log")) {
     std::string list;
-    for (const std::string& t : targets) absl::StrAppend(&list, list.empty() ? "" : ", ", "'", t, "'");
-    const std::string config = dir.Write("prometheus/prometheus.yml", absl::StrCat(R"(global:
+    for (const std::string& t : targets) {
+      absl::StrAppend(&list, list.empty() ? "" : ", ", "'", t, "'");
+    }
+    // docs/operations.md, "Scraping the hosts with Prometheus", shows this file.
+    const std::string config = dir.Write("prometheus/prometheus.yml",
+                                         absl::StrCat(R"(global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
   - job_name: kiln
     metrics_path: /metrics
     static_configs:
-      - targets: [)", list, "]\n"));
+      - targets: [)",
+                                                      list, "]\n"));
     const std::string flags[] = {
         "--config.file=" + config, "--storage.tsdb.path=" + dir.File("prometheus/data"),
         "--web.listen-address=" + address_, "--log.level=warn"};
