@@ -598,8 +598,8 @@ TEST_F(EmperorTest, StatsOverHttpJsonMetricsWithAVassalLabelReadyAndLive) {
   EXPECT_TRUE(std::regex_search(doc->body,
                                 std::regex(R"("id":"b.ini","pid":\d+,[^}]*"ready":1)")))
       << doc->body;
-  EXPECT_TRUE(
-      std::regex_search(doc->body, std::regex(R"("blacklist":\[\{"id":"bad.ini","throttle_level")")))
+  EXPECT_TRUE(std::regex_search(
+      doc->body, std::regex(R"("blacklist":\[\{"id":"bad.ini","throttle_level")")))
       << doc->body;
 
   // /metrics: Prometheus text that promtool accepts, a series per vassal file.
@@ -637,10 +637,12 @@ TEST_F(EmperorTest, StatsOverHttpJsonMetricsWithAVassalLabelReadyAndLive) {
       << emperor_->Log();
   EXPECT_NE(ready_body.find("c.ini"), std::string::npos) << ready_body;
   ASSERT_TRUE(WaitUntilHttpAnswers(c_http, absl::Seconds(15))) << emperor_->Log();
-  EXPECT_TRUE(WaitFor([&] {
-    auto r = HttpGet(Stats(), "/ready");
-    return r.ok() && r->status == 200;
-  }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(Stats(), "/ready");
+        return r.ok() && r->status == 200;
+      },
+      absl::Seconds(10)));
 }
 
 }  // namespace
