@@ -248,6 +248,10 @@ const std::vector<Row>& Rows() {
   {"emperor-stats", kStr, "", I,
    "Serve the emperor's state as one JSON document per connection on this address "
    "(`host:port`, or a unix socket path).", {"emperor-stats-server"}},
+  // Emperor stats over HTTP (kiln's own; uWSGI's emperor has no HTTP side).
+  {"emperor-stats-http", kFlag, "false", I,
+   "kiln: speak HTTP on the `emperor-stats` address: the JSON for every path, plus GET "
+   "/metrics (Prometheus, a `vassal` label per vassal file), /ready and /live."},
   {"emperor-graceful-shutdown", kFlag, "true", I,
    "Stop vassals gracefully when the emperor stops (kiln's default; `false` stops them at "
    "once with SIGINT)."},

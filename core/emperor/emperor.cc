@@ -88,8 +88,8 @@ class Emperor {
  public:
   Emperor(EmperorOptions o, std::string exe) : o_(std::move(o)), exe_(std::move(exe)) {}
   int Run();
-  // The stats document of the current state.
-  std::string StatsJson() const;
+  // The current state, for the stats document, the metrics and /ready.
+  EmperorStats Stats() const;
 
  private:
   // `deep`: read every file's content too (after an inotify event, or without inotify).
@@ -434,7 +434,7 @@ int64_t Emperor::NextDeadline(int64_t now) const {
   return next;
 }
 
-std::string Emperor::StatsJson() const {
+EmperorStats Emperor::Stats() const {
   EmperorStats s;
   s.version = KILN_VERSION_STRING;
   s.pid = pid_;
@@ -443,35 +443,39 @@ std::string Emperor::StatsJson() const {
   s.cwd = cwd_;
   s.emperor = o_.sources;
   s.tyrant = o_.tyrant;
+  s.stopping = shutting_down_;
   for (const auto& [path, v] : vassals_) {
-    if (v.pid != 0) {
-      VassalStats vs;
-      vs.id = v.id;
-      vs.pid = v.pid;
-      vs.born = v.born;
-      vs.last_mod = v.last_mod;
-      vs.last_heartbeat = v.last_heartbeat;
-      vs.loyal = v.loyal;
-      vs.ready = v.ready;
-      vs.accepting = v.ready;
-      vs.last_loyal = v.last_loyal;
-      vs.last_ready = vs.last_accepting = v.last_ready;
-      vs.first_run = v.first_run;
-      vs.last_run = v.last_run;
-      vs.cursed = v.cursed;
-      vs.uid = v.identity ? v.identity->uid : getuid();
-      vs.gid = v.identity ? v.identity->gid : getgid();
-      vs.monitor = v.source;
-      vs.respawns = v.respawns;
-      s.vassals.push_back(std::move(vs));
-    }
+    VassalStats vs;
+    vs.id = v.id;
+    vs.pid = v.pid;
+    vs.born = v.born;
+    vs.last_mod = v.last_mod;
+    vs.last_heartbeat = v.last_heartbeat;
+    vs.loyal = v.loyal;
+    vs.ready = v.ready;
+    vs.accepting = v.ready;
+    vs.last_loyal = v.last_loyal;
+    vs.last_ready = vs.last_accepting = v.last_ready;
+    vs.first_run = v.first_run;
+    vs.last_run = v.last_run;
+    vs.cursed = v.cursed;
+    vs.uid = v.identity ? v.identity->uid : getuid();
+    vs.gid = v.identity ? v.identity->gid : getgid();
+    vs.monitor = v.source;
+    vs.respawns = v.respawns;
+    vs.blacklisted = v.blacklisted;
+    vs.refused = !v.refused.empty();
+    vs.stopping = (v.stopping && !v.respawn_now) || !v.present;
+    vs.throttle_ms = v.throttle_ms;
+    vs.attempt = v.attempt;
+    s.vassals.push_back(std::move(vs));
     if (v.blacklisted) {
       s.blacklist.push_back(
           BlacklistStats{v.id, v.throttle_ms, v.attempt, v.first_attempt, v.last_attempt});
       s.throttle_level = std::max(s.throttle_level, v.throttle_ms);
     }
   }
-  return EmperorStatsJson(s);
+  return s;
 }
 
 int Emperor::Run() {
@@ -484,11 +488,11 @@ int Emperor::Run() {
     return 1;
   }
   if (!o_.stats.empty()) {
-    if (absl::Status s = stats_.Open(o_.stats); !s.ok()) {
+    if (absl::Status s = stats_.Open(o_.stats, o_.stats_http); !s.ok()) {
       log::Error("kiln emperor: %s", base::Sv(s.message()));
       return 1;
     }
-    log::Notice("emperor: stats server on %s", o_.stats);
+    log::Notice("emperor: stats server%s on %s", o_.stats_http ? " (HTTP)" : "", o_.stats);
   }
   if (!o_.pidfile.empty()) {
     if (absl::Status s = process::WritePidfile(o_.pidfile, pid_); !s.ok()) {
@@ -543,7 +547,7 @@ int Emperor::Run() {
       if (pfds[links_at + i].revents != 0 && linked[i]->link) OnLink(*linked[i]);
     }
     Reap(now);  // SIGCHLDs coalesce: always look
-    stats_.OnPoll(pfds.data() + stats_at, now, [this] { return StatsJson(); });
+    stats_.OnPoll(pfds.data() + stats_at, now, [this] { return Stats(); });
     if (watch_at != 0 && pfds[watch_at].revents != 0 && watch_.Drain()) {
       next_scan_ns_ = std::min(next_scan_ns_, now + kSettleNs);
       deep_scan_ = true;

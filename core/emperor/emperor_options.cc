@@ -90,6 +90,7 @@ absl::StatusOr<EmperorOptions> EmperorOptionsFromConfig(const config::Config& cf
     o.set.push_back(kv);
   }
   o.stats = cfg.GetString("emperor-stats");
+  o.stats_http = cfg.GetFlag("emperor-stats-http");
   o.graceful_shutdown = cfg.GetFlag("emperor-graceful-shutdown");
   o.pidfile = Absolute(cfg.GetString("emperor-pidfile"));
   o.procname = cfg.GetString("emperor-procname");

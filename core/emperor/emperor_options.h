@@ -27,6 +27,7 @@ struct EmperorOptions {
   std::vector<std::string> include;         // vassals-include
   std::vector<std::string> set;             // vassal-set, key=value
   std::string stats;                        // emperor-stats address
+  bool stats_http = false;                  // emperor-stats-http: HTTP, /metrics, /ready
   bool graceful_shutdown = true;
   std::string pidfile;
   std::string procname;

@@ -1,4 +1,4 @@
-// The emperor stats document and its non-blocking server.
+// The emperor stats document, its metrics and readiness, and the non-blocking server.
 #include "core/emperor/emperor_stats.h"
 
 #include <arpa/inet.h>
@@ -11,9 +11,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/base/errno_status.h"
 
 namespace kiln::emperor {
@@ -75,9 +78,11 @@ std::string EmperorStatsJson(const EmperorStats& s) {
   Num(&out, "throttle_level", s.throttle_level);
   Key(&out, "vassals");
   out.push_back('[');
-  for (size_t i = 0; i < s.vassals.size(); ++i) {
-    const VassalStats& v = s.vassals[i];
-    out.append(i > 0 ? ",{" : "{");
+  bool first = true;
+  for (const VassalStats& v : s.vassals) {
+    if (v.pid == 0) continue;  // uWSGI lists running vassals only
+    out.append(first ? "{" : ",{");
+    first = false;
     Str(&out, "id", v.id, true);
     Num(&out, "pid", v.pid);
     Num(&out, "born", v.born);
@@ -117,7 +122,77 @@ std::string EmperorStatsJson(const EmperorStats& s) {
   return out;
 }
 
-absl::Status StatsServer::Open(const std::string& address) {
+std::string EmperorMetricsText(const EmperorStats& s) {
+  struct PerVassal {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const VassalStats&);  // integers up to 2^53 print exactly
+  };
+  static const PerVassal kPerVassal[] = {
+      {"kiln_vassal_up", "gauge", "1 while the vassal's master process runs.",
+       [](const VassalStats& v) -> double { return v.pid != 0; }},
+      {"kiln_vassal_ready", "gauge",
+       "1 while the vassal reports its workers accept (0 while it starts, reloads or stops).",
+       [](const VassalStats& v) -> double { return v.ready; }},
+      {"kiln_vassal_loyal", "gauge", "1 once the running vassal was ready since it started.",
+       [](const VassalStats& v) -> double { return v.loyal; }},
+      {"kiln_vassal_respawns_total", "counter",
+       "Times the emperor started the vassal again after its master died once ready.",
+       [](const VassalStats& v) -> double { return v.respawns; }},
+      {"kiln_vassal_blacklisted", "gauge",
+       "1 while the vassal is blacklisted: it died before it was ever ready.",
+       [](const VassalStats& v) -> double { return v.blacklisted; }},
+      {"kiln_vassal_failed_starts", "gauge",
+       "Deaths before ready in a row (0 once the vassal was ready).",
+       [](const VassalStats& v) -> double { return v.attempt; }},
+      {"kiln_vassal_refused", "gauge", "1 while tyrant mode refuses to run the vassal's file.",
+       [](const VassalStats& v) -> double { return v.refused; }},
+      {"kiln_vassal_start_time_seconds", "gauge",
+       "When the vassal's current process started, unix seconds (0: not running).",
+       [](const VassalStats& v) -> double { return v.pid != 0 ? v.born : 0; }},
+      {"kiln_vassal_last_modified_timestamp_seconds", "gauge",
+       "The vassal file's modification time, unix seconds.",
+       [](const VassalStats& v) -> double { return v.last_mod; }},
+      {"kiln_vassal_throttle_seconds", "gauge",
+       "Delay before a blacklisted vassal's next start attempt.",
+       [](const VassalStats& v) -> double { return static_cast<double>(v.throttle_ms) / 1000; }},
+  };
+  std::string out;
+  for (const PerVassal& m : kPerVassal) {
+    process::PrometheusFamily(&out, m.name, m.type, m.help);
+    for (const VassalStats& v : s.vassals) {
+      absl::StrAppend(&out, m.name, "{vassal=\"", process::PrometheusLabel(v.id), "\"} ",
+                      absl::StrFormat("%.15g", m.value(v)), "\n");
+    }
+  }
+  process::PrometheusFamily(&out, "kiln_emperor_vassals", "gauge",
+                            "Vassal files the emperor knows.");
+  absl::StrAppend(&out, "kiln_emperor_vassals ", s.vassals.size(), "\n");
+  process::PrometheusFamily(&out, "kiln_emperor_blacklisted_vassals", "gauge",
+                            "Vassals on the blacklist.");
+  absl::StrAppend(&out, "kiln_emperor_blacklisted_vassals ", s.blacklist.size(), "\n");
+  process::PrometheusFamily(&out, "kiln_emperor_ready", "gauge",
+                            "1 while /ready answers 200: no vassal is still on its way up.");
+  absl::StrAppend(&out, "kiln_emperor_ready ", EmperorReadiness(s).ready ? 1 : 0, "\n");
+  return out;
+}
+
+process::Readiness EmperorReadiness(const EmperorStats& s) {
+  if (s.stopping) return process::Readiness{false, "stopping"};
+  std::vector<std::string> waiting;
+  for (const VassalStats& v : s.vassals) {
+    if (v.stopping || v.blacklisted || v.refused) continue;
+    if (v.pid == 0 || !v.loyal) waiting.push_back(v.id);
+  }
+  if (waiting.empty()) return process::Readiness{true, ""};
+  return process::Readiness{
+      false, absl::StrFormat("%d of %d vassal(s) starting: %s", waiting.size(), s.vassals.size(),
+                             absl::StrJoin(waiting, ", "))};
+}
+
+absl::Status StatsServer::Open(const std::string& address, bool http) {
+  http_ = http;
   size_t colon = address.rfind(':');
   if (colon == std::string::npos) {
     sockaddr_un sun{};
@@ -170,8 +245,7 @@ absl::Status StatsServer::Open(const std::string& address) {
       a4->sin_addr.s_addr = htonl(INADDR_ANY);
     } else if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "emperor-stats: `%s` is not an IPv4 address (write 127.0.0.1:9191 or [::1]:9191)",
-          host));
+          "emperor-stats: `%s` is not an IPv4 address (write 127.0.0.1:9191 or [::1]:9191)", host));
     }
     len = sizeof(*a4);
   }
@@ -189,39 +263,69 @@ absl::Status StatsServer::Open(const std::string& address) {
 
 void StatsServer::AddPollFds(std::vector<pollfd>* fds) const {
   if (!listen_) return;
-  fds->push_back(pollfd{listen_.Get(), static_cast<short>(clients_.size() < kMaxClients ? POLLIN : 0), 0});
+  fds->push_back(
+      pollfd{listen_.Get(), static_cast<short>(clients_.size() < kMaxClients ? POLLIN : 0), 0});
   for (const Client& c : clients_) {
-    fds->push_back(pollfd{c.fd.Get(), POLLOUT, 0});
+    fds->push_back(pollfd{c.fd.Get(), static_cast<short>(c.writing ? POLLOUT : POLLIN), 0});
   }
 }
 
-void StatsServer::Accept(int64_t now_ns, const std::string& doc) {
+bool StatsServer::Send(Client& c) {
+  ssize_t n =
+      send(c.fd.Get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n > 0) c.sent += static_cast<size_t>(n);
+  if (n < 0 && errno != EAGAIN && errno != EINTR) return false;  // gone
+  return c.sent < c.out.size();
+}
+
+void StatsServer::OnPoll(const pollfd* fds, int64_t now_ns,
+                         const std::function<EmperorStats()>& stats) {
+  if (!listen_) return;
+  std::optional<EmperorStats> snapshot;  // built once per wakeup, only when needed
+  auto current = [&]() -> const EmperorStats& {
+    if (!snapshot) snapshot = stats();
+    return *snapshot;
+  };
+  auto answer = [&](Client& c) {
+    if (http_) {
+      c.out = process::AnswerStatsRequest(
+          c.in, process::StatsPages{[&] { return EmperorStatsJson(current()); },
+                                    [&] { return EmperorMetricsText(current()); },
+                                    [&] { return EmperorReadiness(current()); }});
+    } else {
+      c.out = EmperorStatsJson(current());  // plain: the document at once, nothing read
+    }
+    c.writing = true;
+    return Send(c);
+  };
+  // The clients polled, before new ones join.
+  std::vector<Client> keep;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    Client& c = clients_[i];
+    bool alive = true;
+    const short ev = fds[1 + i].revents;
+    if (c.writing && (ev & (POLLOUT | POLLERR | POLLHUP))) {
+      alive = Send(c);
+    } else if (!c.writing && ev != 0) {
+      if ((ev & (POLLERR | POLLNVAL)) != 0) {
+        alive = false;
+      } else if (process::ReadStatsRequest(c.fd.Get(), &c.in)) {
+        alive = answer(c);
+      }
+    }
+    if (alive && now_ns < c.deadline_ns) keep.push_back(std::move(c));  // else: dropped
+  }
+  clients_ = std::move(keep);
+  if ((fds[0].revents & POLLIN) == 0) return;
   while (clients_.size() < kMaxClients) {
     base::UniqueFd fd(accept4(listen_.Get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;
-    Client c{std::move(fd), doc, 0, now_ns + kClientTimeoutNs};
-    ssize_t n = send(c.fd.Get(), c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) c.sent = static_cast<size_t>(n);
-    if (c.sent < c.out.size() && (n >= 0 || errno == EAGAIN)) {
-      clients_.push_back(std::move(c));  // the rest when the socket takes it
-    }
+    Client c;
+    c.fd = std::move(fd);
+    c.deadline_ns = now_ns + kClientTimeoutNs;
+    if (!http_ && !answer(c)) continue;  // written at once: closed
+    clients_.push_back(std::move(c));    // the rest (or the request) when the socket has it
   }
-}
-
-void StatsServer::Flush(const pollfd* fds, int64_t now_ns) {
-  size_t polled = clients_.size();
-  std::vector<Client> keep;
-  for (size_t i = 0; i < polled; ++i) {
-    Client& c = clients_[i];
-    if (fds[i].revents & (POLLOUT | POLLERR | POLLHUP)) {
-      ssize_t n = send(c.fd.Get(), c.out.data() + c.sent, c.out.size() - c.sent,
-                       MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n > 0) c.sent += static_cast<size_t>(n);
-      if (n < 0 && errno != EAGAIN) continue;  // gone: dropped
-    }
-    if (c.sent < c.out.size() && now_ns < c.deadline_ns) keep.push_back(std::move(c));
-  }
-  clients_ = std::move(keep);
 }
 
 void StatsServer::Close() {

@@ -126,27 +126,6 @@ std::string Cwd() {
   return getcwd(buf, sizeof(buf)) != nullptr ? std::string(buf) : std::string();
 }
 
-// Prometheus label values escape \, " and newline.
-std::string Label(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out.append("\\n");
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-void Family(std::string* out, std::string_view name, std::string_view type,
-            std::string_view help) {
-  out->append(absl::StrFormat("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type));
-}
-
 // A float as Prometheus reads it (no exponent needed for our ranges).
 std::string Seconds(double s) { return absl::StrFormat("%.9g", s); }
 
@@ -331,21 +310,21 @@ std::string MetricsText(const StatsInput& in) {
        &WorkerSlot::harakiri_count},
   };
   for (const PerWorker& m : kCounters) {
-    Family(&out, m.name, m.type, m.help);
+    PrometheusFamily(&out, m.name, m.type, m.help);
     for (int w = 1; w <= sb.workers(); ++w) {
       absl::StrAppend(&out, m.name, "{worker=\"", w, "\"} ", (sb.worker(w).*m.field).load(kRelaxed),
                       "\n");
     }
   }
-  Family(&out, "kiln_worker_respawns_total", "counter",
-         "Times the worker slot was spawned again after its first start.");
+  PrometheusFamily(&out, "kiln_worker_respawns_total", "counter",
+                   "Times the worker slot was spawned again after its first start.");
   for (int w = 1; w <= sb.workers(); ++w) {
     const uint64_t spawns = sb.worker(w).respawn_count.load(kRelaxed);
     absl::StrAppend(&out, "kiln_worker_respawns_total{worker=\"", w, "\"} ",
                     spawns > 0 ? spawns - 1 : 0, "\n");
   }
-  Family(&out, "kiln_worker_resident_memory_bytes", "gauge",
-         "Resident set size of the worker process.");
+  PrometheusFamily(&out, "kiln_worker_resident_memory_bytes", "gauge",
+                   "Resident set size of the worker process.");
   int busy = 0, idle = 0, other = 0;
   for (int w = 1; w <= sb.workers(); ++w) {
     const WorkerSnapshot s = *sb.Snapshot(w);
@@ -359,28 +338,32 @@ std::string MetricsText(const StatsInput& in) {
       ++idle;
     }
   }
-  Family(&out, "kiln_workers", "gauge",
-         "Workers by state: busy (in a request), idle (accepting, no request), other (starting, "
-         "stopping or not running).");
+  PrometheusFamily(&out, "kiln_workers", "gauge",
+                   "Workers by state: busy (in a request), idle (accepting, no request), other "
+                   "(starting, stopping or not running).");
   absl::StrAppend(&out, "kiln_workers{state=\"busy\"} ", busy, "\nkiln_workers{state=\"idle\"} ",
                   idle, "\nkiln_workers{state=\"other\"} ", other, "\n");
-  Family(&out, "kiln_listen_queue", "gauge",
-         "Connections waiting in the listen socket's accept queue.");
+  PrometheusFamily(&out, "kiln_listen_queue", "gauge",
+                   "Connections waiting in the listen socket's accept queue.");
   for (const SocketStats& s : in.sockets) {
-    absl::StrAppend(&out, "kiln_listen_queue{socket=\"", Label(s.name), "\"} ", s.queue, "\n");
+    absl::StrAppend(&out, "kiln_listen_queue{socket=\"", PrometheusLabel(s.name), "\"} ", s.queue,
+                    "\n");
   }
-  Family(&out, "kiln_listen_queue_limit", "gauge", "The accept queue's limit (listen backlog).");
+  PrometheusFamily(&out, "kiln_listen_queue_limit", "gauge",
+                   "The accept queue's limit (listen backlog).");
   for (const SocketStats& s : in.sockets) {
-    absl::StrAppend(&out, "kiln_listen_queue_limit{socket=\"", Label(s.name), "\"} ",
+    absl::StrAppend(&out, "kiln_listen_queue_limit{socket=\"", PrometheusLabel(s.name), "\"} ",
                     s.max_queue, "\n");
   }
-  Family(&out, "kiln_reloads_total", "counter",
-         "Graceful reloads (re-executions of the master) since the first start.");
+  PrometheusFamily(&out, "kiln_reloads_total", "counter",
+                   "Graceful reloads (re-executions of the master) since the first start.");
   absl::StrAppend(&out, "kiln_reloads_total ", in.reloads, "\n");
-  Family(&out, "kiln_ready", "gauge", "1 while every worker accepts and the instance runs.");
+  PrometheusFamily(&out, "kiln_ready", "gauge",
+                   "1 while every worker accepts and the instance runs.");
   absl::StrAppend(&out, "kiln_ready ", CheckReadiness(sb, in.state).ready ? 1 : 0, "\n");
-  Family(&out, "kiln_request_duration_seconds", "histogram",
-         "Time from a request's complete head to the end of its response, per worker id.");
+  PrometheusFamily(&out, "kiln_request_duration_seconds", "histogram",
+                   "Time from a request's complete head to the end of its response, per worker "
+                   "id.");
   for (int w = 1; w <= sb.workers(); ++w) {
     const WorkerSlot& slot = sb.worker(w);
     uint64_t cumulative = 0;

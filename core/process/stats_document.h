@@ -12,6 +12,7 @@
 
 #include "core/process/instance_stop.h"
 #include "core/process/scoreboard.h"
+#include "core/process/stats_http.h"
 
 namespace kiln::process {
 
@@ -40,11 +41,8 @@ std::string StatsJson(const StatsInput& in);
 // The Prometheus text exposition for /metrics. Per-worker RSS is read from /proc here.
 std::string MetricsText(const StatsInput& in);
 
-// /ready: every configured worker accepting and the instance running.
-struct Readiness {
-  bool ready = false;
-  std::string why;  // when not ready: "stopping", "paused", "reloading", "1 of 2 workers ready"
-};
+// /ready: every configured worker accepting and the instance running (`why` when not:
+// "stopping", "paused", "reloading: 1 of 2 workers ready").
 Readiness CheckReadiness(const Scoreboard& scoreboard, InstanceState state);
 
 }  // namespace kiln::process

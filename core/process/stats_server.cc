@@ -23,24 +23,14 @@
 #include "core/log/logger.h"
 #include "core/net/listener.h"
 #include "core/process/master.h"
+#include "core/process/stats_http.h"
 
 namespace kiln::process {
 namespace {
 
 constexpr size_t kMaxConnections = 64;     // more at once: the oldest is dropped
-constexpr size_t kMaxRequestBytes = 8192;  // an HTTP request head larger than this: 400
 constexpr int64_t kTimerNs = 200'000'000;  // deadlines and per-second counters
 constexpr int kTicksPerSecond = 5;
-
-std::string HttpAnswer(int code, std::string_view reason, std::string_view type,
-                       std::string_view body, bool head_only) {
-  std::string out = absl::StrFormat(
-      "HTTP/1.0 %d %s\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n"
-      "Content-Type: %s\r\nContent-Length: %d\r\n\r\n",
-      code, reason, type, body.size());
-  if (!head_only) out.append(body);
-  return out;
-}
 
 }  // namespace
 
@@ -193,55 +183,17 @@ void StatsServer::OnConn(int fd, short revents) {
     Close(fd);
     return;
   }
-  if (!ReadRequest(c)) return;
+  if (!ReadStatsRequest(c.fd.Get(), &c.in)) return;
   c.out = Answer(c.in);
   c.writing = true;
   Flush(fd);
 }
 
-bool StatsServer::ReadRequest(Conn& c) {
-  char buf[2048];
-  for (;;) {
-    ssize_t n = read(c.fd.Get(), buf, sizeof(buf));
-    if (n > 0) {
-      c.in.append(buf, static_cast<size_t>(n));
-      if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos ||
-          c.in.size() >= kMaxRequestBytes) {
-        return true;
-      }
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
-    return true;  // the client closed its side: answer what it sent
-  }
-}
-
 std::string StatsServer::Answer(const std::string& request) {
-  size_t eol = request.find_first_of("\r\n");
-  std::string_view line(request.data(), eol == std::string::npos ? request.size() : eol);
-  size_t sp1 = line.find(' ');
-  if (request.size() >= kMaxRequestBytes || sp1 == std::string_view::npos) {
-    return HttpAnswer(400, "Bad Request", "text/plain", "bad request\n", false);
-  }
-  std::string_view method = line.substr(0, sp1);
-  std::string_view target = line.substr(sp1 + 1);
-  target = target.substr(0, target.find(' '));
-  target = target.substr(0, target.find('?'));
-  const bool head = method == "HEAD";
-  if (target == "/metrics") {
-    return HttpAnswer(200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-                      MetricsText(Input()), head);
-  }
-  if (target == "/ready") {
-    Readiness r = CheckReadiness(scoreboard_, state_());
-    return r.ready ? HttpAnswer(200, "OK", "text/plain", "ready\n", head)
-                   : HttpAnswer(503, "Service Unavailable", "text/plain",
-                                absl::StrCat("not ready: ", r.why, "\n"), head);
-  }
-  if (target == "/live") {
-    return HttpAnswer(200, "OK", "text/plain", "alive\n", head);
-  }
-  return HttpAnswer(200, "OK", "application/json", StatsJson(Input()), head);
+  return AnswerStatsRequest(
+      request, StatsPages{[this] { return StatsJson(Input()); },
+                          [this] { return MetricsText(Input()); },
+                          [this] { return CheckReadiness(scoreboard_, state_()); }});
 }
 
 void StatsServer::Flush(int fd) {

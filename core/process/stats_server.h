@@ -69,8 +69,6 @@ class StatsServer {
   void OnAccept();
   void OnConn(int fd, short revents);
   void OnTimer();
-  // Reads what the client sent; true when the request head is complete (or cannot be).
-  bool ReadRequest(Conn& c);
   std::string Answer(const std::string& request);
   // Writes what fits; closes the connection when everything was written or it failed.
   void Flush(int fd);

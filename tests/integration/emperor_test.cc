@@ -1,7 +1,8 @@
 // The emperor with the real binary and real plugins: a Python and a Lua vassal under one
 // emperor (and the Python one behind nginx's uwsgi_pass), files added, changed, touched and
 // deleted under client load, a vassal crashing at start-up, a vassal master killed, tyrant
-// mode, and the emperor's own signals (TERM with a request in flight, HUP, KILL).
+// mode, the emperor's own signals (TERM with a request in flight, HUP, KILL), and the emperor
+// stats over HTTP (/metrics through promtool, /ready, /live).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -101,6 +102,33 @@ std::string ReadStats(const std::string& path) {
   while ((n = read(*fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
   close(*fd);
   return out;
+}
+
+// `promtool check metrics < file`, its output in `log`: the exit code, -1 when it ran over
+// 20 s (then it is killed by pid).
+int Promtool(const std::string& file, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int in = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (in < 0 || out < 0) _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    execl("/usr/bin/promtool", "promtool", "check", "metrics", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  absl::Time end = absl::Now() + absl::Seconds(20);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return -1;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
@@ -524,6 +552,97 @@ TEST_F(EmperorTest, TyrantRunsEachVassalAsItsFileOwnerAndRefusesRoot) {
   struct stat st;
   EXPECT_NE(stat(dir_.File("root.http").c_str(), &st), 0);
   EXPECT_NE(ReadStats(Stats()).find("\"emperor_tyrant\":1"), std::string::npos);
+}
+
+TEST_F(EmperorTest, StatsOverHttpJsonMetricsWithAVassalLabelReadyAndLive) {
+  ASSERT_EQ(MissingTool("/usr/bin/promtool", "prometheus"), "");
+  std::string a_http = dir_.File("a.http");
+  std::string b_http = dir_.File("b.http");
+  Vassal("a.ini", BuiltinVassal(a_http));
+  Vassal("b.ini", BuiltinVassal(b_http));
+  // Its socket's directory does not exist: it dies before it is ever ready.
+  Vassal("bad.ini", BuiltinVassal(dir_.File("missing/bad.http")));
+  StartEmperor({"--emperor-stats-http", "--emperor-throttle", "200"});
+  ASSERT_TRUE(WaitUntilHttpAnswers(a_http, absl::Seconds(15))) << emperor_->Log();
+  ASSERT_TRUE(WaitUntilHttpAnswers(b_http, absl::Seconds(15))) << emperor_->Log();
+  ASSERT_TRUE(emperor_->WaitForLog("vassal bad.ini exited with code 1 before it was ready",
+                                   absl::Seconds(15)))
+      << emperor_->Log();
+  // A client that connects and says nothing holds nobody up.
+  auto silent = Connect(Stats());
+  ASSERT_TRUE(silent.ok()) << silent.status();
+
+  // /ready: both good vassals are up; the blacklisted one is a failure of its own, shown in
+  // the metrics, and does not hold the emperor's readiness.
+  std::string ready_body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(Stats(), "/ready");
+        ready_body = r.ok() ? absl::StrCat(r->status, " ", r->body) : r.status().ToString();
+        return r.ok() && r->status == 200;
+      },
+      absl::Seconds(10)))
+      << ready_body;
+  auto live = HttpGet(Stats(), "/live");
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->status, 200);
+
+  // The JSON document on any other path, uWSGI's keys.
+  auto doc = HttpGet(Stats(), "/whatever?x=1");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->status, 200);
+  EXPECT_EQ(HeaderOf(*doc, "Content-Type"), "application/json");
+  EXPECT_TRUE(std::regex_search(doc->body,
+                                std::regex(R"("id":"a.ini","pid":\d+,[^}]*"ready":1)")))
+      << doc->body;
+  EXPECT_TRUE(std::regex_search(doc->body,
+                                std::regex(R"("id":"b.ini","pid":\d+,[^}]*"ready":1)")))
+      << doc->body;
+  EXPECT_TRUE(std::regex_search(
+      doc->body, std::regex(R"("blacklist":\[\{"id":"bad.ini","throttle_level")")))
+      << doc->body;
+
+  // /metrics: Prometheus text that promtool accepts, a series per vassal file.
+  auto metrics = HttpGet(Stats(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(HeaderOf(*metrics, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  for (const char* line : {"kiln_vassal_up{vassal=\"a.ini\"} 1\n",
+                           "kiln_vassal_ready{vassal=\"a.ini\"} 1\n",
+                           "kiln_vassal_ready{vassal=\"b.ini\"} 1\n",
+                           "kiln_vassal_loyal{vassal=\"b.ini\"} 1\n",
+                           "kiln_vassal_blacklisted{vassal=\"a.ini\"} 0\n",
+                           "kiln_vassal_blacklisted{vassal=\"bad.ini\"} 1\n",
+                           "kiln_vassal_ready{vassal=\"bad.ini\"} 0\n",
+                           "kiln_emperor_vassals 3\n", "kiln_emperor_blacklisted_vassals 1\n",
+                           "kiln_emperor_ready 1\n"}) {
+    EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " in\n" << metrics->body;
+  }
+  const std::string file = dir_.Write("metrics.txt", metrics->body);
+  EXPECT_EQ(Promtool(file, dir_.File("promtool.log")), 0)
+      << TempDir::ReadFile(dir_.File("promtool.log")) << metrics->body;
+  EXPECT_EQ(TempDir::ReadFile(dir_.File("promtool.log")), "");
+  close(*silent);
+
+  // A vassal file that appears is on its way up: /ready says which until it is.
+  std::string c_http = dir_.File("c.http");
+  Vassal("c.ini", BuiltinVassal(c_http) + "exec-as-user = sleep 1\n");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(Stats(), "/ready");
+        ready_body = r.ok() ? r->body : "";
+        return r.ok() && r->status == 503;
+      },
+      absl::Seconds(10)))
+      << emperor_->Log();
+  EXPECT_NE(ready_body.find("c.ini"), std::string::npos) << ready_body;
+  ASSERT_TRUE(WaitUntilHttpAnswers(c_http, absl::Seconds(15))) << emperor_->Log();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(Stats(), "/ready");
+        return r.ok() && r->status == 200;
+      },
+      absl::Seconds(10)));
 }
 
 }  // namespace

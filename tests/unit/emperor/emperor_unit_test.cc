@@ -1,5 +1,6 @@
 // core/emperor's pure parts: the order of a vassal's --ini arguments, the stats document's
-// keys, uWSGI's millisecond throttles, and what counts as a changed vassal file.
+// keys, the metrics and /ready built from it, uWSGI's millisecond throttles, and what counts
+// as a changed vassal file.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +63,91 @@ TEST(EmperorStats, HasUwsgisKeysInOrder) {
                    "\"first_attempt\":5,\"last_attempt\":6}]}"),
             std::string::npos)
       << j;
+}
+
+// Two vassal files: one ready, one blacklisted and not running.
+EmperorStats TwoVassals() {
+  EmperorStats s;
+  VassalStats good;
+  good.id = "good.ini";
+  good.pid = 11;
+  good.ready = good.loyal = true;
+  good.respawns = 2;
+  good.born = 1700000000;
+  good.last_mod = 1690000000;
+  VassalStats bad;
+  bad.id = "b\"ad.ini";
+  bad.blacklisted = true;
+  bad.attempt = 3;
+  bad.throttle_ms = 4000;
+  s.vassals = {good, bad};
+  s.blacklist.push_back(BlacklistStats{bad.id, 4000, 3, 5, 6});
+  return s;
+}
+
+TEST(EmperorStats, JsonListsRunningVassalsOnly) {
+  std::string j = EmperorStatsJson(TwoVassals());
+  EXPECT_NE(j.find("\"vassals\":[{\"id\":\"good.ini\",\"pid\":11,"), std::string::npos) << j;
+  EXPECT_EQ(j.find("\"id\":\"b\\\"ad.ini\",\"pid\""), std::string::npos) << j;
+}
+
+TEST(EmperorMetrics, EveryVassalFileLabelledAndTheEmperorsTotals) {
+  std::string m = EmperorMetricsText(TwoVassals());
+  for (const char* line : {
+           "# TYPE kiln_vassal_up gauge\n",
+           "kiln_vassal_up{vassal=\"good.ini\"} 1\n",
+           "kiln_vassal_up{vassal=\"b\\\"ad.ini\"} 0\n",
+           "kiln_vassal_ready{vassal=\"good.ini\"} 1\n",
+           "kiln_vassal_loyal{vassal=\"good.ini\"} 1\n",
+           "# TYPE kiln_vassal_respawns_total counter\n",
+           "kiln_vassal_respawns_total{vassal=\"good.ini\"} 2\n",
+           "kiln_vassal_blacklisted{vassal=\"b\\\"ad.ini\"} 1\n",
+           "kiln_vassal_blacklisted{vassal=\"good.ini\"} 0\n",
+           "kiln_vassal_failed_starts{vassal=\"b\\\"ad.ini\"} 3\n",
+           "kiln_vassal_throttle_seconds{vassal=\"b\\\"ad.ini\"} 4\n",
+           "kiln_vassal_start_time_seconds{vassal=\"good.ini\"} 1700000000\n",
+           "kiln_vassal_last_modified_timestamp_seconds{vassal=\"good.ini\"} 1690000000\n",
+           "kiln_emperor_vassals 2\n",
+           "kiln_emperor_blacklisted_vassals 1\n",
+           "kiln_emperor_ready 1\n",
+       }) {
+    EXPECT_NE(m.find(line), std::string::npos) << line << " in\n" << m;
+  }
+}
+
+TEST(EmperorReadiness, WaitsForStartingVassalsNotForBlacklistedOrReloadingOnes) {
+  EmperorStats s = TwoVassals();
+  EXPECT_TRUE(EmperorReadiness(s).ready);
+  s.vassals[0].ready = false;  // reloading: still serves on its old generation
+  EXPECT_TRUE(EmperorReadiness(s).ready);
+  VassalStats starting;
+  starting.id = "new.ini";
+  starting.pid = 12;
+  s.vassals.push_back(starting);
+  process::Readiness r = EmperorReadiness(s);
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.why, "1 of 3 vassal(s) starting: new.ini");
+  s.vassals.pop_back();
+  s.stopping = true;
+  EXPECT_EQ(EmperorReadiness(s).why, "stopping");
+}
+
+TEST(EmperorStatsHttp, RoutesLikeTheInstanceStatsServer) {
+  EmperorStats s = TwoVassals();
+  process::StatsPages pages{[&] { return EmperorStatsJson(s); },
+                            [&] { return EmperorMetricsText(s); },
+                            [&] { return EmperorReadiness(s); }};
+  std::string any = process::AnswerStatsRequest("GET /anything HTTP/1.1\r\n\r\n", pages);
+  EXPECT_EQ(any.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << any;
+  EXPECT_NE(any.find("Content-Type: application/json\r\n"), std::string::npos);
+  EXPECT_NE(any.find("\"vassals\":[{\"id\":\"good.ini\""), std::string::npos);
+  std::string metrics = process::AnswerStatsRequest("GET /metrics HTTP/1.1\r\n\r\n", pages);
+  EXPECT_NE(metrics.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  s.vassals[0].loyal = false;  // starting
+  std::string ready = process::AnswerStatsRequest("GET /ready HTTP/1.1\r\n\r\n", pages);
+  EXPECT_EQ(ready.rfind("HTTP/1.0 503 Service Unavailable\r\n", 0), 0u) << ready;
+  EXPECT_NE(ready.find("not ready: 1 of 2 vassal(s) starting: good.ini\n"), std::string::npos);
+  EXPECT_EQ(process::AnswerStatsRequest("garbage", pages).rfind("HTTP/1.0 400", 0), 0u);
 }
 
 TEST(EmperorOptions, ThrottleIsMillisecondsWhenBareAsInUwsgi) {
