@@ -2,12 +2,7 @@
 #include "core/process/stats_server.h"
 
 #include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +17,7 @@
 #include "core/base/errno_status.h"
 #include "core/log/logger.h"
 #include "core/net/listener.h"
+#include "core/process/listen_queue.h"
 #include "core/process/master.h"
 #include "core/process/stats_http.h"
 
@@ -33,56 +29,6 @@ constexpr int64_t kTimerNs = 200'000'000;  // deadlines and per-second counters
 constexpr int kTicksPerSecond = 5;
 
 }  // namespace
-
-QueueDepth ListenQueueDepth(int fd, bool tcp, int diag) {
-  QueueDepth d;
-  if (tcp) {
-    tcp_info info{};
-    socklen_t len = sizeof(info);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
-      d.queue = info.tcpi_unacked;  // a listen socket's accept queue length
-      d.limit = info.tcpi_sacked;   // and its backlog
-    }
-    return d;
-  }
-  struct stat st;
-  if (diag < 0 || fstat(fd, &st) != 0) return d;
-  struct {
-    nlmsghdr nlh;
-    unix_diag_req req;
-  } msg{};
-  msg.nlh.nlmsg_len = sizeof(msg);
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST;
-  msg.req.sdiag_family = AF_UNIX;
-  msg.req.udiag_states = ~0u;
-  msg.req.udiag_ino = static_cast<uint32_t>(st.st_ino);
-  msg.req.udiag_show = UDIAG_SHOW_RQLEN;
-  msg.req.udiag_cookie[0] = ~0u;  // INET_DIAG_NOCOOKIE: look up by inode alone
-  msg.req.udiag_cookie[1] = ~0u;
-  if (send(diag, &msg, sizeof(msg), MSG_DONTWAIT) != static_cast<ssize_t>(sizeof(msg))) {
-    return d;
-  }
-  // The kernel answers within the send: a non-blocking read finds it (or nothing, if it
-  // refused; then the queue reads 0 rather than wait).
-  alignas(nlmsghdr) char buf[1024];
-  ssize_t n = recv(diag, buf, sizeof(buf), MSG_DONTWAIT);
-  if (n <= 0) return d;
-  auto* h = reinterpret_cast<nlmsghdr*>(buf);
-  if (!NLMSG_OK(h, static_cast<size_t>(n)) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return d;
-  auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
-  int rem = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-  for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, rem); a = RTA_NEXT(a, rem)) {
-    if (a->rta_type == UNIX_DIAG_RQLEN &&
-        RTA_PAYLOAD(a) >= sizeof(unix_diag_rqlen)) {
-      unix_diag_rqlen q;
-      std::memcpy(&q, RTA_DATA(a), sizeof(q));
-      d.queue = q.udiag_rqueue;  // a listening socket: the accept queue and its backlog
-      d.limit = q.udiag_wqueue;
-    }
-  }
-  return d;
-}
 
 StatsServer::StatsServer(const StatsConfig& config, Master& master, const Scoreboard& scoreboard,
                          const std::vector<BoundSocket>& sockets, uint64_t reloads,
@@ -118,7 +64,6 @@ absl::StatusOr<std::unique_ptr<StatsServer>> StatsServer::Start(
   its.it_interval.tv_nsec = kTimerNs;
   its.it_value.tv_nsec = kTimerNs;
   timerfd_settime(s->timer_.Get(), 0, &its, nullptr);
-  s->diag_.Reset(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   StatsServer* self = s.get();
   master.Watch(s->listen_.Get(), POLLIN, [self](short) { self->OnAccept(); });
   master.Watch(s->timer_.Get(), POLLIN, [self](short) { self->OnTimer(); });
@@ -141,7 +86,6 @@ void StatsServer::CloseInChild() {
   for (auto& [fd, c] : conns_) c.fd.Reset();
   listen_.Reset();
   timer_.Reset();
-  diag_.Reset();
 }
 
 void StatsServer::OnAccept() {
@@ -245,9 +189,9 @@ void StatsServer::OnTimer() {
 std::vector<SocketStats> StatsServer::Sockets() {
   std::vector<SocketStats> out;
   for (const BoundSocket& b : sockets_) {
-    QueueDepth d = ListenQueueDepth(b.fd.Get(), b.bound.is_tcp(), diag_ ? diag_.Get() : -1);
-    out.push_back(SocketStats{b.bound.ToString(), b.spec.http ? "http" : "uwsgi", d.queue,
-                              d.limit});
+    ListenQueue q = ReadListenQueue(b.fd.Get()).value_or(ListenQueue{});  // 0 when unknown
+    out.push_back(SocketStats{b.bound.ToString(), b.spec.http ? "http" : "uwsgi",
+                              static_cast<uint64_t>(q.length), static_cast<uint64_t>(q.max)});
   }
   return out;
 }

@@ -84,21 +84,11 @@ class StatsServer {
   std::function<InstanceState()> state_;
   base::UniqueFd listen_;
   base::UniqueFd timer_;
-  base::UniqueFd diag_;  // NETLINK_SOCK_DIAG, for the queue of unix listen sockets
   std::map<int, Conn> conns_;
   std::vector<uint64_t> last_requests_;
   std::vector<uint64_t> delta_requests_;
   uint64_t queue_errors_ = 0;
   int ticks_ = 0;
 };
-
-// The accept queue of a listen socket now and its limit: TCP_INFO for TCP (tcpi_unacked and
-// tcpi_sacked, as uWSGI reads them), sock_diag's UNIX_DIAG_RQLEN for unix sockets (`diag` a
-// NETLINK_SOCK_DIAG socket; -1 skips them).
-struct QueueDepth {
-  uint64_t queue = 0;
-  uint64_t limit = 0;
-};
-QueueDepth ListenQueueDepth(int fd, bool tcp, int diag);
 
 }  // namespace kiln::process
