@@ -43,16 +43,6 @@ def application(environ, start_response):
 )", dir, version);
 }
 
-bool FifoSend(const std::string& path, std::string_view commands) {
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  bool ok = write(fd, commands.data(), commands.size()) == static_cast<ssize_t>(commands.size());
-  close(fd);
-  return ok;
-}
-
 struct Server {
   Server(const TempDir& dir, bool lazy)
       : sock(dir.File("s.sock")),

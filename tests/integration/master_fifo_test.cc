@@ -23,17 +23,6 @@ using std::chrono::milliseconds;
 
 constexpr absl::Duration kStartup = absl::Seconds(15);
 
-// Writes `commands` into the FIFO as an operator's `echo x > fifo` does.
-bool FifoSend(const std::string& path, std::string_view commands) {
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  bool ok = write(fd, commands.data(), commands.size()) == static_cast<ssize_t>(commands.size());
-  close(fd);
-  return ok;
-}
-
 struct Server {
   explicit Server(const TempDir& dir, const std::string& extra = "")
       : sock(dir.File("s.sock")),

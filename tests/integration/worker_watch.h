@@ -1,8 +1,11 @@
 // For the tests of cheaper mode, the master FIFO and chain reloads: the master's children as
-// the kernel sees them (sampled from /proc), and a client loop that counts failed requests.
+// the kernel sees them (sampled from /proc), a client loop that counts failed requests, and
+// a writer for the master FIFO.
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -12,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -152,5 +156,16 @@ class ChildSampler {
   std::vector<int> samples_;
   std::thread thread_;
 };
+
+// Writes `commands` into the FIFO as an operator's `echo x > fifo` does.
+inline bool FifoSend(const std::string& path, std::string_view commands) {
+  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  bool ok = write(fd, commands.data(), commands.size()) == static_cast<ssize_t>(commands.size());
+  close(fd);
+  return ok;
+}
 
 }  // namespace kiln::testing
