@@ -75,14 +75,21 @@ class ClientLoop {
 };
 
 // Every pid logged after `prefix` ("emperor: vassal a.ini started (pid: ", "spawned kiln
-// worker "), in order.
+// worker "), in order. Only whole numbers (followed by `,` or `)`): the log is read while it
+// is written, and a pid cut short would send a test's signal to some other process.
 std::vector<pid_t> LoggedPids(const std::string& log, const std::string& prefix) {
   std::vector<pid_t> out;
   size_t at = 0;
   while ((at = log.find(prefix, at)) != std::string::npos) {
     size_t p = log.find("(pid: ", at);
     at += prefix.size();
-    if (p != std::string::npos && p - at < 40) out.push_back(std::atoi(log.c_str() + p + 6));
+    if (p == std::string::npos || p - at >= 40) continue;
+    size_t digits = p + 6;
+    size_t end = log.find_first_not_of("0123456789", digits);
+    if (end == std::string::npos || end == digits || (log[end] != ',' && log[end] != ')')) {
+      continue;
+    }
+    out.push_back(std::atoi(log.c_str() + digits));
   }
   return out;
 }

@@ -207,9 +207,18 @@ std::map<int, pid_t> KilnProcess::WorkerPids() const {
   std::string log = Log();
   constexpr std::string_view kTag = "spawned kiln worker ";
   for (size_t pos = log.find(kTag); pos != std::string::npos; pos = log.find(kTag, pos + 1)) {
+    // Only a whole line: the log is read while kiln writes it, and a pid cut short ("12" of
+    // "12345") would send a test's signal to some other process.
+    size_t eol = log.find('\n', pos);
+    if (eol == std::string::npos) {
+      break;
+    }
     int id = 0;
     int pid = 0;
-    if (std::sscanf(log.c_str() + pos + kTag.size(), "%d (pid: %d", &id, &pid) == 2) {
+    char close = 0;
+    if (std::sscanf(log.substr(pos + kTag.size(), eol - pos - kTag.size()).c_str(),
+                    "%d (pid: %d%c", &id, &pid, &close) == 3 &&
+        (close == ',' || close == ')')) {
       out[id] = pid;
     }
   }
