@@ -111,8 +111,8 @@ TEST(OperationsOptions, HooksRunAtTheirPhasesInUwsgiOrder) {
       << Slurp(trace);
   EXPECT_EQ(lines.back(), "atexit") << Slurp(trace);
   EXPECT_EQ(count("master-start"), 1) << Slurp(trace);
-  EXPECT_EQ(count("post-fork"), 3) << Slurp(trace);  // two workers and the respawn
-  EXPECT_EQ(count("accepting"), 3) << Slurp(trace);
+  EXPECT_EQ(count("post-fork"), 3) << Slurp(trace) << kiln.Log();  // two workers, the respawn
+  EXPECT_EQ(count("accepting"), 3) << Slurp(trace) << kiln.Log();
   EXPECT_EQ(count("accepting1-once"), 1) << Slurp(trace);
   EXPECT_NE(kiln.Log().find("running \"exec:echo master-start"), std::string::npos);
 }
