@@ -226,6 +226,12 @@ int main(int argc, char** argv) {
     std::fputs(kiln::config::PrintConfig(*config, *print_config).c_str(), stdout);
     return 0;
   }
+  // uWSGI's `print`: each message on stdout, in the order the files give them (not with
+  // --print-config above, whose output must read back as a configuration).
+  for (const std::string& message : config->GetList("print")) {
+    std::fprintf(stdout, "%s\n", message.c_str());
+  }
+  std::fflush(stdout);
   if (config->GetFlag("show-config")) {  // uWSGI's option: the same, at startup, then start
     std::fputs(kiln::config::PrintConfig(*config, false).c_str(), stderr);
   }

@@ -56,7 +56,8 @@ bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5
   return false;
 }
 
-void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report) {
+void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report,
+                              bool micros) {
   if (memory_report) {
     absl::StrAppendFormat(line, "{address space usage: %u bytes/%uMB} {rss usage: %u bytes/%uMB} ",
                           e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
@@ -76,16 +77,19 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
   line->push_back(' ');
   AppendLogSafe(line, e.uri);
   absl::StrAppend(line, " => generated ", e.body_bytes, " bytes in ",
-                  absl::ToInt64Milliseconds(e.duration), " msecs",
+                  micros ? absl::ToInt64Microseconds(e.duration)
+                         : absl::ToInt64Milliseconds(e.duration),
+                  micros ? " micros" : " msecs",
                   e.via_sendfile ? " via sendfile()" : "", " (");
   AppendLogSafe(line, e.protocol);
   absl::StrAppend(line, " ", e.status, ") ", e.header_count, " headers in ", e.header_bytes,
                   " bytes (", e.switches, " switches on core ", e.core_id, ")");
 }
 
-std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report) {
+std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,
+                                     bool micros) {
   std::string line;
-  AppendDefaultRequestLine(&line, e, memory_report);
+  AppendDefaultRequestLine(&line, e, memory_report, micros);
   return line;
 }
 

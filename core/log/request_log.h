@@ -62,9 +62,12 @@ bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5
 // [pid: P|app: 0|req: A/B] ADDR (USER) {N vars in M bytes} [ctime] METHOD URI => generated X
 // bytes in Y msecs (PROTO STATUS) H headers in Z bytes (S switches on core C)
 // memory_report prefixes "{address space usage: ...} {rss usage: ...} ".
-std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report);
+std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,
+                                     bool micros = false);
 // The same line appended to `line` (a serving thread reuses one string for all its lines).
-void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report);
+// `micros` (log-micros): the time as "in N micros" instead of "in N msecs".
+void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report,
+                              bool micros = false);
 
 // A compiled log-format. Known %(name)s are replaced; an unknown %(name) stays verbatim so a
 // typo shows in the log instead of vanishing.

@@ -52,6 +52,8 @@ struct ServeOptions {
   int threads = 1;
   bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
        memory_report = false, ignore_write_errors = false, disable_write_exception = false;
+  bool log_micros = false;           // log-micros: "in N micros" in the default line
+  bool log_x_forwarded_for = false;  // log-x-forwarded-for: the header as the client address
   int64_t log_slow_ms = 0;          // log-slow: log requests this slow despite disable-logging
   std::string log_format;           // empty: uWSGI's default line (docs/decisions.md 20)
   size_t request_log_buffer = 4096; // bytes of request lines a thread writes together; 0: each

@@ -50,6 +50,8 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.log_slow_ms = cfg.GetNumber("log-slow");
   o.log_date = cfg.Has("log-date");
   o.memory_report = cfg.GetFlag("memory-report");
+  o.log_micros = cfg.GetFlag("log-micros");
+  o.log_x_forwarded_for = cfg.GetFlag("log-x-forwarded-for");
   o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");
   o.disable_write_exception = cfg.GetFlag("disable-write-exception");
   o.log_format = cfg.GetString("log-format");

@@ -616,6 +616,12 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.app_requests = count;
   e.worker_requests = count;
   e.remote_addr = req_.Get("REMOTE_ADDR").value_or("");
+  if (options_.log_x_forwarded_for) {  // as uWSGI: the header's whole value, when present
+    if (std::optional<std::string_view> xff = req_.Get("HTTP_X_FORWARDED_FOR");
+        xff.has_value() && !xff->empty()) {
+      e.remote_addr = *xff;
+    }
+  }
   e.remote_user = req_.Get("REMOTE_USER").value_or("");
   e.method = req_.Get("REQUEST_METHOD").value_or("");
   e.uri = req_.Get("REQUEST_URI").value_or("");
@@ -647,7 +653,7 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
     return;
   }
   log_line_.clear();
-  log::AppendDefaultRequestLine(&log_line_, e, options_.memory_report);
+  log::AppendDefaultRequestLine(&log_line_, e, options_.memory_report, options_.log_micros);
   log::EmitRequestLine(log_line_);
 }
 

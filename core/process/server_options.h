@@ -36,6 +36,7 @@ struct ServerOptions {
   std::vector<SocketSpec> sockets;
   int listen_backlog = 100;
   bool reuse_port = false;
+  bool no_defer_accept = false;  // `no-defer-accept`: accept before the first bytes arrive
   std::optional<mode_t> umask;
   std::optional<mode_t> chmod_socket;
   std::string chown_socket;
@@ -79,6 +80,7 @@ struct ServerOptions {
   Hooks hooks;                  // hook-<phase> and exec-<phase>, in order, hooks first
   std::string chdir2;           // each worker changes here after its app is loaded
   uint64_t limit_as_bytes = 0;  // RLIMIT_AS of every process (0: unchanged)
+  int64_t max_fd = 0;           // `max-fd`: RLIMIT_NOFILE of every process (0: unchanged)
   std::string safe_pidfile;     // written with the pidfile, before privileges are dropped
   std::string pidfile2;         // written after privileges are dropped, as the user
   std::string safe_pidfile2;

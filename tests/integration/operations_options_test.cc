@@ -1,5 +1,5 @@
 // The operations options of uWSGI files on the real kiln binary: phase hooks and exec-*
-// shortcuts at their points of start-up, chdir2, lazy, close-on-exec, no-orphans, limit-as,
+// shortcuts at their points of start-up, chdir2, lazy, close-on-exec, no-orphans, limit-as, max-fd,
 // pidfile2/safe-pidfile, cron, cap, protocol, procname-prefix-spaced, attach-daemon2.
 #include <fcntl.h>
 #include <pwd.h>
@@ -234,10 +234,12 @@ constexpr const char* kLimitMb = "2048";
 constexpr const char* kLimitBytes = "2147483648";
 #endif
 
-TEST(OperationsOptions, LimitAsBoundsEveryProcess) {
+// limit-as and max-fd bound the master and the workers it forks.
+TEST(OperationsOptions, LimitAsAndMaxFdBoundEveryProcess) {
   TempDir dir;
   std::string sock = dir.File("h.sock");
-  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--limit-as", kLimitMb},
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--limit-as", kLimitMb,
+                    "--max-fd", "777"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -245,7 +247,11 @@ TEST(OperationsOptions, LimitAsBoundsEveryProcess) {
   for (pid_t pid : {kiln.pid(), w1}) {
     std::string line = ProcLine(pid, "limits", "Max address space");
     EXPECT_NE(line.find(kLimitBytes), std::string::npos) << line;
+    line = ProcLine(pid, "limits", "Max open files");
+    EXPECT_NE(line.find(" 777 "), std::string::npos) << line;
   }
+  EXPECT_NE(kiln.Log().find("detected max file descriptor number: 777"), std::string::npos)
+      << kiln.Log();
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
 }
