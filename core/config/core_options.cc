@@ -418,6 +418,8 @@ const std::vector<Row>& Rows() {
   {"log-x-forwarded-for", kFlag, "false", I,
    "Log the X-Forwarded-For header (when the request has one) as the client address, in the "
    "default request line and %(addr)."},
+  {"add-header", kList, "", I,
+   "Add this header (`Name: value`) to every response, after the application's own."},
   {"reaper", kFlag, "false", N,
    "Accepted for uWSGI files; kiln's master always reaps its exited children at once."},
   {"log-reopen", kFlag, "false", N,

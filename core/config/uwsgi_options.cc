@@ -81,7 +81,6 @@ constexpr Replacement kReplacements[] = {
     {"evil-reload-on-rss", "use `reload-on-rss`"},
     {"static-expires*", "set Expires or Cache-Control in nginx in front of kiln"},
     {"static-gzip*", "serve precompressed files with nginx's `gzip_static`"},
-    {"add-header", "add the header in nginx (`add_header`) or in the application"},
     {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},
     {"carbon*", kStats},
     {"stats-push*", kStats},

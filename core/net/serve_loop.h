@@ -58,6 +58,8 @@ struct ServeOptions {
   std::string log_format;           // empty: uWSGI's default line (docs/decisions.md 20)
   size_t request_log_buffer = 4096; // bytes of request lines a thread writes together; 0: each
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
+  // add-header: (name, value) added to every response, after the application's headers.
+  std::vector<std::pair<std::string, std::string>> add_headers;
   std::vector<std::string> static_safe;  // directories static-map's symlinks may lead into
   // With no handler: kiln's built-in test handler answers (builtin-handler = true), else
   // every request gets 500 and "no app loaded" is logged.

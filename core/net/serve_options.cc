@@ -2,10 +2,13 @@
 // static-map directories checked at startup (a typo fails the start, not the first request).
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "core/base/strings.h"
 #include "core/config/config.h"
 #include "core/net/serve_loop.h"
 #include "core/net/static_files.h"
+#include "core/protocol/response_writer.h"
 
 namespace kiln::net {
 
@@ -61,6 +64,21 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
     return absl::InvalidArgumentError(absl::StrFormat(
         "option `request-log-buffer`: %u is out of range; expected 0 (write each line at once) "
         "to 65536 bytes", o.request_log_buffer));
+  }
+  for (const std::string& header : cfg.GetList("add-header")) {
+    const size_t colon = header.find(':');
+    std::string name = header.substr(0, colon);
+    std::string value(colon == std::string::npos
+                          ? absl::string_view()
+                          : absl::StripAsciiWhitespace(absl::string_view(header).substr(colon + 1)));
+    absl::Status valid = colon == std::string::npos
+                             ? absl::InvalidArgumentError("expected `Name: value`")
+                             : protocol::ValidateHeader(name, value);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("option `add-header = %s`: %s", header,
+                                                        base::Sv(valid.message())));
+    }
+    o.add_headers.emplace_back(std::move(name), std::move(value));
   }
   for (const std::string& map : cfg.GetList("static-map")) {
     size_t eq = map.find('=');

@@ -256,6 +256,37 @@ TEST(OperationsOptions, LimitAsAndMaxFdBoundEveryProcess) {
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
 }
 
+// add-header adds its headers to every response (the app's, a static file, a kiln error);
+// one that is no `Name: value` stops the start and says so.
+TEST(OperationsOptions, AddHeaderAddsItsHeadersToEveryResponse) {
+  TempDir dir;
+  std::string sock = dir.File("h.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--add-header",
+                    "X-Served-By: kiln", "--add-header", "Cache-Control:  no-store"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  for (const char* target : {"/echo", "/status?code=404"}) {
+    auto r = HttpGet(sock, target);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(HeaderOf(*r, "X-Served-By"), "kiln") << r->head;
+    EXPECT_EQ(HeaderOf(*r, "Cache-Control"), "no-store") << r->head;
+  }
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+
+  KilnProcess bad({"--builtin-handler", "--http-socket", dir.File("b.sock"), "--add-header",
+                   "X-Broken"},
+                  dir.File("bad.log"));
+  ASSERT_TRUE(bad.Start());
+  std::optional<int> code = bad.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(bad.Log().find("option `add-header = X-Broken`: expected `Name: value`"),
+            std::string::npos)
+      << bad.Log();
+}
+
 // pidfile2 is written after the drop to uid, so it belongs to that user; safe-pidfile
 // before, as root. `cap` keeps net_bind_service in the workers after the drop.
 TEST(OperationsOptions, Pidfile2IsWrittenAsTheUserAndCapKeepsCapabilities) {
