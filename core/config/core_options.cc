@@ -420,6 +420,12 @@ const std::vector<Row>& Rows() {
    "default request line and %(addr)."},
   {"add-header", kList, "", I,
    "Add this header (`Name: value`) to every response, after the application's own."},
+  {"static-gzip-all", kFlag, "false", I,
+   "static-map: answer a client that accepts gzip with FILE.gz when it exists "
+   "(Content-Encoding: gzip)."},
+  {"static-expires", kList, "", I,
+   "static-map: `REGEX SECONDS` sets Expires to the request time plus SECONDS on files whose "
+   "real path matches REGEX (the first match wins)."},
   {"reaper", kFlag, "false", N,
    "Accepted for uWSGI files; kiln's master always reaps its exited children at once."},
   {"log-reopen", kFlag, "false", N,

@@ -45,6 +45,10 @@ constexpr std::string_view kRouter =
     "kiln has no router process: put nginx or HAProxy in front of kiln";
 constexpr std::string_view kStats = "kiln's `stats` server gives the numbers to a collector";
 
+constexpr std::string_view kStaticMap =
+    "kiln's static-map has `static-gzip-all` and `static-expires`; for more, serve the files "
+    "with nginx (`gzip_static`, `expires`)";
+
 constexpr Replacement kReplacements[] = {
     {"gevent*", kThreads},
     {"async", kThreads},
@@ -76,11 +80,10 @@ constexpr Replacement kReplacements[] = {
     {"forkptyrouter*", kRouter},
     {"logto2", "use `logto` with `logfile-chown` (kiln opens it before dropping privileges and "
                "gives the file to `uid`/`gid`)"},
+    {"static-*", kStaticMap},
     {"reload-on-as", "use `reload-on-rss` (kiln measures resident memory, not address space)"},
     {"evil-reload-on-as", "use `reload-on-rss`"},
     {"evil-reload-on-rss", "use `reload-on-rss`"},
-    {"static-expires*", "set Expires or Cache-Control in nginx in front of kiln"},
-    {"static-gzip*", "serve precompressed files with nginx's `gzip_static`"},
     {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},
     {"carbon*", kStats},
     {"stats-push*", kStats},

@@ -35,7 +35,8 @@ ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
     handler_ = builtin_.get();
   }
   if (!options_.static_maps.empty()) {
-    absl::StatusOr<StaticFiles> files = StaticFiles::Create(options_.static_maps, options_.static_safe);
+    absl::StatusOr<StaticFiles> files = StaticFiles::Create(options_.static_maps, options_.static_safe,
+                                                            options_.static_extras);
     if (files.ok()) {
       statics_ = std::make_unique<StaticFiles>(std::move(*files));
     } else {

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/base/unique_fd.h"
+#include "core/net/static_files.h"
 #include "core/protocol/request_context.h"
 
 namespace kiln::config {
@@ -61,6 +62,7 @@ struct ServeOptions {
   // add-header: (name, value) added to every response, after the application's headers.
   std::vector<std::pair<std::string, std::string>> add_headers;
   std::vector<std::string> static_safe;  // directories static-map's symlinks may lead into
+  StaticExtras static_extras;  // static-gzip-all, static-expires
   // With no handler: kiln's built-in test handler answers (builtin-handler = true), else
   // every request gets 500 and "no app loaded" is logged.
   bool builtin_handler = false;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "core/base/strings.h"
 #include "core/config/config.h"
@@ -89,8 +90,22 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
     o.static_maps.emplace_back(map.substr(0, eq), map.substr(eq + 1));
   }
   o.static_safe = cfg.GetList("static-safe");
+  o.static_extras.gzip_all = cfg.GetFlag("static-gzip-all");
+  for (const std::string& rule : cfg.GetList("static-expires")) {
+    // uWSGI's form: `REGEX SECONDS`, split at the first space.
+    const size_t space = rule.find(' ');
+    int64_t seconds = 0;
+    if (space == std::string::npos || space == 0 ||
+        !absl::SimpleAtoi(absl::string_view(rule).substr(space + 1), &seconds)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `static-expires = %s`: expected `REGEX SECONDS` (e.g. `\\.css$ 86400`)",
+          rule));
+    }
+    o.static_extras.expires.emplace_back(rule.substr(0, space), seconds);
+  }
   if (!o.static_maps.empty()) {
-    absl::StatusOr<StaticFiles> files = StaticFiles::Create(o.static_maps, o.static_safe);
+    absl::StatusOr<StaticFiles> files =
+        StaticFiles::Create(o.static_maps, o.static_safe, o.static_extras);
     if (!files.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "option `static-map`: %s", std::string(files.status().message())));
