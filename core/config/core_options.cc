@@ -100,6 +100,9 @@ const std::vector<Row>& Rows() {
   {"reload-on-rss", kSize, "0", I,
    "Recycle a worker whose resident memory exceeds this (bare numbers are MiB; 0 disables).",
    {}, false, kMiB},
+  {"reload-on-as", kSize, "0", I,
+   "Recycle a worker whose address space (VmSize) exceeds this (bare numbers are MiB; 0 "
+   "disables).", {}, false, kMiB},
   {"harakiri", kDur, "0", I,
    "Kill a worker whose request runs longer than this (0 disables)."},
   {"harakiri-verbose", kFlag, "false", I, "Log more about the request a harakiri killed."},

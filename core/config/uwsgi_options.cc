@@ -81,7 +81,6 @@ constexpr Replacement kReplacements[] = {
     {"logto2", "use `logto` with `logfile-chown` (kiln opens it before dropping privileges and "
                "gives the file to `uid`/`gid`)"},
     {"static-*", kStaticMap},
-    {"reload-on-as", "use `reload-on-rss` (kiln measures resident memory, not address space)"},
     {"evil-reload-on-as", "use `reload-on-rss`"},
     {"evil-reload-on-rss", "use `reload-on-rss`"},
     {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},

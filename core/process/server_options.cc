@@ -314,6 +314,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   int64_t max_requests = cfg.GetNumber("max-requests");
   o.max_requests = max_requests > 0 ? static_cast<uint64_t>(max_requests) : 0;
   o.reload_on_rss_bytes = cfg.GetSize("reload-on-rss");
+  o.reload_on_as_bytes = cfg.GetSize("reload-on-as");
   o.max_worker_lifetime = cfg.GetDuration("max-worker-lifetime");
   o.min_worker_lifetime = cfg.GetDuration("min-worker-lifetime");
   o.reload_mercy = cfg.GetDuration("reload-mercy");

@@ -58,6 +58,7 @@ struct ServerOptions {
   bool harakiri_verbose = false;
   uint64_t max_requests = 0;
   uint64_t reload_on_rss_bytes = 0;
+  uint64_t reload_on_as_bytes = 0;  // reload-on-as: the worker's address space (VmSize)
   absl::Duration max_worker_lifetime;
   absl::Duration min_worker_lifetime = absl::Seconds(10);
   absl::Duration reload_mercy = absl::Seconds(60);
