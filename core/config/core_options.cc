@@ -296,6 +296,8 @@ const std::vector<Row>& Rows() {
    "at once."},
   {"touch-logreopen", kList, "", I,
    "Reopen log files when this file's modification time changes."},
+  {"log-truncate", kFlag, "false", I,
+   "Empty the logto file when kiln starts (not when it reloads)."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},
   {"logfile-chown", kFlag, "false", I, "Give log files kiln creates to uid/gid."},
   // Log rotation and slow-request logging (core/log/rotate.h, request_log.h)

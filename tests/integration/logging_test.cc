@@ -268,6 +268,31 @@ TEST(KilnLogging, ReloadOnSighupWritesToTheRotatedFilesAfresh) {
   EXPECT_TRUE(Has(TempDir::ReadFile(app_log + ".1"), "SIGHUP: graceful reload"));
 }
 
+// log-truncate empties the logto file when kiln starts; a reload (the master re-executes)
+// keeps what the first generation wrote.
+TEST(KilnLogging, LogTruncateEmptiesTheLogtoFileAtStartButNotOnReload) {
+  TempDir dir;
+  std::string log = dir.Write("kiln.log", "a line from the previous run\n");
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--logto", log,
+                    "--log-truncate"},
+                   dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  ASSERT_TRUE(WaitForFile(log, "spawned kiln worker 1", absl::Seconds(5)))
+      << TempDir::ReadFile(log);
+  EXPECT_FALSE(Has(TempDir::ReadFile(log), "previous run")) << TempDir::ReadFile(log);
+  kiln.Signal(SIGHUP);
+  ASSERT_TRUE(WaitForFile(log, "previous one gracefully", absl::Seconds(20)))
+      << TempDir::ReadFile(log);
+  std::string text = TempDir::ReadFile(log);
+  EXPECT_TRUE(Has(text, "SIGHUP: graceful reload")) << text;
+  // The first generation's start is still there, before the reload.
+  EXPECT_LT(text.find("*** Starting kiln"), text.find("SIGHUP: graceful reload")) << text;
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+}
+
 TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
   TempDir dir;
   std::string sock = dir.File("s.sock");
