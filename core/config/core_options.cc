@@ -420,6 +420,13 @@ const std::vector<Row>& Rows() {
    "arrive."},
   {"log-micros", kFlag, "false", I,
    "Give the request time of the default request line in microseconds (`in N micros`)."},
+  {"logformat-strftime", kFlag, "false", I,
+   "Pass log-format's own text through strftime (the request's start, local time): "
+   "`[%d/%m/%Y %H:%M:%S] %(method) %(uri)`; request values are never formatted.",
+   {"log-format-strftime"}},
+  {"log-sendfile", kFlag, "false", I,
+   "Log requests whose response was sent with sendfile (static files, wsgi.file_wrapper) even "
+   "when request logging is off (`disable-logging`)."},
   {"log-x-forwarded-for", kFlag, "false", I,
    "Log the X-Forwarded-For header (when the request has one) as the client address, in the "
    "default request line and %(addr)."},

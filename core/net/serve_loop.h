@@ -54,6 +54,8 @@ struct ServeOptions {
   bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
        memory_report = false, ignore_write_errors = false, disable_write_exception = false;
   bool log_micros = false;           // log-micros: "in N micros" in the default line
+  bool logformat_strftime = false;   // logformat-strftime: log-format's text through strftime
+  bool log_sendfile = false;         // log-sendfile: log sendfile responses despite disable-logging
   bool log_x_forwarded_for = false;  // log-x-forwarded-for: the header as the client address
   int64_t log_slow_ms = 0;          // log-slow: log requests this slow despite disable-logging
   std::string log_format;           // empty: uWSGI's default line (docs/decisions.md 20)

@@ -55,6 +55,8 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.log_date = cfg.Has("log-date");
   o.memory_report = cfg.GetFlag("memory-report");
   o.log_micros = cfg.GetFlag("log-micros");
+  o.logformat_strftime = cfg.GetFlag("logformat-strftime");
+  o.log_sendfile = cfg.GetFlag("log-sendfile");
   o.log_x_forwarded_for = cfg.GetFlag("log-x-forwarded-for");
   o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");
   o.disable_write_exception = cfg.GetFlag("disable-write-exception");

@@ -606,7 +606,8 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   const uint64_t count = loop_.CountRequest();
   const absl::Duration duration = absl::Now() - start;
   if (!log::ShouldLogRequest(ctx.status(), options_.disable_logging, options_.log_4xx,
-                             options_.log_5xx, options_.log_slow_ms, duration)) {
+                             options_.log_5xx, options_.log_slow_ms, duration,
+                             options_.log_sendfile, ctx.via_sendfile())) {
     return;
   }
   log::RequestLogEntry e;
