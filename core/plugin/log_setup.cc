@@ -15,7 +15,6 @@
 #include "core/config/values.h"
 #include "core/log/rotate.h"
 #include "core/log/sink_spec.h"
-#include "core/process/reload.h"  // kReloadsEnv only: a constant, no link dependency
 
 namespace kiln::plugin {
 namespace {
@@ -74,7 +73,8 @@ absl::StatusOr<log::FileOptions> LogFileOptions(const config::Config& cfg) {
   return out;
 }
 
-absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins) {
+absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins,
+                                bool first_start) {
   absl::StatusOr<log::FileOptions> options = LogFileOptions(cfg);
   if (!options.ok()) {
     return options.status();
@@ -95,7 +95,7 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
   std::string logto = cfg.GetString("logto");
   // log-truncate: the logto file starts empty on the first start, not after a reload (the
   // re-executed master goes on writing to it), opened by the same rules as the sink.
-  if (!logto.empty() && cfg.GetFlag("log-truncate") && std::getenv(process::kReloadsEnv) == nullptr) {
+  if (!logto.empty() && cfg.GetFlag("log-truncate") && first_start) {
     absl::StatusOr<base::UniqueFd> fd = log::OpenLogFile(logto, *options);
     if (fd.ok() && ftruncate(fd->Get(), 0) != 0) {
       return base::ErrnoError(errno, "option `log-truncate`: ftruncate", logto);
