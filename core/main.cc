@@ -19,6 +19,7 @@
 #include "core/plugin/log_setup.h"
 #include "core/plugin/plugin_set.h"
 #include "core/process/scoreboard.h"
+#include "core/process/reload.h"
 #include "core/process/server.h"
 #include "core/top/top.h"
 
@@ -226,6 +227,12 @@ int main(int argc, char** argv) {
     std::fputs(kiln::config::PrintConfig(*config, *print_config).c_str(), stdout);
     return 0;
   }
+  // uWSGI's `print`: each message on stdout, in the order the files give them (not with
+  // --print-config above, whose output must read back as a configuration).
+  for (const std::string& message : config->GetList("print")) {
+    std::fprintf(stdout, "%s\n", message.c_str());
+  }
+  std::fflush(stdout);
   if (config->GetFlag("show-config")) {  // uWSGI's option: the same, at startup, then start
     std::fputs(kiln::config::PrintConfig(*config, false).c_str(), stderr);
   }
@@ -239,7 +246,9 @@ int main(int argc, char** argv) {
   // server: plugins see the resolved config, logs open, then the master runs.
   absl::Status st = (*plugins)->ConfigDone(*config);
   if (!st.ok()) return Fail(diag, st);
-  st = kiln::plugin::OpenConfiguredLogs(*config, **plugins);
+  // A reload's re-executed master finds KILN_RELOADS set (core/process/reload.h).
+  st = kiln::plugin::OpenConfiguredLogs(*config, **plugins,
+                                        std::getenv(kiln::process::kReloadsEnv) == nullptr);
   if (!st.ok()) return Fail(diag, st);
   if (emperor) {  // the emperor: a vassal kiln per config file (core/emperor)
     return kiln::emperor::RunEmperor(*config);

@@ -47,8 +47,9 @@ const std::vector<Row>& Rows() {
    "Define a placeholder `key=value` for later `%(key)` references.", {"set-ph", "set"}},
   {"strict", kFlag, "false", I,
    "Turn every configuration warning (unknown keys, odd values) into a startup error."},
-  {"print", kList, "", P,
-   "Print a message while the configuration is read."},
+  {"print", kList, "", I,
+   "Print this message on stdout once the configuration is read, before the server starts "
+   "(every `print` in order; not with --print-config)."},
   // Printing the resolved configuration (docs/configuration.md, --print-config)
   {"show-config", kFlag, "false", I,
    "Print the resolved configuration (as --print-config does) to stderr at startup, then "
@@ -99,11 +100,15 @@ const std::vector<Row>& Rows() {
   {"reload-on-rss", kSize, "0", I,
    "Recycle a worker whose resident memory exceeds this (bare numbers are MiB; 0 disables).",
    {}, false, kMiB},
+  {"reload-on-as", kSize, "0", I,
+   "Recycle a worker whose address space (VmSize) exceeds this (bare numbers are MiB; 0 "
+   "disables).", {}, false, kMiB},
   {"harakiri", kDur, "0", I,
    "Kill a worker whose request runs longer than this (0 disables)."},
   {"harakiri-verbose", kFlag, "false", I, "Log more about the request a harakiri killed."},
   {"touch-reload", kList, "", I,
-   "Reload gracefully when this file's modification time changes."},
+   "Reload gracefully when this file's modification time changes (uWSGI's `fs-reload`, which "
+   "watches for a modification, reads the same).", {"fs-reload"}},
   {"attach-daemon", kList, "", I,
    "Run and supervise this command beside the workers."},
   {"auto-procname", kFlag, "false", I, "Give processes meaningful names in ps output."},
@@ -171,12 +176,14 @@ const std::vector<Row>& Rows() {
   {"socket", kList, "", I,
    "Serve the uwsgi protocol on this address (`/path.sock`, `host:port`, `:port`).",
    {"uwsgi-socket"}},
-  {"http-socket", kList, "", I, "Serve HTTP/1.1 on this address."},
+  {"http-socket", kList, "", I,
+   "Serve HTTP/1.1 on this address, with keep-alive (so uWSGI's `http11-socket` reads the "
+   "same).", {"http11-socket"}},
   {"http", kList, "", I,
    "Serve HTTP/1.1 on this address. The workers answer it themselves, one hop fewer than "
    "uWSGI's separate router process."},
   {"chmod-socket", kStr, "", I,
-   "Set the permissions of unix sockets (bare: 666)."},
+   "Set the permissions of unix sockets (bare: 666).", {"chmod"}},
   {"chown-socket", kStr, "", I,
    "Set the owner (`user[:group]`) of unix sockets."},
   {"vacuum", kFlag, "false", I, "Remove unix sockets and the pidfile at exit."},
@@ -265,7 +272,7 @@ const std::vector<Row>& Rows() {
   {"logger", kList, "", I,
    "Send log lines to this logger: `file:/path` (plugin logfile), `syslog[:ident[,facility]]` "
    "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path."},
-  {"req-logger", kList, "", I, "Send request log lines to this logger."},
+  {"req-logger", kList, "", I, "Send request log lines to this logger.", {"logger-req"}},
   {"log-master", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no log master: every process writes whole lines "
    "with one write() to O_APPEND targets, so lines never interleave."},
@@ -293,6 +300,8 @@ const std::vector<Row>& Rows() {
    "at once."},
   {"touch-logreopen", kList, "", I,
    "Reopen log files when this file's modification time changes."},
+  {"log-truncate", kFlag, "false", I,
+   "Empty the logto file when kiln starts (not when it reloads)."},
   {"logfile-chmod", kStr, "", I, "Permissions of log files kiln creates."},
   {"logfile-chown", kFlag, "false", I, "Give log files kiln creates to uid/gid."},
   // Log rotation and slow-request logging (core/log/rotate.h, request_log.h)
@@ -405,6 +414,45 @@ const std::vector<Row>& Rows() {
   {"exec-post-app", kList, "", I, "Run this command where hook-post-app runs."},
   {"exec-as-vassal", kList, "", N,
    "Accepted for uWSGI files; as hook-as-vassal, never runs (kiln's emperor runs no hooks)."},
+  // The rest of the uWSGI options real files use (docs/operations.md "More uWSGI options"):
+  // implemented, or accepted where kiln already does what they ask.
+  {"max-fd", kNum, "0", I,
+   "Set the open file limit (RLIMIT_NOFILE, soft and hard) of every process (0: unchanged); "
+   "a limit that cannot be set is a warning, as in uWSGI."},
+  {"no-defer-accept", kFlag, "false", I,
+   "Do not set TCP_DEFER_ACCEPT on TCP sockets: accept connections before their first bytes "
+   "arrive."},
+  {"log-micros", kFlag, "false", I,
+   "Give the request time of the default request line in microseconds (`in N micros`)."},
+  {"logformat-strftime", kFlag, "false", I,
+   "Pass log-format's own text through strftime (the request's start, local time): "
+   "`[%d/%m/%Y %H:%M:%S] %(method) %(uri)`; request values are never formatted.",
+   {"log-format-strftime"}},
+  {"log-sendfile", kFlag, "false", I,
+   "Log requests whose response was sent with sendfile (static files, wsgi.file_wrapper) even "
+   "when request logging is off (`disable-logging`)."},
+  {"log-x-forwarded-for", kFlag, "false", I,
+   "Log the X-Forwarded-For header (when the request has one) as the client address, in the "
+   "default request line and %(addr)."},
+  {"add-header", kList, "", I,
+   "Add this header (`Name: value`) to every response, after the application's own."},
+  {"static-gzip-all", kFlag, "false", I,
+   "static-map: answer a client that accepts gzip with FILE.gz when it exists "
+   "(Content-Encoding: gzip)."},
+  {"static-expires", kList, "", I,
+   "static-map: `REGEX SECONDS` sets Expires to the request time plus SECONDS on files whose "
+   "real path matches REGEX (the first match wins)."},
+  {"reaper", kFlag, "false", N,
+   "Accepted for uWSGI files; kiln's master always reaps its exited children at once."},
+  {"log-reopen", kFlag, "false", N,
+   "Accepted for uWSGI files; a kiln reload re-executes the master, which opens every log "
+   "file again (`touch-logreopen` and the FIFO's `l` reopen them without a reload)."},
+  {"honour-stdin", kFlag, "false", N,
+   "Accepted for uWSGI files; kiln leaves stdin as it was given (only `daemonize` points it "
+   "at /dev/null), which is what this asks uWSGI for."},
+  {"http-auto-chunked", kFlag, "false", N,
+   "Accepted for uWSGI files; kiln always sends an HTTP/1.1 response that has no "
+   "Content-Length chunked."},
   };
   return *rows;
 }

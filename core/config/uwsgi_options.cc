@@ -45,6 +45,10 @@ constexpr std::string_view kRouter =
     "kiln has no router process: put nginx or HAProxy in front of kiln";
 constexpr std::string_view kStats = "kiln's `stats` server gives the numbers to a collector";
 
+constexpr std::string_view kStaticMap =
+    "kiln's static-map has `static-gzip-all` and `static-expires`; for more, serve the files "
+    "with nginx (`gzip_static`, `expires`)";
+
 constexpr Replacement kReplacements[] = {
     {"gevent*", kThreads},
     {"async", kThreads},
@@ -68,27 +72,30 @@ constexpr Replacement kReplacements[] = {
     {"vassal*", "docs/emperor.md lists the emperor settings kiln has"},
     {"http-websockets", "kiln does not serve WebSockets yet (planned with ASGI support)"},
     {"websocket*", "kiln does not serve WebSockets yet (planned with ASGI support)"},
-    {"http11-socket", "use `http-socket`: it speaks HTTP/1.1 with keep-alive"},
     {"https*", "terminate TLS in nginx in front of kiln"},
     {"ssl-*", "terminate TLS in nginx in front of kiln"},
     {"fastrouter*", kRouter},
     {"rawrouter*", kRouter},
     {"sslrouter*", kRouter},
     {"forkptyrouter*", kRouter},
-    {"chmod", "use `chmod-socket`, which uWSGI reads the same"},
-    {"reaper", "nothing to set: kiln's master always reaps its children"},
-    {"log-reopen", "nothing to set: a kiln reload re-executes kiln, which opens every log again"},
-    {"logto2", "use `logto`: kiln opens it before dropping privileges and gives the file to "
-               "`uid`/`gid`"},
-    {"fs-reload", "use `touch-reload` (kiln checks the file's modification time every second)"},
-    {"reload-on-as", "use `reload-on-rss` (kiln measures resident memory, not address space)"},
+    {"logto2", "use `logto` with `logfile-chown` (kiln opens it before dropping privileges and "
+               "gives the file to `uid`/`gid`)"},
+    {"static-*", kStaticMap},
     {"evil-reload-on-as", "use `reload-on-rss`"},
     {"evil-reload-on-rss", "use `reload-on-rss`"},
-    {"static-expires*", "set Expires or Cache-Control in nginx in front of kiln"},
-    {"static-gzip*", "serve precompressed files with nginx's `gzip_static`"},
-    {"add-header", "add the header in nginx (`add_header`) or in the application"},
+    {"log-route", "kiln routes no log lines by regex: send request lines to their own "
+                  "file with `req-logger`, filter with the log collector"},
+    {"log-alarm", "kiln has no alarms: alert on its log or its stats"},
+    {"locks", "kiln has no uWSGI lock API: use the application's own locks (fcntl, a database, "
+              "redis)"},
+    {"no-default-app", "configure no `module`/`wsgi-file` beside the `mount`s: a request no "
+                       "mount matches then gets 404"},
+    {"paste", "kiln loads no PasteDeploy .ini: write a module that calls "
+              "`paste.deploy.loadapp('config:/path.ini')` and name it with `module`"},
+    {"http-enable-proxy-protocol", "kiln does not read the PROXY protocol: put nginx in front "
+                                   "(it passes the client address; log it with "
+                                   "`log-x-forwarded-for`)"},
     {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},
-    {"max-fd", "raise the descriptor limit in the service manager (`LimitNOFILE=`)"},
     {"carbon*", kStats},
     {"stats-push*", kStats},
     {"zabbix*", kStats},

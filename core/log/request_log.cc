@@ -48,15 +48,18 @@ std::string ApacheTime(absl::Time t) {
 }  // namespace
 
 bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx,
-                      int64_t slow_ms, absl::Duration duration) {
+                      int64_t slow_ms, absl::Duration duration, bool log_sendfile,
+                      bool via_sendfile) {
   if (!disable_logging) return true;
+  if (log_sendfile && via_sendfile) return true;
   if (slow_ms > 0 && absl::ToInt64Milliseconds(duration) >= slow_ms) return true;
   if (log_4xx && status >= 400 && status < 500) return true;
   if (log_5xx && status >= 500 && status < 600) return true;
   return false;
 }
 
-void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report) {
+void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report,
+                              bool micros) {
   if (memory_report) {
     absl::StrAppendFormat(line, "{address space usage: %u bytes/%uMB} {rss usage: %u bytes/%uMB} ",
                           e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
@@ -76,20 +79,23 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
   line->push_back(' ');
   AppendLogSafe(line, e.uri);
   absl::StrAppend(line, " => generated ", e.body_bytes, " bytes in ",
-                  absl::ToInt64Milliseconds(e.duration), " msecs",
+                  micros ? absl::ToInt64Microseconds(e.duration)
+                         : absl::ToInt64Milliseconds(e.duration),
+                  micros ? " micros" : " msecs",
                   e.via_sendfile ? " via sendfile()" : "", " (");
   AppendLogSafe(line, e.protocol);
   absl::StrAppend(line, " ", e.status, ") ", e.header_count, " headers in ", e.header_bytes,
                   " bytes (", e.switches, " switches on core ", e.core_id, ")");
 }
 
-std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report) {
+std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,
+                                     bool micros) {
   std::string line;
-  AppendDefaultRequestLine(&line, e, memory_report);
+  AppendDefaultRequestLine(&line, e, memory_report, micros);
   return line;
 }
 
-LogFormat LogFormat::Compile(std::string_view format) {
+LogFormat LogFormat::Compile(std::string_view format, bool strftime_literals) {
   static const std::pair<std::string_view, Item> kNames[] = {
       {"uri", Item::kUri}, {"method", Item::kMethod}, {"user", Item::kUser},
       {"addr", Item::kAddr}, {"host", Item::kHost}, {"proto", Item::kProto},
@@ -127,16 +133,21 @@ LogFormat LogFormat::Compile(std::string_view format) {
       f.unknown_.emplace_back(name);
       literal.append(format.substr(i, close + 1 - i));
     } else {
-      if (!literal.empty()) f.pieces_.push_back({Item::kLiteral, std::exchange(literal, {})});
+      if (!literal.empty()) f.AddLiteral(std::exchange(literal, {}), strftime_literals);
       f.pieces_.push_back(std::move(*piece));
     }
     i = close + 1;
   }
-  if (!literal.empty()) f.pieces_.push_back({Item::kLiteral, std::move(literal)});
+  if (!literal.empty()) f.AddLiteral(std::move(literal), strftime_literals);
   const size_t first = format.find_first_not_of(" \t");
   f.json_values_ = (first != std::string_view::npos && format[first] == '{') ||
                    RequestLinesWrapJson();
   return f;
+}
+
+void LogFormat::AddLiteral(std::string text, bool strftime_literals) {
+  const bool strftime = strftime_literals && text.find('%') != std::string::npos;
+  pieces_.push_back({strftime ? Item::kStrftime : Item::kLiteral, std::move(text)});
 }
 
 std::string LogFormat::Format(const RequestLogEntry& e) const {
@@ -153,6 +164,17 @@ std::string LogFormat::Format(const RequestLogEntry& e) const {
   for (const Piece& p : pieces_) {
     switch (p.item) {
       case Item::kLiteral: out += p.text; break;
+      case Item::kStrftime: {
+        struct tm tm_buf = LocalTm(e.start);
+        std::string buf(p.text.size() * 4 + 64, '\0');
+        // The format is the operator's log-format text, not a literal.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        const size_t n = strftime(buf.data(), buf.size(), p.text.c_str(), &tm_buf);
+#pragma GCC diagnostic pop
+        out.append(buf.data(), n);
+        break;
+      }
       case Item::kUri: value(e.uri); break;
       case Item::kMethod: value(e.method); break;
       case Item::kUser: value(e.remote_user.empty() ? "-" : e.remote_user); break;

@@ -55,16 +55,21 @@ struct RequestLogEntry {
 // Whether a request gets a line: always unless disable-logging, which log-4xx / log-5xx
 // override for their statuses and log-slow (`slow_ms` > 0) for a request that took at least
 // that many milliseconds (uWSGI's `>=` on whole milliseconds).
+// `log_sendfile` (log-sendfile) keeps a response sent with sendfile(2) (`via_sendfile`).
 bool ShouldLogRequest(int status, bool disable_logging, bool log_4xx, bool log_5xx,
-                      int64_t slow_ms = 0, absl::Duration duration = absl::ZeroDuration());
+                      int64_t slow_ms = 0, absl::Duration duration = absl::ZeroDuration(),
+                      bool log_sendfile = false, bool via_sendfile = false);
 
 // uWSGI's default line, without the newline (request values escaped with LogSafe, escape.h):
 // [pid: P|app: 0|req: A/B] ADDR (USER) {N vars in M bytes} [ctime] METHOD URI => generated X
 // bytes in Y msecs (PROTO STATUS) H headers in Z bytes (S switches on core C)
 // memory_report prefixes "{address space usage: ...} {rss usage: ...} ".
-std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report);
+std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,
+                                     bool micros = false);
 // The same line appended to `line` (a serving thread reuses one string for all its lines).
-void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report);
+// `micros` (log-micros): the time as "in N micros" instead of "in N msecs".
+void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool memory_report,
+                              bool micros = false);
 
 // A compiled log-format. Known %(name)s are replaced; an unknown %(name) stays verbatim so a
 // typo shows in the log instead of vanishing.
@@ -80,7 +85,10 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
 class LogFormat {
  public:
   // Decides the value escaping from `format` and the installed encoders (see above).
-  static LogFormat Compile(std::string_view format);
+  // `strftime_literals` (logformat-strftime): the format's own text goes through strftime(3)
+  // with the request's start time (local time); request values never do, so a `%Y` in a URI
+  // stays as sent.
+  static LogFormat Compile(std::string_view format, bool strftime_literals = false);
   std::string Format(const RequestLogEntry& e) const;
   // Whether values are JSON-escaped rather than text-escaped.
   bool json_values() const { return json_values_; }
@@ -92,12 +100,13 @@ class LogFormat {
     kLiteral, kUri, kMethod, kUser, kAddr, kHost, kProto, kUagent, kReferer, kStatus, kRsize,
     kHsize, kSize, kCl, kMicros, kMsecs, kSecs, kTime, kLtime, kCtime, kEpoch, kPid, kWid,
     kSwitches, kVars, kCore, kVsz, kRss, kVszM, kRssM, kPktsize, kModifier1, kModifier2,
-    kHeaders, kWerr, kRerr, kIoerr, kVar,
+    kHeaders, kWerr, kRerr, kIoerr, kVar, kStrftime,
   };
   struct Piece {
     Item item;
     std::string text;  // literal text, or the NAME of %(var.NAME)
   };
+  void AddLiteral(std::string text, bool strftime_literals);
   std::vector<Piece> pieces_;
   std::vector<std::string> unknown_;
   bool json_values_ = false;

@@ -267,10 +267,11 @@ size_t ConnectionRequest::FrameBody(std::string_view data, char (&scratch)[24],
 absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
                                          std::string_view first, std::string_view second) {
   std::vector<protocol::Header> headers;
-  headers.reserve(header_store_.size() / 2);
+  headers.reserve(header_store_.size() / 2 + options_.add_headers.size());
   for (size_t i = 0; i + 1 < header_store_.size(); i += 2) {
     headers.push_back({header_store_[i], header_store_[i + 1]});
   }
+  for (const auto& [name, value] : options_.add_headers) headers.push_back({name, value});
   protocol::ResponseRequestInfo info;
   info.raw = raw_;
   info.server_protocol = req_.Get("SERVER_PROTOCOL").value_or("");

@@ -165,16 +165,16 @@ absl::StatusOr<base::UniqueFd> ListenInet(const Address& a, const ListenOptions&
   if (listen(fd.Get(), o.backlog) != 0) {
     return base::ErrnoError(errno, "listen", a.ToString());
   }
-  DeferAccept(fd.Get());
+  DeferAccept(fd.Get(), o.defer_accept);
   return fd;
 }
 
 }  // namespace
 
-void DeferAccept(int fd) {
+void DeferAccept(int fd, bool on) {
   // Seconds the kernel holds a connection that sent nothing; after that it is accepted anyway
-  // and socket-timeout applies to it as to any slow client.
-  const int seconds = 5;
+  // and socket-timeout applies to it as to any slow client. 0 turns it off.
+  const int seconds = on ? 5 : 0;
   (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds));
 }
 

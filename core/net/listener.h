@@ -21,6 +21,7 @@ struct ListenOptions {
   std::optional<uid_t> owner_uid;  // `chown-socket`, unix sockets only
   std::optional<gid_t> owner_gid;
   bool reuse_port = false;  // `reuse-port`, TCP sockets only
+  bool defer_accept = true;  // false with `no-defer-accept`
 };
 
 // Binds and listens on `address`. A unix socket file already at the path is removed only
@@ -39,8 +40,9 @@ bool IsListeningSocket(int fd);
 
 // TCP_DEFER_ACCEPT on a TCP listen socket: accept(2) returns a connection once its first
 // bytes have arrived, so a worker never holds a connection whose request is still to come
-// (and cannot lose it if the worker dies while running app code). Best effort.
-void DeferAccept(int fd);
+// (and cannot lose it if the worker dies while running app code). Best effort. `on` false
+// (`no-defer-accept`) clears it, also on a socket inherited with it set.
+void DeferAccept(int fd, bool on = true);
 
 // Reads `chmod-socket`: a bare flag ("", "true", "1") means 0666, otherwise octal digits
 // ("660", "0660"). Errors say what was expected.

@@ -35,7 +35,8 @@ ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
     handler_ = builtin_.get();
   }
   if (!options_.static_maps.empty()) {
-    absl::StatusOr<StaticFiles> files = StaticFiles::Create(options_.static_maps, options_.static_safe);
+    absl::StatusOr<StaticFiles> files = StaticFiles::Create(options_.static_maps, options_.static_safe,
+                                                            options_.static_extras);
     if (files.ok()) {
       statics_ = std::make_unique<StaticFiles>(std::move(*files));
     } else {
@@ -43,7 +44,8 @@ ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
     }
   }
   if (!options_.log_format.empty()) {
-    format_ = std::make_unique<log::LogFormat>(log::LogFormat::Compile(options_.log_format));
+    format_ = std::make_unique<log::LogFormat>(log::LogFormat::Compile(options_.log_format,
+                                                                   options_.logformat_strftime));
   }
   for (int i = 0; i < options_.threads; ++i) {
     base::UniqueFd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/base/unique_fd.h"
+#include "core/net/static_files.h"
 #include "core/protocol/request_context.h"
 
 namespace kiln::config {
@@ -52,11 +53,18 @@ struct ServeOptions {
   int threads = 1;
   bool disable_logging = false, log_4xx = false, log_5xx = false, log_date = false,
        memory_report = false, ignore_write_errors = false, disable_write_exception = false;
+  bool log_micros = false;           // log-micros: "in N micros" in the default line
+  bool logformat_strftime = false;   // logformat-strftime: log-format's text through strftime
+  bool log_sendfile = false;         // log-sendfile: log sendfile responses despite disable-logging
+  bool log_x_forwarded_for = false;  // log-x-forwarded-for: the header as the client address
   int64_t log_slow_ms = 0;          // log-slow: log requests this slow despite disable-logging
   std::string log_format;           // empty: uWSGI's default line (docs/decisions.md 20)
   size_t request_log_buffer = 4096; // bytes of request lines a thread writes together; 0: each
   std::vector<std::pair<std::string, std::string>> static_maps;  // (/mount, dir)
+  // add-header: (name, value) added to every response, after the application's headers.
+  std::vector<std::pair<std::string, std::string>> add_headers;
   std::vector<std::string> static_safe;  // directories static-map's symlinks may lead into
+  StaticExtras static_extras;  // static-gzip-all, static-expires
   // With no handler: kiln's built-in test handler answers (builtin-handler = true), else
   // every request gets 500 and "no app loaded" is logged.
   bool builtin_handler = false;

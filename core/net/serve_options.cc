@@ -2,10 +2,14 @@
 // static-map directories checked at startup (a typo fails the start, not the first request).
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "core/base/strings.h"
 #include "core/config/config.h"
 #include "core/net/serve_loop.h"
 #include "core/net/static_files.h"
+#include "core/protocol/response_writer.h"
 
 namespace kiln::net {
 
@@ -50,6 +54,10 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.log_slow_ms = cfg.GetNumber("log-slow");
   o.log_date = cfg.Has("log-date");
   o.memory_report = cfg.GetFlag("memory-report");
+  o.log_micros = cfg.GetFlag("log-micros");
+  o.logformat_strftime = cfg.GetFlag("logformat-strftime");
+  o.log_sendfile = cfg.GetFlag("log-sendfile");
+  o.log_x_forwarded_for = cfg.GetFlag("log-x-forwarded-for");
   o.ignore_write_errors = cfg.GetFlag("ignore-write-errors");
   o.disable_write_exception = cfg.GetFlag("disable-write-exception");
   o.log_format = cfg.GetString("log-format");
@@ -60,6 +68,21 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
         "option `request-log-buffer`: %u is out of range; expected 0 (write each line at once) "
         "to 65536 bytes", o.request_log_buffer));
   }
+  for (const std::string& header : cfg.GetList("add-header")) {
+    const size_t colon = header.find(':');
+    std::string name = header.substr(0, colon);
+    std::string value(colon == std::string::npos
+                          ? absl::string_view()
+                          : absl::StripAsciiWhitespace(absl::string_view(header).substr(colon + 1)));
+    absl::Status valid = colon == std::string::npos
+                             ? absl::InvalidArgumentError("expected `Name: value`")
+                             : protocol::ValidateHeader(name, value);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("option `add-header = %s`: %s", header,
+                                                        base::Sv(valid.message())));
+    }
+    o.add_headers.emplace_back(std::move(name), std::move(value));
+  }
   for (const std::string& map : cfg.GetList("static-map")) {
     size_t eq = map.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == map.size()) {
@@ -69,8 +92,22 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
     o.static_maps.emplace_back(map.substr(0, eq), map.substr(eq + 1));
   }
   o.static_safe = cfg.GetList("static-safe");
+  o.static_extras.gzip_all = cfg.GetFlag("static-gzip-all");
+  for (const std::string& rule : cfg.GetList("static-expires")) {
+    // uWSGI's form: `REGEX SECONDS`, split at the first space.
+    const size_t space = rule.find(' ');
+    int64_t seconds = 0;
+    if (space == std::string::npos || space == 0 ||
+        !absl::SimpleAtoi(absl::string_view(rule).substr(space + 1), &seconds)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "option `static-expires = %s`: expected `REGEX SECONDS` (e.g. `\\.css$ 86400`)",
+          rule));
+    }
+    o.static_extras.expires.emplace_back(rule.substr(0, space), seconds);
+  }
   if (!o.static_maps.empty()) {
-    absl::StatusOr<StaticFiles> files = StaticFiles::Create(o.static_maps, o.static_safe);
+    absl::StatusOr<StaticFiles> files =
+        StaticFiles::Create(o.static_maps, o.static_safe, o.static_extras);
     if (!files.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "option `static-map`: %s", std::string(files.status().message())));

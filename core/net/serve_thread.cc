@@ -606,7 +606,8 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   const uint64_t count = loop_.CountRequest();
   const absl::Duration duration = absl::Now() - start;
   if (!log::ShouldLogRequest(ctx.status(), options_.disable_logging, options_.log_4xx,
-                             options_.log_5xx, options_.log_slow_ms, duration)) {
+                             options_.log_5xx, options_.log_slow_ms, duration,
+                             options_.log_sendfile, ctx.via_sendfile())) {
     return;
   }
   log::RequestLogEntry e;
@@ -616,6 +617,12 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.app_requests = count;
   e.worker_requests = count;
   e.remote_addr = req_.Get("REMOTE_ADDR").value_or("");
+  if (options_.log_x_forwarded_for) {  // as uWSGI: the header's whole value, when present
+    if (std::optional<std::string_view> xff = req_.Get("HTTP_X_FORWARDED_FOR");
+        xff.has_value() && !xff->empty()) {
+      e.remote_addr = *xff;
+    }
+  }
   e.remote_user = req_.Get("REMOTE_USER").value_or("");
   e.method = req_.Get("REQUEST_METHOD").value_or("");
   e.uri = req_.Get("REQUEST_URI").value_or("");
@@ -647,7 +654,7 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
     return;
   }
   log_line_.clear();
-  log::AppendDefaultRequestLine(&log_line_, e, options_.memory_report);
+  log::AppendDefaultRequestLine(&log_line_, e, options_.memory_report, options_.log_micros);
   log::EmitRequestLine(log_line_);
 }
 

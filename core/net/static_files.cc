@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "core/base/strings.h"
 #include "core/base/unique_fd.h"
@@ -43,6 +44,19 @@ void Answer(protocol::RequestContext& r, int status, std::string_view text) {
   if (r.StartResponse(status, "", {{"Content-Type", "text/plain"}}).ok()) {
     (void)r.WriteBody(text);
   }
+}
+
+// O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer and hold this thread;
+// O_NOFOLLOW: a symlink swapped in after realpath() is refused. Only a regular file is
+// served, as checked on what was opened; invalid otherwise.
+base::UniqueFd OpenRegular(const std::string& path, struct stat* st) {
+  base::UniqueFd fd(
+      open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
+  if (!fd.Valid() || fstat(fd.Get(), st) != 0 || !S_ISREG(st->st_mode)) return {};
+  // sendfile(2) reads a regular file the same either way; cleared so nothing downstream ever
+  // sees EAGAIN from it.
+  (void)fcntl(fd.Get(), F_SETFL, fcntl(fd.Get(), F_GETFL) & ~O_NONBLOCK);
+  return fd;
 }
 
 }  // namespace
@@ -92,8 +106,17 @@ std::optional<time_t> ParseHttpDate(std::string_view text) {
 
 absl::StatusOr<StaticFiles> StaticFiles::Create(
     const std::vector<std::pair<std::string, std::string>>& maps,
-    const std::vector<std::string>& safe_dirs) {
+    const std::vector<std::string>& safe_dirs, const StaticExtras& extras) {
   StaticFiles files;
+  files.gzip_all_ = extras.gzip_all;
+  for (const auto& [pattern, seconds] : extras.expires) {
+    try {
+      files.expires_.emplace_back(std::regex(pattern, std::regex::optimize), seconds);
+    } catch (const std::regex_error& e) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "static-expires regex \"%s\" does not compile: %s", pattern, e.what()));
+    }
+  }
   for (const std::string& dir : safe_dirs) {
     if (std::optional<std::string> real = RealPath(dir)) {
       files.safe_dirs_.push_back(std::move(*real));
@@ -151,19 +174,24 @@ bool StaticFiles::Serve(protocol::RequestContext& r) const {
       Answer(r, 403, "403 Forbidden\n");  // a symlink leading out of the directory
       return true;
     }
-    // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer and hold this
-    // thread; O_NOFOLLOW: a symlink swapped in after realpath() is refused. Only a regular
-    // file is served, as checked on what was opened.
-    base::UniqueFd fd(open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                                              O_NOFOLLOW));
     struct stat st;
-    if (!fd.Valid() || fstat(fd.Get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    base::UniqueFd fd = OpenRegular(*real, &st);
+    if (!fd.Valid()) {
       Answer(r, 403, "403 Forbidden\n");
       return true;
     }
-    // sendfile(2) reads a regular file the same either way; cleared so nothing downstream
-    // ever sees EAGAIN from it.
-    (void)fcntl(fd.Get(), F_SETFL, fcntl(fd.Get(), F_GETFL) & ~O_NONBLOCK);
+    // static-gzip-all: FILE.gz beside FILE (the same directory, so under the mount; a symlink
+    // there is refused by O_NOFOLLOW and FILE itself is served).
+    bool gzip = false;
+    if (gzip_all_ && absl::StrContains(base::Av(r.Var("HTTP_ACCEPT_ENCODING").value_or("")),
+                                       "gzip")) {
+      struct stat gz_st;
+      if (base::UniqueFd gz = OpenRegular(*real + ".gz", &gz_st); gz.Valid()) {
+        fd = std::move(gz);
+        st = gz_st;
+        gzip = true;
+      }
+    }
     const std::string last_modified = HttpDate(st.st_mtime);
     if (std::optional<std::string_view> ims = r.Var("HTTP_IF_MODIFIED_SINCE")) {
       std::optional<time_t> since = ParseHttpDate(*ims);
@@ -173,11 +201,22 @@ bool StaticFiles::Serve(protocol::RequestContext& r) const {
       }
     }
     const std::string length = absl::StrCat(st.st_size);
-    if (!r.StartResponse(200, "",
-                         {{"Content-Type", ContentTypeFor(*real)},
-                          {"Content-Length", length},
-                          {"Last-Modified", last_modified}})
-             .ok()) {
+    std::vector<protocol::Header> headers = {{"Content-Type", ContentTypeFor(*real)},
+                                             {"Content-Length", length},
+                                             {"Last-Modified", last_modified}};
+    if (gzip) {
+      headers.push_back({"Content-Encoding", "gzip"});
+      headers.push_back({"Vary", "Accept-Encoding"});
+    }
+    std::string expires;
+    for (const auto& [pattern, seconds] : expires_) {
+      if (std::regex_search(*real, pattern)) {
+        expires = HttpDate(time(nullptr) + seconds);
+        headers.push_back({"Expires", expires});
+        break;
+      }
+    }
+    if (!r.StartResponse(200, "", headers).ok()) {
       return true;
     }
     (void)r.SendFile(fd.Get(), 0, st.st_size);

@@ -4,11 +4,13 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "core/base/errno_status.h"
 #include "core/base/strings.h"
 #include "core/config/values.h"
 #include "core/log/rotate.h"
@@ -71,7 +73,8 @@ absl::StatusOr<log::FileOptions> LogFileOptions(const config::Config& cfg) {
   return out;
 }
 
-absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins) {
+absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins,
+                                bool first_start) {
   absl::StatusOr<log::FileOptions> options = LogFileOptions(cfg);
   if (!options.ok()) {
     return options.status();
@@ -90,6 +93,14 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
     return absl::OkStatus();
   };
   std::string logto = cfg.GetString("logto");
+  // log-truncate: the logto file starts empty on the first start, not after a reload (the
+  // re-executed master goes on writing to it), opened by the same rules as the sink.
+  if (!logto.empty() && cfg.GetFlag("log-truncate") && first_start) {
+    absl::StatusOr<base::UniqueFd> fd = log::OpenLogFile(logto, *options);
+    if (fd.ok() && ftruncate(fd->Get(), 0) != 0) {
+      return base::ErrnoError(errno, "option `log-truncate`: ftruncate", logto);
+    }
+  }
   if (!logto.empty()) {
     // logto is always a path (uWSGI's meaning), never scheme:arg.
     absl::StatusOr<std::unique_ptr<log::FileSink>> file = log::FileSink::Open(logto, *options);

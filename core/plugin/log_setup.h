@@ -18,6 +18,8 @@ absl::StatusOr<log::FileOptions> LogFileOptions(const config::Config& cfg);
 // `logger`, request sinks from each `req-logger`, the encoders from `log-encoder` and
 // `log-req-encoder`, the date prefix from `log-date`. The first failure names the option,
 // where it was set, the target and the reason; nothing is installed then.
-absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins);
+// `first_start` false (a reload's re-executed master) keeps log-truncate from emptying logto.
+absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plugins,
+                                bool first_start = true);
 
 }  // namespace kiln::plugin

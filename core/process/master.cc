@@ -308,6 +308,11 @@ std::string Master::PlannedExitLine(int id, pid_t pid, int status, int64_t now) 
       return absl::StrFormat(
           "worker %d (pid: %d) recycled at %d MB rss (reload-on-rss = %d MB); respawning", id, pid,
           w.recycle_value.load() >> 20, o_.reload_on_rss_bytes >> 20);
+    case RecycleReason::kAddressSpace:
+      return absl::StrFormat(
+          "worker %d (pid: %d) recycled at %d MB address space (reload-on-as = %d MB); "
+          "respawning",
+          id, pid, w.recycle_value.load() >> 20, o_.reload_on_as_bytes >> 20);
     case RecycleReason::kException:
       return absl::StrFormat(
           "worker %d (pid: %d) recycled after an application exception (reload-on-exception); "

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -120,6 +121,26 @@ absl::Status ApplyLimitAs(uint64_t bytes) {
   }
   log::Notice("your process address space limit is %d bytes (%d MB)", bytes, bytes >> 20);
   return absl::OkStatus();
+}
+
+void ApplyMaxFd(int64_t max_fd) {
+  if (max_fd <= 0) return;
+  struct rlimit rl;
+  rl.rlim_cur = static_cast<rlim_t>(max_fd);
+  rl.rlim_max = static_cast<rlim_t>(max_fd);
+  // As uWSGI, a limit that cannot be set is reported and the start goes on with the old one
+  // (raising the hard limit needs root or CAP_SYS_RESOURCE).
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    const int err = errno;
+    struct rlimit now {};
+    getrlimit(RLIMIT_NOFILE, &now);
+    log::Warn("option `max-fd = %d`: setrlimit(RLIMIT_NOFILE): %s; the limit stays %d (hard "
+              "%d): raise the hard limit (systemd: LimitNOFILE=) or start as root",
+              max_fd, base::Sv(strerror(err)), static_cast<int64_t>(now.rlim_cur),
+              static_cast<int64_t>(now.rlim_max));
+    return;
+  }
+  log::Notice("detected max file descriptor number: %d", max_fd);
 }
 
 absl::StatusOr<uint64_t> ParseCapabilities(const std::vector<std::string>& names) {

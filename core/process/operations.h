@@ -27,6 +27,9 @@ absl::Status WriteExtraPidfiles(const std::string& a, const std::string& b,
 
 // limit-as: RLIMIT_AS (soft and hard) of this process and the ones it forks. 0 does nothing.
 absl::Status ApplyLimitAs(uint64_t bytes);
+// max-fd: RLIMIT_NOFILE (soft and hard) of this process and the ones it forks; a limit that
+// cannot be set is a warning, as in uWSGI. 0 does nothing.
+void ApplyMaxFd(int64_t max_fd);
 
 // `cap`: the capability numbers of names such as `net_bind_service` (or numbers); errors
 // name an unknown one.

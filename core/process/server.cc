@@ -124,6 +124,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
   lo.backlog = o.listen_backlog;
   lo.mode = o.chmod_socket;
   lo.reuse_port = o.reuse_port;
+  lo.defer_accept = !o.no_defer_accept;
   if (!o.chown_socket.empty()) {
     auto own = ResolveOwnership(o.chown_socket);
     if (!own.ok()) {
@@ -168,7 +169,7 @@ absl::Status BindSockets(const ServerOptions& o, const ReloadContext& rc,
     auto bound = net::BoundAddress(bs.fd.Get());
     if (bound.ok() && bound->is_tcp()) {
       bs.bound = *bound;
-      net::DeferAccept(bs.fd.Get());  // inherited sockets too (systemd's, older kilns')
+      net::DeferAccept(bs.fd.Get(), lo.defer_accept);  // inherited sockets too (systemd's, older kilns')
     }
     log::Notice("kiln %s socket %d %s %s address %s fd %d", spec.http ? "http" : "uwsgi", i, how,
          KindText(bs.bound), bs.bound.ToString(), bs.fd.Get());
@@ -384,6 +385,7 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   if (absl::Status s = ApplyLimitAs(o.limit_as_bytes); !s.ok()) {
     return FailAfterBind(sockets, "option `limit-as`", s);
   }
+  ApplyMaxFd(o.max_fd);
   if (geteuid() == 0 && run_hooks) {
     if (absl::Status s = RunHooks(o.hooks, HookPhase::kAsRoot); !s.ok()) {
       return FailAfterBind(sockets, "", s);

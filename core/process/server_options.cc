@@ -49,6 +49,7 @@ absl::Status ReadOperationsOptions(const config::Config& cfg, ServerOptions* o) 
   o->chdir2 = cfg.GetString("chdir2");
   o->reload_on_exception = cfg.GetFlag("reload-on-exception");
   o->limit_as_bytes = cfg.GetSize("limit-as");
+  o->max_fd = cfg.GetNumber("max-fd");
   o->safe_pidfile = cfg.GetString("safe-pidfile");
   o->pidfile2 = cfg.GetString("pidfile2");
   o->safe_pidfile2 = cfg.GetString("safe-pidfile2");
@@ -282,6 +283,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
     o.chmod_socket = *mode;
   }
   o.reuse_port = cfg.GetFlag("reuse-port");
+  o.no_defer_accept = cfg.GetFlag("no-defer-accept");
   if (cfg.Has("umask")) {
     std::string text = cfg.GetString("umask");
     if (text.empty() || text.size() > 4 ||
@@ -312,6 +314,7 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   int64_t max_requests = cfg.GetNumber("max-requests");
   o.max_requests = max_requests > 0 ? static_cast<uint64_t>(max_requests) : 0;
   o.reload_on_rss_bytes = cfg.GetSize("reload-on-rss");
+  o.reload_on_as_bytes = cfg.GetSize("reload-on-as");
   o.max_worker_lifetime = cfg.GetDuration("max-worker-lifetime");
   o.min_worker_lifetime = cfg.GetDuration("min-worker-lifetime");
   o.reload_mercy = cfg.GetDuration("reload-mercy");

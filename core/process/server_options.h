@@ -36,6 +36,7 @@ struct ServerOptions {
   std::vector<SocketSpec> sockets;
   int listen_backlog = 100;
   bool reuse_port = false;
+  bool no_defer_accept = false;  // `no-defer-accept`: accept before the first bytes arrive
   std::optional<mode_t> umask;
   std::optional<mode_t> chmod_socket;
   std::string chown_socket;
@@ -57,6 +58,7 @@ struct ServerOptions {
   bool harakiri_verbose = false;
   uint64_t max_requests = 0;
   uint64_t reload_on_rss_bytes = 0;
+  uint64_t reload_on_as_bytes = 0;  // reload-on-as: the worker's address space (VmSize)
   absl::Duration max_worker_lifetime;
   absl::Duration min_worker_lifetime = absl::Seconds(10);
   absl::Duration reload_mercy = absl::Seconds(60);
@@ -79,6 +81,7 @@ struct ServerOptions {
   Hooks hooks;                  // hook-<phase> and exec-<phase>, in order, hooks first
   std::string chdir2;           // each worker changes here after its app is loaded
   uint64_t limit_as_bytes = 0;  // RLIMIT_AS of every process (0: unchanged)
+  int64_t max_fd = 0;           // `max-fd`: RLIMIT_NOFILE of every process (0: unchanged)
   std::string safe_pidfile;     // written with the pidfile, before privileges are dropped
   std::string pidfile2;         // written after privileges are dropped, as the user
   std::string safe_pidfile2;

@@ -35,12 +35,14 @@ std::string_view RecycleReasonText(RecycleReason reason) {
       return "max-worker-lifetime reached";
     case RecycleReason::kException:
       return "reload-on-exception";
+    case RecycleReason::kAddressSpace:
+      return "reload-on-as exceeded";
   }
   return "none";
 }
 
 RecycleReason ShouldRecycle(const RecycleLimits& limits, uint64_t requests, uint64_t rss_bytes,
-                            absl::Duration age) {
+                            absl::Duration age, uint64_t vsz_bytes) {
   if (age < limits.min_lifetime) {
     return RecycleReason::kNone;
   }
@@ -49,6 +51,9 @@ RecycleReason ShouldRecycle(const RecycleLimits& limits, uint64_t requests, uint
   }
   if (limits.max_rss_bytes > 0 && rss_bytes > limits.max_rss_bytes) {
     return RecycleReason::kRss;
+  }
+  if (limits.max_vsz_bytes > 0 && vsz_bytes > limits.max_vsz_bytes) {
+    return RecycleReason::kAddressSpace;
   }
   if (limits.max_lifetime > absl::ZeroDuration() && age >= limits.max_lifetime) {
     return RecycleReason::kLifetime;

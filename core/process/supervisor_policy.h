@@ -37,7 +37,8 @@ class RespawnBackoff {
 bool HarakiriDue(absl::Duration started, absl::Duration now, absl::Duration limit);
 
 // kException: reload-on-exception (the app raised; the plugin stopped its own worker).
-enum class RecycleReason { kNone, kMaxRequests, kRss, kLifetime, kException };
+// kAddressSpace: reload-on-as (the worker's address space, VmSize).
+enum class RecycleReason { kNone, kMaxRequests, kRss, kLifetime, kException, kAddressSpace };
 std::string_view RecycleReasonText(RecycleReason reason);
 
 struct RecycleLimits {
@@ -47,11 +48,12 @@ struct RecycleLimits {
   // max-requests and reload-on-rss wait until the worker is this old (uWSGI's
   // min-worker-lifetime), so a worker that fills up fast is not recycled in a loop.
   absl::Duration min_lifetime;
+  uint64_t max_vsz_bytes = 0;  // reload-on-as; 0 = off (waits for min_lifetime as well)
 };
 
 // Whether a worker should finish gracefully and be replaced, checked after each request
 // (requests, rss) and by the master (age). The first limit reached wins.
 RecycleReason ShouldRecycle(const RecycleLimits& limits, uint64_t requests, uint64_t rss_bytes,
-                            absl::Duration age);
+                            absl::Duration age, uint64_t vsz_bytes = 0);
 
 }  // namespace kiln::process

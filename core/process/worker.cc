@@ -121,10 +121,11 @@ void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome&
   w.running_ns.fetch_add(duration, kRelaxed);
   w.duration_sum_ns.fetch_add(duration, kRelaxed);
   w.duration_buckets[DurationBucket(outcome.duration_ns)].fetch_add(1, kRelaxed);
-  uint64_t rss = 0;
-  if (memory_report_) {
+  uint64_t rss = 0, vsz = 0;
+  if (memory_report_ || options_.reload_on_as_bytes > 0) {
     MemoryUse m = ProcessMemory(0);
     rss = m.rss_bytes;
+    vsz = m.vsz_bytes;
     w.rss_bytes.store(m.rss_bytes);
     w.vsz_bytes.store(m.vsz_bytes);
   } else if (options_.reload_on_rss_bytes > 0) {
@@ -133,20 +134,28 @@ void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome&
   }
   RecycleLimits limits{
       MaxRequestsOfWorker(options_.max_requests, options_.max_requests_delta, worker_id_),
-      options_.reload_on_rss_bytes, absl::ZeroDuration(), options_.min_worker_lifetime};
-  RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_);
+      options_.reload_on_rss_bytes, absl::ZeroDuration(), options_.min_worker_lifetime,
+      options_.reload_on_as_bytes};
+  RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_, vsz);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;
   }
   if (reason == RecycleReason::kMaxRequests) {
     log::Notice("worker %d (pid: %d): max-requests (%d) reached; finishing gracefully", worker_id_,
          getpid(), limits.max_requests);
+  } else if (reason == RecycleReason::kAddressSpace) {
+    log::Notice(
+        "worker %d (pid: %d): address space %d MB above reload-on-as (%d MB); finishing "
+        "gracefully",
+        worker_id_, getpid(), vsz >> 20, options_.reload_on_as_bytes >> 20);
   } else {
     log::Notice("worker %d (pid: %d): rss %d MB above reload-on-rss (%d MB); finishing gracefully",
          worker_id_, getpid(), rss >> 20, options_.reload_on_rss_bytes >> 20);
   }
   // Tells the master this exit is planned (it logs a recycle, not a death).
-  w.recycle_value.store(reason == RecycleReason::kMaxRequests ? requests : rss);
+  w.recycle_value.store(reason == RecycleReason::kMaxRequests    ? requests
+                        : reason == RecycleReason::kAddressSpace ? vsz
+                                                                 : rss);
   w.recycle_reason.store(static_cast<int32_t>(reason));
   w.state.store(static_cast<int32_t>(WorkerState::kStopping));
   if (loop_ != nullptr) {

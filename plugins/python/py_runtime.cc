@@ -157,6 +157,7 @@ bool ConfigureInterpreter(PyConfig* config, std::string* error) {
     return false;
   }
   config->install_signal_handlers = 0;  // signals belong to kiln
+  if (s.no_site) config->site_import = 0;
   config->parse_argv = 0;
   return true;
 }
@@ -451,10 +452,37 @@ bool LoadInOwnInterpreter(App* app, size_t index, std::string* error) {
 
 }  // namespace
 
+namespace {
+
+// `import`, where uWSGI runs it: in the main interpreter, before the apps. A path (with `/`
+// or ending in .py) is loaded as a module named after it, as uWSGI does.
+bool RunImports(std::string* error) {
+  for (const std::string& target : TheSettings().imports) {
+    std::string name = target;
+    if (target.find('/') != std::string::npos || target.ends_with(".py")) {
+      for (char& c : name) {
+        if (c == '/' || c == '.' || c == '-') c = '_';
+      }
+    }
+    std::string tb;
+    if (!CallBootstrap(CurrentInterp(), "_alias_module", name + "=" + target, &tb)) {
+      Log(KILN_LOG_ERROR, "option `import = " + target + "` failed:\n" + tb);
+      if (!TheSettings().need_app) continue;
+      *error = "option `import = " + target + "`: " + LastLine(tb);
+      return false;
+    }
+    Log(KILN_LOG_INFO, "imported " + target + " (import)");
+  }
+  return true;
+}
+
+}  // namespace
+
 bool LoadApps(std::string* error) {
   Settings& s = TheSettings();
   std::vector<App>& apps = TheApps();
   if (!apps.empty()) return true;  // loaded before fork already
+  if (!RunImports(error)) return false;
   std::vector<AppSpec> specs = ConfiguredApps();
   if (specs.empty()) {
     std::string msg =

@@ -39,6 +39,8 @@ struct Settings {
   bool gc_freeze = true;           // py-gc-freeze
   std::string pyargv;              // pyargv: sys.argv after 'kiln' ("" leaves sys.argv)
   std::vector<std::string> module_aliases;  // pymodule-alias: name=module or name=file
+  std::vector<std::string> imports;         // import: modules or .py files, before the apps
+  bool no_site = false;                     // no-site: the interpreter skips `import site`
   bool reload_on_exception = false;         // core's reload-on-exception
 };
 

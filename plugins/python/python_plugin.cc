@@ -27,6 +27,8 @@ struct Options {
   int64_t autoreload_seconds;
   kiln_str pyargv;
   kiln_str_list module_aliases;
+  kiln_str_list imports;  // import
+  int no_site;            // no-site
   // Core's options this plugin follows (extern rows).
   int need_app;
   int lazy_apps;
@@ -73,6 +75,13 @@ const kiln_option_def kOptions[] = {
     {"pymodule-alias", KILN_OPT_LIST, "", "Make `import NAME` give another module "
      "(`NAME=pkg.mod`) or a file (`NAME=/path/to/file.py`), before the apps load.", 0,
      nullptr, KILN_PY_FIELD(module_aliases)},
+    {"import", KILN_OPT_LIST, "", "Import this module (or a .py file) in the main interpreter "
+     "before the apps load; a failure is logged with its traceback and stops the start "
+     "unless need-app is false.", 0, "pyimport|py-import|python-import",
+     KILN_PY_FIELD(imports)},
+    {"no-site", KILN_OPT_FLAG, "false", "Do not import the site module at startup (as "
+     "`python -S`: no site-packages on sys.path unless pythonpath adds them).", 0, nullptr,
+     KILN_PY_FIELD(no_site)},
     KILN_PY_CORE("need-app", KILN_OPT_FLAG, need_app),
     KILN_PY_CORE("reload-on-exception", KILN_OPT_FLAG, reload_on_exception),
     KILN_PY_CORE("lazy-apps", KILN_OPT_FLAG, lazy_apps),
@@ -111,6 +120,9 @@ kiln_status OnConfigDone(void*) {
   for (size_t i = 0; i < o.module_aliases.count; ++i) {
     s.module_aliases.push_back(Text(o.module_aliases.items[i]));
   }
+  s.imports.clear();
+  for (size_t i = 0; i < o.imports.count; ++i) s.imports.push_back(Text(o.imports.items[i]));
+  s.no_site = o.no_site != 0;
   s.reload_on_exception = o.reload_on_exception != 0;
   s.mounts.clear();  // filled by on_mount_app, which the host calls after this
   if (!s.module.empty() && !s.wsgi_file.empty()) {

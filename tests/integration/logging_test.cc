@@ -84,6 +84,36 @@ TEST(KilnLogging, ServerLinesGoToTheLoggerFileAndRequestLinesOnlyToTheRequestLog
   }
 }
 
+// log-micros gives the default line's time in microseconds; log-x-forwarded-for logs the
+// X-Forwarded-For header as the client address (a request without one keeps its own).
+TEST(KilnLogging, LogMicrosAndLogXForwardedForShapeTheDefaultRequestLine) {
+  TempDir dir;
+  std::string ini = dir.Write(
+      "app.ini", SeedLikeIni(dir, "log-micros = true\nlog-x-forwarded-for = true\n"));
+  KilnProcess kiln({ini}, dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  std::string sock = dir.File("s.sock");
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto r = Exchange(sock, "GET /forwarded HTTP/1.1\r\nHost: x\r\n"
+                          "X-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(HttpGet(sock, "/direct").ok());
+  std::string req_log = dir.File("req.log");
+  ASSERT_TRUE(WaitForFile(req_log, "GET /direct", absl::Seconds(5)))
+      << TempDir::ReadFile(req_log);
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(10)).has_value());
+  std::string req = TempDir::ReadFile(req_log);
+  EXPECT_TRUE(std::regex_search(
+      req, std::regex(R"(\] 203\.0\.113\.7 \(\) \{[^\n]*GET /forwarded => generated \d+ bytes in )"
+                      R"(\d+ micros \(HTTP/1\.1 200\))")))
+      << req;
+  EXPECT_TRUE(std::regex_search(req, std::regex(R"(\] [^ ]* \(\) \{[^\n]*GET /direct => )")))
+      << req;
+  EXPECT_FALSE(Has(req, "msecs")) << req;
+  EXPECT_FALSE(Has(req, "203.0.113.7 () {[^\n]*/direct")) << req;
+}
+
 // Request lines are written in batches (request-log-buffer); none may be lost or held back:
 // a line appears as soon as its worker has nothing else to do, and every line of a busy spell
 // is in the file, once and whole, after a graceful stop.
@@ -236,6 +266,31 @@ TEST(KilnLogging, ReloadOnSighupWritesToTheRotatedFilesAfresh) {
   EXPECT_TRUE(Has(app, "spawned kiln worker 1")) << app;
   EXPECT_FALSE(Has(TempDir::ReadFile(req_log + ".1"), "after-reload"));
   EXPECT_TRUE(Has(TempDir::ReadFile(app_log + ".1"), "SIGHUP: graceful reload"));
+}
+
+// log-truncate empties the logto file when kiln starts; a reload (the master re-executes)
+// keeps what the first generation wrote.
+TEST(KilnLogging, LogTruncateEmptiesTheLogtoFileAtStartButNotOnReload) {
+  TempDir dir;
+  std::string log = dir.Write("kiln.log", "a line from the previous run\n");
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--logto", log,
+                    "--log-truncate"},
+                   dir.File("kiln.out"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  ASSERT_TRUE(WaitForFile(log, "spawned kiln worker 1", absl::Seconds(5)))
+      << TempDir::ReadFile(log);
+  EXPECT_FALSE(Has(TempDir::ReadFile(log), "previous run")) << TempDir::ReadFile(log);
+  kiln.Signal(SIGHUP);
+  ASSERT_TRUE(WaitForFile(log, "previous one gracefully", absl::Seconds(20)))
+      << TempDir::ReadFile(log);
+  std::string text = TempDir::ReadFile(log);
+  EXPECT_TRUE(Has(text, "SIGHUP: graceful reload")) << text;
+  // The first generation's start is still there, before the reload.
+  EXPECT_LT(text.find("*** Starting kiln"), text.find("SIGHUP: graceful reload")) << text;
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
 }
 
 TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {

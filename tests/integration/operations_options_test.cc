@@ -1,5 +1,5 @@
 // The operations options of uWSGI files on the real kiln binary: phase hooks and exec-*
-// shortcuts at their points of start-up, chdir2, lazy, close-on-exec, no-orphans, limit-as,
+// shortcuts at their points of start-up, chdir2, lazy, close-on-exec, no-orphans, limit-as, max-fd,
 // pidfile2/safe-pidfile, cron, cap, protocol, procname-prefix-spaced, attach-daemon2.
 #include <fcntl.h>
 #include <pwd.h>
@@ -234,10 +234,12 @@ constexpr const char* kLimitMb = "2048";
 constexpr const char* kLimitBytes = "2147483648";
 #endif
 
-TEST(OperationsOptions, LimitAsBoundsEveryProcess) {
+// limit-as and max-fd bound the master and the workers it forks.
+TEST(OperationsOptions, LimitAsAndMaxFdBoundEveryProcess) {
   TempDir dir;
   std::string sock = dir.File("h.sock");
-  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--limit-as", kLimitMb},
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--limit-as", kLimitMb,
+                    "--max-fd", "777"},
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
@@ -245,9 +247,44 @@ TEST(OperationsOptions, LimitAsBoundsEveryProcess) {
   for (pid_t pid : {kiln.pid(), w1}) {
     std::string line = ProcLine(pid, "limits", "Max address space");
     EXPECT_NE(line.find(kLimitBytes), std::string::npos) << line;
+    line = ProcLine(pid, "limits", "Max open files");
+    EXPECT_NE(line.find(" 777 "), std::string::npos) << line;
+  }
+  EXPECT_NE(kiln.Log().find("detected max file descriptor number: 777"), std::string::npos)
+      << kiln.Log();
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+}
+
+// add-header adds its headers to every response (the app's, a static file, a kiln error);
+// one that is no `Name: value` stops the start and says so.
+TEST(OperationsOptions, AddHeaderAddsItsHeadersToEveryResponse) {
+  TempDir dir;
+  std::string sock = dir.File("h.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--http-socket", sock, "--add-header",
+                    "X-Served-By: kiln", "--add-header", "Cache-Control:  no-store"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  for (const char* target : {"/echo", "/status?code=404"}) {
+    auto r = HttpGet(sock, target);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(HeaderOf(*r, "X-Served-By"), "kiln") << r->head;
+    EXPECT_EQ(HeaderOf(*r, "Cache-Control"), "no-store") << r->head;
   }
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+
+  KilnProcess bad({"--builtin-handler", "--http-socket", dir.File("b.sock"), "--add-header",
+                   "X-Broken"},
+                  dir.File("bad.log"));
+  ASSERT_TRUE(bad.Start());
+  std::optional<int> code = bad.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(bad.Log().find("option `add-header = X-Broken`: expected `Name: value`"),
+            std::string::npos)
+      << bad.Log();
 }
 
 // pidfile2 is written after the drop to uid, so it belongs to that user; safe-pidfile

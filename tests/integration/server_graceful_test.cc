@@ -5,6 +5,7 @@
 
 #include <future>
 #include <string>
+#include <utility>
 
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
@@ -52,21 +53,30 @@ TEST(KilnGraceful, WorkerReloadMercyBoundsTheWaitThenKills) {
   pending.wait();
 }
 
-TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRss) {
-  TempDir dir;
-  std::string sock = dir.File("s.sock");
-  // 1 MB: any worker is above it after its first request.
-  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
-                    "--reload-on-rss", "1", "--min-worker-lifetime", "0"},
-                   dir.File("kiln.log"));
-  ASSERT_TRUE(kiln.Start());
-  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
-  EXPECT_TRUE(kiln.WaitForLog("above reload-on-rss", absl::Seconds(5))) << kiln.Log();
-  EXPECT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(10), 2)) << kiln.Log();
-  EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(10)));
-  EXPECT_TRUE(kiln.WaitForLog("MB rss (reload-on-rss = 1 MB); respawning", absl::Seconds(5)))
-      << kiln.Log();
-  EXPECT_EQ(kiln.Log().find("DAMN"), std::string::npos) << kiln.Log();
+// reload-on-rss measures resident memory, reload-on-as the address space (VmSize).
+TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRssOrReloadOnAs) {
+  for (const auto& [option, what] : {std::pair<std::string, std::string>{"reload-on-rss", "rss"},
+                                     {"reload-on-as", "address space"}}) {
+    SCOPED_TRACE(option);
+    TempDir dir;
+    std::string sock = dir.File("s.sock");
+    // 1 MB: any worker is above it after its first request.
+    KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                      "--" + option, "1", "--min-worker-lifetime", "0"},
+                     dir.File("kiln.log"));
+    ASSERT_TRUE(kiln.Start());
+    ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+    EXPECT_TRUE(kiln.WaitForLog(what + " ", absl::Seconds(5))) << kiln.Log();
+    EXPECT_TRUE(kiln.WaitForLog("above " + option, absl::Seconds(5))) << kiln.Log();
+    EXPECT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(10), 2)) << kiln.Log();
+    EXPECT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(10)));
+    EXPECT_TRUE(kiln.WaitForLog("MB " + what + " (" + option + " = 1 MB); respawning",
+                                absl::Seconds(5)))
+        << kiln.Log();
+    EXPECT_EQ(kiln.Log().find("DAMN"), std::string::npos) << kiln.Log();
+    kiln.Signal(SIGTERM);
+    ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
+  }
 }
 
 TEST(KilnGraceful, RecyclesAWorkerAtMaxWorkerLifetime) {

@@ -1,12 +1,14 @@
 // The python plugin's uWSGI options from real files: pyargv (sys.argv), pymodule-alias
-// (a module or a file under another name), and core's reload-on-exception, which the plugin
-// reports (a worker whose app raised is replaced; the others go on serving).
+// (a module or a file under another name), import and no-site, and core's
+// reload-on-exception, which the plugin reports (a worker whose app raised is replaced; the
+// others go on serving).
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -38,24 +40,31 @@ absl::StatusOr<Response> GetWhenUp(const std::string& sock, const std::string& t
   return r;
 }
 
-TEST(PythonOptions, PyargvSetsSysArgvAndPymoduleAliasMapsModulesAndFiles) {
+// import: a module (found on pythonpath) and a .py file are imported before the app loads;
+// no-site: the interpreter starts without `import site`.
+TEST(PythonOptions, PyargvPymoduleAliasImportAndNoSite) {
   TempDir dir;
   WriteFile(dir.File("real_settings.py"), "NAME = 'from the real module'\n");
   WriteFile(dir.File("other.py"), "NAME = 'from a file'\n");
+  WriteFile(dir.File("preloaded.py"), "import builtins\nbuiltins.KILN_PRELOADED = 'module'\n");
+  WriteFile(dir.File("hooks.py"), "import builtins\nbuiltins.KILN_HOOKS = 'file'\n");
   std::string app = dir.File("app.py");
   WriteFile(app,
             "import sys\n"
             "import settings\n"
             "import fromfile\n"
+            "SEEN = KILN_PRELOADED + ';' + KILN_HOOKS + ';site=' + str('site' in sys.modules)\n"
             "def application(environ, start_response):\n"
             "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-            "    return [('|'.join(sys.argv) + ';' + settings.NAME + ';' + fromfile.NAME)"
-            ".encode()]\n");
+            "    return [('|'.join(sys.argv) + ';' + settings.NAME + ';' + fromfile.NAME + ';' +"
+            " SEEN).encode()]\n");
   std::string sock = dir.File("s.sock");
   std::string ini = dir.File("app.ini");
   WriteFile(ini, "[uwsgi]\nstrict = true\npythonpath = " + dir.path() + "\nwsgi-file = " + app +
                      "\npyargv = --verbose  run\npymodule-alias = settings=real_settings\n"
-                     "pymodule-alias = fromfile=" + dir.File("other.py") + "\n");
+                     "pymodule-alias = fromfile=" + dir.File("other.py") +
+                     "\nimport = preloaded\npyimport = " + dir.File("hooks.py") +
+                     "\nno-site = true\n");
   KilnProcess k({"--http-socket", sock, "--plugin-dir", PluginDir(), "--plugins", "python", ini},
                 dir.File("kiln.log"));
   k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
@@ -63,26 +72,34 @@ TEST(PythonOptions, PyargvSetsSysArgvAndPymoduleAliasMapsModulesAndFiles) {
   auto r = GetWhenUp(sock, "/");
   ASSERT_TRUE(r.ok()) << r.status() << k.Log();
   EXPECT_EQ(r->status, 200) << k.Log();
-  EXPECT_EQ(r->body, "kiln|--verbose|run;from the real module;from a file") << k.Log();
+  EXPECT_EQ(r->body,
+            "kiln|--verbose|run;from the real module;from a file;module;file;site=False")
+      << k.Log();
   EXPECT_THAT(k.Log(), HasSubstr("mapped virtual pymodule \"settings\" to real pymodule"));
+  EXPECT_THAT(k.Log(), HasSubstr("imported preloaded (import)"));
   k.Signal(SIGTERM);
   k.WaitExit(absl::Seconds(20));
 }
 
-TEST(PythonOptions, ABadPymoduleAliasStopsTheStartNamingIt) {
+TEST(PythonOptions, ABadPymoduleAliasOrImportStopsTheStartNamingIt) {
   TempDir dir;
   std::string app = dir.File("app.py");
   WriteFile(app, "def application(e, s):\n    return []\n");
-  KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(), "--plugins",
-                 "python", "--wsgi-file", app, "--pymodule-alias",
-                 "settings=no_such_module_anywhere"},
-                dir.File("kiln.log"));
-  k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
-  ASSERT_TRUE(k.Start());
-  auto status = k.WaitExit(absl::Seconds(20));
-  ASSERT_TRUE(status.has_value()) << k.Log();
-  EXPECT_NE(WEXITSTATUS(*status), 0);
-  EXPECT_THAT(k.Log(), HasSubstr("pymodule-alias = settings=no_such_module_anywhere"));
+  const std::pair<std::string, std::string> cases[] = {
+      {"pymodule-alias", "settings=no_such_module_anywhere"},
+      {"import", "no_such_module_anywhere"}};
+  for (const auto& [option, value] : cases) {
+    KilnProcess k({"--http-socket", dir.File("s.sock"), "--plugin-dir", PluginDir(),
+                   "--plugins", "python", "--wsgi-file", app, "--" + option, value},
+                  dir.File(option + ".log"));
+    k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
+    ASSERT_TRUE(k.Start());
+    auto status = k.WaitExit(absl::Seconds(20));
+    ASSERT_TRUE(status.has_value()) << k.Log();
+    EXPECT_NE(WEXITSTATUS(*status), 0);
+    EXPECT_THAT(k.Log(), HasSubstr(option + " = " + value));
+    EXPECT_THAT(k.Log(), HasSubstr("ModuleNotFoundError"));
+  }
 }
 
 TEST(PythonOptions, ReloadOnExceptionReplacesTheWorkerThatRaised) {

@@ -185,6 +185,44 @@ TEST(KilnCommandLine, EveryOptionRealFilesUseIsAKilnOptionOrNotSupported) {
   }
 }
 
+// uWSGI's `print` writes its message on stdout as the configuration is read (here the start
+// then fails: no socket); with --print-config nothing is printed but the configuration.
+TEST(KilnCommandLine, PrintWritesEachMessageOnStdout) {
+  TempDir dir;
+  std::string ini = dir.Write(
+      "a.ini", "[uwsgi]\nset-ph = who=kiln\nprint = hello from %(who)\nbuiltin-handler\n"
+               "print = second\n");
+  KilnRun r = Kiln(dir, {ini});
+  EXPECT_EQ(r.out, "hello from kiln\nsecond\n") << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("not implemented"))) << r.err;
+  KilnRun p = Kiln(dir, {ini, "--print-config"});
+  EXPECT_EQ(p.status, 0) << p.err;
+  EXPECT_THAT(p.out, ::testing::StartsWith("; kiln --print-config"));
+}
+
+// The uWSGI spellings kiln reads as its own options (aliases), and those it accepts because
+// it already does what they ask: no "not supported" line, and --print-config shows them.
+TEST(KilnCommandLine, MoreUwsgiOptionsAreKilnOptions) {
+  TempDir dir;
+  std::string ini = dir.Write(
+      "a.ini",
+      "[uwsgi]\nchmod = 660\nhttp11-socket = :8080\nlogger-req = stdout\n"
+      "fs-reload = /tmp/x\nmax-fd = 4096\nno-defer-accept = true\nlog-micros = true\n"
+      "log-x-forwarded-for = true\nreaper = true\nlog-reopen = true\nhonour-stdin = true\n"
+      "http-auto-chunked = true\n");
+  KilnRun r = Kiln(dir, {ini, "--print-config"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("not supported"))) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("not an option"))) << r.err;
+  for (const char* line :
+       {"\nchmod-socket = 660\n", "\nhttp-socket = :8080\n", "\nreq-logger = stdout\n",
+        "\ntouch-reload = /tmp/x\n", "\nmax-fd = 4096\n", "\nno-defer-accept = true\n",
+        "\nlog-micros = true\n", "\nlog-x-forwarded-for = true\n", "\nreaper = true\n",
+        "\nlog-reopen = true\n", "\nhonour-stdin = true\n", "\nhttp-auto-chunked = true\n"}) {
+    EXPECT_THAT(r.out, HasSubstr(line)) << r.out;
+  }
+}
+
 TEST(KilnCommandLine, UnknownOptionExitsOneWithSuggestion) {
   TempDir dir;
   KilnRun r = Kiln(dir, {"--proceses", "4"});

@@ -266,7 +266,7 @@ class UwsgiOptionTest : public ResolveTest {};
 
 TEST_F(UwsgiOptionTest, UnsupportedUwsgiOptionIsNamedAsSuchWithTheReplacement) {
   auto c = Load("gevent = 100\ncache2 = name=x,items=10\nroute-uri = ^/a last:\n"
-                "spooler = /var/spool\nhttp11-socket = :8080\nfastrouter = :3017\n");
+                "spooler = /var/spool\nstatic-expires-uri = .* 60\nfastrouter = :3017\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(
       Messages(diag_),
@@ -281,8 +281,9 @@ TEST_F(UwsgiOptionTest, UnsupportedUwsgiOptionIsNamedAsSuchWithTheReplacement) {
                     "ignored; do the routing in nginx"),
           HasSubstr(":5: `spooler` is a uWSGI option (core) not supported by kiln; ignored; "
                     "kiln has no spooler"),
-          HasSubstr(":6: `http11-socket` is a uWSGI option (core) not supported by kiln; "
-                    "ignored; use `http-socket`"),
+          HasSubstr(":6: `static-expires-uri` is a uWSGI option (core) not supported by "
+                    "kiln; ignored; kiln's static-map has `static-gzip-all` and "
+                    "`static-expires`"),
           HasSubstr(":7: `fastrouter` is a uWSGI option (fastrouter plugin) not supported")));
   for (const std::string& m : Messages(diag_)) EXPECT_THAT(m, Not(HasSubstr("not an option")));
   // The refusal to start without an app repeats them, beside real typos.

@@ -2,6 +2,8 @@
 #include "core/net/listener.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,6 +49,29 @@ TEST_F(ListenerTest, BindsPortZeroAndReadsBackTheRealPort) {
   EXPECT_NE(bound->port, 0);
   EXPECT_TRUE(IsListeningSocket(fd->Get()));
   EXPECT_EQ(fcntl(fd->Get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+}
+
+// TCP sockets defer accept until the first bytes arrive; no-defer-accept (defer_accept
+// false) leaves it off, also on a socket that had it set (one inherited from an older kiln).
+TEST_F(ListenerTest, DefersAcceptUnlessNoDeferAccept) {
+  auto a = ParseAddress("127.0.0.1:0");
+  ASSERT_TRUE(a.ok());
+  const auto defer_seconds = [](int fd) {
+    int value = -1;
+    socklen_t len = sizeof(value);
+    EXPECT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, &len), 0);
+    return value;
+  };
+  auto deferred = Listen(*a, {});
+  ASSERT_TRUE(deferred.ok()) << deferred.status();
+  EXPECT_GT(defer_seconds(deferred->Get()), 0);
+  ListenOptions off;
+  off.defer_accept = false;
+  auto plain = Listen(*a, off);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(defer_seconds(plain->Get()), 0);
+  DeferAccept(deferred->Get(), false);
+  EXPECT_EQ(defer_seconds(deferred->Get()), 0);
 }
 
 TEST_F(ListenerTest, NamesTheAddressWhenThePortIsTaken) {

@@ -78,6 +78,16 @@ TEST_F(RequestLog, LogFormatApacheCombined) {
             "\"http://r/\" \"curl/8\"");
 }
 
+// logformat-strftime: the format's text goes through strftime with the request's start;
+// a `%` in a request value stays as sent.
+TEST_F(RequestLog, LogFormatStrftimeFormatsTheTextNotTheValues) {
+  RequestLogEntry e = Sample();
+  e.uri = "/%Y";
+  EXPECT_EQ(LogFormat::Compile("[%Y-%m-%d] %(method) %(uri) 100%%", true).Format(e),
+            "[2026-11-24] GET /%Y 100%");
+  EXPECT_EQ(LogFormat::Compile("[%Y] %(uri)").Format(e), "[%Y] /%Y");
+}
+
 TEST_F(RequestLog, LogFormatKeepsUnknownNamesAndReadsVars) {
   RequestLogEntry e = Sample();
   e.var = [](std::string_view name) -> std::optional<std::string_view> {
@@ -134,6 +144,10 @@ TEST_F(RequestLog, DisableLoggingKeepsOnlyRequestedClasses) {
   EXPECT_TRUE(ShouldLogRequest(404, true, true, false));
   EXPECT_FALSE(ShouldLogRequest(404, true, false, true));
   EXPECT_TRUE(ShouldLogRequest(502, true, false, true));
+  // log-sendfile: a response sent with sendfile is logged; another is not.
+  EXPECT_TRUE(ShouldLogRequest(200, true, false, false, 0, absl::ZeroDuration(), true, true));
+  EXPECT_FALSE(ShouldLogRequest(200, true, false, false, 0, absl::ZeroDuration(), true, false));
+  EXPECT_FALSE(ShouldLogRequest(200, true, false, false, 0, absl::ZeroDuration(), false, true));
 }
 
 // log-slow, as uWSGI: with disable-logging, a request of at least N whole milliseconds is

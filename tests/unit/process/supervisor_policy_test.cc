@@ -61,6 +61,14 @@ TEST(ShouldRecycle, RecyclesAboveReloadOnRss) {
   EXPECT_EQ(ShouldRecycle(l, 1, (100 << 20) + 1, absl::ZeroDuration()), RecycleReason::kRss);
 }
 
+TEST(ShouldRecycle, RecyclesAboveReloadOnAs) {
+  RecycleLimits l{.min_lifetime = absl::Seconds(10), .max_vsz_bytes = 100 << 20};
+  EXPECT_EQ(ShouldRecycle(l, 1, 0, absl::Seconds(10), 100 << 20), RecycleReason::kNone);
+  EXPECT_EQ(ShouldRecycle(l, 1, 0, absl::Seconds(10), (100 << 20) + 1),
+            RecycleReason::kAddressSpace);
+  EXPECT_EQ(ShouldRecycle(l, 1, 0, absl::Seconds(9), (100 << 20) + 1), RecycleReason::kNone);
+}
+
 TEST(ShouldRecycle, RecyclesAtMaxWorkerLifetime) {
   RecycleLimits l{.max_lifetime = absl::Hours(1)};
   EXPECT_EQ(ShouldRecycle(l, 0, 0, absl::Minutes(59)), RecycleReason::kNone);
