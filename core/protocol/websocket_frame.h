@@ -70,7 +70,8 @@ struct WsParseResult {
   WsParseStatus status = WsParseStatus::kNeedMore;
   // kFrame: the bytes of the frame (header + payload) to drop from the buffer.
   // kNeedMore: how many bytes from the start of the buffer the next step needs (the header,
-  // then the whole frame: at most max_message_size + 14, as the size is checked on the header).
+  // then the whole frame). Never more than max(max_message_size, 125) + 14, as the size is
+  // checked on the header: a buffer of that size always suffices.
   size_t consumed = 0;
   size_t needed = 0;
   WsFrame frame;
