@@ -110,7 +110,7 @@ TEST(WsHandshake, AnotherVersionIs426NamingVersion13) {
     ASSERT_EQ(h.check.result, WsUpgrade::kBad) << v;
     EXPECT_EQ(h.check.http_status, 426);
     const std::string resp = WsHandshakeErrorResponse(h.check);
-    EXPECT_EQ(resp.rfind("HTTP/1.1 426 Unknown\r\nSec-WebSocket-Version: 13\r\n"
+    EXPECT_EQ(resp.rfind("HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
                          "Upgrade: websocket\r\n", 0),
               0u)
         << resp;
