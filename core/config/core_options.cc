@@ -453,6 +453,14 @@ const std::vector<Row>& Rows() {
   {"http-auto-chunked", kFlag, "false", N,
    "Accepted for uWSGI files; kiln always sends an HTTP/1.1 response that has no "
    "Content-Length chunked."},
+  // PROXY protocol on HTTP sockets (docs/operations.md, The PROXY protocol)
+  {"http-enable-proxy-protocol", kFlag, "false", I,
+   "Every connection to an HTTP socket begins with a PROXY protocol header (v1 or v2) from the "
+   "proxy in front; its client address becomes REMOTE_ADDR and the logged address. A "
+   "connection without a valid header is closed.", {"enable-proxy-protocol"}},
+  {"proxy-protocol-from", kList, "", I,
+   "Only these peers (addresses or CIDR ranges, comma or space separated) send a PROXY header; "
+   "others speak plain HTTP and a PROXY line from them is a bad request (default: any peer)."},
   };
   return *rows;
 }
