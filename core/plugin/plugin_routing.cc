@@ -191,7 +191,7 @@ void PluginSet::Handle(RequestContext& request) {
     route = router_.Resolve(request.Var("SCRIPT_NAME"), request.Var("PATH_INFO").value_or(""),
                             by_modifier1_[m1], router_.vhost() ? RequestHost(request) : "");
   }
-  if (!route.by_mount) NoteDynamicAppRequest(request);
+  if (route.unmatched) NoteDynamicAppRequest(request);
   LoadedPlugin* p = route.plugin;
   if (route.refused) {
     // uWSGI's line (plugins/python/wsgi_handlers.c), then why: the id nothing matched.

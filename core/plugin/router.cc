@@ -110,17 +110,15 @@ Route Router::Resolve(std::optional<std::string_view> script_name, std::string_v
       root = &m;
     }
   }
-  if (no_default_app_ && by_modifier1 != nullptr) {
-    // uWSGI (core/utils.c uwsgi_get_app_id) still matches the app id exactly: the app the
-    // plugin's options name is mounted at '', the root mount at '/'; under vhost the id always
-    // starts with the host, so neither matches.
-    bool id_matches = !vhost_ && (root != nullptr ? script_name == "/"
-                                                  : script_name.value_or("").empty());
-    if (!id_matches) {
-      route.plugin = nullptr;
-      route.refused = true;
-      return route;
-    }
+  // uWSGI (core/utils.c uwsgi_get_app_id) matches the app id exactly before it falls back:
+  // the app the plugin's options name is mounted at '', the root mount at '/'; under vhost
+  // the id always starts with the host, so neither matches.
+  route.unmatched = vhost_ || (root != nullptr ? script_name != "/"
+                                               : !script_name.value_or("").empty());
+  if (no_default_app_ && by_modifier1 != nullptr && route.unmatched) {
+    route.plugin = nullptr;
+    route.refused = true;
+    return route;
   }
   if (root != nullptr) route.app = root->app;
   return route;

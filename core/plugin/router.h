@@ -43,6 +43,9 @@ struct Route {
   bool split = false;     // manage-script-name moved the mount point into SCRIPT_NAME
   std::string_view script_name;  // when split: the mount point (lives as long as the router)
   std::string_view path_info;    // when split: the rest of PATH_INFO (a view into it)
+  // No app's id matched (uWSGI would try an app named by request variables, then the default
+  // app): set when step 3 serves it, or refuses it under no-default-app.
+  bool unmatched = false;
   bool refused = false;  // no-default-app: nothing matched and the default app may not serve
 };
 

@@ -126,7 +126,10 @@ TEST(Router, NoDefaultAppRefusesWhatNoMountPointMatches) {
   Route miss = r.Resolve("/nowhere", "/x", kPython);
   EXPECT_TRUE(miss.refused);
   EXPECT_EQ(miss.plugin, nullptr);
-  EXPECT_TRUE(r.Resolve(std::nullopt, "/foox", kPython).refused == false);  // id '' = module
+  Route module = r.Resolve(std::nullopt, "/foox", kPython);  // id '' is the module app's
+  EXPECT_FALSE(module.refused);
+  EXPECT_FALSE(module.unmatched);
+  EXPECT_TRUE(miss.unmatched);
   EXPECT_EQ(r.Resolve(std::nullopt, "/foo/y", kPython).app, App(1));
   EXPECT_EQ(r.Resolve("/foobis", "/x", kPython).app, App(2));
   EXPECT_FALSE(r.Resolve("/x", "/", nullptr).refused);  // no plugin: unavailable modifier
@@ -177,6 +180,7 @@ TEST(Router, VhostMatchesTheHostThenTheScriptName) {
   EXPECT_EQ(other.plugin, kPython);
   EXPECT_EQ(other.app, nullptr);
   EXPECT_FALSE(other.by_mount);
+  EXPECT_TRUE(other.unmatched);  // uWSGI would try request variables here, kiln does not
   EXPECT_EQ(r.Add(*ParseMountEntry("A.TEST|/=again:app", true), kPython, App(4)).code(),
             absl::StatusCode::kAlreadyExists);
   r.set_no_default_app(true);  // the default app's id '' never matches HOST|SCRIPT_NAME
