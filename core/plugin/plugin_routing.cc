@@ -196,11 +196,11 @@ void PluginSet::Handle(RequestContext& request) {
   if (route.refused) {
     // uWSGI's line (plugins/python/wsgi_handlers.c), then why: the id nothing matched.
     std::string_view script = request.Var("SCRIPT_NAME").value_or("");
+    std::string id = router_.vhost() ? absl::StrFormat("%s|%s", RequestHost(request), script)
+                                     : std::string(script);
     log::Error("--- no %s application found, check your startup logs for errors --- "
                "(no-default-app: no mount point is `%s`)",
-               by_modifier1_[m1]->name,
-               log::LogSafe(router_.vhost() ? absl::StrFormat("%s|%s", RequestHost(request), script)
-                                                : std::string(script)));
+               by_modifier1_[m1]->name, log::LogSafe(id));
     RespondError(request, 500, "Internal Server Error");
     return;
   }

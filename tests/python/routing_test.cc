@@ -177,7 +177,8 @@ std::vector<std::string> TwoHosts(std::vector<std::string> more = {}) {
 TEST(Vhost, EachHostReachesItsOwnAppOverTheHttpSocket) {
   Server s(TwoHosts());
   ASSERT_TRUE(s.Start()) << s.kiln().Log();
-  EXPECT_THAT(s.kiln().Log(), HasSubstr("VirtualHosting mode enabled (apps chosen by SERVER_NAME)"));
+  EXPECT_THAT(s.kiln().Log(),
+              HasSubstr("VirtualHosting mode enabled (apps chosen by SERVER_NAME)"));
   EXPECT_THAT(s.kiln().Log(), HasSubstr("mountpoint='a.test|'"));
   EXPECT_EQ(s.Http("/x", "a.test").body, "a  /x");
   EXPECT_EQ(s.Http("/x", "A.Test:8080").body, "a  /x");
