@@ -220,6 +220,18 @@ const std::vector<Row>& Rows() {
    "Mount an application at a path: `/path=module:callable`, `/path=app.py`, `/path=app.lua`."},
   {"manage-script-name", kFlag, "false", I,
    "Move the mount point from PATH_INFO to SCRIPT_NAME."},
+  // Which app serves a request no mount matches, and apps by host (core/plugin/router.cc)
+  {"no-default-app", kFlag, "false", I,
+   "Do not fall back to the default app (`module`/`wsgi-file`, or `mount = /=...`): a request "
+   "whose SCRIPT_NAME matches no mount point gets 500, as under uWSGI (a request without "
+   "SCRIPT_NAME still reaches the `module` app, uWSGI's app at mount point '')."},
+  {"vhost", kFlag, "false", I,
+   "Virtual hosting: mounts are `host|/prefix=target` (`host|=target` for the host's root) and "
+   "serve only requests whose SERVER_NAME is that host; other requests go to the default app. "
+   "kiln never loads apps from request variables (UWSGI_SCRIPT, UWSGI_FILE)."},
+  {"vhost-host", kFlag, "false", I,
+   "Virtual hosting by the Host header (HTTP_HOST, as sent, port included) instead of "
+   "SERVER_NAME; implies `vhost`."},
   {"disable-write-exception", kFlag, "false", I,
    "Do not raise an exception in the app when a response write fails."},
   {"ignore-sigpipe", kFlag, "false", I, "Do not log SIGPIPE."},

@@ -88,11 +88,8 @@ constexpr Replacement kReplacements[] = {
     {"log-alarm", "kiln has no alarms: alert on its log or its stats"},
     {"locks", "kiln has no uWSGI lock API: use the application's own locks (fcntl, a database, "
               "redis)"},
-    {"no-default-app", "configure no `module`/`wsgi-file` beside the `mount`s: a request no "
-                       "mount matches then gets 404"},
     {"paste", "kiln loads no PasteDeploy .ini: write a module that calls "
               "`paste.deploy.loadapp('config:/path.ini')` and name it with `module`"},
-    {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},
     {"carbon*", kStats},
     {"stats-push*", kStats},
     {"zabbix*", kStats},
