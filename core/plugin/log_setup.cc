@@ -122,7 +122,9 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
       std::optional<log::NamedLoggerSpec> name = log::ParseNamedLogger(value);
       std::vector<std::unique_ptr<log::Sink>> one;
       absl::Status s = open(option, name ? name->spec : value,
-                            name ? one : (option[0] == 'l' ? server : request));
+                            name                                  ? one
+                            : std::string_view(option) == "logger" ? server
+                                                                   : request);
       if (!s.ok()) {
         return s;
       }
