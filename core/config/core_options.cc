@@ -281,9 +281,31 @@ const std::vector<Row>& Rows() {
    "keep them across reloads), so they start at once instead of on the first connection."},
   // Logging
   {"logto", kStr, "", I, "Write the log to this file."},
+  // logto2, log-route and locks (core/process/server.cc PointLogAfterDrop, core/log/route.h,
+  // plugins/python/user_locks.h)
+  {"logto2", kStr, "", I,
+   "Write the log to this file, opened (and created) after privileges are dropped, as the "
+   "`uid`/`gid` user. Lines before the drop go where they went (stderr, `daemonize`). "
+   "Not together with `logto`."},
+  {"log-route", kList, "", I,
+   "`LOGGERNAME REGEX`: server log lines the regular expression (RE2 syntax, matched "
+   "anywhere in the line) matches go to the logger named `logger = LOGGERNAME target` and "
+   "not to the other loggers; a named logger gets nothing else. Repeat for more routes; a "
+   "line that matches several goes to each of their loggers once. Request lines count as "
+   "server lines while there is no `req-logger`."},
+  {"locks", kNum, "0", I,
+   "Make this many user locks besides lock 0, which always exists: the Python plugin's "
+   "uwsgi.lock(n)/uwsgi.unlock(n) (n from 0 to `locks`) lock across every worker and thread "
+   "(robust process-shared mutexes made before fork: a worker that dies holding one does "
+   "not wedge the others)."},
+  {"log-req-route", kList, "", I,
+   "`LOGGERNAME REGEX`: as `log-route`, for request log lines. The logger is named in "
+   "`req-logger` or `logger`."},
   {"logger", kList, "", I,
    "Send log lines to this logger: `file:/path` (plugin logfile), `syslog[:ident[,facility]]` "
-   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path."},
+   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path. "
+   "`NAME target` (NAME letters and digits) names the logger: it then gets only the lines "
+   "`log-route` sends it."},
   {"req-logger", kList, "", I, "Send request log lines to this logger.", {"logger-req"}},
   {"log-master", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no log master: every process writes whole lines "

@@ -78,18 +78,10 @@ constexpr Replacement kReplacements[] = {
     {"rawrouter*", kRouter},
     {"sslrouter*", kRouter},
     {"forkptyrouter*", kRouter},
-    {"logto2", "use `logto` with `logfile-chown` (kiln opens it before dropping privileges and "
-               "gives the file to `uid`/`gid`)"},
     {"static-*", kStaticMap},
     {"evil-reload-on-as", "use `reload-on-rss`"},
     {"evil-reload-on-rss", "use `reload-on-rss`"},
-    {"log-route", "kiln routes no log lines by regex: send request lines to their own "
-                  "file with `req-logger`, filter with the log collector"},
     {"log-alarm", "kiln has no alarms: alert on its log or its stats"},
-    {"locks", "kiln has no uWSGI lock API: use the application's own locks (fcntl, a database, "
-              "redis)"},
-    {"paste", "kiln loads no PasteDeploy .ini: write a module that calls "
-              "`paste.deploy.loadapp('config:/path.ini')` and name it with `module`"},
     {"carbon*", kStats},
     {"stats-push*", kStats},
     {"zabbix*", kStats},

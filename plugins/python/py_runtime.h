@@ -20,6 +20,8 @@ struct Settings {
   std::string module;              // module (wsgi): "pkg.mod[:callable]"
   std::string wsgi_file;           // wsgi-file (file): a path
   std::string callable = "application";
+  std::string paste;               // paste: a PasteDeploy URI ("config:/path.ini")
+  bool paste_logger = false;       // paste-logger: logging.config.fileConfig of that file
   std::vector<std::string> pythonpath;
   std::string home;                // home / virtualenv / venv / pyhome
   std::string programname;         // py-programname
@@ -50,6 +52,7 @@ struct App {
   int mount = -1;           // index into Settings::mounts; -1 for `module` / `wsgi-file`
   std::string target;       // as configured, for log lines
   bool is_file = false;     // target is a wsgi-file path
+  bool is_paste = false;    // target is a PasteDeploy URI (`paste`)
   PyObject* callable = nullptr;  // strong reference; null when loading failed or not yet loaded
   std::string load_error;   // why it failed (need-app = false serves 500s with this)
   Interp* interp = nullptr;  // where it runs; null until loaded

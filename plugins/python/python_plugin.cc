@@ -4,6 +4,7 @@
 #include <string>
 
 #include "py_runtime.h"
+#include "user_locks.h"
 #include "wsgi_call.h"
 
 namespace kiln::python {
@@ -18,6 +19,8 @@ struct Options {
   kiln_str module;
   kiln_str wsgi_file;
   kiln_str callable;
+  kiln_str paste;
+  int paste_logger;
   kiln_str_list pythonpath;
   kiln_str home;
   kiln_str programname;
@@ -34,6 +37,7 @@ struct Options {
   int lazy_apps;
   int master;
   int reload_on_exception;
+  int64_t locks;
 };
 Options g_options;
 
@@ -48,6 +52,13 @@ const kiln_option_def kOptions[] = {
      KILN_PY_FIELD(wsgi_file)},
     {"callable", KILN_OPT_STRING, "application", "Name of the WSGI callable in the module or "
      "file.", 0, nullptr, KILN_PY_FIELD(callable)},
+    {"paste", KILN_OPT_STRING, "", "Load the WSGI app from a PasteDeploy file: "
+     "`config:/path/app.ini` (a bare path means `config:PATH`; a relative one is relative to "
+     "the working directory), with paste.deploy.loadapp, as uWSGI does. Needs PasteDeploy "
+     "(Debian: python3-pastedeploy).", 0, nullptr, KILN_PY_FIELD(paste)},
+    {"paste-logger", KILN_OPT_FLAG, "false", "Before loading the `paste` app, configure "
+     "Python's logging from the same file's [loggers]/[handlers]/[formatters] sections "
+     "(logging.config.fileConfig).", 0, nullptr, KILN_PY_FIELD(paste_logger)},
     {"pythonpath", KILN_OPT_LIST, "", "Add this directory to sys.path (repeatable).", 0,
      "python-path|pp", KILN_PY_FIELD(pythonpath)},
     {"home", KILN_OPT_STRING, "", "Python home or virtualenv directory of the apps.", 0,
@@ -86,6 +97,7 @@ const kiln_option_def kOptions[] = {
     KILN_PY_CORE("reload-on-exception", KILN_OPT_FLAG, reload_on_exception),
     KILN_PY_CORE("lazy-apps", KILN_OPT_FLAG, lazy_apps),
     KILN_PY_CORE("master", KILN_OPT_FLAG, master),
+    KILN_PY_CORE("locks", KILN_OPT_NUMBER, locks),
 };
 
 const char* const kAliases[] = {"python3", "python3*"};
@@ -104,6 +116,8 @@ kiln_status OnConfigDone(void*) {
   s.module = Text(o.module);
   s.wsgi_file = Text(o.wsgi_file);
   s.callable = Text(o.callable);
+  s.paste = Text(o.paste);
+  s.paste_logger = o.paste_logger != 0;
   s.pythonpath.clear();
   for (size_t i = 0; i < o.pythonpath.count; ++i) {
     s.pythonpath.push_back(Text(o.pythonpath.items[i]));
@@ -129,6 +143,13 @@ kiln_status OnConfigDone(void*) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +
                               ") is the default app");
   }
+  if (!s.paste.empty() && (!s.module.empty() || !s.wsgi_file.empty())) {
+    Log(KILN_LOG_WARNING, "`paste` and `" + std::string(s.module.empty() ? "wsgi-file" : "module") +
+                              "` are both set; `" +
+                              (s.module.empty() ? "wsgi-file = " + s.wsgi_file
+                                                : "module = " + s.module) +
+                              "` is the default app");
+  }
   return KILN_OK;
 }
 
@@ -140,9 +161,11 @@ kiln_status OnMountApp(void*, kiln_str mountpoint, kiln_str target, void** app) 
   std::string_view tg(target.ptr, target.len);
   if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
   Settings& s = TheSettings();
-  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty())) {
+  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty() || !s.paste.empty())) {
     return Fail("the root mount `/=" + std::string(tg) + "` and `" +
-                (s.module.empty() ? "wsgi-file = " + s.wsgi_file : "module = " + s.module) +
+                (!s.module.empty()      ? "module = " + s.module
+                 : !s.wsgi_file.empty() ? "wsgi-file = " + s.wsgi_file
+                                        : "paste = " + s.paste) +
                 "` are both the default Python app; keep one");
   }
   *app = MountHandle(s.mounts.size());
@@ -156,6 +179,8 @@ kiln_status StartInterpreter() {
   s.multithread = api->thread_count() > 1;
   s.multiprocess = api->worker_count() > 1;
   std::string error;
+  // Before any fork: every worker must inherit the same locks.
+  if (!CreateUserLocks(g_options.locks, &error)) return Fail(error);
   if (!EnsureInterpreter(&error)) return Fail(error);
   return KILN_OK;
 }
