@@ -3,7 +3,6 @@
 #include "tests/lib/nginx_process.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,16 +109,7 @@ std::string NginxProcess::Start(std::string_view http_body) {
     return Failure("fork failed");
   }
   if (pid_ == 0) {
-    setpgid(0, 0);
-    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) {
-      dup2(devnull, 0);
-    }
+    SetUpServerChild(out.c_str());
     // -e: errors before the conf's error_log is open (a bad directive) go to the same file.
     execl(kNginx, "nginx", "-e", error_log.c_str(), "-p", dir_.path().c_str(), "-c",
           conf.c_str(), static_cast<char*>(nullptr));
