@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 
 namespace kiln::testing {
 namespace {
@@ -78,9 +79,20 @@ BODY
 }
 
 std::string NginxProcess::Failure(std::string_view what) const {
+  // nginx repeats its start-up errors on stderr (nginx.out): that file only when the log is
+  // empty (an exec that failed).
+  std::string log = ErrorLog();
+  if (log.empty()) log = TempDir::ReadFile(dir_.File("nginx.out"));
+  // The conf goes with the temp dir when the test ends: numbered here, for the line numbers in
+  // nginx's messages.
+  std::string conf;
+  int line = 0;
+  for (absl::string_view l : absl::StrSplit(TempDir::ReadFile(dir_.File("nginx.conf")), '\n')) {
+    absl::StrAppend(&conf, absl::StrFormat("%3d  ", ++line), l, "\n");
+  }
   return absl::StrCat("nginx (", kNginx, " -c ", dir_.File("nginx.conf"), "): ", std::string(what),
-                      "\n--- its error log ---\n", ErrorLog(),
-                      TempDir::ReadFile(dir_.File("nginx.out")), "--- end of nginx's error log ---");
+                      "\n--- its error log ---\n", log, "--- its conf ---\n", conf,
+                      "--- end of nginx's conf ---");
 }
 
 std::string NginxProcess::ErrorLog() const { return TempDir::ReadFile(dir_.File("error.log")); }

@@ -47,8 +47,8 @@ class NginxProcess {
 
   // Writes the conf around `http_body`, starts nginx and waits (bounded) until it answers an
   // HTTP request on Address() itself (a request without Host: nginx's own 400, so nothing
-  // reaches an upstream). "" when it does; else why not, with the error log (nginx missing,
-  // a bad conf, an early exit, no answer in time).
+  // reaches an upstream). "" when it does; else why not, with the error log and the numbered
+  // conf (nginx missing, a bad conf, an early exit, no answer in time).
   std::string Start(std::string_view http_body);
   pid_t Pid() const { return pid_; }
   // The error log so far (start-up errors included).
@@ -56,7 +56,7 @@ class NginxProcess {
   // The access log so far.
   std::string AccessLog() const;
   // SIGHUP (after rewriting the conf around `http_body` unless it is empty) and waits until
-  // every worker is one of the new generation. "" when so; else why not, with the error log.
+  // every worker is one of the new generation. "" when so; else why not, as Start() says it.
   std::string Reload(std::string_view http_body = "");
   // Stops it: SIGQUIT (graceful), SIGKILL to its process group after `grace`.
   void Stop(absl::Duration grace = absl::Seconds(5));
