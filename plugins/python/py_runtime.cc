@@ -102,6 +102,7 @@ PyMethodDef kKilnMethods[] = {
     {"master_pid", KMasterPid, METH_NOARGS, "The master's pid."},
     {"reload", KReload, METH_NOARGS, "Ask the master for a graceful reload."},
     {"config_entries", KConfigEntries, METH_NOARGS, "The configuration as (key, bytes) pairs."},
+    {"spool", KSpool, METH_VARARGS, "spool(pairs, body): write a spooler task; its path."},
     {nullptr, nullptr, 0, nullptr}};
 
 int ExecKilnModule(PyObject* m) {
@@ -591,7 +592,7 @@ void RunPostForkHooks(int worker_id) {
   CallKilnHook("_run_postfork", nullptr);
   CallHookInSubInterpreters("_run_postfork");
   int64_t every = TheSettings().autoreload_seconds;
-  if (every > 0 && worker_id <= 1) {
+  if (every > 0 && worker_id == 1) {  // not in spoolers (id 0)
     PyObject* secs = PyLong_FromLongLong(every);
     CallKilnHook("_start_autoreload", secs);
     Py_XDECREF(secs);
