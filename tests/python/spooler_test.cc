@@ -41,7 +41,7 @@ void WriteFile(const std::string& path, const std::string& text) {
 
 // The app: GET /spool?ids=a,b,c writes one task per id; the spooler callable appends the id
 // to ran.txt, then answers by the id: `retry*` SPOOL_RETRY on its first run, `raise*` raises
-// on its first run, anything else SPOOL_OK.
+// on its first run, `slow*` sleeps 30 s on its first run, anything else SPOOL_OK.
 constexpr char kApp[] = R"PY(
 import os, time, uwsgi
 from urllib.parse import parse_qs
@@ -60,6 +60,8 @@ def spooler(task):
         return uwsgi.SPOOL_RETRY
     if tid.startswith('raise') and runs == 1:
         raise RuntimeError('task %s failed on purpose' % tid)
+    if tid.startswith('slow') and runs == 1:
+        time.sleep(30)  # spooler-harakiri ends it
     return uwsgi.SPOOL_OK
 
 uwsgi.spooler = spooler
@@ -78,19 +80,23 @@ struct Spooled {
   std::string ran = dir.File("ran.txt");
   std::unique_ptr<KilnProcess> kiln;
 
-  void Start(const std::string& extra_ini = "") {
-    WriteFile(dir.File("app.py"), kApp);
+  // `extra_ini` follows the spooler lines; spooler-processes is 2 unless it sets it.
+  void Start(std::string extra_ini = "", const char* app = kApp) {
+    if (extra_ini.find("spooler-processes") == std::string::npos) {
+      extra_ini += "spooler-processes = 2\n";
+    }
+    WriteFile(dir.File("app.py"), app);
     std::string ini = dir.File("app.ini");
     WriteFile(ini, "[uwsgi]\nstrict = true\nmaster = true\nprocesses = 2\nwsgi-file = " +
                        dir.File("app.py") + "\nspooler = " + spool +
-                       "\nspooler-processes = 2\nspooler-frequency = 1\n" + extra_ini);
+                       "\nspooler-frequency = 1\n" + extra_ini);
     kiln = std::make_unique<KilnProcess>(
         std::vector<std::string>{"--http-socket", sock, "--plugin-dir", PluginDir(),
                                  "--plugins", "python", ini},
         dir.File("kiln.log"));
     kiln->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
     ASSERT_TRUE(kiln->Start());
-    ASSERT_TRUE(WaitFor200(sock, "/spool?ids=", absl::Seconds(15))) << kiln->Log();
+    ASSERT_TRUE(WaitFor200(sock, "/", absl::Seconds(15))) << kiln->Log();
   }
 
   // How many times each id ran.
@@ -211,6 +217,84 @@ TEST(Spooler, SpoolFilePlantedAsSymlinkIsRefused) {
   struct stat st;
   EXPECT_EQ(lstat(link.c_str(), &st), 0);
   EXPECT_EQ(TempDir::ReadFile(target), task);
+  s.Stop();
+}
+
+// spooler-harakiri: a task running longer is killed with its spooler process, which the
+// master respawns; the task stayed in the directory and runs again.
+TEST(Spooler, HarakiriKillsALongTaskWhichRunsAgain) {
+  Spooled s;
+  s.Start("spooler-harakiri = 1\n");
+  auto r = HttpGet(s.sock, "/spool?ids=slow1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(s.kiln->WaitForLog("HARAKIRI: spooler on", absl::Seconds(15))) << s.kiln->Log();
+  ASSERT_TRUE(s.WaitForRuns(2, absl::Seconds(15))) << s.kiln->Log();
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(s.Runs()["slow1"], 2) << s.kiln->Log();
+  EXPECT_EQ(s.TaskFiles(), 0);
+  EXPECT_THAT(s.kiln->Log(), HasSubstr("ran a task longer than spooler-harakiri (1s)"));
+  s.Stop();
+}
+
+// spooler-ordered: tasks run in name order, a priority subdirectory (digits) first; files
+// planted before the start as uWSGI would have written them.
+TEST(Spooler, OrderedRunsPrioritySubdirectoriesFirstThenByName) {
+  Spooled s;
+  ASSERT_EQ(mkdir(s.spool.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((s.spool + "/5").c_str(), 0700), 0);
+  auto plant = [&](const std::string& name, const std::string& id) {
+    std::string vars;
+    AppendUwsgiVar(&vars, "id", id);
+    std::string task{static_cast<char>(17), static_cast<char>(vars.size()), 0, 0};
+    WriteFile(s.spool + "/" + name, task + vars);
+  };
+  plant("uwsgi_spoolfile_on_h_10", "ten");
+  plant("uwsgi_spoolfile_on_h_9", "nine");
+  plant("uwsgi_spoolfile_on_h_2", "two");
+  plant("5/uwsgi_spoolfile_on_h_1", "prio");
+  s.Start("spooler-ordered = true\nspooler-processes = 1\n");
+  ASSERT_TRUE(s.WaitForRuns(4, absl::Seconds(15))) << s.kiln->Log();
+  EXPECT_EQ(TempDir::ReadFile(s.ran), "prio\ntwo\nnine\nten\n") << s.kiln->Log();
+  s.Stop();
+}
+
+// uwsgidecorators' @spool, with and without pass_arguments, on kiln's uwsgi module.
+constexpr char kDecoratedApp[] = R"PY(
+import os
+from uwsgidecorators import spool
+
+RAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ran.txt')
+
+@spool(pass_arguments=True)
+def with_arguments(tid, suffix=''):
+    with open(RAN, 'a') as f:
+        f.write(tid + suffix + '\n')
+
+@spool
+def with_dict(args):
+    with open(RAN, 'a') as f:
+        f.write(args['tid'] + '\n')
+
+def application(environ, start_response):
+    if environ.get('QUERY_STRING'):
+        with_arguments('args', suffix='-kw')
+        with_dict({'tid': 'dict'})
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok']
+)PY";
+
+TEST(Spooler, UwsgidecoratorsSpoolDecorator) {
+  Spooled s;
+  s.Start("", kDecoratedApp);
+  auto r = HttpGet(s.sock, "/?go=1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200) << s.kiln->Log();
+  ASSERT_TRUE(s.WaitForRuns(2, absl::Seconds(15))) << s.kiln->Log();
+  absl::SleepFor(absl::Milliseconds(1500));
+  std::map<std::string, int> runs = s.Runs();
+  EXPECT_EQ(runs["args-kw"], 1) << s.kiln->Log();
+  EXPECT_EQ(runs["dict"], 1) << s.kiln->Log();
+  EXPECT_EQ(s.TaskFiles(), 0);
   s.Stop();
 }
 
