@@ -126,6 +126,9 @@ bool ManageTask(int dirfd, const std::string& dir, const std::string& name,
   if (fcntl(fd.Get(), F_SETLK, &lk) != 0) return false;  // another spooler runs it
   // Locked: was it finished (and unlinked) between our open and our lock?
   if (fstat(fd.Get(), &st) != 0 || st.st_nlink == 0) return false;
+  // Shorter than a header: another program may have created it and not yet written it (uWSGI
+  // creates its tasks under their final name); a later scan sees it whole.
+  if (st.st_size < 4) return false;
   absl::StatusOr<std::string> data = ReadAll(fd.Get(), static_cast<size_t>(st.st_size));
   if (!data.ok()) {
     log::Error("[spooler] cannot read %s: %s; trying again later", path,

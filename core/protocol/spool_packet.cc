@@ -42,10 +42,6 @@ absl::StatusOr<SpoolContent> DecodeSpoolFile(std::string_view file) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%d bytes: shorter than the 4-byte header", file.size()));
   }
-  if (static_cast<uint8_t>(file[0]) != kSpoolModifier1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "modifier1 %d in the header where a spool file has 17", static_cast<uint8_t>(file[0])));
-  }
   size_t block_size = Le16(file.data() + 1);
   if (file.size() - kUwsgiHeaderSize < block_size) {
     return absl::InvalidArgumentError(absl::StrFormat(

@@ -28,8 +28,8 @@ struct SpoolContent {
 absl::StatusOr<std::string> EncodeSpoolFile(const std::vector<SpoolVar>& vars,
                                             std::string_view body);
 
-// Splits a spool file's bytes; InvalidArgument for a short header, another modifier1, or a
-// vars block whose lengths run past its end.
+// Splits a spool file's bytes; InvalidArgument for a short header or a vars block whose
+// lengths run past its end. The modifiers are not checked (uWSGI does not either).
 absl::StatusOr<SpoolContent> DecodeSpoolFile(std::string_view file);
 
 }  // namespace kiln::protocol
