@@ -3,6 +3,7 @@
 // task it runs in a file. Every wait is bounded; every kiln is stopped by its pid.
 #include <dirent.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -255,6 +256,39 @@ TEST(Spooler, OrderedRunsPrioritySubdirectoriesFirstThenByName) {
   s.Start("spooler-ordered = true\nspooler-processes = 1\n");
   ASSERT_TRUE(s.WaitForRuns(4, absl::Seconds(15))) << s.kiln->Log();
   EXPECT_EQ(TempDir::ReadFile(s.ran), "prio\ntwo\nnine\nten\n") << s.kiln->Log();
+  s.Stop();
+}
+
+// As root with `uid`: the spooler runs as the workers' user (the tasks' output is theirs), and
+// a task file owned by anyone else, root included, is refused, never run.
+TEST(Spooler, RunsAsTheWorkersUserAndRefusesAnotherUsersTaskFile) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (uid)";
+  struct passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  Spooled s;
+  ASSERT_EQ(chmod(s.dir.path().c_str(), 0777), 0);
+  s.Start("uid = nobody\ngid = " + std::to_string(nobody->pw_gid) + "\n");
+  std::string vars;
+  AppendUwsgiVar(&vars, "id", "rootowned");
+  std::string task{static_cast<char>(17), static_cast<char>(vars.size()), 0, 0};
+  WriteFile(s.spool + "/uwsgi_spoolfile_on_rootowned", task + vars);  // by root
+  // Writable by all, so that only the owner check stands between it and the spooler.
+  ASSERT_EQ(chmod((s.spool + "/uwsgi_spoolfile_on_rootowned").c_str(), 0666), 0);
+  auto r = HttpGet(s.sock, "/spool?ids=mine");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200) << s.kiln->Log();
+  ASSERT_TRUE(s.WaitForRuns(1, absl::Seconds(20))) << s.kiln->Log();
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(s.Runs().count("rootowned"), 0u) << s.kiln->Log();
+  EXPECT_EQ(s.Runs()["mine"], 1) << s.kiln->Log();
+  EXPECT_THAT(s.kiln->Log(), HasSubstr("it belongs to uid 0, not to the spooler's user"))
+      << s.kiln->Log();
+  struct stat st;
+  ASSERT_EQ(stat(s.ran.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody->pw_uid);
+  ASSERT_EQ(stat(s.spool.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody->pw_uid);  // made by the master after the privilege drop
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
   s.Stop();
 }
 
