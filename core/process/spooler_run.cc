@@ -36,8 +36,15 @@ constexpr std::string_view kTaskPrefix = "uwsgi_spoolfile_on_";
 constexpr size_t kMaxWarned = 1024;
 
 std::atomic<int> g_stop{0};
+int g_wake_fd = -1;  // the write end of a pipe the wait polls: a stop never waits a whole scan
 
-void OnStop(int) { g_stop.store(1); }
+void OnStop(int) {
+  g_stop.store(1);
+  if (g_wake_fd >= 0) {
+    const char c = 0;
+    [[maybe_unused]] ssize_t n = write(g_wake_fd, &c, 1);
+  }
+}
 
 void InstallSpoolerSignals() {
   struct sigaction sa {};
@@ -225,6 +232,9 @@ int ScanSpoolDirectory(int dirfd, const std::string& dir, const SpoolerOptions& 
 int RunSpoolerProcess(const SpoolerProcessParams& p) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (p.master_pid != 0 && getppid() != p.master_pid) return 1;
+  int wake[2] = {-1, -1};
+  if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) == 0) g_wake_fd = wake[1];
+  base::UniqueFd wake_read(wake[0]);
   InstallSpoolerSignals();
   if (!p.title.empty()) SetProcessTitle(p.title);
   if (p.start) {
@@ -247,8 +257,9 @@ int RunSpoolerProcess(const SpoolerProcessParams& p) {
   while (g_stop.load() == 0) {
     ScanSpoolDirectory(dirfd.Get(), p.dir, *p.options, p.run);
     if (g_stop.load() != 0) break;
-    pollfd pfd{inotify ? inotify.Get() : -1, POLLIN, 0};
-    if (poll(&pfd, 1, wait_ms) > 0 && inotify) {
+    pollfd pfds[2] = {{inotify ? inotify.Get() : -1, POLLIN, 0},
+                      {wake_read ? wake_read.Get() : -1, POLLIN, 0}};
+    if (poll(pfds, 2, wait_ms) > 0 && inotify) {
       char buf[4096];
       while (read(inotify.Get(), buf, sizeof(buf)) > 0) {
       }

@@ -32,6 +32,11 @@ PyObject* KSpool(PyObject*, PyObject* args) {
                                {PyBytes_AS_STRING(v), static_cast<size_t>(PyBytes_GET_SIZE(v))}});
   }
   const Host& h = TheHost();
+  if (!KILN_HAS(h.api, spool) || h.api->spool == nullptr) {
+    PyBuffer_Release(&body);
+    PyErr_SetString(PyExc_ValueError, "unable to spool job: this kiln has no spooler");
+    return nullptr;
+  }
   char out[4096];
   kiln_status st = KILN_ERROR;
   // The list and the buffer keep every byte alive while the file is written without the GIL.

@@ -302,7 +302,7 @@ typedef struct kiln_host_api {
    * reason (truncated to fit). Keys and values are limited to 65535 bytes each and 64k in all.
    * OWNERSHIP: the arguments are borrowed for the call; `out` (out_cap bytes, 1024 or more
    * advised) is the caller's.
-   * THREADS: any, in any process but the master.
+   * THREADS: any, in any process (a worker, a spooler, the master while it loads the apps).
    * SINCE: 1.2.  RETURNS: KILN_OK, or KILN_ERROR (no spooler configured, unknown spooler,
    * bad priority or at, arguments too big, or the file could not be written).
    */
