@@ -495,6 +495,21 @@ const std::vector<Row>& Rows() {
   {"proxy-protocol-from", kList, "", I,
    "Only these peers (addresses or CIDR ranges, comma or space separated) send a PROXY header; "
    "others speak plain HTTP and a PROXY line from them is a bad request (default: any peer)."},
+  // The spooler (docs/spooler.md): processes the master runs beside the workers, each taking
+  // the tasks the application writes with uwsgi.spool() from a directory.
+  {"spooler", kList, "", I,
+   "Run spooler processes on this directory (repeatable; created mode 0700 if missing): "
+   "they run the tasks the application writes with uwsgi.spool()."},
+  {"spooler-processes", kNum, "1", I, "Number of spooler processes for each `spooler` "
+   "directory."},
+  {"spooler-frequency", kDur, "30", I, "Seconds between two scans of a spooler directory "
+   "(a task written by kiln wakes the spooler at once).", {"spooler-freq"}},
+  {"spooler-harakiri", kDur, "0", I, "Kill a spooler process whose task runs longer than "
+   "this (0: never); the task stays and runs again."},
+  {"spooler-ordered", kFlag, "false", I, "Run a spooler's tasks in name order (priority "
+   "subdirectories first, lowest number first)."},
+  {"spooler-quiet", kFlag, "false", I, "Do not log a line for each task written, started "
+   "and done."},
   };
   return *rows;
 }

@@ -64,8 +64,10 @@ constexpr Replacement kReplacements[] = {
     {"final-route*", kNginxRoute},
     {"error-route*", kNginxRoute},
     {"response-route*", kNginxRoute},
-    {"spooler*", "kiln has no spooler: run a task queue (Celery, RQ, ...) beside the application"},
-    {"spool*", "kiln has no spooler: run a task queue (Celery, RQ, ...) beside the application"},
+    {"spooler*", "kiln's spooler has `spooler`, `spooler-processes`, `spooler-frequency`, "
+                 "`spooler-harakiri`, `spooler-ordered` and `spooler-quiet` (docs/spooler.md)"},
+    {"spool*", "kiln's spooler has `spooler`, `spooler-processes`, `spooler-frequency`, "
+               "`spooler-harakiri`, `spooler-ordered` and `spooler-quiet` (docs/spooler.md)"},
     {"mule*", "kiln has no mules: run background work as a command with `attach-daemon`"},
     {"farm*", "kiln has no mules: run background work as a command with `attach-daemon`"},
     {"emperor*", "docs/emperor.md lists the emperor settings kiln has"},

@@ -95,6 +95,7 @@ Master::Master(MasterParams params)
     retiring_.push_back(Retiring{pid, 0});
   }
   daemons_.Configure(o_.attach_daemons);
+  spoolers_.Configure(o_.spooler, [this](const std::string& dir) { return RunSpoolerChild(dir); });
   for (const std::string& path : o_.touch_reload) {
     touch_mtimes_.push_back(MtimeNs(path));
   }
@@ -191,6 +192,36 @@ void Master::SpawnWorker(int id) {
   log::Notice("spawned kiln worker %d (pid: %d, cores: %d)", id, pid, p_.serve->threads);
 }
 
+// The spooler process: the master's descriptors closed, then the app's post-fork hooks (and
+// with lazy-apps the app itself) before the first task.
+int Master::RunSpoolerChild(const std::string& dir) {
+  if (p_.fifo != nullptr) {
+    p_.fifo->CloseDescriptors();
+  }
+  if (stats_ != nullptr) {
+    stats_->CloseInChild();
+  }
+  for (const BoundSocket& s : *p_.sockets) {
+    close(s.fd.Get());  // a spooler serves no requests (the process ends with _exit)
+  }
+  SpoolerProcessParams sp;
+  sp.dir = dir;
+  sp.options = &o_.spooler;
+  sp.master_pid = pid_;
+  if (o_.auto_procname || !o_.procname_prefix.empty()) {
+    sp.title = absl::StrFormat("%skiln spooler %s", o_.procname_prefix, dir);
+  }
+  sp.start = [this]() -> absl::Status {
+    if (o_.lazy_apps) {
+      if (absl::Status s = p_.app->AppLoad(); !s.ok()) return s;
+    }
+    return p_.app->PostFork(0);
+  };
+  sp.run = [this](std::string_view path, const std::vector<protocol::SpoolVar>& vars,
+                  std::string_view body) { return p_.app->Spool(path, vars, body); };
+  return RunSpoolerProcess(sp);
+}
+
 void Master::Reap() {
   for (;;) {
     int status = 0;
@@ -222,7 +253,8 @@ void Master::Reap() {
         break;
       }
     }
-    if (!found && !cron_.OnExit(pid)) {
+    if (!found && !cron_.OnExit(pid) &&
+        !spoolers_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping)) {
       daemons_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping);
     }
   }
@@ -507,6 +539,7 @@ void Master::Tick(int64_t now) {
   }
   if (instance_.DelayOver(now)) SignalStop(/*graceful=*/true);
   daemons_.Tick(now, phase_ == Phase::kStopping);
+  spoolers_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
 }
 
@@ -549,6 +582,7 @@ void Master::SignalStop(bool graceful) {
     kill(check_pid_, SIGKILL);
   }
   daemons_.TerminateAll();
+  spoolers_.TerminateAll(now, mercy);
 }
 
 void Master::BeginReload(const char* why) {
@@ -597,6 +631,7 @@ void Master::OnReloadCheckExit(int status) {
   log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
        p_.reload.generation + 1);
   daemons_.StopAndWait(o_.reload_mercy);
+  spoolers_.StopAndWait(o_.reload_mercy);
   RunAtexitHooks(o_);  // uWSGI runs them before its binary reload too
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
@@ -674,7 +709,8 @@ bool Master::AllStopped() const {
       return false;
     }
   }
-  return retiring_.empty() && check_pid_ == 0 && !daemons_.AnyRunning();
+  return retiring_.empty() && check_pid_ == 0 && !daemons_.AnyRunning() &&
+         !spoolers_.AnyRunning();
 }
 
 void Master::Vacuum() {
@@ -727,8 +763,14 @@ int Master::Run() {
     exit_code_ = 1;
     BeginStop(/*graceful=*/false, "hook-master-start failed");
   }
+  if (absl::Status s = spoolers_.Prepare(); !s.ok()) {
+    log::Error("%s; stopping", base::Sv(s.message()));
+    exit_code_ = 1;
+    BeginStop(/*graceful=*/false, "the spooler cannot start");
+  }
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
+  spoolers_.Tick(now, phase_ == Phase::kStopping);
   std::vector<pollfd> pfds;
   while (phase_ == Phase::kRunning || !AllStopped()) {
     pfds.assign(1, pollfd{signals->fd(), POLLIN, 0});

@@ -25,6 +25,7 @@
 #include "core/process/server.h"
 #include "core/process/server_options.h"
 #include "core/process/signals.h"
+#include "core/process/spooler.h"
 #include "core/process/supervisor_policy.h"
 
 namespace kiln::process {
@@ -84,6 +85,7 @@ class Master {
   enum class Phase { kRunning, kStopping };
 
   void SpawnWorker(int id);
+  int RunSpoolerChild(const std::string& dir);  // in the forked spooler process
   void Reap();
   void OnWorkerExit(int id, int status);
   std::string PlannedExitLine(int id, pid_t pid, int status, int64_t now) const;
@@ -132,6 +134,7 @@ class Master {
   std::vector<Slot> slots_;  // index 0 unused: worker ids are 1-based
   std::vector<Retiring> retiring_;
   Daemons daemons_;
+  Spoolers spoolers_;  // `spooler` directories' processes (spooler.h)
   CronTable cron_;  // cron/cron2: commands the master starts on a schedule
   Phase phase_ = Phase::kRunning;
   int exit_code_ = 0;

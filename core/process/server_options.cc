@@ -350,6 +350,14 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
         "option `master-fifo`: at most 10 (the digits 0-9 select one)");
   }
   o.touch_chain_reload = cfg.GetList("touch-chain-reload");
+  if (absl::Status s = ReadSpoolerOptions(cfg, &o.spooler); !s.ok()) {
+    return s;
+  }
+  if (!o.spooler.dirs.empty() && !o.master && o.processes <= 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `spooler = %s`: the master runs the spoolers; needs `master = true`",
+        o.spooler.dirs.front()));
+  }
   return o;
 }
 

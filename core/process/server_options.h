@@ -15,6 +15,7 @@
 #include "core/process/cron.h"
 #include "core/process/hooks.h"
 #include "core/process/cheaper.h"
+#include "core/process/spooler.h"
 
 namespace kiln::config {
 class Config;
@@ -96,6 +97,7 @@ struct ServerOptions {
   std::string stats;
   bool stats_http = false;
   bool stats_minified = false;
+  SpoolerOptions spooler;  // spooler.h
 
   // Reads and validates the options; errors name the option and its value.
   static absl::StatusOr<ServerOptions> FromConfig(const config::Config& cfg);

@@ -215,6 +215,10 @@ kiln_status OnAppRequest(void*, kiln_request* r, void* app) { return ServeReques
 
 void OnWorkerExit(void*) { RunExitHooks(); }
 
+int OnSpool(void*, kiln_str path, const kiln_header* vars, size_t var_count, kiln_str body) {
+  return RunSpoolTask(path, vars, var_count, body);
+}
+
 kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* cb) {
   TheHost().api = host;
   TheHost().self = self;
@@ -225,6 +229,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_app_request = OnAppRequest;
   cb->on_worker_exit = OnWorkerExit;
   cb->on_mount_app = OnMountApp;
+  cb->on_spool = OnSpool;
   return KILN_OK;
 }
 

@@ -289,6 +289,25 @@ typedef struct kiln_host_api {
    * SINCE: 1.0.  RETURNS: the time.
    */
   int64_t (*time_realtime_us)(void);
+
+  /* ---- The spooler (since 1.2) ---- */
+
+  /**
+   * spool writes a task for the spooler (uWSGI's uwsgi.spool()): `vars` become the task's
+   * arguments and `body` its body (may be empty). The arguments `spooler` (which `spooler`
+   * directory, by its configured or real path; the first one when absent), `priority` (digits:
+   * a subdirectory) and `at` (a unix time before which the task does not run) steer it and
+   * stay in the task, as in uWSGI. A spooler process then hands it to a plugin's on_spool.
+   * On KILN_OK `out` holds the task file's path, NUL-terminated; on KILN_ERROR it holds the
+   * reason (truncated to fit). Keys and values are limited to 65535 bytes each and 64k in all.
+   * OWNERSHIP: the arguments are borrowed for the call; `out` (out_cap bytes, 1024 or more
+   * advised) is the caller's.
+   * THREADS: any, in any process (a worker, a spooler, the master while it loads the apps).
+   * SINCE: 1.2.  RETURNS: KILN_OK, or KILN_ERROR (no spooler configured, unknown spooler,
+   * bad priority or at, arguments too big, or the file could not be written).
+   */
+  kiln_status (*spool)(kiln_plugin *self, const kiln_header *vars, size_t var_count,
+                       kiln_str body, char *out, size_t out_cap);
 } kiln_host_api;
 
 #ifdef __cplusplus

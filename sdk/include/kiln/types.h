@@ -36,7 +36,7 @@ extern "C" {
  * KILN_ABI_MINOR is the number of append-only revisions within KILN_ABI_MAJOR.
  * SINCE: 1.0.
  */
-#define KILN_ABI_MINOR 1
+#define KILN_ABI_MINOR 2
 
 /**
  * KILN_HAS tells whether a size-prefixed table (host API, callbacks, stats) is large enough to
@@ -138,7 +138,9 @@ typedef struct kiln_plugin kiln_plugin;
 typedef struct kiln_request kiln_request;
 
 /**
- * kiln_header is one response header: name and value, neither containing CR or LF.
+ * kiln_header is one response header: name and value, neither containing CR or LF. Since 1.2
+ * it also carries a spool task's arguments (the host's spool, the on_spool callback), whose
+ * names and values are any bytes.
  * OWNERSHIP: caller; the host copies what it needs before the call returns.
  * SINCE: 1.0.
  */
