@@ -25,6 +25,7 @@
 #include "core/base/strings.h"
 #include "core/log/escape.h"
 #include "core/log/file_sink.h"
+#include "core/log/line_observer.h"
 
 namespace kiln::log {
 namespace {
@@ -311,6 +312,7 @@ void Log(Level level, std::string_view message) {
     if (encoders != nullptr) line = encoders->Encode(line);
     if (line.empty() || line.back() != '\n') line.push_back('\n');
     WriteTo(st.server, line);
+    ObserveLines(line);  // log-alarm
     start = nl + 1;
   } while (nl != std::string_view::npos && start < message.size());
   MaybeReportFailures(st);
@@ -331,6 +333,7 @@ void WriteRequestLines(std::string_view lines, size_t count) {
     lock.lock();
   }
   WriteLinesTo(st.request.empty() ? st.server : st.request, lines, count);
+  if (st.request.empty()) ObserveLines(lines);  // log-alarm: they are server log lines
   MaybeReportFailures(st);
 }
 

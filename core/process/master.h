@@ -47,6 +47,8 @@ struct MasterParams {
 };
 
 class StatsServer;
+class Alarms;
+class Carbon;
 
 class Master {
  public:
@@ -152,6 +154,9 @@ class Master {
   std::vector<int64_t> chain_touch_mtimes_;
   pid_t pid_ = 0;
   std::unique_ptr<StatsServer> stats_;  // null without `stats`
+  std::unique_ptr<Alarms> alarms_;      // null without `alarm`
+  std::unique_ptr<Carbon> carbon_;      // null without `carbon`
+  void StartAlarmsAndCarbon();
 };
 
 }  // namespace kiln::process
