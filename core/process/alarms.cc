@@ -173,7 +173,9 @@ absl::StatusOr<AlarmOptions> ReadAlarmOptions(const config::Config& cfg) {
     }
   }
   const bool triggers = !o.log_alarms.empty() || !o.segfault.empty() || !o.listen_queue.empty();
-  if ((!o.alarms.empty() || triggers) && !cfg.GetFlag("master")) {
+  // kiln runs a master with `master = true` or more than one process (docs/decisions.md 35).
+  if ((!o.alarms.empty() || triggers) && !cfg.GetFlag("master") &&
+      cfg.GetNumber("processes") <= 1) {
     return absl::InvalidArgumentError(
         "the alarm options need `master = true`: the master raises the alarms (as uWSGI)");
   }

@@ -50,7 +50,7 @@ absl::StatusOr<CarbonOptions> ReadCarbonOptions(const config::Config& cfg) {
   // uWSGI: a frequency or timeout below one second means the default.
   if (o.freq < absl::Seconds(1)) o.freq = absl::Seconds(60);
   if (o.timeout < absl::Seconds(1)) o.timeout = absl::Seconds(3);
-  if (!o.servers.empty() && !cfg.GetFlag("master")) {
+  if (!o.servers.empty() && !cfg.GetFlag("master") && cfg.GetNumber("processes") <= 1) {
     return absl::InvalidArgumentError(
         "option `carbon` needs `master = true`: the master pushes the metrics (as uWSGI)");
   }
