@@ -157,6 +157,33 @@ alarm-listen-queue = queue
   for (int fd : fds) close(fd);
 }
 
+// The master never waits for an alarm command: while a slow one runs, the crashed worker is
+// respawned and serves, and a stop does not wait for the command either.
+TEST(KilnAlarm, ASlowCommandDoesNotStallTheMaster) {
+  TempDir dir;
+  const std::string out = dir.File("alarm.txt");
+  const std::string addr = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  const std::string ini = dir.Write("k.ini", absl::StrCat(R"([uwsgi]
+master = true
+processes = 1
+builtin-handler = true
+http-socket = )", addr, R"(
+alarm = slow cmd:echo started >> )", out, R"(; sleep 4
+alarm-segfault = slow
+)"));
+  KilnProcess kiln({"--ini", ini}, dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(addr, absl::Seconds(10))) << kiln.Log();
+  ASSERT_EQ(kill(kiln.WorkerPids()[1], SIGSEGV), 0);
+  ASSERT_TRUE(WaitForFile(out, "started", absl::Seconds(5))) << kiln.Log();
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(kiln.WaitForLog("spawned kiln worker 1", absl::Seconds(2), 2)) << kiln.Log();
+  ASSERT_TRUE(WaitUntilHttpAnswers(addr, absl::Seconds(2))) << kiln.Log();
+  kiln.Signal(SIGTERM);
+  ASSERT_TRUE(kiln.WaitExit(absl::Seconds(3)).has_value()) << kiln.Log();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+}
+
 TEST(KilnAlarm, UnknownActionOrNameIsAClearStartupError) {
   TempDir dir;
   {
