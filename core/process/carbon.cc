@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -144,7 +145,6 @@ std::string CarbonLines(const std::string& prefix, const Scoreboard& sb, const C
   Line(&out, prefix, "harakiri", total_harakiri, now);
   Line(&out, prefix, "respawns", total_respawns, now);
   Line(&out, prefix, "exceptions", total_exceptions, now);
-  state->last_requests = requests;
   return out;
 }
 

@@ -43,13 +43,13 @@ struct CarbonSample {
   bool cheaper = false;        // cheaped_workers line
 };
 
-// The lines of one push (exposed for tests). `busy_ns` and `was_busy` are the carbon plugin's
-// busyness state per worker (index 0 is worker 1), updated here.
+// The carbon plugin's busyness state per worker (index 0 is worker 1): the running time seen at
+// the last push, and how many pushes found the worker busy since.
 struct CarbonState {
   std::vector<uint64_t> last_running_ns;
   std::vector<int> was_busy;
-  uint64_t last_requests = 0;
 };
+// The lines of one push (exposed for tests); updates `state`.
 std::string CarbonLines(const std::string& prefix, const Scoreboard& sb, const CarbonSample& s,
                         absl::Duration freq, bool no_workers, CarbonState* state);
 

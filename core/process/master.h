@@ -105,6 +105,7 @@ class Master {
   bool AllStopped() const;
   void Vacuum();
   void StartStats();
+  void StartAlarmsAndCarbon();
   std::vector<net::ListenSocket> ListenSockets() const;
 
   // Cheaper mode, the master FIFO, pause and chain reloads (master_control.cc).
@@ -156,7 +157,6 @@ class Master {
   std::unique_ptr<StatsServer> stats_;  // null without `stats`
   std::unique_ptr<Alarms> alarms_;      // null without `alarm`
   std::unique_ptr<Carbon> carbon_;      // null without `carbon`
-  void StartAlarmsAndCarbon();
 };
 
 }  // namespace kiln::process
