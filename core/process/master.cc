@@ -20,6 +20,8 @@
 #include "core/log/logger.h"
 #include "core/log/rotate.h"
 #include "core/net/listener.h"
+#include "core/process/alarms.h"
+#include "core/process/carbon.h"
 #include "core/process/hooks.h"
 #include "core/process/host_setup.h"
 #include "core/process/operations.h"
@@ -133,6 +135,23 @@ void Master::StartStats() {
     return;
   }
   stats_ = std::move(*server);
+}
+
+void Master::StartAlarmsAndCarbon() {
+  auto alarms = Alarms::Start(o_.alarms, *this);
+  if (!alarms.ok()) {
+    log::Error("%s; no alarms", base::Sv(alarms.status().message()));
+  } else {
+    alarms_ = std::move(*alarms);
+  }
+  const std::string first = p_.sockets->empty() ? "" : (*p_.sockets)[0].spec.text;
+  auto carbon = Carbon::Start(o_.carbon, *this, scoreboard_, first, p_.serve->memory_report,
+                              o_.cheaper.min > 0);
+  if (!carbon.ok()) {
+    log::Error("%s; no carbon pushes", base::Sv(carbon.status().message()));
+  } else {
+    carbon_ = std::move(*carbon);
+  }
 }
 
 std::vector<net::ListenSocket> Master::ListenSockets() const {
@@ -253,7 +272,7 @@ void Master::Reap() {
         break;
       }
     }
-    if (!found && !cron_.OnExit(pid) &&
+    if (!found && !cron_.OnExit(pid) && !(alarms_ && alarms_->OnExit(pid)) &&
         !spoolers_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping)) {
       daemons_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping);
     }
@@ -269,6 +288,7 @@ void Master::OnWorkerExit(int id, int status) {
   slot.kill_at_ns = 0;
   scoreboard_.worker(id).pid.store(0);
   scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kEmpty));
+  if (alarms_) alarms_->OnWorkerExit(id, pid, status);  // alarm-segfault
   if (phase_ == Phase::kStopping) {
     log::Notice("worker %d (pid: %d) %s", id, pid, DescribeExit(status));
     return;
@@ -536,6 +556,8 @@ void Master::Tick(int64_t now) {
     cron_.Tick(time(nullptr));
     CheckChainReload(now);
     CheckCheaper(now);
+    if (alarms_) alarms_->Tick(now, *p_.sockets);  // alarm-listen-queue
+    if (carbon_) carbon_->Tick(now);
   }
   if (instance_.DelayOver(now)) SignalStop(/*graceful=*/true);
   daemons_.Tick(now, phase_ == Phase::kStopping);
@@ -750,6 +772,7 @@ int Master::Run() {
     });
   }
   StartStats();  // before the workers: it answers (not ready) while they start
+  StartAlarmsAndCarbon();  // before the workers: they inherit the log-alarm hook
   const int initial = InitialWorkers();  // all of them, or cheaper-initial
   for (int id = 1; id <= initial; ++id) {
     SpawnWorker(id);
@@ -800,6 +823,8 @@ int Master::Run() {
   }
   RunAtexitHooks(o_);
   stats_.reset();  // its unix socket file goes now, with the others
+  carbon_.reset();
+  alarms_.reset();
   Vacuum();
   if (p_.fifo != nullptr) {
     p_.fifo->Remove();

@@ -48,6 +48,8 @@ struct MasterParams {
 };
 
 class StatsServer;
+class Alarms;
+class Carbon;
 
 class Master {
  public:
@@ -105,6 +107,7 @@ class Master {
   bool AllStopped() const;
   void Vacuum();
   void StartStats();
+  void StartAlarmsAndCarbon();
   std::vector<net::ListenSocket> ListenSockets() const;
 
   // Cheaper mode, the master FIFO, pause and chain reloads (master_control.cc).
@@ -155,6 +158,8 @@ class Master {
   std::vector<int64_t> chain_touch_mtimes_;
   pid_t pid_ = 0;
   std::unique_ptr<StatsServer> stats_;  // null without `stats`
+  std::unique_ptr<Alarms> alarms_;      // null without `alarm`
+  std::unique_ptr<Carbon> carbon_;      // null without `carbon`
 };
 
 }  // namespace kiln::process

@@ -339,6 +339,13 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   if (absl::Status s = ReadCheaper(cfg, &o); !s.ok()) {
     return s;
   }
+  // Alarms and carbon (alarms.h, carbon.h).
+  auto alarms = ReadAlarmOptions(cfg);
+  if (!alarms.ok()) return alarms.status();
+  o.alarms = std::move(*alarms);
+  auto carbon = ReadCarbonOptions(cfg);
+  if (!carbon.ok()) return carbon.status();
+  o.carbon = std::move(*carbon);
   o.master_fifo = cfg.GetList("master-fifo");
   if (!o.master_fifo.empty() && !o.master) {
     return absl::InvalidArgumentError(absl::StrFormat(
