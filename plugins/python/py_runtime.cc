@@ -274,6 +274,7 @@ struct AppSpec {
   bool is_file;
   bool own_interpreter;  // a mount, unless single-interpreter
   int mount;             // index into Settings::mounts, -1 for module / wsgi-file
+  bool asgi = false;     // `asgi = ...` or a mount target `asgi:module:callable`
 };
 
 std::vector<AppSpec> ConfiguredApps() {
@@ -281,9 +282,13 @@ std::vector<AppSpec> ConfiguredApps() {
   std::vector<AppSpec> specs;
   if (!s.module.empty()) specs.push_back({"", s.module, false, false, -1});
   if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true, false, -1});
+  if (!s.asgi.empty()) specs.push_back({"", s.asgi, false, false, -1, true});
   for (size_t i = 0; i < s.mounts.size(); ++i) {
-    specs.push_back({s.mounts[i].mountpoint, s.mounts[i].target, false, !s.single_interpreter,
-                     static_cast<int>(i)});
+    std::string_view target = s.mounts[i].target;
+    // An ASGI app runs on the worker's one event loop, in the main interpreter.
+    const bool asgi = target.substr(0, 5) == "asgi:";
+    specs.push_back({s.mounts[i].mountpoint, std::string(asgi ? target.substr(5) : target), false,
+                     !s.single_interpreter && !asgi, static_cast<int>(i), asgi});
   }
   return specs;
 }
@@ -363,7 +368,7 @@ bool EnsureInterpreter(std::string* error) {
 PyObject* ImportApp(const App& app, std::string* traceback) {
   Interp* in = CurrentInterp();
   PyObject* callable = PyObject_CallFunction(in->load, "ssO", app.target.c_str(),
-                                             TheSettings().callable.c_str(),
+                                             app.asgi ? "app" : TheSettings().callable.c_str(),
                                              app.is_file ? Py_True : Py_False);
   if (callable == nullptr) *traceback = FetchTraceback();
   return callable;
@@ -503,6 +508,7 @@ bool LoadApps(std::string* error) {
     app.mount = spec.mount;
     app.target = spec.target;
     app.is_file = spec.is_file;
+    app.asgi = spec.asgi;
     if (spec.own_interpreter && Rt().forked) {  // lazy-apps: made for good in the worker
       ok = LoadInOwnInterpreter(&app, apps.size(), error);
     } else if (spec.own_interpreter) {

@@ -3,6 +3,7 @@
 // py_runtime.cc (interpreter, apps) and wsgi_call.cc (requests).
 #include <string>
 
+#include "asgi.h"
 #include "py_runtime.h"
 #include "wsgi_call.h"
 
@@ -18,6 +19,9 @@ struct Options {
   kiln_str module;
   kiln_str wsgi_file;
   kiln_str callable;
+  kiln_str asgi;
+  kiln_str asgi_loop;
+  kiln_str lifespan;
   kiln_str_list pythonpath;
   kiln_str home;
   kiln_str programname;
@@ -48,6 +52,15 @@ const kiln_option_def kOptions[] = {
      KILN_PY_FIELD(wsgi_file)},
     {"callable", KILN_OPT_STRING, "application", "Name of the WSGI callable in the module or "
      "file.", 0, nullptr, KILN_PY_FIELD(callable)},
+    // ASGI 3 apps, on one event loop per worker (asgi.cc, docs/python.md "ASGI").
+    {"asgi", KILN_OPT_STRING, "", "Load an ASGI 3 app from this module: `pkg.mod[:callable]` "
+     "(callable `app` by default); each worker serves it from one event loop. Beside WSGI "
+     "apps: `mount = /prefix=asgi:pkg.mod:app`.", 0, nullptr, KILN_PY_FIELD(asgi)},
+    {"asgi-loop", KILN_OPT_STRING, "auto", "Event loop of the ASGI apps: `uvloop`, `asyncio`, "
+     "or `auto` (uvloop when it can be imported).", 0, nullptr, KILN_PY_FIELD(asgi_loop)},
+    {"lifespan", KILN_OPT_STRING, "auto", "ASGI lifespan protocol: `on` (a failure stops the "
+     "worker), `off`, or `auto` (used when the app supports it), as uvicorn.", 0, nullptr,
+     KILN_PY_FIELD(lifespan)},
     {"pythonpath", KILN_OPT_LIST, "", "Add this directory to sys.path (repeatable).", 0,
      "python-path|pp", KILN_PY_FIELD(pythonpath)},
     {"home", KILN_OPT_STRING, "", "Python home or virtualenv directory of the apps.", 0,
@@ -104,6 +117,15 @@ kiln_status OnConfigDone(void*) {
   s.module = Text(o.module);
   s.wsgi_file = Text(o.wsgi_file);
   s.callable = Text(o.callable);
+  s.asgi = Text(o.asgi);
+  s.asgi_loop = Text(o.asgi_loop);
+  s.lifespan = Text(o.lifespan);
+  if (s.asgi_loop != "auto" && s.asgi_loop != "uvloop" && s.asgi_loop != "asyncio") {
+    return Fail("asgi-loop = " + s.asgi_loop + ": expected auto, uvloop or asyncio");
+  }
+  if (s.lifespan != "auto" && s.lifespan != "on" && s.lifespan != "off") {
+    return Fail("lifespan = " + s.lifespan + ": expected auto, on or off");
+  }
   s.pythonpath.clear();
   for (size_t i = 0; i < o.pythonpath.count; ++i) {
     s.pythonpath.push_back(Text(o.pythonpath.items[i]));
@@ -140,9 +162,11 @@ kiln_status OnMountApp(void*, kiln_str mountpoint, kiln_str target, void** app) 
   std::string_view tg(target.ptr, target.len);
   if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
   Settings& s = TheSettings();
-  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty())) {
+  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty() || !s.asgi.empty())) {
     return Fail("the root mount `/=" + std::string(tg) + "` and `" +
-                (s.module.empty() ? "wsgi-file = " + s.wsgi_file : "module = " + s.module) +
+                (!s.module.empty()      ? "module = " + s.module
+                 : !s.wsgi_file.empty() ? "wsgi-file = " + s.wsgi_file
+                                        : "asgi = " + s.asgi) +
                 "` are both the default Python app; keep one");
   }
   *app = MountHandle(s.mounts.size());
@@ -182,13 +206,17 @@ kiln_status OnPostfork(void*, int worker_id) {
   std::string error;
   if (!LoadPendingApps(&error)) return Fail(error);
   RunPostForkHooks(worker_id);
+  if (!AsgiStart(&error)) return Fail(error);
   ReleaseGilForServing();
   return KILN_OK;
 }
 
 kiln_status OnAppRequest(void*, kiln_request* r, void* app) { return ServeRequest(r, app); }
 
-void OnWorkerExit(void*) { RunExitHooks(); }
+void OnWorkerExit(void*) {
+  AsgiShutdown();
+  RunExitHooks();
+}
 
 kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* cb) {
   TheHost().api = host;
@@ -200,6 +228,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_app_request = OnAppRequest;
   cb->on_worker_exit = OnWorkerExit;
   cb->on_mount_app = OnMountApp;
+  cb->on_async_event = AsgiOnEvent;
   return KILN_OK;
 }
 
