@@ -707,6 +707,7 @@ void ServeThread::Close(Connection* c) {
 }
 
 void ServeThread::Sweep(absl::Time now) {
+  if (!async_.empty()) SweepAsync(now);
   if (accept_paused_ && now >= accept_resume_) {
     accept_paused_ = false;
     UpdateAccepting(now);

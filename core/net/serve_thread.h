@@ -95,6 +95,8 @@ class ServeThread final : public Detacher {
   void AsyncPumpBody(AsyncConn* a);
   void AsyncFlush(AsyncConn* a);
   void AsyncGone(AsyncConn* a);
+  // Closes detached connections whose client made no progress for socket-timeout.
+  void SweepAsync(absl::Time now);
   void AsyncUpdateEpoll(AsyncConn* a);
   // After Finish and the last byte sent: the connection goes back to conns_ (next request,
   // discard, linger) or closes, and the AsyncConn is deleted.

@@ -173,6 +173,7 @@ void ServeThread::AsyncPumpBody(AsyncConn* a) {
   absl::StatusOr<size_t> n = a->ctx->ReadBodyNow(buf, sizeof(buf), &would_block);
   if (would_block) return;  // epoll says when more is there
   a->want_body = false;
+  a->io_deadline = absl::InfiniteFuture();
   if (!n.ok()) {
     log::Warn("reading the request body from %s: %s", a->conn->PeerText(), base::Sv(n.status().message()));
     AsyncGone(a);
@@ -196,12 +197,32 @@ void ServeThread::AsyncFlush(AsyncConn* a) {
     if (would_block) return;
     a->out_pos += *n;
     a->sent += *n;
+    if (*n > 0) a->io_deadline = absl::InfiniteFuture();
   }
   a->out.clear();
   a->out_pos = 0;
   if (had && !a->finished && a->sent >= a->drained_at + kDrainEvery) {
     a->drained_at = a->sent;
     a->events->OnDrained(a->sent);
+  }
+}
+
+void ServeThread::SweepAsync(absl::Time now) {
+  std::vector<AsyncConn*> stalled;
+  for (auto& [fd, a] : async_) {
+    if (now >= a->io_deadline) stalled.push_back(a.get());
+  }
+  for (AsyncConn* a : stalled) {
+    log::Warn("%s %s for %s; connection closed", a->conn->PeerText(),
+              a->want_body ? "sent nothing of the request body it owes"
+                           : "took none of the response",
+              absl::FormatDuration(options_.socket_timeout));
+    AsyncGone(a);
+    if (a->finished) {
+      AsyncRelease(a);
+    } else {
+      AsyncUpdateEpoll(a);
+    }
   }
 }
 
@@ -227,6 +248,11 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
     c->registered = false;
     a->epoll_mask = 0;
     return;
+  }
+  if ((mask & (EPOLLIN | EPOLLOUT)) == 0) {
+    a->io_deadline = absl::InfiniteFuture();
+  } else if (a->io_deadline == absl::InfiniteFuture()) {
+    a->io_deadline = absl::Now() + options_.socket_timeout;
   }
   if (c->registered && mask == a->epoll_mask) return;
   epoll_event ev{};

@@ -89,6 +89,13 @@ async def app(scope, receive, send):
         assert (await receive())['type'] == 'http.request'
         m = await receive()
         note(m['type'])
+    elif path == '/big':
+        await send(start)
+        for i in range(256):
+            await send({'type': 'http.response.body', 'body': b'x' * 262144,
+                        'more_body': True})
+        note('big-sent')
+        await send({'type': 'http.response.body', 'body': b''})
     elif path == '/raise':
         raise ValueError('the app broke before answering')
     elif path == '/raise-late':
@@ -264,6 +271,24 @@ TEST(Asgi, DisconnectIsDelivered) {
   ::close(*fd);
   EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "http.disconnect", absl::Seconds(5)))
       << s.Events() << s.kiln().Log();
+}
+
+// A client that stops reading a streamed response holds neither memory nor the app: send()
+// waits while the socket is full, and after socket-timeout without progress the connection
+// is closed and the app's sends end at once.
+TEST(Asgi, ClientThatStopsReadingIsClosedAfterSocketTimeout) {
+  AsgiServer s({"--asgi", "rawapp:app", "--socket-timeout", "1"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const int small = 4096;
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  const std::string req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(*fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  EXPECT_TRUE(s.kiln().WaitForLog("took none of the response for 1s; connection closed",
+                                  absl::Seconds(10)))
+      << s.kiln().Log();
+  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "big-sent", absl::Seconds(5))) << s.Events();
+  ::close(*fd);
 }
 
 // An exception before the response started is a 500 with the traceback in the log; after it
