@@ -234,6 +234,29 @@ TEST(Asgi, RequestBodyIsStreamed) {
   EXPECT_EQ(r->body, "messages=1 body=abc");
 }
 
+// `Expect: 100-continue` is answered when the app first reads the body, and not before.
+TEST(Asgi, ExpectContinueAnsweredWhenTheAppReads) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const std::string head =
+      "POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n"
+      "Expect: 100-continue\r\n\r\n";
+  ASSERT_EQ(::send(*fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  timeval tv{5, 0};
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[4096];
+  ssize_t n = ::recv(*fd, buf, sizeof(buf), 0);
+  ASSERT_GT(n, 0) << s.kiln().Log();
+  EXPECT_EQ(std::string(buf, n), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(::send(*fd, "hello", 5, MSG_NOSIGNAL), 5);
+  std::string got;
+  while ((n = ::recv(*fd, buf, sizeof(buf), 0)) > 0) got.append(buf, n);
+  ::close(*fd);
+  EXPECT_THAT(got, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(got, HasSubstr("messages=1 body=hello"));
+}
+
 // Pieces sent with more_body leave at once: the first arrives long before the last.
 TEST(Asgi, ResponseIsStreamed) {
   AsgiServer s({"--asgi", "rawapp:app"});
