@@ -126,6 +126,13 @@ kiln_status OnConfigDone(void*) {
   if (s.lifespan != "auto" && s.lifespan != "on" && s.lifespan != "off") {
     return Fail("lifespan = " + s.lifespan + ": expected auto, on or off");
   }
+  if (!s.asgi.empty() && (o.module.len != 0 || o.wsgi_file.len != 0)) {
+    return Fail("`asgi = " + s.asgi + "` and `" +
+                (o.module.len != 0 ? "module = " + Text(o.module)
+                                   : "wsgi-file = " + Text(o.wsgi_file)) +
+                "` are both the default Python app; mount one of them "
+                "(`mount = /prefix=asgi:module:app` for an ASGI app)");
+  }
   s.pythonpath.clear();
   for (size_t i = 0; i < o.pythonpath.count; ++i) {
     s.pythonpath.push_back(Text(o.pythonpath.items[i]));

@@ -392,6 +392,27 @@ TEST(Asgi, MountedBesideAWsgiApp) {
   EXPECT_EQ(r->body, "wsgi /w");
 }
 
+// Two default apps are a configuration error named at startup, as are unknown loop and lifespan
+// modes.
+TEST(Asgi, ConflictingOrBadOptionsStopStartup) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--asgi", "rawapp:app", "--module", "rawapp"},
+      {"--asgi", "rawapp:app", "--asgi-loop", "trio"},
+      {"--asgi", "rawapp:app", "--lifespan", "maybe"}};
+  const std::vector<std::string> expected = {
+      "`asgi = rawapp:app` and `module = rawapp` are both the default Python app",
+      "asgi-loop = trio: expected auto, uvloop or asyncio",
+      "lifespan = maybe: expected auto, on or off"};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    AsgiServer s(cases[i], /*wait=*/false);
+    ASSERT_TRUE(s.kiln().Start());
+    std::optional<int> st = s.kiln().WaitExit(absl::Seconds(10));
+    ASSERT_TRUE(st.has_value());
+    EXPECT_NE(WEXITSTATUS(*st), 0);
+    EXPECT_THAT(s.kiln().Log(), HasSubstr(expected[i]));
+  }
+}
+
 // nginx in the foreground (daemon off), stopped by PID.
 class Nginx {
  public:
