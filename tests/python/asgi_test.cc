@@ -343,6 +343,27 @@ TEST(Asgi, LifespanStartupAndShutdown) {
   EXPECT_EQ(Count(s.Events(), "shutdown"), 2) << s.Events() << s.kiln().Log();
 }
 
+// max-requests recycles an ASGI worker as a WSGI one: the requests it has in flight finish,
+// lifespan shutdown runs, and the successor runs startup before it accepts.
+TEST(Asgi, MaxRequestsRecyclesAfterTheRequestsInFlight) {
+  AsgiServer s({"--asgi", "rawapp:app", "--max-requests", "10", "--min-worker-lifetime", "0"});
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 40; ++i) {
+    clients.emplace_back([&] {
+      absl::StatusOr<Response> r = HttpGet(s.address(), "/sleep", absl::Seconds(20));
+      if (r.ok() && r->status == 200 && r->body == "slept") ++ok;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 40) << s.kiln().Log();
+  EXPECT_TRUE(s.kiln().WaitForLog("recycled after", absl::Seconds(10))) << s.kiln().Log();
+  EXPECT_TRUE(s.kiln().WaitForLog("spawned kiln worker", absl::Seconds(10), 3));
+  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "shutdown", absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor200(s.address(), "/scope", absl::Seconds(10)));
+  EXPECT_GE(Count(s.Events(), "startup"), 3) << s.Events();
+}
+
 // A startup the app reports as failed stops the worker with the app's message, and with
 // need-app (the default) the instance.
 TEST(Asgi, LifespanStartupFailureStopsWithTheAppsMessage) {
