@@ -220,6 +220,18 @@ const std::vector<Row>& Rows() {
    "Mount an application at a path: `/path=module:callable`, `/path=app.py`, `/path=app.lua`."},
   {"manage-script-name", kFlag, "false", I,
    "Move the mount point from PATH_INFO to SCRIPT_NAME."},
+  // Which app serves a request no mount matches, and apps by host (core/plugin/router.cc)
+  {"no-default-app", kFlag, "false", I,
+   "Do not fall back to the default app (`module`/`wsgi-file`, or `mount = /=...`): a request "
+   "whose SCRIPT_NAME matches no mount point gets 500, as under uWSGI (a request without "
+   "SCRIPT_NAME still reaches the `module` app, uWSGI's app at mount point '')."},
+  {"vhost", kFlag, "false", I,
+   "Virtual hosting: mounts are `host|/prefix=target` (`host|=target` for the host's root) and "
+   "serve only requests whose SERVER_NAME is that host; other requests go to the default app. "
+   "kiln never loads apps from request variables (UWSGI_SCRIPT, UWSGI_FILE)."},
+  {"vhost-host", kFlag, "false", I,
+   "Virtual hosting by the Host header (HTTP_HOST, as sent, port included) instead of "
+   "SERVER_NAME; implies `vhost`."},
   {"disable-write-exception", kFlag, "false", I,
    "Do not raise an exception in the app when a response write fails."},
   {"ignore-sigpipe", kFlag, "false", I, "Do not log SIGPIPE."},
@@ -269,9 +281,31 @@ const std::vector<Row>& Rows() {
    "keep them across reloads), so they start at once instead of on the first connection."},
   // Logging
   {"logto", kStr, "", I, "Write the log to this file."},
+  // logto2, log-route and locks (core/process/server.cc PointLogAfterDrop, core/log/route.h,
+  // plugins/python/user_locks.h)
+  {"logto2", kStr, "", I,
+   "Write the log to this file, opened (and created) after privileges are dropped, as the "
+   "`uid`/`gid` user. Lines before the drop go where they went (stderr, `daemonize`). "
+   "Not together with `logto`."},
+  {"log-route", kList, "", I,
+   "`LOGGERNAME REGEX`: server log lines the regular expression (RE2 syntax, matched "
+   "anywhere in the line) matches go to the logger named `logger = LOGGERNAME target` and "
+   "not to the other loggers; a named logger gets nothing else. Repeat for more routes; a "
+   "line that matches several goes to each of their loggers once. Request lines count as "
+   "server lines while there is no `req-logger`."},
+  {"locks", kNum, "0", I,
+   "Make this many user locks besides lock 0, which always exists: the Python plugin's "
+   "uwsgi.lock(n)/uwsgi.unlock(n) (n from 0 to `locks`) lock across every worker and thread "
+   "(robust process-shared mutexes made before fork: a worker that dies holding one does "
+   "not wedge the others)."},
+  {"log-req-route", kList, "", I,
+   "`LOGGERNAME REGEX`: as `log-route`, for request log lines. The logger is named in "
+   "`req-logger` or `logger`."},
   {"logger", kList, "", I,
    "Send log lines to this logger: `file:/path` (plugin logfile), `syslog[:ident[,facility]]` "
-   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path."},
+   "(plugin syslog), `systemd[:ident]` (plugin journald), `stderr`, `stdout`, or a path. "
+   "`NAME target` (NAME letters and digits) names the logger: it then gets only the lines "
+   "`log-route` sends it."},
   {"req-logger", kList, "", I, "Send request log lines to this logger.", {"logger-req"}},
   {"log-master", kFlag, "false", N,
    "Accepted for uWSGI files; kiln needs no log master: every process writes whole lines "
@@ -453,6 +487,14 @@ const std::vector<Row>& Rows() {
   {"http-auto-chunked", kFlag, "false", N,
    "Accepted for uWSGI files; kiln always sends an HTTP/1.1 response that has no "
    "Content-Length chunked."},
+  // PROXY protocol on HTTP sockets (docs/operations.md, The PROXY protocol)
+  {"http-enable-proxy-protocol", kFlag, "false", I,
+   "Every connection to an HTTP socket begins with a PROXY protocol header (v1 or v2) from the "
+   "proxy in front; its client address becomes REMOTE_ADDR and the logged address. A "
+   "connection without a valid header is closed.", {"enable-proxy-protocol"}},
+  {"proxy-protocol-from", kList, "", I,
+   "Only these peers (addresses or CIDR ranges, comma or space separated) send a PROXY header; "
+   "others speak plain HTTP and a PROXY line from them is a bad request (default: any peer)."},
   };
   return *rows;
 }

@@ -78,24 +78,10 @@ constexpr Replacement kReplacements[] = {
     {"rawrouter*", kRouter},
     {"sslrouter*", kRouter},
     {"forkptyrouter*", kRouter},
-    {"logto2", "use `logto` with `logfile-chown` (kiln opens it before dropping privileges and "
-               "gives the file to `uid`/`gid`)"},
     {"static-*", kStaticMap},
     {"evil-reload-on-as", "use `reload-on-rss`"},
     {"evil-reload-on-rss", "use `reload-on-rss`"},
-    {"log-route", "kiln routes no log lines by regex: send request lines to their own "
-                  "file with `req-logger`, filter with the log collector"},
     {"log-alarm", "kiln has no alarms: alert on its log or its stats"},
-    {"locks", "kiln has no uWSGI lock API: use the application's own locks (fcntl, a database, "
-              "redis)"},
-    {"no-default-app", "configure no `module`/`wsgi-file` beside the `mount`s: a request no "
-                       "mount matches then gets 404"},
-    {"paste", "kiln loads no PasteDeploy .ini: write a module that calls "
-              "`paste.deploy.loadapp('config:/path.ini')` and name it with `module`"},
-    {"http-enable-proxy-protocol", "kiln does not read the PROXY protocol: put nginx in front "
-                                   "(it passes the client address; log it with "
-                                   "`log-x-forwarded-for`)"},
-    {"vhost*", "mount applications by path with `mount`, or run one kiln per host behind nginx"},
     {"carbon*", kStats},
     {"stats-push*", kStats},
     {"zabbix*", kStats},

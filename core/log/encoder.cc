@@ -86,8 +86,8 @@ absl::StatusOr<EncoderChain> EncoderChain::Parse(const std::vector<std::string>&
     const std::string arg = space == std::string::npos ? "" : spec.substr(space + 1);
     if (name.find(':') != std::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "`%s`: encoders for a named logger (`%s`) are not supported, as kiln has no named "
-          "loggers; drop `%s` to encode every line",
+          "`%s`: encoders for one named logger (`%s`) are not supported: the chain encodes "
+          "every line, routed ones too; drop `%s` to encode every line",
           spec, name, name.substr(name.find(':'))));
     }
     Step step{Kind::kNl, "", {}};

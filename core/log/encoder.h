@@ -22,7 +22,7 @@ class EncoderChain {
  public:
   // Parses the values of a `log-encoder` option in order (`json {"m":"${msg}"}`, `nl`,
   // `prefix TEXT`). InvalidArgument naming the value for an unknown or binary encoder, a
-  // `name:logger` routed encoder (kiln has no named loggers), or an unknown ${variable}.
+  // `name:logger` encoder for one named logger (not supported), or an unknown ${variable}.
   static absl::StatusOr<EncoderChain> Parse(const std::vector<std::string>& specs);
 
   bool empty() const { return steps_.empty(); }

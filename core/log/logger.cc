@@ -33,6 +33,13 @@ struct LoggerState {
   std::mutex mu;
   std::vector<std::unique_ptr<Sink>> server;   // empty: stderr
   std::vector<std::unique_ptr<Sink>> request;  // empty: the server log
+  // Named loggers (`logger = NAME target`): only lines a log-route sends them (SetRoutes).
+  std::vector<std::unique_ptr<Sink>> named;
+  struct Routed {
+    LogRoute route;
+    size_t sink;  // index into `named`
+  };
+  std::vector<Routed> server_routes, request_routes;
   Level min_level = Level::kInfo;
   std::string date_format;
   int report_interval = 60;
@@ -52,6 +59,10 @@ struct LoggerState {
 std::atomic<const EncoderChain*> g_server_encoders{nullptr};
 std::atomic<const EncoderChain*> g_request_encoders{nullptr};
 std::atomic<bool> g_has_request_sinks{false};
+// Request lines are matched against routes only when some apply to them (log-req-route, or
+// log-route while they go to the server log), so the serving threads of an instance without
+// any take no lock for it. Kept by UpdateRequestRouting.
+std::atomic<bool> g_route_request_lines{false};
 
 // The chain request lines go through: the request encoders, else the server encoders when
 // the lines go to the server log (as uWSGI's log-encoder sees request lines then), else none.
@@ -161,7 +172,7 @@ void WriteTo(std::vector<std::unique_ptr<Sink>>& sinks, std::string_view line) {
 void MaybeReportFailures(LoggerState& st) {
   uint64_t total = 0;
   const Sink* last = nullptr;
-  for (auto* list : {&st.server, &st.request}) {
+  for (auto* list : {&st.server, &st.request, &st.named}) {
     for (auto& sink : *list) {
       total += sink->FailureCount();
       if (sink->FailureCount() > 0) {
@@ -197,11 +208,32 @@ absl::Status PointStdio(const std::string& path, const FileOptions& options) {
   return absl::OkStatus();
 }
 
+// Called with the mutex held, after the request sinks or the routes changed.
+void UpdateRequestRouting(const LoggerState& st) {
+  g_route_request_lines.store(
+      !st.request_routes.empty() || (st.request.empty() && !st.server_routes.empty()),
+      std::memory_order_release);
+}
+
+// Called with the mutex held: the named sinks whose routes match `line` (each once, in the
+// order of the named loggers); empty when no route matches.
+std::vector<size_t> RoutedSinks(const std::vector<LoggerState::Routed>& routes,
+                                std::string_view line) {
+  std::vector<size_t> out;
+  for (const LoggerState::Routed& r : routes) {
+    if (std::find(out.begin(), out.end(), r.sink) == out.end() && r.route.Matches(line)) {
+      out.push_back(r.sink);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 // Called with the mutex held: reopens every sink and the stdio target; returns the messages
 // for the failures (logged by the caller once the mutex is released).
 std::vector<std::string> ReopenLocked(LoggerState& st) {
   std::vector<std::string> failures;
-  for (auto* list : {&st.server, &st.request}) {
+  for (auto* list : {&st.server, &st.request, &st.named}) {
     for (auto& sink : *list) {
       absl::Status s = sink->Reopen();
       if (!s.ok()) {
@@ -308,9 +340,16 @@ void Log(Level level, std::string_view message) {
         message.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
     line.assign(prefix);
     AppendLogSafeText(&line, part);
+    // log-route matches the line as written, before the encoders (as uWSGI's log master).
+    std::vector<size_t> routed = RoutedSinks(st.server_routes, line);
     if (encoders != nullptr) line = encoders->Encode(line);
     if (line.empty() || line.back() != '\n') line.push_back('\n');
-    WriteTo(st.server, line);
+    if (routed.empty()) {
+      WriteTo(st.server, line);
+    }
+    for (size_t i : routed) {
+      st.named[i]->Write(line);
+    }
     start = nl + 1;
   } while (nl != std::string_view::npos && start < message.size());
   MaybeReportFailures(st);
@@ -419,7 +458,40 @@ RequestBatch::~RequestBatch() {
 
 }  // namespace
 
+namespace {
+
+// log-req-route: writes `line` (not yet encoded) to the named loggers of the routes it matches
+// and returns true, or returns false when none matches. Routed lines skip the batch: they are
+// written at once, so a batch only ever holds lines for the default request sinks.
+bool RouteRequestLine(std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  LoggerState& st = State();
+  std::unique_lock<std::mutex> lock(st.mu);
+  std::vector<size_t> routed = RoutedSinks(st.request_routes, line);
+  if (routed.empty() && st.request.empty()) {
+    // Without req-logger the request lines are part of the server log, which log-route
+    // routes (as uWSGI's log master sees them then).
+    routed = RoutedSinks(st.server_routes, line);
+  }
+  if (routed.empty()) {
+    return false;
+  }
+  std::string out(line);
+  if (const EncoderChain* encoders = RequestEncoders()) out = encoders->Encode(out);
+  if (out.empty() || out.back() != '\n') out.push_back('\n');
+  for (size_t i : routed) {
+    st.named[i]->Write(out);
+  }
+  MaybeReportFailures(st);
+  return true;
+}
+
+}  // namespace
+
 void LogRequest(std::string_view line) {
+  if (g_route_request_lines.load(std::memory_order_acquire) && RouteRequestLine(line)) {
+    return;
+  }
   std::string encoded;
   if (const EncoderChain* encoders = RequestEncoders()) {
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
@@ -499,7 +571,35 @@ void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks) {
     old = std::exchange(st.request, std::move(sinks));
     st.reported_failures = 0;
     g_has_request_sinks.store(!st.request.empty(), std::memory_order_relaxed);
+    UpdateRequestRouting(st);
   }
+}
+
+absl::Status SetRoutes(std::vector<NamedSink> named, std::vector<LogRoute> server_routes,
+                       std::vector<LogRoute> request_routes) {
+  std::vector<LoggerState::Routed> routes[2];
+  std::vector<LogRoute>* given[2] = {&server_routes, &request_routes};
+  for (int i = 0; i < 2; ++i) {
+    for (LogRoute& r : *given[i]) {
+      auto it = std::find_if(named.begin(), named.end(),
+                             [&](const NamedSink& n) { return n.name == r.logger(); });
+      if (it == named.end()) {
+        return absl::NotFoundError(absl::StrFormat("no logger is named `%s`", r.logger()));
+      }
+      routes[i].push_back({std::move(r), static_cast<size_t>(it - named.begin())});
+    }
+  }
+  std::vector<std::unique_ptr<Sink>> sinks, old;
+  for (NamedSink& n : named) sinks.push_back(std::move(n.sink));
+  LoggerState& st = State();
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    old = std::exchange(st.named, std::move(sinks));
+    st.server_routes = std::move(routes[0]);
+    st.request_routes = std::move(routes[1]);
+    UpdateRequestRouting(st);
+  }
+  return absl::OkStatus();
 }
 
 void SetEncoders(EncoderChain server, EncoderChain request) {
@@ -608,7 +708,7 @@ std::vector<std::string> LogFilePaths() {
     }
   };
   add(st.stdio_path);
-  for (auto* list : {&st.server, &st.request}) {
+  for (auto* list : {&st.server, &st.request, &st.named}) {
     for (auto& sink : *list) add(sink->FilePath());
   }
   return out;

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "core/log/encoder.h"
+#include "core/log/route.h"
 
 namespace kiln::log {
 
@@ -79,6 +80,18 @@ void FlushRequestBatch();
 // server log" for the request log). The previous sinks are closed.
 void SetServerSinks(std::vector<std::unique_ptr<Sink>> sinks);
 void SetRequestSinks(std::vector<std::unique_ptr<Sink>> sinks);
+
+// Named loggers and the log-route / log-req-route rules (route.h): a server (request) line
+// that matches any of `server_routes` (`request_routes`) goes, once, to each matching route's
+// named logger, encoded as any server (request) line, and not to the default sinks; other
+// lines are unaffected, and a named logger gets nothing else. NotFound naming the route's
+// logger when no sink in `named` has that name. Call before serving threads start.
+struct NamedSink {
+  std::string name;
+  std::unique_ptr<Sink> sink;
+};
+absl::Status SetRoutes(std::vector<NamedSink> named, std::vector<LogRoute> server_routes,
+                       std::vector<LogRoute> request_routes);
 
 // Installs the encoder chains (log-encoder, log-req-encoder; encoder.h) applied to server
 // and request lines. Call before serving threads start (the master does, before forking);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/base/strings.h"
+#include "core/log/route.h"
 
 namespace kiln::log {
 namespace {
@@ -108,6 +109,9 @@ std::string StdioLogPath(std::string_view logto, const std::vector<std::string>&
     return std::string(logto);
   }
   for (const std::string& spec : loggers) {
+    if (ParseNamedLogger(spec)) {
+      continue;  // a named logger gets only routed lines, not what the application prints
+    }
     SinkSpec parsed = ParseSinkSpec(spec);
     if ((parsed.scheme.empty() || parsed.scheme == "file") && !parsed.arg.empty()) {
       return parsed.arg;

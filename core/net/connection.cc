@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/errno_status.h"
@@ -82,6 +83,11 @@ void Connection::ResolveLocal() {
 std::string Connection::PeerText() const {
   if (remote_addr_.empty()) return absl::StrCat("client on ", base::Av(socket_name_));
   return absl::StrCat(remote_addr_, ":", remote_port_);
+}
+
+void Connection::SetProxiedPeer(std::string addr, uint16_t port) {
+  remote_addr_ = std::move(addr);
+  remote_port_ = absl::StrCat(port);
 }
 
 void Connection::Consume(size_t n) {

@@ -62,6 +62,9 @@ class Connection {
   }
   // "1.2.3.4:5678" or the socket name, for log lines.
   std::string PeerText() const;
+  // The client a PROXY protocol header named replaces the socket's peer: REMOTE_ADDR,
+  // REMOTE_PORT and every log line about this connection from now on.
+  void SetProxiedPeer(std::string addr, uint16_t port);
 
   // Unparsed bytes.
   const char* data() const { return buf_.get() + start_; }
@@ -131,6 +134,9 @@ class Connection {
   absl::Time idle_since = absl::InfinitePast();  // when it last became idle (keep-alive)
   uint64_t requests = 0;  // served on this connection
   bool registered = false;  // in the serving thread's epoll set
+  // http-enable-proxy-protocol: the first bytes must be a PROXY header, not yet read
+  // (proxy_header.h).
+  bool proxy_header_pending = false;
 
  private:
   absl::Status WaitFor(short events, absl::Duration timeout);

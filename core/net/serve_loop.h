@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/base/unique_fd.h"
+#include "core/net/cidr.h"
 #include "core/net/static_files.h"
 #include "core/protocol/request_context.h"
 
@@ -68,6 +69,11 @@ struct ServeOptions {
   // With no handler: kiln's built-in test handler answers (builtin-handler = true), else
   // every request gets 500 and "no app loaded" is logged.
   bool builtin_handler = false;
+  // http-enable-proxy-protocol: a connection to an HTTP socket begins with a PROXY header
+  // (v1 or v2) naming the client; only from peers in proxy_protocol_from (kiln's
+  // proxy-protocol-from; empty: any peer, as uWSGI). See proxy_header.h.
+  bool proxy_protocol = false;
+  std::vector<CidrRange> proxy_protocol_from;
 
   // Reads the options above from the configuration (uWSGI names: buffer-size, limit-post,
   // post-buffering, post-buffering-memory (kiln's), socket-timeout, http-timeout, http-keepalive,

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "core/base/strings.h"
 #include "core/config/config.h"
 #include "core/net/serve_loop.h"
@@ -12,6 +13,32 @@
 #include "core/protocol/response_writer.h"
 
 namespace kiln::net {
+namespace {
+
+// http-enable-proxy-protocol and the peers proxy-protocol-from trusts with the header (each
+// value a list of addresses and CIDR ranges, split on commas and blanks).
+absl::Status ReadProxyProtocol(const config::Config& cfg, ServeOptions* o) {
+  o->proxy_protocol = cfg.GetFlag("http-enable-proxy-protocol");
+  for (const std::string& value : cfg.GetList("proxy-protocol-from")) {
+    for (absl::string_view word :
+         absl::StrSplit(value, absl::ByAnyChar(", \t"), absl::SkipEmpty())) {
+      absl::StatusOr<CidrRange> range = ParseCidr(base::Sv(word));
+      if (!range.ok()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "option `proxy-protocol-from`: %s", base::Sv(range.status().message())));
+      }
+      o->proxy_protocol_from.push_back(*range);
+    }
+  }
+  if (!o->proxy_protocol_from.empty() && !o->proxy_protocol) {
+    return absl::InvalidArgumentError(
+        "option `proxy-protocol-from` needs `http-enable-proxy-protocol = true` (without it "
+        "kiln reads no PROXY header from anyone)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg) {
   ServeOptions o;
@@ -62,6 +89,7 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   o.disable_write_exception = cfg.GetFlag("disable-write-exception");
   o.log_format = cfg.GetString("log-format");
   o.builtin_handler = cfg.GetFlag("builtin-handler");
+  if (absl::Status s = ReadProxyProtocol(cfg, &o); !s.ok()) return s;
   o.request_log_buffer = cfg.GetSize("request-log-buffer");
   if (o.request_log_buffer > 65536) {
     return absl::InvalidArgumentError(absl::StrFormat(

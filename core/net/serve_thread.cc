@@ -26,6 +26,7 @@
 #include "core/log/logger.h"
 #include "core/log/request_log.h"
 #include "core/net/connection_request.h"
+#include "core/net/proxy_header.h"
 #include "core/net/static_files.h"
 #include "core/protocol/response_writer.h"
 #include "core/protocol/uwsgi_parser.h"
@@ -283,6 +284,7 @@ Connection* ServeThread::Adopt(int fd, const ListenSocket& ls, const sockaddr_st
                                         peer, ls.tcp);
   c->state = Connection::State::kReadingHead;
   c->deadline = now + options_.socket_timeout;
+  c->proxy_header_pending = ProxyHeaderExpected(options_, ls, peer);
   Connection* accepted = c.get();
   conns_.emplace(fd, std::move(c));
   return accepted;
@@ -426,6 +428,18 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     if (c->state == Connection::State::kIdle) {
       c->state = Connection::State::kReadingHead;
       c->deadline = absl::Now() + options_.socket_timeout;
+    }
+    if (c->proxy_header_pending) {
+      // Before the first head; its deadline (from the accept, never moved) covers both.
+      std::string why;
+      const protocol::ParseStatus proxy = TakeProxyHeader(c, &why);
+      if (proxy == protocol::ParseStatus::kIncomplete) return true;
+      if (proxy == protocol::ParseStatus::kError) {
+        log::Warn("http: %s from %s; connection closed", why, c->PeerText());
+        Close(c);
+        return false;
+      }
+      continue;
     }
     if (c->state == Connection::State::kReadingBody) {
       const Progress body = CollectBody(c);
@@ -737,6 +751,9 @@ void ServeThread::Sweep(absl::Time now) {
         (void)LingeringClose(c);
         continue;
       }
+    } else if (c->proxy_header_pending && c->size() > 0) {
+      log::Warn("http: %s sent no complete PROXY header within %s; connection closed",
+                c->PeerText(), absl::FormatDuration(options_.socket_timeout));
     } else if (c->state == Connection::State::kReadingHead && c->size() > 0) {
       if (http) {
         log::Warn("http: %s sent no complete request head within %s; answered 408",

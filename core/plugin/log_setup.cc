@@ -6,13 +6,17 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "core/base/errno_status.h"
+#include "core/base/status_macros.h"
 #include "core/base/strings.h"
 #include "core/config/values.h"
+#include "core/log/route.h"
 #include "core/log/rotate.h"
 #include "core/log/sink_spec.h"
 
@@ -111,16 +115,51 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
     }
     server.push_back(std::move(*file));
   }
-  for (const std::string& spec : cfg.GetList("logger")) {
-    absl::Status s = open("logger", spec, server);
-    if (!s.ok()) {
-      return s;
+  // `logger = NAME target` is a named logger: it gets only what log-route sends it.
+  std::vector<log::NamedSink> named;
+  for (const char* option : {"logger", "req-logger"}) {
+    for (const std::string& value : cfg.GetList(option)) {
+      std::optional<log::NamedLoggerSpec> name = log::ParseNamedLogger(value);
+      std::vector<std::unique_ptr<log::Sink>> one;
+      absl::Status s = open(option, name ? name->spec : value,
+                            name                                  ? one
+                            : std::string_view(option) == "logger" ? server
+                                                                   : request);
+      if (!s.ok()) {
+        return s;
+      }
+      if (!name) continue;
+      for (const log::NamedSink& n : named) {
+        if (n.name == name->name) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "option `%s` (%s): a logger named `%s` is already configured; give each named "
+              "logger its own name",
+              option, Place(cfg, option), name->name));
+        }
+      }
+      named.push_back({name->name, std::move(one.front())});
     }
   }
-  for (const std::string& spec : cfg.GetList("req-logger")) {
-    absl::Status s = open("req-logger", spec, request);
-    if (!s.ok()) {
-      return s;
+  std::vector<log::LogRoute> routes[2];
+  const char* const route_options[2] = {"log-route", "log-req-route"};
+  for (int i = 0; i < 2; ++i) {
+    for (const std::string& value : cfg.GetList(route_options[i])) {
+      absl::StatusOr<log::LogRoute> route = log::LogRoute::Parse(value);
+      if (route.ok() && std::none_of(named.begin(), named.end(), [&](const log::NamedSink& n) {
+            return n.name == route->logger();
+          })) {
+        route = absl::NotFoundError(absl::StrFormat(
+            "no logger is named `%s`; name one with `logger = %s file:/path` (or another "
+            "target)",
+            route->logger(), route->logger()));
+      }
+      if (!route.ok()) {
+        return absl::Status(route.status().code(),
+                            absl::StrFormat("option `%s` (%s): %s", route_options[i],
+                                            Place(cfg, route_options[i]),
+                                            base::Sv(route.status().message())));
+      }
+      routes[i].push_back(std::move(*route));
     }
   }
   log::EncoderChain encoders[2];
@@ -162,6 +201,10 @@ absl::Status OpenConfiguredLogs(const config::Config& cfg, const PluginSet& plug
   }
   if (!request.empty()) {
     log::SetRequestSinks(std::move(request));
+  }
+  if (!named.empty()) {
+    KILN_RETURN_IF_ERROR(
+        log::SetRoutes(std::move(named), std::move(routes[0]), std::move(routes[1])));
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,8 @@
 // plugins until one claims it (its app handle goes into the Router); per request the Router
 // picks plugin, app and SCRIPT_NAME/PATH_INFO once, and the plugin is called with them. No
 // plugin routes on its own.
+#include <atomic>
+
 #include "absl/strings/str_format.h"
 #include "core/base/status_macros.h"
 #include "core/log/escape.h"
@@ -92,7 +94,32 @@ bool IsHandler(const LoadedPlugin& p) {
   return p.callbacks.on_request != nullptr || HasAppRequest(p);
 }
 
+// The request variables with which uWSGI loads an app per request (core/protocol.c): kiln
+// never does (docs/decisions.md), it says so once per process.
+constexpr std::string_view kDynamicAppVars[] = {"UWSGI_SCRIPT", "UWSGI_MODULE", "UWSGI_FILE"};
+std::atomic<bool> dynamic_app_noted{false};
+
 }  // namespace
+
+std::string_view PluginSet::RequestHost(const RequestContext& request) const {
+  std::optional<std::string_view> first =
+      request.Var(vhost_host_ ? "HTTP_HOST" : "SERVER_NAME");
+  if (first.has_value() && !first->empty()) return *first;
+  return request.Var(vhost_host_ ? "SERVER_NAME" : "HTTP_HOST").value_or("");
+}
+
+void PluginSet::NoteDynamicAppRequest(const RequestContext& request) {
+  if (dynamic_app_noted.load(std::memory_order_relaxed)) return;
+  for (std::string_view name : kDynamicAppVars) {
+    std::optional<std::string_view> value = request.Var(name);
+    if (!value.has_value()) continue;
+    if (dynamic_app_noted.exchange(true)) return;
+    log::Warn("request variable %s=%s asks for an app to be loaded: kiln does not load apps "
+              "from request variables; mount them with `mount` (logged once)",
+              name, log::LogSafe(*value));
+    return;
+  }
+}
 
 absl::Status PluginSet::ClaimMounts(const config::Config& cfg) {
   router_.Clear();
@@ -102,13 +129,25 @@ absl::Status PluginSet::ClaimMounts(const config::Config& cfg) {
   if (registry_->Find("manage-script-name") != nullptr) {
     router_.set_manage_script_name(cfg.GetFlag("manage-script-name"));
   }
+  if (registry_->Find("no-default-app") != nullptr) {
+    router_.set_no_default_app(cfg.GetFlag("no-default-app"));
+  }
+  if (registry_->Find("vhost") != nullptr) {
+    vhost_host_ = cfg.GetFlag("vhost-host");  // as uWSGI: vhost-host turns vhost on too
+    router_.set_vhost(cfg.GetFlag("vhost") || vhost_host_);
+    if (router_.vhost()) {
+      log::Info("VirtualHosting mode enabled (apps chosen by %s).",
+                vhost_host_ ? "the Host header" : "SERVER_NAME");
+    }
+  }
   bool any_handler = false;
   for (const auto& p : plugins_) any_handler = any_handler || IsHandler(*p);
   for (const std::string& entry : cfg.GetList("mount")) {
-    absl::StatusOr<MountEntry> mount = ParseMountEntry(entry);
+    absl::StatusOr<MountEntry> mount = ParseMountEntry(entry, router_.vhost());
     if (!mount.ok()) return mount.status();
     if (!any_handler) continue;  // no language plugin at all: nothing to route
-    kiln_str point{mount->point.data(), mount->point.size()};
+    std::string name = MountPointName(*mount);  // `host|/prefix` under vhost, as uWSGI
+    kiln_str point{name.data(), name.size()};
     kiln_str target{mount->target.data(), mount->target.size()};
     LoadedPlugin* claimed = nullptr;
     void* app = nullptr;
@@ -150,11 +189,24 @@ void PluginSet::Handle(RequestContext& request) {
   uint8_t m1 = request.Modifier1();
   Route route;
   route.plugin = by_modifier1_[m1];
-  if (router_.size() > 0) {  // without mounts, modifier1 alone decides: no variable lookups
+  // Without mounts and without no-default-app, modifier1 alone decides: no variable lookups.
+  if (router_.size() > 0 || router_.no_default_app()) {
     route = router_.Resolve(request.Var("SCRIPT_NAME"), request.Var("PATH_INFO").value_or(""),
-                            by_modifier1_[m1]);
+                            by_modifier1_[m1], router_.vhost() ? RequestHost(request) : "");
   }
+  if (route.unmatched) NoteDynamicAppRequest(request);
   LoadedPlugin* p = route.plugin;
+  if (route.refused) {
+    // uWSGI's line (plugins/python/wsgi_handlers.c), then why: the id nothing matched.
+    std::string_view script = request.Var("SCRIPT_NAME").value_or("");
+    std::string id = router_.vhost() ? absl::StrFormat("%s|%s", RequestHost(request), script)
+                                     : std::string(script);
+    log::Error("--- no %s application found, check your startup logs for errors --- "
+               "(no-default-app: no mount point is `%s`)",
+               by_modifier1_[m1]->name, log::LogSafe(id));
+    RespondError(request, 500, "Internal Server Error");
+    return;
+  }
   if (p == nullptr) {
     log::Error("-- unavailable modifier requested: %d -- (no loaded plugin serves modifier1 %d)",
                m1, m1);

@@ -137,7 +137,13 @@ class PluginSet : public Handler {
   std::array<LoadedPlugin*, 256> by_modifier1_{};
   // `mount = /prefix=target` entries, the plugin that claimed each and its app handle.
   Router router_;
+  bool vhost_host_ = false;  // vhost-host: the Host header names the app's host
   absl::Status ClaimMounts(const config::Config& cfg);
+  // Under vhost, the host a request's app id starts with: SERVER_NAME (vhost-host: the Host
+  // header), the other when that one is missing or empty.
+  std::string_view RequestHost(const RequestContext& request) const;
+  // Logs, once per process, a request that asks for an app by request variables.
+  static void NoteDynamicAppRequest(const RequestContext& request);
   log::SchemeTable schemes_;
   mutable bool installed_scanned_ = false;
   mutable std::vector<InstalledInfo> installed_;

@@ -326,6 +326,32 @@ absl::Status SetupHost(const ServerOptions& o, const ReloadContext& rc, const Dr
   return absl::OkStatus();
 }
 
+// logto2: fd 1/2 (and so the server log, when no logger is set) move to the file now that
+// privileges are dropped, so it is opened, and created, as the user kiln runs as. Opened by
+// log::OpenLogFile's rules (no final symlink, a regular file owned by that user or root).
+absl::Status PointLogAfterDrop(const ServerOptions& o, const ReloadContext& rc) {
+  if (o.logto2.empty() || rc.check_only) {
+    return absl::OkStatus();
+  }
+  // Where kiln was started keeps hearing of a failed start, as with logto.
+  const int startup_stderr = rc.generation == 0 && o.daemonize.empty() && g_startup_stderr < 0
+                                 ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
+                                 : -1;
+  absl::Status s = log::SetStdioTarget(o.logto2, log::FileOptions{});
+  if (s.ok()) {
+    if (startup_stderr >= 0) g_startup_stderr = startup_stderr;
+    g_stderr_is_terminal = false;
+    return s;
+  }
+  if (startup_stderr >= 0) close(startup_stderr);
+  if (rc.generation == 0) {
+    return s;
+  }
+  log::Warn("cannot reopen the logto2 file: %s; logging on to the file already open",
+            base::Sv(s.message()));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunServer(const config::Config& cfg, Application& app, const std::vector<std::string>& argv) {
@@ -425,6 +451,9 @@ int RunServer(const config::Config& cfg, Application& app, const std::vector<std
   }
   for (const std::string& line : *dropped) {
     log::Notice("%s", line);
+  }
+  if (absl::Status s = PointLogAfterDrop(o, rc); !s.ok()) {
+    return FailAfterBind(sockets, "option `logto2`", s);
   }
   if (absl::Status s = RestoreCapabilities(o.caps, *plan); !s.ok()) {
     return FailAfterBind(sockets, "option `cap`", s);

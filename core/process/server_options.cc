@@ -307,6 +307,13 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   o.daemonize = cfg.GetString("daemonize");
   o.logto = cfg.GetString("logto");
   o.stdio_log = log::StdioLogPath(o.logto, cfg.GetList("logger"));
+  o.logto2 = cfg.GetString("logto2");
+  if (!o.logto2.empty() && !o.logto.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `logto2` (%s) and option `logto` (%s) both name the log file: keep one "
+        "(`logto2` opens it after privileges are dropped, `logto` before)",
+        o.logto2, o.logto));
+  }
   o.need_app = cfg.GetFlag("need-app");
   o.lazy_apps = cfg.GetFlag("lazy-apps");
   o.harakiri = cfg.GetDuration("harakiri");

@@ -52,6 +52,9 @@ struct ServerOptions {
   // The file fd 1/2 follow (logto, else the first file `logger`; "" for none): what
   // applications print lands in the server log.
   std::string stdio_log;
+  // logto2: the file fd 1/2 follow once privileges are dropped, opened as the user kiln runs
+  // as (uWSGI's logto2); "" for none.
+  std::string logto2;
   bool need_app = true;
   bool lazy_apps = false;
   absl::Duration harakiri;

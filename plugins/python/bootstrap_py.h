@@ -133,8 +133,33 @@ def _load_file(path):
     return module
 
 
-def _load(target, default_callable, is_file):
-    """Loads `pkg.mod[:callable]`, `pkg.mod:factory()` or a file path; returns the callable."""
+def _load_paste(uri, paste_logger):
+    """paste: loads a PasteDeploy app as uWSGI does (paste.deploy.loadapp(uri)); a bare path
+    means `config:PATH`, and a relative one is relative to the working directory.
+    paste-logger first applies the file's [loggers] sections (logging.config.fileConfig)."""
+    scheme, sep, rest = uri.partition(':')
+    if not sep or '/' in scheme:
+        scheme, rest = 'config', uri
+    if scheme == 'config' and paste_logger:
+        import logging.config
+        full = os.path.abspath(rest)
+        logging.config.fileConfig(
+            full, defaults={'here': os.path.dirname(full), '__file__': full},
+            disable_existing_loggers=False)
+    try:
+        from paste.deploy import loadapp
+    except ImportError as e:
+        raise ImportError('paste = %s needs PasteDeploy (Debian: python3-pastedeploy; pip: '
+                          'PasteDeploy): %s' % (uri, e)) from None
+    return loadapp('%s:%s' % (scheme, rest), relative_to=os.getcwd())
+
+
+def _load(target, default_callable, kind, paste_logger=False):
+    """Loads `pkg.mod[:callable]`, `pkg.mod:factory()` or a file path (kind 'module' or
+    'file'), or a PasteDeploy URI (kind 'paste'); returns the callable."""
+    if kind == 'paste':
+        return _load_paste(target, paste_logger)
+    is_file = kind == 'file'
     if is_file:
         name, attr = target, default_callable
     else:
@@ -265,6 +290,10 @@ def _make_uwsgi_modules():
     uwsgi.atexit = None
     uwsgi.applications = None
     uwsgi.is_a_reload = False
+    # The user locks (`locks = N`): shared by every worker, as uWSGI's.
+    uwsgi.lock = _kiln.lock
+    uwsgi.unlock = _kiln.unlock
+    uwsgi.is_locked = _kiln.is_locked
     sys.modules['uwsgi'] = uwsgi
 
     deco = types.ModuleType('uwsgidecorators',
@@ -276,12 +305,14 @@ def _make_uwsgi_modules():
             threading.Thread(target=fn, args=args, kwargs=kwargs, daemon=True).start()
         return start
 
-    _lock = threading.RLock()
-
     def lock(fn):
+        """As uWSGI's: the function runs holding user lock 0, shared by every worker."""
         def locked(*args, **kwargs):
-            with _lock:
+            _kiln.lock(0)
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _kiln.unlock(0)
         return locked
 
     deco.thread = thread

@@ -3,6 +3,8 @@
 // taking the GIL with a thread state that belongs to it. What runs in them is py_runtime.cc's.
 #include "interpreters.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -96,12 +98,35 @@ struct ThreadStates {
   std::vector<std::pair<Interp*, PyThreadState*>> subs;
 };
 
-thread_local ThreadStates t_states;
+// Held through a pthread key, not `thread_local`: a dlopen()ed library with a TLS segment gets
+// its block from __tls_get_addr at first use, and GCC 12's LeakSanitizer guesses that block's
+// bounds with a glibc-2.19 header heuristic that, at some heap addresses, reads garbage and
+// crashes the leak check at exit. The plugin keeps no TLS segment (tests/unit/plugins checks).
+// Each thread's ThreadStates is heap memory the key owns; the key's destructor frees it when
+// the thread ends (its Python thread states belong to the interpreter and are not freed here).
+pthread_key_t ThreadStatesKey() {
+  static pthread_key_t key = [] {
+    pthread_key_t k;
+    pthread_key_create(&k, [](void* p) { delete static_cast<ThreadStates*>(p); });
+    return k;
+  }();
+  return key;
+}
+
+ThreadStates& ThisThreadsStates() {
+  pthread_key_t key = ThreadStatesKey();
+  auto* ts = static_cast<ThreadStates*>(pthread_getspecific(key));
+  if (ts == nullptr) {
+    ts = new ThreadStates;
+    pthread_setspecific(key, ts);
+  }
+  return *ts;
+}
 
 }  // namespace
 
 void EnterForRequest(Interp* interp) {
-  ThreadStates& ts = t_states;
+  ThreadStates& ts = ThisThreadsStates();
   if (interp->is_main) {
     if (ts.main != nullptr) {
       PyEval_RestoreThread(ts.main);

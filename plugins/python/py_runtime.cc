@@ -8,11 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "bootstrap_py.h"
+#include "user_locks.h"
 #include "wsgi_call.h"
 
 namespace kiln::python {
@@ -94,6 +96,57 @@ PyObject* KConfigEntries(PyObject*, PyObject*) {
   return list;
 }
 
+// uwsgi.lock(n=0) / unlock(n=0) / is_locked(n=0): the user locks (user_locks.h). The GIL is
+// released while waiting for a lock, so other threads of the worker go on.
+PyObject* LockError(int n, int rc, const char* what) {
+  if (rc == EINVAL) {
+    return PyErr_Format(PyExc_ValueError,
+                        "Invalid lock number %d: locks are 0..%d (set `locks = N` for more)", n,
+                        UserLockCount() - 1);
+  }
+  if (rc == EDEADLK) {
+    return PyErr_Format(PyExc_RuntimeError,
+                        "uwsgi.lock(%d): this thread holds the lock already", n);
+  }
+  if (rc == EPERM) {
+    return PyErr_Format(PyExc_RuntimeError, "uwsgi.unlock(%d): this thread does not hold the lock",
+                        n);
+  }
+  return PyErr_Format(PyExc_OSError, "%s(%d): %s", what, n, std::strerror(rc));
+}
+
+PyObject* KLock(PyObject*, PyObject* args) {
+  int n = 0;
+  if (!PyArg_ParseTuple(args, "|i:lock", &n)) return nullptr;
+  bool owner_died = false;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = LockUser(n, &owner_died);
+  Py_END_ALLOW_THREADS
+  if (rc != 0) return LockError(n, rc, "uwsgi.lock");
+  if (owner_died) {
+    Log(KILN_LOG_WARNING, "uwsgi.lock(" + std::to_string(n) +
+                              "): the process that held the lock died holding it; the lock "
+                              "is taken over (what it protects may be half-updated)");
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* KUnlock(PyObject*, PyObject* args) {
+  int n = 0;
+  if (!PyArg_ParseTuple(args, "|i:unlock", &n)) return nullptr;
+  int rc = UnlockUser(n);
+  if (rc != 0) return LockError(n, rc, "uwsgi.unlock");
+  Py_RETURN_NONE;
+}
+
+PyObject* KIsLocked(PyObject*, PyObject* args) {
+  int n = 0;
+  if (!PyArg_ParseTuple(args, "|i:is_locked", &n)) return nullptr;
+  int held = UserLockHeld(n);
+  if (held < 0) return LockError(n, -held, "uwsgi.is_locked");
+  return PyBool_FromLong(held);
+}
+
 PyMethodDef kKilnMethods[] = {
     {"log", KLog, METH_VARARGS, "log(level, message): one message to the server log."},
     {"worker_id", KWorkerId, METH_NOARGS, "This process's worker id (0 in the master)."},
@@ -102,6 +155,9 @@ PyMethodDef kKilnMethods[] = {
     {"master_pid", KMasterPid, METH_NOARGS, "The master's pid."},
     {"reload", KReload, METH_NOARGS, "Ask the master for a graceful reload."},
     {"config_entries", KConfigEntries, METH_NOARGS, "The configuration as (key, bytes) pairs."},
+    {"lock", KLock, METH_VARARGS, "lock(n=0): take user lock n (shared by every worker)."},
+    {"unlock", KUnlock, METH_VARARGS, "unlock(n=0): release user lock n."},
+    {"is_locked", KIsLocked, METH_VARARGS, "is_locked(n=0): whether user lock n is held."},
     {nullptr, nullptr, 0, nullptr}};
 
 int ExecKilnModule(PyObject* m) {
@@ -273,7 +329,8 @@ struct AppSpec {
   std::string target;
   bool is_file;
   bool own_interpreter;  // a mount, unless single-interpreter
-  int mount;             // index into Settings::mounts, -1 for module / wsgi-file
+  int mount;             // index into Settings::mounts, -1 for module / wsgi-file / paste
+  bool is_paste = false;
   bool asgi = false;     // `asgi = ...` or a mount target `asgi:module:callable`
 };
 
@@ -282,13 +339,14 @@ std::vector<AppSpec> ConfiguredApps() {
   std::vector<AppSpec> specs;
   if (!s.module.empty()) specs.push_back({"", s.module, false, false, -1});
   if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true, false, -1});
-  if (!s.asgi.empty()) specs.push_back({"", s.asgi, false, false, -1, true});
+  if (!s.paste.empty()) specs.push_back({"", s.paste, false, false, -1, true});
+  if (!s.asgi.empty()) specs.push_back({"", s.asgi, false, false, -1, false, true});
   for (size_t i = 0; i < s.mounts.size(); ++i) {
     std::string_view target = s.mounts[i].target;
     // An ASGI app runs on the worker's one event loop, in the main interpreter.
     const bool asgi = target.substr(0, 5) == "asgi:";
     specs.push_back({s.mounts[i].mountpoint, std::string(asgi ? target.substr(5) : target), false,
-                     !s.single_interpreter && !asgi, static_cast<int>(i), asgi});
+                     !s.single_interpreter && !asgi, static_cast<int>(i), false, asgi});
   }
   return specs;
 }
@@ -367,9 +425,11 @@ bool EnsureInterpreter(std::string* error) {
 // Imports one app in the current interpreter: the callable, or null with *traceback.
 PyObject* ImportApp(const App& app, std::string* traceback) {
   Interp* in = CurrentInterp();
-  PyObject* callable = PyObject_CallFunction(in->load, "ssO", app.target.c_str(),
-                                             app.asgi ? "app" : TheSettings().callable.c_str(),
-                                             app.is_file ? Py_True : Py_False);
+  const char* kind = app.is_paste ? "paste" : app.is_file ? "file" : "module";
+  PyObject* callable =
+      PyObject_CallFunction(in->load, "sssO", app.target.c_str(),
+                            app.asgi ? "app" : TheSettings().callable.c_str(),
+                            kind, TheSettings().paste_logger ? Py_True : Py_False);
   if (callable == nullptr) *traceback = FetchTraceback();
   return callable;
 }
@@ -491,7 +551,7 @@ bool LoadApps(std::string* error) {
   std::vector<AppSpec> specs = ConfiguredApps();
   if (specs.empty()) {
     std::string msg =
-        "no Python application configured: set `module`, `wsgi-file` or "
+        "no Python application configured: set `module`, `wsgi-file`, `paste` or "
         "`mount = /path=module:callable`";
     if (s.need_app) {
       *error = msg;
@@ -508,6 +568,7 @@ bool LoadApps(std::string* error) {
     app.mount = spec.mount;
     app.target = spec.target;
     app.is_file = spec.is_file;
+    app.is_paste = spec.is_paste;
     app.asgi = spec.asgi;
     if (spec.own_interpreter && Rt().forked) {  // lazy-apps: made for good in the worker
       ok = LoadInOwnInterpreter(&app, apps.size(), error);

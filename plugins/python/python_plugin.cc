@@ -5,6 +5,7 @@
 
 #include "asgi.h"
 #include "py_runtime.h"
+#include "user_locks.h"
 #include "wsgi_call.h"
 
 namespace kiln::python {
@@ -19,6 +20,8 @@ struct Options {
   kiln_str module;
   kiln_str wsgi_file;
   kiln_str callable;
+  kiln_str paste;
+  int paste_logger;
   kiln_str asgi;
   kiln_str asgi_loop;
   kiln_str lifespan;
@@ -38,6 +41,7 @@ struct Options {
   int lazy_apps;
   int master;
   int reload_on_exception;
+  int64_t locks;
 };
 Options g_options;
 
@@ -52,6 +56,13 @@ const kiln_option_def kOptions[] = {
      KILN_PY_FIELD(wsgi_file)},
     {"callable", KILN_OPT_STRING, "application", "Name of the WSGI callable in the module or "
      "file.", 0, nullptr, KILN_PY_FIELD(callable)},
+    {"paste", KILN_OPT_STRING, "", "Load the WSGI app from a PasteDeploy file: "
+     "`config:/path/app.ini` (a bare path means `config:PATH`; a relative one is relative to "
+     "the working directory), with paste.deploy.loadapp, as uWSGI does. Needs PasteDeploy "
+     "(Debian: python3-pastedeploy).", 0, nullptr, KILN_PY_FIELD(paste)},
+    {"paste-logger", KILN_OPT_FLAG, "false", "Before loading the `paste` app, configure "
+     "Python's logging from the same file's [loggers]/[handlers]/[formatters] sections "
+     "(logging.config.fileConfig).", 0, nullptr, KILN_PY_FIELD(paste_logger)},
     // ASGI 3 apps, on one event loop per worker (asgi.cc, docs/python.md "ASGI").
     {"asgi", KILN_OPT_STRING, "", "Load an ASGI 3 app from this module: `pkg.mod[:callable]` "
      "(callable `app` by default); each worker serves it from one event loop. Beside WSGI "
@@ -99,6 +110,7 @@ const kiln_option_def kOptions[] = {
     KILN_PY_CORE("reload-on-exception", KILN_OPT_FLAG, reload_on_exception),
     KILN_PY_CORE("lazy-apps", KILN_OPT_FLAG, lazy_apps),
     KILN_PY_CORE("master", KILN_OPT_FLAG, master),
+    KILN_PY_CORE("locks", KILN_OPT_NUMBER, locks),
 };
 
 const char* const kAliases[] = {"python3", "python3*"};
@@ -117,6 +129,8 @@ kiln_status OnConfigDone(void*) {
   s.module = Text(o.module);
   s.wsgi_file = Text(o.wsgi_file);
   s.callable = Text(o.callable);
+  s.paste = Text(o.paste);
+  s.paste_logger = o.paste_logger != 0;
   s.asgi = Text(o.asgi);
   s.asgi_loop = Text(o.asgi_loop);
   s.lifespan = Text(o.lifespan);
@@ -126,10 +140,11 @@ kiln_status OnConfigDone(void*) {
   if (s.lifespan != "auto" && s.lifespan != "on" && s.lifespan != "off") {
     return Fail("lifespan = " + s.lifespan + ": expected auto, on or off");
   }
-  if (!s.asgi.empty() && (o.module.len != 0 || o.wsgi_file.len != 0)) {
+  if (!s.asgi.empty() && (o.module.len != 0 || o.wsgi_file.len != 0 || o.paste.len != 0)) {
     return Fail("`asgi = " + s.asgi + "` and `" +
-                (o.module.len != 0 ? "module = " + Text(o.module)
-                                   : "wsgi-file = " + Text(o.wsgi_file)) +
+                (o.module.len != 0      ? "module = " + Text(o.module)
+                 : o.wsgi_file.len != 0 ? "wsgi-file = " + Text(o.wsgi_file)
+                                        : "paste = " + Text(o.paste)) +
                 "` are both the default Python app; mount one of them "
                 "(`mount = /prefix=asgi:module:app` for an ASGI app)");
   }
@@ -158,6 +173,13 @@ kiln_status OnConfigDone(void*) {
     Log(KILN_LOG_WARNING, "both `module` and `wsgi-file` are set; `module` (" + s.module +
                               ") is the default app");
   }
+  if (!s.paste.empty() && (!s.module.empty() || !s.wsgi_file.empty())) {
+    Log(KILN_LOG_WARNING, "`paste` and `" + std::string(s.module.empty() ? "wsgi-file" : "module") +
+                              "` are both set; `" +
+                              (s.module.empty() ? "wsgi-file = " + s.wsgi_file
+                                                : "module = " + s.module) +
+                              "` is the default app");
+  }
   return KILN_OK;
 }
 
@@ -169,10 +191,12 @@ kiln_status OnMountApp(void*, kiln_str mountpoint, kiln_str target, void** app) 
   std::string_view tg(target.ptr, target.len);
   if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
   Settings& s = TheSettings();
-  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty() || !s.asgi.empty())) {
+  if (mp == "/" &&
+      (!s.module.empty() || !s.wsgi_file.empty() || !s.paste.empty() || !s.asgi.empty())) {
     return Fail("the root mount `/=" + std::string(tg) + "` and `" +
                 (!s.module.empty()      ? "module = " + s.module
                  : !s.wsgi_file.empty() ? "wsgi-file = " + s.wsgi_file
+                 : !s.paste.empty()     ? "paste = " + s.paste
                                         : "asgi = " + s.asgi) +
                 "` are both the default Python app; keep one");
   }
@@ -187,6 +211,8 @@ kiln_status StartInterpreter() {
   s.multithread = api->thread_count() > 1;
   s.multiprocess = api->worker_count() > 1;
   std::string error;
+  // Before any fork: every worker must inherit the same locks.
+  if (!CreateUserLocks(g_options.locks, &error)) return Fail(error);
   if (!EnsureInterpreter(&error)) return Fail(error);
   return KILN_OK;
 }

@@ -201,20 +201,30 @@ bool SendHeaders(Call* call) {
                     "the application sent body data without calling start_response first");
     return false;
   }
-  thread_local std::vector<kiln_header> hs;
-  hs.clear();
+  // The views point into the header strings `call->headers` owns until the call ends; the
+  // host copies them out in response_start. Most responses fit the stack array; a longer list
+  // takes a vector (no thread_local: the plugin keeps no TLS segment, see interpreters.cc).
+  constexpr Py_ssize_t kOnStack = 32;
+  kiln_header on_stack[kOnStack];
+  std::vector<kiln_header> on_heap;
   Py_ssize_t n = PyList_GET_SIZE(call->headers);
+  kiln_header* hs = on_stack;
+  if (n > kOnStack) {
+    on_heap.resize(static_cast<size_t>(n));
+    hs = on_heap.data();
+  }
   for (Py_ssize_t i = 0; i < n; ++i) {
     PyObject* pair = PyList_GET_ITEM(call->headers, i);
     std::string_view name, value;
     Latin1View(PyTuple_GET_ITEM(pair, 0), &name);
     Latin1View(PyTuple_GET_ITEM(pair, 1), &value);
-    hs.push_back(kiln_header{Str(name), Str(value)});
+    hs[i] = kiln_header{Str(name), Str(value)};
   }
   std::string_view status;
   Latin1View(call->status, &status);
   std::string_view reason = status.size() > 4 ? status.substr(4) : std::string_view();
-  if (Api()->response_start(call->r, call->code, Str(reason), hs.data(), hs.size()) != KILN_OK) {
+  if (Api()->response_start(call->r, call->code, Str(reason), hs, static_cast<size_t>(n)) !=
+      KILN_OK) {
     PyErr_Format(PyExc_RuntimeError, "the server refused the response head (status %R)",
                  call->status);
     return false;

@@ -65,7 +65,7 @@ TEST(UwsgiOptionTable, EveryOptionRealFilesUseIsKnown) {
 
 TEST(UwsgiOptionTable, ReplacementsNameOnlyWhatKilnHas) {
   EXPECT_THAT(UwsgiReplacement("gevent-monkey-patch"), ::testing::HasSubstr("`threads`"));
-  EXPECT_THAT(UwsgiReplacement("logto2"), ::testing::StartsWith("use `logto`"));
+  EXPECT_THAT(UwsgiReplacement("evil-reload-on-rss"), ::testing::StartsWith("use `reload-on-rss`"));
   EXPECT_THAT(UwsgiReplacement("http-processes"), ::testing::HasSubstr("no HTTP router"));
   EXPECT_EQ(UwsgiReplacement("honour-stdin"), "");
   // A replacement that names an option names one kiln has.

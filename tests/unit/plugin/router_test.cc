@@ -117,5 +117,76 @@ TEST(Router, NothingServesAnUnclaimedModifier1WithoutAMount) {
   EXPECT_EQ(r.Resolve("/foo", "/x", nullptr).plugin, kPython);
 }
 
+
+// no-default-app (uWSGI's uwsgi_get_app_id without the default-app fallback): a SCRIPT_NAME
+// no mount point matches is refused; the ids uWSGI still matches exactly are served.
+TEST(Router, NoDefaultAppRefusesWhatNoMountPointMatches) {
+  Router r = Mounted(true);
+  r.set_no_default_app(true);
+  Route miss = r.Resolve("/nowhere", "/x", kPython);
+  EXPECT_TRUE(miss.refused);
+  EXPECT_EQ(miss.plugin, nullptr);
+  Route module = r.Resolve(std::nullopt, "/foox", kPython);  // id '' is the module app's
+  EXPECT_FALSE(module.refused);
+  EXPECT_FALSE(module.unmatched);
+  EXPECT_TRUE(miss.unmatched);
+  EXPECT_EQ(r.Resolve(std::nullopt, "/foo/y", kPython).app, App(1));
+  EXPECT_EQ(r.Resolve("/foobis", "/x", kPython).app, App(2));
+  EXPECT_FALSE(r.Resolve("/x", "/", nullptr).refused);  // no plugin: unavailable modifier
+  Router root;
+  root.set_no_default_app(true);
+  ASSERT_TRUE(root.Add(*ParseMountEntry("/=root.lua"), kLua, App(7)).ok());
+  EXPECT_TRUE(root.Resolve(std::nullopt, "/", kLua).refused);  // id '' is not '/'
+  Route slash = root.Resolve("/", "/", kLua);
+  EXPECT_FALSE(slash.refused);
+  EXPECT_EQ(slash.app, App(7));
+}
+
+TEST(ParseMountEntry, VhostMountsNameTheirHost) {
+  auto m = ParseMountEntry("a.test|/api/=api:app", true);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->host, "a.test");
+  EXPECT_EQ(m->point, "/api");
+  EXPECT_EQ(MountPointName(*m), "a.test|/api");
+  auto root = ParseMountEntry("b.test|=b.py", true);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->point, "/");
+  EXPECT_EQ(MountPointName(*root), "b.test|");
+  for (const char* bad : {"/api=api:app", "|/x=a.py", "a.test|x=a.py", "a.test|/x="}) {
+    auto r = ParseMountEntry(bad, true);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("host|/prefix"), std::string_view::npos) << r.status();
+  }
+  auto off = ParseMountEntry("a.test|/x=a.py");
+  ASSERT_FALSE(off.ok());
+  EXPECT_NE(off.status().message().find("vhost = true"), std::string_view::npos);
+}
+
+TEST(Router, VhostMatchesTheHostThenTheScriptName) {
+  Router r;
+  r.set_vhost(true);
+  r.set_manage_script_name(true);
+  ASSERT_TRUE(r.Add(*ParseMountEntry("a.test|=a:app", true), kPython, App(1)).ok());
+  ASSERT_TRUE(r.Add(*ParseMountEntry("b.test|=b:app", true), kPython, App(2)).ok());
+  ASSERT_TRUE(r.Add(*ParseMountEntry("b.test|/lua=b.lua", true), kLua, App(3)).ok());
+  EXPECT_EQ(r.Resolve(std::nullopt, "/x", kPython, "a.test").app, App(1));
+  EXPECT_EQ(r.Resolve(std::nullopt, "/x", kPython, "B.Test").app, App(2));
+  Route lua = r.Resolve(std::nullopt, "/lua/x", kPython, "b.test");
+  EXPECT_EQ(lua.app, App(3));
+  EXPECT_EQ(lua.script_name, "/lua");
+  EXPECT_EQ(r.Resolve(std::nullopt, "/lua/x", kPython, "a.test").app, App(1));  // a's root
+  EXPECT_EQ(r.Resolve("/lua", "/x", kPython, "a.test").app, nullptr);  // nothing: default
+  Route other = r.Resolve(std::nullopt, "/", kPython, "c.test");
+  EXPECT_EQ(other.plugin, kPython);
+  EXPECT_EQ(other.app, nullptr);
+  EXPECT_FALSE(other.by_mount);
+  EXPECT_TRUE(other.unmatched);  // uWSGI would try request variables here, kiln does not
+  EXPECT_EQ(r.Add(*ParseMountEntry("A.TEST|/=again:app", true), kPython, App(4)).code(),
+            absl::StatusCode::kAlreadyExists);
+  r.set_no_default_app(true);  // the default app's id '' never matches HOST|SCRIPT_NAME
+  EXPECT_TRUE(r.Resolve(std::nullopt, "/", kPython, "c.test").refused);
+  EXPECT_EQ(r.Resolve(std::nullopt, "/", kPython, "a.test").app, App(1));
+}
+
 }  // namespace
 }  // namespace kiln::plugin
