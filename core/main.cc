@@ -75,6 +75,10 @@ class PluginApplication : public kiln::process::Application {
   absl::Status AppLoad() override { return plugins_.AppLoad(); }
   absl::Status PostFork(int worker_id) override { return plugins_.PostFork(worker_id); }
   void WorkerExit() override { plugins_.WorkerExit(); }
+  int Spool(std::string_view path, const std::vector<kiln::protocol::SpoolVar>& vars,
+            std::string_view body) override {
+    return plugins_.Spool(path, vars, body);
+  }
   void Shutdown() override { plugins_.Shutdown(); }
   kiln::protocol::Handler* handler() override {
     return plugins_.HasHandlers() ? &plugins_ : nullptr;

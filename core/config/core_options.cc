@@ -484,6 +484,39 @@ const std::vector<Row>& Rows() {
   {"honour-stdin", kFlag, "false", N,
    "Accepted for uWSGI files; kiln leaves stdin as it was given (only `daemonize` points it "
    "at /dev/null), which is what this asks uWSGI for."},
+  // Alarms (docs/operations.md "Alarms and carbon"; core/process/alarms.h)
+  {"alarm", kList, "", I,
+   "Define an alarm: `NAME ACTION:ARG`. Actions: `cmd:COMMAND` runs COMMAND with /bin/sh, the "
+   "alarm message on its stdin; `log:TEXT` writes `ALARM: TEXT message` to the log. Needs "
+   "master."},
+  {"alarm-freq", kDur, "3", I,
+   "The same alarm with the same message is raised at most once per this long (uWSGI's "
+   "anti-loop)."},
+  {"alarm-segfault", kList, "", I,
+   "Raise this alarm when a worker is killed by SIGSEGV or SIGFPE.", {"segfault-alarm"}},
+  {"alarm-listen-queue", kList, "", I,
+   "Raise this alarm when a socket's listen queue is full (checked every second).",
+   {"alarm-backlog", "backlog-alarm", "lq-alarm", "alarm-lq", "listen-queue-alarm"}},
+  {"log-alarm", kList, "", I,
+   "Raise these alarms when a server log line matches the regex: `NAME[,NAME...] REGEX` "
+   "(ECMAScript syntax, searched anywhere in the line).", {"alarm-log"}},
+  {"not-log-alarm", kList, "", I,
+   "A log line matching this regex raises no log-alarm: `NAME[,NAME...] REGEX`.",
+   {"not-alarm-log"}},
+  // Carbon (docs/operations.md "Alarms and carbon"; core/process/carbon.h)
+  {"carbon", kList, "", I,
+   "Push the metrics to this carbon (Graphite plaintext) server, `HOST:PORT`, every "
+   "carbon-freq. Needs master."},
+  {"carbon-freq", kDur, "60", I, "How often the master pushes to the carbon servers."},
+  {"carbon-timeout", kDur, "3", I,
+   "A push that has not connected and been sent within this long is dropped."},
+  {"carbon-id", kStr, "", I,
+   "The instance's name in the metric paths (default: the first socket's address, dots made "
+   "underscores)."},
+  {"carbon-root", kStr, "uwsgi", I, "The first node of every metric path."},
+  {"carbon-hostname-dots", kStr, "", I,
+   "Replace the dots of the hostname in the metric paths with this character."},
+  {"carbon-no-workers", kFlag, "false", I, "Push no per-worker metrics."},
   {"http-auto-chunked", kFlag, "false", N,
    "Accepted for uWSGI files; kiln always sends an HTTP/1.1 response that has no "
    "Content-Length chunked."},
@@ -495,6 +528,21 @@ const std::vector<Row>& Rows() {
   {"proxy-protocol-from", kList, "", I,
    "Only these peers (addresses or CIDR ranges, comma or space separated) send a PROXY header; "
    "others speak plain HTTP and a PROXY line from them is a bad request (default: any peer)."},
+  // The spooler (docs/spooler.md): processes the master runs beside the workers, each taking
+  // the tasks the application writes with uwsgi.spool() from a directory.
+  {"spooler", kList, "", I,
+   "Run spooler processes on this directory (repeatable; created mode 0700 if missing): "
+   "they run the tasks the application writes with uwsgi.spool()."},
+  {"spooler-processes", kNum, "1", I, "Number of spooler processes for each `spooler` "
+   "directory."},
+  {"spooler-frequency", kDur, "30", I, "Seconds between two scans of a spooler directory "
+   "(a task written by kiln wakes the spooler at once).", {"spooler-freq"}},
+  {"spooler-harakiri", kDur, "0", I, "Kill a spooler process whose task runs longer than "
+   "this (0: never); the task stays and runs again."},
+  {"spooler-ordered", kFlag, "false", I, "Run a spooler's tasks in name order (priority "
+   "subdirectories first, lowest number first)."},
+  {"spooler-quiet", kFlag, "false", I, "Do not log a line for each task written, started "
+   "and done."},
   };
   return *rows;
 }

@@ -25,6 +25,7 @@
 #include "core/base/strings.h"
 #include "core/log/escape.h"
 #include "core/log/file_sink.h"
+#include "core/log/line_observer.h"
 
 namespace kiln::log {
 namespace {
@@ -350,6 +351,7 @@ void Log(Level level, std::string_view message) {
     for (size_t i : routed) {
       st.named[i]->Write(line);
     }
+    ObserveLines(line);  // log-alarm sees every line, routed or not (as uWSGI)
     start = nl + 1;
   } while (nl != std::string_view::npos && start < message.size());
   MaybeReportFailures(st);
@@ -370,6 +372,7 @@ void WriteRequestLines(std::string_view lines, size_t count) {
     lock.lock();
   }
   WriteLinesTo(st.request.empty() ? st.server : st.request, lines, count);
+  if (st.request.empty()) ObserveLines(lines);  // log-alarm: they are server log lines
   MaybeReportFailures(st);
 }
 

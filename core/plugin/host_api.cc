@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/config/option_registry.h"
 #include "core/log/logger.h"
 #include "core/plugin/loaded_plugin.h"
+#include "core/plugin/spool_enqueue.h"
 #include "core/protocol/request_context.h"
 
 namespace kiln::plugin {
@@ -417,6 +419,43 @@ int64_t Clock(clockid_t id) {
 int64_t TimeMonotonicUs() { return Clock(CLOCK_MONOTONIC); }
 int64_t TimeRealtimeUs() { return Clock(CLOCK_REALTIME); }
 
+// ---- the spooler ----
+
+void CopyOut(std::string_view text, char* out, size_t cap) {
+  if (out == nullptr || cap == 0) return;
+  size_t n = text.size() < cap - 1 ? text.size() : cap - 1;
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+kiln_status Spool(kiln_plugin* self, const kiln_header* vars, size_t var_count, kiln_str body,
+                  char* out, size_t out_cap) {
+  const config::Config* cfg = State().config;
+  if (cfg == nullptr || (var_count > 0 && vars == nullptr)) {
+    CopyOut("the spooler is not configured yet", out, out_cap);
+    return KILN_ERROR;
+  }
+  std::vector<protocol::SpoolVar> v;
+  v.reserve(var_count);
+  for (size_t i = 0; i < var_count; ++i) {
+    v.emplace_back(View(vars[i].name), View(vars[i].value));
+  }
+  absl::StatusOr<std::string> path = WriteSpoolTask(cfg->GetList("spooler"), v, View(body));
+  if (!path.ok()) {
+    CopyOut(base::Sv(path.status().message()), out, out_cap);
+    return KILN_ERROR;
+  }
+  if (path->size() >= out_cap) {
+    CopyOut("the spool file's path does not fit the caller's buffer", out, out_cap);
+    return KILN_ERROR;
+  }
+  CopyOut(*path, out, out_cap);
+  if (!cfg->GetFlag("spooler-quiet")) {
+    log::Info("[spooler] written task %s", *path);
+  }
+  return KILN_OK;
+}
+
 kiln_host_api MakeApi() {
   kiln_host_api api{};
   api.size = sizeof(api);
@@ -450,6 +489,7 @@ kiln_host_api MakeApi() {
   api.scoreboard_worker = ScoreboardWorker;
   api.time_monotonic_us = TimeMonotonicUs;
   api.time_realtime_us = TimeRealtimeUs;
+  api.spool = Spool;
   api.request_detach = RequestDetach;
   api.async_response_start = AsyncResponseStart;
   api.async_response_write = AsyncResponseWrite;

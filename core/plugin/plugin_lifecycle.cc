@@ -108,6 +108,23 @@ void PluginSet::WorkerExit() {
   }
 }
 
+int PluginSet::Spool(std::string_view path, const std::vector<protocol::SpoolVar>& vars,
+                     std::string_view body) {
+  std::vector<kiln_header> headers;
+  headers.reserve(vars.size());
+  for (const auto& [key, value] : vars) {
+    headers.push_back(kiln_header{{key.data(), key.size()}, {value.data(), value.size()}});
+  }
+  for (auto& p : plugins_) {
+    if (p->callbacks.on_spool == nullptr) continue;
+    int ret = p->callbacks.on_spool(p->callbacks.ctx, kiln_str{path.data(), path.size()},
+                                    headers.data(), headers.size(),
+                                    kiln_str{body.data(), body.size()});
+    if (ret != KILN_SPOOL_IGNORE) return ret;
+  }
+  return KILN_SPOOL_IGNORE;
+}
+
 void PluginSet::Shutdown() {
   for (auto& p : plugins_) {
     if (p->callbacks.on_shutdown != nullptr) {

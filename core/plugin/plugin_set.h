@@ -24,6 +24,7 @@
 #include "core/plugin/router.h"
 #include "core/plugin/search_path.h"
 #include "core/protocol/request_context.h"
+#include "core/protocol/spool_packet.h"
 
 namespace kiln::plugin {
 
@@ -76,6 +77,10 @@ class PluginSet : public Handler {
   void Reload();
   void Harakiri(int worker_id);
   void WorkerExit();
+  // A spool task, offered to each plugin's on_spool in load order until one does not answer
+  // KILN_SPOOL_IGNORE; returns that answer (KILN_SPOOL_IGNORE when none took it).
+  int Spool(std::string_view path, const std::vector<protocol::SpoolVar>& vars,
+            std::string_view body);
   void Shutdown();
 
   // Whether any loaded plugin serves requests.

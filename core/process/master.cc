@@ -20,6 +20,8 @@
 #include "core/log/logger.h"
 #include "core/log/rotate.h"
 #include "core/net/listener.h"
+#include "core/process/alarms.h"
+#include "core/process/carbon.h"
 #include "core/process/hooks.h"
 #include "core/process/host_setup.h"
 #include "core/process/operations.h"
@@ -95,6 +97,7 @@ Master::Master(MasterParams params)
     retiring_.push_back(Retiring{pid, 0});
   }
   daemons_.Configure(o_.attach_daemons);
+  spoolers_.Configure(o_.spooler, [this](const std::string& dir) { return RunSpoolerChild(dir); });
   for (const std::string& path : o_.touch_reload) {
     touch_mtimes_.push_back(MtimeNs(path));
   }
@@ -132,6 +135,23 @@ void Master::StartStats() {
     return;
   }
   stats_ = std::move(*server);
+}
+
+void Master::StartAlarmsAndCarbon() {
+  auto alarms = Alarms::Start(o_.alarms, *this);
+  if (!alarms.ok()) {
+    log::Error("%s; no alarms", base::Sv(alarms.status().message()));
+  } else {
+    alarms_ = std::move(*alarms);
+  }
+  const std::string first = p_.sockets->empty() ? "" : (*p_.sockets)[0].spec.text;
+  auto carbon = Carbon::Start(o_.carbon, *this, scoreboard_, first, p_.serve->memory_report,
+                              o_.cheaper.min > 0);
+  if (!carbon.ok()) {
+    log::Error("%s; no carbon pushes", base::Sv(carbon.status().message()));
+  } else {
+    carbon_ = std::move(*carbon);
+  }
 }
 
 std::vector<net::ListenSocket> Master::ListenSockets() const {
@@ -191,6 +211,36 @@ void Master::SpawnWorker(int id) {
   log::Notice("spawned kiln worker %d (pid: %d, cores: %d)", id, pid, p_.serve->threads);
 }
 
+// The spooler process: the master's descriptors closed, then the app's post-fork hooks (and
+// with lazy-apps the app itself) before the first task.
+int Master::RunSpoolerChild(const std::string& dir) {
+  if (p_.fifo != nullptr) {
+    p_.fifo->CloseDescriptors();
+  }
+  if (stats_ != nullptr) {
+    stats_->CloseInChild();
+  }
+  for (const BoundSocket& s : *p_.sockets) {
+    close(s.fd.Get());  // a spooler serves no requests (the process ends with _exit)
+  }
+  SpoolerProcessParams sp;
+  sp.dir = dir;
+  sp.options = &o_.spooler;
+  sp.master_pid = pid_;
+  if (o_.auto_procname || !o_.procname_prefix.empty()) {
+    sp.title = absl::StrFormat("%skiln spooler %s", o_.procname_prefix, dir);
+  }
+  sp.start = [this]() -> absl::Status {
+    if (o_.lazy_apps) {
+      if (absl::Status s = p_.app->AppLoad(); !s.ok()) return s;
+    }
+    return p_.app->PostFork(0);
+  };
+  sp.run = [this](std::string_view path, const std::vector<protocol::SpoolVar>& vars,
+                  std::string_view body) { return p_.app->Spool(path, vars, body); };
+  return RunSpoolerProcess(sp);
+}
+
 void Master::Reap() {
   for (;;) {
     int status = 0;
@@ -222,7 +272,8 @@ void Master::Reap() {
         break;
       }
     }
-    if (!found && !cron_.OnExit(pid)) {
+    if (!found && !cron_.OnExit(pid) && !(alarms_ && alarms_->OnExit(pid)) &&
+        !spoolers_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping)) {
       daemons_.OnExit(pid, status, MonotonicNanos(), phase_ == Phase::kStopping);
     }
   }
@@ -237,6 +288,7 @@ void Master::OnWorkerExit(int id, int status) {
   slot.kill_at_ns = 0;
   scoreboard_.worker(id).pid.store(0);
   scoreboard_.worker(id).state.store(static_cast<int32_t>(WorkerState::kEmpty));
+  if (alarms_) alarms_->OnWorkerExit(id, pid, status);  // alarm-segfault
   if (phase_ == Phase::kStopping) {
     log::Notice("worker %d (pid: %d) %s", id, pid, DescribeExit(status));
     return;
@@ -504,9 +556,12 @@ void Master::Tick(int64_t now) {
     cron_.Tick(time(nullptr));
     CheckChainReload(now);
     CheckCheaper(now);
+    if (alarms_) alarms_->Tick(now, *p_.sockets);  // alarm-listen-queue
+    if (carbon_) carbon_->Tick(now);
   }
   if (instance_.DelayOver(now)) SignalStop(/*graceful=*/true);
   daemons_.Tick(now, phase_ == Phase::kStopping);
+  spoolers_.Tick(now, phase_ == Phase::kStopping);
   EnforceMercy(now);
 }
 
@@ -549,6 +604,7 @@ void Master::SignalStop(bool graceful) {
     kill(check_pid_, SIGKILL);
   }
   daemons_.TerminateAll();
+  spoolers_.TerminateAll(now, mercy);
 }
 
 void Master::BeginReload(const char* why) {
@@ -597,6 +653,7 @@ void Master::OnReloadCheckExit(int status) {
   log::Notice("reload check passed: re-executing %s (generation %d)", p_.reload.exe,
        p_.reload.generation + 1);
   daemons_.StopAndWait(o_.reload_mercy);
+  spoolers_.StopAndWait(o_.reload_mercy);
   RunAtexitHooks(o_);  // uWSGI runs them before its binary reload too
   std::vector<net::InheritedFd> fds;
   for (const BoundSocket& s : *p_.sockets) {
@@ -674,7 +731,8 @@ bool Master::AllStopped() const {
       return false;
     }
   }
-  return retiring_.empty() && check_pid_ == 0 && !daemons_.AnyRunning();
+  return retiring_.empty() && check_pid_ == 0 && !daemons_.AnyRunning() &&
+         !spoolers_.AnyRunning();
 }
 
 void Master::Vacuum() {
@@ -714,6 +772,7 @@ int Master::Run() {
     });
   }
   StartStats();  // before the workers: it answers (not ready) while they start
+  StartAlarmsAndCarbon();  // before the workers: they inherit the log-alarm hook
   const int initial = InitialWorkers();  // all of them, or cheaper-initial
   for (int id = 1; id <= initial; ++id) {
     SpawnWorker(id);
@@ -727,8 +786,14 @@ int Master::Run() {
     exit_code_ = 1;
     BeginStop(/*graceful=*/false, "hook-master-start failed");
   }
+  if (absl::Status s = spoolers_.Prepare(); !s.ok()) {
+    log::Error("%s; stopping", base::Sv(s.message()));
+    exit_code_ = 1;
+    BeginStop(/*graceful=*/false, "the spooler cannot start");
+  }
   int64_t now = MonotonicNanos();
   daemons_.Tick(now, false);
+  spoolers_.Tick(now, phase_ == Phase::kStopping);
   std::vector<pollfd> pfds;
   while (phase_ == Phase::kRunning || !AllStopped()) {
     pfds.assign(1, pollfd{signals->fd(), POLLIN, 0});
@@ -758,6 +823,8 @@ int Master::Run() {
   }
   RunAtexitHooks(o_);
   stats_.reset();  // its unix socket file goes now, with the others
+  carbon_.reset();
+  alarms_.reset();
   Vacuum();
   if (p_.fifo != nullptr) {
     p_.fifo->Remove();

@@ -25,6 +25,7 @@
 #include "core/process/server.h"
 #include "core/process/server_options.h"
 #include "core/process/signals.h"
+#include "core/process/spooler.h"
 #include "core/process/supervisor_policy.h"
 
 namespace kiln::process {
@@ -47,6 +48,8 @@ struct MasterParams {
 };
 
 class StatsServer;
+class Alarms;
+class Carbon;
 
 class Master {
  public:
@@ -84,6 +87,7 @@ class Master {
   enum class Phase { kRunning, kStopping };
 
   void SpawnWorker(int id);
+  int RunSpoolerChild(const std::string& dir);  // in the forked spooler process
   void Reap();
   void OnWorkerExit(int id, int status);
   std::string PlannedExitLine(int id, pid_t pid, int status, int64_t now) const;
@@ -103,6 +107,7 @@ class Master {
   bool AllStopped() const;
   void Vacuum();
   void StartStats();
+  void StartAlarmsAndCarbon();
   std::vector<net::ListenSocket> ListenSockets() const;
 
   // Cheaper mode, the master FIFO, pause and chain reloads (master_control.cc).
@@ -132,6 +137,7 @@ class Master {
   std::vector<Slot> slots_;  // index 0 unused: worker ids are 1-based
   std::vector<Retiring> retiring_;
   Daemons daemons_;
+  Spoolers spoolers_;  // `spooler` directories' processes (spooler.h)
   CronTable cron_;  // cron/cron2: commands the master starts on a schedule
   Phase phase_ = Phase::kRunning;
   int exit_code_ = 0;
@@ -152,6 +158,8 @@ class Master {
   std::vector<int64_t> chain_touch_mtimes_;
   pid_t pid_ = 0;
   std::unique_ptr<StatsServer> stats_;  // null without `stats`
+  std::unique_ptr<Alarms> alarms_;      // null without `alarm`
+  std::unique_ptr<Carbon> carbon_;      // null without `carbon`
 };
 
 }  // namespace kiln::process

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "core/protocol/request_context.h"
+#include "core/protocol/spool_packet.h"
 
 namespace kiln::config {
 class Config;
@@ -37,6 +38,12 @@ class Application {
   // application keeps of it); it lives until the server returns. For readers such as the
   // plugin host's scoreboard_worker.
   virtual void ScoreboardMapped(const Scoreboard& /*scoreboard*/) {}
+  // In a spooler process (spooler.h): runs one task through the plugins' on_spool; returns a
+  // kiln_spool_result (-2 done, -1 retry, 0 no plugin took it).
+  virtual int Spool(std::string_view /*path*/, const std::vector<protocol::SpoolVar>& /*vars*/,
+                    std::string_view /*body*/) {
+    return 0;
+  }
 };
 
 // Runs the server until it stops; returns the process exit code (0 after a clean stop,

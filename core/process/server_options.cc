@@ -339,6 +339,13 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
   if (absl::Status s = ReadCheaper(cfg, &o); !s.ok()) {
     return s;
   }
+  // Alarms and carbon (alarms.h, carbon.h).
+  auto alarms = ReadAlarmOptions(cfg);
+  if (!alarms.ok()) return alarms.status();
+  o.alarms = std::move(*alarms);
+  auto carbon = ReadCarbonOptions(cfg);
+  if (!carbon.ok()) return carbon.status();
+  o.carbon = std::move(*carbon);
   o.master_fifo = cfg.GetList("master-fifo");
   if (!o.master_fifo.empty() && !o.master) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -350,6 +357,14 @@ absl::StatusOr<ServerOptions> ServerOptions::FromConfig(const config::Config& cf
         "option `master-fifo`: at most 10 (the digits 0-9 select one)");
   }
   o.touch_chain_reload = cfg.GetList("touch-chain-reload");
+  if (absl::Status s = ReadSpoolerOptions(cfg, &o.spooler); !s.ok()) {
+    return s;
+  }
+  if (!o.spooler.dirs.empty() && !o.master && o.processes <= 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option `spooler = %s`: the master runs the spoolers; needs `master = true`",
+        o.spooler.dirs.front()));
+  }
   return o;
 }
 

@@ -12,9 +12,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/net/address.h"
+#include "core/process/alarms.h"
+#include "core/process/carbon.h"
 #include "core/process/cron.h"
 #include "core/process/hooks.h"
 #include "core/process/cheaper.h"
+#include "core/process/spooler.h"
 
 namespace kiln::config {
 class Config;
@@ -96,6 +99,9 @@ struct ServerOptions {
   std::string stats;
   bool stats_http = false;
   bool stats_minified = false;
+  SpoolerOptions spooler;  // spooler.h
+  AlarmOptions alarms;  // alarm, log-alarm, alarm-segfault, alarm-listen-queue
+  CarbonOptions carbon;  // carbon, carbon-freq, ...
 
   // Reads and validates the options; errors name the option and its value.
   static absl::StatusOr<ServerOptions> FromConfig(const config::Config& cfg);

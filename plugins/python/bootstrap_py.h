@@ -273,6 +273,119 @@ def _start_autoreload(interval):
     threading.Thread(target=watch, name='kiln-py-autoreload', daemon=True).start()
 
 
+SPOOL_OK = -2
+SPOOL_RETRY = -1
+SPOOL_IGNORE = 0
+
+
+def _spool_bytes(value):
+    # uWSGI under Python 3 takes bytes only; kiln also takes str (as UTF-8) and other values
+    # by their str(), which is what uwsgidecorators' callers mean.
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return str(value).encode('utf-8')
+
+
+def spool(*args, **kwargs):
+    """uwsgi.spool(dict) or uwsgi.spool(**kwargs): writes a task for the spooler and returns
+    its file's path (bytes, as uWSGI). `body` (bytes or str) goes after the arguments, without
+    their 64k limit; `spooler`, `priority` and `at` steer the task."""
+    if args:
+        if len(args) != 1 or not isinstance(args[0], dict):
+            raise ValueError('The argument of spooler callable must be a dictionary')
+        task = dict(args[0])
+    else:
+        task = dict(kwargs)
+    body = b''
+    for key in ('body', b'body'):
+        if isinstance(task.get(key), (bytes, str)):
+            body = _spool_bytes(task.pop(key))
+    return _kiln.spool([(_spool_bytes(k), _spool_bytes(v)) for k, v in task.items()], body)
+
+
+def _run_spooler(path, pairs, body):
+    """A spooler process's task: calls uwsgi.spooler with uWSGI's dict (bytes keys and values,
+    plus 'spooler_task_name' and 'body'). An exception is logged and the task retried."""
+    fn = getattr(sys.modules.get('uwsgi'), 'spooler', None)
+    if not callable(fn):
+        return SPOOL_IGNORE
+    task = {'spooler_task_name': path.encode()}
+    for key, value in pairs:
+        task[key] = value
+    if body:
+        task['body'] = body
+    try:
+        ret = fn(task)
+    except Exception as exc:
+        _kiln.log(4, 'spooler task %s raised; it stays for the next scan:\n%s'
+                  % (path, _format_exception(exc)))
+        return SPOOL_RETRY
+    if isinstance(ret, bool) or not isinstance(ret, int):
+        return SPOOL_RETRY  # as uWSGI: anything but an int keeps the task
+    return ret
+
+
+_spool_functions = {}
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        try:
+            return value.decode('utf-8')
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def _run_decorated_task(task):
+    """uwsgi.spooler as uwsgidecorators sets it: the task names the decorated function."""
+    import pickle
+    task = dict((_text(k), v) for k, v in task.items())
+    fn = _spool_functions[_text(task['ud_spool_func'])]
+    if 'args' in task:
+        ret = fn(*pickle.loads(task.pop('args')), **pickle.loads(task.pop('kwargs')))
+    else:
+        ret = fn(dict((k, _text(v)) for k, v in task.items()))
+    if 'ud_spool_ret' in task:
+        return int(_text(task['ud_spool_ret']))
+    return ret
+
+
+def _spool_decorator(ret):
+    """uwsgidecorators' @spool (ret SPOOL_OK), @spoolforever (SPOOL_RETRY) and @spoolraw
+    (the function's own return), with or without (pass_arguments=True)."""
+    def decorator(f=None, pass_arguments=False):
+        def wrap(fn):
+            _spool_functions[fn.__name__] = fn
+            uwsgi = sys.modules['uwsgi']
+            if getattr(uwsgi, 'spooler', None) is None:
+                uwsgi.spooler = _run_decorated_task
+
+            def enqueue(*args, **kwargs):
+                import pickle
+                task = {'ud_spool_func': fn.__name__}
+                if ret is not None:
+                    task['ud_spool_ret'] = str(ret)
+                if pass_arguments:
+                    for key in ('spooler', 'priority', 'at', 'body'):
+                        if key in kwargs:
+                            task[key] = kwargs.pop(key)
+                    task['args'] = pickle.dumps(args)
+                    task['kwargs'] = pickle.dumps(kwargs)
+                else:
+                    if args:
+                        task.update(args[0])
+                    task.update(kwargs)
+                return spool(task)
+            enqueue.spool = enqueue
+            fn.spool = enqueue
+            return enqueue
+        return wrap(f) if f is not None else wrap
+    return decorator
+
+
 def _make_uwsgi_modules():
     uwsgi = types.ModuleType('uwsgi', 'uWSGI compatibility: the calls Flask apps commonly make.')
     uwsgi.opt = opt
@@ -294,10 +407,17 @@ def _make_uwsgi_modules():
     uwsgi.lock = _kiln.lock
     uwsgi.unlock = _kiln.unlock
     uwsgi.is_locked = _kiln.is_locked
+    uwsgi.spool = spool
+    uwsgi.send_to_spooler = spool
+    uwsgi.spooler = None  # the app assigns its spooler callable here
+    uwsgi.SPOOL_OK = SPOOL_OK
+    uwsgi.SPOOL_RETRY = SPOOL_RETRY
+    uwsgi.SPOOL_IGNORE = SPOOL_IGNORE
     sys.modules['uwsgi'] = uwsgi
 
     deco = types.ModuleType('uwsgidecorators',
-                            'uWSGI decorators kiln provides: postfork, thread, lock.')
+                            'uWSGI decorators kiln provides: postfork, thread, lock, '
+                            'spool, spoolforever, spoolraw.')
     deco.postfork = postfork
 
     def thread(fn):
@@ -317,6 +437,9 @@ def _make_uwsgi_modules():
 
     deco.thread = thread
     deco.lock = lock
+    deco.spool = _spool_decorator(SPOOL_OK)
+    deco.spoolforever = _spool_decorator(SPOOL_RETRY)
+    deco.spoolraw = _spool_decorator(None)
     sys.modules['uwsgidecorators'] = deco
 
 

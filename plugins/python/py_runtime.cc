@@ -158,6 +158,7 @@ PyMethodDef kKilnMethods[] = {
     {"lock", KLock, METH_VARARGS, "lock(n=0): take user lock n (shared by every worker)."},
     {"unlock", KUnlock, METH_VARARGS, "unlock(n=0): release user lock n."},
     {"is_locked", KIsLocked, METH_VARARGS, "is_locked(n=0): whether user lock n is held."},
+    {"spool", KSpool, METH_VARARGS, "spool(pairs, body): write a spooler task; its path."},
     {nullptr, nullptr, 0, nullptr}};
 
 int ExecKilnModule(PyObject* m) {
@@ -658,7 +659,7 @@ void RunPostForkHooks(int worker_id) {
   CallKilnHook("_run_postfork", nullptr);
   CallHookInSubInterpreters("_run_postfork");
   int64_t every = TheSettings().autoreload_seconds;
-  if (every > 0 && worker_id <= 1) {
+  if (every > 0 && worker_id == 1) {  // not in spoolers (id 0)
     PyObject* secs = PyLong_FromLongLong(every);
     CallKilnHook("_start_autoreload", secs);
     Py_XDECREF(secs);

@@ -97,6 +97,10 @@ void RunPostForkHooks(int worker_id);
 void ReleaseGilForServing();
 // Worker exit: runs uwsgi.atexit / kiln atexit hooks if set, in every interpreter.
 void RunExitHooks();
+// The spooler (spool.cc): `_kiln.spool`, and the on_spool callback's body (a
+// kiln_spool_result; the task's exceptions are logged and make it RETRY, as in uWSGI).
+PyObject* KSpool(PyObject* self, PyObject* args);
+int RunSpoolTask(kiln_str path, const kiln_header* vars, size_t var_count, kiln_str body);
 bool InterpreterReady();
 
 // Before fork, with the apps loaded in the master: moves every object into Python's

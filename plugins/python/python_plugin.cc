@@ -251,6 +251,10 @@ void OnWorkerExit(void*) {
   RunExitHooks();
 }
 
+int OnSpool(void*, kiln_str path, const kiln_header* vars, size_t var_count, kiln_str body) {
+  return RunSpoolTask(path, vars, var_count, body);
+}
+
 kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* cb) {
   TheHost().api = host;
   TheHost().self = self;
@@ -261,6 +265,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_app_request = OnAppRequest;
   cb->on_worker_exit = OnWorkerExit;
   cb->on_mount_app = OnMountApp;
+  cb->on_spool = OnSpool;
   cb->on_async_event = AsgiOnEvent;
   return KILN_OK;
 }

@@ -26,11 +26,10 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 
 namespace kiln::testing {
 namespace {
-
-constexpr char kNginx[] = "/usr/sbin/nginx";
 
 std::string PluginDir() {
   const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
@@ -272,7 +271,6 @@ TEST_F(EmperorTest, PythonAndLuaVassalsAddChangeTouchDeleteUnderLoad) {
 }
 
 TEST_F(EmperorTest, PythonVassalBehindNginxUwsgiPass) {
-  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
   std::string usock = dir_.File("py.sock");
   Vassal("app.py",
          "def application(env, start_response):\n"
@@ -281,60 +279,34 @@ TEST_F(EmperorTest, PythonVassalBehindNginxUwsgiPass) {
   Vassal("py.ini", absl::StrCat("[uwsgi]\nmaster = true\nplugins = python3\nwsgi-file = app.py\n",
                                 "socket = ", usock, "\nchmod-socket = 666\nvacuum = true\n"));
   StartEmperor();
-  int port = FreeLoopbackPort();
-  std::string conf = dir_.Write(
-      "nginx.conf",
-      absl::StrFormat(R"(user nobody nogroup;
-worker_processes 1;
-error_log %s/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %s/body;
-  proxy_temp_path %s/proxy;
-  uwsgi_temp_path %s/uwsgi;
-  fastcgi_temp_path %s/fastcgi;
-  scgi_temp_path %s/scgi;
-  server {
-    listen 127.0.0.1:%d;
+  ASSERT_TRUE(WaitFor([&] { return access(usock.c_str(), F_OK) == 0; }, absl::Seconds(15)))
+      << emperor_->Log();
+  NginxProcess nginx;
+  ASSERT_EQ(nginx.Start(absl::StrFormat(R"(  server {
+    listen %s;
     server_name py.example;
     location / {
       include /etc/nginx/uwsgi_params;
       uwsgi_pass unix:%s;
     }
   }
-}
 )",
-                      dir_.path(), dir_.path(), dir_.path(), dir_.path(), dir_.path(), dir_.path(),
-                      port, usock));
-  ASSERT_TRUE(WaitFor([&] { return access(usock.c_str(), F_OK) == 0; }, absl::Seconds(15)))
+                                        nginx.Listen(), usock)),
+            "")
       << emperor_->Log();
-  std::string pid_directive = absl::StrFormat("pid %s/nginx.pid; daemon off;", dir_.path());
-  pid_t nginx = fork();
-  ASSERT_GE(nginx, 0);
-  if (nginx == 0) {
-    execl(kNginx, "nginx", "-e", (dir_.path() + "/nginx-error.log").c_str(), "-p",
-          dir_.path().c_str(), "-c", conf.c_str(), "-g", pid_directive.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::string front = absl::StrFormat("127.0.0.1:%d", port);
-  bool up = WaitUntilHttpAnswers(front, absl::Seconds(15));
+  // The vassal's app answers through nginx (its socket file may come before its workers).
+  ASSERT_TRUE(WaitUntilHttpAnswers(nginx.Address(), absl::Seconds(15)))
+      << nginx.ErrorLog() << emperor_->Log();
   int ok = 0;
   std::string body;
-  for (int i = 0; up && i < 20; ++i) {
-    auto r = HttpGet(front, "/x");
+  for (int i = 0; i < 20; ++i) {
+    auto r = HttpGet(nginx.Address(), "/x");
     if (r.ok() && r->status == 200) {
       ++ok;
       body = r->body;
     }
   }
-  kill(nginx, SIGQUIT);
-  for (int i = 0; i < 250 && waitpid(nginx, nullptr, WNOHANG) == 0; ++i) usleep(20000);
-  kill(nginx, SIGKILL);
-  waitpid(nginx, nullptr, 0);
-  ASSERT_TRUE(up) << TempDir::ReadFile(dir_.File("nginx-error.log")) << emperor_->Log();
-  EXPECT_EQ(ok, 20);
+  EXPECT_EQ(ok, 20) << nginx.ErrorLog() << emperor_->Log();
   EXPECT_EQ(body, "python via nginx");
 }
 

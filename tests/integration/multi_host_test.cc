@@ -30,12 +30,12 @@
 #include "core/top/json.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 #include "tests/python/py_client.h"
 
 namespace kiln::testing {
 namespace {
 
-constexpr char kNginx[] = "/usr/sbin/nginx";
 constexpr char kPrometheus[] = "/usr/bin/prometheus";
 constexpr int kHosts = 3;
 
@@ -67,26 +67,6 @@ void Stop(pid_t pid, int sig) {
   ::kill(-pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }
-
-// nginx in the foreground (daemon off), started as root with its workers as nobody, stopped by
-// PID.
-class Nginx {
- public:
-  explicit Nginx(const std::string& conf, const std::string& error_log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      ::execl(kNginx, "nginx", "-c", conf.c_str(), "-e", error_log.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~Nginx() { Stop(pid_, SIGQUIT); }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
 
 // Debian's prometheus with a config scraping `targets`' /metrics every second, its storage and
 // log under `dir`, its API on 127.0.0.1; stopped by PID (SIGTERM, then SIGKILL).
@@ -182,23 +162,19 @@ class Cluster {
   Cluster() {
     uwsgi_port_ = FreeLoopbackPort();
     http_port_ = FreeLoopbackPort();
-    front_port_ = FreeLoopbackPort();
     front_http_port_ = FreeLoopbackPort();
     front_solo_port_ = FreeLoopbackPort();
     app_dir_ = dir_.File("app");
     ::mkdir(app_dir_.c_str(), 0755);
     dir_.Write("app/app.py", TempDir::ReadFile(SourceDir() + "/examples/flask/app.py"));
     dir_.Write("app/slowapp.py", kSlowApp);
-    ngx_ = dir_.File("nginx");
-    ::mkdir(ngx_.c_str(), 0777);
-    ::chmod(ngx_.c_str(), 0777);  // nginx's workers (nobody) write their temp files here
     hosts_.resize(kHosts);
   }
   ~Cluster() { StopClients(); }
 
   std::string Ip(int host) const { return absl::StrCat("127.0.0.", host + 2); }
   // nginx's three servers: uwsgi_pass, keep-alive proxy_pass, and host 0 alone.
-  std::string front() const { return absl::StrCat("127.0.0.1:", front_port_); }
+  std::string front() const { return nginx_.Address(); }
   std::string front_http() const { return absl::StrCat("127.0.0.1:", front_http_port_); }
   std::string front_solo() const { return absl::StrCat("127.0.0.1:", front_solo_port_); }
   KilnProcess& host(int i) { return *hosts_[static_cast<size_t>(i)]; }
@@ -248,21 +224,7 @@ class Cluster {
     }
     const std::string shipped = absl::StrReplaceAll(
         TempDir::ReadFile(SourceDir() + "/conf/nginx/kiln-upstream.conf"), subs);
-    return absl::StrReplaceAll(
-        R"(daemon off;
-worker_processes 1;
-user nobody nogroup;
-pid NGX/nginx.pid;
-error_log NGX/error.log;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path NGX/body;
-  proxy_temp_path NGX/proxy;
-  fastcgi_temp_path NGX/fastcgi;
-  uwsgi_temp_path NGX/uwsgi;
-  scgi_temp_path NGX/scgi;
-SHIPPED
+    return absl::StrReplaceAll(R"(SHIPPED
   upstream kiln_solo {
     server HOST0:HTTP_PORT;
     keepalive 16;
@@ -277,18 +239,21 @@ SHIPPED
       proxy_read_timeout 30s;
     }
   }
-}
 )",
-        {{"NGX", ngx_}, {"SHIPPED", shipped}, {"HOST0", Ip(0)},
-         {"HTTP_PORT", std::to_string(http_port_)}, {"SOLO", front_solo()}});
+                               {{"SHIPPED", shipped},
+                                {"HOST0", Ip(0)},
+                                {"HTTP_PORT", std::to_string(http_port_)},
+                                {"SOLO", front_solo()}});
   }
 
-  bool StartNginx() {
-    const std::string conf = dir_.Write("nginx/nginx.conf", NginxConf());
-    nginx_ = std::make_unique<Nginx>(conf, ngx_ + "/error.log");
-    return AwaitHealth(front(), absl::Seconds(15)) && AwaitHealth(front_http(), absl::Seconds(15));
+  // "" when nginx answers and both its servers reach a host; else why not.
+  std::string StartNginx() {
+    if (std::string failure = nginx_.Start(NginxConf()); !failure.empty()) return failure;
+    return AwaitHealth(front(), absl::Seconds(15)) && AwaitHealth(front_http(), absl::Seconds(15))
+               ? ""
+               : "no host answered through nginx; its error log:\n" + nginx_.ErrorLog();
   }
-  std::string NginxErrors() const { return TempDir::ReadFile(ngx_ + "/error.log"); }
+  std::string NginxErrors() const { return nginx_.ErrorLog(); }
 
   // Client loops through nginx: GET and POST on both servers (or on host 0 alone), and
   // `slow` concurrent 1 s requests. Every result is counted under the event running then.
@@ -386,11 +351,11 @@ SHIPPED
   }
 
   TempDir dir_;
-  std::string app_dir_, ngx_;
-  int uwsgi_port_ = 0, http_port_ = 0, front_port_ = 0, front_http_port_ = 0,
+  std::string app_dir_;
+  int uwsgi_port_ = 0, http_port_ = 0, front_http_port_ = 0,
       front_solo_port_ = 0, stats_port_ = 0, starts_ = 0, probes_ = 0, unsure_probes_ = 0;
   std::vector<std::unique_ptr<KilnProcess>> hosts_;
-  std::unique_ptr<Nginx> nginx_;
+  NginxProcess nginx_;
   std::vector<std::thread> clients_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
@@ -401,12 +366,11 @@ SHIPPED
 
 TEST(MultiHost, ThreeHostsBehindNginxLoseNothingOnStopsReloadsAndRestarts) {
   ASSERT_EQ(::geteuid(), 0u) << "nginx runs as root with its workers as nobody";
-  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
   Cluster c;
   for (int i = 0; i < kHosts; ++i) {
     ASSERT_TRUE(c.StartHost(i)) << c.host(i).Log();
   }
-  ASSERT_TRUE(c.StartNginx()) << c.NginxErrors();
+  ASSERT_EQ(c.StartNginx(), "");
   c.Event("warm-up");
   c.StartClients(/*solo=*/false, /*slow=*/3);
   c.Pause(1500);
@@ -493,7 +457,6 @@ TEST(MultiHost, ThreeHostsBehindNginxLoseNothingOnStopsReloadsAndRestarts) {
 // the master's stats server and are not requests.
 TEST(MultiHost, PrometheusSumsTheRequestCountersOfTheThreeHosts) {
   ASSERT_EQ(::geteuid(), 0u) << "nginx runs as root with its workers as nobody";
-  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
   ASSERT_EQ(MissingTool(kPrometheus, "prometheus"), "");
   const absl::Time begin = absl::Now();
   Cluster c;
@@ -501,7 +464,7 @@ TEST(MultiHost, PrometheusSumsTheRequestCountersOfTheThreeHosts) {
   for (int i = 0; i < kHosts; ++i) {
     ASSERT_TRUE(c.StartHost(i)) << c.host(i).Log();
   }
-  ASSERT_TRUE(c.StartNginx()) << c.NginxErrors();
+  ASSERT_EQ(c.StartNginx(), "");
   TempDir dir;
   std::vector<std::string> targets;
   for (int i = 0; i < kHosts; ++i) targets.push_back(c.Stats(i));

@@ -4,8 +4,6 @@
 // connection that may be carrying a request (nginx would answer 502 for it).
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,11 +15,10 @@
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 
 namespace kiln::testing {
 namespace {
-
-constexpr char kNginx[] = "/usr/sbin/nginx";
 
 std::string SourceDir() {
   const char* d = std::getenv("KILN_SOURCE_DIR");
@@ -46,7 +43,6 @@ bool PostEcho(const std::string& address, const std::string& body) {
 }
 
 TEST(KeepaliveDrain, ReloadsBehindNginxKeepaliveProxyPassFailNoRequest) {
-  ASSERT_EQ(MissingTool(kNginx, "nginx-light"), "");
   TempDir dir;
   const std::string sock = dir.File("http.sock");
   const std::string src = SourceDir();
@@ -59,32 +55,15 @@ TEST(KeepaliveDrain, ReloadsBehindNginxKeepaliveProxyPassFailNoRequest) {
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(sock, absl::Seconds(15))) << kiln.Log();
 
-  const int port = FreeLoopbackPort();
-  const std::string front = absl::StrCat("127.0.0.1:", port);
+  NginxProcess nginx;
+  const std::string& front = nginx.Address();
   const std::string shipped =
       TempDir::ReadFile(src + "/conf/nginx/kiln-http-keepalive.conf");
   ASSERT_NE(shipped.find("keepalive_timeout"), std::string::npos);
-  const std::string server = absl::StrReplaceAll(
-      shipped, {{"unix:/run/kiln/http.sock", "unix:" + sock}, {"listen 80;", "listen " + front + ";"}});
-  const std::string ngx = dir.File("ngx");
-  mkdir(ngx.c_str(), 0777);
-  chmod(ngx.c_str(), 0777);
-  const std::string conf = dir.Write(
-      "nginx.conf",
-      absl::StrCat("user nobody nogroup;\nworker_processes 1;\nerror_log ", ngx,
-                   "/error.log;\nevents { worker_connections 256; }\nhttp {\n  access_log off;\n",
-                   "  client_body_temp_path ", ngx, "/body;\n  proxy_temp_path ", ngx,
-                   "/proxy;\n  uwsgi_temp_path ", ngx, "/uwsgi;\n  fastcgi_temp_path ", ngx,
-                   "/fastcgi;\n  scgi_temp_path ", ngx, "/scgi;\n", server, "\n}\n"));
-  const std::string globals = absl::StrCat("pid ", ngx, "/nginx.pid; daemon off;");
-  pid_t nginx = fork();
-  ASSERT_GE(nginx, 0);
-  if (nginx == 0) {
-    execl(kNginx, "nginx", "-e", (ngx + "/error.log").c_str(), "-p", dir.path().c_str(), "-c",
-          conf.c_str(), "-g", globals.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const bool up = WaitUntilHttpAnswers(front, absl::Seconds(10));
+  ASSERT_EQ(nginx.Start(absl::StrReplaceAll(shipped, {{"unix:/run/kiln/http.sock", "unix:" + sock},
+                                                      {"listen 80;", "listen " + front + ";"}})),
+            "")
+      << kiln.Log();
 
   std::atomic<bool> stop{false};
   std::atomic<int> gets_ok{0}, gets_failed{0}, posts_ok{0}, posts_failed{0};
@@ -93,17 +72,17 @@ TEST(KeepaliveDrain, ReloadsBehindNginxKeepaliveProxyPassFailNoRequest) {
   std::vector<std::thread> loops;
   for (int i = 0; i < 4; ++i) {
     loops.emplace_back([&] {
-      while (up && !stop.load()) {
+      while (!stop.load()) {
         absl::StatusOr<Response> r = HttpGet(front, "/echo", absl::Seconds(10));
         (r.ok() && r->status == 200 ? gets_ok : gets_failed).fetch_add(1);
       }
     });
     loops.emplace_back([&] {
       const std::string body(3000, 'p');
-      while (up && !stop.load()) (PostEcho(front, body) ? posts_ok : posts_failed).fetch_add(1);
+      while (!stop.load()) (PostEcho(front, body) ? posts_ok : posts_failed).fetch_add(1);
     });
   }
-  bool reloaded = up;
+  bool reloaded = true;
   for (int round = 1; reloaded && round <= 10; ++round) {
     absl::SleepFor(absl::Milliseconds(300));
     kiln.Signal(SIGHUP);
@@ -112,12 +91,8 @@ TEST(KeepaliveDrain, ReloadsBehindNginxKeepaliveProxyPassFailNoRequest) {
   absl::SleepFor(absl::Milliseconds(500));
   stop.store(true);
   for (std::thread& t : loops) t.join();
-  kill(nginx, SIGQUIT);
-  for (int i = 0; i < 250 && waitpid(nginx, nullptr, WNOHANG) == 0; ++i) usleep(20000);
-  kill(nginx, SIGKILL);
-  waitpid(nginx, nullptr, 0);
-  const std::string nginx_log = TempDir::ReadFile(ngx + "/error.log");
-  ASSERT_TRUE(up) << nginx_log << kiln.Log();
+  nginx.Stop();
+  const std::string nginx_log = nginx.ErrorLog();
   ASSERT_TRUE(reloaded) << kiln.Log();
   EXPECT_GT(gets_ok.load(), 20);
   EXPECT_GT(posts_ok.load(), 20);

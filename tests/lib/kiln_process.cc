@@ -77,6 +77,19 @@ bool ProcessAlive(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
 
+void SetUpServerChild(const char* log_path) {
+  setpgid(0, 0);
+  int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+  }
+}
+
 std::string KilnBinary() {
   if (const char* bin = std::getenv("KILN_BIN"); bin != nullptr && bin[0] != '\0') {
     return bin;
@@ -122,16 +135,7 @@ bool KilnProcess::Start() {
     return false;
   }
   if (pid_ == 0) {
-    setpgid(0, 0);
-    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) {
-      dup2(devnull, 0);
-    }
+    SetUpServerChild(log_path_.c_str());
     for (const auto& [name, value] : env_) {
       setenv(name.c_str(), value.c_str(), 1);
     }

@@ -44,6 +44,11 @@ bool ProcessAlive(pid_t pid);
 // needs it fails without it (ASSERT_EQ(MissingTool(...), "")), it never skips.
 std::string MissingTool(std::string_view path, std::string_view package);
 
+// In a child just forked to run a server: a process group of its own (so a stop can kill
+// the whole group), stdout and stderr appended to `log_path`, stdin from /dev/null. Only
+// async-signal-safe calls: the parent may have threads.
+void SetUpServerChild(const char* log_path);
+
 // $KILN_BIN, else $KILN_BINARY_DIR/core/kiln, else core/kiln in the build tree holding the
 // running test binary, else "kiln".
 std::string KilnBinary();

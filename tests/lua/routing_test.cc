@@ -4,10 +4,6 @@
 // the mount matching PATH_INFO with manage-script-name (which then splits SCRIPT_NAME off),
 // else the mount equal to SCRIPT_NAME, else the default app of the plugin serving the
 // modifier1 (0 Python, 6 Lua), with SCRIPT_NAME/PATH_INFO as sent.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <string>
 #include <vector>
 
@@ -15,60 +11,49 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 #include "tests/lua/lua_test_client.h"
 
 namespace kiln::lua_test {
 namespace {
 
 using kiln::testing::KilnProcess;
+using kiln::testing::NginxProcess;
 using kiln::testing::TempDir;
 
-constexpr char kNginx[] = "/usr/sbin/nginx";
-
-// nginx in front of kiln's uwsgi socket, listening on a unix socket of its own.
+// nginx in front of kiln's uwsgi socket, listening on `front`.
 // /sn/<mount>/<rest> and /sn6/... send SCRIPT_NAME=/<mount>, PATH_INFO=/<rest> (modifier1 0
 // and 6); /m6/<path> sends PATH_INFO=/<path> with modifier1 6; anything else is a plain
 // uwsgi_pass with the stock uwsgi_params (PATH_INFO = the URI, no SCRIPT_NAME).
-std::string NginxConf(const TempDir& dir, const std::string& front, const std::string& kiln) {
-  return absl::StrFormat(R"(worker_processes 1;
-error_log %1$s/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %1$s/body;
-  proxy_temp_path %1$s/proxy;
-  uwsgi_temp_path %1$s/uwsgi;
-  fastcgi_temp_path %1$s/fastcgi;
-  scgi_temp_path %1$s/scgi;
-  server {
-    listen unix:%2$s;
+std::string NginxServer(const std::string& front, const std::string& kiln) {
+  return absl::StrFormat(R"(  server {
+    listen %1$s;
     location ~ ^/sn(/[a-z]+)(/.*)$ {
       include /etc/nginx/uwsgi_params;
       uwsgi_param SCRIPT_NAME $1;
       uwsgi_param PATH_INFO $2;
-      uwsgi_pass unix:%3$s;
+      uwsgi_pass unix:%2$s;
     }
     location ~ ^/sn6(/[a-z]+)(/.*)$ {
       include /etc/nginx/uwsgi_params;
       uwsgi_param SCRIPT_NAME $1;
       uwsgi_param PATH_INFO $2;
       uwsgi_modifier1 6;
-      uwsgi_pass unix:%3$s;
+      uwsgi_pass unix:%2$s;
     }
     location ~ ^/m6(/.*)$ {
       include /etc/nginx/uwsgi_params;
       uwsgi_param PATH_INFO $1;
       uwsgi_modifier1 6;
-      uwsgi_pass unix:%3$s;
+      uwsgi_pass unix:%2$s;
     }
     location / {
       include /etc/nginx/uwsgi_params;
-      uwsgi_pass unix:%3$s;
+      uwsgi_pass unix:%2$s;
     }
   }
-}
 )",
-                         dir.path(), front, kiln);
+                         front, kiln);
 }
 
 struct Case {
@@ -103,7 +88,6 @@ class Routing : public ::testing::TestWithParam<bool> {};
 
 TEST_P(Routing, EachRequestReachesTheAppUwsgiPicks) {
   const bool manage = GetParam();
-  ASSERT_EQ(access(kNginx, X_OK), 0) << kNginx << " is needed (apt-get install nginx)";
   TempDir dir;
   std::string http = dir.File("http.sock");
   std::string usock = dir.File("uwsgi.sock");
@@ -117,38 +101,24 @@ TEST_P(Routing, EachRequestReachesTheAppUwsgiPicks) {
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(kiln::testing::WaitUntilHttpAnswers(http, absl::Seconds(30))) << kiln.Log();
 
-  std::string front = dir.File("nginx.sock");
-  std::string conf = dir.Write("nginx.conf", NginxConf(dir, front, usock));
-  std::string globals = absl::StrFormat("pid %s/nginx.pid; daemon off;", dir.path());
-  pid_t nginx = fork();
-  ASSERT_GE(nginx, 0);
-  if (nginx == 0) {
-    execl(kNginx, "nginx", "-e", (dir.path() + "/nginx-error.log").c_str(), "-p",
-          dir.path().c_str(), "-c", conf.c_str(), "-g", globals.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  bool up = kiln::testing::WaitUntilHttpAnswers(front, absl::Seconds(10));
+  // Listening on a unix socket of its own.
+  NginxProcess::Options on_unix_socket;
+  on_unix_socket.unix_socket = true;
+  NginxProcess nginx(on_unix_socket);
+  ASSERT_EQ(nginx.Start(NginxServer(nginx.Listen(), usock)), "") << kiln.Log();
   std::vector<std::string> bodies;
-  if (up) {
-    for (const Case& c : kCases) {
-      Reply reply = Http(std::string(c.via) == "http" ? http : front, "GET", c.target);
-      bodies.push_back(reply.status == 200 ? reply.body
-                                           : absl::StrFormat("(status %d)", reply.status));
-    }
+  for (const Case& c : kCases) {
+    Reply reply = Http(std::string(c.via) == "http" ? http : nginx.Address(), "GET", c.target);
+    bodies.push_back(reply.status == 200 ? reply.body
+                                         : absl::StrFormat("(status %d)", reply.status));
   }
-  kill(nginx, SIGQUIT);
-  for (int i = 0; i < 250 && waitpid(nginx, nullptr, WNOHANG) == 0; ++i) usleep(20000);
-  kill(nginx, SIGKILL);
-  waitpid(nginx, nullptr, 0);
-  ASSERT_TRUE(up) << TempDir::ReadFile(dir.File("nginx-error.log")) << kiln.Log();
   for (size_t i = 0; i < bodies.size(); ++i) {
     const Case& c = kCases[i];
     EXPECT_EQ(bodies[i], manage ? c.with_manage : c.without_manage)
         << "via " << c.via << " " << c.target << (manage ? " with" : " without")
         << " manage-script-name";
   }
-  if (HasFailure()) ADD_FAILURE() << kiln.Log();
+  if (HasFailure()) ADD_FAILURE() << nginx.ErrorLog() << kiln.Log();
 }
 
 INSTANTIATE_TEST_SUITE_P(ManageScriptName, Routing, ::testing::Bool(),

@@ -2,13 +2,10 @@
 // to unprivileged users) runs the example Flask app as root-started kiln, Debian's nginx in
 // front (uwsgi_pass to the unix socket, workers as nobody) on a loopback port; every check is
 // made through nginx, then SIGHUP under load and SIGTERM.
-#include <netinet/in.h>
-#include <pwd.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 #include "tests/python/py_client.h"
 
 namespace kiln::testing {
@@ -38,52 +36,21 @@ bool WaitFileContains(const std::string& path, const std::string& needle) {
   return false;
 }
 
-// nginx in the foreground (daemon off), stopped by PID.
-class Nginx {
- public:
-  explicit Nginx(const std::string& conf) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      ::execl("/usr/sbin/nginx", "nginx", "-c", conf.c_str(), "-e",
-              (conf + ".error.log").c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~Nginx() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      for (int i = 0; i < 100 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      ::kill(-pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, WNOHANG);
-    }
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
 struct Deployment {
   TempDir dir;
-  std::string app, run, logs, ngx, sock, ini, nginx_conf, front;
-  int port = 0;
+  NginxProcess nginx;
+  std::string app, run, logs, sock, ini, nginx_http, front;
 
   bool Write() {
     app = dir.File("app");
     run = dir.File("run");
     logs = dir.File("log");
-    ngx = dir.File("nginx");
     for (const std::string& d : {app, run, logs}) ::mkdir(d.c_str(), 0755);
     // The service user owns its runtime directory (as the systemd unit arranges), so the
     // master, running as that user after the drop, can remove the socket at exit (vacuum).
     if (::chown(run.c_str(), ::getpwnam("nobody")->pw_uid, ::getgrnam("nogroup")->gr_gid) != 0) {
       return false;
     }
-    ::mkdir(ngx.c_str(), 0777);
-    ::chmod(ngx.c_str(), 0777);  // nginx workers (nobody) write their temp files here
     std::string src = SourceDir();
     std::ofstream(app + "/app.py") << Read(src + "/examples/flask/app.py");
     std::ofstream(app + "/env.txt") << Read(src + "/conf/deploy/env.txt");
@@ -96,22 +63,12 @@ struct Deployment {
     const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
     text += "plugin-dir = " + std::string(plugins ? plugins : "") + "\n";
     ini = dir.Write("kiln.ini", text);
-    port = FreeLoopbackPort();
-    front = "127.0.0.1:" + std::to_string(port);
-    std::string server = absl::StrReplaceAll(
+    front = nginx.Address();
+    nginx_http = absl::StrReplaceAll(
         Read(src + "/conf/deploy/nginx-pythonservice.conf"),
         {{"listen 80;", "listen " + front + ";"}, {"listen [::]:80;", ""},
          {"include uwsgi_params;", "include /etc/nginx/uwsgi_params;"}, {"/run/kiln", run}});
-    std::string conf =
-        "daemon off;\nworker_processes 1;\nuser nobody nogroup;\n"
-        "pid " + ngx + "/nginx.pid;\nerror_log " + ngx + "/error.log;\n"
-        "events { worker_connections 128; }\n"
-        "http {\n  access_log " + ngx + "/access.log;\n"
-        "  client_body_temp_path " + ngx + "/body;\n  proxy_temp_path " + ngx + "/proxy;\n"
-        "  fastcgi_temp_path " + ngx + "/fastcgi;\n  uwsgi_temp_path " + ngx + "/uwsgi;\n"
-        "  scgi_temp_path " + ngx + "/scgi;\n" + server + "\n}\n";
-    nginx_conf = dir.Write("nginx/nginx.conf", conf);
-    return port > 0;
+    return nginx.Port() > 0;
   }
 
   Response Get(std::string_view target) {
@@ -123,17 +80,14 @@ struct Deployment {
 
 TEST(Deployment, FlaskBehindNginxWithTheShippedConfigWorksEndToEnd) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (uid and chown-socket)";
-  ASSERT_EQ(MissingTool("/usr/sbin/nginx", "nginx-light"), "");
   Deployment d;
   ASSERT_TRUE(d.Write());
   KilnProcess kiln({"--ini", d.ini}, d.dir.File("kiln.out"));
   kiln.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
   ASSERT_TRUE(kiln.Start());
-  Nginx nginx(d.nginx_conf);
-  ASSERT_GT(nginx.pid(), 0);
+  ASSERT_EQ(d.nginx.Start(d.nginx_http), "") << kiln.Log();
   ASSERT_TRUE(WaitFor200(d.front, "/api/v1/health", absl::Seconds(30)))
-      << kiln.Log() << Read(d.logs + "/app.log") << Read(d.nginx_conf + ".error.log")
-      << Read(d.ngx + "/error.log");
+      << kiln.Log() << Read(d.logs + "/app.log") << d.nginx.ErrorLog();
 
   // The app, through nginx.
   EXPECT_THAT(d.Get("/api/v1/health").body, HasSubstr("\"status\":\"ok\""));

@@ -290,7 +290,26 @@ typedef struct kiln_host_api {
    */
   int64_t (*time_realtime_us)(void);
 
-  /* ---- Requests answered from another thread (since 1.2) ---- */
+  /* ---- The spooler (since 1.2) ---- */
+
+  /**
+   * spool writes a task for the spooler (uWSGI's uwsgi.spool()): `vars` become the task's
+   * arguments and `body` its body (may be empty). The arguments `spooler` (which `spooler`
+   * directory, by its configured or real path; the first one when absent), `priority` (digits:
+   * a subdirectory) and `at` (a unix time before which the task does not run) steer it and
+   * stay in the task, as in uWSGI. A spooler process then hands it to a plugin's on_spool.
+   * On KILN_OK `out` holds the task file's path, NUL-terminated; on KILN_ERROR it holds the
+   * reason (truncated to fit). Keys and values are limited to 65535 bytes each and 64k in all.
+   * OWNERSHIP: the arguments are borrowed for the call; `out` (out_cap bytes, 1024 or more
+   * advised) is the caller's.
+   * THREADS: any, in any process (a worker, a spooler, the master while it loads the apps).
+   * SINCE: 1.2.  RETURNS: KILN_OK, or KILN_ERROR (no spooler configured, unknown spooler,
+   * bad priority or at, arguments too big, or the file could not be written).
+   */
+  kiln_status (*spool)(kiln_plugin *self, const kiln_header *vars, size_t var_count,
+                       kiln_str body, char *out, size_t out_cap);
+
+  /* ---- Requests answered from another thread (since 1.3) ---- */
   /* A handler that runs many requests at once on an event loop (Python's ASGI) takes each one
    * over: the serving thread goes back to its connections, and the plugin answers from its own
    * thread. kiln keeps the parsing, the framing and the socket I/O: the plugin queues what it
@@ -303,7 +322,7 @@ typedef struct kiln_host_api {
    * `token` comes back with every on_async_event for this request.
    * OWNERSHIP: the result is the host's, valid until async_finish.
    * THREADS: the worker thread running on_request only.
-   * SINCE: 1.2.  RETURNS: the handle, or NULL when this request cannot be taken over (answer
+   * SINCE: 1.3.  RETURNS: the handle, or NULL when this request cannot be taken over (answer
    * it synchronously then).
    */
   kiln_async *(*request_detach)(kiln_request *r, uint64_t token);
@@ -312,7 +331,7 @@ typedef struct kiln_host_api {
    * async_response_start queues the status line and headers, as response_start.
    * OWNERSHIP: reason and headers are copied before the call returns.
    * THREADS: any; calls on one handle must come from one thread at a time, in order.
-   * SINCE: 1.2.  RETURNS: KILN_OK; KILN_ERROR if the status is outside 100..999 or a header
+   * SINCE: 1.3.  RETURNS: KILN_OK; KILN_ERROR if the status is outside 100..999 or a header
    * holds CR or LF (nothing is queued then).
    */
   kiln_status (*async_response_start)(kiln_async *a, int status, kiln_str reason,
@@ -325,7 +344,7 @@ typedef struct kiln_host_api {
    * KILN_ASYNC_DRAINED to bound memory.
    * OWNERSHIP: data is copied.
    * THREADS: as async_response_start.
-   * SINCE: 1.2.  RETURNS: KILN_OK.
+   * SINCE: 1.3.  RETURNS: KILN_OK.
    */
   kiln_status (*async_response_write)(kiln_async *a, kiln_str data, int more);
 
@@ -334,7 +353,7 @@ typedef struct kiln_host_api {
    * KILN_ASYNC_BODY event (or KILN_ASYNC_DISCONNECT). The host reads the body only when asked,
    * so a slow app does not grow memory. The first request answers `Expect: 100-continue`.
    * THREADS: as async_response_start.
-   * SINCE: 1.2.  RETURNS: KILN_OK.
+   * SINCE: 1.3.  RETURNS: KILN_OK.
    */
   kiln_status (*async_body_request)(kiln_async *a);
 
@@ -344,7 +363,7 @@ typedef struct kiln_host_api {
    * connection without completing the response. The handle is gone afterwards, and no
    * on_async_event for it is called once the serving thread has processed this call.
    * THREADS: as async_response_start.
-   * SINCE: 1.2.
+   * SINCE: 1.3.
    */
   void (*async_finish)(kiln_async *a, kiln_status result);
 } kiln_host_api;

@@ -244,7 +244,8 @@ typedef struct kiln_callbacks {
   kiln_status (*on_app_load)(void *ctx);
 
   /**
-   * on_postfork runs in each new worker right after fork, with its id (1..processes).
+   * on_postfork runs in each new worker right after fork, with its id (1..processes); from
+   * 1.2 also in each new spooler process, with id 0, before its first on_spool.
    * THREADS: worker, main thread, before any request thread starts.
    * SINCE: 1.0.  RETURNS: KILN_OK, or KILN_ERROR to make the worker exit (it is respawned).
    */
@@ -387,7 +388,25 @@ typedef struct kiln_callbacks {
    */
   kiln_status (*on_app_request)(void *ctx, kiln_request *r, void *app);
 
-  /* ---- Requests answered from another thread (since 1.2) ---- */
+  /* ---- The spooler (since 1.2) ---- */
+
+  /**
+   * on_spool runs one spool task (uWSGI's spooler callable) in a spooler process: the task
+   * another process wrote with the host's `spool`. `path` is the task file's path (uWSGI's
+   * spooler_task_name), `vars` its arguments in the order they were written (names and values
+   * are bytes; `name` and `value` of each kiln_header), `body` its body (empty when none).
+   * The host offers the task to the handler plugins in load order until one returns
+   * something other than KILN_SPOOL_IGNORE.
+   * OWNERSHIP: everything is the host's and valid until the call returns.
+   * THREADS: a spooler process's main thread (worker_id() is 0 there), one task at a time.
+   * SINCE: 1.2.  RETURNS: a kiln_spool_result: KILN_SPOOL_OK (done: the host deletes the
+   * file), KILN_SPOOL_RETRY (keep it for the next scan) or KILN_SPOOL_IGNORE (not this
+   * plugin's).
+   */
+  int (*on_spool)(void *ctx, kiln_str path, const kiln_header *vars, size_t var_count,
+                  kiln_str body);
+
+  /* ---- Requests answered from another thread (since 1.3) ---- */
 
   /**
    * on_async_event reports on a request the plugin took over (request_detach), with the token
@@ -395,10 +414,20 @@ typedef struct kiln_callbacks {
    * plugin's event loop and wakes it. A plugin that detaches requests must set it.
    * OWNERSHIP: ev and its data are the host's, valid for the call.
    * THREADS: the worker thread that serves the request's connection.
-   * SINCE: 1.2.
+   * SINCE: 1.3.
    */
   void (*on_async_event)(void *ctx, uint64_t token, const struct kiln_async_event *ev);
 } kiln_callbacks;
+
+/**
+ * kiln_spool_result: what on_spool returns; uWSGI's SPOOL_OK, SPOOL_RETRY, SPOOL_IGNORE.
+ * SINCE: 1.2.
+ */
+typedef enum kiln_spool_result {
+  KILN_SPOOL_OK = -2,
+  KILN_SPOOL_RETRY = -1,
+  KILN_SPOOL_IGNORE = 0
+} kiln_spool_result;
 
 /**
  * kiln_init_fn runs once, right after the loader has validated the descriptor. The plugin

@@ -38,7 +38,7 @@ typedef struct kiln_modifiers {
  * KILN_ASYNC_DRAINED: every response byte queued so far was handed to the kernel (`sent`: the
  * total). Reported only after at least KILN_ASYNC_DRAIN_BYTES since the last report, so a
  * writer that waits for it once it has queued that many bytes bounds its memory.
- * SINCE: 1.2.
+ * SINCE: 1.3.
  */
 typedef enum kiln_async_event_kind {
   KILN_ASYNC_BODY = 1,
@@ -48,14 +48,14 @@ typedef enum kiln_async_event_kind {
 
 /**
  * KILN_ASYNC_DRAIN_BYTES: see KILN_ASYNC_DRAINED.
- * SINCE: 1.2.
+ * SINCE: 1.3.
  */
 #define KILN_ASYNC_DRAIN_BYTES (64u * 1024u)
 
 /**
  * kiln_async_event is one report about a detached request (on_async_event).
  * OWNERSHIP: host; `data` is valid for the call only.
- * SINCE: 1.2.
+ * SINCE: 1.3.
  */
 typedef struct kiln_async_event {
   uint32_t size;  /* sizeof(kiln_async_event) as the host was built */

@@ -266,7 +266,7 @@ class UwsgiOptionTest : public ResolveTest {};
 
 TEST_F(UwsgiOptionTest, UnsupportedUwsgiOptionIsNamedAsSuchWithTheReplacement) {
   auto c = Load("gevent = 100\ncache2 = name=x,items=10\nroute-uri = ^/a last:\n"
-                "spooler = /var/spool\nstatic-expires-uri = .* 60\nfastrouter = :3017\n");
+                "spooler-max-tasks = 10\nstatic-expires-uri = .* 60\nfastrouter = :3017\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(
       Messages(diag_),
@@ -279,8 +279,8 @@ TEST_F(UwsgiOptionTest, UnsupportedUwsgiOptionIsNamedAsSuchWithTheReplacement) {
                     "ignored; kiln has no shared cache"),
           HasSubstr(Ini() + ":4: `route-uri` is a uWSGI option (core) not supported by kiln; "
                     "ignored; do the routing in nginx"),
-          HasSubstr(":5: `spooler` is a uWSGI option (core) not supported by kiln; ignored; "
-                    "kiln has no spooler"),
+          HasSubstr(":5: `spooler-max-tasks` is a uWSGI option (core) not supported by kiln; "
+                    "ignored; kiln's spooler has `spooler`, `spooler-processes`"),
           HasSubstr(":6: `static-expires-uri` is a uWSGI option (core) not supported by "
                     "kiln; ignored; kiln's static-map has `static-gzip-all` and "
                     "`static-expires`"),

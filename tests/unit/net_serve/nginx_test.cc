@@ -1,21 +1,13 @@
 // The wire facts of docs/protocols.md checked against a real nginx (a failure when none is
 // installed): uwsgi_pass with Debian's uwsgi_params, a relayed 431 instead of a 502, chunked
 // bodies de-chunked by nginx, and proxy_pass with an upstream keep-alive pool.
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <fstream>
 #include <string>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 #include "tests/unit/net_serve/serve_test_util.h"
 
 namespace kiln::net {
@@ -26,42 +18,23 @@ using testing::ReadResponse;
 using testing::SendAll;
 using testing::ServeHarness;
 
-constexpr char kNginx[] = "/usr/sbin/nginx";
-
 class NginxTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(kiln::testing::MissingTool(kNginx, "nginx-light"), "");
-  }
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
+  // nginx stays root and single (master_process off): the harness's sockets are in a 0700 dir.
+  static kiln::testing::NginxProcess::Options Single() {
+    kiln::testing::NginxProcess::Options o;
+    o.user = "root";
+    o.master = false;
+    o.unix_socket = true;
+    return o;
   }
 
   void StartAll(ServeOptions options, protocol::Handler* handler = nullptr) {
     h_.Start(options, handler);
-    const std::string dir = h_.dir();
-    mkdir((dir + "/t").c_str(), 0700);
-    std::string conf = absl::StrReplaceAll(R"(
-daemon off;
-master_process off;
-user root;
-pid DIR/nginx.pid;
-error_log DIR/error.log info;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path DIR/t/body;
-  proxy_temp_path DIR/t/proxy;
-  uwsgi_temp_path DIR/t/uwsgi;
-  fastcgi_temp_path DIR/t/fastcgi;
-  scgi_temp_path DIR/t/scgi;
+    ASSERT_EQ(nginx_.Start(absl::StrReplaceAll(R"(
   upstream kiln_http { server 127.0.0.1:PORT; keepalive 4; }
   server {
-    listen unix:DIR/n.sock;
+    listen LISTEN;
     location /u/ { include /etc/nginx/uwsgi_params; uwsgi_pass unix:USOCK; }
     location /h/ {
       proxy_pass http://kiln_http;
@@ -69,34 +42,21 @@ http {
       proxy_set_header Connection "";
     }
   }
-}
 )",
-                                           {{"DIR", dir},
-                                            {"PORT", absl::StrCat(h_.http_port())},
-                                            {"USOCK", h_.uwsgi_path()}});
-    std::ofstream(dir + "/nginx.conf") << conf;
-    pid_ = fork();
-    if (pid_ == 0) {
-      execl(kNginx, kNginx, "-p", dir.c_str(), "-c", (dir + "/nginx.conf").c_str(), nullptr);
-      _exit(127);
-    }
-    const std::string sock = dir + "/n.sock";
-    for (int i = 0; i < 100 && access(sock.c_str(), F_OK) != 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_EQ(access(sock.c_str(), F_OK), 0) << "nginx did not start; see " << dir << "/error.log";
-    sock_ = sock;
+                                               {{"LISTEN", nginx_.Listen()},
+                                                {"PORT", absl::StrCat(h_.http_port())},
+                                                {"USOCK", h_.uwsgi_path()}})),
+              "");
   }
 
   testing::HttpResponse Request(const std::string& request) {
-    base::UniqueFd fd = testing::ConnectUnix(sock_);
+    base::UniqueFd fd = testing::ConnectUnix(nginx_.Address());
     SendAll(fd.Get(), request);
     return ReadResponse(fd.Get());
   }
 
   ServeHarness h_;
-  pid_t pid_ = -1;
-  std::string sock_;
+  kiln::testing::NginxProcess nginx_{Single()};  // declared last: stopped before the harness
 };
 
 TEST_F(NginxTest, UwsgiPassDeliversNginxVariablesAndRelaysTheRawResponse) {
