@@ -314,6 +314,20 @@ absl::Status Connection::SendFile(int file_fd, int64_t offset, int64_t length,
   return absl::OkStatus();
 }
 
+absl::StatusOr<size_t> Connection::WriteSome(std::string_view data, bool* would_block) {
+  *would_block = false;
+  while (true) {
+    ssize_t w = ::send(fd_.Get(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0) return static_cast<size_t>(w);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *would_block = true;
+      return 0;
+    }
+    return base::ErrnoError(errno, "write", PeerText());
+  }
+}
+
 void Connection::SendBestEffort(std::string_view data) {
   (void)::send(fd_.Get(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }

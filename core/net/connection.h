@@ -104,6 +104,9 @@ class Connection {
   absl::Status WriteAll(std::string_view data, absl::Duration timeout);
   // sendfile(2) of [offset, offset+length) of file_fd, waiting on stalls.
   absl::Status SendFile(int file_fd, int64_t offset, int64_t length, absl::Duration timeout);
+  // One non-blocking send of as much of `data` as the socket takes now: the bytes sent
+  // (*would_block when none could be).
+  absl::StatusOr<size_t> WriteSome(std::string_view data, bool* would_block);
   // One best-effort non-blocking send (error answers to clients we are dropping anyway).
   void SendBestEffort(std::string_view data);
 

@@ -25,7 +25,7 @@ ConnectionRequest::ConnectionRequest(Connection& conn, const protocol::Request& 
                                      const protocol::HttpHead& head, const ServeOptions& options,
                                      bool keep_alive_allowed, int worker_id, int core_id)
     : conn_(conn),
-      req_(req),
+      req_(&req),
       head_(head),
       options_(options),
       raw_(conn.protocol() == Protocol::kUwsgi),
@@ -42,12 +42,12 @@ ConnectionRequest::ConnectionRequest(Connection& conn, const protocol::Request& 
 }
 
 std::optional<std::string_view> ConnectionRequest::Var(std::string_view name) const {
-  return req_.Get(name);
+  return req_->Get(name);
 }
 
 void ConnectionRequest::ForEachVar(
     absl::FunctionRef<void(std::string_view, std::string_view)> fn) const {
-  for (const protocol::Var& v : req_.vars) fn(v.name, v.value);
+  for (const protocol::Var& v : req_->vars) fn(v.name, v.value);
 }
 
 absl::Status ConnectionRequest::BodyFailed(absl::Status s, int status) {
@@ -60,6 +60,10 @@ absl::Status ConnectionRequest::BodyFailed(absl::Status s, int status) {
 absl::Status ConnectionRequest::MaybeSendContinue() {
   if (!head_.expect_continue || continue_sent_ || head_sent_) return absl::OkStatus();
   continue_sent_ = true;
+  if (sink_ != nullptr) {
+    sink_->append(protocol::kContinue);
+    return absl::OkStatus();
+  }
   absl::Status s = conn_.WriteAll(protocol::kContinue, options_.socket_timeout);
   if (!s.ok()) return WriteFailed(s);
   return absl::OkStatus();
@@ -90,10 +94,11 @@ absl::StatusOr<size_t> ConnectionRequest::ReadBody(char* buf, size_t len) {
 absl::StatusOr<size_t> ConnectionRequest::ReadRaw(char* buf, size_t len) {
   if (body_done_ || len == 0) return 0;
   if (absl::Status s = MaybeSendContinue(); !s.ok()) return s;
-  const absl::Duration timeout = options_.socket_timeout;
+  const absl::Duration timeout = nonblocking_ ? absl::ZeroDuration() : options_.socket_timeout;
   if (head_.framing == BodyFraming::kContentLength) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(len, body_left_));
     absl::StatusOr<size_t> n = conn_.ReadInto(buf, want, timeout);
+    if (nonblocking_ && absl::IsDeadlineExceeded(n.status())) return n.status();
     if (!n.ok()) {
       return BodyFailed(n.status(), absl::IsDeadlineExceeded(n.status()) ? 408 : 400);
     }
@@ -127,6 +132,7 @@ absl::StatusOr<size_t> ConnectionRequest::ReadRaw(char* buf, size_t len) {
     if (r.status == protocol::ParseStatus::kComplete) body_done_ = true;
     if (r.produced > 0 || body_done_) return r.produced;
     absl::StatusOr<size_t> n = conn_.ReadMore(timeout);
+    if (nonblocking_ && absl::IsDeadlineExceeded(n.status())) return n.status();
     if (!n.ok()) {
       return BodyFailed(n.status(), absl::IsDeadlineExceeded(n.status()) ? 408 : 400);
     }
@@ -240,6 +246,12 @@ absl::Status ConnectionRequest::WriteFailed(absl::Status s) {
 }
 
 absl::Status ConnectionRequest::Send(const struct iovec* iov, int count) {
+  if (sink_ != nullptr) {
+    for (int i = 0; i < count; ++i) {
+      sink_->append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    }
+    return absl::OkStatus();
+  }
   absl::Status s = conn_.WriteAll(iov, count, options_.socket_timeout);
   if (!s.ok()) return WriteFailed(s);
   return absl::OkStatus();
@@ -274,7 +286,7 @@ absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
   for (const auto& [name, value] : options_.add_headers) headers.push_back({name, value});
   protocol::ResponseRequestInfo info;
   info.raw = raw_;
-  info.server_protocol = req_.Get("SERVER_PROTOCOL").value_or("");
+  info.server_protocol = req_->Get("SERVER_PROTOCOL").value_or("");
   info.http11 = head_.minor_version >= 1;
   info.head_request = head_.is_head && !raw_;
   // A client still waiting for 100 Continue may send its body anyway: close after answering.
@@ -326,7 +338,37 @@ absl::Status ConnectionRequest::WriteBody(std::string_view data) {
   return Send(iov, static_cast<int>(n));
 }
 
+absl::Status ConnectionRequest::WriteBodyNow(std::string_view data) {
+  if (!started_ || head_sent_ || answer_body_error_ || write_failed_ || data.empty()) {
+    return WriteBody(data);
+  }
+  std::optional<std::string> first = std::move(pending_);
+  pending_.reset();
+  return first.has_value() ? SendHead(std::nullopt, *first, data) : SendHead(std::nullopt, data);
+}
+
+protocol::AsyncRequest* ConnectionRequest::Detach(protocol::AsyncEvents* events) {
+  if (detacher_ == nullptr || sink_ != nullptr || started_) {
+    delete events;
+    return nullptr;
+  }
+  return detacher_->DetachCurrent(events, &sink_);
+}
+
+absl::StatusOr<size_t> ConnectionRequest::ReadBodyNow(char* buf, size_t len, bool* would_block) {
+  *would_block = false;
+  nonblocking_ = true;
+  absl::StatusOr<size_t> n = ReadBody(buf, len);
+  nonblocking_ = false;
+  if (absl::IsDeadlineExceeded(n.status())) {
+    *would_block = true;
+    return 0;
+  }
+  return n;
+}
+
 absl::Status ConnectionRequest::SendFile(int fd, int64_t offset, int64_t length) {
+  if (sink_ != nullptr) return absl::UnimplementedError("sendfile on a detached request");
   if (!started_) return absl::FailedPreconditionError("SendFile before StartResponse");
   if (answer_body_error_) return absl::OkStatus();
   if (write_failed_) return WriteBody("x");  // the same "client gone" answer

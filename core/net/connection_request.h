@@ -26,6 +26,16 @@ absl::StatusOr<base::UniqueFd> OpenSpoolFile();
 // Appends data to a spool file.
 absl::Status WriteSpool(int fd, const char* data, size_t len);
 
+// Where a request taken over by a handler (RequestContext::Detach) goes: the serving thread.
+class Detacher {
+ public:
+  virtual ~Detacher() = default;
+  // Makes the AsyncRequest for the request being handled and says where its framed bytes go
+  // (*sink: the serving thread sends them without waiting on the client).
+  virtual protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
+                                                std::string** sink) = 0;
+};
+
 class ConnectionRequest : public protocol::RequestContext {
  public:
   // `head` describes the body framing (for uwsgi: kContentLength from CONTENT_LENGTH).
@@ -37,9 +47,9 @@ class ConnectionRequest : public protocol::RequestContext {
   std::optional<std::string_view> Var(std::string_view name) const override;
   void ForEachVar(
       absl::FunctionRef<void(std::string_view, std::string_view)> fn) const override;
-  size_t VarCount() const override { return req_.vars.size(); }
-  uint8_t Modifier1() const override { return req_.modifier1; }
-  uint8_t Modifier2() const override { return req_.modifier2; }
+  size_t VarCount() const override { return req_->vars.size(); }
+  uint8_t Modifier1() const override { return req_->modifier1; }
+  uint8_t Modifier2() const override { return req_->modifier2; }
   absl::StatusOr<size_t> ReadBody(char* buf, size_t len) override;
   absl::Status StartResponse(int status, std::string_view reason,
                              const std::vector<protocol::Header>& headers) override;
@@ -48,6 +58,19 @@ class ConnectionRequest : public protocol::RequestContext {
   bool ResponseStarted() const override { return started_; }
   int WorkerId() const override { return worker_id_; }
   int CoreId() const override { return core_id_; }
+  protocol::AsyncRequest* Detach(protocol::AsyncEvents* events) override;
+
+  // Detach support: the serving thread that can take requests over (null: none).
+  void set_detacher(Detacher* d) { detacher_ = d; }
+  bool detached() const { return sink_ != nullptr; }
+  // After Detach, once the serving thread moved the request head to storage of its own.
+  void Rebind(const protocol::Request& req) { req_ = &req; }
+  // Reads what body bytes can be read now, never waiting: *would_block when none can.
+  absl::StatusOr<size_t> ReadBodyNow(char* buf, size_t len, bool* would_block);
+  // Sends a body piece now, with the head if it is not out yet (streamed: no held-back piece).
+  absl::Status WriteBodyNow(std::string_view data);
+  // The serving thread could not send framed bytes (after Detach).
+  void NoteWriteFailed(absl::Status s) { (void)WriteFailed(std::move(s)); }
 
   // Reads the whole body now (post-buffering): in memory up to post-buffering bytes, else in an
   // unnamed temporary file. An error is answered by Finish.
@@ -100,7 +123,10 @@ class ConnectionRequest : public protocol::RequestContext {
   absl::Status MaybeSendContinue();
 
   Connection& conn_;
-  const protocol::Request& req_;
+  const protocol::Request* req_;
+  Detacher* detacher_ = nullptr;
+  std::string* sink_ = nullptr;  // after Detach: framed bytes are appended here, not written
+  bool nonblocking_ = false;     // ReadBodyNow: a read that would wait stops instead
   protocol::HttpHead head_;
   const ServeOptions& options_;
   const ServeLoop* loop_ = nullptr;

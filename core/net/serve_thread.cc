@@ -134,7 +134,7 @@ void ServeThread::Run() {
       // that arrive are served (with Connection: close), and an idle keep-alive connection is
       // closed only after keepalive_drain, by when a front end's pool has let it go itself.
       CloseDrained(absl::Now());
-      if (conns_.empty()) break;
+      if (conns_.empty() && async_.empty()) break;
     }
     // Request-log batches age out on the logger's flusher thread (log::SetRequestBatch):
     // flushing whenever this thread was about to sleep cost a zero-timeout epoll_wait per
@@ -152,11 +152,16 @@ void ServeThread::Run() {
       if (tag == kWakeTag) {
         uint64_t v;
         (void)!read(wake_fd_, &v, sizeof(v));
+        RunAsyncCommands();
       } else if ((tag & kListenTag) != 0) {
         if (accepting_) Accept(static_cast<size_t>(tag & 0xffffffffu), i == n - 1);
       } else {
         auto it = conns_.find(static_cast<int>(tag));
-        if (it != conns_.end()) (void)OnEvent(it->second.get());
+        if (it != conns_.end()) {
+          (void)OnEvent(it->second.get());
+        } else if (auto a = async_.find(static_cast<int>(tag)); a != async_.end()) {
+          AsyncOnEvent(a->second.get(), events[i].events);
+        }
       }
     }
     const absl::Time now = absl::Now();
@@ -166,6 +171,9 @@ void ServeThread::Run() {
     }
   }
   while (!conns_.empty()) Close(conns_.begin()->second.get());
+  // Detached requests still running at an immediate stop: their handler may still call them,
+  // and the process is about to exit, so they are left as they are.
+  for (auto& [fd, a] : async_) (void)a.release();
   SetAccepting(false);
   log::SetRequestBatch(0);  // writes what is left
 }
@@ -452,6 +460,7 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     req_.OwnHead(c->data(), consumed);
     c->Consume(consumed);
     const After next = ServeOne(c, head);
+    if (next == After::kDetached) return false;  // c is the handler's now (async_)
     req_.Clear();
     ReleaseBody(c);
     ++c->requests;
@@ -473,6 +482,7 @@ bool ServeThread::ProcessBuffered(Connection* c) {
         c->deadline = absl::Now() + options_.socket_timeout;
         return true;
       case After::kClose:
+      case After::kDetached:  // not reached: returned above
         Close(c);
         return false;
       case After::kLingeringClose:
@@ -579,8 +589,18 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   }
   if (!refused) {
     static_file = loop_.statics_ != nullptr && loop_.statics_->Serve(ctx);
-    if (!static_file) loop_.handler_->Handle(ctx);
+    if (!static_file) {
+      ctx.set_detacher(this);
+      loop_.handler_->Handle(ctx);
+      if (detaching_ != nullptr) return Detached(c, std::move(ctx), start);
+    }
   }
+  return FinishRequest(c, ctx, req_, start, static_file);
+}
+
+ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& ctx,
+                                              const protocol::Request& req, absl::Time start,
+                                              bool static_file) {
   bool keep = ctx.Finish();
   if (c->protocol() == Protocol::kUwsgi) keep = false;
   // A body the app left unread: what is buffered goes now; the rest is never waited for here.
@@ -609,14 +629,15 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   }
   if (ctx.write_error() && !options_.ignore_write_errors) {
     log::Warn("%s: writing the response to %s for %s %s failed: %s", ProtocolName(c->protocol()),
-              c->PeerText(), log::LogSafe(req_.Get("REQUEST_METHOD").value_or("")),
-              log::LogSafe(req_.Get("REQUEST_URI").value_or("")), ctx.write_error_text());
+              c->PeerText(), log::LogSafe(req.Get("REQUEST_METHOD").value_or("")),
+              log::LogSafe(req.Get("REQUEST_URI").value_or("")), ctx.write_error_text());
   }
-  LogRequest(c, ctx, start);
+  LogRequest(c, ctx, req, start);
   return next;
 }
 
-void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::Time start) {
+void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx,
+                             const protocol::Request& req, absl::Time start) {
   const uint64_t count = loop_.CountRequest();
   const absl::Duration duration = absl::Now() - start;
   if (!log::ShouldLogRequest(ctx.status(), options_.disable_logging, options_.log_4xx,
@@ -630,28 +651,28 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.core_id = core_id_;
   e.app_requests = count;
   e.worker_requests = count;
-  e.remote_addr = req_.Get("REMOTE_ADDR").value_or("");
+  e.remote_addr = req.Get("REMOTE_ADDR").value_or("");
   if (options_.log_x_forwarded_for) {  // as uWSGI: the header's whole value, when present
-    if (std::optional<std::string_view> xff = req_.Get("HTTP_X_FORWARDED_FOR");
+    if (std::optional<std::string_view> xff = req.Get("HTTP_X_FORWARDED_FOR");
         xff.has_value() && !xff->empty()) {
       e.remote_addr = *xff;
     }
   }
-  e.remote_user = req_.Get("REMOTE_USER").value_or("");
-  e.method = req_.Get("REQUEST_METHOD").value_or("");
-  e.uri = req_.Get("REQUEST_URI").value_or("");
-  e.protocol = req_.Get("SERVER_PROTOCOL").value_or("");
+  e.remote_user = req.Get("REMOTE_USER").value_or("");
+  e.method = req.Get("REQUEST_METHOD").value_or("");
+  e.uri = req.Get("REQUEST_URI").value_or("");
+  e.protocol = req.Get("SERVER_PROTOCOL").value_or("");
   if (loop_.format_ != nullptr) {  // fields only a log-format can name
-    e.host = req_.Get("HTTP_HOST").value_or("");
-    e.user_agent = req_.Get("HTTP_USER_AGENT").value_or("");
-    e.referer = req_.Get("HTTP_REFERER").value_or("");
-    e.content_length = req_.Get("CONTENT_LENGTH").value_or("");
+    e.host = req.Get("HTTP_HOST").value_or("");
+    e.user_agent = req.Get("HTTP_USER_AGENT").value_or("");
+    e.referer = req.Get("HTTP_REFERER").value_or("");
+    e.content_length = req.Get("CONTENT_LENGTH").value_or("");
   }
-  e.var_pairs = req_.vars.size();
+  e.var_pairs = req.vars.size();
   e.vars_bytes =
-      c->protocol() == Protocol::kUwsgi ? req_.head_bytes : req_.EncodedVarsSize();
-  e.modifier1 = req_.modifier1;
-  e.modifier2 = req_.modifier2;
+      c->protocol() == Protocol::kUwsgi ? req.head_bytes : req.EncodedVarsSize();
+  e.modifier1 = req.modifier1;
+  e.modifier2 = req.modifier2;
   e.start = start;
   e.duration = duration;
   e.status = ctx.status();
@@ -663,7 +684,7 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx, absl::
   e.write_error = ctx.write_error();
   if (options_.memory_report || loop_.format_ != nullptr) ReadMemory(&e.vsz_bytes, &e.rss_bytes);
   if (loop_.format_ != nullptr) {
-    e.var = [this](std::string_view name) { return req_.Get(name); };
+    e.var = [&req](std::string_view name) { return req.Get(name); };
     log::EmitRequestLine(loop_.format_->Format(e));
     return;
   }
@@ -700,6 +721,7 @@ void ServeThread::Close(Connection* c) {
 }
 
 void ServeThread::Sweep(absl::Time now) {
+  if (!async_.empty()) SweepAsync(now);
   if (accept_paused_ && now >= accept_resume_) {
     accept_paused_ = false;
     UpdateAccepting(now);

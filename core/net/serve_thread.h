@@ -6,25 +6,33 @@
 #include <sys/socket.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "core/base/unique_fd.h"
+#include "core/net/async_request.h"
 #include "core/net/connection.h"
+#include "core/net/connection_request.h"
 #include "core/net/serve_loop.h"
 #include "core/protocol/http1_parser.h"
 #include "core/protocol/request.h"
 
 namespace kiln::net {
 
-class ConnectionRequest;
-
-class ServeThread {
+class ServeThread final : public Detacher {
  public:
   ServeThread(ServeLoop& loop, int core_id, int wake_fd);
   ~ServeThread();
   void Run();
+
+  // Detacher: the handler running on this thread takes its request over.
+  protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
+                                        std::string** sink) override;
+  // Any thread: queues a detached request's command and wakes this thread.
+  void PostAsync(AsyncCmd cmd);
 
  private:
   void Accept(size_t socket_index, bool last_event);
@@ -44,7 +52,8 @@ class ServeThread {
     kNextRequest,    // read the next request
     kDiscardBody,    // throw away the unread rest of the body in the event loop, then go on
     kClose,          // nothing unread: close now
-    kLingeringClose  // the client may still be sending: LingeringClose
+    kLingeringClose,  // the client may still be sending: LingeringClose
+    kDetached         // a handler took the request over: the connection is in async_
   };
   // What reading a head (ParseHead) or a post-buffered body (CollectBody) came to.
   enum class Progress {
@@ -74,7 +83,24 @@ class ServeThread {
   // Gives back c's share of the post-buffering-memory budget, its spool, its large buffer.
   void ReleaseBody(Connection* c);
   After ServeOne(Connection* c, const protocol::HttpHead& head);
-  void LogRequest(Connection* c, const ConnectionRequest& ctx, absl::Time start);
+  // The end of a request once its handler is done: framing, observer, log; what comes next.
+  After FinishRequest(Connection* c, ConnectionRequest& ctx, const protocol::Request& req,
+                      absl::Time start, bool static_file);
+  void LogRequest(Connection* c, const ConnectionRequest& ctx, const protocol::Request& req,
+                  absl::Time start);
+  // Detached requests (serve_thread_async.cc).
+  After Detached(Connection* c, ConnectionRequest&& ctx, absl::Time start);
+  void RunAsyncCommands();
+  void AsyncOnEvent(AsyncConn* a, uint32_t events);
+  void AsyncPumpBody(AsyncConn* a);
+  void AsyncFlush(AsyncConn* a);
+  void AsyncGone(AsyncConn* a);
+  // Closes detached connections whose client made no progress for socket-timeout.
+  void SweepAsync(absl::Time now);
+  void AsyncUpdateEpoll(AsyncConn* a);
+  // After Finish and the last byte sent: the connection goes back to conns_ (next request,
+  // discard, linger) or closes, and the AsyncConn is deleted.
+  void AsyncRelease(AsyncConn* a);
   // Reads and throws away what a kDiscardingBody or kLingering connection sent.
   bool Discard(Connection* c);
   // Closes after an answer while the client may still be sending (see the definition). True
@@ -100,6 +126,11 @@ class ServeThread {
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
   protocol::Request req_;
   std::string log_line_;  // the default request line, reused
+  // Detached requests by fd; the one the running handler just detached (ServeOne takes it).
+  std::unordered_map<int, std::unique_ptr<AsyncConn>> async_;
+  AsyncConn* detaching_ = nullptr;
+  std::mutex async_mu_;  // guards async_cmds_, which other threads fill
+  std::vector<AsyncCmd> async_cmds_;
 };
 
 }  // namespace kiln::net

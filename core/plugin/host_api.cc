@@ -293,6 +293,83 @@ kiln_status ResponseSendfile(kiln_request* r, int fd, int64_t offset, int64_t le
 
 int ResponseStarted(kiln_request* r) { return Ctx(r).ResponseStarted() ? 1 : 0; }
 
+// ---- requests answered from another thread (1.2) ----
+
+// The serving loop's events for a detached request, handed to the plugin's on_async_event.
+class PluginAsyncEvents final : public protocol::AsyncEvents {
+ public:
+  PluginAsyncEvents(const kiln_callbacks& cb, uint64_t token) : cb_(cb), token_(token) {}
+  void OnBody(std::string_view data, bool more) override {
+    kiln_async_event ev{};
+    ev.kind = KILN_ASYNC_BODY;
+    ev.data = kiln_str{data.data(), data.size()};
+    ev.more = more ? 1 : 0;
+    Emit(ev);
+  }
+  void OnDisconnect() override {
+    kiln_async_event ev{};
+    ev.kind = KILN_ASYNC_DISCONNECT;
+    Emit(ev);
+  }
+  void OnDrained(uint64_t sent) override {
+    kiln_async_event ev{};
+    ev.kind = KILN_ASYNC_DRAINED;
+    ev.sent = sent;
+    Emit(ev);
+  }
+
+ private:
+  void Emit(kiln_async_event& ev) {
+    ev.size = sizeof(ev);
+    cb_.on_async_event(cb_.ctx, token_, &ev);
+  }
+  const kiln_callbacks& cb_;  // the plugin's, alive for the process
+  uint64_t token_;
+};
+
+protocol::AsyncRequest* Async(kiln_async* a) { return reinterpret_cast<protocol::AsyncRequest*>(a); }
+
+bool HasLineBreak(kiln_str s) {
+  return std::string_view(View(s)).find_first_of("\r\n") != std::string_view::npos;
+}
+
+kiln_async* RequestDetach(kiln_request* r, uint64_t token) {
+  if (r->plugin == nullptr || !KILN_HAS(&r->plugin->callbacks, on_async_event) ||
+      r->plugin->callbacks.on_async_event == nullptr) {
+    return nullptr;
+  }
+  return reinterpret_cast<kiln_async*>(
+      Ctx(r).Detach(new PluginAsyncEvents(r->plugin->callbacks, token)));
+}
+
+kiln_status AsyncResponseStart(kiln_async* a, int status, kiln_str reason,
+                               const kiln_header* headers, size_t header_count) {
+  if (status < 100 || status > 999 || (header_count > 0 && headers == nullptr) ||
+      HasLineBreak(reason)) {
+    return KILN_ERROR;
+  }
+  std::vector<std::pair<std::string, std::string>> hs;
+  hs.reserve(header_count);
+  for (size_t i = 0; i < header_count; ++i) {
+    if (HasLineBreak(headers[i].name) || HasLineBreak(headers[i].value)) return KILN_ERROR;
+    hs.emplace_back(View(headers[i].name), View(headers[i].value));
+  }
+  Async(a)->Start(status, std::string(View(reason)), std::move(hs));
+  return KILN_OK;
+}
+
+kiln_status AsyncResponseWrite(kiln_async* a, kiln_str data, int more) {
+  Async(a)->Write(std::string(View(data)), more != 0);
+  return KILN_OK;
+}
+
+kiln_status AsyncBodyRequest(kiln_async* a) {
+  Async(a)->WantBody();
+  return KILN_OK;
+}
+
+void AsyncFinish(kiln_async* a, kiln_status result) { Async(a)->Finish(result == KILN_OK); }
+
 // ---- process ----
 
 int WorkerId() { return State().worker_id; }
@@ -413,6 +490,11 @@ kiln_host_api MakeApi() {
   api.time_monotonic_us = TimeMonotonicUs;
   api.time_realtime_us = TimeRealtimeUs;
   api.spool = Spool;
+  api.request_detach = RequestDetach;
+  api.async_response_start = AsyncResponseStart;
+  api.async_response_write = AsyncResponseWrite;
+  api.async_body_request = AsyncBodyRequest;
+  api.async_finish = AsyncFinish;
   return api;
 }
 

@@ -22,6 +22,7 @@ struct kiln_plugin {
 };
 struct kiln_request {
   kiln::protocol::RequestContext* context;
+  kiln::plugin::LoadedPlugin* plugin = nullptr;  // the plugin serving it (request_detach)
 };
 
 namespace kiln::plugin {

@@ -74,6 +74,9 @@ class SplitRequest : public RequestContext {
   bool ResponseStarted() const override { return inner_.ResponseStarted(); }
   int WorkerId() const override { return inner_.WorkerId(); }
   int CoreId() const override { return inner_.CoreId(); }
+  protocol::AsyncRequest* Detach(protocol::AsyncEvents* events) override {
+    return inner_.Detach(events);
+  }
 
  private:
   RequestContext& inner_;
@@ -213,7 +216,7 @@ void PluginSet::Handle(RequestContext& request) {
   SetHostCoreId(request.CoreId());
   SplitRequest split(request, route.script_name, route.path_info);
   RequestContext& seen = route.split ? static_cast<RequestContext&>(split) : request;
-  kiln_request handle{&seen};
+  kiln_request handle{&seen, p};
   SetHostRequest(&request);
   kiln_status st = HasAppRequest(*p)
                        ? p->callbacks.on_app_request(p->callbacks.ctx, &handle, route.app)

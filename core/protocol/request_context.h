@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -17,6 +19,45 @@
 #include "core/protocol/request.h"
 
 namespace kiln::protocol {
+
+// What a handler that took a request over (RequestContext::Detach) is told, on the serving
+// thread that owns the connection. Implemented by the handler side (core/plugin maps it onto a
+// plugin's on_async_event); the serving loop owns the object from Detach on and deletes it when
+// the request is done, after its last call.
+class AsyncEvents {
+ public:
+  virtual ~AsyncEvents() = default;
+  // Body bytes the handler asked for (AsyncRequest::WantBody); `more` false on the last piece
+  // (which may be empty). The view lives for the call.
+  virtual void OnBody(std::string_view data, bool more) = 0;
+  // The client went away, or its body could not be read: nothing it sends will arrive and what
+  // the handler writes is dropped. At most once.
+  virtual void OnDisconnect() = 0;
+  // Every response byte framed so far (`sent` in total) has been handed to the kernel: the
+  // handler may write more without growing memory (backpressure).
+  virtual void OnDrained(uint64_t sent) = 0;
+};
+
+// A request a handler took over: the serving thread went back to its other connections, and the
+// handler answers from its own thread (an event loop). Every method may be called from any
+// thread; it copies its arguments, queues them for the serving thread and wakes it, which does
+// the framing and the socket I/O without waiting on the client. After Finish the handle is
+// gone: the handler must not use it again.
+class AsyncRequest {
+ public:
+  virtual ~AsyncRequest() = default;
+  virtual void Start(int status, std::string reason, std::vector<std::pair<std::string,
+                     std::string>> headers) = 0;
+  // Appends body bytes. `more` says more are coming: the piece goes out now (chunked framing
+  // unless the app declared a Content-Length); the last piece (more false) lets a one-piece
+  // body be sent with a Content-Length. Finish still has to follow.
+  virtual void Write(std::string data, bool more) = 0;
+  // Asks for the next piece of the body (answered once by OnBody, or OnDisconnect).
+  virtual void WantBody() = 0;
+  // The handler is done: `ok` ends the response as written (an unstarted one gets 500); not ok
+  // answers 500 when nothing was started and otherwise cuts the connection.
+  virtual void Finish(bool ok) = 0;
+};
 
 class RequestContext {
  public:
@@ -58,6 +99,14 @@ class RequestContext {
   // The handler says the application failed this request (a plugin's KILN_ERROR, a Python
   // exception): counted as an exception in the stats.
   virtual void NoteAppError() {}
+
+  // Takes the request over (see AsyncRequest): null when this transport cannot. From then on
+  // the serving loop owns `events` (even on null, it deletes it), and the handler must not call
+  // any other method of this context once it returns.
+  virtual AsyncRequest* Detach(AsyncEvents* events) {
+    delete events;
+    return nullptr;
+  }
 };
 
 // Something that answers requests: the plugin set (routing by mount point and modifier1) or

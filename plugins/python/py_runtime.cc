@@ -332,6 +332,7 @@ struct AppSpec {
   bool own_interpreter;  // a mount, unless single-interpreter
   int mount;             // index into Settings::mounts, -1 for module / wsgi-file / paste
   bool is_paste = false;
+  bool asgi = false;     // `asgi = ...` or a mount target `asgi:module:callable`
 };
 
 std::vector<AppSpec> ConfiguredApps() {
@@ -340,9 +341,13 @@ std::vector<AppSpec> ConfiguredApps() {
   if (!s.module.empty()) specs.push_back({"", s.module, false, false, -1});
   if (!s.wsgi_file.empty()) specs.push_back({"", s.wsgi_file, true, false, -1});
   if (!s.paste.empty()) specs.push_back({"", s.paste, false, false, -1, true});
+  if (!s.asgi.empty()) specs.push_back({"", s.asgi, false, false, -1, false, true});
   for (size_t i = 0; i < s.mounts.size(); ++i) {
-    specs.push_back({s.mounts[i].mountpoint, s.mounts[i].target, false, !s.single_interpreter,
-                     static_cast<int>(i)});
+    std::string_view target = s.mounts[i].target;
+    // An ASGI app runs on the worker's one event loop, in the main interpreter.
+    const bool asgi = target.substr(0, 5) == "asgi:";
+    specs.push_back({s.mounts[i].mountpoint, std::string(asgi ? target.substr(5) : target), false,
+                     !s.single_interpreter && !asgi, static_cast<int>(i), false, asgi});
   }
   return specs;
 }
@@ -423,7 +428,8 @@ PyObject* ImportApp(const App& app, std::string* traceback) {
   Interp* in = CurrentInterp();
   const char* kind = app.is_paste ? "paste" : app.is_file ? "file" : "module";
   PyObject* callable =
-      PyObject_CallFunction(in->load, "sssO", app.target.c_str(), TheSettings().callable.c_str(),
+      PyObject_CallFunction(in->load, "sssO", app.target.c_str(),
+                            app.asgi ? "app" : TheSettings().callable.c_str(),
                             kind, TheSettings().paste_logger ? Py_True : Py_False);
   if (callable == nullptr) *traceback = FetchTraceback();
   return callable;
@@ -564,6 +570,7 @@ bool LoadApps(std::string* error) {
     app.target = spec.target;
     app.is_file = spec.is_file;
     app.is_paste = spec.is_paste;
+    app.asgi = spec.asgi;
     if (spec.own_interpreter && Rt().forked) {  // lazy-apps: made for good in the worker
       ok = LoadInOwnInterpreter(&app, apps.size(), error);
     } else if (spec.own_interpreter) {

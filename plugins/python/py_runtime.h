@@ -22,6 +22,9 @@ struct Settings {
   std::string callable = "application";
   std::string paste;               // paste: a PasteDeploy URI ("config:/path.ini")
   bool paste_logger = false;       // paste-logger: logging.config.fileConfig of that file
+  std::string asgi;                // asgi: "pkg.mod[:callable]", an ASGI 3 app
+  std::string asgi_loop = "auto";  // asgi-loop: auto | uvloop | asyncio
+  std::string lifespan = "auto";   // lifespan: auto | on | off
   std::vector<std::string> pythonpath;
   std::string home;                // home / virtualenv / venv / pyhome
   std::string programname;         // py-programname
@@ -53,6 +56,7 @@ struct App {
   std::string target;       // as configured, for log lines
   bool is_file = false;     // target is a wsgi-file path
   bool is_paste = false;    // target is a PasteDeploy URI (`paste`)
+  bool asgi = false;        // an ASGI 3 app (asgi.cc), served from the worker's event loop
   PyObject* callable = nullptr;  // strong reference; null when loading failed or not yet loaded
   std::string load_error;   // why it failed (need-app = false serves 500s with this)
   Interp* interp = nullptr;  // where it runs; null until loaded

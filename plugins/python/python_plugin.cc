@@ -3,6 +3,7 @@
 // py_runtime.cc (interpreter, apps) and wsgi_call.cc (requests).
 #include <string>
 
+#include "asgi.h"
 #include "py_runtime.h"
 #include "user_locks.h"
 #include "wsgi_call.h"
@@ -21,6 +22,9 @@ struct Options {
   kiln_str callable;
   kiln_str paste;
   int paste_logger;
+  kiln_str asgi;
+  kiln_str asgi_loop;
+  kiln_str lifespan;
   kiln_str_list pythonpath;
   kiln_str home;
   kiln_str programname;
@@ -59,6 +63,15 @@ const kiln_option_def kOptions[] = {
     {"paste-logger", KILN_OPT_FLAG, "false", "Before loading the `paste` app, configure "
      "Python's logging from the same file's [loggers]/[handlers]/[formatters] sections "
      "(logging.config.fileConfig).", 0, nullptr, KILN_PY_FIELD(paste_logger)},
+    // ASGI 3 apps, on one event loop per worker (asgi.cc, docs/python.md "ASGI").
+    {"asgi", KILN_OPT_STRING, "", "Load an ASGI 3 app from this module: `pkg.mod[:callable]` "
+     "(callable `app` by default); each worker serves it from one event loop. Beside WSGI "
+     "apps: `mount = /prefix=asgi:pkg.mod:app`.", 0, nullptr, KILN_PY_FIELD(asgi)},
+    {"asgi-loop", KILN_OPT_STRING, "auto", "Event loop of the ASGI apps: `uvloop`, `asyncio`, "
+     "or `auto` (uvloop when it can be imported).", 0, nullptr, KILN_PY_FIELD(asgi_loop)},
+    {"lifespan", KILN_OPT_STRING, "auto", "ASGI lifespan protocol: `on` (a failure stops the "
+     "worker), `off`, or `auto` (used when the app supports it), as uvicorn.", 0, nullptr,
+     KILN_PY_FIELD(lifespan)},
     {"pythonpath", KILN_OPT_LIST, "", "Add this directory to sys.path (repeatable).", 0,
      "python-path|pp", KILN_PY_FIELD(pythonpath)},
     {"home", KILN_OPT_STRING, "", "Python home or virtualenv directory of the apps.", 0,
@@ -118,6 +131,23 @@ kiln_status OnConfigDone(void*) {
   s.callable = Text(o.callable);
   s.paste = Text(o.paste);
   s.paste_logger = o.paste_logger != 0;
+  s.asgi = Text(o.asgi);
+  s.asgi_loop = Text(o.asgi_loop);
+  s.lifespan = Text(o.lifespan);
+  if (s.asgi_loop != "auto" && s.asgi_loop != "uvloop" && s.asgi_loop != "asyncio") {
+    return Fail("asgi-loop = " + s.asgi_loop + ": expected auto, uvloop or asyncio");
+  }
+  if (s.lifespan != "auto" && s.lifespan != "on" && s.lifespan != "off") {
+    return Fail("lifespan = " + s.lifespan + ": expected auto, on or off");
+  }
+  if (!s.asgi.empty() && (o.module.len != 0 || o.wsgi_file.len != 0 || o.paste.len != 0)) {
+    return Fail("`asgi = " + s.asgi + "` and `" +
+                (o.module.len != 0      ? "module = " + Text(o.module)
+                 : o.wsgi_file.len != 0 ? "wsgi-file = " + Text(o.wsgi_file)
+                                        : "paste = " + Text(o.paste)) +
+                "` are both the default Python app; mount one of them "
+                "(`mount = /prefix=asgi:module:app` for an ASGI app)");
+  }
   s.pythonpath.clear();
   for (size_t i = 0; i < o.pythonpath.count; ++i) {
     s.pythonpath.push_back(Text(o.pythonpath.items[i]));
@@ -161,11 +191,13 @@ kiln_status OnMountApp(void*, kiln_str mountpoint, kiln_str target, void** app) 
   std::string_view tg(target.ptr, target.len);
   if (!IsPythonMountTarget(tg)) return KILN_DECLINED;
   Settings& s = TheSettings();
-  if (mp == "/" && (!s.module.empty() || !s.wsgi_file.empty() || !s.paste.empty())) {
+  if (mp == "/" &&
+      (!s.module.empty() || !s.wsgi_file.empty() || !s.paste.empty() || !s.asgi.empty())) {
     return Fail("the root mount `/=" + std::string(tg) + "` and `" +
                 (!s.module.empty()      ? "module = " + s.module
                  : !s.wsgi_file.empty() ? "wsgi-file = " + s.wsgi_file
-                                        : "paste = " + s.paste) +
+                 : !s.paste.empty()     ? "paste = " + s.paste
+                                        : "asgi = " + s.asgi) +
                 "` are both the default Python app; keep one");
   }
   *app = MountHandle(s.mounts.size());
@@ -207,13 +239,17 @@ kiln_status OnPostfork(void*, int worker_id) {
   std::string error;
   if (!LoadPendingApps(&error)) return Fail(error);
   RunPostForkHooks(worker_id);
+  if (!AsgiStart(&error)) return Fail(error);
   ReleaseGilForServing();
   return KILN_OK;
 }
 
 kiln_status OnAppRequest(void*, kiln_request* r, void* app) { return ServeRequest(r, app); }
 
-void OnWorkerExit(void*) { RunExitHooks(); }
+void OnWorkerExit(void*) {
+  AsgiShutdown();
+  RunExitHooks();
+}
 
 int OnSpool(void*, kiln_str path, const kiln_header* vars, size_t var_count, kiln_str body) {
   return RunSpoolTask(path, vars, var_count, body);
@@ -230,6 +266,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_worker_exit = OnWorkerExit;
   cb->on_mount_app = OnMountApp;
   cb->on_spool = OnSpool;
+  cb->on_async_event = AsgiOnEvent;
   return KILN_OK;
 }
 

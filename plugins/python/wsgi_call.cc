@@ -3,6 +3,8 @@
 // (closed whatever happens), wsgi.file_wrapper through sendfile, and 500s for app errors.
 #include "wsgi_call.h"
 
+#include "asgi.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -632,6 +634,7 @@ kiln_status ServeRequest(kiln_request* r, void* handle) {
     Answer500(r);
     return KILN_OK;
   }
+  if (app->asgi) return AsgiServe(r, app);
   // Each request thread keeps one thread state per interpreter for its whole life, taking the
   // GIL for the call and handing it back afterwards.
   EnterForRequest(app->interp);

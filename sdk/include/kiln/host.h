@@ -308,6 +308,64 @@ typedef struct kiln_host_api {
    */
   kiln_status (*spool)(kiln_plugin *self, const kiln_header *vars, size_t var_count,
                        kiln_str body, char *out, size_t out_cap);
+
+  /* ---- Requests answered from another thread (since 1.3) ---- */
+  /* A handler that runs many requests at once on an event loop (Python's ASGI) takes each one
+   * over: the serving thread goes back to its connections, and the plugin answers from its own
+   * thread. kiln keeps the parsing, the framing and the socket I/O: the plugin queues what it
+   * wants done, and hears back through on_async_event on the serving thread. */
+
+  /**
+   * request_detach takes the request over. Call it from on_app_request (or on_request) before
+   * any response call, copy the variables you need first (they are not readable afterwards),
+   * then return KILN_OK: the host does not finish the request when the callback returns.
+   * `token` comes back with every on_async_event for this request.
+   * OWNERSHIP: the result is the host's, valid until async_finish.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.3.  RETURNS: the handle, or NULL when this request cannot be taken over (answer
+   * it synchronously then).
+   */
+  kiln_async *(*request_detach)(kiln_request *r, uint64_t token);
+
+  /**
+   * async_response_start queues the status line and headers, as response_start.
+   * OWNERSHIP: reason and headers are copied before the call returns.
+   * THREADS: any; calls on one handle must come from one thread at a time, in order.
+   * SINCE: 1.3.  RETURNS: KILN_OK; KILN_ERROR if the status is outside 100..999 or a header
+   * holds CR or LF (nothing is queued then).
+   */
+  kiln_status (*async_response_start)(kiln_async *a, int status, kiln_str reason,
+                                      const kiln_header *headers, size_t header_count);
+
+  /**
+   * async_response_write queues body bytes. With `more` non-zero they leave as soon as the
+   * socket takes them (chunked unless the app set Content-Length); the last piece (more 0)
+   * lets a one-piece body go out with a Content-Length. Never blocks: wait for
+   * KILN_ASYNC_DRAINED to bound memory.
+   * OWNERSHIP: data is copied.
+   * THREADS: as async_response_start.
+   * SINCE: 1.3.  RETURNS: KILN_OK.
+   */
+  kiln_status (*async_response_write)(kiln_async *a, kiln_str data, int more);
+
+  /**
+   * async_body_request asks for the next piece of the request body, answered by one
+   * KILN_ASYNC_BODY event (or KILN_ASYNC_DISCONNECT). The host reads the body only when asked,
+   * so a slow app does not grow memory. The first request answers `Expect: 100-continue`.
+   * THREADS: as async_response_start.
+   * SINCE: 1.3.  RETURNS: KILN_OK.
+   */
+  kiln_status (*async_body_request)(kiln_async *a);
+
+  /**
+   * async_finish ends the request: KILN_OK completes the response as written (500 if none was
+   * started); any other status answers 500 when nothing was started and otherwise closes the
+   * connection without completing the response. The handle is gone afterwards, and no
+   * on_async_event for it is called once the serving thread has processed this call.
+   * THREADS: as async_response_start.
+   * SINCE: 1.3.
+   */
+  void (*async_finish)(kiln_async *a, kiln_status result);
 } kiln_host_api;
 
 #ifdef __cplusplus

@@ -12,6 +12,7 @@ extern "C" {
 #endif
 
 struct kiln_host_api;
+struct kiln_async_event;
 
 /**
  * KILN_PLUGIN_MAGIC opens every descriptor ("kiln" read as a big-endian number).
@@ -404,6 +405,18 @@ typedef struct kiln_callbacks {
    */
   int (*on_spool)(void *ctx, kiln_str path, const kiln_header *vars, size_t var_count,
                   kiln_str body);
+
+  /* ---- Requests answered from another thread (since 1.3) ---- */
+
+  /**
+   * on_async_event reports on a request the plugin took over (request_detach), with the token
+   * it gave there. Must be quick and must not block: typically it queues the event for the
+   * plugin's event loop and wakes it. A plugin that detaches requests must set it.
+   * OWNERSHIP: ev and its data are the host's, valid for the call.
+   * THREADS: the worker thread that serves the request's connection.
+   * SINCE: 1.3.
+   */
+  void (*on_async_event)(void *ctx, uint64_t token, const struct kiln_async_event *ev);
 } kiln_callbacks;
 
 /**

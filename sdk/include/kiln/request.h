@@ -30,6 +30,42 @@ typedef struct kiln_modifiers {
 } kiln_modifiers;
 
 /**
+ * kiln_async_event_kind: what on_async_event reports about a detached request.
+ * KILN_ASYNC_BODY: a piece of the body the plugin asked for with async_body_request (`data`,
+ * `more` 0 on the last, possibly empty, piece).
+ * KILN_ASYNC_DISCONNECT: the client went away or its body could not be read; what the plugin
+ * writes from now on is dropped, and it still calls async_finish. At most once.
+ * KILN_ASYNC_DRAINED: every response byte queued so far was handed to the kernel (`sent`: the
+ * total). Reported only after at least KILN_ASYNC_DRAIN_BYTES since the last report, so a
+ * writer that waits for it once it has queued that many bytes bounds its memory.
+ * SINCE: 1.3.
+ */
+typedef enum kiln_async_event_kind {
+  KILN_ASYNC_BODY = 1,
+  KILN_ASYNC_DISCONNECT = 2,
+  KILN_ASYNC_DRAINED = 3
+} kiln_async_event_kind;
+
+/**
+ * KILN_ASYNC_DRAIN_BYTES: see KILN_ASYNC_DRAINED.
+ * SINCE: 1.3.
+ */
+#define KILN_ASYNC_DRAIN_BYTES (64u * 1024u)
+
+/**
+ * kiln_async_event is one report about a detached request (on_async_event).
+ * OWNERSHIP: host; `data` is valid for the call only.
+ * SINCE: 1.3.
+ */
+typedef struct kiln_async_event {
+  uint32_t size;  /* sizeof(kiln_async_event) as the host was built */
+  uint32_t kind;  /* a kiln_async_event_kind */
+  kiln_str data;  /* KILN_ASYNC_BODY */
+  int more;       /* KILN_ASYNC_BODY */
+  uint64_t sent;  /* KILN_ASYNC_DRAINED */
+} kiln_async_event;
+
+/**
  * kiln_str_eq compares two byte strings.
  * THREADS: any.
  * SINCE: 1.0.  RETURNS: non-zero when equal.

@@ -36,7 +36,7 @@ extern "C" {
  * KILN_ABI_MINOR is the number of append-only revisions within KILN_ABI_MAJOR.
  * SINCE: 1.0.
  */
-#define KILN_ABI_MINOR 2
+#define KILN_ABI_MINOR 3
 
 /**
  * KILN_HAS tells whether a size-prefixed table (host API, callbacks, stats) is large enough to
@@ -136,6 +136,14 @@ typedef struct kiln_plugin kiln_plugin;
  * SINCE: 1.0.
  */
 typedef struct kiln_request kiln_request;
+
+/**
+ * kiln_async is the handle of a request a plugin took over with request_detach: the plugin
+ * answers it later, from any thread (its event loop), with the async_* host functions.
+ * OWNERSHIP: host; valid from request_detach until the plugin's async_finish call.
+ * SINCE: 1.3.
+ */
+typedef struct kiln_async kiln_async;
 
 /**
  * kiln_header is one response header: name and value, neither containing CR or LF. Since 1.2

@@ -1,0 +1,313 @@
+// Requests a handler took over (protocol::AsyncRequest, design.md "Requests answered from an
+// event loop"). The connection leaves conns_ for async_ while the handler's thread answers; this
+// thread does the framing (ConnectionRequest, writing into AsyncConn::out) and the socket I/O,
+// never waiting on the client: body bytes are read when the handler asked for them and epoll
+// says they are there, response bytes leave as the socket takes them (EPOLLOUT), and a client
+// that goes away (EPOLLRDHUP, a failed write) is reported once.
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "core/base/check.h"
+#include "core/base/strings.h"
+#include "core/log/logger.h"
+#include "core/net/serve_thread.h"
+
+namespace kiln::net {
+namespace {
+
+// OnDrained is reported when the out buffer empties after at least this many bytes since the
+// last report (KILN_ASYNC_DRAIN_BYTES in the SDK): a writer that waits for it after as many
+// bytes of its own is woken, and small responses cost no event.
+constexpr uint64_t kDrainEvery = 64 << 10;
+constexpr size_t kBodyPiece = 64 << 10;
+
+}  // namespace
+
+void AsyncConn::Post(AsyncCmd cmd) {
+  cmd.conn = this;
+  thread_.PostAsync(std::move(cmd));
+}
+
+void AsyncConn::Start(int status, std::string reason,
+                      std::vector<std::pair<std::string, std::string>> headers) {
+  AsyncCmd cmd{AsyncCmd::Kind::kStart, this};
+  cmd.status = status;
+  cmd.text = std::move(reason);
+  cmd.headers = std::move(headers);
+  Post(std::move(cmd));
+}
+
+void AsyncConn::Write(std::string data, bool more) {
+  AsyncCmd cmd{AsyncCmd::Kind::kWrite, this};
+  cmd.text = std::move(data);
+  cmd.flag = more;
+  Post(std::move(cmd));
+}
+
+void AsyncConn::WantBody() { Post(AsyncCmd{AsyncCmd::Kind::kWantBody, this}); }
+
+void AsyncConn::Finish(bool ok) {
+  AsyncCmd cmd{AsyncCmd::Kind::kFinish, this};
+  cmd.flag = ok;
+  Post(std::move(cmd));
+}
+
+void ServeThread::PostAsync(AsyncCmd cmd) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(async_mu_);
+    wake = async_cmds_.empty();
+    async_cmds_.push_back(std::move(cmd));
+  }
+  if (wake) {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+protocol::AsyncRequest* ServeThread::DetachCurrent(protocol::AsyncEvents* events,
+                                                   std::string** sink) {
+  if (detaching_ != nullptr) {
+    delete events;
+    return nullptr;
+  }
+  detaching_ = new AsyncConn(*this, events);
+  *sink = &detaching_->out;
+  return detaching_;
+}
+
+ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
+                                         absl::Time start) {
+  std::unique_ptr<AsyncConn> a(detaching_);
+  detaching_ = nullptr;
+  // The request's head and state move to storage of its own: this thread's Request and the
+  // stack ConnectionRequest serve the next connection.
+  a->req = std::make_unique<protocol::Request>(std::move(req_));
+  req_ = protocol::Request();
+  a->ctx = std::make_unique<ConnectionRequest>(std::move(ctx));
+  a->ctx->Rebind(*a->req);
+  auto it = conns_.find(c->fd());
+  a->conn = std::move(it->second);
+  conns_.erase(it);
+  a->fd = a->conn->fd();
+  a->start = start;
+  ++a->conn->requests;
+  AsyncConn* raw = a.get();
+  async_.emplace(raw->fd, std::move(a));
+  AsyncFlush(raw);
+  AsyncUpdateEpoll(raw);
+  return After::kDetached;
+}
+
+void ServeThread::RunAsyncCommands() {
+  std::vector<AsyncCmd> cmds;
+  {
+    std::lock_guard<std::mutex> lock(async_mu_);
+    cmds.swap(async_cmds_);
+  }
+  for (AsyncCmd& cmd : cmds) {
+    AsyncConn* a = cmd.conn;
+    ConnectionRequest& ctx = *a->ctx;
+    switch (cmd.kind) {
+      case AsyncCmd::Kind::kStart: {
+        if (a->gone || a->finished) break;
+        std::vector<protocol::Header> headers;
+        headers.reserve(cmd.headers.size());
+        for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
+        if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
+          log::Error("async response refused: %s", base::Sv(s.message()));
+        }
+        break;
+      }
+      case AsyncCmd::Kind::kWrite:
+        if (a->gone || a->finished || !ctx.ResponseStarted()) break;
+        (void)(cmd.flag ? ctx.WriteBodyNow(cmd.text) : ctx.WriteBody(cmd.text));
+        break;
+      case AsyncCmd::Kind::kWantBody:
+        if (a->gone || a->finished) break;
+        a->want_body = true;
+        AsyncPumpBody(a);
+        break;
+      case AsyncCmd::Kind::kFinish: {
+        if (a->finished) break;
+        a->finished = true;
+        a->want_body = false;
+        if (!cmd.flag) {
+          ctx.NoteAppError();
+          a->cut = ctx.ResponseStarted();
+        }
+        const size_t framed = a->out.size();
+        a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
+        // Cut: what the handler wrote goes out, but no end of framing that would make a
+        // truncated response look complete.
+        if (a->cut) a->out.resize(framed);
+        break;
+      }
+    }
+    AsyncFlush(a);
+    if (a->finished && (a->gone || a->out_pos == a->out.size())) {
+      AsyncRelease(a);
+    } else {
+      AsyncUpdateEpoll(a);
+    }
+  }
+}
+
+void ServeThread::AsyncOnEvent(AsyncConn* a, uint32_t events) {
+  if ((events & EPOLLOUT) != 0) AsyncFlush(a);
+  if ((events & EPOLLIN) != 0 && a->want_body) AsyncPumpBody(a);
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) AsyncGone(a);
+  if (a->finished && (a->gone || a->out_pos == a->out.size())) {
+    AsyncRelease(a);
+  } else {
+    AsyncUpdateEpoll(a);
+  }
+}
+
+void ServeThread::AsyncPumpBody(AsyncConn* a) {
+  if (!a->want_body || a->gone) return;
+  char buf[kBodyPiece];
+  bool would_block = false;
+  absl::StatusOr<size_t> n = a->ctx->ReadBodyNow(buf, sizeof(buf), &would_block);
+  if (would_block) return;  // epoll says when more is there
+  a->want_body = false;
+  a->io_deadline = absl::InfiniteFuture();
+  if (!n.ok()) {
+    log::Warn("reading the request body from %s: %s", a->conn->PeerText(), base::Sv(n.status().message()));
+    AsyncGone(a);
+    return;
+  }
+  a->events->OnBody(std::string_view(buf, *n), !a->ctx->body_done());
+}
+
+void ServeThread::AsyncFlush(AsyncConn* a) {
+  if (a->gone) return;
+  const bool had = a->out_pos < a->out.size();
+  while (a->out_pos < a->out.size()) {
+    bool would_block = false;
+    absl::StatusOr<size_t> n = a->conn->WriteSome(
+        std::string_view(a->out).substr(a->out_pos), &would_block);
+    if (!n.ok()) {
+      a->ctx->NoteWriteFailed(n.status());
+      AsyncGone(a);
+      return;
+    }
+    if (would_block) return;
+    a->out_pos += *n;
+    a->sent += *n;
+    if (*n > 0) a->io_deadline = absl::InfiniteFuture();
+  }
+  a->out.clear();
+  a->out_pos = 0;
+  if (had && !a->finished && a->sent >= a->drained_at + kDrainEvery) {
+    a->drained_at = a->sent;
+    a->events->OnDrained(a->sent);
+  }
+}
+
+void ServeThread::SweepAsync(absl::Time now) {
+  std::vector<AsyncConn*> stalled;
+  for (auto& [fd, a] : async_) {
+    if (now >= a->io_deadline) stalled.push_back(a.get());
+  }
+  for (AsyncConn* a : stalled) {
+    log::Warn("%s %s for %s; connection closed", a->conn->PeerText(),
+              a->want_body ? "sent nothing of the request body it owes"
+                           : "took none of the response",
+              absl::FormatDuration(options_.socket_timeout));
+    AsyncGone(a);
+    if (a->finished) {
+      AsyncRelease(a);
+    } else {
+      AsyncUpdateEpoll(a);
+    }
+  }
+}
+
+void ServeThread::AsyncGone(AsyncConn* a) {
+  if (a->gone) return;
+  a->gone = true;
+  a->want_body = false;
+  a->out.clear();
+  a->out_pos = 0;
+  if (!a->finished) a->events->OnDisconnect();
+}
+
+void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
+  Connection* c = a->conn.get();
+  uint32_t mask = 0;
+  if (!a->gone) {
+    mask = EPOLLRDHUP;
+    if (a->want_body) mask |= EPOLLIN;
+    if (a->out_pos < a->out.size()) mask |= EPOLLOUT;
+  }
+  if (mask == 0) {
+    if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, a->fd, nullptr);
+    c->registered = false;
+    a->epoll_mask = 0;
+    return;
+  }
+  if ((mask & (EPOLLIN | EPOLLOUT)) == 0) {
+    a->io_deadline = absl::InfiniteFuture();
+  } else if (a->io_deadline == absl::InfiniteFuture()) {
+    a->io_deadline = absl::Now() + options_.socket_timeout;
+  }
+  if (c->registered && mask == a->epoll_mask) return;
+  epoll_event ev{};
+  ev.events = mask;
+  ev.data.u64 = static_cast<uint64_t>(a->fd);
+  KILN_CHECK(epoll_ctl(epoll_.Get(), c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, a->fd,
+                       &ev) == 0,
+             "epoll_ctl on a detached connection");
+  c->registered = true;
+  a->epoll_mask = mask;
+}
+
+void ServeThread::AsyncRelease(AsyncConn* a) {
+  const int fd = a->fd;
+  std::unique_ptr<Connection> c = std::move(a->conn);
+  After next = static_cast<After>(a->next);
+  if (a->gone || a->cut) next = After::kClose;
+  async_.erase(fd);  // deletes a (and its events: no call reaches the handler after this)
+  ReleaseBody(c.get());
+  if (next == After::kClose) {
+    if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
+    return;  // c closes the socket
+  }
+  Connection* raw = c.get();
+  conns_.emplace(fd, std::move(c));
+  // Back to the plain reading of a connection in conns_.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = static_cast<uint64_t>(fd);
+  KILN_CHECK(epoll_ctl(epoll_.Get(), raw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) ==
+                 0,
+             "epoll_ctl on a connection back from a detached request");
+  raw->registered = true;
+  if (loop_.stop_immediate()) {
+    Close(raw);
+    return;
+  }
+  switch (next) {
+    case After::kNextRequest:
+      raw->state = Connection::State::kIdle;
+      raw->idle_since = absl::Now();
+      raw->deadline = raw->idle_since + options_.http_timeout;
+      (void)ProcessBuffered(raw);  // a request it pipelined behind this one
+      return;
+    case After::kDiscardBody:
+      raw->state = Connection::State::kDiscardingBody;
+      raw->deadline = absl::Now() + options_.socket_timeout;
+      return;
+    case After::kLingeringClose:
+      (void)LingeringClose(raw);
+      return;
+    default:
+      Close(raw);
+      return;
+  }
+}
+
+}  // namespace kiln::net

@@ -1,0 +1,511 @@
+// ASGI 3 apps in the python plugin, end to end: the real kiln binary and plugin, /usr/bin/python3
+// apps (a raw ASGI app and Debian's Starlette), over HTTP/1.1 and through Debian's nginx
+// (uwsgi_pass). One event loop per worker serves many requests at once; bodies stream both
+// ways; a client that leaves is reported; lifespan runs once per worker.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/lib/kiln_process.h"
+#include "tests/python/py_client.h"
+
+namespace kiln::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string PluginDir() {
+  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
+  return d != nullptr ? d : "";
+}
+
+// A raw ASGI app covering the scope, streamed bodies both ways, disconnect and lifespan. The
+// lifespan events go to $ASGI_LOG (one line each, with the pid).
+constexpr char kRawApp[] = R"PY(
+import asyncio, os
+
+def note(text):
+    with open(os.environ['ASGI_LOG'], 'a') as f:
+        f.write('%s %d\n' % (text, os.getpid()))
+
+async def app(scope, receive, send):
+    if scope['type'] == 'lifespan':
+        while True:
+            m = await receive()
+            if m['type'] == 'lifespan.startup':
+                if os.environ.get('ASGI_FAIL_STARTUP'):
+                    await send({'type': 'lifespan.startup.failed',
+                                'message': 'the database is down'})
+                    return
+                note('startup')
+                await send({'type': 'lifespan.startup.complete'})
+            elif m['type'] == 'lifespan.shutdown':
+                note('shutdown')
+                await send({'type': 'lifespan.shutdown.complete'})
+                return
+    path = scope['path']
+    start = {'type': 'http.response.start', 'status': 200,
+             'headers': [(b'content-type', b'text/plain')]}
+    if path == '/sleep':
+        await asyncio.sleep(1)
+        await send(start)
+        await send({'type': 'http.response.body', 'body': b'slept'})
+    elif path == '/scope':
+        s = dict(scope)
+        s.pop('state')
+        await send(start)
+        await send({'type': 'http.response.body', 'body': repr(sorted(s.items())).encode()})
+    elif path == '/body':
+        pieces = []
+        while True:
+            m = await receive()
+            assert m['type'] == 'http.request', m
+            pieces.append(m['body'])
+            if not m['more_body']:
+                break
+        await send(start)
+        await send({'type': 'http.response.body',
+                    'body': b'messages=%d body=%s' % (len(pieces), b''.join(pieces))})
+    elif path == '/stream':
+        await send(start)
+        for i in range(3):
+            await send({'type': 'http.response.body', 'body': b'piece%d;' % i,
+                        'more_body': True})
+            await asyncio.sleep(0.3)
+        await send({'type': 'http.response.body', 'body': b'end'})
+    elif path == '/wait-disconnect':
+        assert (await receive())['type'] == 'http.request'
+        m = await receive()
+        note(m['type'])
+    elif path == '/big':
+        await send(start)
+        for i in range(256):
+            await send({'type': 'http.response.body', 'body': b'x' * 262144,
+                        'more_body': True})
+        note('big-sent')
+        await send({'type': 'http.response.body', 'body': b''})
+    elif path == '/raise':
+        raise ValueError('the app broke before answering')
+    elif path == '/raise-late':
+        await send(start)
+        await send({'type': 'http.response.body', 'body': b'partial', 'more_body': True})
+        raise ValueError('the app broke while answering')
+)PY";
+
+constexpr char kStarletteApp[] = R"PY(
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+async def hello(request):
+    return JSONResponse({'hello': 'world', 'path': request.url.path,
+                         'q': request.query_params.get('q')})
+
+async def echo(request):
+    body = await request.body()
+    return JSONResponse({'len': len(body)})
+
+async def stream(request):
+    async def gen():
+        for i in range(3):
+            yield b'part%d\n' % i
+    return StreamingResponse(gen(), media_type='text/plain')
+
+app = Starlette(routes=[Route('/hello', hello), Route('/echo', echo, methods=['POST']),
+                        Route('/stream', stream)])
+)PY";
+
+class AsgiServer {
+ public:
+  explicit AsgiServer(std::vector<std::string> extra = {}, bool wait = true) {
+    dir_.Write("rawapp.py", kRawApp);
+    dir_.Write("starapp.py", kStarletteApp);
+    log_file_ = dir_.File("asgi.log");
+    port_ = FreeLoopbackPort();
+    address_ = absl::StrCat("127.0.0.1:", port_);
+    std::vector<std::string> args = {"--http-socket", address_, "--plugin-dir", PluginDir(),
+                                     "--plugins", "python", "--pythonpath", dir_.path(),
+                                     "--master", "--processes", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    kiln_ = std::make_unique<KilnProcess>(args, dir_.File("kiln.log"));
+    kiln_->SetEnv("ASGI_LOG", log_file_);
+    kiln_->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
+    if (wait) Start();
+  }
+  void Start() {
+    ASSERT_TRUE(kiln_->Start());
+    ASSERT_TRUE(kiln_->WaitForLog("kiln is ready", absl::Seconds(20))) << kiln_->Log();
+  }
+  KilnProcess& kiln() { return *kiln_; }
+  const TempDir& dir() const { return dir_; }
+  const std::string& address() const { return address_; }
+  std::string Events() const { return TempDir::ReadFile(log_file_); }
+
+ private:
+  TempDir dir_;
+  std::string log_file_;
+  int port_ = 0;
+  std::string address_;
+  std::unique_ptr<KilnProcess> kiln_;
+};
+
+int Count(const std::string& text, std::string_view needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(Asgi, ScopeOfAnHttpRequest) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<Response> r =
+      HttpGet(s.address(), "/sc%6fpe?x=1&y=%20", absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
+  EXPECT_EQ(r->status, 200) << s.kiln().Log();
+  const std::string& b = r->body;
+  EXPECT_THAT(b, HasSubstr("('asgi', {'version': '3.0', 'spec_version': '2.3'})"));
+  EXPECT_THAT(b, HasSubstr("('type', 'http')"));
+  EXPECT_THAT(b, HasSubstr("('http_version', '1.1')"));
+  EXPECT_THAT(b, HasSubstr("('method', 'GET')"));
+  EXPECT_THAT(b, HasSubstr("('scheme', 'http')"));
+  EXPECT_THAT(b, HasSubstr("('path', '/scope')"));  // decoded
+  EXPECT_THAT(b, HasSubstr("('raw_path', b'/sc%6fpe')"));
+  EXPECT_THAT(b, HasSubstr("('query_string', b'x=1&y=%20')"));
+  EXPECT_THAT(b, HasSubstr("('root_path', '')"));
+  EXPECT_THAT(b, HasSubstr("(b'host', b'localhost')"));  // lowercased names, as sent
+  EXPECT_THAT(b, HasSubstr("('client', ('127.0.0.1', "));
+  // SERVER_NAME and SERVER_PORT, as a WSGI app sees them.
+  EXPECT_THAT(b, HasSubstr("('server', ('localhost', " + s.address().substr(10) + "))"));
+}
+
+// One event loop per worker serves many requests at once: 100 requests that each sleep 1 s
+// finish together on 2 workers (one after another they would take 50 s).
+TEST(Asgi, HundredConcurrentSleepsFinishTogether) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  const absl::Time t0 = absl::Now();
+  for (int i = 0; i < 100; ++i) {
+    clients.emplace_back([&] {
+      absl::StatusOr<Response> r = HttpGet(s.address(), "/sleep", absl::Seconds(20));
+      if (r.ok() && r->status == 200 && r->body == "slept") ++ok;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  const absl::Duration took = absl::Now() - t0;
+  EXPECT_EQ(ok.load(), 100) << s.kiln().Log();
+  EXPECT_LT(took, absl::Seconds(3)) << s.kiln().Log();
+}
+
+// A request body sent in pieces arrives in several http.request messages with more_body.
+TEST(Asgi, RequestBodyIsStreamed) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const std::string head =
+      "POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+  ASSERT_EQ(::send(*fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string rest = "6\r\n world\r\n0\r\n\r\n";
+  ASSERT_EQ(::send(*fd, rest.data(), rest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(rest.size()));
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(*fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, n);
+  ::close(*fd);
+  EXPECT_THAT(got, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(got, HasSubstr("messages=2 body=hello world")) << got << s.kiln().Log();
+  // And a plain Content-Length body in one piece.
+  absl::StatusOr<Response> r = HttpRequest(s.address(), "POST", "/body", "abc", "text/plain");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "messages=1 body=abc");
+}
+
+// `Expect: 100-continue` is answered when the app first reads the body, and not before.
+TEST(Asgi, ExpectContinueAnsweredWhenTheAppReads) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const std::string head =
+      "POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n"
+      "Expect: 100-continue\r\n\r\n";
+  ASSERT_EQ(::send(*fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  timeval tv{5, 0};
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[4096];
+  ssize_t n = ::recv(*fd, buf, sizeof(buf), 0);
+  ASSERT_GT(n, 0) << s.kiln().Log();
+  EXPECT_EQ(std::string(buf, n), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(::send(*fd, "hello", 5, MSG_NOSIGNAL), 5);
+  std::string got;
+  while ((n = ::recv(*fd, buf, sizeof(buf), 0)) > 0) got.append(buf, n);
+  ::close(*fd);
+  EXPECT_THAT(got, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(got, HasSubstr("messages=1 body=hello"));
+}
+
+// Pieces sent with more_body leave at once: the first arrives long before the last.
+TEST(Asgi, ResponseIsStreamed) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const std::string req = "GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const absl::Time t0 = absl::Now();
+  ASSERT_EQ(::send(*fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  absl::Duration first = absl::InfiniteDuration();
+  for (ssize_t n; (n = ::recv(*fd, buf, sizeof(buf), 0)) > 0;) {
+    got.append(buf, n);
+    if (first == absl::InfiniteDuration() && absl::StrContains(got, "piece0;")) {
+      first = absl::Now() - t0;
+    }
+  }
+  const absl::Duration total = absl::Now() - t0;
+  ::close(*fd);
+  EXPECT_THAT(got, HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(got, HasSubstr("piece2;"));
+  EXPECT_THAT(got, HasSubstr("\r\n0\r\n\r\n"));  // completed
+  EXPECT_LT(first, absl::Milliseconds(400)) << got;
+  EXPECT_GE(total, absl::Milliseconds(800)) << got;
+}
+
+// A client that goes away is reported to the app as http.disconnect.
+TEST(Asgi, DisconnectIsDelivered) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const std::string req = "GET /wait-disconnect HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(*fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::close(*fd);
+  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "http.disconnect", absl::Seconds(5)))
+      << s.Events() << s.kiln().Log();
+}
+
+// A client that stops reading a streamed response holds neither memory nor the app: send()
+// waits while the socket is full, and after socket-timeout without progress the connection
+// is closed and the app's sends end at once.
+TEST(Asgi, ClientThatStopsReadingIsClosedAfterSocketTimeout) {
+  AsgiServer s({"--asgi", "rawapp:app", "--socket-timeout", "1"});
+  absl::StatusOr<int> fd = Connect(s.address());
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  const int small = 4096;
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  const std::string req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(*fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  EXPECT_TRUE(s.kiln().WaitForLog("took none of the response for 1s; connection closed",
+                                  absl::Seconds(10)))
+      << s.kiln().Log();
+  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "big-sent", absl::Seconds(5))) << s.Events();
+  ::close(*fd);
+}
+
+// An exception before the response started is a 500 with the traceback in the log; after it
+// started, the connection is cut (the chunked response never ends).
+TEST(Asgi, AppErrors) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/raise");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 500);
+  EXPECT_TRUE(s.kiln().WaitForLog("ValueError: the app broke before answering", absl::Seconds(5)))
+      << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("Traceback (most recent call last)"));
+  absl::StatusOr<Response> late = HttpGet(s.address(), "/raise-late");
+  EXPECT_FALSE(late.ok()) << late->head << late->body;  // no last chunk: cut
+  EXPECT_TRUE(s.kiln().WaitForLog("ValueError: the app broke while answering", absl::Seconds(5)));
+  // The worker goes on serving.
+  r = HttpGet(s.address(), "/sleep");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "slept");
+}
+
+// Lifespan startup runs once per worker before it accepts; shutdown at a graceful stop.
+TEST(Asgi, LifespanStartupAndShutdown) {
+  AsgiServer s({"--asgi", "rawapp:app", "--lifespan", "on"});
+  EXPECT_EQ(Count(s.Events(), "startup"), 2) << s.Events();
+  EXPECT_EQ(Count(s.Events(), "shutdown"), 0);
+  s.kiln().Signal(SIGTERM);
+  ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value());
+  EXPECT_EQ(Count(s.Events(), "shutdown"), 2) << s.Events() << s.kiln().Log();
+}
+
+// max-requests recycles an ASGI worker as a WSGI one: the requests it has in flight finish,
+// lifespan shutdown runs, and the successor runs startup before it accepts.
+TEST(Asgi, MaxRequestsRecyclesAfterTheRequestsInFlight) {
+  AsgiServer s({"--asgi", "rawapp:app", "--max-requests", "10", "--min-worker-lifetime", "0"});
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 40; ++i) {
+    clients.emplace_back([&] {
+      absl::StatusOr<Response> r = HttpGet(s.address(), "/sleep", absl::Seconds(20));
+      if (r.ok() && r->status == 200 && r->body == "slept") ++ok;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 40) << s.kiln().Log();
+  EXPECT_TRUE(s.kiln().WaitForLog("recycled after", absl::Seconds(10))) << s.kiln().Log();
+  EXPECT_TRUE(s.kiln().WaitForLog("spawned kiln worker", absl::Seconds(10), 3));
+  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "shutdown", absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor200(s.address(), "/scope", absl::Seconds(10)));
+  EXPECT_GE(Count(s.Events(), "startup"), 3) << s.Events();
+}
+
+// A startup the app reports as failed stops the worker with the app's message, and with
+// need-app (the default) the instance.
+TEST(Asgi, LifespanStartupFailureStopsWithTheAppsMessage) {
+  AsgiServer s({"--asgi", "rawapp:app"}, /*wait=*/false);
+  s.kiln().SetEnv("ASGI_FAIL_STARTUP", "1");
+  ASSERT_TRUE(s.kiln().Start());
+  std::optional<int> st = s.kiln().WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(st.has_value()) << s.kiln().Log();
+  EXPECT_NE(WEXITSTATUS(*st), 0);
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("ASGI lifespan startup failed: the database is down"));
+}
+
+TEST(Asgi, StarletteOverHttp) {
+  AsgiServer s({"--asgi", "starapp:app"});
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/hello?q=kiln");
+  ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
+  EXPECT_EQ(r->status, 200) << r->body << s.kiln().Log();
+  EXPECT_EQ(r->body, R"({"hello":"world","path":"/hello","q":"kiln"})");
+  EXPECT_EQ(HeaderOf(*r, "content-type"), "application/json");
+  r = HttpRequest(s.address(), "POST", "/echo", std::string(100000, 'x'), "text/plain");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, R"({"len":100000})");
+  r = HttpGet(s.address(), "/stream");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "part0\npart1\npart2\n");
+  r = HttpGet(s.address(), "/missing");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 404);
+}
+
+// A WSGI app and an ASGI app side by side: `mount = /prefix=asgi:module:callable`.
+TEST(Asgi, MountedBesideAWsgiApp) {
+  AsgiServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
+                "--manage-script-name"},
+               /*wait=*/false);
+  s.dir().Write("wsgiapp.py",
+                "def application(env, start):\n"
+                "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [b'wsgi ' + env['SCRIPT_NAME'].encode()]\n");
+  s.Start();
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/a/scope");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->body, HasSubstr("('root_path', '/a')")) << s.kiln().Log();
+  EXPECT_THAT(r->body, HasSubstr("('path', '/scope')"));
+  r = HttpGet(s.address(), "/w/x");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "wsgi /w");
+}
+
+// Two default apps are a configuration error named at startup, as are unknown loop and lifespan
+// modes.
+TEST(Asgi, ConflictingOrBadOptionsStopStartup) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--asgi", "rawapp:app", "--module", "rawapp"},
+      {"--asgi", "rawapp:app", "--asgi-loop", "trio"},
+      {"--asgi", "rawapp:app", "--lifespan", "maybe"}};
+  const std::vector<std::string> expected = {
+      "`asgi = rawapp:app` and `module = rawapp` are both the default Python app",
+      "asgi-loop = trio: expected auto, uvloop or asyncio",
+      "lifespan = maybe: expected auto, on or off"};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    AsgiServer s(cases[i], /*wait=*/false);
+    ASSERT_TRUE(s.kiln().Start());
+    std::optional<int> st = s.kiln().WaitExit(absl::Seconds(10));
+    ASSERT_TRUE(st.has_value());
+    EXPECT_NE(WEXITSTATUS(*st), 0);
+    EXPECT_THAT(s.kiln().Log(), HasSubstr(expected[i]));
+  }
+}
+
+// nginx in the foreground (daemon off), stopped by PID.
+class Nginx {
+ public:
+  explicit Nginx(const std::string& conf) : conf_(conf) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      ::execl("/usr/sbin/nginx", "nginx", "-c", conf.c_str(), "-e",
+              (conf + ".error.log").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Nginx() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, WNOHANG);
+  }
+  std::string ErrorLog() const { return TempDir::ReadFile(conf_ + ".error.log"); }
+
+ private:
+  std::string conf_;
+  pid_t pid_ = -1;
+};
+
+// Through nginx's uwsgi_pass: the raw app (scope, 100 concurrent sleeps, a body) and Starlette.
+TEST(Asgi, ThroughNginxUwsgiPass) {
+  ASSERT_EQ(MissingTool("/usr/sbin/nginx", "nginx-light"), "");
+  TempDir ngx;
+  const std::string sock = ngx.File("kiln.sock");
+  AsgiServer s({"--uwsgi-socket", sock, "--mount", "/s=asgi:starapp:app", "--asgi",
+                "rawapp:app", "--manage-script-name"});
+  const int port = FreeLoopbackPort();
+  const std::string conf = ngx.Write(
+      "nginx.conf",
+      absl::StrCat("daemon off;\nmaster_process off;\npid ", ngx.File("nginx.pid"),
+                   ";\nerror_log ", ngx.File("error.log"),
+                   ";\nevents { worker_connections 512; }\nhttp {\n access_log off;\n"
+                   " client_body_temp_path ", ngx.path(), ";\n uwsgi_temp_path ", ngx.path(),
+                   ";\n server {\n  listen 127.0.0.1:", port,
+                   ";\n  location / {\n   include /etc/nginx/uwsgi_params;\n   uwsgi_pass unix:",
+                   sock, ";\n  }\n }\n}\n"));
+  Nginx nginx(conf);
+  const std::string front = absl::StrCat("127.0.0.1:", port);
+  ASSERT_TRUE(WaitFor200(front, "/scope", absl::Seconds(10))) << nginx.ErrorLog();
+  absl::StatusOr<Response> r = HttpGet(front, "/scope?z=9");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->body, HasSubstr("('query_string', b'z=9')"));
+  EXPECT_THAT(r->body, HasSubstr("('path', '/scope')"));
+  r = HttpRequest(front, "POST", "/body", "through nginx", "text/plain");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "messages=1 body=through nginx");
+  r = HttpGet(front, "/s/hello?q=n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Starlette's URL path includes the root_path (the mount point); routing used `path`.
+  EXPECT_EQ(r->body, R"({"hello":"world","path":"/s/hello","q":"n"})") << s.kiln().Log();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  const absl::Time t0 = absl::Now();
+  for (int i = 0; i < 100; ++i) {
+    clients.emplace_back([&] {
+      absl::StatusOr<Response> got = HttpGet(front, "/sleep", absl::Seconds(20));
+      if (got.ok() && got->status == 200 && got->body == "slept") ++ok;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 100) << nginx.ErrorLog() << s.kiln().Log();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
+}
+
+}  // namespace
+}  // namespace kiln::testing
