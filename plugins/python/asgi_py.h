@@ -87,6 +87,7 @@ def _scope(env, state):
 class Runner:
     def __init__(self, loop_kind, lifespan, apps):
         self.loop, self.loop_name = _make_loop(loop_kind)
+        _log(1, 'ASGI event loop: %s' % self.loop_name)
         self.lifespan = lifespan
         self.apps = apps  # handle -> callable
         self.reqs = {}

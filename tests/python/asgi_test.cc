@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
+#include "tests/lib/nginx_process.h"
 #include "tests/python/py_client.h"
 
 namespace kiln::testing {
@@ -58,7 +59,11 @@ async def app(scope, receive, send):
     path = scope['path']
     start = {'type': 'http.response.start', 'status': 200,
              'headers': [(b'content-type', b'text/plain')]}
-    if path == '/sleep':
+    if path == '/loop':
+        await send(start)
+        loop = asyncio.get_running_loop()
+        await send({'type': 'http.response.body', 'body': type(loop).__module__.encode()})
+    elif path == '/sleep':
         await asyncio.sleep(1)
         await send(start)
         await send({'type': 'http.response.body', 'body': b'slept'})
@@ -189,6 +194,20 @@ TEST(Asgi, ScopeOfAnHttpRequest) {
   EXPECT_THAT(b, HasSubstr("('client', ('127.0.0.1', "));
   // SERVER_NAME and SERVER_PORT, as a WSGI app sees them.
   EXPECT_THAT(b, HasSubstr("('server', ('localhost', " + s.address().substr(10) + "))"));
+}
+
+// asgi-loop: uvloop when asked (and by `auto`, python3-uvloop being installed), asyncio's own
+// loop when asked; the worker's log names the loop it runs.
+TEST(Asgi, AsgiLoopChoosesUvloopOrAsyncio) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"uvloop", "uvloop"}, {"auto", "uvloop"}, {"asyncio", "asyncio"}};
+  for (const auto& [kind, module] : cases) {
+    AsgiServer s({"--asgi", "rawapp:app", "--asgi-loop", kind});
+    absl::StatusOr<Response> r = HttpGet(s.address(), "/loop", absl::Seconds(10));
+    ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
+    EXPECT_TRUE(absl::StartsWith(r->body, module)) << kind << ": " << r->body;
+    EXPECT_THAT(s.kiln().Log(), HasSubstr("ASGI event loop: " + module)) << kind;
+  }
 }
 
 // One event loop per worker serves many requests at once: 100 requests that each sleep 1 s
@@ -434,53 +453,21 @@ TEST(Asgi, ConflictingOrBadOptionsStopStartup) {
   }
 }
 
-// nginx in the foreground (daemon off), stopped by PID.
-class Nginx {
- public:
-  explicit Nginx(const std::string& conf) : conf_(conf) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      ::execl("/usr/sbin/nginx", "nginx", "-c", conf.c_str(), "-e",
-              (conf + ".error.log").c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~Nginx() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, WNOHANG);
-  }
-  std::string ErrorLog() const { return TempDir::ReadFile(conf_ + ".error.log"); }
-
- private:
-  std::string conf_;
-  pid_t pid_ = -1;
-};
-
 // Through nginx's uwsgi_pass: the raw app (scope, 100 concurrent sleeps, a body) and Starlette.
 TEST(Asgi, ThroughNginxUwsgiPass) {
-  ASSERT_EQ(MissingTool("/usr/sbin/nginx", "nginx-light"), "");
   TempDir ngx;
   const std::string sock = ngx.File("kiln.sock");
   AsgiServer s({"--uwsgi-socket", sock, "--mount", "/s=asgi:starapp:app", "--asgi",
                 "rawapp:app", "--manage-script-name"});
-  const int port = FreeLoopbackPort();
-  const std::string conf = ngx.Write(
-      "nginx.conf",
-      absl::StrCat("daemon off;\nmaster_process off;\npid ", ngx.File("nginx.pid"),
-                   ";\nerror_log ", ngx.File("error.log"),
-                   ";\nevents { worker_connections 512; }\nhttp {\n access_log off;\n"
-                   " client_body_temp_path ", ngx.path(), ";\n uwsgi_temp_path ", ngx.path(),
-                   ";\n server {\n  listen 127.0.0.1:", port,
-                   ";\n  location / {\n   include /etc/nginx/uwsgi_params;\n   uwsgi_pass unix:",
-                   sock, ";\n  }\n }\n}\n"));
-  Nginx nginx(conf);
-  const std::string front = absl::StrCat("127.0.0.1:", port);
+  NginxProcess::Options o;
+  o.master = false;  // one root process: it reaches kiln's 0600 socket
+  NginxProcess nginx(o);
+  ASSERT_EQ(nginx.Start(absl::StrCat(" server {\n  listen ", nginx.Listen(),
+                                     ";\n  location / {\n   include /etc/nginx/uwsgi_params;\n"
+                                     "   uwsgi_pass unix:",
+                                     sock, ";\n  }\n }\n")),
+            "");
+  const std::string front = nginx.Address();
   ASSERT_TRUE(WaitFor200(front, "/scope", absl::Seconds(10))) << nginx.ErrorLog();
   absl::StatusOr<Response> r = HttpGet(front, "/scope?z=9");
   ASSERT_TRUE(r.ok()) << r.status();
