@@ -38,7 +38,7 @@ struct Replacement {
 
 constexpr std::string_view kThreads =
     "use `threads` for concurrent blocking requests (each worker's event loop already holds "
-    "idle and slow connections without a thread); ASGI support is planned";
+    "idle and slow connections without a thread), or serve an async app with `asgi`";
 constexpr std::string_view kNginxRoute =
     "do the routing in nginx in front of kiln (`location`, `rewrite`, `return`)";
 constexpr std::string_view kRouter =
