@@ -273,8 +273,8 @@ TEST_F(UwsgiOptionTest, UnsupportedUwsgiOptionIsNamedAsSuchWithTheReplacement) {
       ElementsAre(
           "kiln: warning: " + Ini() + ":2: `gevent` is a uWSGI option (gevent plugin) not "
           "supported by kiln; ignored; use `threads` for concurrent blocking requests (each "
-          "worker's event loop already holds idle and slow connections without a thread); ASGI "
-          "support is planned",
+          "worker's event loop already holds idle and slow connections without a thread), or "
+          "serve an async app with `asgi`",
           HasSubstr(Ini() + ":3: `cache2` is a uWSGI option (core) not supported by kiln; "
                     "ignored; kiln has no shared cache"),
           HasSubstr(Ini() + ":4: `route-uri` is a uWSGI option (core) not supported by kiln; "
