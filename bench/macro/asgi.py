@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+# ASGI against uvicorn (issue 19's rows): a raw ASGI hello world and a Starlette JSON endpoint
+# over direct HTTP keep-alive, served by kiln (python plugin, `asgi`) and by Debian's uvicorn
+# (httptools, uvloop), 2 workers each, no request log on either (uvicorn's access log costs it
+# more than kiln's). Rounds alternate kiln and uvicorn; each run is wrk -t2 -c64. Prints req/s
+# and server CPU per request (every process of the server, from /proc) per round, then the
+# medians and kiln's ratios.
+# Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8] [--rows hello,starlette]
+#        [--kiln PATH]
+# Every server runs in a session of its own (procs.Proc), so with the kernel's autogroup
+# scheduling each server and wrk share the 2 cores as groups, whatever their thread counts.
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
+import procs  # noqa: E402
+import servers as sv  # noqa: E402
+
+APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
+ROWS = (('hello', '/'), ('starlette', '/json'))
+
+
+def start(server, app, port, tmp, kiln):
+    addr = f'127.0.0.1:{port}'
+    if server == 'kiln':
+        argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--http-socket', addr,
+                '--plugins', 'python3', '--pythonpath', APPS, '--asgi', f'asgi_bench:{app}',
+                '--disable-logging', '--logto', f'{tmp}/kiln-{app}.log']
+    else:
+        argv = ['/usr/bin/python3', '-m', 'uvicorn', f'asgi_bench:{app}', '--host', '127.0.0.1',
+                '--port', str(port), '--workers', str(sv.WORKERS), '--loop', 'uvloop', '--http',
+                'httptools', '--no-access-log', '--app-dir', APPS]
+    return procs.Proc(f'{server}-{app}', argv, tmp, f'{tmp}/{server}-{app}.out',
+                      env={'PYTHONDONTWRITEBYTECODE': '1'})
+
+
+def one_run(server, app, path, tmp, kiln, seconds):
+    port = procs.free_port()
+    p = start(server, app, port, tmp, kiln)
+    try:
+        procs.wait_ready(p, '127.0.0.1', port, path)
+        measure.wrk(f'http://127.0.0.1:{port}{path}', 2)  # warm-up
+        pids = p.pids()
+        before = procs.cpu_ticks(pids)
+        res = measure.wrk(f'http://127.0.0.1:{port}{path}', seconds)
+        used = procs.cpu_ticks(pids) - before
+        if res['errors'] or res['non2xx']:
+            raise RuntimeError(f'{p.name}: {res["errors"]} socket errors, {res["non2xx"]} '
+                               f'non-2xx answers')
+        cpu_us = procs.ticks_to_us(used) / max(res['requests'], 1)
+        return res['rps'], cpu_us
+    finally:
+        p.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--seconds', type=int, default=8)
+    ap.add_argument('--kiln', default=sv.KILN)
+    ap.add_argument('--rows', default='hello,starlette', help='which of: hello, starlette')
+    args = ap.parse_args()
+    rows = [r for r in ROWS if r[0] in args.rows.split(',')]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix='kiln-asgi-bench-') as tmp:
+        try:
+            for app, path in rows:
+                for r in range(args.rounds):
+                    for server in ('kiln', 'uvicorn'):
+                        rps, cpu = one_run(server, app, path, tmp, args.kiln, args.seconds)
+                        results.setdefault((app, server), []).append((rps, cpu))
+                        print(f'{app:10s} round {r + 1} {server:8s} {rps:9.0f} req/s '
+                              f'{cpu:7.1f} us CPU/request', flush=True)
+        finally:
+            procs.stop_all()
+    print('\nmedians (kiln / uvicorn)')
+    for app, _ in rows:
+        k = results[(app, 'kiln')]
+        u = results[(app, 'uvicorn')]
+        k_rps, u_rps = statistics.median(x[0] for x in k), statistics.median(x[0] for x in u)
+        k_cpu, u_cpu = statistics.median(x[1] for x in k), statistics.median(x[1] for x in u)
+        print(f'{app:10s} kiln {k_rps:9.0f} req/s {k_cpu:6.1f} us | uvicorn {u_rps:9.0f} req/s '
+              f'{u_cpu:6.1f} us | req/s {k_rps / u_rps:.2f}x, CPU/request {k_cpu / u_cpu:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
