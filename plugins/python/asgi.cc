@@ -173,15 +173,6 @@ PyObject* PyFinish(PyObject*, PyObject* args) {
   Py_RETURN_NONE;
 }
 
-PyObject* PyLog(PyObject*, PyObject* args) {
-  int level;
-  const char* text;
-  Py_ssize_t len;
-  if (!PyArg_ParseTuple(args, "is#", &level, &text, &len)) return nullptr;
-  Log(static_cast<kiln_log_level>(level), std::string_view(text, static_cast<size_t>(len)));
-  Py_RETURN_NONE;
-}
-
 PyMethodDef kMethods[] = {
     {"take", PyTake, METH_NOARGS, "Events queued for the loop."},
     {"fd", PyFd, METH_NOARGS, "The eventfd the loop watches."},
@@ -189,7 +180,6 @@ PyMethodDef kMethods[] = {
     {"write", PyWrite, METH_VARARGS, "Queue body bytes."},
     {"want_body", PyWantBody, METH_O, "Ask for the next body piece."},
     {"finish", PyFinish, METH_VARARGS, "End the request."},
-    {"log", PyLog, METH_VARARGS, "Write to kiln's log."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_kiln_asgi", nullptr, -1, kMethods,

@@ -8,14 +8,14 @@ namespace kiln::python {
 
 inline constexpr const char kAsgiPy[] = R"PY(
 import asyncio, sys, threading, traceback
+import _kiln
 import _kiln_asgi as _k
 
 _DRAIN = _k.DRAIN_BYTES
 _DISCONNECT = {'type': 'http.disconnect'}
 
 
-def _log(level, text):
-    _k.log(level, text)
+_log = _kiln.log  # the server log, as the WSGI side writes it
 
 
 def _make_loop(kind):
