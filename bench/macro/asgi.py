@@ -5,13 +5,19 @@
 # more than kiln's). Rounds alternate kiln and uvicorn; each run is wrk -t2 -c64. Prints req/s
 # and server CPU per request (every process of the server, from /proc) per round, then the
 # medians and kiln's ratios.
-# Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8] [--rows hello,starlette]
-#        [--kiln PATH]
+# The `websocket` row: a raw ASGI echo at /ws (uvicorn: python3-websockets), driven by
+# bench/ws_load (64 connections, each sending a masked 1 KiB text message and awaiting its echo
+# in a loop); messages/s and CPU per message. A server that cannot upgrade shows its errors in
+# the row (ws_load counts a refused handshake as one error per connection) instead of failing.
+# Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8]
+#        [--rows hello,starlette,websocket] [--kiln PATH] [--ws-load PATH]
 # Every server runs in a session of its own (procs.Proc), so with the kernel's autogroup
 # scheduling each server and wrk share the 2 cores as groups, whatever their thread counts.
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -22,7 +28,10 @@ import procs  # noqa: E402
 import servers as sv  # noqa: E402
 
 APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
-ROWS = (('hello', '/'), ('starlette', '/json'))
+ROWS = (('hello', '/'), ('starlette', '/json'), ('websocket', '/ws'))
+APP_OF_ROW = {'hello': 'hello', 'starlette': 'starlette', 'websocket': 'ws_echo'}
+WS_CONNECTIONS = 64
+WS_MESSAGE = 1024
 
 
 def start(server, app, port, tmp, kiln):
@@ -35,8 +44,36 @@ def start(server, app, port, tmp, kiln):
         argv = ['/usr/bin/python3', '-m', 'uvicorn', f'asgi_bench:{app}', '--host', '127.0.0.1',
                 '--port', str(port), '--workers', str(sv.WORKERS), '--loop', 'uvloop', '--http',
                 'httptools', '--no-access-log', '--app-dir', APPS]
+        if app == 'ws_echo':
+            argv += ['--ws', 'websockets']
     return procs.Proc(f'{server}-{app}', argv, tmp, f'{tmp}/{server}-{app}.out',
                       env={'PYTHONDONTWRITEBYTECODE': '1'})
+
+
+def ws_load(tool, port, path, seconds):
+    """Runs bench/ws_load; returns its fields (messages, messages_per_s, errors, ...)."""
+    out = subprocess.run([tool, '-c', str(WS_CONNECTIONS), '-d', str(seconds), '-s',
+                          str(WS_MESSAGE), f'127.0.0.1:{port}', path],
+                         capture_output=True, text=True, timeout=seconds + 30)
+    if out.returncode != 0:
+        raise RuntimeError(f'ws_load exited {out.returncode}: {out.stderr.strip()}')
+    return {k: float(v) for k, v in re.findall(r'(\w+)=([\d.]+)', out.stdout)}
+
+
+def one_ws_run(server, app, path, tmp, kiln, seconds, tool):
+    port = procs.free_port()
+    p = start(server, app, port, tmp, kiln)
+    try:
+        procs.wait_ready(p, '127.0.0.1', port, '/')  # the echo app answers HTTP GETs too
+        ws_load(tool, port, path, 2)  # warm-up
+        pids = p.pids()
+        before = procs.cpu_ticks(pids)
+        res = ws_load(tool, port, path, seconds)
+        used = procs.cpu_ticks(pids) - before
+        cpu_us = procs.ticks_to_us(used) / max(res.get('messages', 0), 1)
+        return res.get('messages_per_s', 0.0), cpu_us, int(res.get('errors', 0))
+    finally:
+        p.stop()
 
 
 def one_run(server, app, path, tmp, kiln, seconds):
@@ -63,29 +100,43 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--seconds', type=int, default=8)
     ap.add_argument('--kiln', default=sv.KILN)
-    ap.add_argument('--rows', default='hello,starlette', help='which of: hello, starlette')
+    ap.add_argument('--rows', default='hello,starlette,websocket',
+                    help='which of: hello, starlette, websocket')
+    ap.add_argument('--ws-load', default=os.path.join(sv.BUILD, 'bench', 'ws_load'),
+                    help='the ws_load binary (bench/ws_load)')
     args = ap.parse_args()
     rows = [r for r in ROWS if r[0] in args.rows.split(',')]
     results = {}
     with tempfile.TemporaryDirectory(prefix='kiln-asgi-bench-') as tmp:
         try:
-            for app, path in rows:
+            for row, path in rows:
+                app = APP_OF_ROW[row]
                 for r in range(args.rounds):
                     for server in ('kiln', 'uvicorn'):
+                        if row == 'websocket':
+                            rps, cpu, errors = one_ws_run(server, app, path, tmp, args.kiln,
+                                                          args.seconds, args.ws_load)
+                            results.setdefault((row, server), []).append((rps, cpu))
+                            print(f'{row:10s} round {r + 1} {server:8s} {rps:9.0f} msg/s '
+                                  f'{cpu:7.1f} us CPU/message {errors} errors', flush=True)
+                            continue
                         rps, cpu = one_run(server, app, path, tmp, args.kiln, args.seconds)
-                        results.setdefault((app, server), []).append((rps, cpu))
-                        print(f'{app:10s} round {r + 1} {server:8s} {rps:9.0f} req/s '
+                        results.setdefault((row, server), []).append((rps, cpu))
+                        print(f'{row:10s} round {r + 1} {server:8s} {rps:9.0f} req/s '
                               f'{cpu:7.1f} us CPU/request', flush=True)
         finally:
             procs.stop_all()
     print('\nmedians (kiln / uvicorn)')
-    for app, _ in rows:
-        k = results[(app, 'kiln')]
-        u = results[(app, 'uvicorn')]
+    for row, _ in rows:
+        k = results[(row, 'kiln')]
+        u = results[(row, 'uvicorn')]
         k_rps, u_rps = statistics.median(x[0] for x in k), statistics.median(x[0] for x in u)
         k_cpu, u_cpu = statistics.median(x[1] for x in k), statistics.median(x[1] for x in u)
-        print(f'{app:10s} kiln {k_rps:9.0f} req/s {k_cpu:6.1f} us | uvicorn {u_rps:9.0f} req/s '
-              f'{u_cpu:6.1f} us | req/s {k_rps / u_rps:.2f}x, CPU/request {k_cpu / u_cpu:.2f}x')
+        unit = 'msg/s' if row == 'websocket' else 'req/s'
+        ratio = f'{k_rps / u_rps:.2f}x' if u_rps > 0 else 'n/a'
+        cpu_ratio = f'{k_cpu / u_cpu:.2f}x' if u_cpu > 0 and k_rps > 0 else 'n/a'
+        print(f'{row:10s} kiln {k_rps:9.0f} {unit} {k_cpu:6.1f} us | uvicorn {u_rps:9.0f} {unit} '
+              f'{u_cpu:6.1f} us | {unit} {ratio}, CPU/{unit[:-2]} {cpu_ratio}')
 
 
 if __name__ == '__main__':

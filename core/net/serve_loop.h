@@ -99,8 +99,10 @@ class WorkerObserver {
  public:
   virtual ~WorkerObserver() = default;
   // `method`, `uri` and `client` (the peer address) name the request for harakiri's log line.
+  // `running`: how long it has run already (nonzero when harakiri's clock goes back to an
+  // older request still in flight on the thread; ServeThread::MarkOldestInFlight).
   virtual void RequestStarted(int core_id, std::string_view method, std::string_view uri,
-                              std::string_view client) = 0;
+                              std::string_view client, absl::Duration running) = 0;
   virtual void RequestFinished(int core_id, const RequestOutcome& outcome) = 0;
 };
 

@@ -565,9 +565,11 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);
   ctx.set_loop(&loop_);
-  if (loop_.observer_ != nullptr) {
+  // With detached requests in flight, harakiri's clock stays on the oldest of them.
+  if (loop_.observer_ != nullptr && in_flight_.empty()) {
     loop_.observer_->RequestStarted(core_id_, req_.Get("REQUEST_METHOD").value_or(""),
-                                    req_.Get("REQUEST_URI").value_or(""), ClientText(req_, *c));
+                                    req_.Get("REQUEST_URI").value_or(""), ClientText(req_, *c),
+                                    absl::ZeroDuration());
   }
   bool refused = false;
   bool static_file = false;
@@ -626,6 +628,7 @@ ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& 
     out.read_error = ctx.read_error();
     out.app_error = ctx.app_error();
     loop_.observer_->RequestFinished(core_id_, out);
+    MarkOldestInFlight();
   }
   if (ctx.write_error() && !options_.ignore_write_errors) {
     log::Warn("%s: writing the response to %s for %s %s failed: %s", ProtocolName(c->protocol()),
@@ -634,6 +637,19 @@ ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& 
   }
   LogRequest(c, ctx, req, start);
   return next;
+}
+
+// harakiri's clock is a serving thread's oldest request in flight. With detached requests
+// (ASGI) many run at once: a newer one must not restart the clock of an older one still
+// running (a worker whose event loop is stuck in one request would escape harakiri as long as
+// traffic arrives, and the log would name the wrong request), and one finishing must not stop
+// it while others run.
+void ServeThread::MarkOldestInFlight() {
+  if (loop_.observer_ == nullptr || in_flight_.empty()) return;
+  const AsyncConn* a = in_flight_.begin()->second;
+  loop_.observer_->RequestStarted(core_id_, a->req->Get("REQUEST_METHOD").value_or(""),
+                                  a->req->Get("REQUEST_URI").value_or(""),
+                                  ClientText(*a->req, *a->conn), absl::Now() - a->start);
 }
 
 void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx,

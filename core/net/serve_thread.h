@@ -7,8 +7,10 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -88,6 +90,8 @@ class ServeThread final : public Detacher {
                       absl::Time start, bool static_file);
   void LogRequest(Connection* c, const ConnectionRequest& ctx, const protocol::Request& req,
                   absl::Time start);
+  // Points harakiri's clock (the observer) at the oldest detached request not yet finished.
+  void MarkOldestInFlight();
   // Detached requests (serve_thread_async.cc).
   After Detached(Connection* c, ConnectionRequest&& ctx, absl::Time start);
   void RunAsyncCommands();
@@ -129,6 +133,8 @@ class ServeThread final : public Detacher {
   // Detached requests by fd; the one the running handler just detached (ServeOne takes it).
   std::unordered_map<int, std::unique_ptr<AsyncConn>> async_;
   AsyncConn* detaching_ = nullptr;
+  // The detached requests whose handler has not finished, oldest first (MarkOldestInFlight).
+  std::set<std::pair<absl::Time, AsyncConn*>> in_flight_;
   std::mutex async_mu_;  // guards async_cmds_, which other threads fill
   std::vector<AsyncCmd> async_cmds_;
 };

@@ -95,6 +95,7 @@ ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
   a->start = start;
   ++a->conn->requests;
   AsyncConn* raw = a.get();
+  in_flight_.emplace(start, raw);
   async_.emplace(raw->fd, std::move(a));
   AsyncFlush(raw);
   AsyncUpdateEpoll(raw);
@@ -133,6 +134,7 @@ void ServeThread::RunAsyncCommands() {
       case AsyncCmd::Kind::kFinish: {
         if (a->finished) break;
         a->finished = true;
+        in_flight_.erase({a->start, a});
         a->want_body = false;
         if (!cmd.flag) {
           ctx.NoteAppError();
@@ -176,6 +178,13 @@ void ServeThread::AsyncPumpBody(AsyncConn* a) {
   a->io_deadline = absl::InfiniteFuture();
   if (!n.ok()) {
     log::Warn("reading the request body from %s: %s", a->conn->PeerText(), base::Sv(n.status().message()));
+    if (absl::IsResourceExhausted(n.status()) || absl::IsInvalidArgument(n.status())) {
+      // A chunked body over limit-post, or malformed: the client is still there and gets the
+      // 413 or 400 when the handler finishes (ConnectionRequest::Finish); the handler, which
+      // cannot have the body, is told the client is gone and its own answer is dropped.
+      a->events->OnDisconnect();
+      return;
+    }
     AsyncGone(a);
     return;
   }
@@ -270,6 +279,7 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   std::unique_ptr<Connection> c = std::move(a->conn);
   After next = static_cast<After>(a->next);
   if (a->gone || a->cut) next = After::kClose;
+  in_flight_.erase({a->start, a});
   async_.erase(fd);  // deletes a (and its events: no call reaches the handler after this)
   ReleaseBody(c.get());
   if (next == After::kClose) {

@@ -81,7 +81,8 @@ std::string Title(const ServerOptions& o, std::string_view what) {
 }  // namespace
 
 void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
-                                        std::string_view uri, std::string_view client) {
+                                        std::string_view uri, std::string_view client,
+                                        absl::Duration running) {
   // A rotation asked for while this worker sat idle: its logs move to the new files now.
   log::ReopenIfRequested();
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
@@ -93,7 +94,7 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
     size_t n = std::min(text.size(), sizeof(c.request) - 1);
     std::memcpy(c.request, text.data(), n);
     c.request[n] = '\0';
-    c.request_start_ns.store(MonotonicNanos());
+    c.request_start_ns.store(MonotonicNanos() - absl::ToInt64Nanoseconds(running));
   }
 }
 

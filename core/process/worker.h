@@ -47,7 +47,7 @@ class ScoreboardObserver : public net::WorkerObserver {
   // memory-report: rss and vsz go to the scoreboard after every request (the stats show them).
   void set_memory_report(bool on) { memory_report_ = on; }
   void RequestStarted(int core_id, std::string_view method, std::string_view uri,
-                      std::string_view client) override;
+                      std::string_view client, absl::Duration running) override;
   void RequestFinished(int core_id, const net::RequestOutcome& outcome) override;
 
  private:

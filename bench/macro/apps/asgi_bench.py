@@ -1,5 +1,6 @@
 # The ASGI apps bench/macro/asgi.py serves with kiln and uvicorn alike: a raw ASGI hello world
-# (`hello`) and a Starlette JSON endpoint (`starlette`, GET /json).
+# (`hello`), a Starlette JSON endpoint (`starlette`, GET /json) and a raw ASGI WebSocket echo
+# (`ws_echo`, at /ws; it refuses the handshake elsewhere and answers HTTP GETs with the hello).
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,6 +21,25 @@ async def hello(scope, receive, send):
                 return
     await send(_HEAD)
     await send(_BODY)
+
+
+async def ws_echo(scope, receive, send):
+    if scope['type'] != 'websocket':
+        await hello(scope, receive, send)
+        return
+    m = await receive()  # websocket.connect
+    if scope['path'] != '/ws':
+        await send({'type': 'websocket.close', 'code': 1008})
+        return
+    await send({'type': 'websocket.accept'})
+    while True:
+        m = await receive()
+        if m['type'] == 'websocket.disconnect':
+            return
+        if m.get('text') is not None:
+            await send({'type': 'websocket.send', 'text': m['text']})
+        else:
+            await send({'type': 'websocket.send', 'bytes': m['bytes']})
 
 
 async def _json(request):
