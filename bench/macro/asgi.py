@@ -70,7 +70,8 @@ def one_ws_run(server, app, path, tmp, kiln, seconds, tool):
         before = procs.cpu_ticks(pids)
         res = ws_load(tool, port, path, seconds)
         used = procs.cpu_ticks(pids) - before
-        cpu_us = procs.ticks_to_us(used) / max(res.get('messages', 0), 1)
+        messages = res.get('messages', 0)
+        cpu_us = procs.ticks_to_us(used) / messages if messages else float('nan')
         return res.get('messages_per_s', 0.0), cpu_us, int(res.get('errors', 0))
     finally:
         p.stop()
