@@ -565,8 +565,7 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);
   ctx.set_loop(&loop_);
-  // With detached requests in flight, harakiri's clock stays on the oldest of them.
-  if (loop_.observer_ != nullptr && in_flight_.empty()) {
+  if (loop_.observer_ != nullptr) {
     loop_.observer_->RequestStarted(core_id_, req_.Get("REQUEST_METHOD").value_or(""),
                                     req_.Get("REQUEST_URI").value_or(""), ClientText(req_, *c),
                                     absl::ZeroDuration());
@@ -643,7 +642,8 @@ ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& 
 // (ASGI) many run at once: a newer one must not restart the clock of an older one still
 // running (a worker whose event loop is stuck in one request would escape harakiri as long as
 // traffic arrives, and the log would name the wrong request), and one finishing must not stop
-// it while others run.
+// it while others run. A request the thread runs itself (WSGI, static) has the clock while it
+// runs, and gives it back to the oldest detached one when it finishes.
 void ServeThread::MarkOldestInFlight() {
   if (loop_.observer_ == nullptr || in_flight_.empty()) return;
   const AsyncConn* a = in_flight_.begin()->second;

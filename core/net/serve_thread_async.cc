@@ -96,6 +96,7 @@ ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
   ++a->conn->requests;
   AsyncConn* raw = a.get();
   in_flight_.emplace(start, raw);
+  if (in_flight_.size() > 1) MarkOldestInFlight();  // harakiri's clock goes back to the oldest
   async_.emplace(raw->fd, std::move(a));
   AsyncFlush(raw);
   AsyncUpdateEpoll(raw);
