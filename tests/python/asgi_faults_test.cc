@@ -121,8 +121,8 @@ TEST(AsgiFaults, ReloadOnRssRecyclesTheWorker) {
 }
 
 // limit-post: a Content-Length over the limit is answered 413 before the app runs; a chunked
-// body is answered 413 once it crosses the limit, the app (awaiting the body) is told the
-// client is gone, and the worker goes on serving.
+// body is answered 413 once it crosses the limit (a malformed one 400), the app (awaiting the
+// body) is told the client is gone, and the worker goes on serving.
 TEST(AsgiFaults, LimitPostAnswers413) {
   AsgiAppServer s({"--asgi", "asgi_faults_app:app", "--limit-post", "1000"});
   absl::StatusOr<Response> r = HttpRequest(s.address(), "POST", "/toolarge", std::string(5000, 'x'),
@@ -148,6 +148,12 @@ TEST(AsgiFaults, LimitPostAnswers413) {
   EXPECT_TRUE(s.kiln().WaitForLog("is over limit-post (1000 bytes)", absl::Seconds(5)));
   EXPECT_TRUE(WaitForFile(s.notes_path(), "http.disconnect /read", absl::Seconds(5)))
       << s.Notes();
+  // A malformed chunked body is the client's error too: 400.
+  const int bad = SendHead(s.address(),
+                           "POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "zz\r\nhello\r\n0\r\n\r\n");
+  ASSERT_GE(bad, 0);
+  EXPECT_THAT(ReadAll(bad), StartsWith("HTTP/1.1 400"));
   r = HttpRequest(s.address(), "POST", "/read", "abc", "text/plain");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "read 3");
