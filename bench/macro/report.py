@@ -57,7 +57,9 @@ FIELDS = ['row', 'variant', 'server', 'rps', 'rps_min', 'rps_max', 'p50_ms', 'p9
           'errors', 'served_conns', 'scrapes', 'runs']
 
 
-def _targets(by_key, extra):
+def _checker(by_key):
+    """(out, get, check): the verdict lines, a field of one summarized cell, and a function
+    that appends one target's line to out (ok None: no verdict)."""
     out = []
 
     def get(row, variant, server, field):
@@ -67,6 +69,11 @@ def _targets(by_key, extra):
     def check(name, ok, detail):
         verdict = '-' if ok is None else ('met' if ok else 'MISSED')
         out.append(f'| {name} | {detail} | {verdict} |')
+    return out, get, check
+
+
+def _targets(by_key, extra):
+    out, get, check = _checker(by_key)
 
     v = 'uwsgi_pass hello'
     kc, uc, fc = (get(1, v, s, 'cpu_us') for s in ('kiln', 'uWSGI', 'floor'))
@@ -131,15 +138,7 @@ def _features(rows, by_key):
 
 def _targets_20(by_key, extra):
     """Issue 20's targets that one run of the suite measures."""
-    out = []
-
-    def get(row, variant, server, field):
-        s = by_key.get((row, variant, server))
-        return s and s[field]
-
-    def check(name, ok, detail):
-        verdict = '-' if ok is None else ('met' if ok else 'MISSED')
-        out.append(f'| {name} | {detail} | {verdict} |')
+    out, get, check = _checker(by_key)
 
     kc, fc = (get(1, 'uwsgi_pass hello', s, 'cpu_us') for s in ('kiln', 'floor'))
     if kc and fc:

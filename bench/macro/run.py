@@ -3,6 +3,7 @@
 # (bench/floor/) on this machine, in one run, servers alternating across rounds. Writes
 # docs/performance/results.md, results.csv and results.png. Usage (docs/performance.md):
 #   /usr/bin/python3 bench/macro/run.py [--quick] [--rows 1,2,3] [--rounds N] [--duration S]
+#                                       [--features-only] [--callgrind]
 import argparse
 import os
 import signal
@@ -287,6 +288,10 @@ def main():
     ap.add_argument('--duration', type=int, default=5, help='seconds of wrk per cell and round')
     ap.add_argument('--reloads', type=int, default=30)
     ap.add_argument('--out', default=os.path.join(sv.SRC, 'docs', 'performance'))
+    ap.add_argument('--features-only', action='store_true',
+                    help='only the cells "kiln" and "kiln, all features" of the hello world in '
+                    'the rows given (1 and 3 have both): more rounds of that comparison in the '
+                    'same time')
     ap.add_argument('--callgrind', action='store_true',
                     help='only count instructions per request under callgrind (callgrind.md)')
     args = ap.parse_args()
@@ -322,6 +327,8 @@ def main():
             'rounds': rounds, 'duration': duration, 'loadavg': [], 'tmp': tmp,
             'command': ' '.join(sys.argv)}
     cells = build_cells(tmp, rows)
+    if args.features_only:
+        cells = [c for c in cells if c.server in ('kiln', FEATURES) and 'hello' in c.variant]
     extra = {}
     try:
         for r in range(rounds):

@@ -50,25 +50,35 @@ def kiln(tmp, tag, app, transport, addr, extra=()):
     return Proc(tag, argv, tmp, f'{tmp}/{tag}.out', env=_env(tmp))
 
 
-def features_ini(tmp, tag, transport, addr, stats_addr, processes=WORKERS):
+FEATURES = ('stats', 'cheaper', 'asgi', 'script-name', 'fifo', 'logrotate')
+
+
+def features_ini(tmp, tag, transport, addr, stats_addr, processes=WORKERS, omit=()):
     """The vassal file of the "all features" cells (docs/performance.md, issue 20's second
     pass): the plain hello-world kiln of `kiln()` with every feature of that batch on at once:
-    the stats server speaking HTTP (the suite scrapes its /metrics once a second), cheaper mode
-    (busyness, sampled every 100 ms, with bounds that keep the worker count at `processes` for
-    the run, so the cells compare the same number of workers), an ASGI app mounted at /asgi
-    beside the WSGI hello world (so every worker runs an event loop thread and every request's
-    path is matched against the mount points), the master FIFO and log rotation by size. Run as
-    a vassal of kiln's emperor (`kiln_features`)."""
+    `stats`, the stats server speaking HTTP (the suite scrapes its /metrics once a second);
+    `cheaper`, cheaper mode (busyness, sampled every 100 ms, with bounds that keep the worker
+    count at `processes` for the run, so the cells compare the same number of workers);
+    `asgi`, an ASGI app mounted at /asgi beside the WSGI hello world (every worker runs an
+    event loop thread), reached over direct HTTP through `script-name`, manage-script-name
+    (every request's PATH_INFO is matched against the mount points); `fifo`, the master FIFO;
+    `logrotate`, log rotation by size. `omit` leaves out some of these (callgrind.py, to tell
+    which one costs). Run as a vassal of kiln's emperor (`kiln_features`)."""
     lines = ['[uwsgi]', 'master = true', f'processes = {processes}',
              f'logto = {tmp}/{tag}.log', f'req-logger = file:{tmp}/{tag}.req.log',
              ('socket' if transport == 'uwsgi' else 'http-socket') + f' = {addr}',
-             f'wsgi-file = {HELLO_PY}',
-             f'stats = {stats_addr}', 'stats-http = true',
-             f'pythonpath = {BENCH_APPS}', 'mount = /asgi=asgi:asgi_bench:hello',
-             'manage-script-name = true',
-             f'master-fifo = {tmp}/{tag}.fifo',
-             'log-maxsize = 67108864', 'log-backupcount = 2']
-    if processes > 1:  # cheaper mode needs room above its minimum
+             f'wsgi-file = {HELLO_PY}']
+    if 'stats' not in omit:
+        lines += [f'stats = {stats_addr}', 'stats-http = true']
+    if 'asgi' not in omit:
+        lines += [f'pythonpath = {BENCH_APPS}', 'mount = /asgi=asgi:asgi_hello:hello']
+    if 'script-name' not in omit:
+        lines += ['manage-script-name = true']
+    if 'fifo' not in omit:
+        lines += [f'master-fifo = {tmp}/{tag}.fifo']
+    if 'logrotate' not in omit:
+        lines += ['log-maxsize = 67108864', 'log-backupcount = 2']
+    if processes > 1 and 'cheaper' not in omit:  # cheaper mode needs room above its minimum
         lines += [f'cheaper = {processes - 1}', f'cheaper-initial = {processes}',
                   'cheaper-algo = busyness', 'cheaper-busyness-min = 0',
                   'cheaper-busyness-max = 100', 'cheaper-overload = 3600']
