@@ -21,6 +21,8 @@ def summarize(cells):
              'p50_ms': _med([r['p50_ms'] for r in c.runs]),
              'p99_ms': _med([r['p99_ms'] for r in c.runs]),
              'cpu_us': _med([r['cpu_us'] for r in c.runs]),
+             'cpu_min': min(r['cpu_us'] for r in c.runs),
+             'cpu_max': max(r['cpu_us'] for r in c.runs),
              'nginx_cpu_us': _med([r['front_cpu_us'] for r in c.runs]),
              'errors': sum(r['errors'] + r['non2xx'] for r in c.runs),
              'served_conns': min((r['served_conns'] for r in c.runs if 'served_conns' in r),
@@ -117,6 +119,10 @@ def _targets(by_key, extra):
 FEATURES = 'kiln, all features'  # run.py's cell with every feature of issue 20's batch on
 
 
+def _cpu(s):
+    return f'{s["cpu_us"]:.1f} ({s["cpu_min"]:.1f}-{s["cpu_max"]:.1f})'
+
+
 def _features(rows, by_key):
     """Issue 20: kiln's hello world plain against the same with every new feature on, per
     row and shape that has both cells."""
@@ -130,8 +136,8 @@ def _features(rows, by_key):
         out.append(f'| {s["row"]} | {s["variant"]} | {plain["rps"]:.0f} '
                    f'({plain["rps_min"]:.0f}-{plain["rps_max"]:.0f}) | {s["rps"]:.0f} '
                    f'({s["rps_min"]:.0f}-{s["rps_max"]:.0f}) | '
-                   f'{_f(_ratio(s["rps"], plain["rps"]))} | {_f(plain["cpu_us"], "{:.1f}")} | '
-                   f'{_f(s["cpu_us"], "{:.1f}")} | {_f(_ratio(s["cpu_us"], plain["cpu_us"]))} | '
+                   f'{_f(_ratio(s["rps"], plain["rps"]))} | {_cpu(plain)} | {_cpu(s)} | '
+                   f'{_f(_ratio(s["cpu_us"], plain["cpu_us"]))} | '
                    f'{s["scrapes"]} ({s["scrapes_failed"]} failed) |')
     return out
 
@@ -229,7 +235,7 @@ def write(outdir, cells, extra, meta):
                'at /asgi with manage-script-name, the master FIFO and log-maxsize. CPU counts '
                'the emperor, the master and the workers.', '',
                '| row | shape | kiln req/s (spread) | all features req/s (spread) | req/s ratio '
-               '| kiln CPU us/req | all features CPU us/req | CPU ratio | scrapes |',
+               '| kiln CPU us/req (spread) | all features CPU us/req (spread) | CPU ratio | scrapes |',
                '|' + ' --- |' * 9] + feat
     md += ['', '## Targets (issue 9)', '', '| target | measured | verdict |', '| --- | --- | --- |']
     md += _targets(by_key, extra)
