@@ -125,7 +125,7 @@ def _tree_run(tmp, proto, n, features, omit=()):
     """One run of a master with 2 workers (features: the same as the only vassal of kiln's
     emperor, with every feature on, /metrics scraped once a second) under callgrind, every
     process followed (fork and exec). Returns ({'emperor'|'master'|'worker'|'other': Ir},
-    [worker output files], seconds kiln ran)."""
+    [worker output files], seconds the n requests took)."""
     tag = f'{"features" if features else "master"}{"-no-" if omit else ""}' \
           f'{"-".join(omit)}.{proto}.{n}'
     sock = f'{tmp}/cgt-{proto}.sock'
@@ -150,7 +150,6 @@ def _tree_run(tmp, proto, n, features, omit=()):
     roles = {}
     with open(f'{tmp}/cgt.valgrind.log', 'ab') as log:
         env = dict(os.environ, PYTHONHASHSEED='0')
-        started = time.monotonic()
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                              env=env)
         scraper = None
@@ -161,7 +160,9 @@ def _tree_run(tmp, proto, n, features, omit=()):
             if stats:
                 scraper = measure.Scraper(*stats)
                 scraper.start()
+            started = time.monotonic()
             (_uwsgi_requests if proto == 'uwsgi' else _http_requests)(sock, n)
+            elapsed = time.monotonic() - started
             if scraper:
                 scraper.stop()
                 if scraper.ok == 0 and 'stats' not in omit:
@@ -176,7 +177,6 @@ def _tree_run(tmp, proto, n, features, omit=()):
             if scraper:
                 scraper.stop()
             _stop(p)
-        elapsed = time.monotonic() - started
     by_role, workers = {}, []
     for name in os.listdir(tmp):
         m = re.fullmatch(rf'callgrind\.{re.escape(tag)}\.(\d+)\.out', name)
@@ -215,9 +215,10 @@ def features(tmp, protos=('uwsgi', 'http'), n1=200, n2=1200, omit=()):
              f'. {n1} and then {n2} requests, one '
              'client; every process under callgrind. Workers: (Ir after '
              f'{n2} - Ir after {n1}) / {n2 - n1}, summed over the workers. Master and emperor: '
-             'the same difference divided by the difference of the two runs\' lifetimes under '
-             'valgrind (their work is timed, not per request: scrapes, cheaper samples, scans), '
-             'so rough.', '',
+             'the same difference divided by the difference of the two runs\' request times '
+             'under valgrind (their work is timed, not per request: scrapes, cheaper samples, '
+             'scans); rough, since their work during the start-up, whose length varies, is in '
+             'the difference too.', '',
              '| path | workers, plain | workers, features | delta per request | master, plain '
              '(per s) | master, features (per s) | emperor (per s) |',
              '| --- | --- | --- | --- | --- | --- | --- |']
