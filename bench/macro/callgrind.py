@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 
-import measure
-import procs
-import servers as sv
+sys.dont_write_bytecode = True  # keep the source tree clean (the CTest runs this file)
+import measure  # noqa: E402
+import procs  # noqa: E402
+import servers as sv  # noqa: E402
 
 
 def _uwsgi_packet(path='/'):
