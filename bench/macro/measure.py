@@ -138,3 +138,39 @@ class ReloadLoad:
         self._stop.set()
         for t in self._threads:
             t.join(self.timeout + 5)
+
+
+class Scraper:
+    """A Prometheus stand-in: GET /metrics from a stats-http address every `period` seconds
+    until stopped (the "all features" cells). Counts the scrapes answered 200 and the others."""
+
+    def __init__(self, host, port, period=1.0, path='/metrics'):
+        self.host, self.port, self.period, self.path = host, port, period, path
+        self.ok = 0
+        self.failed = 0
+        self.last_error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        req = f'GET {self.path} HTTP/1.0\r\nHost: bench\r\n\r\n'.encode()
+        while not self._stop.is_set():
+            try:
+                with socket.create_connection((self.host, self.port), timeout=5) as s:
+                    data = procs.exchange(s, req)
+                if data.startswith(b'HTTP/1.') and data[9:12] == b'200' and b'# TYPE' in data:
+                    self.ok += 1
+                else:
+                    self.failed += 1
+                    self.last_error = f'answer {data[:40]!r}'
+            except OSError as e:
+                self.failed += 1
+                self.last_error = f'{type(e).__name__}: {e}'
+            self._stop.wait(self.period)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)

@@ -21,10 +21,14 @@ def summarize(cells):
              'p50_ms': _med([r['p50_ms'] for r in c.runs]),
              'p99_ms': _med([r['p99_ms'] for r in c.runs]),
              'cpu_us': _med([r['cpu_us'] for r in c.runs]),
+             'cpu_min': min(r['cpu_us'] for r in c.runs),
+             'cpu_max': max(r['cpu_us'] for r in c.runs),
              'nginx_cpu_us': _med([r['front_cpu_us'] for r in c.runs]),
              'errors': sum(r['errors'] + r['non2xx'] for r in c.runs),
              'served_conns': min((r['served_conns'] for r in c.runs if 'served_conns' in r),
                                  default=None),
+             'scrapes': sum(r.get('scrapes', 0) for r in c.runs),
+             'scrapes_failed': sum(r.get('scrapes_failed', 0) for r in c.runs),
              'runs': len(c.runs)}
         rows.append(s)
         by_key[(c.row, c.variant, c.server)] = s
@@ -52,10 +56,12 @@ def _f(x, fmt='{:.2f}'):
 
 FIELDS = ['row', 'variant', 'server', 'rps', 'rps_min', 'rps_max', 'p50_ms', 'p99_ms', 'cpu_us',
           'nginx_cpu_us', 'rps_vs_uwsgi', 'cpu_vs_uwsgi', 'rps_vs_floor', 'cpu_vs_floor',
-          'errors', 'served_conns', 'runs']
+          'errors', 'served_conns', 'scrapes', 'runs']
 
 
-def _targets(by_key, extra):
+def _checker(by_key):
+    """(out, get, check): the verdict lines, a field of one summarized cell, and a function
+    that appends one target's line to out (ok None: no verdict)."""
     out = []
 
     def get(row, variant, server, field):
@@ -65,6 +71,11 @@ def _targets(by_key, extra):
     def check(name, ok, detail):
         verdict = '-' if ok is None else ('met' if ok else 'MISSED')
         out.append(f'| {name} | {detail} | {verdict} |')
+    return out, get, check
+
+
+def _targets(by_key, extra):
+    out, get, check = _checker(by_key)
 
     v = 'uwsgi_pass hello'
     kc, uc, fc = (get(1, v, s, 'cpu_us') for s in ('kiln', 'uWSGI', 'floor'))
@@ -102,6 +113,61 @@ def _targets(by_key, extra):
         check('Row 8: start-up <= uWSGI', k <= u, f'{k * 1e3:.0f} ms vs {u * 1e3:.0f} ms')
         k, u = _med(st['kiln']['worker_rss']), _med(st['uWSGI']['worker_rss'])
         check('Row 9: RSS per worker <= uWSGI', k <= u, f'{k / 1024:.1f} MiB vs {u / 1024:.1f} MiB')
+    return out
+
+
+FEATURES = 'kiln, all features'  # run.py's cell with every feature of issue 20's batch on
+
+
+def _cpu(s):
+    return f'{s["cpu_us"]:.1f} ({s["cpu_min"]:.1f}-{s["cpu_max"]:.1f})'
+
+
+def _features(rows, by_key):
+    """Issue 20: kiln's hello world plain against the same with every new feature on, per
+    row and shape that has both cells."""
+    out = []
+    for s in rows:
+        if s['server'] != FEATURES:
+            continue
+        plain = by_key.get((s['row'], s['variant'], 'kiln'))
+        if not plain:
+            continue
+        out.append(f'| {s["row"]} | {s["variant"]} | {plain["rps"]:.0f} '
+                   f'({plain["rps_min"]:.0f}-{plain["rps_max"]:.0f}) | {s["rps"]:.0f} '
+                   f'({s["rps_min"]:.0f}-{s["rps_max"]:.0f}) | '
+                   f'{_f(_ratio(s["rps"], plain["rps"]))} | {_cpu(plain)} | {_cpu(s)} | '
+                   f'{_f(_ratio(s["cpu_us"], plain["cpu_us"]))} | '
+                   f'{s["scrapes"]} ({s["scrapes_failed"]} failed) |')
+    return out
+
+
+def _targets_20(by_key, extra):
+    """Issue 20's targets that one run of the suite measures."""
+    out, get, check = _checker(by_key)
+
+    kc, fc = (get(1, 'uwsgi_pass hello', s, 'cpu_us') for s in ('kiln', 'floor'))
+    if kc and fc:
+        check('Row 1 hello: CPU/req <= 1.10x floor', kc <= 1.10 * fc, f'{kc / fc:.2f}x')
+    kr, fr = (get(3, 'direct keep-alive hello', s, 'rps') for s in ('kiln', 'floor'))
+    if kr and fr:
+        check('Row 3 keep-alive: req/s >= 0.90x floor', kr >= 0.90 * fr, f'{kr / fr:.2f}x')
+    kc, fc = (get(6, 'direct keep-alive Lua hello', s, 'cpu_us') for s in ('kiln', 'floor'))
+    if kc and fc:
+        check('Row 6 Lua: CPU/req <= 1.30x floor', kc <= 1.30 * fc, f'{kc / fc:.2f}x')
+    kc, fc = (get(1, 'uwsgi_pass flask', s, 'cpu_us') for s in ('kiln', 'floor'))
+    app = (extra.get('app_cost') or {}).get('flask')
+    if kc and fc and app:
+        bound = 1.4 * (app + fc)
+        check('Row 1 Flask JSON: CPU/req <= 1.4x (app in-process + floor)', kc <= bound,
+              f'{kc:.1f} us vs 1.4 x ({app:.1f} + {fc:.1f}) = {bound:.1f} us '
+              f'({kc / (app + fc):.2f}x)')
+    for variant in ('uwsgi_pass hello', 'direct keep-alive hello', 'direct close hello'):
+        row = 1 if variant.startswith('uwsgi') else 3
+        pc, xc = get(row, variant, 'kiln', 'cpu_us'), get(row, variant, FEATURES, 'cpu_us')
+        if pc and xc:
+            check(f'Row {row} {variant}: all features add nothing measurable (CPU/req)', None,
+                  f'{xc / pc:.2f}x plain (judge with the spread and the instruction count)')
     return out
 
 
@@ -160,8 +226,23 @@ def write(outdir, cells, extra, meta):
             md.append(f'| {name} | {_med(d["startup_s"]) * 1e3:.0f} | '
                       f'{_med(d["master_rss"]) / 1024:.1f} | {_med(d["worker_rss"]) / 1024:.1f} | '
                       f'{_med(d["total_pss"]) / 1024:.1f} | {d["nproc"]} |')
+    feat = _features(rows, by_key)
+    if feat:
+        md += ['', '## Every new feature on (issue 20)', '',
+               f'"{FEATURES}": the hello world of the "kiln" cell as the only vassal of kiln\'s '
+               'emperor, with stats + stats-http (/metrics scraped once a second during the '
+               'cell), cheaper mode (busyness; bounds that keep 2 workers), an ASGI app mounted '
+               'at /asgi with manage-script-name, the master FIFO and log-maxsize. CPU counts '
+               'the emperor, the master and the workers.', '',
+               '| row | shape | kiln req/s (spread) | all features req/s (spread) | req/s ratio '
+               '| kiln CPU us/req (spread) | all features CPU us/req (spread) | CPU ratio | scrapes |',
+               '|' + ' --- |' * 9] + feat
     md += ['', '## Targets (issue 9)', '', '| target | measured | verdict |', '| --- | --- | --- |']
     md += _targets(by_key, extra)
+    t20 = _targets_20(by_key, extra)
+    if t20:
+        md += ['', '## Targets (issue 20)', '', '| target | measured | verdict |',
+               '| --- | --- | --- |'] + t20
     with open(f'{outdir}/results.md', 'w') as f:
         f.write('\n'.join(md) + '\n')
     _chart(f'{outdir}/results.png', rows)

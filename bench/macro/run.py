@@ -3,6 +3,7 @@
 # (bench/floor/) on this machine, in one run, servers alternating across rounds. Writes
 # docs/performance/results.md, results.csv and results.png. Usage (docs/performance.md):
 #   /usr/bin/python3 bench/macro/run.py [--quick] [--rows 1,2,3] [--rounds N] [--duration S]
+#                                       [--features-only] [--callgrind]
 import argparse
 import os
 import signal
@@ -18,6 +19,9 @@ import report  # noqa: E402
 import servers as sv  # noqa: E402
 
 H = '127.0.0.1'
+# The cell of kiln's hello world with stats + Prometheus scrapes, cheaper mode, an ASGI mount,
+# the master FIFO and log rotation on, run as an emperor's vassal (servers.features_ini).
+FEATURES = 'kiln, all features'
 
 
 class Cell:
@@ -68,6 +72,9 @@ def build_cells(tmp, rows):
                 add(1, v, 'kiln, stats', 'kiln', lambda t=tmp, a=app: _behind_nginx(
                     t, 'k1s', 'uwsgi', lambda s: sv.kiln(
                         t, 'k1s', a, 'uwsgi', s, extra=('--stats', f'{t}/k1s.stats'))), path)
+                # every feature of issue 20's batch on at once, as an emperor's vassal
+                add(1, v, FEATURES, 'kiln', lambda t=tmp: _behind_nginx(
+                    t, 'k1f', 'uwsgi', lambda s: sv.kiln_features(t, 'k1f', 'uwsgi', s)), path)
             add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(
                 t, 'f1', 'uwsgi', lambda s: sv.floor(t, 'f1', 'uwsgi', s)), path)
     if 2 in rows:
@@ -82,6 +89,8 @@ def build_cells(tmp, rows):
             opts = {} if ka else {'headers': ['Connection: close']}
             add(3, v, 'kiln', 'kiln', lambda t=tmp: _direct(
                 lambda a: sv.kiln(t, 'k3', 'hello', 'http', a)), wrk_opts=opts)
+            add(3, v, FEATURES, 'kiln', lambda t=tmp: _direct(
+                lambda a: sv.kiln_features(t, 'k3f', 'http', a)), wrk_opts=opts)
             add(3, v, 'uWSGI', 'peer', lambda t=tmp: _direct(
                 lambda a: sv.uwsgi(t, 'u3', 'hello', 'http', a)), wrk_opts=opts)
             add(3, v, 'Gunicorn', 'peer2', lambda t=tmp: _direct(
@@ -131,15 +140,25 @@ def loadavg():
 
 def run_cell(cell, duration, warmup):
     back, front, url = cell.start()
+    scraper = None
     try:
         host, port = url.split('//')[1].split(':')
         procs.wait_ready(front or back, host, int(port), cell.path)
+        if getattr(back, 'scrape', None):  # the "all features" cells: the ASGI mount answers,
+            procs.wait_ready(back, host, int(port), '/asgi')  # and /metrics is scraped each s
+            scraper = measure.Scraper(*back.scrape)
+            scraper.start()
         if warmup:
             measure.wrk(url + cell.path, warmup, **cell.wrk_opts)
         back_pids, front_pids = back.pids(), (front.pids() if front else [])
         c0b, c0f = procs.cpu_ticks(back_pids), procs.cpu_ticks(front_pids)
         res = measure.wrk(url + cell.path, duration, **cell.wrk_opts)
         c1b, c1f = procs.cpu_ticks(back.pids()), procs.cpu_ticks(front.pids() if front else [])
+        if scraper:
+            scraper.stop()
+            res['scrapes'], res['scrapes_failed'] = scraper.ok, scraper.failed
+            if scraper.failed:
+                res['note'] = f'{scraper.failed} failed scrapes ({scraper.last_error})'
         n = max(res['requests'], 1)
         res['cpu_us'] = procs.ticks_to_us(c1b - c0b) / n
         res['front_cpu_us'] = procs.ticks_to_us(c1f - c0f) / n if front else None
@@ -149,6 +168,8 @@ def run_cell(cell, duration, warmup):
             res['note'] = f'no answers; see {back.log_path}'
         return res
     finally:
+        if scraper:
+            scraper.stop()
         if front:
             front.stop()
         back.stop()
@@ -267,6 +288,10 @@ def main():
     ap.add_argument('--duration', type=int, default=5, help='seconds of wrk per cell and round')
     ap.add_argument('--reloads', type=int, default=30)
     ap.add_argument('--out', default=os.path.join(sv.SRC, 'docs', 'performance'))
+    ap.add_argument('--features-only', action='store_true',
+                    help='only the cells "kiln" and "kiln, all features" of the hello world in '
+                    'the rows given (1 and 3 have both): more rounds of that comparison in the '
+                    'same time')
     ap.add_argument('--callgrind', action='store_true',
                     help='only count instructions per request under callgrind (callgrind.md)')
     args = ap.parse_args()
@@ -302,6 +327,8 @@ def main():
             'rounds': rounds, 'duration': duration, 'loadavg': [], 'tmp': tmp,
             'command': ' '.join(sys.argv)}
     cells = build_cells(tmp, rows)
+    if args.features_only:
+        cells = [c for c in cells if c.server in ('kiln', FEATURES) and 'hello' in c.variant]
     extra = {}
     try:
         for r in range(rounds):
@@ -318,7 +345,9 @@ def main():
                     continue
                 cell.runs.append(res)
                 print(f'    {res["rps"]:.0f} req/s  p99 {res["p99_ms"]} ms  '
-                      f'cpu {res["cpu_us"]:.1f} us/req', flush=True)
+                      f'cpu {res["cpu_us"]:.1f} us/req' +
+                      (f'  {res["scrapes"]} scrapes' if 'scrapes' in res else '') +
+                      (f'  ({res["note"]})' if 'note' in res else ''), flush=True)
             meta['loadavg'].append((r + 1, la0, loadavg()))
         if 7 in rows:
             print('row 7: reloads under load', flush=True)

@@ -15,6 +15,7 @@ HELLO_PY = os.path.join(SRC, 'examples', 'hello', 'hello.py')
 FLASK_DIR = os.path.join(SRC, 'examples', 'flask')
 BENCH_APP = os.path.join(SRC, 'bench', 'macro', 'apps', 'bench_app.py')
 HELLO_LUA = os.path.join(SRC, 'examples', 'lua', 'hello.lua')
+BENCH_APPS = os.path.join(SRC, 'bench', 'macro', 'apps')
 WORKERS = 2
 
 # app name -> (kiln/uWSGI options, Gunicorn (chdir, app))
@@ -47,6 +48,62 @@ def kiln(tmp, tag, app, transport, addr, extra=()):
         argv += ['--plugins', 'lua']
     argv += _socket_opts(transport, addr) + _app_opts(app) + list(extra)
     return Proc(tag, argv, tmp, f'{tmp}/{tag}.out', env=_env(tmp))
+
+
+FEATURES = ('stats', 'cheaper', 'asgi', 'script-name', 'fifo', 'logrotate')
+
+
+def features_ini(tmp, tag, transport, addr, stats_addr, processes=WORKERS, omit=()):
+    """The vassal file of the "all features" cells (docs/performance.md, issue 20's second
+    pass): the plain hello-world kiln of `kiln()` with every feature of that batch on at once:
+    `stats`, the stats server speaking HTTP (the suite scrapes its /metrics once a second);
+    `cheaper`, cheaper mode (busyness, sampled every 100 ms, with bounds that keep the worker
+    count at `processes` for the run, so the cells compare the same number of workers);
+    `asgi`, an ASGI app mounted at /asgi beside the WSGI hello world (every worker runs an
+    event loop thread), reached over direct HTTP through `script-name`, manage-script-name
+    (every request's PATH_INFO is matched against the mount points); `fifo`, the master FIFO;
+    `logrotate`, log rotation by size. `omit` leaves out some of these (callgrind.py, to tell
+    which one costs). Run as a vassal of kiln's emperor (`kiln_features`)."""
+    lines = ['[uwsgi]', 'master = true', f'processes = {processes}',
+             f'logto = {tmp}/{tag}.log', f'req-logger = file:{tmp}/{tag}.req.log',
+             ('socket' if transport == 'uwsgi' else 'http-socket') + f' = {addr}',
+             f'wsgi-file = {HELLO_PY}']
+    if 'stats' not in omit:
+        lines += [f'stats = {stats_addr}', 'stats-http = true']
+    if 'asgi' not in omit:
+        lines += [f'pythonpath = {BENCH_APPS}', 'mount = /asgi=asgi:asgi_hello:hello']
+    if 'script-name' not in omit:
+        lines += ['manage-script-name = true']
+    if 'fifo' not in omit:
+        lines += [f'master-fifo = {tmp}/{tag}.fifo']
+    if 'logrotate' not in omit:
+        lines += ['log-maxsize = 67108864', 'log-backupcount = 2']
+    if processes > 1 and 'cheaper' not in omit:  # cheaper mode needs room above its minimum
+        lines += [f'cheaper = {processes - 1}', f'cheaper-initial = {processes}',
+                  'cheaper-algo = busyness', 'cheaper-busyness-min = 0',
+                  'cheaper-busyness-max = 100', 'cheaper-overload = 3600']
+    if addr.startswith('/'):
+        lines.append('chmod-socket = 666')
+    return '\n'.join(lines) + '\n'
+
+
+def kiln_features(tmp, tag, transport, addr):
+    """kiln's hello world with every feature on (features_ini), started as the only vassal of
+    `kiln --emperor DIR`. The returned Proc is the emperor; its tree (emperor, the vassal's
+    master and workers) is what the suite measures. `proc.scrape` is the stats address to
+    scrape (host, port)."""
+    import procs
+    stats_port = procs.free_port()
+    vassals = f'{tmp}/{tag}.vassals'
+    os.makedirs(vassals, exist_ok=True)
+    for name in os.listdir(vassals):  # an earlier round's file
+        os.unlink(os.path.join(vassals, name))
+    with open(f'{vassals}/hello.ini.tmp', 'w') as f:
+        f.write(features_ini(tmp, tag, transport, addr, f'127.0.0.1:{stats_port}'))
+    os.rename(f'{vassals}/hello.ini.tmp', f'{vassals}/hello.ini')
+    p = Proc(tag, [KILN, '--emperor', vassals], tmp, f'{tmp}/{tag}.out', env=_env(tmp))
+    p.scrape = ('127.0.0.1', stats_port)
+    return p
 
 
 def uwsgi(tmp, tag, app, transport, addr, extra=()):

@@ -5,22 +5,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-_HEAD = {'type': 'http.response.start', 'status': 200,
-         'headers': [(b'content-type', b'text/plain'), (b'content-length', b'13')]}
-_BODY = {'type': 'http.response.body', 'body': b'Hello, World!'}
-
-
-async def hello(scope, receive, send):
-    if scope['type'] == 'lifespan':
-        while True:
-            m = await receive()
-            if m['type'] == 'lifespan.startup':
-                await send({'type': 'lifespan.startup.complete'})
-            elif m['type'] == 'lifespan.shutdown':
-                await send({'type': 'lifespan.shutdown.complete'})
-                return
-    await send(_HEAD)
-    await send(_BODY)
+from asgi_hello import hello  # noqa: F401 (served as asgi_bench:hello)
 
 
 async def ws_echo(scope, receive, send):
