@@ -7,7 +7,8 @@
 # against the same hello world with every feature of issue 20's batch on (an emperor's vassal,
 # stats-http scraped each second, cheaper, an ASGI mount, the master FIFO, log-maxsize): the
 # workers' instructions per request, the master's and the emperor's per second, and the
-# functions whose count per request differs.
+# functions whose count per request differs. Paths: uwsgi and http (Python hello world), lua
+# (the Lua WSAPI hello world over HTTP keep-alive, the CTest perf_lua_instructions_per_request).
 import argparse
 import os
 import re
@@ -51,7 +52,7 @@ def _uwsgi_requests(sock_path, n, timeout=30):
                 raise RuntimeError(f'unexpected answer {data[:40]!r}')
 
 
-def _http_requests(sock_path, n, timeout=30):
+def _http_requests(sock_path, n, timeout=30, body=b'Hello, World!\n'):
     req = b'GET / HTTP/1.1\r\nHost: bench\r\n\r\n'
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
@@ -59,11 +60,17 @@ def _http_requests(sock_path, n, timeout=30):
         for _ in range(n):
             s.sendall(req)
             data = b''
-            while b'Hello, World!\n' not in data:
+            while body not in data:
                 chunk = s.recv(4096)
                 if not chunk:
                     raise RuntimeError('connection closed by kiln')
                 data += chunk
+
+
+# What the hello world of each HTTP path answers.
+_BODIES = {'http': b'Hello, World!\n', 'lua': b'Hello, world!\n'}
+_LABELS = {'uwsgi': 'uwsgi protocol, connection per request', 'http': 'HTTP/1.1 keep-alive',
+           'lua': 'Lua WSAPI, HTTP/1.1 keep-alive'}
 
 
 def _wait_socket(path, proc, timeout=120):
@@ -86,9 +93,10 @@ def _one_run(tmp, proto, n):
     sock = f'{tmp}/cg-{proto}.sock'
     out = f'{tmp}/callgrind.{proto}.{n}.out'
     opt = '--socket' if proto == 'uwsgi' else '--http-socket'
+    app = (['--plugins', 'lua', '--lua', sv.HELLO_LUA] if proto == 'lua'
+           else ['--wsgi-file', sv.HELLO_PY])
     argv = ['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}', sv.KILN, opt, sock,
-            '--wsgi-file', sv.HELLO_PY, '--req-logger', f'file:{tmp}/cg.req.log',
-            '--logto', f'{tmp}/cg.log']
+            *app, '--req-logger', f'file:{tmp}/cg.req.log', '--logto', f'{tmp}/cg.log']
     with open(f'{tmp}/cg.valgrind.log', 'ab') as log:
         # A fixed hash seed keeps Python's dict work, and so the count, the same from run to run.
         env = dict(os.environ, PYTHONHASHSEED='0')
@@ -96,7 +104,10 @@ def _one_run(tmp, proto, n):
                              env=env)
         try:
             _wait_socket(sock, p)
-            (_uwsgi_requests if proto == 'uwsgi' else _http_requests)(sock, n)
+            if proto == 'uwsgi':
+                _uwsgi_requests(sock, n)
+            else:
+                _http_requests(sock, n, body=_BODIES[proto])
         finally:
             _stop(p)
     return _totals(out), out
@@ -274,12 +285,11 @@ def run(tmp, outdir, n1=200, n2=2200):
              "file. User-space instructions only: the kernel's socket work is not counted.", '',
              '| path | instructions per request |', '| --- | --- |']
     details = []
-    for proto in ('uwsgi', 'http'):
+    for proto in ('uwsgi', 'http', 'lua'):
         ir1, out1 = _one_run(tmp, proto, n1)
         ir2, out2 = _one_run(tmp, proto, n2)
         per = (ir2 - ir1) / (n2 - n1)
-        label = ('uwsgi protocol, connection per request' if proto == 'uwsgi'
-                 else 'HTTP/1.1 keep-alive')
+        label = _LABELS[proto]
         lines.append(f'| {label} | {per:,.0f} |')
         print(f'callgrind {proto}: {per:,.0f} instructions per request', flush=True)
         f1, f2 = _per_function(out1), _per_function(out2)
@@ -294,7 +304,7 @@ def run(tmp, outdir, n1=200, n2=2200):
 
 def check(budgets, n1=100, n2=600):
     """Counts each path's instructions per request and compares them with `budgets`
-    ({'uwsgi': n, 'http': n}); returns the lines describing the paths over budget."""
+    ({'uwsgi': n, 'http': n, 'lua': n}); returns the lines describing the paths over budget."""
     tmp = tempfile.mkdtemp(prefix='kc.', dir='/tmp')
     over = []
     try:
@@ -339,7 +349,7 @@ def main():
     ap = argparse.ArgumentParser(description='Check the hello-world path against its '
                                  'instructions-per-request budget (callgrind).')
     ap.add_argument('--check', action='append', default=[], metavar='PROTO=BUDGET',
-                    help='uwsgi=N or http=N: the most instructions per request allowed')
+                    help='uwsgi=N, http=N or lua=N: the most instructions per request allowed')
     ap.add_argument('--features', action='store_true',
                     help='print the instructions per request with every feature of issue 20 '
                     'on against plain (both protocols), no budget')
@@ -364,7 +374,7 @@ def main():
         print('\n'.join(lines))
         print(f'(valgrind output in {tmp})')
         return
-    budgets = _budgets(ap, '--check', args.check)
+    budgets = _budgets(ap, '--check', args.check, tuple(_LABELS))
     feature_budgets = _budgets(ap, '--check-features', args.check_features)
     if not budgets and not feature_budgets:
         ap.error('give at least one --check or --check-features')
@@ -377,12 +387,12 @@ def main():
                  '(docs/performance/callgrind.md holds the last committed list).')
 
 
-def _budgets(ap, flag, items):
+def _budgets(ap, flag, items, protos=('uwsgi', 'http')):
     budgets = {}
     for item in items:
         proto, _, n = item.partition('=')
-        if proto not in ('uwsgi', 'http') or not n.isdigit():
-            ap.error(f'{flag}: expected uwsgi=N or http=N, got "{item}"')
+        if proto not in protos or not n.isdigit():
+            ap.error(f'{flag}: expected {" or ".join(p + "=N" for p in protos)}, got "{item}"')
         budgets[proto] = int(n)
     return budgets
 

@@ -221,7 +221,7 @@ const kiln_option_def kOptions[] = {
     {"lua-load", KILN_OPT_LIST, "",
      "A Lua file run in every Lua state at startup, before the apps (repeatable).", 0, nullptr,
      KILN_FIELD(Options, load)},
-    {"lua-gc-freq", KILN_OPT_NUMBER, "0",
+    {"lua-gc-freq", KILN_OPT_NUMBER, "100",
      "Run a full Lua garbage collection every N requests; 0 or 1 collect after every request, "
      "as uWSGI does.",
      0, nullptr, KILN_FIELD(Options, gc_freq)},

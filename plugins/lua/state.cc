@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "wsapi_call.h"
 #include "wsapi_io.h"
 
 extern "C" {
@@ -114,6 +115,7 @@ void PrependPackagePath(lua_State* L, const StateConfig& config) {
 struct OpenArgs {
   const Host* host;
   const StateConfig* config;
+  CallCache* cache;
 };
 
 // Everything of Create() that allocates Lua objects, run protected (an out-of-memory error
@@ -124,7 +126,8 @@ int OpenProtected(lua_State* L) {
   luaL_openlibs(L);
   PrependPackagePath(L, *args->config);
   OpenKilnModule(L, args->host);
-  RegisterWsapiIo(L, args->host);
+  RegisterWsapiIo(L, args->host, &args->cache->io);
+  RegisterWsapiCall(L, args->cache);
   return 0;
 }
 
@@ -167,7 +170,7 @@ std::unique_ptr<LuaState> LuaState::Create(const Host* host, const StateConfig& 
     return nullptr;
   }
   std::unique_ptr<LuaState> state(new LuaState(L));
-  OpenArgs args{host, &config};
+  OpenArgs args{host, &config, &state->cache_};
   lua_pushcfunction(L, OpenProtected);
   lua_pushlightuserdata(L, &args);
   if (lua_pcall(L, 1, 0, 0) != 0) {

@@ -8,11 +8,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kiln/kiln.h"
 #include "lua.hpp"
 #include "mounts.h"
+#include "wsapi_io.h"
 
 namespace kiln::lua {
 
@@ -32,6 +34,26 @@ struct StateConfig {
   std::vector<AppSpec> apps;              // lua (mount point "") and *.lua mounts
 };
 
+// What the request path (wsapi_call.cc) keeps in a state from one request to the next, so a
+// hello-world request allocates no C++ memory, creates no C closure and looks nothing up by
+// name: registry references of its C functions, of the keys it sets and of the table that
+// anchors the header strings; the input read-ahead buffer; vectors whose capacity stays.
+// Nothing here belongs to the app: every request still gets its own wsapi_env table.
+struct CallCache {
+  IoRefs io;
+  int handler = LUA_NOREF;          // MessageHandler
+  int build_env = LUA_NOREF;        // the C functions the request path calls protected
+  int collect_headers = LUA_NOREF;
+  int anchor = LUA_NOREF;           // array of the strings of the headers being sent
+  int anchored = 0;                 // its slots in use (1..anchored), emptied after each request
+  int key_app_path = LUA_NOREF;     // the key strings "APP_PATH", "input" and "error"
+  int key_input = LUA_NOREF;
+  int key_error = LUA_NOREF;
+  std::vector<std::pair<kiln_str, kiln_str>> vars;
+  std::vector<kiln_header> headers;
+  char input_buf[kInputBufferSize];
+};
+
 class LuaState {
  public:
   // Creates a state and loads everything in `config`. On failure returns nullptr and sets
@@ -49,6 +71,8 @@ class LuaState {
   void PushApp(size_t index) const;
   // APP_PATH of app `index`: the directory of its script.
   const std::string& AppPath(size_t index) const { return app_paths_[index]; }
+  // The request path's per-state cache (filled by RegisterWsapiCall when the state is made).
+  CallCache& cache() { return cache_; }
 
   // Counts a finished request and runs a full garbage collection when due: after every
   // request when gc_freq is 0 or 1 (as uWSGI's lua-gc-freq), else every gc_freq requests.
@@ -60,6 +84,7 @@ class LuaState {
   bool RunScript(const std::string& file, const char* option, int results, std::string* error);
 
   lua_State* L_;
+  CallCache cache_;
   std::vector<int> app_refs_;
   std::vector<std::string> app_paths_;
   int64_t since_gc_ = 0;

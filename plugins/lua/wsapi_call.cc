@@ -21,55 +21,75 @@ constexpr int kStatus = 3;   // the app's three results
 constexpr int kHeaders = 4;
 constexpr int kBody = 5;  // above it: the anchor table of the header strings
 
+// The CGI variables BuildEnv gives "" when the request has none, as bits of
+// CallContext::present.
+constexpr const char* kDefaulted[] = {"SCRIPT_NAME", "PATH_INFO", "CONTENT_TYPE", "QUERY_STRING"};
+
 struct CallContext {
   const Host* host;
   kiln_request* r;
   const std::string* app_path;
-  std::vector<std::pair<kiln_str, kiln_str>> vars;
+  CallCache* cache;  // vars and headers: this request's, emptied at its start
   InputStream* input = nullptr;
-  std::vector<kiln_header> headers;
-  std::string problem;  // set by CollectHeaders for a bad header
+  unsigned present = 0;  // which of kDefaulted the request has
+  std::string problem;   // set by CollectHeaders for a bad header
 };
 
 int CollectVar(void* arg, kiln_str name, kiln_str value) {
-  static_cast<CallContext*>(arg)->vars.emplace_back(name, value);
+  auto* ctx = static_cast<CallContext*>(arg);
+  ctx->cache->vars.emplace_back(name, value);
+  // Only names as long as kDefaulted's (9 to 12 characters) are compared.
+  if (name.len >= 9 && name.len <= 12) {
+    std::string_view n(name.ptr, name.len);
+    for (unsigned i = 0; i < std::size(kDefaulted); ++i) {
+      if (n == kDefaulted[i]) {
+        ctx->present |= 1u << i;
+      }
+    }
+  }
   return 0;
 }
 
-void SetField(lua_State* L, std::string_view name, std::string_view value) {
-  lua_pushlstring(L, name.data(), name.size());
-  lua_pushlstring(L, value.data(), value.size());
-  lua_rawset(L, -3);
-}
-
-// Protected: pushes wsapi_env. Every CGI variable (SCRIPT_NAME and PATH_INFO as kiln routed
-// them), SCRIPT_NAME, PATH_INFO, CONTENT_TYPE and QUERY_STRING defaulting to "", APP_PATH,
-// input and error.
+// Protected: pushes wsapi_env, a new table for every request (an app may keep or change its
+// env). Every CGI variable (SCRIPT_NAME and PATH_INFO as kiln routed them), SCRIPT_NAME,
+// PATH_INFO, CONTENT_TYPE and QUERY_STRING defaulting to "", APP_PATH, input and error. The
+// constant keys and the streams' metatable come from registry references, not by name.
 int BuildEnv(lua_State* L) {
   auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
-  lua_createtable(L, 0, static_cast<int>(ctx->vars.size()) + 8);
-  for (const auto& [name, value] : ctx->vars) {
+  CallCache& cache = *ctx->cache;
+  lua_createtable(L, 0, static_cast<int>(cache.vars.size()) + 8);
+  for (const auto& [name, value] : cache.vars) {
     lua_pushlstring(L, name.ptr, name.len);
     lua_pushlstring(L, value.ptr, value.len);
     lua_rawset(L, -3);
   }
-  for (const char* name : {"SCRIPT_NAME", "PATH_INFO", "CONTENT_TYPE", "QUERY_STRING"}) {
-    lua_getfield(L, -1, name);
-    bool absent = lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (absent) {
-      SetField(L, name, "");
+  for (unsigned i = 0; i < std::size(kDefaulted); ++i) {
+    if ((ctx->present & (1u << i)) == 0) {
+      lua_pushstring(L, kDefaulted[i]);
+      lua_pushliteral(L, "");
+      lua_rawset(L, -3);
     }
   }
-  SetField(L, "APP_PATH", *ctx->app_path);
-  ctx->input = PushInput(L, ctx->host, ctx->r);
-  lua_setfield(L, -2, "input");
-  PushErrorStream(L);
-  lua_setfield(L, -2, "error");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.key_app_path);
+  lua_pushlstring(L, ctx->app_path->data(), ctx->app_path->size());
+  lua_rawset(L, -3);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.key_input);
+  ctx->input = PushInput(L, cache.io, ctx->host, ctx->r, cache.input_buf);
+  lua_rawset(L, -3);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.key_error);
+  PushErrorStream(L, cache.io);
+  lua_rawset(L, -3);
   return 1;
 }
 
 bool BadHeaderText(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+// Pops the string at the top of the stack into the next slot of the anchor table. The count
+// grows only once the slot exists, so ReleaseAnchor never creates one.
+void Anchor(lua_State* L, int anchor, CallCache* cache) {
+  lua_rawseti(L, anchor, cache->anchored + 1);
+  ++cache->anchored;
+}
 
 // Adds one header whose value is at the top of the stack (string or number). The name and
 // value are stored in the anchor table so the pointers stay valid whatever the app does to its
@@ -89,18 +109,18 @@ bool AddHeader(lua_State* L, CallContext* ctx, int anchor, int name_idx, const c
     ctx->problem = std::string("header `") + name + "` has a CR or LF in its value";
     return false;
   }
-  int n = static_cast<int>(lua_objlen(L, anchor));
   lua_pushvalue(L, -1);
-  lua_rawseti(L, anchor, n + 1);
-  ctx->headers.push_back(kiln_header{{name, name_len}, {value, value_len}});
+  Anchor(L, anchor, ctx->cache);
+  ctx->cache->headers.push_back(kiln_header{{name, name_len}, {value, value_len}});
   return true;
 }
 
-// Protected: checks the headers table (argument 2) and fills ctx->headers. Returns the anchor
-// table, and false with ctx->problem for a bad header (the caller reports it).
+// Protected: checks the headers table (argument 2) and fills ctx->cache->headers, anchoring
+// every name and value string in the state's anchor table until ReleaseAnchor. Returns the
+// anchor table, and false with ctx->problem for a bad header (the caller reports it).
 int CollectHeaders(lua_State* L) {
   auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
-  lua_newtable(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->cache->anchor);
   int anchor = lua_gettop(L);
   int t = lua_type(L, 2);
   if (t == LUA_TNIL) {
@@ -132,7 +152,7 @@ int CollectHeaders(lua_State* L) {
       return 2;
     }
     lua_pushvalue(L, name_idx);
-    lua_rawseti(L, anchor, static_cast<int>(lua_objlen(L, anchor)) + 1);
+    Anchor(L, anchor, ctx->cache);
     bool ok = true;
     if (lua_istable(L, -1)) {
       // Several values: one header line each, in array order.
@@ -348,18 +368,29 @@ kiln_status Stream(lua_State* L, const Host& host, kiln_request* r, const AppSpe
   return KILN_OK;
 }
 
-}  // namespace
+// Lets go of the strings of the headers just sent (setting array slots to nil allocates
+// nothing, so this cannot raise).
+void ReleaseAnchor(lua_State* L, CallCache& cache) {
+  if (cache.anchored == 0) {
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.anchor);
+  for (int i = 1; i <= cache.anchored; ++i) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pop(L, 1);
+  cache.anchored = 0;
+}
 
-kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const AppSpec& app,
-                       size_t app_index) {
-  lua_State* L = state.L();
-  lua_settop(L, 0);
-  CallContext ctx{&host, r, &state.AppPath(app_index), {}, nullptr, {}, {}};
-  ctx.vars.reserve(host.api->request_var_count(r));
+kiln_status Serve(lua_State* L, LuaState& state, const Host& host, kiln_request* r,
+                  const AppSpec& app, size_t app_index) {
+  CallCache& cache = state.cache();
+  CallContext ctx{&host, r, &state.AppPath(app_index), &cache, nullptr, 0, {}};
   host.api->request_var_each(r, CollectVar, &ctx);
 
-  lua_pushcfunction(L, MessageHandler);
-  lua_pushcfunction(L, BuildEnv);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.handler);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.build_env);
   lua_pushlightuserdata(L, &ctx);
   if (lua_pcall(L, 1, 1, kHandler) != 0) {
     return Fail(host, r, app, ctx, "cannot build wsapi_env: " + PopError(L));
@@ -375,7 +406,7 @@ kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const
   if (!ParseStatus(L, &code, &reason, &problem)) {
     return Fail(host, r, app, ctx, problem);
   }
-  lua_pushcfunction(L, CollectHeaders);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.collect_headers);
   lua_pushlightuserdata(L, &ctx);
   lua_pushvalue(L, kHeaders);
   if (lua_pcall(L, 2, 2, kHandler) != 0) {
@@ -399,7 +430,7 @@ kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const
   if (first == Chunk::kError) {
     return Fail(host, r, app, ctx, problem);
   }
-  if (host.api->response_start(r, code, reason, ctx.headers.data(), ctx.headers.size()) !=
+  if (host.api->response_start(r, code, reason, cache.headers.data(), cache.headers.size()) !=
       KILN_OK) {
     if (first == Chunk::kData) {
       lua_pop(L, 1);
@@ -413,6 +444,38 @@ kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const
     return KILN_OK;
   }
   return Stream(L, host, r, app, ctx, body);
+}
+
+}  // namespace
+
+void RegisterWsapiCall(lua_State* L, CallCache* cache) {
+  auto ref = [L](int* slot) { *slot = luaL_ref(L, LUA_REGISTRYINDEX); };
+  lua_pushcfunction(L, MessageHandler);
+  ref(&cache->handler);
+  lua_pushcfunction(L, BuildEnv);
+  ref(&cache->build_env);
+  lua_pushcfunction(L, CollectHeaders);
+  ref(&cache->collect_headers);
+  lua_createtable(L, 16, 0);
+  ref(&cache->anchor);
+  lua_pushliteral(L, "APP_PATH");
+  ref(&cache->key_app_path);
+  lua_pushliteral(L, "input");
+  ref(&cache->key_input);
+  lua_pushliteral(L, "error");
+  ref(&cache->key_error);
+}
+
+kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const AppSpec& app,
+                       size_t app_index) {
+  lua_State* L = state.L();
+  lua_settop(L, 0);
+  CallCache& cache = state.cache();
+  cache.vars.clear();  // capacity stays: no allocation once the state has seen a request
+  cache.headers.clear();
+  kiln_status st = Serve(L, state, host, r, app, app_index);
+  ReleaseAnchor(L, cache);
+  return st;
 }
 
 }  // namespace kiln::lua

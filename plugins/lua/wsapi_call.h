@@ -9,6 +9,10 @@
 
 namespace kiln::lua {
 
+// Fills `cache` in a new state: references to the request path's C functions, key strings and
+// header anchor table. Raises a Lua error on allocation failure (call it protected).
+void RegisterWsapiCall(lua_State* L, CallCache* cache);
+
 // Serves request `r` with app `app` of `state` (which must be the calling thread's state),
 // the one kiln routed it to (SCRIPT_NAME and PATH_INFO as kiln split them). RETURNS: KILN_OK when answered; KILN_ERROR with a message set through
 // host.SetError (the method and URI, the app's file, what went wrong and, for Lua errors,

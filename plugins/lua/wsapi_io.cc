@@ -15,13 +15,12 @@ struct InputStream {
   bool eof;
   size_t pos;
   size_t len;
-  char buf[8192];
+  char* buf;  // kInputBufferSize bytes, the state's; touched only while r is set
 };
 
 namespace {
 
 constexpr const char* kInputMeta = "kiln.wsapi.input";
-constexpr const char* kErrorKey = "kiln.wsapi.error";
 
 InputStream* CheckInput(lua_State* L) {
   auto* in = static_cast<InputStream*>(luaL_checkudata(L, 1, kInputMeta));
@@ -51,7 +50,7 @@ size_t ReadHost(lua_State* L, InputStream* in, char* dst, size_t cap) {
 
 bool Refill(lua_State* L, InputStream* in) {
   in->pos = 0;
-  in->len = ReadHost(L, in, in->buf, sizeof(in->buf));
+  in->len = ReadHost(L, in, in->buf, kInputBufferSize);
   return in->len > 0;
 }
 
@@ -194,32 +193,34 @@ int ErrorFlush(lua_State* L) {
 
 }  // namespace
 
-void RegisterWsapiIo(lua_State* L, const Host* host) {
+void RegisterWsapiIo(lua_State* L, const Host* host, IoRefs* refs) {
   static const luaL_Reg kInputMethods[] = {{"read", InputRead}, {nullptr, nullptr}};
-  luaL_newmetatable(L, kInputMeta);
+  luaL_newmetatable(L, kInputMeta);  // by name too, for luaL_checkudata
   lua_newtable(L);
   luaL_setfuncs(L, kInputMethods, 0);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, InputToString);
   lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  refs->input_meta = luaL_ref(L, LUA_REGISTRYINDEX);
 
   static const luaL_Reg kErrorMethods[] = {
       {"write", ErrorWrite}, {"flush", ErrorFlush}, {nullptr, nullptr}};
   lua_newtable(L);
   lua_pushlightuserdata(L, const_cast<Host*>(host));
   luaL_setfuncs(L, kErrorMethods, 1);
-  lua_setfield(L, LUA_REGISTRYINDEX, kErrorKey);
+  refs->error_stream = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-InputStream* PushInput(lua_State* L, const Host* host, kiln_request* r) {
+InputStream* PushInput(lua_State* L, const IoRefs& refs, const Host* host, kiln_request* r,
+                       char* buf) {
   auto* in = static_cast<InputStream*>(lua_newuserdata(L, sizeof(InputStream)));
   in->api = host->api;
   in->r = r;
   in->eof = false;
   in->pos = 0;
   in->len = 0;
-  luaL_getmetatable(L, kInputMeta);
+  in->buf = buf;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, refs.input_meta);
   lua_setmetatable(L, -2);
   return in;
 }
@@ -230,6 +231,8 @@ void CloseInput(InputStream* in) {
   }
 }
 
-void PushErrorStream(lua_State* L) { lua_getfield(L, LUA_REGISTRYINDEX, kErrorKey); }
+void PushErrorStream(lua_State* L, const IoRefs& refs) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, refs.error_stream);
+}
 
 }  // namespace kiln::lua

@@ -372,6 +372,105 @@ end
   EXPECT_THAT(r.Body(), HasSubstr("the request it belongs to is over"));
 }
 
+// Each request gets its own wsapi_env: an app that keeps and changes one sees its own values
+// stay, and the next request sees none of the changes.
+TEST_F(LuaPluginTest, AKeptAndChangedEnvDoesNotLeakIntoTheNextRequest) {
+  Start(R"(
+local kept
+return function(env)
+  if env.PATH_INFO == "/keep" then
+    kept = env
+    env.REQUEST_METHOD = "CHANGED"
+    env.EXTRA = "added"
+    env.QUERY_STRING = nil
+    return 200, {}, "kept"
+  end
+  return 200, {}, table.concat({tostring(kept == env), kept.PATH_INFO, kept.REQUEST_METHOD,
+    tostring(kept.QUERY_STRING), env.PATH_INFO, env.REQUEST_METHOD, tostring(env.EXTRA),
+    "[" .. env.QUERY_STRING .. "]", tostring(env.input ~= kept.input)}, " ")
+end
+)");
+  EXPECT_EQ(Get("/keep").Body(), "kept");
+  FakeRequest r = Get("/use");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  EXPECT_EQ(r.Body(), "false /keep CHANGED nil /use GET nil [] true");
+}
+
+// The input read-ahead buffer is the state's: what one request left unread is not the next
+// request's body.
+TEST_F(LuaPluginTest, UnreadBodyOfOneRequestIsNotReadByTheNext) {
+  Start(R"(
+return function(env)
+  if env.PATH_INFO == "/line" then return 200, {}, env.input:read("*l") end
+  return 200, {}, "[" .. tostring(env.input:read("*a")) .. "]"
+end
+)");
+  FakeRequest a = MakeRequest("POST", "/line", "first line\nrest of the first body");
+  ASSERT_EQ(host_.Serve(a), KILN_OK) << host_.error();
+  EXPECT_EQ(a.Body(), "first line");
+  FakeRequest b = MakeRequest("POST", "/all", "second");
+  ASSERT_EQ(host_.Serve(b), KILN_OK) << host_.error();
+  EXPECT_EQ(b.Body(), "[second]");
+}
+
+// The header strings stay valid when the body changes the headers table and collects garbage
+// before its first chunk, request after request (the anchor table is reused).
+TEST_F(LuaPluginTest, HeadersSurviveTheBodyDroppingThemBeforeTheFirstChunk) {
+  Start(R"(
+return function(env)
+  local n = tonumber(env.QUERY_STRING)
+  local headers = {["X-Count"] = n, ["X-Many"] = {}}
+  for i = 1, n do headers["X-Many"][i] = ("v"):rep(i) .. i end
+  return 200, headers, coroutine.wrap(function()
+    for k in pairs(headers) do headers[k] = nil end
+    collectgarbage()
+    collectgarbage()
+    coroutine.yield("body")
+  end)
+end
+)");
+  for (int n : {5, 1, 3}) {
+    FakeRequest r = Get("/?" + std::to_string(n));
+    ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+    EXPECT_THAT(r.HeaderValues("X-Count"), ElementsAre(std::to_string(n)));
+    ASSERT_EQ(r.HeaderValues("X-Many").size(), static_cast<size_t>(n));
+    EXPECT_EQ(r.HeaderValues("X-Many").back(), std::string(n, 'v') + std::to_string(n));
+    EXPECT_EQ(r.Body(), "body");
+  }
+}
+
+// lua-gc-freq = 1 keeps uWSGI's full collection after every request: the garbage of a request
+// is finalized before the next one starts.
+TEST_F(LuaPluginTest, GcFrequencyOneCollectsAfterEveryRequest) {
+  host_.SetOption("lua-gc-freq", "1");
+  Start(R"(
+FINALIZED = 0
+return function(env)
+  local p = newproxy(true)
+  getmetatable(p).__gc = function() FINALIZED = FINALIZED + 1 end
+  return 200, {}, tostring(FINALIZED)
+end
+)");
+  EXPECT_EQ(Get("/").Body(), "0");
+  EXPECT_EQ(Get("/").Body(), "1");
+  EXPECT_EQ(Get("/").Body(), "2");
+}
+
+// Without lua-gc-freq a full collection runs every 100 requests (LuaJIT's incremental collector
+// works in between): a full collection of even a small state costs more than the rest of a
+// hello-world request.
+TEST_F(LuaPluginTest, GcFrequencyDefaultsToAHundredRequests) {
+  ASSERT_EQ(host_.Load(LuaPluginPath()), KILN_OK) << host_.error();
+  const kiln_plugin_desc* d = host_.desc();
+  std::string def;
+  for (size_t i = 0; i < d->option_def_count; ++i) {
+    if (std::string(d->option_defs[i].name) == "lua-gc-freq") {
+      def = d->option_defs[i].default_value;
+    }
+  }
+  EXPECT_EQ(def, "100");
+}
+
 TEST_F(LuaPluginTest, BodyReadFailureIsA500) {
   Start("return function(env) local b = env.input:read(10) return 200, {}, b end\n");
   FakeRequest r = MakeRequest("POST", "/", "0123456789");
