@@ -3,7 +3,9 @@
 // array of strings) and hand them to the host. Every Lua call that can raise runs protected.
 #include "wsapi_call.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,7 +25,8 @@ constexpr int kBody = 5;  // above it: the anchor table of the header strings
 
 // The CGI variables BuildEnv gives "" when the request has none, as bits of
 // CallContext::present.
-constexpr const char* kDefaulted[] = {"SCRIPT_NAME", "PATH_INFO", "CONTENT_TYPE", "QUERY_STRING"};
+constexpr std::string_view kDefaulted[] = {"SCRIPT_NAME", "PATH_INFO", "CONTENT_TYPE",
+                                           "QUERY_STRING"};
 
 struct CallContext {
   const Host* host;
@@ -38,16 +41,31 @@ struct CallContext {
 int CollectVar(void* arg, kiln_str name, kiln_str value) {
   auto* ctx = static_cast<CallContext*>(arg);
   ctx->cache->vars.emplace_back(name, value);
-  // Only names as long as kDefaulted's (9 to 12 characters) are compared.
-  if (name.len >= 9 && name.len <= 12) {
-    std::string_view n(name.ptr, name.len);
-    for (unsigned i = 0; i < std::size(kDefaulted); ++i) {
-      if (n == kDefaulted[i]) {
-        ctx->present |= 1u << i;
-      }
+  std::string_view n(name.ptr, name.len);
+  for (unsigned i = 0; i < std::size(kDefaulted); ++i) {
+    if (n.size() == kDefaulted[i].size() && n == kDefaulted[i]) {
+      ctx->present |= 1u << i;
     }
   }
   return 0;
+}
+
+// Pushes `s`, taken from slot `slot` of the table at `strings` when it holds the same bytes
+// (else interned and stored there). A request's variables come in the same order with mostly
+// the same names and values from one request to the next, so this is mostly a lookup by index
+// and a compare instead of hashing and interning every string; the table holds at most the
+// strings of the state's largest request.
+void PushCached(lua_State* L, int strings, int slot, kiln_str s) {
+  lua_rawgeti(L, strings, slot);
+  size_t len = 0;
+  const char* held = lua_tolstring(L, -1, &len);  // nil (NULL) or a string: never converts
+  if (held != nullptr && len == s.len && std::memcmp(held, s.ptr, len) == 0) {
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushlstring(L, s.ptr, s.len);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, strings, slot);
 }
 
 // Protected: pushes wsapi_env, a new table for every request (an app may keep or change its
@@ -57,15 +75,18 @@ int CollectVar(void* arg, kiln_str name, kiln_str value) {
 int BuildEnv(lua_State* L) {
   auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
   CallCache& cache = *ctx->cache;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.var_strings);
+  int strings = lua_gettop(L);
   lua_createtable(L, 0, static_cast<int>(cache.vars.size()) + 8);
+  int slot = 0;
   for (const auto& [name, value] : cache.vars) {
-    lua_pushlstring(L, name.ptr, name.len);
-    lua_pushlstring(L, value.ptr, value.len);
+    PushCached(L, strings, ++slot, name);
+    PushCached(L, strings, ++slot, value);
     lua_rawset(L, -3);
   }
   for (unsigned i = 0; i < std::size(kDefaulted); ++i) {
     if ((ctx->present & (1u << i)) == 0) {
-      lua_pushstring(L, kDefaulted[i]);
+      lua_pushlstring(L, kDefaulted[i].data(), kDefaulted[i].size());
       lua_pushliteral(L, "");
       lua_rawset(L, -3);
     }
@@ -91,6 +112,20 @@ void Anchor(lua_State* L, int anchor, CallCache* cache) {
   ++cache->anchored;
 }
 
+// The text of `n` as LuaJIT's tostring writes it when n is an integer below 1e14 in magnitude
+// (plain digits, as "%.14g" gives), in the next of the state's number slots; nullptr for other
+// numbers or once the slots are used up (the caller lets Lua convert it).
+const char* IntegerText(CallCache* cache, lua_Number n, size_t* len) {
+  if (cache->numbers_used == std::size(cache->numbers) || !(std::fabs(n) < 1e14) ||
+      std::floor(n) != n || (n == 0 && std::signbit(n))) {
+    return nullptr;
+  }
+  char* out = cache->numbers[cache->numbers_used++];
+  auto res = std::to_chars(out, out + sizeof(cache->numbers[0]), static_cast<int64_t>(n));
+  *len = static_cast<size_t>(res.ptr - out);
+  return out;
+}
+
 // Adds one header whose value is at the top of the stack (string or number). The name and
 // value are stored in the anchor table so the pointers stay valid whatever the app does to its
 // headers table later. Returns false (ctx->problem set) for another type.
@@ -104,7 +139,14 @@ bool AddHeader(lua_State* L, CallContext* ctx, int anchor, int name_idx, const c
   size_t name_len = 0;
   size_t value_len = 0;
   const char* name = lua_tolstring(L, name_idx, &name_len);
-  const char* value = lua_tolstring(L, -1, &value_len);  // numbers become strings here
+  if (t == LUA_TNUMBER) {
+    // Integers (Content-Length = #body) are written in C: no Lua string to make and anchor.
+    if (const char* digits = IntegerText(ctx->cache, lua_tonumber(L, -1), &value_len)) {
+      ctx->cache->headers.push_back(kiln_header{{name, name_len}, {digits, value_len}});
+      return true;
+    }
+  }
+  const char* value = lua_tolstring(L, -1, &value_len);  // other numbers become strings here
   if (BadHeaderText(std::string_view(value, value_len))) {
     ctx->problem = std::string("header `") + name + "` has a CR or LF in its value";
     return false;
@@ -458,6 +500,8 @@ void RegisterWsapiCall(lua_State* L, CallCache* cache) {
   ref(&cache->collect_headers);
   lua_createtable(L, 16, 0);
   ref(&cache->anchor);
+  lua_createtable(L, 32, 0);
+  ref(&cache->var_strings);
   lua_pushliteral(L, "APP_PATH");
   ref(&cache->key_app_path);
   lua_pushliteral(L, "input");
@@ -473,6 +517,7 @@ kiln_status ServeWsapi(LuaState& state, const Host& host, kiln_request* r, const
   CallCache& cache = state.cache();
   cache.vars.clear();  // capacity stays: no allocation once the state has seen a request
   cache.headers.clear();
+  cache.numbers_used = 0;
   kiln_status st = Serve(L, state, host, r, app, app_index);
   ReleaseAnchor(L, cache);
   return st;
