@@ -222,8 +222,8 @@ const kiln_option_def kOptions[] = {
      "A Lua file run in every Lua state at startup, before the apps (repeatable).", 0, nullptr,
      KILN_FIELD(Options, load)},
     {"lua-gc-freq", KILN_OPT_NUMBER, "100",
-     "Run a full Lua garbage collection every N requests; 0 or 1 collect after every request, "
-     "as uWSGI does.",
+     "Run a full Lua garbage collection every N requests (LuaJIT's incremental collector runs "
+     "in between); 0 or 1 collect after every request, uWSGI's default.",
      0, nullptr, KILN_FIELD(Options, gc_freq)},
 };
 const char* const kAliases[] = {"luajit", "lua51", "lua5*"};

@@ -439,6 +439,28 @@ end
   }
 }
 
+// Number header values read as Lua's tostring writes them, integers included (kiln writes
+// those itself).
+TEST_F(LuaPluginTest, NumericHeaderValuesAreWrittenAsTostringWritesThem) {
+  Start(R"(
+return function(env)
+  local values = {14, 0, -7, 1.5, 1e15, 99999999999999, 2^53, -0.0}
+  local seen = {}
+  for i, v in ipairs(values) do seen[i] = tostring(v) end
+  return 200, {["X-N"] = values, ["X-Tostring"] = table.concat(seen, ",")}, "ok"
+end
+)");
+  FakeRequest r = Get("/");
+  ASSERT_EQ(last_status_, KILN_OK) << host_.error();
+  ASSERT_EQ(r.HeaderValues("X-Tostring").size(), 1u);
+  std::string joined;
+  for (const std::string& v : r.HeaderValues("X-N")) {
+    joined += (joined.empty() ? "" : ",") + v;
+  }
+  EXPECT_EQ(joined, r.HeaderValues("X-Tostring")[0]);
+  EXPECT_EQ(joined, "14,0,-7,1.5,1e+15,99999999999999,9.007199254741e+15,-0");
+}
+
 // lua-gc-freq = 1 keeps uWSGI's full collection after every request: the garbage of a request
 // is finalized before the next one starts.
 TEST_F(LuaPluginTest, GcFrequencyOneCollectsAfterEveryRequest) {
