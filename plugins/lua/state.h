@@ -47,10 +47,13 @@ struct CallCache {
   int anchor = LUA_NOREF;           // array of the strings of the headers being sent
   int anchored = 0;                 // its slots in use (1..anchored), emptied after each request
   int var_strings = LUA_NOREF;      // the last request's variable names and values, in order
+  int fill_env = LUA_NOREF;         // the Lua loop that copies them into wsapi_env
   int key_app_path = LUA_NOREF;     // the key strings "APP_PATH", "input" and "error"
   int key_input = LUA_NOREF;
   int key_error = LUA_NOREF;
   std::vector<std::pair<kiln_str, kiln_str>> vars;
+  std::vector<std::string> var_text;  // a copy of var_strings' slots 1..var_slots_set
+  int var_slots_set = 0;
   std::vector<kiln_header> headers;
   char numbers[16][24];  // the text of integer header values, this request's (numbers_used)
   size_t numbers_used = 0;

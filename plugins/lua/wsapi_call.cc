@@ -50,23 +50,29 @@ int CollectVar(void* arg, kiln_str name, kiln_str value) {
   return 0;
 }
 
-// Pushes `s`, taken from slot `slot` of the table at `strings` when it holds the same bytes
-// (else interned and stored there). A request's variables come in the same order with mostly
-// the same names and values from one request to the next, so this is mostly a lookup by index
-// and a compare instead of hashing and interning every string; the table holds at most the
-// strings of the state's largest request.
-void PushCached(lua_State* L, int strings, int slot, kiln_str s) {
-  lua_rawgeti(L, strings, slot);
-  size_t len = 0;
-  const char* held = lua_tolstring(L, -1, &len);  // nil (NULL) or a string: never converts
-  if (held != nullptr && len == s.len && std::memcmp(held, s.ptr, len) == 0) {
+// Makes slot `slot` of the table at `strings` hold `s`. A request's variables come in the same
+// order with mostly the same names and values from one request to the next, so the slot
+// usually holds it already: the C++ copy says so with a compare, and nothing is hashed,
+// interned or stored. The table holds at most the strings of the state's largest request.
+void CacheString(lua_State* L, CallCache& cache, int strings, int slot, kiln_str s) {
+  std::string& held = cache.var_text[static_cast<size_t>(slot - 1)];
+  if (slot <= cache.var_slots_set && held.size() == s.len &&
+      std::memcmp(held.data(), s.ptr, s.len) == 0) {
     return;
   }
-  lua_pop(L, 1);
   lua_pushlstring(L, s.ptr, s.len);
-  lua_pushvalue(L, -1);
   lua_rawseti(L, strings, slot);
+  held.assign(s.ptr, s.len);  // within the capacity after the first requests
+  if (slot > cache.var_slots_set) {
+    cache.var_slots_set = slot;  // slots are filled from 1 up, so 1..slot are set
+  }
 }
+
+// Fills wsapi_env (argument 1) from the string cache (argument 2, names at odd slots and
+// values at even ones, argument 3 of them): a loop the JIT compiles costs less than a C API
+// call per field.
+constexpr char kFillEnv[] = R"(local env, strings, n = ...
+for i = 1, n, 2 do env[strings[i]] = strings[i + 1] end)";
 
 // Protected: pushes wsapi_env, a new table for every request (an app may keep or change its
 // env). Every CGI variable (SCRIPT_NAME and PATH_INFO as kiln routed them), SCRIPT_NAME,
@@ -75,15 +81,19 @@ void PushCached(lua_State* L, int strings, int slot, kiln_str s) {
 int BuildEnv(lua_State* L) {
   auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
   CallCache& cache = *ctx->cache;
+  lua_createtable(L, 0, static_cast<int>(cache.vars.size()) + 8);
+  int env = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cache.fill_env);
+  lua_pushvalue(L, env);
   lua_rawgeti(L, LUA_REGISTRYINDEX, cache.var_strings);
   int strings = lua_gettop(L);
-  lua_createtable(L, 0, static_cast<int>(cache.vars.size()) + 8);
   int slot = 0;
   for (const auto& [name, value] : cache.vars) {
-    PushCached(L, strings, ++slot, name);
-    PushCached(L, strings, ++slot, value);
-    lua_rawset(L, -3);
+    CacheString(L, cache, strings, ++slot, name);
+    CacheString(L, cache, strings, ++slot, value);
   }
+  lua_pushinteger(L, slot);
+  lua_call(L, 3, 0);
   for (unsigned i = 0; i < std::size(kDefaulted); ++i) {
     if ((ctx->present & (1u << i)) == 0) {
       lua_pushlstring(L, kDefaulted[i].data(), kDefaulted[i].size());
@@ -430,6 +440,9 @@ kiln_status Serve(lua_State* L, LuaState& state, const Host& host, kiln_request*
   CallCache& cache = state.cache();
   CallContext ctx{&host, r, &state.AppPath(app_index), &cache, nullptr, 0, {}};
   host.api->request_var_each(r, CollectVar, &ctx);
+  if (cache.var_text.size() < 2 * cache.vars.size()) {
+    cache.var_text.resize(2 * cache.vars.size());  // outside Lua: CacheString only indexes it
+  }
 
   lua_rawgeti(L, LUA_REGISTRYINDEX, cache.handler);
   lua_rawgeti(L, LUA_REGISTRYINDEX, cache.build_env);
@@ -502,6 +515,10 @@ void RegisterWsapiCall(lua_State* L, CallCache* cache) {
   ref(&cache->anchor);
   lua_createtable(L, 32, 0);
   ref(&cache->var_strings);
+  if (luaL_loadbuffer(L, kFillEnv, sizeof(kFillEnv) - 1, "=kiln.wsapi_env") != 0) {
+    lua_error(L);
+  }
+  ref(&cache->fill_env);
   lua_pushliteral(L, "APP_PATH");
   ref(&cache->key_app_path);
   lua_pushliteral(L, "input");

@@ -1,5 +1,6 @@
 // The lua plugin against the fake host: WSAPI apps, their bodies, headers and errors, the
 // options and mount points, with no sockets and no kiln binary.
+#include <map>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -16,6 +17,7 @@ using kiln::testing::MakeRequest;
 using kiln::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string LuaPluginPath() { return KILN_LUA_PLUGIN_PATH; }
 
@@ -394,6 +396,54 @@ end
   FakeRequest r = Get("/use");
   ASSERT_EQ(last_status_, KILN_OK) << host_.error();
   EXPECT_EQ(r.Body(), "false /keep CHANGED nil /use GET nil [] true");
+}
+
+// The plugin reuses the strings of the previous request's variables where they match: requests
+// whose variables differ in number, order and value each see exactly their own.
+TEST_F(LuaPluginTest, EachRequestSeesExactlyItsOwnVariables) {
+  Start(R"(
+return function(env)
+  local lines = {}
+  for k, v in pairs(env) do
+    if type(v) == "string" and k ~= "APP_PATH" then lines[#lines + 1] = k .. "=" .. v end
+  end
+  table.sort(lines)
+  return 200, {}, table.concat(lines, "\n")
+end
+)");
+  auto expected = [](const FakeRequest& r) {
+    std::map<std::string, std::string> vars(r.vars.begin(), r.vars.end());
+    for (const char* name : {"SCRIPT_NAME", "PATH_INFO", "CONTENT_TYPE", "QUERY_STRING"}) {
+      vars.emplace(name, "");
+    }
+    std::string out;
+    for (const auto& [k, v] : vars) {
+      out += (out.empty() ? "" : "\n") + k + "=" + v;
+    }
+    return out;
+  };
+  // 0 and 4 differ only in bytes (same names, order and lengths); 1, 2 and 3 in the number,
+  // order or length of their variables.
+  auto make = [](int which) {
+    const char* targets[] = {"/a?x=1", "/bb?y=22", "/", "/a?x=1", "/b?x=2"};
+    FakeRequest r = MakeRequest(which == 1 ? "POST" : "GET", targets[which],
+                                which == 1 ? "body" : "");
+    if (which == 0 || which == 3 || which == 4) {
+      r.vars.emplace_back("HTTP_X_ONE", which == 0 ? "one" : which == 4 ? "uno" : "");
+      r.vars.emplace_back("HTTP_X_TWO", which == 4 ? "dos" : "two");
+    } else if (which == 1) {
+      r.vars.emplace_back("HTTP_X_TWO", "zwei");
+    }
+    return r;
+  };
+  for (int which : {0, 1, 2, 3, 0, 4, 2}) {
+    FakeRequest r = make(which);
+    ASSERT_EQ(host_.Serve(r), KILN_OK) << host_.error();
+    EXPECT_EQ(r.Body(), expected(r)) << "request " << which;
+    if (which == 2) {
+      EXPECT_THAT(r.Body(), Not(HasSubstr("HTTP_X")));
+    }
+  }
 }
 
 // The input read-ahead buffer is the state's: what one request left unread is not the next
