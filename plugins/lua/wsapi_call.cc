@@ -57,12 +57,12 @@ int CollectVar(void* arg, kiln_str name, kiln_str value) {
 void CacheString(lua_State* L, CallCache& cache, int strings, int slot, kiln_str s) {
   std::string& held = cache.var_text[static_cast<size_t>(slot - 1)];
   if (slot <= cache.var_slots_set && held.size() == s.len &&
-      std::memcmp(held.data(), s.ptr, s.len) == 0) {
+      (s.len == 0 || std::memcmp(held.data(), s.ptr, s.len) == 0)) {
     return;
   }
-  lua_pushlstring(L, s.ptr, s.len);
+  lua_pushlstring(L, s.len == 0 ? "" : s.ptr, s.len);
   lua_rawseti(L, strings, slot);
-  held.assign(s.ptr, s.len);  // within the capacity after the first requests
+  held.assign(s.len == 0 ? "" : s.ptr, s.len);  // within the capacity after the first requests
   if (slot > cache.var_slots_set) {
     cache.var_slots_set = slot;  // slots are filled from 1 up, so 1..slot are set
   }
