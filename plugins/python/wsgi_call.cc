@@ -46,13 +46,8 @@ class EnvKeys {
   // The key's entry, added if there is room; null when the table is full and `k` is new, or
   // on a Python error (then *error is set and so is an exception).
   EnvKey* Get(std::string_view k, bool* error) {
-    size_t i = Hash(k) & (kSlots - 1);
-    for (;; i = (i + 1) & (kSlots - 1)) {
-      uint16_t at = slots_[i];
-      if (at == 0) break;
-      EnvKey& e = entries_[at - 1];
-      if (e.name == k) return &e;
-    }
+    size_t i = 0;
+    if (EnvKey* found = Find(k, &i)) return found;
     if (entries_.size() == kMaxKeys) return nullptr;
     PyObject* key = PyUnicode_DecodeLatin1(k.data(), static_cast<Py_ssize_t>(k.size()), nullptr);
     if (key == nullptr) {
@@ -64,6 +59,12 @@ class EnvKeys {
       Py_DECREF(key);
       *error = true;
       return nullptr;
+    }
+    // Probe again: another request thread of this interpreter may have run in between (the
+    // calls above could let it have the GIL) and added this name or taken the slot.
+    if (EnvKey* found = Find(k, &i); found != nullptr || entries_.size() == kMaxKeys) {
+      Py_DECREF(key);
+      return found;
     }
     EnvKey& e = entries_.emplace_back();
     e.name = std::string(k);
@@ -82,6 +83,17 @@ class EnvKeys {
   }
 
  private:
+  // The entry named `k`, or null with *slot set to the empty slot where it would go.
+  EnvKey* Find(std::string_view k, size_t* slot) {
+    size_t i = Hash(k) & (kSlots - 1);
+    for (; slots_[i] != 0; i = (i + 1) & (kSlots - 1)) {
+      EnvKey& e = entries_[slots_[i] - 1];
+      if (e.name == k) return &e;
+    }
+    *slot = i;
+    return nullptr;
+  }
+
   // Mixes the first and last eight bytes and the length: CGI names differ at their ends
   // (HTTP_ACCEPT_ENCODING, HTTP_ACCEPT_LANGUAGE), and a probe settles the rest.
   size_t Hash(std::string_view k) const {
