@@ -762,12 +762,10 @@ kiln_status Serve(kiln_request* r, const App* app) {
   call.r = r;
   PyObject* env = BuildEnviron(w, r);
   PyObject* input = NewInput(r);
-  PyObject* errors = NewErrorStream();
   StartResponseObject* sr = TakeStartResponse(w, &call);
   kiln_status st = KILN_OK;
-  if (env == nullptr || input == nullptr || errors == nullptr || sr == nullptr ||
-      PyDict_SetItem(env, w.key_input, input) != 0 ||
-      PyDict_SetItem(env, w.key_errors, errors) != 0) {
+  if (env == nullptr || input == nullptr || sr == nullptr ||
+      PyDict_SetItem(env, w.key_input, input) != 0) {
     st = Fail(*app, &call, "while building environ");
   } else {
     PyObject* args[] = {env, reinterpret_cast<PyObject*>(sr)};
@@ -781,7 +779,6 @@ kiln_status Serve(kiln_request* r, const App* app) {
   }
   if (sr != nullptr) ReleaseStartResponse(w, sr);
   DetachInput(input);
-  Py_XDECREF(errors);
   Py_XDECREF(input);
   Py_XDECREF(env);
   return st;
@@ -806,6 +803,8 @@ bool BuildTemplate(Interp* in, std::string* error) {
             PyDict_SetItemString(t, "wsgi.input_terminated", Py_True) == 0 &&
             PyDict_SetItem(t, in->wsgi->key_script_name, empty) == 0 &&
             PyDict_SetItemString(t, "QUERY_STRING", empty) == 0 &&
+            // one wsgi.errors object per interpreter, so it is part of every environ's start
+            PyDict_SetItem(t, in->wsgi->key_errors, in->error_stream) == 0 &&
             (!s.file_wrapper || PyDict_SetItemString(t, "wsgi.file_wrapper",
                                                      in->file_wrapper) == 0);
   Py_XDECREF(version);
