@@ -386,12 +386,6 @@ void SetError(std::string_view message) {
 
 bool InterpreterReady() { return Rt().ready; }
 PyObject* FileWrapperType() { return CurrentInterp()->file_wrapper; }
-PyObject* NewErrorStream() {
-  PyObject* stream = CurrentInterp()->error_stream;
-  Py_XINCREF(stream);
-  return stream;
-}
-
 bool EnsureInterpreter(std::string* error) {
   Runtime& rt = Rt();
   if (rt.ready) return true;

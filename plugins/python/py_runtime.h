@@ -127,9 +127,9 @@ std::vector<std::string> CheckImportsInChild(const std::vector<const App*>& apps
 
 // Current Python exception as a traceback text, clearing it ("" when none is set).
 std::string FetchTraceback();
-// The current interpreter's FileWrapper class (borrowed) and wsgi.errors object (new ref).
+// The current interpreter's FileWrapper class (borrowed). Its wsgi.errors object is
+// Interp::error_stream, in every environ through the template (wsgi_call.cc).
 PyObject* FileWrapperType();
-PyObject* NewErrorStream();
 
 // Pure helpers, exposed for reuse.
 // True when `target` of a mount looks like a Python app (module:callable, *.py, *.wsgi,

@@ -9,19 +9,117 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <structmember.h>
+
+#include <array>
 #include <atomic>
+#include <cstdint>
+#include <cstring>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace kiln::python {
 
-// The objects requests need, one set per interpreter (types and dicts belong to the
-// interpreter that made them).
+// One environ key kiln has seen in this interpreter: its interned str (hash computed once, so
+// dict insertion and the app's lookups by literal skip hashing and compare by identity) and,
+// for keys whose values repeat from request to request (method, protocol, host, user agent),
+// the last value's str, handed out again while the bytes match.
+struct EnvKey {
+  std::string name;
+  PyObject* key = nullptr;
+  PyObject* value = nullptr;  // last value; only for keys with `cache_value`
+  bool cache_value = false;
+  enum Role : unsigned char { kNone, kHttps, kRequestScheme, kUwsgiScheme } role = kNone;
+};
+
+// The environ keys of one interpreter: a fixed open-addressing table filled with the common CGI
+// names up front and with the other names requests bring (HTTP_X_*) until it holds kMaxKeys;
+// names beyond that are decoded per request as before. The hash is seeded per table, so a
+// client cannot aim header names at one probe chain.
+class EnvKeys {
+ public:
+  static constexpr size_t kMaxKeys = 256;
+  static constexpr size_t kSlots = 512;  // power of two, at most half full
+
+  EnvKeys() : seed_(reinterpret_cast<uintptr_t>(this) | 1) { entries_.reserve(kMaxKeys); }
+
+  // The key's entry, added if there is room; null when the table is full and `k` is new, or
+  // on a Python error (then *error is set and so is an exception).
+  EnvKey* Get(std::string_view k, bool* error) {
+    size_t i = 0;
+    if (EnvKey* found = Find(k, &i)) return found;
+    if (entries_.size() == kMaxKeys) return nullptr;
+    PyObject* key = PyUnicode_DecodeLatin1(k.data(), static_cast<Py_ssize_t>(k.size()), nullptr);
+    if (key == nullptr) {
+      *error = true;
+      return nullptr;
+    }
+    PyUnicode_InternInPlace(&key);
+    if (PyObject_Hash(key) == -1) {
+      Py_DECREF(key);
+      *error = true;
+      return nullptr;
+    }
+    // Probe again: another request thread of this interpreter may have run in between (the
+    // calls above could let it have the GIL) and added this name or taken the slot.
+    if (EnvKey* found = Find(k, &i); found != nullptr || entries_.size() == kMaxKeys) {
+      Py_DECREF(key);
+      return found;
+    }
+    EnvKey& e = entries_.emplace_back();
+    e.name = std::string(k);
+    e.key = key;
+    slots_[i] = static_cast<uint16_t>(entries_.size());
+    return &e;
+  }
+
+  void Clear() {
+    for (EnvKey& e : entries_) {
+      Py_XDECREF(e.key);
+      Py_XDECREF(e.value);
+    }
+    entries_.clear();
+    slots_.fill(0);
+  }
+
+ private:
+  // The entry named `k`, or null with *slot set to the empty slot where it would go.
+  EnvKey* Find(std::string_view k, size_t* slot) {
+    size_t i = Hash(k) & (kSlots - 1);
+    for (; slots_[i] != 0; i = (i + 1) & (kSlots - 1)) {
+      EnvKey& e = entries_[slots_[i] - 1];
+      if (e.name == k) return &e;
+    }
+    *slot = i;
+    return nullptr;
+  }
+
+  // Mixes the first and last eight bytes and the length: CGI names differ at their ends
+  // (HTTP_ACCEPT_ENCODING, HTTP_ACCEPT_LANGUAGE), and a probe settles the rest.
+  size_t Hash(std::string_view k) const {
+    uint64_t a = 0, b = 0;
+    if (k.size() >= 8) {
+      std::memcpy(&a, k.data(), 8);
+      std::memcpy(&b, k.data() + k.size() - 8, 8);
+    } else if (!k.empty()) {
+      std::memcpy(&a, k.data(), k.size());
+    }
+    uint64_t h = (a ^ seed_) * 0x9E3779B97F4A7C15ull;
+    h ^= (b + k.size()) * 0xC2B2AE3D27D4EB4Full;
+    return static_cast<size_t>(h ^ (h >> 32));
+  }
+
+  uint64_t seed_;
+  std::vector<EnvKey> entries_;           // never grows past kMaxKeys: pointers stay valid
+  std::array<uint16_t, kSlots> slots_{};  // index + 1 into entries_, 0 = empty
+};
+
+// The objects requests need, one set per interpreter (types, strs and dicts belong to the
+// interpreter that made them; sub-interpreters each have their own WsgiState).
 struct WsgiState {
   PyTypeObject* start_response_type = nullptr;
   PyObject* env_template = nullptr;  // environ entries every request starts with
-  std::unordered_map<std::string_view, PyObject*> keys;  // interned CGI names
+  EnvKeys keys;
   PyObject* key_script_name = nullptr;
   PyObject* key_path_info = nullptr;
   PyObject* key_url_scheme = nullptr;
@@ -29,6 +127,10 @@ struct WsgiState {
   PyObject* key_errors = nullptr;
   PyObject* http = nullptr;
   PyObject* https = nullptr;
+  PyObject* str_close = nullptr;
+  // A start_response object no app kept after its request, ready for the next one (with its
+  // bound write()): reused only when nothing but this slot refers to either.
+  PyObject* spare_start_response = nullptr;
 };
 
 namespace {
@@ -38,24 +140,57 @@ struct Call {
   kiln_request* r = nullptr;
   PyObject* status = nullptr;   // validated str "NNN Reason"
   int code = 0;
-  PyObject* headers = nullptr;  // list of validated (str, str) tuples
+  // The validated (name, value) tuples start_response was given, each a strong reference
+  // (tuples are immutable, so changing the app's list afterwards does not reach the response;
+  // no list or tuple is copied). Most responses fit `inline_headers`.
+  static constexpr Py_ssize_t kInline = 16;
+  PyObject* inline_headers[kInline];
+  std::vector<PyObject*> more_headers;
+  PyObject** headers = nullptr;
+  Py_ssize_t n_headers = 0;
   bool headers_sent = false;
+
+  void ClearHeaders() {
+    for (Py_ssize_t i = 0; i < n_headers; ++i) Py_DECREF(headers[i]);
+    n_headers = 0;
+  }
+  ~Call() {
+    ClearHeaders();
+    Py_XDECREF(status);
+  }
 };
 
 struct StartResponseObject {
   PyObject_HEAD
-  Call* call;  // null once the request is over
+  Call* call;            // null once the request is over
+  PyObject* write;       // its bound write(), made once (refers back to this object)
+  vectorcallfunc vectorcall;
 };
 
-constexpr const char* kCommonKeys[] = {
-    "REQUEST_METHOD", "REQUEST_URI", "PATH_INFO", "QUERY_STRING", "SCRIPT_NAME",
-    "SERVER_PROTOCOL", "SERVER_NAME", "SERVER_PORT", "REMOTE_ADDR", "REMOTE_PORT",
-    "CONTENT_TYPE", "CONTENT_LENGTH", "DOCUMENT_ROOT", "REQUEST_SCHEME", "HTTPS",
-    "HTTP_HOST", "HTTP_USER_AGENT", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING",
-    "HTTP_ACCEPT_LANGUAGE", "HTTP_CONNECTION", "HTTP_COOKIE", "HTTP_REFERER",
-    "HTTP_CACHE_CONTROL", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
-    "HTTP_X_REAL_IP", "HTTP_AUTHORIZATION", "HTTP_ORIGIN", "HTTP_UPGRADE_INSECURE_REQUESTS",
-    "HTTP_PRAGMA", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "UWSGI_SCHEME"};
+// The CGI names every interpreter's key table starts with. `cache_value` marks those whose
+// values usually repeat from request to request (never credentials: a value kept for the next
+// request stays in memory, and comparing against it must not tell one client another's).
+struct CommonKey {
+  const char* name;
+  bool cache_value;
+  EnvKey::Role role = EnvKey::kNone;
+};
+constexpr CommonKey kCommonKeys[] = {
+    {"REQUEST_METHOD", true}, {"REQUEST_URI", false}, {"PATH_INFO", false},
+    {"QUERY_STRING", false}, {"SCRIPT_NAME", true}, {"SERVER_PROTOCOL", true},
+    {"SERVER_NAME", true}, {"SERVER_PORT", true}, {"REMOTE_ADDR", true},
+    {"REMOTE_PORT", false}, {"CONTENT_TYPE", true}, {"CONTENT_LENGTH", false},
+    {"DOCUMENT_ROOT", true}, {"REQUEST_SCHEME", true, EnvKey::kRequestScheme},
+    {"HTTPS", true, EnvKey::kHttps}, {"HTTP_HOST", true}, {"HTTP_USER_AGENT", true},
+    {"HTTP_ACCEPT", true}, {"HTTP_ACCEPT_ENCODING", true}, {"HTTP_ACCEPT_LANGUAGE", true},
+    {"HTTP_CONNECTION", true}, {"HTTP_COOKIE", false}, {"HTTP_REFERER", false},
+    {"HTTP_CACHE_CONTROL", true}, {"HTTP_X_FORWARDED_FOR", false},
+    {"HTTP_X_FORWARDED_PROTO", true}, {"HTTP_X_REAL_IP", false},
+    {"HTTP_AUTHORIZATION", false}, {"HTTP_ORIGIN", true},
+    {"HTTP_UPGRADE_INSECURE_REQUESTS", true}, {"HTTP_PRAGMA", true},
+    {"HTTP_IF_NONE_MATCH", false}, {"HTTP_IF_MODIFIED_SINCE", false},
+    {"HTTP_SEC_FETCH_DEST", true}, {"HTTP_SEC_FETCH_MODE", true}, {"HTTP_SEC_FETCH_SITE", true},
+    {"UWSGI_SCHEME", true, EnvKey::kUwsgiScheme}};
 
 const kiln_host_api* Api() { return TheHost().api; }
 kiln_str Str(std::string_view s) { return kiln_str{s.data(), s.size()}; }
@@ -115,53 +250,64 @@ bool ValidHeaderValue(std::string_view value) {
   return true;
 }
 
-// A new list of (name, value) str tuples, or null with an exception naming the bad header.
-PyObject* ValidHeaders(PyObject* headers) {
+// Checks the app's header list; true when every item is a (str, str) tuple of latin-1 text
+// without CR, LF or NUL (and a token-ish name), else false with an exception naming the item.
+bool ValidHeaders(PyObject* headers) {
   if (!PyList_Check(headers)) {
-    return PyErr_Format(PyExc_TypeError, "WSGI response headers must be a list of (name, "
-                        "value) tuples, not %s", Py_TYPE(headers)->tp_name);
+    PyErr_Format(PyExc_TypeError, "WSGI response headers must be a list of (name, value) "
+                 "tuples, not %s", Py_TYPE(headers)->tp_name);
+    return false;
   }
   Py_ssize_t n = PyList_GET_SIZE(headers);
-  PyObject* out = PyList_New(n);
-  if (out == nullptr) return nullptr;
   for (Py_ssize_t i = 0; i < n; ++i) {
     PyObject* item = PyList_GET_ITEM(headers, i);
     std::string_view name, value;
     if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
-      Py_DECREF(out);
-      return PyErr_Format(PyExc_TypeError, "WSGI response header %zd is %R, not a (name, "
-                          "value) tuple of str", i, item);
+      PyErr_Format(PyExc_TypeError, "WSGI response header %zd is %R, not a (name, value) tuple "
+                   "of str", i, item);
+      return false;
     }
-    PyObject* k = PyTuple_GET_ITEM(item, 0);
-    PyObject* v = PyTuple_GET_ITEM(item, 1);
-    if (!Latin1View(k, &name) || !Latin1View(v, &value)) {
-      Py_DECREF(out);
-      return PyErr_Format(PyExc_TypeError, "WSGI response header %R: name and value must be "
-                          "latin-1 str", item);
+    if (!Latin1View(PyTuple_GET_ITEM(item, 0), &name) ||
+        !Latin1View(PyTuple_GET_ITEM(item, 1), &value)) {
+      PyErr_Format(PyExc_TypeError, "WSGI response header %R: name and value must be latin-1 "
+                   "str", item);
+      return false;
     }
     if (!ValidHeaderName(name) || !ValidHeaderValue(value)) {
-      Py_DECREF(out);
-      return PyErr_Format(PyExc_ValueError, "WSGI response header %R holds a character not "
-                          "allowed there (CR, LF, NUL, or space/colon in the name)", item);
+      PyErr_Format(PyExc_ValueError, "WSGI response header %R holds a character not allowed "
+                   "there (CR, LF, NUL, or space/colon in the name)", item);
+      return false;
     }
-    PyObject* pair = PyTuple_Pack(2, k, v);
-    if (pair == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyList_SET_ITEM(out, i, pair);
   }
-  return out;
+  return true;
 }
 
-PyObject* StartResponseCall(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"status", "headers", "exc_info", nullptr};
-  PyObject *status = nullptr, *headers = nullptr, *exc_info = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response",
-                                   const_cast<char**>(kwlist), &status, &headers, &exc_info)) {
-    return nullptr;
+// Keeps a strong reference to each tuple of the (validated) list, replacing earlier headers.
+void KeepHeaders(Call* call, PyObject* headers) {
+  call->ClearHeaders();
+  Py_ssize_t n = PyList_GET_SIZE(headers);
+  call->headers = call->inline_headers;
+  if (n > Call::kInline) {
+    call->more_headers.resize(static_cast<size_t>(n));
+    call->headers = call->more_headers.data();
   }
-  Call* call = reinterpret_cast<StartResponseObject*>(self)->call;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PyList_GET_ITEM(headers, i);
+    Py_INCREF(item);
+    call->headers[i] = item;
+  }
+  call->n_headers = n;
+}
+
+PyObject* WriteMethod(PyObject* self, PyObject* data);
+
+PyMethodDef kStartResponseMethods[] = {
+    {"write", WriteMethod, METH_O, "write(data): the WSGI write() callable (bytes only)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyObject* StartResponse(StartResponseObject* self, PyObject* status, PyObject* headers,
+                        PyObject* exc_info) {
+  Call* call = self->call;
   if (call == nullptr) {
     return PyErr_Format(PyExc_RuntimeError, "start_response called after its request ended");
   }
@@ -184,14 +330,56 @@ PyObject* StartResponseCall(PyObject* self, PyObject* args, PyObject* kwargs) {
                         "start_response called a second time without exc_info");
   }
   int code = 0;
-  if (!ValidStatus(status, &code)) return nullptr;
-  PyObject* valid = ValidHeaders(headers);
-  if (valid == nullptr) return nullptr;
+  if (!ValidStatus(status, &code) || !ValidHeaders(headers)) return nullptr;
+  if (self->write == nullptr) {
+    // The bound write(), made directly rather than looked up by name on every call.
+    self->write = PyCMethod_New(&kStartResponseMethods[0], reinterpret_cast<PyObject*>(self),
+                                nullptr, nullptr);
+    if (self->write == nullptr) return nullptr;
+  }
+  KeepHeaders(call, headers);
   Py_INCREF(status);
   Py_XSETREF(call->status, status);
-  Py_XSETREF(call->headers, valid);
   call->code = code;
-  return PyObject_GetAttrString(self, "write");
+  Py_INCREF(self->write);
+  return self->write;
+}
+
+// start_response(status, headers, exc_info=None) through vectorcall: the app's call passes its
+// arguments on the stack, with no argument tuple to build and parse.
+PyObject* StartResponseVectorcall(PyObject* self, PyObject* const* args, size_t nargsf,
+                                  PyObject* kwnames) {
+  static const char* const kNames[] = {"status", "headers", "exc_info"};
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs > 3) {
+    return PyErr_Format(PyExc_TypeError,
+                        "start_response() takes at most 3 arguments (%zd given)", nargs);
+  }
+  PyObject* a[3] = {nullptr, nullptr, nullptr};
+  for (Py_ssize_t i = 0; i < nargs; ++i) a[i] = args[i];
+  Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t j = 0; j < nkw; ++j) {
+    PyObject* name = PyTuple_GET_ITEM(kwnames, j);
+    int k = 0;
+    while (k < 3 && PyUnicode_CompareWithASCIIString(name, kNames[k]) != 0) ++k;
+    if (k == 3) {
+      return PyErr_Format(PyExc_TypeError,
+                          "start_response() got an unexpected keyword argument %R", name);
+    }
+    if (a[k] != nullptr) {
+      return PyErr_Format(PyExc_TypeError,
+                          "start_response() got multiple values for argument '%s'", kNames[k]);
+    }
+    a[k] = args[nargs + j];
+  }
+  for (int k = 0; k < 2; ++k) {
+    if (a[k] == nullptr) {
+      return PyErr_Format(PyExc_TypeError,
+                          "start_response() missing required argument '%s'", kNames[k]);
+    }
+  }
+  return StartResponse(reinterpret_cast<StartResponseObject*>(self), a[0], a[1],
+                       a[2] != nullptr ? a[2] : Py_None);
 }
 
 bool SendHeaders(Call* call) {
@@ -201,20 +389,20 @@ bool SendHeaders(Call* call) {
                     "the application sent body data without calling start_response first");
     return false;
   }
-  // The views point into the header strings `call->headers` owns until the call ends; the
+  // The views point into the header strings `call->headers` holds until the call ends; the
   // host copies them out in response_start. Most responses fit the stack array; a longer list
   // takes a vector (no thread_local: the plugin keeps no TLS segment, see interpreters.cc).
   constexpr Py_ssize_t kOnStack = 32;
   kiln_header on_stack[kOnStack];
   std::vector<kiln_header> on_heap;
-  Py_ssize_t n = PyList_GET_SIZE(call->headers);
+  Py_ssize_t n = call->n_headers;
   kiln_header* hs = on_stack;
   if (n > kOnStack) {
     on_heap.resize(static_cast<size_t>(n));
     hs = on_heap.data();
   }
   for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* pair = PyList_GET_ITEM(call->headers, i);
+    PyObject* pair = call->headers[i];
     std::string_view name, value;
     Latin1View(PyTuple_GET_ITEM(pair, 0), &name);
     Latin1View(PyTuple_GET_ITEM(pair, 1), &value);
@@ -267,53 +455,112 @@ PyObject* WriteMethod(PyObject* self, PyObject* data) {
 }
 
 void StartResponseDealloc(PyObject* self) {
+  // `write` refers to this object, so it is gone by now (ReleaseStartResponse clears it).
+  Py_CLEAR(reinterpret_cast<StartResponseObject*>(self)->write);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
 }
 
-PyMethodDef kStartResponseMethods[] = {
-    {"write", WriteMethod, METH_O, "write(data): the WSGI write() callable (bytes only)."},
-    {nullptr, nullptr, 0, nullptr}};
+PyMemberDef kStartResponseMembers[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(StartResponseObject, vectorcall), READONLY,
+     nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
 
 PyType_Slot kStartResponseSlots[] = {
-    {Py_tp_call, reinterpret_cast<void*>(StartResponseCall)},
+    {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
+    {Py_tp_members, kStartResponseMembers},
     {Py_tp_dealloc, reinterpret_cast<void*>(StartResponseDealloc)},
     {Py_tp_methods, kStartResponseMethods},
     {Py_tp_doc, const_cast<char*>("start_response(status, headers, exc_info=None)")},
     {0, nullptr}};
 
 PyType_Spec kStartResponseSpec = {"kiln.StartResponse", sizeof(StartResponseObject), 0,
-                                  Py_TPFLAGS_DEFAULT, kStartResponseSlots};
+                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+                                  kStartResponseSlots};
+
+// A start_response object for one request: the interpreter's spare if there is one.
+StartResponseObject* TakeStartResponse(WsgiState& w, Call* call) {
+  auto* sr = reinterpret_cast<StartResponseObject*>(w.spare_start_response);
+  w.spare_start_response = nullptr;
+  if (sr == nullptr) {
+    sr = PyObject_New(StartResponseObject, w.start_response_type);
+    if (sr == nullptr) return nullptr;
+    sr->write = nullptr;
+    sr->vectorcall = StartResponseVectorcall;
+  }
+  sr->call = call;
+  return sr;
+}
+
+// Ends `sr`'s request. It becomes the spare when the app kept neither it nor its write();
+// otherwise it stays with the app, detached (calls raise), and the next request gets a new one.
+void ReleaseStartResponse(WsgiState& w, StartResponseObject* sr) {
+  sr->call = nullptr;
+  Py_ssize_t ours = sr->write != nullptr ? 2 : 1;  // this reference and the one from write
+  if (w.spare_start_response == nullptr && Py_REFCNT(sr) == ours &&
+      (sr->write == nullptr || Py_REFCNT(sr->write) == 1)) {
+    w.spare_start_response = reinterpret_cast<PyObject*>(sr);
+    return;
+  }
+  Py_CLEAR(sr->write);  // breaks the cycle; a write() the app kept keeps `sr` alive itself
+  Py_DECREF(sr);
+}
 
 // ---- environ ----
 
 struct EnvBuild {
-  const WsgiState* w;
+  WsgiState* w;
   PyObject* env;
   bool failed = false;
   std::string_view https, request_scheme, uwsgi_scheme;
 };
 
+// Values longer than this are not kept for the next request (a cookie-sized value rarely
+// repeats, and the comparison would cost more than it saves).
+constexpr size_t kMaxCachedValue = 256;
+
+// The str for value `v` of key `e` (new reference): the key's last value again while the bytes
+// match, else a new str, which becomes the last value if the key keeps one.
+PyObject* Value(EnvKey* e, std::string_view v) {
+  if (e == nullptr || !e->cache_value) return Latin1(v);
+  PyObject* last = e->value;
+  if (last != nullptr && static_cast<size_t>(PyUnicode_GET_LENGTH(last)) == v.size() &&
+      std::memcmp(PyUnicode_1BYTE_DATA(last), v.data(), v.size()) == 0) {
+    Py_INCREF(last);
+    return last;
+  }
+  PyObject* s = Latin1(v);
+  if (s != nullptr && v.size() <= kMaxCachedValue) {
+    Py_INCREF(s);
+    Py_XSETREF(e->value, s);
+  }
+  return s;
+}
+
 int AddVar(void* arg, kiln_str name, kiln_str value) {
   auto* b = static_cast<EnvBuild*>(arg);
   std::string_view k = View(name), v = View(value);
-  if (k == "HTTPS") b->https = v;
-  else if (k == "REQUEST_SCHEME") b->request_scheme = v;
-  else if (k == "UWSGI_SCHEME") b->uwsgi_scheme = v;
-  PyObject* key = nullptr;
-  auto it = b->w->keys.find(k);
-  if (it != b->w->keys.end()) {
-    key = it->second;
-    Py_INCREF(key);
+  EnvKey* e = b->w->keys.Get(k, &b->failed);
+  if (b->failed) return 1;
+  PyObject* key = nullptr;  // borrowed from the table, or new
+  PyObject* made = nullptr;
+  if (e != nullptr) {
+    key = e->key;
+    switch (e->role) {
+      case EnvKey::kHttps: b->https = v; break;
+      case EnvKey::kRequestScheme: b->request_scheme = v; break;
+      case EnvKey::kUwsgiScheme: b->uwsgi_scheme = v; break;
+      case EnvKey::kNone: break;
+    }
   } else {
-    key = Latin1(k);
+    key = made = Latin1(k);  // the table is full: a name for this request only
   }
-  PyObject* val = Latin1(v);
+  PyObject* val = Value(e, v);
   if (key == nullptr || val == nullptr || PyDict_SetItem(b->env, key, val) != 0) {
     b->failed = true;
   }
-  Py_XDECREF(key);
+  Py_XDECREF(made);
   Py_XDECREF(val);
   return b->failed ? 1 : 0;
 }
@@ -335,7 +582,7 @@ bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
 
 // The environ dict, or null with an exception set.
 // SCRIPT_NAME and PATH_INFO are as kiln routed them (manage-script-name split them already).
-PyObject* BuildEnviron(const WsgiState& w, kiln_request* r) {
+PyObject* BuildEnviron(WsgiState& w, kiln_request* r) {
   EnvBuild b;
   b.w = &w;
   b.env = PyDict_Copy(w.env_template);
@@ -467,17 +714,22 @@ bool IterateBody(Call* call, PyObject* result) {
 }
 
 // Calls result.close() if it has one, keeping any exception already pending.
-bool CloseResult(PyObject* result) {
+bool CloseResult(const WsgiState& w, PyObject* result) {
   PyObject *t, *v, *tb;
   PyErr_Fetch(&t, &v, &tb);
   bool ok = true;
   // A list or tuple (the usual return of a small app) has no close(); asking builds and clears
   // an AttributeError, which was the costliest step of a hello-world request.
-  if (!PyList_CheckExact(result) && !PyTuple_CheckExact(result) &&
-      PyObject_HasAttrString(result, "close")) {
-    PyObject* r = PyObject_CallMethod(result, "close", nullptr);
-    ok = r != nullptr;
-    Py_XDECREF(r);
+  if (!PyList_CheckExact(result) && !PyTuple_CheckExact(result)) {
+    PyObject* close = PyObject_GetAttr(result, w.str_close);
+    if (close == nullptr) {
+      PyErr_Clear();  // no close(): nothing to call
+    } else {
+      PyObject* r = PyObject_CallNoArgs(close);
+      Py_DECREF(close);
+      ok = r != nullptr;
+      Py_XDECREF(r);
+    }
   }
   if (t != nullptr) {
     if (!ok) PyErr_Clear();  // the first error is the one to report
@@ -486,7 +738,7 @@ bool CloseResult(PyObject* result) {
   return ok;
 }
 
-kiln_status Consume(const App& app, Call* call, PyObject* result) {
+kiln_status Consume(const WsgiState& w, const App& app, Call* call, PyObject* result) {
   bool ok = IterateBody(call, result);
   if (ok && !call->headers_sent) {
     if (call->status == nullptr) {
@@ -497,7 +749,7 @@ kiln_status Consume(const App& app, Call* call, PyObject* result) {
       ok = SendHeaders(call);  // an empty body
     }
   }
-  bool closed = CloseResult(result);
+  bool closed = CloseResult(w, result);
   if (!ok) return Fail(app, call, "while sending the response");
   if (!closed) return Fail(app, call, "in the response's close()");
   return KILN_OK;
@@ -505,37 +757,30 @@ kiln_status Consume(const App& app, Call* call, PyObject* result) {
 
 // Calls `app` for one request; the GIL is held in the app's interpreter.
 kiln_status Serve(kiln_request* r, const App* app) {
-  const WsgiState& w = *app->interp->wsgi;
+  WsgiState& w = *app->interp->wsgi;
   Call call;
   call.r = r;
   PyObject* env = BuildEnviron(w, r);
   PyObject* input = NewInput(r);
-  PyObject* errors = NewErrorStream();
-  auto* sr = PyObject_New(StartResponseObject, w.start_response_type);
-  if (sr != nullptr) sr->call = &call;
+  StartResponseObject* sr = TakeStartResponse(w, &call);
   kiln_status st = KILN_OK;
-  if (env == nullptr || input == nullptr || errors == nullptr || sr == nullptr ||
-      PyDict_SetItem(env, w.key_input, input) != 0 ||
-      PyDict_SetItem(env, w.key_errors, errors) != 0) {
+  if (env == nullptr || input == nullptr || sr == nullptr ||
+      PyDict_SetItem(env, w.key_input, input) != 0) {
     st = Fail(*app, &call, "while building environ");
   } else {
-    PyObject* result = PyObject_CallFunctionObjArgs(app->callable, env,
-                                                    reinterpret_cast<PyObject*>(sr), nullptr);
+    PyObject* args[] = {env, reinterpret_cast<PyObject*>(sr)};
+    PyObject* result = PyObject_Vectorcall(app->callable, args, 2, nullptr);
     if (result == nullptr) {
       st = Fail(*app, &call, "while calling the application");
     } else {
-      st = Consume(*app, &call, result);
+      st = Consume(w, *app, &call, result);
       Py_DECREF(result);
     }
   }
-  if (sr != nullptr) sr->call = nullptr;
+  if (sr != nullptr) ReleaseStartResponse(w, sr);
   DetachInput(input);
-  Py_XDECREF(reinterpret_cast<PyObject*>(sr));
-  Py_XDECREF(errors);
   Py_XDECREF(input);
   Py_XDECREF(env);
-  Py_XDECREF(call.status);
-  Py_XDECREF(call.headers);
   return st;
 }
 
@@ -558,6 +803,8 @@ bool BuildTemplate(Interp* in, std::string* error) {
             PyDict_SetItemString(t, "wsgi.input_terminated", Py_True) == 0 &&
             PyDict_SetItem(t, in->wsgi->key_script_name, empty) == 0 &&
             PyDict_SetItemString(t, "QUERY_STRING", empty) == 0 &&
+            // one wsgi.errors object per interpreter, so it is part of every environ's start
+            PyDict_SetItem(t, in->wsgi->key_errors, in->error_stream) == 0 &&
             (!s.file_wrapper || PyDict_SetItemString(t, "wsgi.file_wrapper",
                                                      in->file_wrapper) == 0);
   Py_XDECREF(version);
@@ -576,9 +823,12 @@ bool BuildTemplate(Interp* in, std::string* error) {
 bool InitWsgi(Interp* in, std::string* error) {
   auto* w = new WsgiState;  // lives as long as the interpreter's requests may
   in->wsgi = w;
-  for (const char* k : kCommonKeys) {
-    PyObject* o = Interned(k);
-    if (o != nullptr) w->keys.emplace(std::string_view(k), o);
+  bool failed = false;
+  for (const CommonKey& c : kCommonKeys) {
+    EnvKey* e = w->keys.Get(c.name, &failed);
+    if (e == nullptr) break;
+    e->cache_value = c.cache_value;
+    e->role = c.role;
   }
   w->key_script_name = Interned("SCRIPT_NAME");
   w->key_path_info = Interned("PATH_INFO");
@@ -587,8 +837,10 @@ bool InitWsgi(Interp* in, std::string* error) {
   w->key_errors = Interned("wsgi.errors");
   w->http = Interned("http");
   w->https = Interned("https");
-  if (!w->key_script_name || !w->key_path_info || !w->key_url_scheme || !w->key_input ||
-      !w->key_errors || !w->http || !w->https) {
+  w->str_close = Interned("close");
+  if (failed || !w->key_script_name || !w->key_path_info || !w->key_url_scheme ||
+      !w->key_input || !w->key_errors || !w->http || !w->https || !w->str_close) {
+    PyErr_Clear();
     *error = "cannot intern the environ keys";
     return false;
   }
@@ -606,9 +858,14 @@ void FreeWsgi(Interp* in) {
   in->wsgi = nullptr;
   Py_CLEAR(in->input_type);
   if (w == nullptr) return;
-  for (auto& [name, key] : w->keys) Py_DECREF(key);
+  if (w->spare_start_response != nullptr) {
+    auto* sr = reinterpret_cast<StartResponseObject*>(w->spare_start_response);
+    Py_CLEAR(sr->write);
+    Py_CLEAR(w->spare_start_response);
+  }
+  w->keys.Clear();
   for (PyObject* o : {w->key_script_name, w->key_path_info, w->key_url_scheme, w->key_input,
-                      w->key_errors, w->http, w->https, w->env_template,
+                      w->key_errors, w->http, w->https, w->str_close, w->env_template,
                       reinterpret_cast<PyObject*>(w->start_response_type)}) {
     Py_XDECREF(o);
   }

@@ -3,6 +3,7 @@
 // while the host reads from the client.
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "wsgi_call.h"
@@ -15,19 +16,21 @@ constexpr size_t kChunk = 64 * 1024;
 struct InputObject {
   PyObject_HEAD
   kiln_request* req;   // null once the request is over
-  std::string* buf;    // bytes read from the host but not yet handed out, from `pos`
+  // Bytes read from the host but not yet handed out, from `pos`. Constructed in place by
+  // NewInput (an empty std::string allocates nothing: most requests never read a body).
+  std::string buf;
   size_t pos;
   bool eof;
 };
 
-size_t Buffered(const InputObject* in) { return in->buf->size() - in->pos; }
+size_t Buffered(const InputObject* in) { return in->buf.size() - in->pos; }
 
 void Compact(InputObject* in) {
-  if (in->pos > 0 && in->pos == in->buf->size()) {
-    in->buf->clear();
+  if (in->pos > 0 && in->pos == in->buf.size()) {
+    in->buf.clear();
     in->pos = 0;
   } else if (in->pos > kChunk) {
-    in->buf->erase(0, in->pos);
+    in->buf.erase(0, in->pos);
     in->pos = 0;
   }
 }
@@ -58,10 +61,10 @@ Py_ssize_t HostRead(InputObject* in, char* dst, size_t want) {
 // Appends one host read to the buffer. Returns bytes added, 0 at EOF, -1 on error.
 Py_ssize_t Fill(InputObject* in) {
   Compact(in);
-  size_t old = in->buf->size();
-  in->buf->resize(old + kChunk);
-  Py_ssize_t got = HostRead(in, in->buf->data() + old, kChunk);
-  in->buf->resize(old + (got > 0 ? static_cast<size_t>(got) : 0));
+  size_t old = in->buf.size();
+  in->buf.resize(old + kChunk);
+  Py_ssize_t got = HostRead(in, in->buf.data() + old, kChunk);
+  in->buf.resize(old + (got > 0 ? static_cast<size_t>(got) : 0));
   return got;
 }
 
@@ -81,9 +84,9 @@ PyObject* Read(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     while (!in->eof) {
       if (Fill(in) < 0) return nullptr;
     }
-    PyObject* out = PyBytes_FromStringAndSize(in->buf->data() + in->pos,
+    PyObject* out = PyBytes_FromStringAndSize(in->buf.data() + in->pos,
                                               static_cast<Py_ssize_t>(Buffered(in)));
-    in->pos = in->buf->size();
+    in->pos = in->buf.size();
     Compact(in);
     return out;
   }
@@ -91,7 +94,7 @@ PyObject* Read(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   if (out == nullptr) return nullptr;
   char* dst = PyBytes_AS_STRING(out);
   size_t have = std::min(Buffered(in), static_cast<size_t>(size));
-  std::memcpy(dst, in->buf->data() + in->pos, have);
+  std::memcpy(dst, in->buf.data() + in->pos, have);
   in->pos += have;
   Compact(in);
   while (have < static_cast<size_t>(size) && !in->eof) {
@@ -111,7 +114,7 @@ PyObject* ReadLineLimited(InputObject* in, Py_ssize_t limit) {
   if (limit == 0) return PyBytes_FromStringAndSize(nullptr, 0);
   size_t scanned = 0;
   for (;;) {
-    const char* start = in->buf->data() + in->pos;
+    const char* start = in->buf.data() + in->pos;
     size_t avail = Buffered(in);
     size_t cap = limit >= 0 ? std::min(avail, static_cast<size_t>(limit)) : avail;
     const void* nl = cap > scanned ? std::memchr(start + scanned, '\n', cap - scanned) : nullptr;
@@ -188,7 +191,7 @@ PyObject* Close(PyObject*, PyObject*) { Py_RETURN_NONE; }
 
 void Dealloc(PyObject* self) {
   auto* in = reinterpret_cast<InputObject*>(self);
-  delete in->buf;
+  in->buf.~basic_string();
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -232,7 +235,7 @@ PyObject* NewInput(kiln_request* r) {
   if (obj == nullptr) return nullptr;
   auto* in = reinterpret_cast<InputObject*>(obj);
   in->req = r;
-  in->buf = new std::string;
+  new (&in->buf) std::string;
   in->pos = 0;
   in->eof = false;
   return obj;

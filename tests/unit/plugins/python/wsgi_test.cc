@@ -107,6 +107,39 @@ TEST(WsgiEnviron, UrlSchemeIsHttpsWhenHttpsIsOn) {
   EXPECT_THAT(r.Body(), HasSubstr("\"scheme\": \"https\""));
 }
 
+// The plugin hands out a key's last value again while its bytes repeat; each request must
+// still see exactly its own values, new header names included.
+TEST(WsgiEnviron, EachRequestSeesItsOwnValuesWhenTheyRepeatAndWhenTheyChange) {
+  const char* hosts[] = {"a.example", "a.example", "b.example", "a.example"};
+  const char* methods[] = {"GET", "GET", "DELETE", "GET"};
+  for (int i = 0; i < 4; ++i) {
+    FakeRequest r = MakeRequest(methods[i], "/echo_vars");
+    r.vars.emplace_back("HTTP_HOST", hosts[i]);
+    r.vars.emplace_back("HTTP_USER_AGENT", i == 2 ? "" : "agent/1.0");
+    if (i >= 2) r.vars.emplace_back("HTTP_X_CUSTOM", "v" + std::to_string(i));
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    std::string body = r.Body();
+    EXPECT_THAT(body, HasSubstr(std::string("\"HTTP_HOST\": \"") + hosts[i] + "\"")) << i;
+    EXPECT_THAT(body, HasSubstr(std::string("\"REQUEST_METHOD\": \"") + methods[i] + "\""));
+    EXPECT_THAT(body, HasSubstr(i == 2 ? "\"HTTP_USER_AGENT\": \"\""
+                                       : "\"HTTP_USER_AGENT\": \"agent/1.0\""));
+    EXPECT_THAT(body, HasSubstr(i >= 2 ? "\"HTTP_X_CUSTOM\": \"v" + std::to_string(i) + "\""
+                                       : std::string("\"HTTP_X_CUSTOM\": null")));
+  }
+}
+
+// More distinct header names than the plugin keeps interned: the rest are still delivered.
+TEST(WsgiEnviron, HeaderNamesBeyondTheKeyTableAreStillDelivered) {
+  for (int round = 0; round < 3; ++round) {
+    FakeRequest r = MakeRequest("GET", "/environ");
+    for (int i = 0; i < 120; ++i) {
+      r.vars.emplace_back("HTTP_X_MANY_" + std::to_string(round) + "_" + std::to_string(i), "1");
+    }
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    EXPECT_THAT(r.Body(), HasSubstr("\"HTTP_X_MANY_" + std::to_string(round) + "_119\": \"str\""));
+  }
+}
+
 TEST(WsgiInput, ReadWithoutSizeStopsAtContentLengthThenReturnsEmpty) {
   FakeRequest r = Post("/read_all", "hello world", 3);
   EXPECT_EQ(r.Body(), R"({"first": "hello world", "second": "", "third": ""})");
@@ -146,6 +179,42 @@ TEST(StartResponse, SecondCallWithoutExcInfoIsA500) {
   FakeRequest r = Get("/twice");
   EXPECT_EQ(r.status, 500);
   EXPECT_TRUE(Loaded().LogContains("start_response called a second time without exc_info"));
+}
+
+TEST(StartResponse, ChangingTheHeaderListAfterTheCallDoesNotChangeTheResponse) {
+  FakeRequest r = Get("/headers_changed_later");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("X-Kept"), "yes");
+  EXPECT_EQ(r.Header("X-Late"), "");
+}
+
+TEST(StartResponse, TakesKeywordArguments) {
+  FakeRequest r = Get("/keyword_start_response");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.Body(), "kw,done");
+}
+
+TEST(StartResponse, WrongArgumentsRaiseTypeErrorsNamingTheProblem) {
+  FakeRequest r = Get("/bad_start_response_call");
+  EXPECT_EQ(r.status, 200);
+  std::string body = r.Body();
+  EXPECT_THAT(body, HasSubstr("missing required argument 'headers'"));
+  EXPECT_THAT(body, HasSubstr("takes at most 3 arguments (4 given)"));
+  EXPECT_THAT(body, HasSubstr("unexpected keyword argument 'colour'"));
+  EXPECT_THAT(body, HasSubstr("multiple values for argument 'status'"));
+}
+
+// A start_response (or write) the app keeps belongs to its own request only: the next request
+// gets another object, and the kept one raises instead of answering someone else.
+TEST(StartResponse, AKeptStartResponseAndWriteRaiseAfterTheirRequest) {
+  FakeRequest first = Get("/keep_start_response");
+  EXPECT_EQ(first.Body(), "kept");
+  FakeRequest r = Get("/call_kept_start_response");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.Body(), HasSubstr("start_response: start_response called after its request ended"));
+  EXPECT_THAT(r.Body(), HasSubstr("write: write() called after its request ended"));
+  EXPECT_THAT(r.Body(), HasSubstr("same object: False"));
+  EXPECT_EQ(first.Body(), "kept");
 }
 
 TEST(WriteCallable, SendsItsDataBeforeTheReturnedIterable) {

@@ -293,6 +293,59 @@ def _v_empty(environ, start_response):
     return []
 
 
+def echo_vars(environ, start_response):
+    names = ('REQUEST_METHOD', 'HTTP_HOST', 'HTTP_USER_AGENT', 'SERVER_PORT', 'HTTP_X_CUSTOM')
+    return _json(start_response, {k: environ.get(k) for k in names})
+
+
+def headers_changed_later(environ, start_response):
+    headers = [('Content-Type', 'text/plain'), ('X-Kept', 'yes')]
+    start_response('200 OK', headers)
+    headers.append(('X-Late', 'appended after start_response'))
+    headers[1] = ('X-Kept', 'replaced after start_response')
+    return [b'ok']
+
+
+def keyword_start_response(environ, start_response):
+    write = start_response(headers=[('Content-Type', 'text/plain')], status='201 Created')
+    write(b'kw,')
+    return [b'done']
+
+
+def bad_start_response_call(environ, start_response):
+    errors = []
+    for args, kwargs in ((('200 OK',), {}), (('200 OK', [], None, 1), {}),
+                         (('200 OK', []), {'colour': 1}), (('200 OK', []), {'status': '200 OK'})):
+        try:
+            start_response(*args, **kwargs)
+        except TypeError as e:
+            errors.append(str(e))
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps(errors).encode()]
+
+
+KEPT = {}
+
+
+def keep_start_response(environ, start_response):
+    KEPT['start_response'] = start_response
+    KEPT['write'] = start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'kept']
+
+
+def call_kept_start_response(environ, start_response):
+    results = []
+    for name, call in (('start_response', lambda: KEPT['start_response']('200 OK', [])),
+                       ('write', lambda: KEPT['write'](b'late'))):
+        try:
+            call()
+            results.append(name + ': no error')
+        except RuntimeError as e:
+            results.append(name + ': ' + str(e))
+    results.append('same object: %s' % (KEPT['start_response'] is start_response))
+    return _json(start_response, results)
+
+
 ROUTES = {
     '/environ': environ_types,
     '/latin1': latin1,
@@ -321,6 +374,12 @@ ROUTES = {
     '/sleep': sleep,
     '/sys': sys_info,
     '/write_after_disconnect': write_after_disconnect,
+    '/echo_vars': echo_vars,
+    '/headers_changed_later': headers_changed_later,
+    '/keyword_start_response': keyword_start_response,
+    '/bad_start_response_call': bad_start_response_call,
+    '/keep_start_response': keep_start_response,
+    '/call_kept_start_response': call_kept_start_response,
     '/v/hello': _validated(_v_hello),
     '/v/echo': _validated(_v_echo),
     '/v/lines': _validated(_v_lines),
