@@ -81,8 +81,17 @@ void Connection::ResolveLocal() {
 }
 
 std::string Connection::PeerText() const {
-  if (remote_addr_.empty()) return absl::StrCat("client on ", base::Av(socket_name_));
-  return absl::StrCat(remote_addr_, ":", remote_port_);
+  std::string out;
+  AppendPeerText(&out);
+  return out;
+}
+
+void Connection::AppendPeerText(std::string* out) const {
+  if (remote_addr_.empty()) {
+    out->append("client on ").append(socket_name_);
+  } else {
+    out->append(remote_addr_).append(":").append(remote_port_);
+  }
 }
 
 void Connection::SetProxiedPeer(std::string addr, uint16_t port) {
