@@ -56,6 +56,11 @@ void ConsumePendingSigpipe() {
   }
 }
 
+// What a read that would block returns (callers look at would_block). No message: absl
+// allocates a status that has one, and a read that would block is routine (a connection
+// accepted before its request arrived).
+absl::Status WouldBlock() { return absl::Status(absl::StatusCode::kUnavailable, ""); }
+
 }  // namespace
 
 Connection::Connection(base::UniqueFd fd, Protocol protocol, std::string_view socket_name,
@@ -197,7 +202,7 @@ absl::StatusOr<size_t> Connection::ReadAvailable(bool* would_block) {
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       *would_block = true;
-      return absl::UnavailableError("no data");
+      return WouldBlock();
     }
     return base::ErrnoError(errno, "read", PeerText());
   }
@@ -212,7 +217,7 @@ absl::StatusOr<size_t> Connection::ReadAndDiscard(size_t max, bool* would_block)
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       *would_block = true;
-      return absl::UnavailableError("no data");
+      return WouldBlock();
     }
     return base::ErrnoError(errno, "read", PeerText());
   }
