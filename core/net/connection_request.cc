@@ -320,6 +320,16 @@ absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
   return Send(iov, static_cast<int>(n));
 }
 
+void ResponseBuffers::Trim() {
+  constexpr size_t kKeep = 64 << 10;
+  for (std::string* s : {&reason, &header_text, &head, &pending}) {
+    if (s->capacity() > kKeep) std::string().swap(*s);
+  }
+  if (headers.capacity() > kKeep / sizeof(protocol::Header)) {
+    std::vector<protocol::Header>().swap(headers);
+  }
+}
+
 std::string_view ConnectionRequest::TakePending() {
   if (!has_pending_) return {};
   has_pending_ = false;

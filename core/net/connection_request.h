@@ -49,6 +49,10 @@ struct ResponseBuffers {
   std::vector<protocol::Header> headers;  // views into header_text, then add-header's
   std::string head;                       // the response head on the wire
   std::string pending;                    // the first body piece (when has_pending)
+
+  // After a request: frees what one unusually large response grew (a first body piece of
+  // megabytes), so a thread keeps only the memory of ordinary responses between requests.
+  void Trim();
 };
 
 class ConnectionRequest : public protocol::RequestContext {

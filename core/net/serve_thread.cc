@@ -617,7 +617,9 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
       if (detaching_ != nullptr) return Detached(c, std::move(ctx), start);
     }
   }
-  return FinishRequest(c, ctx, req_, start, static_file);
+  const After next = FinishRequest(c, ctx, req_, start, static_file);
+  response_buffers_.Trim();
+  return next;
 }
 
 ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& ctx,
