@@ -9,6 +9,9 @@
 # workers' instructions per request, the master's and the emperor's per second, and the
 # functions whose count per request differs. Paths: uwsgi and http (Python hello world), lua
 # (the Lua WSAPI hello world over HTTP keep-alive, the CTest perf_lua_instructions_per_request).
+# The same runs count the calls that reach the C allocator (malloc and its kin, operator new
+# included, since it calls malloc; CPython's small-object allocator does not reach it), per
+# request: `--allocs proto=N` fails above N.
 import argparse
 import os
 import re
@@ -265,6 +268,50 @@ def features(tmp, protos=('uwsgi', 'http'), n1=200, n2=1200, omit=()):
     return lines + details, figures
 
 
+# An allocation in one request of twenty (a buffer that grows once, a rehash) is not the
+# path's: a budget of N allows up to N + this many calls per request.
+_ALLOC_SLACK = 0.05
+
+# The C allocator's entry points: what reaches malloc, whoever called it.
+_ALLOC_FUNCTIONS = {'malloc', 'calloc', 'realloc', 'posix_memalign', 'aligned_alloc', 'memalign'}
+
+
+def _alloc_calls(out):
+    """Calls into the C allocator recorded in a callgrind output file, by caller (the caller of
+    operator new for the calls that came through it)."""
+    names = {}
+
+    def name(tok):  # callgrind compresses names: "(12) malloc" defines, "(12)" refers
+        m = re.match(r'\((\d+)\)(?: (.*))?', tok)
+        if not m:
+            return tok
+        if m.group(2) is not None:
+            names[m.group(1)] = m.group(2)
+        return names.get(m.group(1), tok)
+
+    fn = cfn = None
+    by_caller, via_new = {}, {}
+    with open(out) as f:
+        for ln in f:
+            if ln.startswith('fn='):
+                fn = name(ln[3:].strip())
+            elif ln.startswith('cfn='):
+                cfn = name(ln[4:].strip())
+            elif ln.startswith('calls='):
+                if cfn in _ALLOC_FUNCTIONS:
+                    by_caller[fn] = by_caller.get(fn, 0) + int(ln[6:].split()[0])
+                elif cfn.startswith('operator new') and not fn.startswith('operator new'):
+                    via_new[fn] = via_new.get(fn, 0) + int(ln[6:].split()[0])
+    # operator new's malloc calls, shared out among its callers (one malloc per call).
+    through_new = sum(v for k, v in by_caller.items() if k.startswith('operator new'))
+    if through_new == sum(via_new.values()):
+        by_caller = {k: v for k, v in by_caller.items() if not k.startswith('operator new')}
+        for k, v in via_new.items():
+            key = f'{k} (operator new)'
+            by_caller[key] = by_caller.get(key, 0) + v
+    return by_caller
+
+
 def _per_function(out):
     ann = subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100',
                           out],
@@ -283,15 +330,18 @@ def run(tmp, outdir, n1=200, n2=2200):
     lines = ['# Callgrind: instructions per request (hello world, one kiln process, no master)',
              '', f'(Ir after {n2} requests - Ir after {n1}) / {n2 - n1}, request logging to a '
              "file. User-space instructions only: the kernel's socket work is not counted.", '',
-             '| path | instructions per request |', '| --- | --- |']
+             '| path | instructions per request | malloc calls per request |',
+             '| --- | --- | --- |']
     details = []
     for proto in ('uwsgi', 'http', 'lua'):
         ir1, out1 = _one_run(tmp, proto, n1)
         ir2, out2 = _one_run(tmp, proto, n2)
         per = (ir2 - ir1) / (n2 - n1)
         label = _LABELS[proto]
-        lines.append(f'| {label} | {per:,.0f} |')
-        print(f'callgrind {proto}: {per:,.0f} instructions per request', flush=True)
+        allocs = (sum(_alloc_calls(out2).values()) - sum(_alloc_calls(out1).values())) / (n2 - n1)
+        lines.append(f'| {label} | {per:,.0f} | {allocs:.2f} |')
+        print(f'callgrind {proto}: {per:,.0f} instructions, {allocs:.2f} malloc calls per request',
+              flush=True)
         f1, f2 = _per_function(out1), _per_function(out2)
         diff = sorted(((f2[k] - f1.get(k, 0)) / (n2 - n1), k) for k in f2)[::-1][:20]
         details += ['', f'## Own instructions per request by function ({label})', '',
@@ -302,21 +352,38 @@ def run(tmp, outdir, n1=200, n2=2200):
         f.write('\n'.join(lines + details + feat_lines) + '\n')
 
 
-def check(budgets, n1=100, n2=600):
-    """Counts each path's instructions per request and compares them with `budgets`
-    ({'uwsgi': n, 'http': n, 'lua': n}); returns the lines describing the paths over budget."""
+def check(budgets, alloc_budgets=None, n1=100, n2=600):
+    """Counts each path's instructions and malloc calls per request and compares them with
+    `budgets` and `alloc_budgets` ({'uwsgi': n, 'http': n, 'lua': n}); returns the lines
+    describing the paths over budget."""
+    alloc_budgets = alloc_budgets or {}
     tmp = tempfile.mkdtemp(prefix='kc.', dir='/tmp')
     over = []
     try:
-        for proto, budget in budgets.items():
-            ir1, _ = _one_run(tmp, proto, n1)
-            ir2, _ = _one_run(tmp, proto, n2)
+        for proto in sorted(set(budgets) | set(alloc_budgets), key=list(_LABELS).index):
+            ir1, out1 = _one_run(tmp, proto, n1)
+            ir2, out2 = _one_run(tmp, proto, n2)
             per = (ir2 - ir1) / (n2 - n1)
-            verdict = 'within' if per <= budget else 'OVER'
-            print(f'{proto}: {per:,.0f} instructions per request, {verdict} the budget of '
-                  f'{budget:,}', flush=True)
-            if per > budget:
-                over.append(f'{proto}: {per:,.0f} > {budget:,}')
+            if proto in budgets:
+                budget = budgets[proto]
+                verdict = 'within' if per <= budget else 'OVER'
+                print(f'{proto}: {per:,.0f} instructions per request, {verdict} the budget of '
+                      f'{budget:,}', flush=True)
+                if per > budget:
+                    over.append(f'{proto}: {per:,.0f} instructions > {budget:,}')
+            if proto in alloc_budgets:
+                c1, c2 = _alloc_calls(out1), _alloc_calls(out2)
+                allocs = (sum(c2.values()) - sum(c1.values())) / (n2 - n1)
+                budget = alloc_budgets[proto]
+                verdict = 'within' if allocs <= budget else 'OVER'
+                print(f'{proto}: {allocs:.2f} malloc calls per request, {verdict} the budget of '
+                      f'{budget}', flush=True)
+                for caller in sorted(c2, key=lambda k: c1.get(k, 0) - c2[k]):
+                    n = (c2[caller] - c1.get(caller, 0)) / (n2 - n1)
+                    if n >= 0.05:
+                        print(f'  {n:.2f} from {caller[:150]}', flush=True)
+                if allocs > budget + _ALLOC_SLACK:
+                    over.append(f'{proto}: {allocs:.2f} malloc calls > {budget}')
     except Exception:
         print(f'valgrind output kept in {tmp}', file=sys.stderr)
         raise
@@ -350,6 +417,8 @@ def main():
                                  'instructions-per-request budget (callgrind).')
     ap.add_argument('--check', action='append', default=[], metavar='PROTO=BUDGET',
                     help='uwsgi=N, http=N or lua=N: the most instructions per request allowed')
+    ap.add_argument('--allocs', action='append', default=[], metavar='PROTO=N',
+                    help='uwsgi=N, http=N or lua=N: the most malloc calls per request allowed')
     ap.add_argument('--features', action='store_true',
                     help='print the instructions per request with every feature of issue 20 '
                     'on against plain (both protocols), no budget')
@@ -375,14 +444,15 @@ def main():
         print(f'(valgrind output in {tmp})')
         return
     budgets = _budgets(ap, '--check', args.check, tuple(_LABELS))
+    alloc_budgets = _budgets(ap, '--allocs', args.allocs, tuple(_LABELS))
     feature_budgets = _budgets(ap, '--check-features', args.check_features)
-    if not budgets and not feature_budgets:
-        ap.error('give at least one --check or --check-features')
-    over = check(budgets) if budgets else []
+    if not budgets and not alloc_budgets and not feature_budgets:
+        ap.error('give at least one --check, --allocs or --check-features')
+    over = check(budgets, alloc_budgets) if budgets or alloc_budgets else []
     if feature_budgets:
         over += check_features(feature_budgets)
     if over:
-        sys.exit('instructions per request over budget: ' + '; '.join(over) +
+        sys.exit('over budget: ' + '; '.join(over) +
                  '. bench/macro/run.py --callgrind lists the functions per request '
                  '(docs/performance/callgrind.md holds the last committed list).')
 

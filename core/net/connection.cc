@@ -56,6 +56,11 @@ void ConsumePendingSigpipe() {
   }
 }
 
+// What a read that would block returns (callers look at would_block). No message: absl
+// allocates a status that has one, and a read that would block is routine (a connection
+// accepted before its request arrived).
+absl::Status WouldBlock() { return absl::Status(absl::StatusCode::kUnavailable, ""); }
+
 }  // namespace
 
 Connection::Connection(base::UniqueFd fd, Protocol protocol, std::string_view socket_name,
@@ -81,8 +86,17 @@ void Connection::ResolveLocal() {
 }
 
 std::string Connection::PeerText() const {
-  if (remote_addr_.empty()) return absl::StrCat("client on ", base::Av(socket_name_));
-  return absl::StrCat(remote_addr_, ":", remote_port_);
+  std::string out;
+  AppendPeerText(&out);
+  return out;
+}
+
+void Connection::AppendPeerText(std::string* out) const {
+  if (remote_addr_.empty()) {
+    out->append("client on ").append(socket_name_);
+  } else {
+    out->append(remote_addr_).append(":").append(remote_port_);
+  }
 }
 
 void Connection::SetProxiedPeer(std::string addr, uint16_t port) {
@@ -188,7 +202,7 @@ absl::StatusOr<size_t> Connection::ReadAvailable(bool* would_block) {
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       *would_block = true;
-      return absl::UnavailableError("no data");
+      return WouldBlock();
     }
     return base::ErrnoError(errno, "read", PeerText());
   }
@@ -203,7 +217,7 @@ absl::StatusOr<size_t> Connection::ReadAndDiscard(size_t max, bool* would_block)
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       *would_block = true;
-      return absl::UnavailableError("no data");
+      return WouldBlock();
     }
     return base::ErrnoError(errno, "read", PeerText());
   }

@@ -62,6 +62,8 @@ class Connection {
   }
   // "1.2.3.4:5678" or the socket name, for log lines.
   std::string PeerText() const;
+  // The same appended to *out (a reused string: no allocation once it has grown).
+  void AppendPeerText(std::string* out) const;
   // The client a PROXY protocol header named replaces the socket's peer: REMOTE_ADDR,
   // REMOTE_PORT and every log line about this connection from now on.
   void SetProxiedPeer(std::string addr, uint16_t port);

@@ -23,7 +23,8 @@ using protocol::ResponseFraming;
 
 ConnectionRequest::ConnectionRequest(Connection& conn, const protocol::Request& req,
                                      const protocol::HttpHead& head, const ServeOptions& options,
-                                     bool keep_alive_allowed, int worker_id, int core_id)
+                                     bool keep_alive_allowed, int worker_id, int core_id,
+                                     ResponseBuffers* buffers)
     : conn_(conn),
       req_(&req),
       head_(head),
@@ -32,7 +33,9 @@ ConnectionRequest::ConnectionRequest(Connection& conn, const protocol::Request& 
       keep_alive_(!raw_ && head.keep_alive && keep_alive_allowed),
       worker_id_(worker_id),
       core_id_(core_id),
-      chunked_(protocol::ChunkedDecoder::Limits{4096, options.buffer_size}) {
+      chunked_(protocol::ChunkedDecoder::Limits{4096, options.buffer_size}),
+      bufs_(buffers) {
+  if (bufs_ == nullptr) OwnBuffers();
   if (head_.framing == BodyFraming::kContentLength) {
     body_left_ = head_.content_length;
     body_done_ = body_left_ == 0;
@@ -213,10 +216,7 @@ absl::Status ConnectionRequest::StartResponse(int status, std::string_view reaso
     return absl::FailedPreconditionError("StartResponse called twice for one request");
   }
   // Validate now, so a bad header is refused while the handler can still react.
-  protocol::ResponseRequestInfo probe;
-  absl::StatusOr<protocol::ResponseHead> h =
-      protocol::BuildResponseHead(status, reason, headers, probe);
-  if (!h.ok()) return h.status();
+  if (absl::Status s = protocol::ValidateResponse(status, reason, headers); !s.ok()) return s;
   if (body_error_status_ >= 400 && body_error_status_ < 500 && status >= 500) {
     // The handler failed because the body it read was bad (the read raised): that is the
     // client's error, so the client gets body_error_status_ (from Finish), not a 500.
@@ -225,14 +225,26 @@ absl::Status ConnectionRequest::StartResponse(int status, std::string_view reaso
     return absl::OkStatus();
   }
   status_ = status;
-  reason_ = std::string(reason);
-  header_store_.clear();
+  // Copies: the app's strings may be gone when the head is sent. Reserved first, so the views
+  // into header_text taken below stay valid while it fills.
+  ResponseBuffers& b = *bufs_;
+  b.reason.assign(reason);
+  size_t text = 0;
+  for (const protocol::Header& hd : headers) text += hd.name.size() + hd.value.size();
+  b.header_text.clear();
+  b.header_text.reserve(text);
+  b.headers.clear();
   app_length_ = false;
   for (const protocol::Header& hd : headers) {
-    header_store_.emplace_back(hd.name);
-    header_store_.emplace_back(hd.value);
+    const size_t at = b.header_text.size();
+    b.header_text.append(hd.name).append(hd.value);
+    const char* p = b.header_text.data() + at;
+    b.headers.push_back({std::string_view(p, hd.name.size()),
+                         std::string_view(p + hd.name.size(), hd.value.size())});
     if (absl::EqualsIgnoreCase(base::Av(hd.name), "content-length")) app_length_ = true;
   }
+  // add-header's (ServeOptions, alive as long as the loop): checked when the options were read.
+  for (const auto& [name, value] : options_.add_headers) b.headers.push_back({name, value});
   started_ = true;
   return absl::OkStatus();
 }
@@ -278,38 +290,55 @@ size_t ConnectionRequest::FrameBody(std::string_view data, char (&scratch)[24],
 
 absl::Status ConnectionRequest::SendHead(std::optional<uint64_t> known_length,
                                          std::string_view first, std::string_view second) {
-  std::vector<protocol::Header> headers;
-  headers.reserve(header_store_.size() / 2 + options_.add_headers.size());
-  for (size_t i = 0; i + 1 < header_store_.size(); i += 2) {
-    headers.push_back({header_store_[i], header_store_[i + 1]});
-  }
-  for (const auto& [name, value] : options_.add_headers) headers.push_back({name, value});
   protocol::ResponseRequestInfo info;
   info.raw = raw_;
-  info.server_protocol = req_->Get("SERVER_PROTOCOL").value_or("");
+  if (raw_) info.server_protocol = req_->Get("SERVER_PROTOCOL").value_or("");
   info.http11 = head_.minor_version >= 1;
   info.head_request = head_.is_head && !raw_;
   // A client still waiting for 100 Continue may send its body anyway: close after answering.
   if (loop_ != nullptr && loop_->stopping()) keep_alive_ = false;
   info.keep_alive = keep_alive_ && !(head_.expect_continue && !continue_sent_ && !body_done_);
   info.known_length = known_length;
-  absl::StatusOr<protocol::ResponseHead> h =
-      protocol::BuildResponseHead(status_, reason_, headers, info);
-  if (!h.ok()) return h.status();  // validated in StartResponse: not expected
+  info.validated = true;  // by StartResponse; add-header's when the options were read
+  protocol::ResponseFrame frame;
+  absl::Status built = protocol::WriteResponseHead(status_, bufs_->reason, bufs_->headers, info,
+                                                   &bufs_->head, &frame);
+  if (!built.ok()) return built;  // validated in StartResponse: not expected
   head_sent_ = true;
-  framing_ = h->framing;
-  declared_length_ = h->content_length;
-  head_keep_alive_ = h->keep_alive;
-  header_bytes_ = h->bytes.size();
-  header_count_ = h->header_count;
+  framing_ = frame.framing;
+  declared_length_ = frame.content_length;
+  head_keep_alive_ = frame.keep_alive;
+  header_bytes_ = bufs_->head.size();
+  header_count_ = frame.header_count;
   // Head and the first body pieces leave in one writev (one packet for small responses).
   struct iovec iov[7];
   char scratch1[24], scratch2[24];
-  iov[0] = {h->bytes.data(), h->bytes.size()};
+  iov[0] = {bufs_->head.data(), bufs_->head.size()};
   size_t n = 1;
   n += FrameBody(first, scratch1, iov + n);
   n += FrameBody(second, scratch2, iov + n);
   return Send(iov, static_cast<int>(n));
+}
+
+void ResponseBuffers::Trim() {
+  constexpr size_t kKeep = 64 << 10;
+  for (std::string* s : {&reason, &header_text, &head, &pending}) {
+    if (s->capacity() > kKeep) std::string().swap(*s);
+  }
+  if (headers.capacity() > kKeep / sizeof(protocol::Header)) {
+    std::vector<protocol::Header>().swap(headers);
+  }
+}
+
+std::string_view ConnectionRequest::TakePending() {
+  if (!has_pending_) return {};
+  has_pending_ = false;
+  return bufs_->pending;
+}
+
+void ConnectionRequest::OwnBuffers() {
+  owned_buffers_ = std::make_unique<ResponseBuffers>();
+  bufs_ = owned_buffers_.get();
 }
 
 absl::Status ConnectionRequest::WriteBody(std::string_view data) {
@@ -322,14 +351,12 @@ absl::Status ConnectionRequest::WriteBody(std::string_view data) {
   }
   if (data.empty()) return absl::OkStatus();
   if (!head_sent_) {
-    if (!raw_ && !app_length_ && !pending_.has_value()) {
-      pending_ = std::string(data);
+    if (!raw_ && !app_length_ && !has_pending_) {
+      bufs_->pending.assign(data);
+      has_pending_ = true;
       return absl::OkStatus();
     }
-    std::optional<std::string> first = std::move(pending_);
-    pending_.reset();
-    return first.has_value() ? SendHead(std::nullopt, *first, data)
-                             : SendHead(std::nullopt, data);
+    return SendHead(std::nullopt, TakePending(), data);
   }
   char scratch[24];
   struct iovec iov[3];
@@ -342,9 +369,7 @@ absl::Status ConnectionRequest::WriteBodyNow(std::string_view data) {
   if (!started_ || head_sent_ || answer_body_error_ || write_failed_ || data.empty()) {
     return WriteBody(data);
   }
-  std::optional<std::string> first = std::move(pending_);
-  pending_.reset();
-  return first.has_value() ? SendHead(std::nullopt, *first, data) : SendHead(std::nullopt, data);
+  return SendHead(std::nullopt, TakePending(), data);
 }
 
 protocol::AsyncRequest* ConnectionRequest::Detach(protocol::AsyncEvents* events) {
@@ -352,7 +377,12 @@ protocol::AsyncRequest* ConnectionRequest::Detach(protocol::AsyncEvents* events)
     delete events;
     return nullptr;
   }
-  return detacher_->DetachCurrent(events, &sink_);
+  protocol::AsyncRequest* a = detacher_->DetachCurrent(events, &sink_);
+  // The serving thread moves on to other requests while this one is answered: the buffers
+  // it lent are the next request's, so this one takes storage of its own (nothing is in the
+  // lent buffers yet: the response has not started).
+  if (a != nullptr && owned_buffers_ == nullptr) OwnBuffers();
+  return a;
 }
 
 absl::StatusOr<size_t> ConnectionRequest::ReadBodyNow(char* buf, size_t len, bool* would_block) {
@@ -374,9 +404,7 @@ absl::Status ConnectionRequest::SendFile(int fd, int64_t offset, int64_t length)
   if (write_failed_) return WriteBody("x");  // the same "client gone" answer
   if (length <= 0) return absl::OkStatus();
   if (!head_sent_) {
-    std::optional<std::string> first = std::move(pending_);
-    pending_.reset();
-    if (absl::Status s = SendHead(std::nullopt, first.value_or("")); !s.ok()) return s;
+    if (absl::Status s = SendHead(std::nullopt, TakePending()); !s.ok()) return s;
   }
   if (framing_ == ResponseFraming::kNoBody) return absl::OkStatus();
   // A file that grew since the app declared its length must not spill past Content-Length.
@@ -419,11 +447,9 @@ bool ConnectionRequest::Finish() {
     Refuse(body_error_status_ != 0 ? body_error_status_ : 500, "");
   }
   if (!head_sent_ && !write_failed_) {
-    std::optional<std::string> first = std::move(pending_);
-    pending_.reset();
-    const uint64_t known = first.has_value() ? first->size() : 0;
-    (void)SendHead(raw_ || app_length_ ? std::nullopt : std::optional<uint64_t>(known),
-                   first.value_or(""));
+    const std::string_view first = TakePending();
+    (void)SendHead(raw_ || app_length_ ? std::nullopt : std::optional<uint64_t>(first.size()),
+                   first);
   }
   if (framing_ == ResponseFraming::kChunked && !write_failed_) {
     struct iovec iov = {const_cast<char*>(protocol::kLastChunk.data()),

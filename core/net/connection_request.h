@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,12 +37,31 @@ class Detacher {
                                                 std::string** sink) = 0;
 };
 
+// Where a response is put together before it leaves: copies of what the app passed to
+// StartResponse (its strings may be gone by the time the head is sent), the head's bytes and
+// the first body piece, held back to frame it. A serving thread keeps one and lends it to each
+// request it serves in turn, so once the strings have grown a response allocates nothing; the
+// request that uses it is done before the next one starts. A detached request outlives that
+// turn and gets one of its own (ConnectionRequest::Detach).
+struct ResponseBuffers {
+  std::string reason;
+  std::string header_text;                // the app's names and values, back to back
+  std::vector<protocol::Header> headers;  // views into header_text, then add-header's
+  std::string head;                       // the response head on the wire
+  std::string pending;                    // the first body piece (when has_pending)
+
+  // After a request: frees what one unusually large response grew (a first body piece of
+  // megabytes), so a thread keeps only the memory of ordinary responses between requests.
+  void Trim();
+};
+
 class ConnectionRequest : public protocol::RequestContext {
  public:
   // `head` describes the body framing (for uwsgi: kContentLength from CONTENT_LENGTH).
+  // `buffers`: the serving thread's, lent for this request (null: the request gets its own).
   ConnectionRequest(Connection& conn, const protocol::Request& req, const protocol::HttpHead& head,
                     const ServeOptions& options, bool keep_alive_allowed, int worker_id,
-                    int core_id);
+                    int core_id, ResponseBuffers* buffers = nullptr);
 
   // RequestContext.
   std::optional<std::string_view> Var(std::string_view name) const override;
@@ -121,6 +141,11 @@ class ConnectionRequest : public protocol::RequestContext {
   absl::Status WriteFailed(absl::Status s);
   absl::Status BodyFailed(absl::Status s, int status);
   absl::Status MaybeSendContinue();
+  // The held-back first body piece (empty when none), no longer held: a view into
+  // bufs_->pending, valid until the next WriteBody holds a piece back.
+  std::string_view TakePending();
+  // From now on the buffers are this request's own (a detached request outlives the turn).
+  void OwnBuffers();
 
   Connection& conn_;
   const protocol::Request* req_;
@@ -153,10 +178,11 @@ class ConnectionRequest : public protocol::RequestContext {
   bool started_ = false;
   bool head_sent_ = false;
   int status_ = 0;
-  std::string reason_;
-  std::vector<std::string> header_store_;  // names and values, alternating
+  // Lent by the serving thread, or owned_buffers_ (see ResponseBuffers). Never null.
+  ResponseBuffers* bufs_;
+  std::unique_ptr<ResponseBuffers> owned_buffers_;
   bool app_length_ = false;
-  std::optional<std::string> pending_;     // first body piece, held back to frame it
+  bool has_pending_ = false;  // bufs_->pending holds the first body piece, held back
   protocol::ResponseFraming framing_ = protocol::ResponseFraming::kClose;
   uint64_t declared_length_ = 0;
   bool head_keep_alive_ = false;

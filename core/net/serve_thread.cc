@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -54,13 +55,19 @@ const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : 
 
 // The client a request came from, as harakiri's line names it: REMOTE_ADDR[:REMOTE_PORT] (over
 // uwsgi the address nginx forwards, not nginx's own socket), else the connection's peer.
-std::string ClientText(const protocol::Request& req, const Connection& c) {
+// Written into *out (a string the thread reuses: no allocation per request).
+std::string_view ClientText(const protocol::Request& req, const Connection& c,
+                            std::string* out) {
   std::string_view addr = req.Get("REMOTE_ADDR").value_or("");
-  if (addr.empty()) return c.PeerText();
+  if (addr.empty()) {
+    out->clear();
+    c.AppendPeerText(out);
+    return *out;
+  }
   std::string_view port = req.Get("REMOTE_PORT").value_or("");
-  std::string out(addr);
-  if (!port.empty()) out.append(":").append(port);
-  return out;
+  out->assign(addr);
+  if (!port.empty()) out->append(":").append(port);
+  return *out;
 }
 
 // /proc/self/statm: size and resident pages (opened close-on-exec, as every fd kiln opens).
@@ -280,14 +287,27 @@ Connection* ServeThread::Adopt(int fd, const ListenSocket& ls, const sockaddr_st
     const int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  auto c = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name, capacity_,
-                                        peer, ls.tcp);
+  Connection* c;
+  if (!spare_conns_.empty()) {
+    // A closed connection's map node and object, reused (see Close): a connection per
+    // request (uwsgi_pass) then costs no allocation.
+    decltype(conns_)::node_type node = std::move(spare_conns_.back());
+    spare_conns_.pop_back();
+    c = node.mapped().get();
+    std::destroy_at(c);  // the blank left by Close: owns nothing
+    std::construct_at(c, base::UniqueFd(fd), ls.protocol, ls.name, capacity_, peer, ls.tcp);
+    node.key() = fd;
+    conns_.insert(std::move(node));
+  } else {
+    auto made = std::make_unique<Connection>(base::UniqueFd(fd), ls.protocol, ls.name,
+                                             capacity_, peer, ls.tcp);
+    c = made.get();
+    conns_.emplace(fd, std::move(made));
+  }
   c->state = Connection::State::kReadingHead;
   c->deadline = now + options_.socket_timeout;
   c->proxy_header_pending = ProxyHeaderExpected(options_, ls, peer);
-  Connection* accepted = c.get();
-  conns_.emplace(fd, std::move(c));
-  return accepted;
+  return c;
 }
 
 void ServeThread::Register(Connection* c) {
@@ -563,12 +583,13 @@ void ServeThread::ReleaseBody(Connection* c) {
 ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
   const absl::Time start = absl::Now();
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
-  ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_);
+  ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_,
+                        &response_buffers_);
   ctx.set_loop(&loop_);
   if (loop_.observer_ != nullptr) {
     loop_.observer_->RequestStarted(core_id_, req_.Get("REQUEST_METHOD").value_or(""),
-                                    req_.Get("REQUEST_URI").value_or(""), ClientText(req_, *c),
-                                    absl::ZeroDuration());
+                                    req_.Get("REQUEST_URI").value_or(""),
+                                    ClientText(req_, *c, &client_text_), absl::ZeroDuration());
   }
   bool refused = false;
   bool static_file = false;
@@ -596,7 +617,9 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
       if (detaching_ != nullptr) return Detached(c, std::move(ctx), start);
     }
   }
-  return FinishRequest(c, ctx, req_, start, static_file);
+  const After next = FinishRequest(c, ctx, req_, start, static_file);
+  response_buffers_.Trim();
+  return next;
 }
 
 ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& ctx,
@@ -649,7 +672,7 @@ void ServeThread::MarkOldestInFlight() {
   const AsyncConn* a = in_flight_.begin()->second;
   loop_.observer_->RequestStarted(core_id_, a->req->Get("REQUEST_METHOD").value_or(""),
                                   a->req->Get("REQUEST_URI").value_or(""),
-                                  ClientText(*a->req, *a->conn), absl::Now() - a->start);
+                                  ClientText(*a->req, *a->conn, &client_text_), absl::Now() - a->start);
 }
 
 void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx,
@@ -733,7 +756,15 @@ void ServeThread::Close(Connection* c) {
   const int fd = c->fd();
   ReleaseBody(c);
   if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
-  conns_.erase(fd);
+  decltype(conns_)::node_type node = conns_.extract(fd);
+  if (node.empty()) return;
+  if (spare_conns_.size() >= kSpareConnections) return;  // node destroyed: fd closed, freed
+  // Kept for the next Adopt: the connection is ended now (fd closed, buffer recycled) and a
+  // blank one, owning nothing, takes its place in the same memory.
+  Connection* blank = node.mapped().get();
+  std::destroy_at(blank);
+  std::construct_at(blank, base::UniqueFd(), Protocol::kHttp, std::string_view(), 0);
+  spare_conns_.push_back(std::move(node));
 }
 
 void ServeThread::Sweep(absl::Time now) {

@@ -128,8 +128,14 @@ class ServeThread final : public Detacher {
   absl::Time last_accept_error_log_ = absl::InfinitePast();
   size_t capacity_;
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
+  // Closed connections' nodes, each holding a blank Connection, for Adopt to reuse.
+  static constexpr size_t kSpareConnections = 16;
+  std::vector<decltype(conns_)::node_type> spare_conns_;
   protocol::Request req_;
   std::string log_line_;  // the default request line, reused
+  std::string client_text_;  // the client as the observer names it, reused
+  // Lent to each request this thread serves in turn (ResponseBuffers).
+  ResponseBuffers response_buffers_;
   // Detached requests by fd; the one the running handler just detached (ServeOne takes it).
   std::unordered_map<int, std::unique_ptr<AsyncConn>> async_;
   AsyncConn* detaching_ = nullptr;

@@ -272,8 +272,9 @@ kiln_status ResponseStart(kiln_request* r, int status, kiln_str reason, const ki
   if (status < 100 || status > 999 || (header_count > 0 && headers == nullptr)) {
     return KILN_ERROR;
   }
-  std::vector<protocol::Header> hs;
-  hs.reserve(header_count);
+  // Views of the plugin's headers for this call only, in a vector each thread reuses.
+  static thread_local std::vector<protocol::Header> hs;
+  hs.clear();
   for (size_t i = 0; i < header_count; ++i) {
     hs.push_back(protocol::Header{View(headers[i].name), View(headers[i].value)});
   }

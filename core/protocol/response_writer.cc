@@ -3,6 +3,7 @@
 #include "core/protocol/response_writer.h"
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
@@ -37,6 +38,11 @@ bool HasConnectionClose(std::string_view value) {
     if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(el), "close")) return true;
   }
   return false;
+}
+
+absl::Status BadContentLength(std::string_view value) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "response Content-Length \"%s\" is not a number of bytes", value));
 }
 
 }  // namespace
@@ -101,9 +107,8 @@ absl::Status ValidateHeader(std::string_view name, std::string_view value) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
-                                               const std::vector<Header>& headers,
-                                               const ResponseRequestInfo& info) {
+absl::Status ValidateResponse(int status, std::string_view reason,
+                              absl::Span<const Header> headers) {
   if (status < 100 || status > 999) {
     return absl::InvalidArgumentError(absl::StrFormat("response status %d is not 3 digits",
                                                       status));
@@ -113,19 +118,48 @@ absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reas
       return absl::InvalidArgumentError("response reason phrase has CR, LF or NUL");
     }
   }
-  if (reason.empty()) reason = ReasonPhrase(status);
+  for (const Header& h : headers) {
+    absl::Status s = ValidateHeader(h.name, h.value);
+    if (!s.ok()) return s;
+    uint64_t n = 0;
+    if (IEquals(h.name, "content-length") && !absl::SimpleAtoi(base::Av(h.value), &n)) {
+      return BadContentLength(h.value);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
+                                               absl::Span<const Header> headers,
+                                               const ResponseRequestInfo& info) {
   ResponseHead head;
-  std::string& out = head.bytes;
+  absl::Status s = WriteResponseHead(status, reason, headers, info, &head.bytes, &head);
+  if (!s.ok()) return s;
+  return head;
+}
+
+absl::Status WriteResponseHead(int status, std::string_view reason,
+                               absl::Span<const Header> headers, const ResponseRequestInfo& info,
+                               std::string* out, ResponseFrame* frame) {
+  if (!info.validated) {
+    absl::Status s = ValidateResponse(status, reason, headers);
+    if (!s.ok()) return s;
+  }
+  if (reason.empty()) reason = ReasonPhrase(status);
+  *frame = ResponseFrame{};
+  out->clear();
   std::string_view version = info.raw
       ? (info.server_protocol.empty() ? std::string_view("HTTP/1.0") : info.server_protocol)
       : std::string_view(info.http11 ? "HTTP/1.1" : "HTTP/1.0");
-  absl::StrAppend(&out, base::Av(version), " ", status, " ", base::Av(reason), "\r\n");
+  // Status 100..999 (validated): three digits, written directly.
+  const char code[5] = {' ', static_cast<char>('0' + status / 100),
+                        static_cast<char>('0' + status / 10 % 10),
+                        static_cast<char>('0' + status % 10), ' '};
+  out->append(version).append(code, sizeof(code)).append(reason).append("\r\n");
 
   std::optional<uint64_t> app_length;
   bool app_close = false;
   for (const Header& h : headers) {
-    absl::Status s = ValidateHeader(h.name, h.value);
-    if (!s.ok()) return s;
     if (!info.raw) {
       if (IEquals(h.name, "transfer-encoding")) continue;
       if (IEquals(h.name, "connection")) {
@@ -134,56 +168,58 @@ absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reas
       }
       if (IEquals(h.name, "content-length")) {
         uint64_t n = 0;
-        if (!absl::SimpleAtoi(base::Av(h.value), &n)) {
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "response Content-Length \"%s\" is not a number of bytes", h.value));
+        if (!absl::SimpleAtoi(base::Av(h.value), &n)) {  // add-header's are not prevalidated
+          return BadContentLength(h.value);
         }
         app_length = n;
       }
     }
-    absl::StrAppend(&out, base::Av(h.name), ": ", base::Av(h.value), "\r\n");
-    ++head.header_count;
+    out->append(h.name).append(": ").append(h.value).append("\r\n");
+    ++frame->header_count;
   }
   if (info.raw) {
-    head.framing = ResponseFraming::kClose;
-    head.keep_alive = false;
-    out += "\r\n";
-    return head;
+    frame->framing = ResponseFraming::kClose;
+    frame->keep_alive = false;
+    out->append("\r\n");
+    return absl::OkStatus();
   }
   const bool no_body = info.head_request || status < 200 || status == 204 || status == 304;
-  head.keep_alive = info.keep_alive && !app_close;
+  frame->keep_alive = info.keep_alive && !app_close;
   if (app_length.has_value()) {
-    head.framing = ResponseFraming::kContentLength;
-    head.content_length = *app_length;
+    frame->framing = ResponseFraming::kContentLength;
+    frame->content_length = *app_length;
   } else if (info.known_length.has_value()) {
-    head.framing = ResponseFraming::kContentLength;
-    head.content_length = *info.known_length;
+    frame->framing = ResponseFraming::kContentLength;
+    frame->content_length = *info.known_length;
     if (!(status < 200 || status == 204 || status == 304)) {
-      absl::StrAppend(&out, "Content-Length: ", *info.known_length, "\r\n");
-      ++head.header_count;
+      char digits[24];
+      const std::to_chars_result r =
+          std::to_chars(digits, digits + sizeof(digits), *info.known_length);
+      out->append("Content-Length: ").append(digits, r.ptr).append("\r\n");
+      ++frame->header_count;
     }
   } else if (no_body) {
-    head.framing = ResponseFraming::kNoBody;
+    frame->framing = ResponseFraming::kNoBody;
   } else if (info.http11) {
-    head.framing = ResponseFraming::kChunked;
-    out += "Transfer-Encoding: chunked\r\n";
-    ++head.header_count;
+    frame->framing = ResponseFraming::kChunked;
+    out->append("Transfer-Encoding: chunked\r\n");
+    ++frame->header_count;
   } else {
-    head.framing = ResponseFraming::kClose;
-    head.keep_alive = false;
+    frame->framing = ResponseFraming::kClose;
+    frame->keep_alive = false;
   }
-  if (no_body) head.framing = ResponseFraming::kNoBody;
-  if (head.keep_alive) {
+  if (no_body) frame->framing = ResponseFraming::kNoBody;
+  if (frame->keep_alive) {
     if (!info.http11) {
-      out += "Connection: keep-alive\r\n";
-      ++head.header_count;
+      out->append("Connection: keep-alive\r\n");
+      ++frame->header_count;
     }
   } else {
-    out += "Connection: close\r\n";
-    ++head.header_count;
+    out->append("Connection: close\r\n");
+    ++frame->header_count;
   }
-  out += "\r\n";
-  return head;
+  out->append("\r\n");
+  return absl::OkStatus();
 }
 
 std::string ErrorResponse(int status, std::string_view detail) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/protocol/request.h"
 
 namespace kiln::protocol {
@@ -33,14 +34,20 @@ struct ResponseRequestInfo {
   bool keep_alive = false;              // what the connection would like
   // The body size when the whole body is already known (one chunk); nullopt when streaming.
   std::optional<uint64_t> known_length;
+  // The status, reason and headers already passed ValidateResponse: not checked again.
+  bool validated = false;
 };
 
-struct ResponseHead {
-  std::string bytes;          // status line + headers + blank line
+// How the body of a response is framed, as decided with its head.
+struct ResponseFrame {
   ResponseFraming framing = ResponseFraming::kClose;
   uint64_t content_length = 0;  // for kContentLength
   bool keep_alive = false;      // whether the connection may serve another request
   size_t header_count = 0;      // header lines written
+};
+
+struct ResponseHead : ResponseFrame {
+  std::string bytes;          // status line + headers + blank line
 };
 
 // The standard reason phrase for `status` ("OK", "Not Found"), or "Unknown".
@@ -49,13 +56,26 @@ std::string_view ReasonPhrase(int status);
 // Checks one header: name a token, name and value free of CR, LF and NUL.
 absl::Status ValidateHeader(std::string_view name, std::string_view value);
 
+// Checks what an app passes to start a response: status 100..999, a reason free of CR, LF
+// and NUL, every header (ValidateHeader) and a numeric Content-Length. InvalidArgument, naming
+// the header, otherwise.
+absl::Status ValidateResponse(int status, std::string_view reason,
+                              absl::Span<const Header> headers);
+
 // Builds the response head. Fails (InvalidArgument, naming the header) on a bad header or a
 // status outside 100..999; nothing is to be sent then. An app's Content-Length is kept and
 // frames the body; its Transfer-Encoding and Connection headers are replaced by the framing
 // kiln chooses (Connection: close from the app ends keep-alive).
 absl::StatusOr<ResponseHead> BuildResponseHead(int status, std::string_view reason,
-                                               const std::vector<Header>& headers,
+                                               absl::Span<const Header> headers,
                                                const ResponseRequestInfo& info);
+
+// The same head written into *out (replacing its contents) with plain copies, no formatting:
+// once `out` has grown to the size of a head, building one allocates nothing, so a serving
+// thread reuses one string for all its responses. *frame describes the head written.
+absl::Status WriteResponseHead(int status, std::string_view reason,
+                               absl::Span<const Header> headers, const ResponseRequestInfo& info,
+                               std::string* out, ResponseFrame* frame);
 
 // A canned error response ("HTTP/1.1 431 Request Header Fields Too Large", text body,
 // Content-Length, Connection: close) for answers the core gives itself.

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/net/connection_request.h"
 #include "core/protocol/uwsgi_parser.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -386,5 +387,20 @@ TEST(ServeLoop, RunsSeveralThreads) {
   for (auto& s : sleepers) EXPECT_EQ(ReadResponse(s.Get()).status, 200);
 }
 
+// A serving thread lends one ResponseBuffers to every request; after a response that grew it
+// (a first body piece of megabytes, held back to frame it) the memory goes, while the buffers
+// of ordinary responses are kept for the next request.
+TEST(ResponseBuffersTest, TrimFreesWhatALargeResponseGrewAndKeepsTheRest) {
+  ResponseBuffers b;
+  b.pending.assign(4 << 20, 'x');
+  b.head.assign(200, 'h');
+  const size_t head_capacity = b.head.capacity();
+  b.Trim();
+  EXPECT_LE(b.pending.capacity(), 64u << 10);
+  EXPECT_EQ(b.head.capacity(), head_capacity);
+  EXPECT_EQ(b.head, std::string(200, 'h'));
+}
+
 }  // namespace
 }  // namespace kiln::net
+

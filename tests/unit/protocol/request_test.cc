@@ -1,7 +1,9 @@
 // Request::OwnHead: once a request owns its head, reusing the buffer it was parsed from
-// (what the connection's body reader does) changes none of its variables.
+// (what the connection's body reader does) changes none of its variables. Request::Get and
+// Set: the last of a repeated name, names of one length told apart, a reused request.
 #include "core/protocol/request.h"
 
+#include <optional>
 #include <string>
 
 #include "core/protocol/http1_parser.h"
@@ -10,6 +12,35 @@
 
 namespace kiln::protocol {
 namespace {
+
+TEST(RequestGet, LastOfARepeatedNameAndNamesAppendedAfterALookup) {
+  Request req;
+  EXPECT_EQ(req.Get("X"), std::nullopt);
+  req.vars.push_back({"REQUEST_METHOD", "GET"});
+  req.vars.push_back({"HTTP_ACCEPT_ENCODING", "gzip"});
+  EXPECT_EQ(req.Get("REQUEST_METHOD"), "GET");
+  EXPECT_EQ(req.Get("HTTP_ACCEPT_LANGUAGE"), std::nullopt);
+  // Appended after the index was built: found, and the later duplicate wins.
+  req.vars.push_back({"HTTP_ACCEPT_LANGUAGE", "en"});
+  req.vars.push_back({"REQUEST_METHOD", "POST"});
+  EXPECT_EQ(req.Get("HTTP_ACCEPT_LANGUAGE"), "en");
+  EXPECT_EQ(req.Get("HTTP_ACCEPT_ENCODING"), "gzip");
+  EXPECT_EQ(req.Get("REQUEST_METHOD"), "POST");
+  EXPECT_EQ(req.Get(""), std::nullopt);
+  // Set replaces the last one, or appends.
+  req.Set("REQUEST_METHOD", "PUT");
+  EXPECT_EQ(req.vars[3].value, "PUT");
+  EXPECT_EQ(req.vars[0].value, "GET");
+  req.Set("SCRIPT_NAME", "/app");
+  EXPECT_EQ(req.vars.size(), 5u);
+  EXPECT_EQ(req.Get("SCRIPT_NAME"), "/app");
+  // An empty request after Clear finds nothing of the last one.
+  req.Clear();
+  EXPECT_EQ(req.Get("REQUEST_METHOD"), std::nullopt);
+  req.Set("A", "1");
+  EXPECT_EQ(req.Get("A"), "1");
+  EXPECT_EQ(req.vars.size(), 1u);
+}
 
 TEST(RequestOwnHead, HttpVariablesSurviveTheBufferBeingOverwritten) {
   const std::string addr = "10.0.0.7", port = "5555", name = "srv", sport = "80";
