@@ -4,9 +4,12 @@
 # (httptools, uvloop), 2 workers each, no request log on either (uvicorn's access log costs it
 # more than kiln's). Rounds alternate kiln and uvicorn; each run is wrk -t2 -c64. Prints req/s
 # and server CPU per request (every process of the server, from /proc) per round, then the
-# medians and kiln's ratios.
-# Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8] [--rows hello,starlette]
-#        [--kiln PATH]
+# medians and kiln's ratios. The `uwsgi` row puts nginx in front (uwsgi_pass to a unix socket)
+# and compares kiln with itself: the ASGI hello world against the same answer from a WSGI app,
+# rounds alternating, CPU per request counted over kiln's processes only (nginx's is the same
+# for both).
+# Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8]
+#        [--rows hello,starlette,uwsgi] [--kiln PATH]
 # Every server runs in a session of its own (procs.Proc), so with the kernel's autogroup
 # scheduling each server and wrk share the 2 cores as groups, whatever their thread counts.
 import argparse
@@ -22,11 +25,22 @@ import procs  # noqa: E402
 import servers as sv  # noqa: E402
 
 APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
-ROWS = (('hello', '/'), ('starlette', '/json'))
+ROWS = (('hello', '/'), ('starlette', '/json'), ('uwsgi', '/'))
+# Who each row compares: kiln against uvicorn over HTTP; through nginx, kiln's ASGI hello
+# against kiln's WSGI hello.
+PAIRS = {'hello': ('kiln', 'uvicorn'), 'starlette': ('kiln', 'uvicorn'), 'uwsgi': ('asgi', 'wsgi')}
 
 
 def start(server, app, port, tmp, kiln):
     addr = f'127.0.0.1:{port}'
+    if server in ('asgi', 'wsgi'):  # the uwsgi row: kiln on a unix socket behind nginx
+        app_opt = ['--asgi', f'asgi_bench:{app}'] if server == 'asgi' else [
+            '--module', 'asgi_bench:wsgi_hello']
+        argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--socket',
+                f'{tmp}/{server}.sock', '--chmod-socket=666', '--plugins', 'python3',
+                '--pythonpath', APPS, '--disable-logging', '--logto', f'{tmp}/kiln-{server}.log']
+        return procs.Proc(f'kiln-{server}', argv + app_opt, tmp, f'{tmp}/kiln-{server}.out',
+                          env={'PYTHONDONTWRITEBYTECODE': '1'})
     if server == 'kiln':
         argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--http-socket', addr,
                 '--plugins', 'python3', '--pythonpath', APPS, '--asgi', f'asgi_bench:{app}',
@@ -41,9 +55,14 @@ def start(server, app, port, tmp, kiln):
 
 def one_run(server, app, path, tmp, kiln, seconds):
     port = procs.free_port()
-    p = start(server, app, port, tmp, kiln)
+    front = None
+    if server in ('asgi', 'wsgi'):
+        p = start(server, app, None, tmp, kiln)
+        front = sv.nginx(tmp, f'nginx-{server}', port, 'uwsgi', f'{tmp}/{server}.sock')
+    else:
+        p = start(server, app, port, tmp, kiln)
     try:
-        procs.wait_ready(p, '127.0.0.1', port, path)
+        procs.wait_ready(front or p, '127.0.0.1', port, path)
         measure.wrk(f'http://127.0.0.1:{port}{path}', 2)  # warm-up
         pids = p.pids()
         before = procs.cpu_ticks(pids)
@@ -55,6 +74,8 @@ def one_run(server, app, path, tmp, kiln, seconds):
         cpu_us = procs.ticks_to_us(used) / max(res['requests'], 1)
         return res['rps'], cpu_us
     finally:
+        if front is not None:
+            front.stop()
         p.stop()
 
 
@@ -63,7 +84,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--seconds', type=int, default=8)
     ap.add_argument('--kiln', default=sv.KILN)
-    ap.add_argument('--rows', default='hello,starlette', help='which of: hello, starlette')
+    ap.add_argument('--rows', default='hello,starlette,uwsgi',
+                    help='which of: hello, starlette, uwsgi')
     args = ap.parse_args()
     rows = [r for r in ROWS if r[0] in args.rows.split(',')]
     results = {}
@@ -71,20 +93,22 @@ def main():
         try:
             for app, path in rows:
                 for r in range(args.rounds):
-                    for server in ('kiln', 'uvicorn'):
-                        rps, cpu = one_run(server, app, path, tmp, args.kiln, args.seconds)
+                    for server in PAIRS[app]:
+                        target = 'hello' if app == 'uwsgi' else app
+                        rps, cpu = one_run(server, target, path, tmp, args.kiln, args.seconds)
                         results.setdefault((app, server), []).append((rps, cpu))
                         print(f'{app:10s} round {r + 1} {server:8s} {rps:9.0f} req/s '
                               f'{cpu:7.1f} us CPU/request', flush=True)
         finally:
             procs.stop_all()
-    print('\nmedians (kiln / uvicorn)')
+    print('\nmedians (kiln / uvicorn; uwsgi row: ASGI / WSGI, both kiln behind nginx)')
     for app, _ in rows:
-        k = results[(app, 'kiln')]
-        u = results[(app, 'uvicorn')]
+        a, b = PAIRS[app]
+        k = results[(app, a)]
+        u = results[(app, b)]
         k_rps, u_rps = statistics.median(x[0] for x in k), statistics.median(x[0] for x in u)
         k_cpu, u_cpu = statistics.median(x[1] for x in k), statistics.median(x[1] for x in u)
-        print(f'{app:10s} kiln {k_rps:9.0f} req/s {k_cpu:6.1f} us | uvicorn {u_rps:9.0f} req/s '
+        print(f'{app:10s} {a} {k_rps:9.0f} req/s {k_cpu:6.1f} us | {b} {u_rps:9.0f} req/s '
               f'{u_cpu:6.1f} us | req/s {k_rps / u_rps:.2f}x, CPU/request {k_cpu / u_cpu:.2f}x')
 
 

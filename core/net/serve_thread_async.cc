@@ -55,6 +55,16 @@ void AsyncConn::Finish(bool ok) {
 }
 
 void ServeThread::PostAsync(AsyncCmd cmd) {
+  // On this thread, between its turns (an event loop that drives it, calling from the app), the
+  // command runs now: no queue, no wakeup. A connection not yet in async_ (a handler calling
+  // before its on_request returned) or a call from inside this thread's own processing (an
+  // event callback) is queued, as from another thread.
+  if (!busy_ && cmd.conn->ctx != nullptr && pthread_equal(pthread_self(), owner_) != 0 &&
+      !stopped_) {
+    Busy busy(busy_);
+    RunAsyncCommand(cmd);
+    return;
+  }
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(async_mu_);
@@ -107,51 +117,53 @@ void ServeThread::RunAsyncCommands() {
     std::lock_guard<std::mutex> lock(async_mu_);
     cmds.swap(async_cmds_);
   }
-  for (AsyncCmd& cmd : cmds) {
-    AsyncConn* a = cmd.conn;
-    ConnectionRequest& ctx = *a->ctx;
-    switch (cmd.kind) {
-      case AsyncCmd::Kind::kStart: {
-        if (a->gone || a->finished) break;
-        std::vector<protocol::Header> headers;
-        headers.reserve(cmd.headers.size());
-        for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
-        if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
-          log::Error("async response refused: %s", base::Sv(s.message()));
-        }
-        break;
+  for (AsyncCmd& cmd : cmds) RunAsyncCommand(cmd);
+}
+
+void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
+  AsyncConn* a = cmd.conn;
+  ConnectionRequest& ctx = *a->ctx;
+  switch (cmd.kind) {
+    case AsyncCmd::Kind::kStart: {
+      if (a->gone || a->finished) break;
+      std::vector<protocol::Header> headers;
+      headers.reserve(cmd.headers.size());
+      for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
+      if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
+        log::Error("async response refused: %s", base::Sv(s.message()));
       }
-      case AsyncCmd::Kind::kWrite:
-        if (a->gone || a->finished || !ctx.ResponseStarted()) break;
-        (void)(cmd.flag ? ctx.WriteBodyNow(cmd.text) : ctx.WriteBody(cmd.text));
-        break;
-      case AsyncCmd::Kind::kWantBody:
-        if (a->gone || a->finished) break;
-        a->want_body = true;
-        AsyncPumpBody(a);
-        break;
-      case AsyncCmd::Kind::kFinish: {
-        if (a->finished) break;
-        a->finished = true;
-        a->want_body = false;
-        if (!cmd.flag) {
-          ctx.NoteAppError();
-          a->cut = ctx.ResponseStarted();
-        }
-        const size_t framed = a->out.size();
-        a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
-        // Cut: what the handler wrote goes out, but no end of framing that would make a
-        // truncated response look complete.
-        if (a->cut) a->out.resize(framed);
-        break;
+      break;
+    }
+    case AsyncCmd::Kind::kWrite:
+      if (a->gone || a->finished || !ctx.ResponseStarted()) break;
+      (void)(cmd.flag ? ctx.WriteBodyNow(cmd.text) : ctx.WriteBody(cmd.text));
+      break;
+    case AsyncCmd::Kind::kWantBody:
+      if (a->gone || a->finished) break;
+      a->want_body = true;
+      AsyncPumpBody(a);
+      break;
+    case AsyncCmd::Kind::kFinish: {
+      if (a->finished) break;
+      a->finished = true;
+      a->want_body = false;
+      if (!cmd.flag) {
+        ctx.NoteAppError();
+        a->cut = ctx.ResponseStarted();
       }
+      const size_t framed = a->out.size();
+      a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
+      // Cut: what the handler wrote goes out, but no end of framing that would make a
+      // truncated response look complete.
+      if (a->cut) a->out.resize(framed);
+      break;
     }
-    AsyncFlush(a);
-    if (a->finished && (a->gone || a->out_pos == a->out.size())) {
-      AsyncRelease(a);
-    } else {
-      AsyncUpdateEpoll(a);
-    }
+  }
+  AsyncFlush(a);
+  if (a->finished && (a->gone || a->out_pos == a->out.size())) {
+    AsyncRelease(a);
+  } else {
+    AsyncUpdateEpoll(a);
   }
 }
 

@@ -1,5 +1,6 @@
 # The ASGI apps bench/macro/asgi.py serves with kiln and uvicorn alike: a raw ASGI hello world
-# (`hello`) and a Starlette JSON endpoint (`starlette`, GET /json).
+# (`hello`) and a Starlette JSON endpoint (`starlette`, GET /json); `wsgi_hello` is the WSGI twin
+# of `hello` that kiln serves for the uwsgi_pass row.
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -27,3 +28,9 @@ async def _json(request):
 
 
 starlette = Starlette(routes=[Route('/json', _json)])
+
+
+def wsgi_hello(environ, start_response):
+    """The WSGI twin of `hello` (same head and body), for the uwsgi_pass row."""
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '13')])
+    return [b'Hello, World!']
