@@ -105,6 +105,8 @@ ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
   a->start = start;
   ++a->conn->requests;
   AsyncConn* raw = a.get();
+  // A connection in the epoll set stays registered as it was (EPOLLIN, see AsyncUpdateEpoll).
+  if (raw->conn->registered) raw->epoll_mask = EPOLLIN;
   async_.emplace(raw->fd, std::move(a));
   AsyncFlush(raw);
   AsyncUpdateEpoll(raw);
@@ -168,6 +170,9 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
 }
 
 void ServeThread::AsyncOnEvent(AsyncConn* a, uint32_t events) {
+  // Readable while no body is wanted: the client sent more (a pipelined request) or closed;
+  // from now on the connection is watched for what the request needs (EPOLLRDHUP).
+  if ((events & EPOLLIN) != 0 && !a->want_body) a->watch_exact = true;
   if ((events & EPOLLOUT) != 0) AsyncFlush(a);
   if ((events & EPOLLIN) != 0 && a->want_body) AsyncPumpBody(a);
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) AsyncGone(a);
@@ -266,7 +271,11 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
   } else if (a->io_deadline == absl::InfiniteFuture()) {
     a->io_deadline = absl::Now() + options_.socket_timeout;
   }
-  if (c->registered && mask == a->epoll_mask) return;
+  // Waiting on the handler only: a connection still registered as it was in conns_ (EPOLLIN)
+  // is left so, which saves an epoll_ctl each way for a request answered at once. EPOLLIN
+  // reports a close too (and errors always come); the first such event makes the mask exact.
+  const bool lazy = mask == EPOLLRDHUP && a->epoll_mask == EPOLLIN && !a->watch_exact;
+  if (c->registered && (mask == a->epoll_mask || lazy)) return;
   epoll_event ev{};
   ev.events = mask;
   ev.data.u64 = static_cast<uint64_t>(a->fd);
@@ -279,6 +288,7 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
 
 void ServeThread::AsyncRelease(AsyncConn* a) {
   const int fd = a->fd;
+  const bool watching_in = a->epoll_mask == EPOLLIN;
   std::unique_ptr<Connection> c = std::move(a->conn);
   After next = static_cast<After>(a->next);
   if (a->gone || a->cut) next = After::kClose;
@@ -290,14 +300,16 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   }
   Connection* raw = c.get();
   conns_.emplace(fd, std::move(c));
-  // Back to the plain reading of a connection in conns_.
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = static_cast<uint64_t>(fd);
-  KILN_CHECK(epoll_ctl(epoll_.Get(), raw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) ==
-                 0,
-             "epoll_ctl on a connection back from a detached request");
-  raw->registered = true;
+  // Back to the plain reading of a connection in conns_ (unless it was never switched).
+  if (!raw->registered || !watching_in) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<uint64_t>(fd);
+    KILN_CHECK(epoll_ctl(epoll_.Get(), raw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+                         &ev) == 0,
+               "epoll_ctl on a connection back from a detached request");
+    raw->registered = true;
+  }
   if (loop_.stop_immediate()) {
     Close(raw);
     return;
