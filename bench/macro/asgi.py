@@ -90,6 +90,7 @@ def main():
     rows = [r for r in ROWS if r[0] in args.rows.split(',')]
     results = {}
     with tempfile.TemporaryDirectory(prefix='kiln-asgi-bench-') as tmp:
+        os.chmod(tmp, 0o755)  # nginx workers run as nobody and connect to sockets in here
         try:
             for app, path in rows:
                 for r in range(args.rounds):

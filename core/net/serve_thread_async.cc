@@ -227,7 +227,13 @@ void ServeThread::AsyncFlush(AsyncConn* a) {
 void ServeThread::SweepAsync(absl::Time now) {
   std::vector<AsyncConn*> stalled;
   for (auto& [fd, a] : async_) {
-    if (now >= a->io_deadline) stalled.push_back(a.get());
+    if (now >= a->io_deadline) {
+      stalled.push_back(a.get());
+    } else if (!a->watch_exact && !a->gone) {
+      // Still running after a sweep interval: watched exactly from now on (AsyncUpdateEpoll).
+      a->watch_exact = true;
+      AsyncUpdateEpoll(a.get());
+    }
   }
   for (AsyncConn* a : stalled) {
     log::Warn("%s %s for %s; connection closed", a->conn->PeerText(),
@@ -274,8 +280,12 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
   // Waiting on the handler only: a connection still registered as it was in conns_ (EPOLLIN)
   // is left so, which saves an epoll_ctl each way for a request answered at once. EPOLLIN
   // reports a close too (and errors always come); the first such event makes the mask exact.
-  const bool lazy = mask == EPOLLRDHUP && a->epoll_mask == EPOLLIN && !a->watch_exact;
-  if (c->registered && (mask == a->epoll_mask || lazy)) return;
+  // Likewise a connection not in the epoll set yet (served as accepted, as nginx's are) joins it
+  // only if the request lasts: the next sweep registers it (a hang-up is then seen within
+  // kSweepInterval), and a request answered before that costs no epoll_ctl at all.
+  const bool lazy = mask == EPOLLRDHUP && !a->watch_exact &&
+                    (c->registered ? a->epoll_mask == EPOLLIN : a->epoll_mask == 0);
+  if (lazy || (c->registered && mask == a->epoll_mask)) return;
   epoll_event ev{};
   ev.events = mask;
   ev.data.u64 = static_cast<uint64_t>(a->fd);

@@ -388,11 +388,21 @@ PyObject* PyWantBody(PyObject*, PyObject* h) {
   Py_RETURN_NONE;
 }
 
+// finish(h, ok[, body]): with `body`, its last piece first (one call for the common end).
 PyObject* PyFinish(PyObject*, PyObject* args) {
   PyObject* h;
   int ok;
-  if (!PyArg_ParseTuple(args, "Op", &h, &ok)) return nullptr;
-  if (St().loop_done) Py_RETURN_NONE;
+  Py_buffer body{};
+  if (!PyArg_ParseTuple(args, "Op|y*", &h, &ok, &body)) return nullptr;
+  if (St().loop_done) {
+    if (body.obj != nullptr) PyBuffer_Release(&body);
+    Py_RETURN_NONE;
+  }
+  if (body.obj != nullptr) {
+    Api()->async_response_write(HandleOf(h),
+                                StrOf(static_cast<const char*>(body.buf), body.len), 0);
+    PyBuffer_Release(&body);
+  }
   Api()->async_finish(HandleOf(h), ok ? KILN_OK : KILN_ERROR);
   Py_RETURN_NONE;
 }

@@ -170,11 +170,11 @@ class Runner:
                     # Counted before the write: on the loop's own serving thread the write
                     # happens in the call, and a drained event may come back inside it.
                     r.unacked += len(body)
-                if body or not more:
-                    _k.write(r.h, body, more)
-                if not more:
+                    if body:
+                        _k.write(r.h, body, True)
+                else:
                     r.finished = True
-                    _k.finish(r.h, True)
+                    _k.finish(r.h, True, body)  # the last piece and the end, in one call
                     fut = r.disc_fut
                     if fut is not None and not fut.done():
                         fut.set_result(None)
