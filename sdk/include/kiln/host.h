@@ -398,10 +398,15 @@ typedef struct kiln_host_api {
 } kiln_host_api;
 
 /**
- * What serve_thread_step returns when the thread stops (gracefully, or at once).
+ * KILN_SERVE_STOP is what serve_thread_step returns once a graceful stop is complete.
  * SINCE: 1.4.
  */
 #define KILN_SERVE_STOP (-1)
+
+/**
+ * KILN_SERVE_STOP_NOW is what serve_thread_step returns at an immediate stop.
+ * SINCE: 1.4.
+ */
 #define KILN_SERVE_STOP_NOW (-2)
 
 #ifdef __cplusplus
