@@ -75,7 +75,9 @@ class Runner:
                 loop.stop()
                 return
             due = loop.time() + w
-            if self.timer is None or due < self.due:
+            # The deadline moves only at a sweep (or a fresh unix connection); 5 ms of slack
+            # keeps the loop's cached clock from re-arming the timer on every turn.
+            if self.timer is None or due < self.due - 0.005:
                 if self.timer is not None:
                     self.timer.cancel()
                 self.timer = loop.call_at(due, tick)
