@@ -106,6 +106,9 @@ async def app(scope, receive, send):
         await send(start)
         await send({'type': 'http.response.body', 'body': ('%s threads=%d' % (
             threading.current_thread().name, threading.active_count())).encode()})
+    elif path == '/block':
+        import time
+        time.sleep(30)  # blocks the loop (and so the serving thread it runs)
     elif path == '/raise':
         raise ValueError('the app broke before answering')
     elif path == '/raise-late':
@@ -497,6 +500,17 @@ TEST(Asgi, TwoThreadsShareTheLoopBesideWsgi) {
   ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value()) << s.kiln().Log();
   EXPECT_EQ(late_ok.load(), 10) << s.kiln().Log();
   EXPECT_EQ(Count(s.Events(), "shutdown"), 2) << s.Events() << s.kiln().Log();
+}
+
+// An app that blocks the event loop blocks the serving thread the loop runs: harakiri sees the
+// request running, kills the worker and the master respawns it.
+TEST(Asgi, HarakiriEndsAWorkerWhoseLoopIsBlocked) {
+  AsgiServer s({"--asgi", "rawapp:app", "--harakiri", "2", "--processes", "1"});
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/block", absl::Seconds(10));
+  EXPECT_TRUE(!r.ok() || r->status != 200);
+  EXPECT_TRUE(s.kiln().WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(10))) << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("was running GET /block"));
+  EXPECT_TRUE(WaitFor200(s.address(), "/scope", absl::Seconds(15))) << s.kiln().Log();
 }
 
 // Two default apps are a configuration error named at startup, as are unknown loop and lifespan
