@@ -9,8 +9,11 @@
 # bench/ws_load (64 connections, each sending a masked 1 KiB text message and awaiting its echo
 # in a loop); messages/s and CPU per message. A server that cannot upgrade shows its errors in
 # the row (ws_load counts a refused handshake as one error per connection) instead of failing.
+# The `uwsgi` row puts nginx in front (uwsgi_pass to a unix socket) and compares kiln with
+# itself: the ASGI hello world against the same answer from a WSGI app, rounds alternating, CPU
+# per request counted over kiln's processes only (nginx's is the same for both).
 # Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8]
-#        [--rows hello,starlette,websocket] [--kiln PATH] [--ws-load PATH]
+#        [--rows hello,starlette,websocket,uwsgi] [--kiln PATH] [--ws-load PATH]
 # Every server runs in a session of its own (procs.Proc), so with the kernel's autogroup
 # scheduling each server and wrk share the 2 cores as groups, whatever their thread counts.
 import argparse
@@ -28,14 +31,26 @@ import procs  # noqa: E402
 import servers as sv  # noqa: E402
 
 APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
-ROWS = (('hello', '/'), ('starlette', '/json'), ('websocket', '/ws'))
-APP_OF_ROW = {'hello': 'hello', 'starlette': 'starlette', 'websocket': 'ws_echo'}
+ROWS = (('hello', '/'), ('starlette', '/json'), ('websocket', '/ws'), ('uwsgi', '/'))
+APP_OF_ROW = {'hello': 'hello', 'starlette': 'starlette', 'websocket': 'ws_echo', 'uwsgi': 'hello'}
+# Who each row compares: kiln against uvicorn over HTTP; through nginx, kiln's ASGI hello
+# against kiln's WSGI hello.
+PAIRS = {'hello': ('kiln', 'uvicorn'), 'starlette': ('kiln', 'uvicorn'),
+         'websocket': ('kiln', 'uvicorn'), 'uwsgi': ('asgi', 'wsgi')}
 WS_CONNECTIONS = 64
 WS_MESSAGE = 1024
 
 
 def start(server, app, port, tmp, kiln):
     addr = f'127.0.0.1:{port}'
+    if server in ('asgi', 'wsgi'):  # the uwsgi row: kiln on a unix socket behind nginx
+        app_opt = ['--asgi', f'asgi_bench:{app}'] if server == 'asgi' else [
+            '--module', 'asgi_bench:wsgi_hello']
+        argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--socket',
+                f'{tmp}/{server}.sock', '--chmod-socket=666', '--plugins', 'python3',
+                '--pythonpath', APPS, '--disable-logging', '--logto', f'{tmp}/kiln-{server}.log']
+        return procs.Proc(f'kiln-{server}', argv + app_opt, tmp, f'{tmp}/kiln-{server}.out',
+                          env={'PYTHONDONTWRITEBYTECODE': '1'})
     if server == 'kiln':
         argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--http-socket', addr,
                 '--plugins', 'python3', '--pythonpath', APPS, '--asgi', f'asgi_bench:{app}',
@@ -79,9 +94,14 @@ def one_ws_run(server, app, path, tmp, kiln, seconds, tool):
 
 def one_run(server, app, path, tmp, kiln, seconds):
     port = procs.free_port()
-    p = start(server, app, port, tmp, kiln)
+    front = None
+    if server in ('asgi', 'wsgi'):
+        p = start(server, app, None, tmp, kiln)
+        front = sv.nginx(tmp, f'nginx-{server}', port, 'uwsgi', f'{tmp}/{server}.sock')
+    else:
+        p = start(server, app, port, tmp, kiln)
     try:
-        procs.wait_ready(p, '127.0.0.1', port, path)
+        procs.wait_ready(front or p, '127.0.0.1', port, path)
         measure.wrk(f'http://127.0.0.1:{port}{path}', 2)  # warm-up
         pids = p.pids()
         before = procs.cpu_ticks(pids)
@@ -93,6 +113,8 @@ def one_run(server, app, path, tmp, kiln, seconds):
         cpu_us = procs.ticks_to_us(used) / max(res['requests'], 1)
         return res['rps'], cpu_us
     finally:
+        if front is not None:
+            front.stop()
         p.stop()
 
 
@@ -101,19 +123,20 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--seconds', type=int, default=8)
     ap.add_argument('--kiln', default=sv.KILN)
-    ap.add_argument('--rows', default='hello,starlette,websocket',
-                    help='which of: hello, starlette, websocket')
+    ap.add_argument('--rows', default='hello,starlette,websocket,uwsgi',
+                    help='which of: hello, starlette, websocket, uwsgi')
     ap.add_argument('--ws-load', default=os.path.join(sv.BUILD, 'bench', 'ws_load'),
                     help='the ws_load binary (bench/ws_load)')
     args = ap.parse_args()
     rows = [r for r in ROWS if r[0] in args.rows.split(',')]
     results = {}
     with tempfile.TemporaryDirectory(prefix='kiln-asgi-bench-') as tmp:
+        os.chmod(tmp, 0o755)  # nginx workers run as nobody and connect to sockets in here
         try:
             for row, path in rows:
                 app = APP_OF_ROW[row]
                 for r in range(args.rounds):
-                    for server in ('kiln', 'uvicorn'):
+                    for server in PAIRS[row]:
                         if row == 'websocket':
                             rps, cpu, errors = one_ws_run(server, app, path, tmp, args.kiln,
                                                           args.seconds, args.ws_load)
@@ -127,16 +150,17 @@ def main():
                               f'{cpu:7.1f} us CPU/request', flush=True)
         finally:
             procs.stop_all()
-    print('\nmedians (kiln / uvicorn)')
+    print('\nmedians (kiln / uvicorn; uwsgi row: ASGI / WSGI, both kiln behind nginx)')
     for row, _ in rows:
-        k = results[(row, 'kiln')]
-        u = results[(row, 'uvicorn')]
+        a, b = PAIRS[row]
+        k = results[(row, a)]
+        u = results[(row, b)]
         k_rps, u_rps = statistics.median(x[0] for x in k), statistics.median(x[0] for x in u)
         k_cpu, u_cpu = statistics.median(x[1] for x in k), statistics.median(x[1] for x in u)
         unit = 'msg/s' if row == 'websocket' else 'req/s'
         ratio = f'{k_rps / u_rps:.2f}x' if u_rps > 0 else 'n/a'
         cpu_ratio = f'{k_cpu / u_cpu:.2f}x' if u_cpu > 0 and k_rps > 0 else 'n/a'
-        print(f'{row:10s} kiln {k_rps:9.0f} {unit} {k_cpu:6.1f} us | uvicorn {u_rps:9.0f} {unit} '
+        print(f'{row:10s} {a} {k_rps:9.0f} {unit} {k_cpu:6.1f} us | {b} {u_rps:9.0f} {unit} '
               f'{u_cpu:6.1f} us | {unit} {ratio}, CPU/{unit[:-2]} {cpu_ratio}')
 
 

@@ -61,6 +61,10 @@ class AsyncConn final : public protocol::AsyncRequest {
   bool cut = false;       // an app error after the response started: close, no framing end
   int next = 0;           // ServeThread::After once finished
   uint32_t epoll_mask = 0;
+  // The connection is watched exactly for what the request needs (AsyncUpdateEpoll). Until a
+  // readable event or a sweep sets it, a request waiting on its handler only leaves the
+  // connection as it was: registered for EPOLLIN as in conns_, or not in the epoll set yet.
+  bool watch_exact = false;
   // While waiting on the client (to take response bytes, or for body bytes the handler asked
   // for): when it gives up, socket-timeout after the last progress. Swept by ServeThread.
   absl::Time io_deadline = absl::InfiniteFuture();

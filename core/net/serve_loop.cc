@@ -60,6 +60,7 @@ void ServeLoop::Run() {
   for (int i = 0; i < options_.threads; ++i) {
     threads_.push_back(std::make_unique<ServeThread>(*this, i, wake_fds_[i].Get()));
   }
+  running_.store(options_.threads, std::memory_order_relaxed);
   std::vector<std::thread> others;
   for (int i = 1; i < options_.threads; ++i) {
     others.emplace_back([this, i] { threads_[i]->Run(); });

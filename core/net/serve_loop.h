@@ -162,6 +162,7 @@ class ServeLoop {
   std::atomic<bool> drain_{false};  // set before stop_: see Stop
   std::atomic<uint64_t> served_{0};
   std::atomic<uint64_t> body_memory_{0};  // bytes of post-buffered bodies held in memory
+  std::atomic<int> running_{0};  // serving threads whose Run has not returned yet
 };
 
 }  // namespace kiln::net

@@ -117,6 +117,7 @@ void ServeThread::Run() {
   sigaddset(&block, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &block, nullptr);
   pid_ = static_cast<int>(getpid());  // serving threads run in the worker, after fork
+  owner_ = pthread_self();
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   KILN_CHECK(epoll_.Valid(), "epoll_create1");
   epoll_event ev{};
@@ -125,64 +126,97 @@ void ServeThread::Run() {
   KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, wake_fd_, &ev) == 0, "epoll_ctl wake fd");
   UpdateAccepting(absl::Now());
   log::SetRequestBatch(options_.request_log_buffer);
-  absl::Time next_sweep = absl::Now() + kSweepInterval;
-  std::vector<epoll_event> events(64);
-  while (true) {
-    if (loop_.stop_immediate()) break;
-    if (!drained_ && loop_.stopping()) {
-      drained_ = true;
-      if (loop_.drain_listeners()) DrainListeners();
-    }
-    // Only a pending fresh connection or a stop changes whether this thread accepts (an
-    // accept error's pause ends in Sweep): the common path reads no clock here.
-    if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(absl::Now());
-    if (loop_.stopping()) {
-      // A graceful stop never closes a connection that may be carrying a request: requests
-      // that arrive are served (with Connection: close), and an idle keep-alive connection is
-      // closed only after keepalive_drain, by when a front end's pool has let it go itself.
-      CloseDrained(absl::Now());
-      if (conns_.empty() && async_.empty()) break;
-    }
-    // Request-log batches age out on the logger's flusher thread (log::SetRequestBatch):
-    // flushing whenever this thread was about to sleep cost a zero-timeout epoll_wait per
-    // wakeup, more than the writes it saved.
-    absl::Duration wait = kSweepInterval;
-    if (fresh_fd_ >= 0) wait = std::min(wait, fresh_until_ - absl::Now() + absl::Milliseconds(1));
-    const int timeout =
-        static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(wait)));
-    int n = epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()), timeout);
-    if (n < 0 && errno != EINTR) {
-      KILN_CHECK(false, "epoll_wait");
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = events[i].data.u64;
-      if (tag == kWakeTag) {
-        uint64_t v;
-        (void)!read(wake_fd_, &v, sizeof(v));
-        RunAsyncCommands();
-      } else if ((tag & kListenTag) != 0) {
-        if (accepting_) Accept(static_cast<size_t>(tag & 0xffffffffu), i == n - 1);
-      } else {
-        auto it = conns_.find(static_cast<int>(tag));
-        if (it != conns_.end()) {
-          (void)OnEvent(it->second.get());
-        } else if (auto a = async_.find(static_cast<int>(tag)); a != async_.end()) {
-          AsyncOnEvent(a->second.get(), events[i].events);
-        }
-      }
-    }
-    const absl::Time now = absl::Now();
-    if (now >= next_sweep) {
-      Sweep(now);
-      next_sweep = now + kSweepInterval;
-    }
+  next_sweep_ = absl::Now() + kSweepInterval;
+  events_.resize(64);
+  // A handler with an event loop of its own (Python's ASGI) may run this thread from it, one
+  // non-blocking Step at a time; otherwise (or if its loop ended before the stop) this loop.
+  const bool driven = loop_.handler_ != nullptr && loop_.handler_->DriveThread(*this);
+  if (!driven || !stopped_) {
+    int64_t wait_us = 0;
+    while (!stopped_) wait_us = Turn(static_cast<int>((wait_us + 999) / 1000));
   }
+  stopped_ = true;
   while (!conns_.empty()) Close(conns_.begin()->second.get());
   // Detached requests still running at an immediate stop: their handler may still call them,
   // and the process is about to exit, so they are left as they are.
   for (auto& [fd, a] : async_) (void)a.release();
   SetAccepting(false);
   log::SetRequestBatch(0);  // writes what is left
+  loop_.running_.fetch_sub(1, std::memory_order_release);
+}
+
+int64_t ServeThread::Step() {
+  if (!stopped_) {
+    const int64_t wait_us = Turn(0);
+    if (!stopped_) return wait_us;
+  }
+  if (loop_.stop_immediate()) return kStopNow;
+  // This thread is done, but the event loop driving it may still be answering requests of the
+  // worker's other threads: it goes on until they stopped too. Only the wake fd can still be
+  // ready here (no listener, no connection is left in the epoll set).
+  if (loop_.running_.load(std::memory_order_acquire) > 1) {
+    uint64_t v;
+    (void)!read(wake_fd_, &v, sizeof(v));
+    return absl::ToInt64Microseconds(kSweepInterval);
+  }
+  return kStopGraceful;
+}
+
+int64_t ServeThread::Turn(int timeout_ms) {
+  Busy busy(busy_);
+  if (loop_.stop_immediate()) {
+    stopped_ = true;
+    return 0;
+  }
+  if (!drained_ && loop_.stopping()) {
+    drained_ = true;
+    if (loop_.drain_listeners()) DrainListeners();
+  }
+  // Only a pending fresh connection or a stop changes whether this thread accepts (an
+  // accept error's pause ends in Sweep): the common path reads no clock here.
+  if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(absl::Now());
+  if (loop_.stopping()) {
+    // A graceful stop never closes a connection that may be carrying a request: requests
+    // that arrive are served (with Connection: close), and an idle keep-alive connection is
+    // closed only after keepalive_drain, by when a front end's pool has let it go itself.
+    CloseDrained(absl::Now());
+    if (conns_.empty() && async_.empty()) {
+      stopped_ = true;
+      return 0;
+    }
+  }
+  int n = epoll_wait(epoll_.Get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
+  if (n < 0 && errno != EINTR) {
+    KILN_CHECK(false, "epoll_wait");
+  }
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events_[i].data.u64;
+    if (tag == kWakeTag) {
+      uint64_t v;
+      (void)!read(wake_fd_, &v, sizeof(v));
+      RunAsyncCommands();
+    } else if ((tag & kListenTag) != 0) {
+      if (accepting_) Accept(static_cast<size_t>(tag & 0xffffffffu), i == n - 1);
+    } else {
+      auto it = conns_.find(static_cast<int>(tag));
+      if (it != conns_.end()) {
+        (void)OnEvent(it->second.get());
+      } else if (auto a = async_.find(static_cast<int>(tag)); a != async_.end()) {
+        AsyncOnEvent(a->second.get(), events_[i].events);
+      }
+    }
+  }
+  const absl::Time now = absl::Now();
+  if (now >= next_sweep_) {
+    Sweep(now);
+    next_sweep_ = now + kSweepInterval;
+  }
+  // Request-log batches age out on the logger's flusher thread (log::SetRequestBatch):
+  // flushing whenever this thread was about to sleep cost a zero-timeout epoll_wait per
+  // wakeup, more than the writes it saved.
+  absl::Duration wait = next_sweep_ - now;
+  if (fresh_fd_ >= 0) wait = std::min(wait, fresh_until_ - now + absl::Milliseconds(1));
+  return std::max<int64_t>(0, absl::ToInt64Microseconds(wait));
 }
 
 void ServeThread::UpdateAccepting(absl::Time now) {

@@ -3,6 +3,8 @@
 // the handler synchronously on this thread.
 #pragma once
 
+#include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <memory>
@@ -24,16 +26,22 @@
 
 namespace kiln::net {
 
-class ServeThread final : public Detacher {
+class ServeThread final : public Detacher, public protocol::ServeStepper {
  public:
   ServeThread(ServeLoop& loop, int core_id, int wake_fd);
   ~ServeThread();
   void Run();
 
+  // protocol::ServeStepper: a handler's event loop runs this thread (Handler::DriveThread).
+  int fd() const override { return epoll_.Get(); }
+  int64_t Step() override;
+
   // Detacher: the handler running on this thread takes its request over.
   protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
                                         std::string** sink) override;
-  // Any thread: queues a detached request's command and wakes this thread.
+  // Any thread: a detached request's command. Done at once when called on this thread
+  // outside its own processing (an event loop driving it calls from its callbacks); otherwise
+  // queued, and this thread woken.
   void PostAsync(AsyncCmd cmd);
 
  private:
@@ -95,6 +103,10 @@ class ServeThread final : public Detacher {
   // Detached requests (serve_thread_async.cc).
   After Detached(Connection* c, ConnectionRequest&& ctx, absl::Time start);
   void RunAsyncCommands();
+  void RunAsyncCommand(AsyncCmd& cmd);
+  // One turn of the loop: waits up to timeout_ms for events, handles them, sweeps when due.
+  // Microseconds until the next sweep (or fresh-connection deadline); sets stopped_ when done.
+  int64_t Turn(int timeout_ms);
   void AsyncOnEvent(AsyncConn* a, uint32_t events);
   void AsyncPumpBody(AsyncConn* a);
   void AsyncFlush(AsyncConn* a);
@@ -143,6 +155,18 @@ class ServeThread final : public Detacher {
   std::set<std::pair<absl::Time, AsyncConn*>> in_flight_;
   std::mutex async_mu_;  // guards async_cmds_, which other threads fill
   std::vector<AsyncCmd> async_cmds_;
+  pthread_t owner_{};      // the thread running Run
+  bool busy_ = false;      // inside Turn or a command: a command from here is queued, not run
+  bool stopped_ = false;   // the loop is done (stop, and nothing left in hand)
+  absl::Time next_sweep_ = absl::InfiniteFuture();
+  std::vector<epoll_event> events_;
+  // Marks the thread busy for a scope (nested scopes keep it busy).
+  struct Busy {
+    explicit Busy(bool& b) : flag(b), was(b) { b = true; }
+    ~Busy() { flag = was; }
+    bool& flag;
+    bool was;
+  };
 };
 
 }  // namespace kiln::net

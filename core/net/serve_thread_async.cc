@@ -55,6 +55,16 @@ void AsyncConn::Finish(bool ok) {
 }
 
 void ServeThread::PostAsync(AsyncCmd cmd) {
+  // On this thread, between its turns (an event loop that drives it, calling from the app), the
+  // command runs now: no queue, no wakeup. A connection not yet in async_ (a handler calling
+  // before its on_request returned) or a call from inside this thread's own processing (an
+  // event callback) is queued, as from another thread.
+  if (!busy_ && cmd.conn->ctx != nullptr && pthread_equal(pthread_self(), owner_) != 0 &&
+      !stopped_) {
+    Busy busy(busy_);
+    RunAsyncCommand(cmd);
+    return;
+  }
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(async_mu_);
@@ -97,6 +107,8 @@ ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
   AsyncConn* raw = a.get();
   in_flight_.emplace(start, raw);
   if (in_flight_.size() > 1) MarkOldestInFlight();  // harakiri's clock goes back to the oldest
+  // A connection in the epoll set stays registered as it was (EPOLLIN, see AsyncUpdateEpoll).
+  if (raw->conn->registered) raw->epoll_mask = EPOLLIN;
   async_.emplace(raw->fd, std::move(a));
   AsyncFlush(raw);
   AsyncUpdateEpoll(raw);
@@ -109,56 +121,61 @@ void ServeThread::RunAsyncCommands() {
     std::lock_guard<std::mutex> lock(async_mu_);
     cmds.swap(async_cmds_);
   }
-  for (AsyncCmd& cmd : cmds) {
-    AsyncConn* a = cmd.conn;
-    ConnectionRequest& ctx = *a->ctx;
-    switch (cmd.kind) {
-      case AsyncCmd::Kind::kStart: {
-        if (a->gone || a->finished) break;
-        std::vector<protocol::Header> headers;
-        headers.reserve(cmd.headers.size());
-        for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
-        if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
-          log::Error("async response refused: %s", base::Sv(s.message()));
-        }
-        break;
+  for (AsyncCmd& cmd : cmds) RunAsyncCommand(cmd);
+}
+
+void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
+  AsyncConn* a = cmd.conn;
+  ConnectionRequest& ctx = *a->ctx;
+  switch (cmd.kind) {
+    case AsyncCmd::Kind::kStart: {
+      if (a->gone || a->finished) break;
+      std::vector<protocol::Header> headers;
+      headers.reserve(cmd.headers.size());
+      for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
+      if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
+        log::Error("async response refused: %s", base::Sv(s.message()));
       }
-      case AsyncCmd::Kind::kWrite:
-        if (a->gone || a->finished || !ctx.ResponseStarted()) break;
-        (void)(cmd.flag ? ctx.WriteBodyNow(cmd.text) : ctx.WriteBody(cmd.text));
-        break;
-      case AsyncCmd::Kind::kWantBody:
-        if (a->gone || a->finished) break;
-        a->want_body = true;
-        AsyncPumpBody(a);
-        break;
-      case AsyncCmd::Kind::kFinish: {
-        if (a->finished) break;
-        a->finished = true;
-        in_flight_.erase({a->start, a});
-        a->want_body = false;
-        if (!cmd.flag) {
-          ctx.NoteAppError();
-          a->cut = ctx.ResponseStarted();
-        }
-        const size_t framed = a->out.size();
-        a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
-        // Cut: what the handler wrote goes out, but no end of framing that would make a
-        // truncated response look complete.
-        if (a->cut) a->out.resize(framed);
-        break;
+      break;
+    }
+    case AsyncCmd::Kind::kWrite:
+      if (a->gone || a->finished || !ctx.ResponseStarted()) break;
+      (void)(cmd.flag ? ctx.WriteBodyNow(cmd.text) : ctx.WriteBody(cmd.text));
+      break;
+    case AsyncCmd::Kind::kWantBody:
+      if (a->gone || a->finished) break;
+      a->want_body = true;
+      AsyncPumpBody(a);
+      break;
+    case AsyncCmd::Kind::kFinish: {
+      if (a->finished) break;
+      a->finished = true;
+      in_flight_.erase({a->start, a});
+      a->want_body = false;
+      if (!cmd.flag) {
+        ctx.NoteAppError();
+        a->cut = ctx.ResponseStarted();
       }
+      const size_t framed = a->out.size();
+      a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
+      // Cut: what the handler wrote goes out, but no end of framing that would make a
+      // truncated response look complete.
+      if (a->cut) a->out.resize(framed);
+      break;
     }
-    AsyncFlush(a);
-    if (a->finished && (a->gone || a->out_pos == a->out.size())) {
-      AsyncRelease(a);
-    } else {
-      AsyncUpdateEpoll(a);
-    }
+  }
+  AsyncFlush(a);
+  if (a->finished && (a->gone || a->out_pos == a->out.size())) {
+    AsyncRelease(a);
+  } else {
+    AsyncUpdateEpoll(a);
   }
 }
 
 void ServeThread::AsyncOnEvent(AsyncConn* a, uint32_t events) {
+  // Readable while no body is wanted: the client sent more (a pipelined request) or closed;
+  // from now on the connection is watched for what the request needs (EPOLLRDHUP).
+  if ((events & EPOLLIN) != 0 && !a->want_body) a->watch_exact = true;
   if ((events & EPOLLOUT) != 0) AsyncFlush(a);
   if ((events & EPOLLIN) != 0 && a->want_body) AsyncPumpBody(a);
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) AsyncGone(a);
@@ -220,7 +237,13 @@ void ServeThread::AsyncFlush(AsyncConn* a) {
 void ServeThread::SweepAsync(absl::Time now) {
   std::vector<AsyncConn*> stalled;
   for (auto& [fd, a] : async_) {
-    if (now >= a->io_deadline) stalled.push_back(a.get());
+    if (now >= a->io_deadline) {
+      stalled.push_back(a.get());
+    } else if (!a->watch_exact && !a->gone) {
+      // Still running after a sweep interval: watched exactly from now on (AsyncUpdateEpoll).
+      a->watch_exact = true;
+      AsyncUpdateEpoll(a.get());
+    }
   }
   for (AsyncConn* a : stalled) {
     log::Warn("%s %s for %s; connection closed", a->conn->PeerText(),
@@ -264,7 +287,15 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
   } else if (a->io_deadline == absl::InfiniteFuture()) {
     a->io_deadline = absl::Now() + options_.socket_timeout;
   }
-  if (c->registered && mask == a->epoll_mask) return;
+  // Waiting on the handler only: a connection still registered as it was in conns_ (EPOLLIN)
+  // is left so, which saves an epoll_ctl each way for a request answered at once. EPOLLIN
+  // reports a close too (and errors always come); the first such event makes the mask exact.
+  // Likewise a connection not in the epoll set yet (served as accepted, as nginx's are) joins it
+  // only if the request lasts: the next sweep registers it (a hang-up is then seen within
+  // kSweepInterval), and a request answered before that costs no epoll_ctl at all.
+  const bool lazy = mask == EPOLLRDHUP && !a->watch_exact &&
+                    (c->registered ? a->epoll_mask == EPOLLIN : a->epoll_mask == 0);
+  if (lazy || (c->registered && mask == a->epoll_mask)) return;
   epoll_event ev{};
   ev.events = mask;
   ev.data.u64 = static_cast<uint64_t>(a->fd);
@@ -277,6 +308,7 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
 
 void ServeThread::AsyncRelease(AsyncConn* a) {
   const int fd = a->fd;
+  const bool watching_in = a->epoll_mask == EPOLLIN;
   std::unique_ptr<Connection> c = std::move(a->conn);
   After next = static_cast<After>(a->next);
   if (a->gone || a->cut) next = After::kClose;
@@ -289,14 +321,16 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   }
   Connection* raw = c.get();
   conns_.emplace(fd, std::move(c));
-  // Back to the plain reading of a connection in conns_.
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = static_cast<uint64_t>(fd);
-  KILN_CHECK(epoll_ctl(epoll_.Get(), raw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) ==
-                 0,
-             "epoll_ctl on a connection back from a detached request");
-  raw->registered = true;
+  // Back to the plain reading of a connection in conns_ (unless it was never switched).
+  if (!raw->registered || !watching_in) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<uint64_t>(fd);
+    KILN_CHECK(epoll_ctl(epoll_.Get(), raw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+                         &ev) == 0,
+               "epoll_ctl on a connection back from a detached request");
+    raw->registered = true;
+  }
   if (loop_.stop_immediate()) {
     Close(raw);
     return;

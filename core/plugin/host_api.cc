@@ -371,6 +371,16 @@ kiln_status AsyncBodyRequest(kiln_async* a) {
 
 void AsyncFinish(kiln_async* a, kiln_status result) { Async(a)->Finish(result == KILN_OK); }
 
+// ---- a serving thread run from a plugin's event loop (1.4) ----
+
+protocol::ServeStepper* Stepper(kiln_serve_thread* t) {
+  return reinterpret_cast<protocol::ServeStepper*>(t);
+}
+
+int ServeThreadFd(kiln_serve_thread* t) { return Stepper(t)->fd(); }
+
+int64_t ServeThreadStep(kiln_serve_thread* t) { return Stepper(t)->Step(); }
+
 // ---- process ----
 
 int WorkerId() { return State().worker_id; }
@@ -496,6 +506,8 @@ kiln_host_api MakeApi() {
   api.async_response_write = AsyncResponseWrite;
   api.async_body_request = AsyncBodyRequest;
   api.async_finish = AsyncFinish;
+  api.serve_thread_fd = ServeThreadFd;
+  api.serve_thread_step = ServeThreadStep;
   return api;
 }
 

@@ -185,6 +185,22 @@ bool PluginSet::HasHandlers() const {
   return false;
 }
 
+bool PluginSet::DriveThread(protocol::ServeStepper& stepper) {
+  static_assert(protocol::ServeStepper::kStopGraceful == KILN_SERVE_STOP &&
+                protocol::ServeStepper::kStopNow == KILN_SERVE_STOP_NOW);
+  for (const auto& p : plugins_) {
+    if (!KILN_HAS(&p->callbacks, on_serve_thread) || p->callbacks.on_serve_thread == nullptr) {
+      continue;
+    }
+    if (p->callbacks.on_serve_thread(p->callbacks.ctx,
+                                     reinterpret_cast<kiln_serve_thread*>(&stepper)) ==
+        KILN_OK) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void PluginSet::Handle(RequestContext& request) {
   uint8_t m1 = request.Modifier1();
   Route route;

@@ -77,6 +77,8 @@ class PluginSet : public Handler {
   void Reload();
   void Harakiri(int worker_id);
   void WorkerExit();
+  // A serving thread offers itself to the plugins' on_serve_thread in load order (SDK 1.4).
+  bool DriveThread(protocol::ServeStepper& stepper) override;
   // A spool task, offered to each plugin's on_spool in load order until one does not answer
   // KILN_SPOOL_IGNORE; returns that answer (KILN_SPOOL_IGNORE when none took it).
   int Spool(std::string_view path, const std::vector<protocol::SpoolVar>& vars,

@@ -41,7 +41,8 @@ class AsyncEvents {
 // A request a handler took over: the serving thread went back to its other connections, and the
 // handler answers from its own thread (an event loop). Every method may be called from any
 // thread; it copies its arguments, queues them for the serving thread and wakes it, which does
-// the framing and the socket I/O without waiting on the client. After Finish the handle is
+// the framing and the socket I/O without waiting on the client. Called on the serving thread
+// itself (an event loop driving it, Handler::DriveThread), a method does its work at once. After Finish the handle is
 // gone: the handler must not use it again.
 class AsyncRequest {
  public:
@@ -109,12 +110,37 @@ class RequestContext {
   }
 };
 
+// One serving thread, run step by step by a handler's event loop (Handler::DriveThread): the
+// loop watches fd() (readable when there is work) and calls Step() then, and again by the
+// deadline Step() returns. Everything it calls back (Handle, AsyncEvents) runs inside Step()
+// or inside an AsyncRequest call made on this thread.
+class ServeStepper {
+ public:
+  virtual ~ServeStepper() = default;
+  virtual int fd() const = 0;
+  // Runs what is ready without waiting. Microseconds until it wants to run again (>= 0), or
+  // kStopGraceful (a graceful stop is complete: this thread's requests are done, and so are the
+  // worker's other serving threads, whose requests the same event loop may be answering) or
+  // kStopNow (an immediate stop: requests in flight are abandoned).
+  static constexpr int64_t kStopGraceful = -1;
+  static constexpr int64_t kStopNow = -2;
+  virtual int64_t Step() = 0;
+};
+
 // Something that answers requests: the plugin set (routing by mount point and modifier1) or
 // the built-in test handler. Called on a worker thread; must not throw.
 class Handler {
  public:
   virtual ~Handler() = default;
   virtual void Handle(RequestContext& request) = 0;
+  // A serving thread about to run its loop offers itself (`stepper`) to the handler, which may
+  // run it from an event loop of its own (a plugin's on_serve_thread): true once it did and the
+  // stepper said stop; false to let the thread run its own loop.
+  virtual bool DriveThread(ServeStepper& stepper) {
+    (void)stepper;
+    return false;
+  }
 };
+
 
 }  // namespace kiln::protocol

@@ -1,15 +1,23 @@
 // ASGI 3 apps (`asgi = module:callable`, `mount = /p=asgi:module:callable`): each worker runs
-// one asyncio (or uvloop) event loop on a thread of its own, and every ASGI request is taken
-// over from the serving thread (the SDK's request_detach) so that one worker serves many at
-// once. The serving thread never takes the GIL for them: it copies the request's variables and
-// queues them; the host's events (body pieces, disconnect, drained) are queued the same way.
-// One eventfd, watched by the loop (add_reader), says the queue has something. The loop answers
-// through `_kiln_asgi` (start, write, want_body, finish), which queue work for the serving
-// thread; kiln frames and writes. Python code: asgi_py.h.
+// one asyncio (or uvloop) event loop, on its first serving thread (the main thread): the host
+// offers that thread (SDK 1.4 on_serve_thread) and the loop runs it, calling the host's
+// non-blocking serve_thread_step when its epoll descriptor is readable. Every ASGI request is
+// taken over (request_detach) so that one worker serves many at once. On the loop's thread
+// nothing crosses threads: a request's scope is built here in C straight from its variables
+// and its task created at once, the host's events (body pieces, disconnect, drained) are
+// handed to the Runner as they happen, and the app's start/write/want_body/finish calls do
+// their work in the host before they return. With threads > 1 the other serving threads hand
+// their ASGI requests to the loop as before this design: the variables are copied and queued
+// (one eventfd, watched by the loop, says the queue has something), their events queued the
+// same way, and the loop's calls for them queued for their serving thread. Python code:
+// asgi_py.h.
 #include "asgi.h"
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <string_view>
 
 #include <atomic>
 #include <deque>
@@ -41,6 +49,14 @@ struct AsgiState {
   int efd = -1;
   std::atomic<uint64_t> next_token{1};
   PyObject* runner = nullptr;  // the Runner (asgi_py.h); null when no ASGI app runs here
+  PyObject* state = nullptr;   // the Runner's lifespan state dict (copied into each scope)
+  pthread_t loop_thread{};     // the thread that created the loop and runs it
+  // The serving thread the loop runs (between on_serve_thread's start and end, loop thread
+  // only): while set, requests and events of that thread go to the Runner directly.
+  kiln_serve_thread* thread = nullptr;
+  // The loop stopped for good (the worker is stopping or serve() failed): the app's calls are
+  // dropped, as their connections are gone or going.
+  std::atomic<bool> loop_done{false};
 };
 
 AsgiState& St() {
@@ -68,6 +84,210 @@ kiln_async* HandleOf(PyObject* o) { return static_cast<kiln_async*>(PyLong_AsVoi
 
 kiln_str StrOf(const char* p, Py_ssize_t n) { return kiln_str{p, static_cast<size_t>(n)}; }
 
+// ---- the `http` scope, built from the request's CGI variables (GIL held) ----
+
+std::string_view Sv(kiln_str s) { return std::string_view(s.ptr, s.len); }
+
+PyObject* Key(const char* s) {
+  PyObject* k = PyUnicode_InternFromString(s);
+  return k;  // kept for the process (interned)
+}
+
+PyObject* Latin1(std::string_view v) {
+  return PyUnicode_DecodeLatin1(v.data(), static_cast<Py_ssize_t>(v.size()), nullptr);
+}
+
+PyObject* Bytes(std::string_view v) {
+  return PyBytes_FromStringAndSize(v.data(), static_cast<Py_ssize_t>(v.size()));
+}
+
+// `host`, `port` as the scope's client/server: None without a host; the port None unless
+// it is a number.
+PyObject* Addr(std::string_view host, std::string_view port) {
+  if (host.empty()) Py_RETURN_NONE;
+  long n = 0;
+  bool ok = !port.empty() && port.size() < 10;
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      ok = false;
+      break;
+    }
+    n = n * 10 + (c - '0');
+  }
+  PyObject* p = ok ? PyLong_FromLong(n) : Py_NewRef(Py_None);
+  return Py_BuildValue("(NN)", Latin1(host), p);
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != b[i]) return false;
+  }
+  return true;
+}
+
+// Collects the variables one at a time, then makes the scope (what the Python `_scope` made
+// before: headers from HTTP_*, CONTENT_TYPE and CONTENT_LENGTH; the rest from the CGI names).
+class ScopeBuilder {
+ public:
+  ScopeBuilder() : headers_(PyList_New(0)) {}
+  ~ScopeBuilder() { Py_XDECREF(headers_); }
+
+  void Add(std::string_view name, std::string_view value) {
+    if (headers_ == nullptr) return;
+    if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0) {
+      char buf[256];
+      std::string big;
+      char* out = buf;
+      const size_t n = name.size() - 5;
+      if (n > sizeof(buf)) {
+        big.resize(n);
+        out = big.data();
+      }
+      for (size_t i = 0; i < n; ++i) {
+        char c = name[5 + i];
+        out[i] = c == '_' ? '-' : (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      }
+      AddHeader(std::string_view(out, n), value);
+      return;
+    }
+    switch (name.size()) {
+      case 11:
+        if (name == "REQUEST_URI") uri_ = value;
+        else if (name == "SERVER_NAME") server_name_ = value;
+        else if (name == "SERVER_PORT") server_port_ = value;
+        else if (name == "REMOTE_ADDR") remote_addr_ = value;
+        else if (name == "REMOTE_PORT") remote_port_ = value;
+        else if (name == "SCRIPT_NAME") script_name_ = value;
+        break;
+      case 12:
+        if (name == "CONTENT_TYPE" && !value.empty()) AddHeader("content-type", value);
+        else if (name == "QUERY_STRING") query_ = value;
+        else if (name == "UWSGI_SCHEME") uwsgi_scheme_ = value;
+        break;
+      case 14:
+        if (name == "CONTENT_LENGTH" && !value.empty()) AddHeader("content-length", value);
+        else if (name == "REQUEST_METHOD") method_ = value;
+        break;
+      case 9:
+        if (name == "PATH_INFO") path_ = value;
+        break;
+      case 5:
+        if (name == "HTTPS") https_ = value;
+        break;
+      case 15:
+        if (name == "SERVER_PROTOCOL") proto_ = value;
+        break;
+      default:
+        break;
+    }
+  }
+
+  // A new reference, or null with a Python error set.
+  PyObject* Make(PyObject* state) {
+    static PyObject* const k_type = Key("type");
+    static PyObject* const k_asgi = Key("asgi");
+    static PyObject* const k_version = Key("version");
+    static PyObject* const k_spec = Key("spec_version");
+    static PyObject* const k_http_version = Key("http_version");
+    static PyObject* const k_method = Key("method");
+    static PyObject* const k_scheme = Key("scheme");
+    static PyObject* const k_path = Key("path");
+    static PyObject* const k_raw_path = Key("raw_path");
+    static PyObject* const k_query = Key("query_string");
+    static PyObject* const k_root = Key("root_path");
+    static PyObject* const k_headers = Key("headers");
+    static PyObject* const k_client = Key("client");
+    static PyObject* const k_server = Key("server");
+    static PyObject* const k_state = Key("state");
+    static PyObject* const v_http = Key("http");
+    static PyObject* const v_https = Key("https");
+    static PyObject* const v_30 = Key("3.0");
+    static PyObject* const v_23 = Key("2.3");
+    static PyObject* const v_11 = Key("1.1");
+    static PyObject* const v_get = Key("GET");
+    static PyObject* const v_slash = Key("/");
+    if (headers_ == nullptr) return nullptr;
+    PyObject* scope = PyDict_New();
+    PyObject* asgi = PyDict_New();
+    if (scope == nullptr || asgi == nullptr) {
+      Py_XDECREF(scope);
+      Py_XDECREF(asgi);
+      return nullptr;
+    }
+    PyDict_SetItem(asgi, k_version, v_30);
+    PyDict_SetItem(asgi, k_spec, v_23);
+    const bool https = EqualsNoCase(https_, "on") || https_ == "1" || uwsgi_scheme_ == "https";
+    const size_t q = uri_.find('?');
+    const std::string_view raw_path = q == std::string_view::npos ? uri_ : uri_.substr(0, q);
+    bool ok = PyDict_SetItem(scope, k_type, v_http) == 0 &&
+              PyDict_SetItem(scope, k_asgi, asgi) == 0;
+    Py_DECREF(asgi);
+    const struct {
+      PyObject* key;
+      PyObject* value;  // a new reference, or a borrowed constant when `owned` is false
+      bool owned;
+    } items[] = {
+        {k_http_version,
+         proto_.size() > 5 && proto_.compare(0, 5, "HTTP/") == 0 ? Latin1(proto_.substr(5))
+                                                                  : v_11,
+         proto_.size() > 5 && proto_.compare(0, 5, "HTTP/") == 0},
+        {k_method, method_.empty() ? v_get : Latin1(method_), !method_.empty()},
+        {k_scheme, https ? v_https : v_http, false},
+        {k_path, path_.empty() ? v_slash : Text(path_), !path_.empty()},
+        {k_raw_path, raw_path.empty() ? Py_None : Bytes(raw_path), !raw_path.empty()},
+        {k_query, Bytes(query_), true},
+        {k_root, Text(script_name_), true},
+        {k_headers, headers_, false},
+        {k_client, Addr(remote_addr_, remote_port_.empty() ? "0" : remote_port_), true},
+        {k_server, Addr(server_name_, server_port_.empty() ? "0" : server_port_), true},
+        {k_state, state != nullptr ? PyDict_Copy(state) : PyDict_New(), true},
+    };
+    for (const auto& it : items) {
+      if (it.value == nullptr || PyDict_SetItem(scope, it.key, it.value) != 0) ok = false;
+      if (it.owned) Py_XDECREF(it.value);
+    }
+    if (!ok) {
+      Py_DECREF(scope);
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_MemoryError, "ASGI scope");
+      return nullptr;
+    }
+    return scope;
+  }
+
+ private:
+  static PyObject* Text(std::string_view v) {
+    return PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "surrogateescape");
+  }
+
+  void AddHeader(std::string_view name, std::string_view value) {
+    PyObject* pair = Py_BuildValue("(NN)", Bytes(name), Bytes(value));
+    if (pair == nullptr || PyList_Append(headers_, pair) != 0) {
+      Py_CLEAR(headers_);
+    }
+    Py_XDECREF(pair);
+  }
+
+  PyObject* headers_;
+  std::string_view uri_, server_name_, server_port_, remote_addr_, remote_port_, script_name_,
+      query_, uwsgi_scheme_, method_, path_, https_, proto_;
+};
+
+int AddToScope(void* arg, kiln_str name, kiln_str value) {
+  static_cast<ScopeBuilder*>(arg)->Add(Sv(name), Sv(value));
+  return 0;
+}
+
+// True on the loop's thread while the loop runs the serving thread: requests and events there
+// go to the Runner directly (the GIL is held: we are inside the loop's serve_thread_step or
+// inside one of its calls).
+bool OnLoopThread() {
+  AsgiState& st = St();
+  return st.thread != nullptr && pthread_equal(pthread_self(), st.loop_thread) != 0;
+}
+
 // ---- _kiln_asgi: what the Python half calls (the loop thread, GIL held) ----
 
 PyObject* PyTake(PyObject*, PyObject*) {
@@ -85,18 +305,16 @@ PyObject* PyTake(PyObject*, PyObject*) {
     PyObject* item = nullptr;
     switch (ev.kind) {
       case 0: {
-        PyObject* env = PyDict_New();
-        for (const auto& [name, value] : ev.vars) {
-          PyObject* k = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()),
-                                               nullptr);
-          PyObject* val = PyBytes_FromStringAndSize(value.data(),
-                                                    static_cast<Py_ssize_t>(value.size()));
-          if (k != nullptr && val != nullptr) PyDict_SetItem(env, k, val);
-          Py_XDECREF(k);
-          Py_XDECREF(val);
+        ScopeBuilder b;
+        for (const auto& [name, value] : ev.vars) b.Add(name, value);
+        PyObject* scope = b.Make(st.state);
+        if (scope == nullptr) {
+          Py_DECREF(list);
+          return nullptr;
         }
         item = Py_BuildValue("(iKNnN)", 0, static_cast<unsigned long long>(ev.token),
-                             PyLong_FromVoidPtr(ev.handle), static_cast<Py_ssize_t>(ev.app), env);
+                             PyLong_FromVoidPtr(ev.handle), static_cast<Py_ssize_t>(ev.app),
+                             scope);
         break;
       }
       case 1:
@@ -125,6 +343,7 @@ PyObject* PyStart(PyObject*, PyObject* args) {
   int status;
   PyObject* headers;
   if (!PyArg_ParseTuple(args, "OiO!", &h, &status, &PyList_Type, &headers)) return nullptr;
+  if (St().loop_done) Py_RETURN_NONE;
   std::vector<kiln_header> hs;
   const Py_ssize_t n = PyList_GET_SIZE(headers);
   hs.reserve(static_cast<size_t>(n));
@@ -154,6 +373,10 @@ PyObject* PyWrite(PyObject*, PyObject* args) {
   Py_buffer body;
   int more;
   if (!PyArg_ParseTuple(args, "Oy*p", &h, &body, &more)) return nullptr;
+  if (St().loop_done) {
+    PyBuffer_Release(&body);
+    Py_RETURN_NONE;
+  }
   Api()->async_response_write(HandleOf(h), StrOf(static_cast<const char*>(body.buf), body.len),
                               more);
   PyBuffer_Release(&body);
@@ -161,23 +384,50 @@ PyObject* PyWrite(PyObject*, PyObject* args) {
 }
 
 PyObject* PyWantBody(PyObject*, PyObject* h) {
-  Api()->async_body_request(HandleOf(h));
+  if (!St().loop_done) Api()->async_body_request(HandleOf(h));
   Py_RETURN_NONE;
 }
 
+// finish(h, ok[, body]): with `body`, its last piece first (one call for the common end).
 PyObject* PyFinish(PyObject*, PyObject* args) {
   PyObject* h;
   int ok;
-  if (!PyArg_ParseTuple(args, "Op", &h, &ok)) return nullptr;
+  Py_buffer body{};
+  if (!PyArg_ParseTuple(args, "Op|y*", &h, &ok, &body)) return nullptr;
+  if (St().loop_done) {
+    if (body.obj != nullptr) PyBuffer_Release(&body);
+    Py_RETURN_NONE;
+  }
+  if (body.obj != nullptr) {
+    Api()->async_response_write(HandleOf(h),
+                                StrOf(static_cast<const char*>(body.buf), body.len), 0);
+    PyBuffer_Release(&body);
+  }
   Api()->async_finish(HandleOf(h), ok ? KILN_OK : KILN_ERROR);
   Py_RETURN_NONE;
 }
 
+// Runs what is ready on the serving thread the loop runs: seconds until the next call is due,
+// or -1 (graceful stop: this thread's requests are done) or -2 (stop now).
+PyObject* PyStep(PyObject*, PyObject*) {
+  AsgiState& st = St();
+  if (st.thread == nullptr) return PyFloat_FromDouble(-2);
+  const int64_t us = Api()->serve_thread_step(st.thread);
+  return PyFloat_FromDouble(us < 0 ? static_cast<double>(us) : static_cast<double>(us) / 1e6);
+}
+
+PyObject* PyThreadFd(PyObject*, PyObject*) {
+  AsgiState& st = St();
+  return PyLong_FromLong(st.thread == nullptr ? -1 : Api()->serve_thread_fd(st.thread));
+}
+
 PyMethodDef kMethods[] = {
+    {"step", PyStep, METH_NOARGS, "Run what is ready on the serving thread."},
+    {"thread_fd", PyThreadFd, METH_NOARGS, "The serving thread's epoll descriptor."},
     {"take", PyTake, METH_NOARGS, "Events queued for the loop."},
     {"fd", PyFd, METH_NOARGS, "The eventfd the loop watches."},
-    {"start", PyStart, METH_VARARGS, "Queue the response head."},
-    {"write", PyWrite, METH_VARARGS, "Queue body bytes."},
+    {"start", PyStart, METH_VARARGS, "Start the response."},
+    {"write", PyWrite, METH_VARARGS, "Write body bytes."},
     {"want_body", PyWantBody, METH_O, "Ask for the next body piece."},
     {"finish", PyFinish, METH_VARARGS, "End the request."},
     {nullptr, nullptr, 0, nullptr}};
@@ -246,12 +496,18 @@ bool AsgiStart(std::string* error) {
              FetchTraceback();
     return false;
   }
+  st.loop_thread = pthread_self();
+  st.state = PyObject_GetAttrString(st.runner, "state");
+  if (st.state == nullptr) {
+    *error = "ASGI: " + FetchTraceback();
+    return false;
+  }
   PyObject* name = PyObject_GetAttrString(st.runner, "loop_name");
   Log(KILN_LOG_INFO, std::string("ASGI: event loop ") + (name ? PyUnicode_AsUTF8(name) : "?") +
                          " running, lifespan = " + s.lifespan);
   Py_XDECREF(name);
-  // Lifespan startup, once per worker before it accepts: the main thread waits on the loop
-  // (the wait releases the GIL).
+  // Lifespan startup, once per worker before it accepts, on the loop (run until each app's
+  // startup completes; the lifespan tasks then wait in the loop for the shutdown).
   for (const auto& [index, callable] : asgi_apps) {
     PyObject* res = PyObject_CallMethod(st.runner, "startup", "O", callable);
     if (res == nullptr) {
@@ -271,27 +527,81 @@ bool AsgiStart(std::string* error) {
 void AsgiShutdown() {
   AsgiState& st = St();
   if (st.runner == nullptr) return;
+  st.loop_done = true;
   PyGILState_STATE g = PyGILState_Ensure();
   PyObject* res = PyObject_CallMethod(st.runner, "shutdown", "d", 30.0);
   if (res == nullptr) Log(KILN_LOG_ERROR, "ASGI lifespan shutdown: " + FetchTraceback());
   Py_XDECREF(res);
-  res = PyObject_CallMethod(st.runner, "stop", nullptr);
-  if (res == nullptr) FetchTraceback();
+  PyGILState_Release(g);
+}
+
+bool AsgiLoopHoldsGil() { return OnLoopThread(); }
+
+kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
+  AsgiState& st = St();
+  if (st.runner == nullptr || st.loop_done || !KILN_HAS(Api(), serve_thread_step) ||
+      pthread_equal(pthread_self(), st.loop_thread) == 0) {
+    return KILN_DECLINED;
+  }
+  PyGILState_STATE g = PyGILState_Ensure();
+  st.thread = t;
+  PyObject* res = PyObject_CallMethod(st.runner, "serve", nullptr);
+  st.thread = nullptr;
+  // Whatever the loop still holds belongs to connections that are gone (an immediate stop) or
+  // to a loop that failed; from now on the app's calls are dropped.
+  st.loop_done = true;
+  if (res == nullptr) Log(KILN_LOG_ERROR, "ASGI event loop failed: " + FetchTraceback());
   Py_XDECREF(res);
   PyGILState_Release(g);
+  return KILN_OK;
 }
 
 kiln_status AsgiServe(kiln_request* r, const App* app) {
   AsgiState& st = St();
   const kiln_host_api* api = Api();
-  if (st.runner == nullptr || !KILN_HAS(api, request_detach)) {
+  if (st.runner == nullptr || st.loop_done || !KILN_HAS(api, request_detach)) {
     SetError("the ASGI event loop is not running in this worker");
     return KILN_ERROR;
   }
+  const uint64_t token = st.next_token.fetch_add(1, std::memory_order_relaxed);
+  const size_t index = static_cast<size_t>(app - TheApps().data());
+  if (OnLoopThread()) {
+    // The loop's own thread, GIL held: scope and task now, no queue.
+    ScopeBuilder b;
+    api->request_var_each(r, AddToScope, &b);
+    PyObject* scope = b.Make(st.state);
+    if (scope == nullptr) {
+      SetError("ASGI: cannot build the scope: " + FetchTraceback());
+      return KILN_ERROR;
+    }
+    kiln_async* handle = api->request_detach(r, token);
+    if (handle == nullptr) {
+      Py_DECREF(scope);
+      SetError("this request cannot be answered asynchronously (ASGI)");
+      return KILN_ERROR;
+    }
+    static PyObject* const begin = PyUnicode_InternFromString("begin");
+    PyObject* tok = PyLong_FromUnsignedLongLong(token);
+    PyObject* h = PyLong_FromVoidPtr(handle);
+    PyObject* idx = PyLong_FromSize_t(index);
+    PyObject* res = tok && h && idx ? PyObject_CallMethodObjArgs(st.runner, begin, tok, h, idx,
+                                                                 scope, nullptr)
+                                    : nullptr;
+    Py_XDECREF(tok);
+    Py_XDECREF(h);
+    Py_XDECREF(idx);
+    Py_DECREF(scope);
+    if (res == nullptr) {
+      Log(KILN_LOG_ERROR, "ASGI: cannot start the request's task: " + FetchTraceback());
+      api->async_finish(handle, KILN_ERROR);  // detached already: the host answers 500
+    }
+    Py_XDECREF(res);
+    return KILN_OK;
+  }
   Event ev;
   ev.kind = 0;
-  ev.token = st.next_token.fetch_add(1, std::memory_order_relaxed);
-  ev.app = static_cast<size_t>(app - TheApps().data());
+  ev.token = token;
+  ev.app = index;
   ev.vars.reserve(api->request_var_count(r));
   api->request_var_each(r, CopyVar, &ev.vars);
   ev.handle = api->request_detach(r, ev.token);
@@ -304,6 +614,30 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
 }
 
 void AsgiOnEvent(void*, uint64_t token, const kiln_async_event* e) {
+  if (OnLoopThread()) {
+    // Inside the loop's serve_thread_step (or one of its calls), GIL held: straight to the
+    // Runner, which resolves the request's future (the app runs on the loop's next turn).
+    PyObject* res = nullptr;
+    switch (e->kind) {
+      case KILN_ASYNC_BODY:
+        res = PyObject_CallMethod(St().runner, "event", "iKy#O", 1,
+                                  static_cast<unsigned long long>(token), e->data.ptr,
+                                  static_cast<Py_ssize_t>(e->data.len),
+                                  e->more != 0 ? Py_True : Py_False);
+        break;
+      case KILN_ASYNC_DISCONNECT:
+      case KILN_ASYNC_DRAINED:
+        res = PyObject_CallMethod(St().runner, "event", "iK",
+                                  e->kind == KILN_ASYNC_DISCONNECT ? 2 : 3,
+                                  static_cast<unsigned long long>(token));
+        break;
+      default:
+        return;
+    }
+    if (res == nullptr) Log(KILN_LOG_ERROR, "ASGI event: " + FetchTraceback());
+    Py_XDECREF(res);
+    return;
+  }
   Event ev;
   ev.token = token;
   switch (e->kind) {

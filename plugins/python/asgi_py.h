@@ -1,13 +1,14 @@
 // The Python half of the ASGI server (asgi.cc runs it in the main interpreter of each worker):
-// the worker's event loop on its own thread, the `http` scope built from the request's CGI
-// variables, receive/send over the host's detached-request calls (through the `_kiln_asgi`
-// module asgi.cc defines), and the lifespan protocol.
+// the worker's event loop, which runs the worker's first serving thread (serve), one task per
+// request (the `http` scope comes built by asgi.cc), receive/send over the host's
+// detached-request calls (through the `_kiln_asgi` module asgi.cc defines), and the lifespan
+// protocol.
 #pragma once
 
 namespace kiln::python {
 
 inline constexpr const char kAsgiPy[] = R"PY(
-import asyncio, sys, threading, traceback
+import asyncio, sys, traceback
 import _kiln
 import _kiln_asgi as _k
 
@@ -40,106 +41,96 @@ class _Req:
         self.unacked = 0
 
 
-def _text(b):
-    return b.decode('utf-8', 'surrogateescape')
-
-
-def _addr(host, port):
-    if not host:
-        return None
-    try:
-        return (host.decode('latin-1'), int(port))
-    except ValueError:
-        return (host.decode('latin-1'), None)
-
-
-def _scope(env, state):
-    headers = []
-    for name, value in env.items():
-        if name.startswith('HTTP_'):
-            headers.append((name[5:].replace('_', '-').lower().encode('latin-1'), value))
-        elif name == 'CONTENT_TYPE' and value:
-            headers.append((b'content-type', value))
-        elif name == 'CONTENT_LENGTH' and value:
-            headers.append((b'content-length', value))
-    proto = env.get('SERVER_PROTOCOL', b'HTTP/1.1')
-    https = env.get('HTTPS', b'').lower() in (b'on', b'1') or env.get('UWSGI_SCHEME') == b'https'
-    uri = env.get('REQUEST_URI', b'')
-    q = uri.find(b'?')
-    raw_path = uri if q < 0 else uri[:q]
-    return {
-        'type': 'http',
-        'asgi': {'version': '3.0', 'spec_version': '2.3'},
-        'http_version': proto[5:].decode('latin-1') if proto.startswith(b'HTTP/') else '1.1',
-        'method': env.get('REQUEST_METHOD', b'GET').decode('latin-1'),
-        'scheme': 'https' if https else 'http',
-        'path': _text(env.get('PATH_INFO', b'')) or '/',
-        'raw_path': raw_path or None,
-        'query_string': env.get('QUERY_STRING', b''),
-        'root_path': _text(env.get('SCRIPT_NAME', b'')),
-        'headers': headers,
-        'client': _addr(env.get('REMOTE_ADDR'), env.get('REMOTE_PORT', b'0')),
-        'server': _addr(env.get('SERVER_NAME'), env.get('SERVER_PORT', b'0')),
-        'state': dict(state),
-    }
-
-
 class Runner:
     def __init__(self, loop_kind, lifespan, apps):
         self.loop, self.loop_name = _make_loop(loop_kind)
+        asyncio.set_event_loop(self.loop)
         _log(1, 'ASGI event loop: %s' % self.loop_name)
         self.lifespan = lifespan
         self.apps = apps  # handle -> callable
         self.reqs = {}
         self.state = {}
         self.lifespans = []
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, name='kiln-asgi', daemon=True)
-        self.thread.start()
-        self.ready.wait()
+        self.timer = None
+        self.due = 0.0
+        self.halted = False
 
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        self.loop.add_reader(_k.fd(), self._drain)
-        self.ready.set()
-        self.loop.run_forever()
+    def serve(self):
+        """Runs the loop and, from it, the serving thread (this one) until the worker stops."""
+        loop = self.loop
+        step = _k.step
+        fd = _k.thread_fd()
 
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        def tick():
+            self.timer = None
+            turn()
 
-    # ---- events from kiln ----
-    def _drain(self):
-        for ev in _k.take():
-            kind = ev[0]
-            if kind == 0:
-                _, token, h, app, env = ev
-                r = _Req(h)
-                self.reqs[token] = r
-                self.loop.create_task(self._serve(token, r, self.apps[app], env))
-                continue
-            r = self.reqs.get(ev[1])
-            if r is None:
-                continue
-            if kind == 1:
-                fut, r.body_fut = r.body_fut, None
-                if fut is not None and not fut.done():
-                    fut.set_result((ev[2], ev[3]))
-            elif kind == 2:
-                r.gone = True
-                for fut in (r.body_fut, r.disc_fut, r.drain_fut):
-                    if fut is not None and not fut.done():
-                        fut.set_result(None)
-            elif kind == 3:
-                fut, r.drain_fut = r.drain_fut, None
-                r.unacked = 0
+        def turn():
+            if self.halted:
+                return
+            w = step()
+            if w < 0:  # stop: the worker's requests are done (-1), or stop now (-2)
+                # Once: a second stop() would end the lifespan shutdown's run too.
+                self.halted = True
+                loop.stop()
+                return
+            due = loop.time() + w
+            # The deadline moves only at a sweep (or a fresh unix connection); 5 ms of slack
+            # keeps the loop's cached clock from re-arming the timer on every turn.
+            if self.timer is None or due < self.due - 0.005:
+                if self.timer is not None:
+                    self.timer.cancel()
+                self.timer = loop.call_at(due, tick)
+                self.due = due
+
+        loop.add_reader(fd, turn)
+        # Requests the worker's other serving threads (threads > 1) queue for this loop.
+        loop.add_reader(_k.fd(), self._drain)
+        loop.call_soon(turn)
+        try:
+            loop.run_forever()
+        finally:
+            loop.remove_reader(fd)
+            loop.remove_reader(_k.fd())
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+
+    # ---- requests and events from kiln ----
+    def begin(self, token, h, app, scope):
+        r = _Req(h)
+        self.reqs[token] = r
+        self.loop.create_task(self._serve(token, r, self.apps[app], scope))
+
+    def event(self, kind, token, data=None, more=False):
+        r = self.reqs.get(token)
+        if r is None:
+            return
+        if kind == 1:
+            fut, r.body_fut = r.body_fut, None
+            if fut is not None and not fut.done():
+                fut.set_result((data, more))
+        elif kind == 2:
+            r.gone = True
+            for fut in (r.body_fut, r.disc_fut, r.drain_fut):
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+        elif kind == 3:
+            fut, r.drain_fut = r.drain_fut, None
+            r.unacked = 0
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def _drain(self):
+        for ev in _k.take():
+            if ev[0] == 0:
+                self.begin(*ev[1:])
+            else:
+                self.event(*ev)
 
     # ---- one request ----
-    async def _serve(self, token, r, app, env):
+    async def _serve(self, token, r, app, scope):
         loop = self.loop
-        scope = _scope(env, self.state)
 
         async def receive():
             if r.gone or r.finished:
@@ -177,16 +168,19 @@ class Runner:
                     raise RuntimeError('ASGI: http.response.body before http.response.start')
                 body = bytes(message.get('body', b''))
                 more = bool(message.get('more_body', False))
-                if body or not more:
-                    _k.write(r.h, body, more)
-                if not more:
+                if more:
+                    # Counted before the write: on the loop's own serving thread the write
+                    # happens in the call, and a drained event may come back inside it.
+                    r.unacked += len(body)
+                    if body:
+                        _k.write(r.h, body, True)
+                else:
                     r.finished = True
-                    _k.finish(r.h, True)
+                    _k.finish(r.h, True, body)  # the last piece and the end, in one call
                     fut = r.disc_fut
                     if fut is not None and not fut.done():
                         fut.set_result(None)
                     return
-                r.unacked += len(body)
                 if r.unacked >= _DRAIN:
                     r.drain_fut = fut = loop.create_future()
                     await fut
@@ -212,10 +206,10 @@ class Runner:
 
     # ---- lifespan (one per ASGI app of the worker) ----
     def startup(self, app):
-        """Runs lifespan startup (main thread); returns an error text or None."""
+        """Runs lifespan startup (the loop's thread, before it serves); an error text or None."""
         if self.lifespan == 'off':
             return None
-        return asyncio.run_coroutine_threadsafe(self._startup(app), self.loop).result()
+        return self.loop.run_until_complete(self._startup(app))
 
     async def _startup(self, app):
         ls_in, ls_out = asyncio.Queue(), asyncio.Queue()
@@ -248,11 +242,12 @@ class Runner:
         return 'ASGI lifespan: the app returned before startup completed'
 
     def shutdown(self, timeout):
+        """Lifespan shutdown, on the loop's thread once the serving threads stopped."""
         for ls in reversed(self.lifespans):
             try:
-                err = asyncio.run_coroutine_threadsafe(self._shutdown(*ls), self.loop).result(
-                    timeout)
-            except Exception as e:
+                err = self.loop.run_until_complete(
+                    asyncio.wait_for(self._shutdown(*ls), timeout))
+            except BaseException as e:
                 err = 'ASGI lifespan shutdown did not complete: %r' % (e,)
             if err:
                 _log(4, err)

@@ -892,11 +892,16 @@ kiln_status ServeRequest(kiln_request* r, void* handle) {
     return KILN_OK;
   }
   if (app->asgi) return AsgiServe(r, app);
+  // On the serving thread the ASGI loop runs, the loop's Python code holds the GIL around
+  // this call: a WSGI app mounted next to the ASGI ones runs in its own thread state (which
+  // may be a sub-interpreter's), and the loop waits for it.
+  PyThreadState* loop_state = AsgiLoopHoldsGil() ? PyEval_SaveThread() : nullptr;
   // Each request thread keeps one thread state per interpreter for its whole life, taking the
   // GIL for the call and handing it back afterwards.
   EnterForRequest(app->interp);
   kiln_status st = Serve(r, app);
   LeaveAfterRequest();
+  if (loop_state != nullptr) PyEval_RestoreThread(loop_state);
   return st;
 }
 

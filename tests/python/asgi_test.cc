@@ -101,6 +101,14 @@ async def app(scope, receive, send):
                         'more_body': True})
         note('big-sent')
         await send({'type': 'http.response.body', 'body': b''})
+    elif path == '/thread':
+        import threading
+        await send(start)
+        await send({'type': 'http.response.body', 'body': ('%s threads=%d' % (
+            threading.current_thread().name, threading.active_count())).encode()})
+    elif path == '/block':
+        import time
+        time.sleep(30)  # blocks the loop (and so the serving thread it runs)
     elif path == '/raise':
         raise ValueError('the app broke before answering')
     elif path == '/raise-late':
@@ -435,6 +443,74 @@ TEST(Asgi, MountedBesideAWsgiApp) {
   r = HttpGet(s.address(), "/w/x");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "wsgi /w");
+}
+
+// The event loop runs the worker's serving thread itself (no loop thread of its own, no
+// hand-over): an ASGI app runs on the process's main thread, the one that accepted and parsed
+// the request, and the worker has no other Python thread.
+TEST(Asgi, AppRunsOnTheServingThread) {
+  AsgiServer s({"--asgi", "rawapp:app"});
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/thread");
+  ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
+  EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
+}
+
+// threads = 2: the first serving thread runs the loop; ASGI requests the second thread reads
+// are handed to the loop and answered through it; a WSGI app beside them runs on either
+// thread (on the loop's, the loop waits for it). 60 concurrent sleeps still finish together,
+// and a graceful stop waits for them, then runs lifespan shutdown.
+TEST(Asgi, TwoThreadsShareTheLoopBesideWsgi) {
+  AsgiServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
+                "--manage-script-name", "--threads", "2", "--lifespan", "on"},
+               /*wait=*/false);
+  s.dir().Write("wsgiapp.py",
+                "def application(env, start):\n"
+                "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [b'wsgi ' + env['SCRIPT_NAME'].encode()]\n");
+  s.Start();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0}, wsgi{0};
+  const absl::Time t0 = absl::Now();
+  for (int i = 0; i < 60; ++i) {
+    clients.emplace_back([&, i] {
+      absl::StatusOr<Response> r = HttpGet(s.address(), "/a/sleep", absl::Seconds(20));
+      if (r.ok() && r->status == 200 && r->body == "slept") ++ok;
+      if (i % 3 == 0) {
+        absl::StatusOr<Response> w = HttpGet(s.address(), "/w/x", absl::Seconds(20));
+        if (w.ok() && w->body == "wsgi /w") ++wsgi;
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 60) << s.kiln().Log();
+  EXPECT_EQ(wsgi.load(), 20) << s.kiln().Log();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(4)) << s.kiln().Log();
+  // Requests in flight at a graceful stop are answered, then lifespan shutdown runs.
+  std::vector<std::thread> late;
+  std::atomic<int> late_ok{0};
+  for (int i = 0; i < 10; ++i) {
+    late.emplace_back([&] {
+      absl::StatusOr<Response> r = HttpGet(s.address(), "/a/sleep", absl::Seconds(20));
+      if (r.ok() && r->status == 200 && r->body == "slept") ++late_ok;
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  s.kiln().Signal(SIGTERM);
+  for (std::thread& t : late) t.join();
+  ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value()) << s.kiln().Log();
+  EXPECT_EQ(late_ok.load(), 10) << s.kiln().Log();
+  EXPECT_EQ(Count(s.Events(), "shutdown"), 2) << s.Events() << s.kiln().Log();
+}
+
+// An app that blocks the event loop blocks the serving thread the loop runs: harakiri sees the
+// request running, kills the worker and the master respawns it.
+TEST(Asgi, HarakiriEndsAWorkerWhoseLoopIsBlocked) {
+  AsgiServer s({"--asgi", "rawapp:app", "--harakiri", "2", "--processes", "1"});
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/block", absl::Seconds(10));
+  EXPECT_TRUE(!r.ok() || r->status != 200);
+  EXPECT_TRUE(s.kiln().WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(10))) << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("was running GET /block"));
+  EXPECT_TRUE(WaitFor200(s.address(), "/scope", absl::Seconds(15))) << s.kiln().Log();
 }
 
 // Two default apps are a configuration error named at startup, as are unknown loop and lifespan

@@ -1,6 +1,7 @@
 # The ASGI apps bench/macro/asgi.py serves with kiln and uvicorn alike: a raw ASGI hello world
 # (`hello`), a Starlette JSON endpoint (`starlette`, GET /json) and a raw ASGI WebSocket echo
-# (`ws_echo`, at /ws; it refuses the handshake elsewhere and answers HTTP GETs with the hello).
+# (`ws_echo`, at /ws; it refuses the handshake elsewhere and answers HTTP GETs with the hello);
+# `wsgi_hello` is the WSGI twin of `hello` that kiln serves for the uwsgi_pass row.
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -32,3 +33,9 @@ async def _json(request):
 
 
 starlette = Starlette(routes=[Route('/json', _json)])
+
+
+def wsgi_hello(environ, start_response):
+    """The WSGI twin of `hello` (same head and body), for the uwsgi_pass row."""
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '13')])
+    return [b'Hello, World!']

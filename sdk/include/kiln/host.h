@@ -366,7 +366,48 @@ typedef struct kiln_host_api {
    * SINCE: 1.3.
    */
   void (*async_finish)(kiln_async *a, kiln_status result);
+
+  /* ---- A serving thread run from the plugin's event loop (since 1.4) ---- */
+  /* A plugin with an event loop (Python's ASGI) runs the serving thread it is offered in
+   * on_serve_thread from that loop: the loop watches serve_thread_fd and calls
+   * serve_thread_step when it is readable and by the deadline step gave. Requests the plugin
+   * detaches on that thread are then answered with no hand-over between threads: the async_*
+   * calls made on the thread, outside serve_thread_step, do their work (frame, write to the
+   * socket) before they return, and on_async_event is called inside serve_thread_step or
+   * inside such a call. */
+
+  /**
+   * serve_thread_fd gives the descriptor to watch: readable when serve_thread_step has work.
+   * THREADS: the serving thread `t` is (the one on_serve_thread was called on).
+   * SINCE: 1.4.  RETURNS: the descriptor (the host's; do not close or read it).
+   */
+  int (*serve_thread_fd)(kiln_serve_thread *t);
+
+  /**
+   * serve_thread_step runs what is ready (accepts, reads, requests, whose on_app_request runs
+   * inside it) without waiting. Call it when the descriptor is readable, and again within the
+   * time it returns.
+   * THREADS: as serve_thread_fd; never from inside itself.
+   * SINCE: 1.4.  RETURNS: microseconds until it must run again (>= 0); KILN_SERVE_STOP (-1):
+   * a graceful stop is complete, every request of every serving thread of the worker is done
+   * (until the other threads are, it keeps returning a wait, so a loop that answers their
+   * requests too runs on); KILN_SERVE_STOP_NOW (-2): an immediate stop. Return from
+   * on_serve_thread after either.
+   */
+  int64_t (*serve_thread_step)(kiln_serve_thread *t);
 } kiln_host_api;
+
+/**
+ * KILN_SERVE_STOP is what serve_thread_step returns once a graceful stop is complete.
+ * SINCE: 1.4.
+ */
+#define KILN_SERVE_STOP (-1)
+
+/**
+ * KILN_SERVE_STOP_NOW is what serve_thread_step returns at an immediate stop.
+ * SINCE: 1.4.
+ */
+#define KILN_SERVE_STOP_NOW (-2)
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -417,6 +417,20 @@ typedef struct kiln_callbacks {
    * SINCE: 1.3.
    */
   void (*on_async_event)(void *ctx, uint64_t token, const struct kiln_async_event *ev);
+
+  /* ---- A serving thread run from the plugin's event loop (since 1.4) ---- */
+
+  /**
+   * on_serve_thread offers a serving thread, about to run its own loop, to the plugin: a plugin
+   * with an event loop may run the thread from it instead (the host's serve_thread_fd and
+   * serve_thread_step) and return KILN_OK once serve_thread_step said stop; KILN_DECLINED lets
+   * the host run the thread itself. Handler plugins are asked in load order until one takes
+   * it. If the plugin returns before the stop, the host runs the rest of the thread itself.
+   * OWNERSHIP: `t` is the host's, valid until the call returns.
+   * THREADS: each serving thread of a worker, once, before it serves.
+   * SINCE: 1.4.  RETURNS: KILN_OK (ran it) or KILN_DECLINED.
+   */
+  kiln_status (*on_serve_thread)(void *ctx, kiln_serve_thread *t);
 } kiln_callbacks;
 
 /**

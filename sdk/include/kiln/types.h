@@ -36,7 +36,7 @@ extern "C" {
  * KILN_ABI_MINOR is the number of append-only revisions within KILN_ABI_MAJOR.
  * SINCE: 1.0.
  */
-#define KILN_ABI_MINOR 3
+#define KILN_ABI_MINOR 4
 
 /**
  * KILN_HAS tells whether a size-prefixed table (host API, callbacks, stats) is large enough to
@@ -144,6 +144,14 @@ typedef struct kiln_request kiln_request;
  * SINCE: 1.3.
  */
 typedef struct kiln_async kiln_async;
+
+/**
+ * kiln_serve_thread is one serving thread of a worker, offered to a plugin's on_serve_thread
+ * so that the plugin's event loop can run it (serve_thread_fd, serve_thread_step).
+ * OWNERSHIP: host; valid until on_serve_thread returns.
+ * SINCE: 1.4.
+ */
+typedef struct kiln_serve_thread kiln_serve_thread;
 
 /**
  * kiln_header is one response header: name and value, neither containing CR or LF. Since 1.2
