@@ -31,6 +31,9 @@ class ServeThread final : public Detacher {
   // Detacher: the handler running on this thread takes its request over.
   protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
                                         std::string** sink) override;
+  protocol::AsyncRequest* DetachCurrentWebSocket(protocol::AsyncEvents* events,
+                                                 std::string** sink,
+                                                 const protocol::WsHandshake& hs) override;
   // Any thread: queues a detached request's command and wakes this thread.
   void PostAsync(AsyncCmd cmd);
 
@@ -98,6 +101,13 @@ class ServeThread final : public Detacher {
   // Closes detached connections whose client made no progress for socket-timeout.
   void SweepAsync(absl::Time now);
   void AsyncUpdateEpoll(AsyncConn* a);
+  // WebSocket connections (websocket_conn.cc): a command of the handler's, the end of one
+  // (Finish), and reading the client's frames while the handler wants a message.
+  void WsCommand(AsyncConn* a, AsyncCmd& cmd);
+  void WsFinish(AsyncConn* a, bool ok);
+  void WsPump(AsyncConn* a);
+  // Queues a close frame (once) and stops reading.
+  void WsSendClose(AsyncConn* a, uint16_t code, std::string_view reason);
   // After Finish and the last byte sent: the connection goes back to conns_ (next request,
   // discard, linger) or closes, and the AsyncConn is deleted.
   void AsyncRelease(AsyncConn* a);

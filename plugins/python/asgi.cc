@@ -19,12 +19,15 @@
 #include <vector>
 
 #include "asgi_py.h"
+#include "asgi_ws.h"
+#include "asgi_ws_py.h"
 
 namespace kiln::python {
 namespace {
 
-// One thing for the loop: a new request (kind 0) or a host event (1 body, 2 disconnect,
-// 3 drained), as the _kiln_asgi.take() tuples name them.
+// One thing for the loop: a new request (kind 0; 4 for a WebSocket) or a host event (1 body,
+// 2 disconnect, 3 drained; WebSocket: 5 text, 6 binary, 7 close), as the _kiln_asgi.take()
+// tuples name them.
 struct Event {
   int kind = 0;
   uint64_t token = 0;
@@ -33,6 +36,7 @@ struct Event {
   std::vector<std::pair<std::string, std::string>> vars;
   std::string data;
   bool more = false;
+  uint32_t code = 0;  // kind 7
 };
 
 struct AsgiState {
@@ -84,7 +88,8 @@ PyObject* PyTake(PyObject*, PyObject*) {
   for (Event& ev : events) {
     PyObject* item = nullptr;
     switch (ev.kind) {
-      case 0: {
+      case 0:
+      case 4: {
         PyObject* env = PyDict_New();
         for (const auto& [name, value] : ev.vars) {
           PyObject* k = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()),
@@ -95,7 +100,7 @@ PyObject* PyTake(PyObject*, PyObject*) {
           Py_XDECREF(k);
           Py_XDECREF(val);
         }
-        item = Py_BuildValue("(iKNnN)", 0, static_cast<unsigned long long>(ev.token),
+        item = Py_BuildValue("(iKNnN)", ev.kind, static_cast<unsigned long long>(ev.token),
                              PyLong_FromVoidPtr(ev.handle), static_cast<Py_ssize_t>(ev.app), env);
         break;
       }
@@ -103,6 +108,11 @@ PyObject* PyTake(PyObject*, PyObject*) {
         item = Py_BuildValue("(iKy#O)", 1, static_cast<unsigned long long>(ev.token),
                              ev.data.data(), static_cast<Py_ssize_t>(ev.data.size()),
                              ev.more ? Py_True : Py_False);
+        break;
+      case 5:
+      case 6:
+      case 7:
+        item = AsgiWsEventTuple(ev.kind, ev.token, ev.data, ev.code);
         break;
       default:
         item = Py_BuildValue("(iK)", ev.kind, static_cast<unsigned long long>(ev.token));
@@ -126,20 +136,7 @@ PyObject* PyStart(PyObject*, PyObject* args) {
   PyObject* headers;
   if (!PyArg_ParseTuple(args, "OiO!", &h, &status, &PyList_Type, &headers)) return nullptr;
   std::vector<kiln_header> hs;
-  const Py_ssize_t n = PyList_GET_SIZE(headers);
-  hs.reserve(static_cast<size_t>(n));
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* pair = PyList_GET_ITEM(headers, i);
-    char *name, *value;
-    Py_ssize_t nl, vl;
-    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
-        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 0), &name, &nl) != 0 ||
-        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &value, &vl) != 0) {
-      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "headers are (bytes, bytes)");
-      return nullptr;
-    }
-    hs.push_back({StrOf(name, nl), StrOf(value, vl)});
-  }
+  if (!AsgiHeaderList(headers, &hs)) return nullptr;
   if (Api()->async_response_start(HandleOf(h), status, kiln_str{"", 0}, hs.data(), hs.size()) !=
       KILN_OK) {
     PyErr_Format(PyExc_ValueError,
@@ -193,6 +190,24 @@ int CopyVar(void* arg, kiln_str name, kiln_str value) {
 
 }  // namespace
 
+bool AsgiHeaderList(PyObject* headers, std::vector<kiln_header>* out) {
+  const Py_ssize_t n = PyList_GET_SIZE(headers);
+  out->reserve(static_cast<size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* pair = PyList_GET_ITEM(headers, i);
+    char *name, *value;
+    Py_ssize_t nl, vl;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 0), &name, &nl) != 0 ||
+        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &value, &vl) != 0) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "headers are (bytes, bytes)");
+      return false;
+    }
+    out->push_back({StrOf(name, nl), StrOf(value, vl)});
+  }
+  return true;
+}
+
 bool AnyAsgiApp() {
   for (const App& a : TheApps()) {
     if (a.asgi) return true;
@@ -216,10 +231,16 @@ bool AsgiStart(std::string* error) {
     *error = "ASGI: cannot create _kiln_asgi: " + FetchTraceback();
     return false;
   }
-  Py_DECREF(mod);
   PyObject* globals = PyDict_New();
   PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
-  PyObject* r = PyRun_String(kAsgiPy, Py_file_input, globals, globals);
+  PyObject* r = PyModule_AddFunctions(mod, kAsgiWsMethods) != 0
+                    ? nullptr
+                    : PyRun_String(kAsgiPy, Py_file_input, globals, globals);
+  Py_DECREF(mod);
+  if (r != nullptr) {
+    Py_DECREF(r);
+    r = PyRun_String(kAsgiWsPy, Py_file_input, globals, globals);
+  }
   if (r == nullptr) {
     Py_DECREF(globals);
     *error = "ASGI: " + FetchTraceback();
@@ -294,7 +315,18 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
   ev.app = static_cast<size_t>(app - TheApps().data());
   ev.vars.reserve(api->request_var_count(r));
   api->request_var_each(r, CopyVar, &ev.vars);
-  ev.handle = api->request_detach(r, ev.token);
+  if (KILN_HAS(api, websocket_detach)) {
+    switch (api->websocket_detach(r, ev.token, &ev.handle)) {
+      case KILN_OK:
+        ev.kind = 4;
+        break;
+      case KILN_ERROR:
+        return KILN_OK;  // a broken handshake: kiln answered it (400 or 426)
+      default:
+        break;
+    }
+  }
+  if (ev.handle == nullptr) ev.handle = api->request_detach(r, ev.token);
   if (ev.handle == nullptr) {
     SetError("this request cannot be answered asynchronously (ASGI)");
     return KILN_ERROR;
@@ -317,6 +349,13 @@ void AsgiOnEvent(void*, uint64_t token, const kiln_async_event* e) {
       break;
     case KILN_ASYNC_DRAINED:
       ev.kind = 3;
+      break;
+    case KILN_ASYNC_WS_TEXT:
+    case KILN_ASYNC_WS_BINARY:
+    case KILN_ASYNC_WS_CLOSE:
+      ev.kind = static_cast<int>(e->kind) + 1;  // 5, 6, 7
+      ev.data.assign(e->data.ptr, e->data.len);
+      ev.code = e->code;
       break;
     default:
       return;

@@ -112,6 +112,11 @@ class Runner:
     def _drain(self):
         for ev in _k.take():
             kind = ev[0]
+            if kind == 4:  # a WebSocket (asgi_ws_py.h)
+                _, token, h, app, env = ev
+                r = self.reqs[token] = _WsReq(h, self.loop)
+                self.loop.create_task(_ws_serve(self, token, r, self.apps[app], env))
+                continue
             if kind == 0:
                 _, token, h, app, env = ev
                 r = _Req(h)
@@ -120,6 +125,9 @@ class Runner:
                 continue
             r = self.reqs.get(ev[1])
             if r is None:
+                continue
+            if type(r) is not _Req:
+                r.event(ev)
                 continue
             if kind == 1:
                 fut, r.body_fut = r.body_fut, None
