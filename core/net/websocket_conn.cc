@@ -187,10 +187,10 @@ void ServeThread::WsPump(AsyncConn* a) {
       case protocol::WsOpcode::kPong:
         break;
       case protocol::WsOpcode::kClose: {
-        // Echo the code (RFC 6455 5.5.1) unless we closed first, and tell the handler.
+        // Echo the code and reason (RFC 6455 5.5.1) unless we closed first; tell the handler.
         ws.close_received = true;
         ws.want = false;
-        WsSendClose(a, f.close_code, "");
+        WsSendClose(a, f.close_code, f.close_reason);
         const std::string reason(f.close_reason);
         c.Consume(r.consumed);
         a->events->OnWsClose(f.close_code, reason);
