@@ -371,7 +371,8 @@ typedef struct kiln_host_api {
   /* A WebSocket upgrade request (RFC 6455) taken over as a detached request: the host checks
    * the handshake, answers 101, pings and close frames, and does all the framing; the plugin
    * sees whole messages (KILN_ASYNC_WS_* events) and sends whole messages. async_finish ends
-   * it as for HTTP; KILN_ASYNC_DRAINED bounds what the plugin queues with async_ws_send. */
+   * it: after the accept with a close frame unless one was sent (1000 for KILN_OK, else 1011);
+   * before it with 403 (KILN_OK) or 500. KILN_ASYNC_DRAINED bounds what async_ws_send queues. */
 
   /**
    * websocket_detach takes a WebSocket upgrade request over, as request_detach does (same
