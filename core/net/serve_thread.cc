@@ -125,6 +125,7 @@ void ServeThread::Run() {
     if (!drained_ && loop_.stopping()) {
       drained_ = true;
       if (loop_.drain_listeners()) DrainListeners();
+      WsGoingAway();
     }
     // Only a pending fresh connection or a stop changes whether this thread accepts (an
     // accept error's pause ends in Sweep): the common path reads no clock here.

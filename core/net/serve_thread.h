@@ -106,7 +106,10 @@ class ServeThread final : public Detacher {
   void WsCommand(AsyncConn* a, AsyncCmd& cmd);
   void WsFinish(AsyncConn* a, bool ok);
   void WsPump(AsyncConn* a);
-  // Queues a close frame (once) and stops reading.
+  // A graceful stop: every open WebSocket gets a close with 1001 (going away) and its handler
+  // hears it, so the worker does not wait for clients that may stay for hours.
+  void WsGoingAway();
+  // Queues a close frame (once).
   void WsSendClose(AsyncConn* a, uint16_t code, std::string_view reason);
   // After Finish and the last byte sent: the connection goes back to conns_ (next request,
   // discard, linger) or closes, and the AsyncConn is deleted.

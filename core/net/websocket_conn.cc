@@ -147,6 +147,21 @@ void ServeThread::WsSendClose(AsyncConn* a, uint16_t code, std::string_view reas
   ws.close_sent = true;
 }
 
+void ServeThread::WsGoingAway() {
+  for (auto& [fd, owned] : async_) {
+    AsyncConn* a = owned.get();
+    if (a->ws == nullptr || !a->ws->accepted || a->finished || a->gone || a->ws->close_sent) {
+      continue;
+    }
+    WsSendClose(a, protocol::ws_close::kGoingAway, "server stopping");
+    a->ws->close_received = true;  // nothing more is read: the handler ends now
+    a->ws->want = false;
+    a->events->OnWsClose(protocol::ws_close::kGoingAway, "server stopping");
+    AsyncFlush(a);
+    AsyncUpdateEpoll(a);
+  }
+}
+
 void ServeThread::WsPump(AsyncConn* a) {
   WsConn& ws = *a->ws;
   Connection& c = *a->conn;

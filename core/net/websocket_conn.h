@@ -30,7 +30,7 @@ struct WsConn {
   bool refused = false;    // a 403 (or 500) answered the handshake instead
   bool want = false;       // the handler asked for a message not yet delivered
   bool close_sent = false;     // our close frame is queued: nothing more is sent
-  bool close_received = false;  // the client's close frame arrived (or it broke the rules)
+  bool close_received = false;  // the client closed (or broke the rules), or kiln is stopping
 };
 
 }  // namespace kiln::net

@@ -319,6 +319,21 @@ TEST(AsgiWebSocket, HttpServedWhileSocketsAreOpen) {
   EXPECT_THAT(got, HasSubstr("echoed 50\n"));
 }
 
+// A graceful stop closes open WebSockets with 1001 and the app hears it, so the worker exits
+// at once instead of waiting worker-reload-mercy (60 s) for clients that may stay for hours.
+TEST(AsgiWebSocket, GracefulStopClosesWithGoingAway) {
+  WsServer s;
+  const absl::Time t0 = absl::Now();
+  const std::string got =
+      RunClient({"stop-server", s.Url("/echo"), std::to_string(s.kiln().pid())});
+  EXPECT_THAT(got, HasSubstr("echo still here\n"));
+  EXPECT_THAT(got, HasSubstr("closed 1001 server stopping\n")) << got << s.kiln().Log();
+  const std::optional<int> rc = s.kiln().WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(rc.has_value()) << s.kiln().Log();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(15));
+  EXPECT_THAT(s.Notes(), HasSubstr("disconnect 1001 'server stopping'"));
+}
+
 // A WSGI app answers an upgrade request as an ordinary request.
 TEST(AsgiWebSocket, WsgiAppAnswersUpgradeAsHttp) {
   TempDir dir;

@@ -101,6 +101,18 @@ async def many(url, n, http_url):
         await ws.close()
 
 
+async def stop_server(url, pid):
+    """Connects, makes the server stop gracefully (SIGTERM to its master) and waits."""
+    async with websockets.connect(url) as ws:
+        await ws.send('still here')
+        out('echo', await ws.recv())
+        os.kill(int(pid), 15)
+        try:
+            await ws.recv()
+        except websockets.ConnectionClosed as e:
+            out('closed', e.rcvd.code, e.rcvd.reason)
+
+
 # ---- raw frames ----
 
 def raw_connect(url):
@@ -183,7 +195,8 @@ def main():
         raw(url, *rest)
         return
     fn = {'echo': echo, 'server-close': server_close, 'reject': reject, 'scope': scope,
-          'starlette': starlette, 'flood': flood, 'many': many}[mode]
+          'starlette': starlette, 'flood': flood, 'many': many,
+          'stop-server': stop_server}[mode]
     asyncio.run(asyncio.wait_for(fn(url, *rest), 60))
 
 
