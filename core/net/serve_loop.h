@@ -103,6 +103,9 @@ class WorkerObserver {
   virtual void RequestStarted(int core_id, std::string_view method, std::string_view uri,
                               std::string_view client) = 0;
   virtual void RequestFinished(int core_id, const RequestOutcome& outcome) = 0;
+  // A WebSocket on this core was accepted (101): its request is no longer running for
+  // harakiri, though RequestFinished comes only when the socket closes, hours later maybe.
+  virtual void RequestUpgraded(int core_id) { (void)core_id; }
 };
 
 class ServeThread;

@@ -141,8 +141,11 @@ void ServeThread::RunAsyncCommands() {
         }
         const size_t framed = a->out.size();
         a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
-        // A WebSocket's client answers our close frame: read it rather than reset it.
-        if (a->ws != nullptr && a->ws->accepted) a->next = static_cast<int>(After::kLingeringClose);
+        // A WebSocket's client answers our close frame (1011 too): read it rather than reset it.
+        if (a->ws != nullptr && a->ws->accepted) {
+          a->next = static_cast<int>(After::kLingeringClose);
+          a->cut = false;
+        }
         // Cut: what the handler wrote goes out, but no end of framing that would make a
         // truncated response look complete.
         if (a->cut) a->out.resize(framed);

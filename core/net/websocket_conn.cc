@@ -88,6 +88,8 @@ void ServeThread::WsCommand(AsyncConn* a, AsyncCmd& cmd) {
       a->out += *head;
       ctx.MarkUpgraded(head->size());
       ws.accepted = true;
+      // A WebSocket may stay open for hours: harakiri must not count that as a request running.
+      if (loop_.observer_ != nullptr) loop_.observer_->RequestUpgraded(core_id_);
       WsPump(a);  // frames the client sent right behind its handshake
       return;
     }

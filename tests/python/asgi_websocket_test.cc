@@ -334,6 +334,15 @@ TEST(AsgiWebSocket, GracefulStopClosesWithGoingAway) {
   EXPECT_THAT(s.Notes(), HasSubstr("disconnect 1001 'server stopping'"));
 }
 
+// harakiri times requests, not open WebSockets: one open for twice the harakiri time (with
+// messages going both ways) keeps its worker.
+TEST(AsgiWebSocket, HarakiriDoesNotKillAnOpenWebSocket) {
+  WsServer s({"--harakiri", "3"});
+  const std::string got = RunClient({"hold", s.Url("/echo"), "6"});
+  EXPECT_THAT(got, HasSubstr("held 6\n")) << got << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("HARAKIRI")));
+}
+
 // A WSGI app answers an upgrade request as an ordinary request.
 TEST(AsgiWebSocket, WsgiAppAnswersUpgradeAsHttp) {
   TempDir dir;

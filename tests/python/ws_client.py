@@ -113,6 +113,17 @@ async def stop_server(url, pid):
             out('closed', e.rcvd.code, e.rcvd.reason)
 
 
+async def hold(url, seconds):
+    """Keeps one socket open for `seconds`, echoing a message every second."""
+    async with websockets.connect(url) as ws:
+        n = 0
+        for i in range(int(seconds)):
+            await asyncio.sleep(1)
+            await ws.send('t%d' % i)
+            n += (await ws.recv()) == 't%d' % i
+        out('held', n)
+
+
 # ---- raw frames ----
 
 def raw_connect(url):
@@ -196,7 +207,7 @@ def main():
         return
     fn = {'echo': echo, 'server-close': server_close, 'reject': reject, 'scope': scope,
           'starlette': starlette, 'flood': flood, 'many': many,
-          'stop-server': stop_server}[mode]
+          'stop-server': stop_server, 'hold': hold}[mode]
     asyncio.run(asyncio.wait_for(fn(url, *rest), 60))
 
 
