@@ -32,6 +32,7 @@ struct Row {
   uint64_t size_unit = 1;
 };
 
+constexpr uint64_t kKiB = uint64_t{1} << 10;
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
 // clang-format off
@@ -543,6 +544,14 @@ const std::vector<Row>& Rows() {
    "subdirectories first, lowest number first)."},
   {"spooler-quiet", kFlag, "false", I, "Do not log a line for each task written, started "
    "and done."},
+  // WebSocket connections of ASGI apps (docs/websocket.md).
+  {"websocket-max-size", kSize, "16m", I,
+   "Largest WebSocket message a client may send, fragments together; a larger one is "
+   "refused with close code 1009 (bare numbers are KiB, as in uWSGI).",
+   {"websockets-max-size"}, false, kKiB},
+  {"http-websockets", kFlag, "false", N,
+   "Accepted for uWSGI files: kiln upgrades a WebSocket request to an ASGI app on any "
+   "`http-socket` without it."},
   };
   return *rows;
 }

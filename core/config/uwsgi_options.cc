@@ -72,8 +72,10 @@ constexpr Replacement kReplacements[] = {
     {"farm*", "kiln has no mules: run background work as a command with `attach-daemon`"},
     {"emperor*", "docs/emperor.md lists the emperor settings kiln has"},
     {"vassal*", "docs/emperor.md lists the emperor settings kiln has"},
-    {"http-websockets", "kiln does not serve WebSockets yet (planned with ASGI support)"},
-    {"websocket*", "kiln does not serve WebSockets yet (planned with ASGI support)"},
+    {"websocket*", "kiln serves WebSockets for ASGI apps with `websocket-max-size`; it sends no "
+                   "pings of its own (docs/websocket.md)"},
+    {"websockets*", "kiln serves WebSockets for ASGI apps with `websocket-max-size`; it sends "
+                    "no pings of its own (docs/websocket.md)"},
     {"https*", "terminate TLS in nginx in front of kiln"},
     {"ssl-*", "terminate TLS in nginx in front of kiln"},
     {"fastrouter*", kRouter},

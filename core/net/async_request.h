@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "core/net/connection.h"
 #include "core/net/connection_request.h"
+#include "core/net/websocket_conn.h"
 #include "core/protocol/request.h"
 #include "core/protocol/request_context.h"
 
@@ -23,7 +24,10 @@ class AsyncConn;
 
 // One call of the handler, queued for the serving thread.
 struct AsyncCmd {
-  enum class Kind { kStart, kWrite, kWantBody, kFinish };
+  enum class Kind { kStart, kWrite, kWantBody, kFinish,
+                    // WebSocket (websocket_conn.cc): status is the close code; flag says
+                    // binary for kWsSend; text is the subprotocol, the message or the reason.
+                    kWsAccept, kWsSend, kWsReceive, kWsClose };
   Kind kind;
   AsyncConn* conn;
   int status = 0;
@@ -43,11 +47,17 @@ class AsyncConn final : public protocol::AsyncRequest {
   void Write(std::string data, bool more) override;
   void WantBody() override;
   void Finish(bool ok) override;
+  void WsAccept(std::string subprotocol,
+                std::vector<std::pair<std::string, std::string>> headers) override;
+  void WsSend(std::string data, bool binary) override;
+  void WsReceive() override;
+  void WsClose(uint16_t code, std::string reason) override;
 
   // The rest belongs to the serving thread.
   std::unique_ptr<protocol::AsyncEvents> events;
   std::unique_ptr<protocol::Request> req;  // the head, moved out of the thread's Request
   std::unique_ptr<ConnectionRequest> ctx;
+  std::unique_ptr<WsConn> ws;  // a WebSocket (DetachWebSocket); null for an HTTP request
   std::unique_ptr<Connection> conn;
   int fd = -1;
   absl::Time start;

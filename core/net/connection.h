@@ -70,6 +70,8 @@ class Connection {
 
   // Unparsed bytes.
   const char* data() const { return buf_.get() + start_; }
+  // The same bytes, writable (a WebSocket frame is unmasked in place).
+  char* mutable_data() { return buf_.get() + start_; }
   size_t size() const { return end_ - start_; }
   void Consume(size_t n);
   // Removes n bytes starting at data() + offset (a spooled body piece behind its head).

@@ -385,6 +385,46 @@ protocol::AsyncRequest* ConnectionRequest::Detach(protocol::AsyncEvents* events)
   return a;
 }
 
+protocol::WsDetach ConnectionRequest::DetachWebSocket(protocol::AsyncEvents* events,
+                                                     protocol::AsyncRequest** out) {
+  // uwsgi carries no upgrade (nginx's uwsgi module does not pass one on): plain HTTP only.
+  if (detacher_ == nullptr || sink_ != nullptr || started_ || raw_) {
+    delete events;
+    return protocol::WsDetach::kNotWebSocket;
+  }
+  const protocol::WsHandshakeCheck check = protocol::CheckWsHandshake(*this);
+  switch (check.result) {
+    case protocol::WsUpgrade::kNone:
+      delete events;
+      return protocol::WsDetach::kNotWebSocket;
+    case protocol::WsUpgrade::kBad: {
+      delete events;
+      std::vector<protocol::Header> headers = {{"Content-Type", "text/plain"}};
+      if (check.http_status == 426) {
+        headers.push_back({"Sec-WebSocket-Version", "13"});
+        headers.push_back({"Upgrade", "websocket"});
+      }
+      keep_alive_ = false;
+      if (StartResponse(check.http_status, "", headers).ok()) {
+        (void)WriteBody(check.message + "\n");
+      }
+      return protocol::WsDetach::kAnswered;
+    }
+    case protocol::WsUpgrade::kOk:
+      break;
+  }
+  *out = detacher_->DetachCurrentWebSocket(events, &sink_, check.handshake);
+  return *out == nullptr ? protocol::WsDetach::kNotWebSocket : protocol::WsDetach::kDetached;
+}
+
+void ConnectionRequest::MarkUpgraded(size_t head_bytes) {
+  started_ = true;
+  head_sent_ = true;
+  status_ = 101;
+  header_bytes_ += head_bytes;
+  keep_alive_ = false;
+}
+
 absl::StatusOr<size_t> ConnectionRequest::ReadBodyNow(char* buf, size_t len, bool* would_block) {
   *would_block = false;
   nonblocking_ = true;

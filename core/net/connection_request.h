@@ -18,6 +18,7 @@
 #include "core/protocol/http1_parser.h"
 #include "core/protocol/request.h"
 #include "core/protocol/response_writer.h"
+#include "core/protocol/websocket_handshake.h"
 
 namespace kiln::net {
 
@@ -35,6 +36,10 @@ class Detacher {
   // (*sink: the serving thread sends them without waiting on the client).
   virtual protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
                                                 std::string** sink) = 0;
+  // The same for a WebSocket upgrade whose handshake checked out (websocket_conn.cc).
+  virtual protocol::AsyncRequest* DetachCurrentWebSocket(protocol::AsyncEvents* events,
+                                                         std::string** sink,
+                                                         const protocol::WsHandshake& hs) = 0;
 };
 
 // Where a response is put together before it leaves: copies of what the app passed to
@@ -79,6 +84,13 @@ class ConnectionRequest : public protocol::RequestContext {
   int WorkerId() const override { return worker_id_; }
   int CoreId() const override { return core_id_; }
   protocol::AsyncRequest* Detach(protocol::AsyncEvents* events) override;
+  protocol::WsDetach DetachWebSocket(protocol::AsyncEvents* events,
+                                     protocol::AsyncRequest** out) override;
+  // The 101 of an accepted WebSocket (`head_bytes` long) went out in place of a response: the
+  // request log and the stats see status 101.
+  void MarkUpgraded(size_t head_bytes);
+  // WebSocket message bytes, for the request log's size.
+  void CountUpgradedBytes(uint64_t n) { body_bytes_ += n; }
 
   // Detach support: the serving thread that can take requests over (null: none).
   void set_detacher(Detacher* d) { detacher_ = d; }

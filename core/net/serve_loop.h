@@ -40,6 +40,7 @@ struct ListenSocket {
 
 struct ServeOptions {
   size_t buffer_size = 65535;       // uwsgi vars block / HTTP header block limit
+  uint64_t websocket_max_size = 16 << 20;  // largest WebSocket message a client may send
   uint64_t limit_post = 0;          // 0 = unlimited; over -> 413
   size_t post_buffering = 0;        // >0: read the whole body before calling the handler
   // Memory all connections of a worker may hold for post-buffered bodies the event loop is
@@ -104,6 +105,9 @@ class WorkerObserver {
   virtual void RequestStarted(int core_id, std::string_view method, std::string_view uri,
                               std::string_view client, absl::Duration running) = 0;
   virtual void RequestFinished(int core_id, const RequestOutcome& outcome) = 0;
+  // A WebSocket on this core was accepted (101): its request is no longer running for
+  // harakiri, though RequestFinished comes only when the socket closes, hours later maybe.
+  virtual void RequestUpgraded(int core_id) { (void)core_id; }
 };
 
 class ServeThread;

@@ -50,6 +50,10 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   }
   o.buffer_size = buffer_size;
   o.limit_post = cfg.GetSize("limit-post");
+  o.websocket_max_size = cfg.GetSize("websocket-max-size");
+  if (o.websocket_max_size == 0) {
+    return absl::InvalidArgumentError("option `websocket-max-size` must be at least 1 byte");
+  }
   o.post_buffering = cfg.GetSize("post-buffering");
   o.post_buffering_memory = cfg.GetSize("post-buffering-memory");
   o.socket_timeout = cfg.GetDuration("socket-timeout");

@@ -171,6 +171,7 @@ int64_t ServeThread::Turn(int timeout_ms) {
   if (!drained_ && loop_.stopping()) {
     drained_ = true;
     if (loop_.drain_listeners()) DrainListeners();
+    WsGoingAway();
   }
   // Only a pending fresh connection or a stop changes whether this thread accepts (an
   // accept error's pause ends in Sweep): the common path reads no clock here.

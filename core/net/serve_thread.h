@@ -39,6 +39,9 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Detacher: the handler running on this thread takes its request over.
   protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
                                         std::string** sink) override;
+  protocol::AsyncRequest* DetachCurrentWebSocket(protocol::AsyncEvents* events,
+                                                 std::string** sink,
+                                                 const protocol::WsHandshake& hs) override;
   // Any thread: a detached request's command. Done at once when called on this thread
   // outside its own processing (an event loop driving it calls from its callbacks); otherwise
   // queued, and this thread woken.
@@ -114,6 +117,16 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Closes detached connections whose client made no progress for socket-timeout.
   void SweepAsync(absl::Time now);
   void AsyncUpdateEpoll(AsyncConn* a);
+  // WebSocket connections (websocket_conn.cc): a command of the handler's, the end of one
+  // (Finish), and reading the client's frames while the handler wants a message.
+  void WsCommand(AsyncConn* a, AsyncCmd& cmd);
+  void WsFinish(AsyncConn* a, bool ok);
+  void WsPump(AsyncConn* a);
+  // A graceful stop: every open WebSocket gets a close with 1001 (going away) and its handler
+  // hears it, so the worker does not wait for clients that may stay for hours.
+  void WsGoingAway();
+  // Queues a close frame (once).
+  void WsSendClose(AsyncConn* a, uint16_t code, std::string_view reason);
   // After Finish and the last byte sent: the connection goes back to conns_ (next request,
   // discard, linger) or closes, and the AsyncConn is deleted.
   void AsyncRelease(AsyncConn* a);

@@ -149,6 +149,7 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
       break;
     case AsyncCmd::Kind::kFinish: {
       if (a->finished) break;
+      if (a->ws != nullptr) WsFinish(a, cmd.flag);
       a->finished = true;
       in_flight_.erase({a->start, a});
       a->want_body = false;
@@ -158,11 +159,19 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
       }
       const size_t framed = a->out.size();
       a->next = static_cast<int>(FinishRequest(a->conn.get(), ctx, *a->req, a->start, false));
+      // A WebSocket's client answers our close frame (1011 too): read it rather than reset it.
+      if (a->ws != nullptr && a->ws->accepted) {
+        a->next = static_cast<int>(After::kLingeringClose);
+        a->cut = false;
+      }
       // Cut: what the handler wrote goes out, but no end of framing that would make a
       // truncated response look complete.
       if (a->cut) a->out.resize(framed);
       break;
     }
+    default:
+      if (a->ws != nullptr) WsCommand(a, cmd);
+      break;
   }
   AsyncFlush(a);
   if (a->finished && (a->gone || a->out_pos == a->out.size())) {
@@ -178,6 +187,7 @@ void ServeThread::AsyncOnEvent(AsyncConn* a, uint32_t events) {
   if ((events & EPOLLIN) != 0 && !a->want_body) a->watch_exact = true;
   if ((events & EPOLLOUT) != 0) AsyncFlush(a);
   if ((events & EPOLLIN) != 0 && a->want_body) AsyncPumpBody(a);
+  if ((events & EPOLLIN) != 0 && a->ws != nullptr) WsPump(a);
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) AsyncGone(a);
   if (a->finished && (a->gone || a->out_pos == a->out.size())) {
     AsyncRelease(a);
@@ -274,6 +284,7 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
   if (!a->gone) {
     mask = EPOLLRDHUP;
     if (a->want_body) mask |= EPOLLIN;
+    if (a->ws != nullptr && a->ws->want && !a->ws->close_received) mask |= EPOLLIN;
     if (a->out_pos < a->out.size()) mask |= EPOLLOUT;
   }
   if (mask == 0) {
@@ -282,7 +293,8 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
     a->epoll_mask = 0;
     return;
   }
-  if ((mask & (EPOLLIN | EPOLLOUT)) == 0) {
+  // A WebSocket may stay quiet as long as it likes; only a client that stops reading times out.
+  if ((mask & (EPOLLIN | EPOLLOUT)) == 0 || (a->ws != nullptr && (mask & EPOLLOUT) == 0)) {
     a->io_deadline = absl::InfiniteFuture();
   } else if (a->io_deadline == absl::InfiniteFuture()) {
     a->io_deadline = absl::Now() + options_.socket_timeout;

@@ -318,6 +318,19 @@ class PluginAsyncEvents final : public protocol::AsyncEvents {
     ev.sent = sent;
     Emit(ev);
   }
+  void OnWsMessage(std::string_view data, bool binary) override {
+    kiln_async_event ev{};
+    ev.kind = binary ? KILN_ASYNC_WS_BINARY : KILN_ASYNC_WS_TEXT;
+    ev.data = kiln_str{data.data(), data.size()};
+    Emit(ev);
+  }
+  void OnWsClose(uint16_t code, std::string_view reason) override {
+    kiln_async_event ev{};
+    ev.kind = KILN_ASYNC_WS_CLOSE;
+    ev.data = kiln_str{reason.data(), reason.size()};
+    ev.code = code;
+    Emit(ev);
+  }
 
  private:
   void Emit(kiln_async_event& ev) {
@@ -343,17 +356,24 @@ kiln_async* RequestDetach(kiln_request* r, uint64_t token) {
       Ctx(r).Detach(new PluginAsyncEvents(r->plugin->callbacks, token)));
 }
 
+// Copies a plugin's header list; false when one holds CR or LF.
+bool CopyHeaders(const kiln_header* headers, size_t header_count,
+                 std::vector<std::pair<std::string, std::string>>* out) {
+  if (header_count > 0 && headers == nullptr) return false;
+  out->reserve(header_count);
+  for (size_t i = 0; i < header_count; ++i) {
+    if (HasLineBreak(headers[i].name) || HasLineBreak(headers[i].value)) return false;
+    out->emplace_back(View(headers[i].name), View(headers[i].value));
+  }
+  return true;
+}
+
 kiln_status AsyncResponseStart(kiln_async* a, int status, kiln_str reason,
                                const kiln_header* headers, size_t header_count) {
-  if (status < 100 || status > 999 || (header_count > 0 && headers == nullptr) ||
-      HasLineBreak(reason)) {
-    return KILN_ERROR;
-  }
   std::vector<std::pair<std::string, std::string>> hs;
-  hs.reserve(header_count);
-  for (size_t i = 0; i < header_count; ++i) {
-    if (HasLineBreak(headers[i].name) || HasLineBreak(headers[i].value)) return KILN_ERROR;
-    hs.emplace_back(View(headers[i].name), View(headers[i].value));
+  if (status < 100 || status > 999 || HasLineBreak(reason) ||
+      !CopyHeaders(headers, header_count, &hs)) {
+    return KILN_ERROR;
   }
   Async(a)->Start(status, std::string(View(reason)), std::move(hs));
   return KILN_OK;
@@ -380,6 +400,52 @@ protocol::ServeStepper* Stepper(kiln_serve_thread* t) {
 int ServeThreadFd(kiln_serve_thread* t) { return Stepper(t)->fd(); }
 
 int64_t ServeThreadStep(kiln_serve_thread* t) { return Stepper(t)->Step(); }
+
+// ---- WebSocket connections answered from another thread (1.4) ----
+
+kiln_status WebsocketDetach(kiln_request* r, uint64_t token, kiln_async** out) {
+  *out = nullptr;
+  if (r->plugin == nullptr || !KILN_HAS(&r->plugin->callbacks, on_async_event) ||
+      r->plugin->callbacks.on_async_event == nullptr) {
+    return KILN_DECLINED;
+  }
+  protocol::AsyncRequest* async = nullptr;
+  switch (Ctx(r).DetachWebSocket(new PluginAsyncEvents(r->plugin->callbacks, token), &async)) {
+    case protocol::WsDetach::kDetached:
+      *out = reinterpret_cast<kiln_async*>(async);
+      return KILN_OK;
+    case protocol::WsDetach::kAnswered:
+      return KILN_ERROR;
+    case protocol::WsDetach::kNotWebSocket:
+      break;
+  }
+  return KILN_DECLINED;
+}
+
+kiln_status AsyncWsAccept(kiln_async* a, kiln_str subprotocol, const kiln_header* headers,
+                          size_t header_count) {
+  std::vector<std::pair<std::string, std::string>> hs;
+  if (HasLineBreak(subprotocol) || !CopyHeaders(headers, header_count, &hs)) return KILN_ERROR;
+  Async(a)->WsAccept(std::string(View(subprotocol)), std::move(hs));
+  return KILN_OK;
+}
+
+kiln_status AsyncWsSend(kiln_async* a, kiln_str data, int binary) {
+  Async(a)->WsSend(std::string(View(data)), binary != 0);
+  return KILN_OK;
+}
+
+kiln_status AsyncWsReceive(kiln_async* a) {
+  Async(a)->WsReceive();
+  return KILN_OK;
+}
+
+kiln_status AsyncWsClose(kiln_async* a, int code, kiln_str reason) {
+  // Out of range: the serving thread's close-frame check refuses it and sends 1011.
+  Async(a)->WsClose(code < 0 || code > 0xFFFF ? 0 : static_cast<uint16_t>(code),
+                    std::string(View(reason)));
+  return KILN_OK;
+}
 
 // ---- process ----
 
@@ -508,6 +574,11 @@ kiln_host_api MakeApi() {
   api.async_finish = AsyncFinish;
   api.serve_thread_fd = ServeThreadFd;
   api.serve_thread_step = ServeThreadStep;
+  api.websocket_detach = WebsocketDetach;
+  api.async_ws_accept = AsyncWsAccept;
+  api.async_ws_send = AsyncWsSend;
+  api.async_ws_receive = AsyncWsReceive;
+  api.async_ws_close = AsyncWsClose;
   return api;
 }
 

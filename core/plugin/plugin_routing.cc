@@ -77,6 +77,10 @@ class SplitRequest : public RequestContext {
   protocol::AsyncRequest* Detach(protocol::AsyncEvents* events) override {
     return inner_.Detach(events);
   }
+  protocol::WsDetach DetachWebSocket(protocol::AsyncEvents* events,
+                                     protocol::AsyncRequest** out) override {
+    return inner_.DetachWebSocket(events, out);
+  }
 
  private:
   RequestContext& inner_;

@@ -103,6 +103,14 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
   }
 }
 
+void ScoreboardObserver::RequestUpgraded(int core_id) {
+  // The serving thread accepts a WebSocket between requests, so no request of its own is
+  // running now: harakiri stops timing the core until the next one starts.
+  if (core_id >= 0 && core_id < scoreboard_.cores()) {
+    scoreboard_.core(worker_id_, core_id).request_start_ns.store(0);
+  }
+}
+
 void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome& outcome) {
   WorkerSlot& w = scoreboard_.worker(worker_id_);
   // Relaxed: each counter is written by this worker alone and read whole by the master.

@@ -49,6 +49,7 @@ class ScoreboardObserver : public net::WorkerObserver {
   void RequestStarted(int core_id, std::string_view method, std::string_view uri,
                       std::string_view client, absl::Duration running) override;
   void RequestFinished(int core_id, const net::RequestOutcome& outcome) override;
+  void RequestUpgraded(int core_id) override;
 
  private:
   const Scoreboard& scoreboard_;

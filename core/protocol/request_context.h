@@ -36,6 +36,13 @@ class AsyncEvents {
   // Every response byte framed so far (`sent` in total) has been handed to the kernel: the
   // handler may write more without growing memory (backpressure).
   virtual void OnDrained(uint64_t sent) = 0;
+  // WebSocket (DetachWebSocket): one whole message the handler asked for (WsReceive), its
+  // fragments joined; text has been checked to be UTF-8.
+  virtual void OnWsMessage(std::string_view data, bool binary) { (void)data, (void)binary; }
+  // WebSocket: the connection is closing with `code`: the client's close frame (1005 when it
+  // had no code), or the close kiln sent because the client broke the protocol (1002, 1007,
+  // 1009). Nothing more arrives; at most once, and never after OnDisconnect.
+  virtual void OnWsClose(uint16_t code, std::string_view reason) { (void)code, (void)reason; }
 };
 
 // A request a handler took over: the serving thread went back to its other connections, and the
@@ -58,6 +65,27 @@ class AsyncRequest {
   // The handler is done: `ok` ends the response as written (an unstarted one gets 500); not ok
   // answers 500 when nothing was started and otherwise cuts the connection.
   virtual void Finish(bool ok) = 0;
+
+  // WebSocket (a request taken over with DetachWebSocket; docs/websocket.md). Accept answers
+  // 101 with the chosen subprotocol (empty: none) and extra headers. Send queues one message
+  // (text is the caller's UTF-8). WsReceive asks for the next message (answered once by
+  // OnWsMessage, OnWsClose or OnDisconnect). WsClose sends a close frame, or before Accept
+  // refuses the handshake with 403. Finish still ends it: after Accept it closes with 1000
+  // (ok) or 1011 unless a close was sent; before, it answers 403 (ok) or 500.
+  virtual void WsAccept(std::string subprotocol,
+                        std::vector<std::pair<std::string, std::string>> headers) {
+    (void)subprotocol, (void)headers;
+  }
+  virtual void WsSend(std::string data, bool binary) { (void)data, (void)binary; }
+  virtual void WsReceive() {}
+  virtual void WsClose(uint16_t code, std::string reason) { (void)code, (void)reason; }
+};
+
+// What RequestContext::DetachWebSocket came to.
+enum class WsDetach {
+  kNotWebSocket,  // no WebSocket upgrade asked for, or this transport cannot carry one
+  kAnswered,      // a broken handshake: the context answered it (400 or 426); just return
+  kDetached,      // taken over: *out is the WebSocket's AsyncRequest
 };
 
 class RequestContext {
@@ -107,6 +135,13 @@ class RequestContext {
   virtual AsyncRequest* Detach(AsyncEvents* events) {
     delete events;
     return nullptr;
+  }
+  // Takes a WebSocket upgrade request over (RFC 6455 handshake checked here). The serving
+  // loop owns `events` from the call on, whatever the result.
+  virtual WsDetach DetachWebSocket(AsyncEvents* events, AsyncRequest** out) {
+    (void)out;
+    delete events;
+    return WsDetach::kNotWebSocket;
   }
 };
 

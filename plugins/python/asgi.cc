@@ -27,12 +27,15 @@
 #include <vector>
 
 #include "asgi_py.h"
+#include "asgi_ws.h"
+#include "asgi_ws_py.h"
 
 namespace kiln::python {
 namespace {
 
-// One thing for the loop: a new request (kind 0) or a host event (1 body, 2 disconnect,
-// 3 drained), as the _kiln_asgi.take() tuples name them.
+// One thing for the loop: a new request (kind 0; 4 for a WebSocket) or a host event (1 body,
+// 2 disconnect, 3 drained; WebSocket: 5 text, 6 binary, 7 close), as the _kiln_asgi.take()
+// tuples name them.
 struct Event {
   int kind = 0;
   uint64_t token = 0;
@@ -41,6 +44,7 @@ struct Event {
   std::vector<std::pair<std::string, std::string>> vars;
   std::string data;
   bool more = false;
+  uint32_t code = 0;  // kind 7
 };
 
 struct AsgiState {
@@ -304,7 +308,8 @@ PyObject* PyTake(PyObject*, PyObject*) {
   for (Event& ev : events) {
     PyObject* item = nullptr;
     switch (ev.kind) {
-      case 0: {
+      case 0:
+      case 4: {  // a request, or a WebSocket (Runner.begin_ws turns its scope into `websocket`)
         ScopeBuilder b;
         for (const auto& [name, value] : ev.vars) b.Add(name, value);
         PyObject* scope = b.Make(st.state);
@@ -312,7 +317,7 @@ PyObject* PyTake(PyObject*, PyObject*) {
           Py_DECREF(list);
           return nullptr;
         }
-        item = Py_BuildValue("(iKNnN)", 0, static_cast<unsigned long long>(ev.token),
+        item = Py_BuildValue("(iKNnN)", ev.kind, static_cast<unsigned long long>(ev.token),
                              PyLong_FromVoidPtr(ev.handle), static_cast<Py_ssize_t>(ev.app),
                              scope);
         break;
@@ -321,6 +326,11 @@ PyObject* PyTake(PyObject*, PyObject*) {
         item = Py_BuildValue("(iKy#O)", 1, static_cast<unsigned long long>(ev.token),
                              ev.data.data(), static_cast<Py_ssize_t>(ev.data.size()),
                              ev.more ? Py_True : Py_False);
+        break;
+      case 5:
+      case 6:
+      case 7:
+        item = AsgiWsEventTuple(ev.kind, ev.token, ev.data, ev.code);
         break;
       default:
         item = Py_BuildValue("(iK)", ev.kind, static_cast<unsigned long long>(ev.token));
@@ -345,20 +355,7 @@ PyObject* PyStart(PyObject*, PyObject* args) {
   if (!PyArg_ParseTuple(args, "OiO!", &h, &status, &PyList_Type, &headers)) return nullptr;
   if (St().loop_done) Py_RETURN_NONE;
   std::vector<kiln_header> hs;
-  const Py_ssize_t n = PyList_GET_SIZE(headers);
-  hs.reserve(static_cast<size_t>(n));
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* pair = PyList_GET_ITEM(headers, i);
-    char *name, *value;
-    Py_ssize_t nl, vl;
-    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
-        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 0), &name, &nl) != 0 ||
-        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &value, &vl) != 0) {
-      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "headers are (bytes, bytes)");
-      return nullptr;
-    }
-    hs.push_back({StrOf(name, nl), StrOf(value, vl)});
-  }
+  if (!AsgiHeaderList(headers, &hs)) return nullptr;
   if (Api()->async_response_start(HandleOf(h), status, kiln_str{"", 0}, hs.data(), hs.size()) !=
       KILN_OK) {
     PyErr_Format(PyExc_ValueError,
@@ -443,6 +440,24 @@ int CopyVar(void* arg, kiln_str name, kiln_str value) {
 
 }  // namespace
 
+bool AsgiHeaderList(PyObject* headers, std::vector<kiln_header>* out) {
+  const Py_ssize_t n = PyList_GET_SIZE(headers);
+  out->reserve(static_cast<size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* pair = PyList_GET_ITEM(headers, i);
+    char *name, *value;
+    Py_ssize_t nl, vl;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 0), &name, &nl) != 0 ||
+        PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &value, &vl) != 0) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "headers are (bytes, bytes)");
+      return false;
+    }
+    out->push_back({StrOf(name, nl), StrOf(value, vl)});
+  }
+  return true;
+}
+
 bool AnyAsgiApp() {
   for (const App& a : TheApps()) {
     if (a.asgi) return true;
@@ -466,10 +481,16 @@ bool AsgiStart(std::string* error) {
     *error = "ASGI: cannot create _kiln_asgi: " + FetchTraceback();
     return false;
   }
-  Py_DECREF(mod);
   PyObject* globals = PyDict_New();
   PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
-  PyObject* r = PyRun_String(kAsgiPy, Py_file_input, globals, globals);
+  PyObject* r = PyModule_AddFunctions(mod, kAsgiWsMethods) != 0
+                    ? nullptr
+                    : PyRun_String(kAsgiPy, Py_file_input, globals, globals);
+  Py_DECREF(mod);
+  if (r != nullptr) {
+    Py_DECREF(r);
+    r = PyRun_String(kAsgiWsPy, Py_file_input, globals, globals);
+  }
   if (r == nullptr) {
     Py_DECREF(globals);
     *error = "ASGI: " + FetchTraceback();
@@ -556,6 +577,32 @@ kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
   return KILN_OK;
 }
 
+// On the loop's thread, GIL held: hands a detached request (Runner.begin, with its `http`
+// scope) or WebSocket (Runner.begin_ws, with the same `http` scope, made `websocket` there) to the Runner, which starts its
+// task. Steals `arg` (null: building it failed, an exception is set). A failure finishes the
+// request as an error: it is detached already, so the host answers 500.
+kiln_status BeginOnLoop(const char* method, uint64_t token, kiln_async* handle, size_t index,
+                        PyObject* arg) {
+  PyObject* name = PyUnicode_InternFromString(method);
+  PyObject* tok = PyLong_FromUnsignedLongLong(token);
+  PyObject* h = PyLong_FromVoidPtr(handle);
+  PyObject* idx = PyLong_FromSize_t(index);
+  PyObject* res = name && tok && h && idx && arg
+                      ? PyObject_CallMethodObjArgs(St().runner, name, tok, h, idx, arg, nullptr)
+                      : nullptr;
+  Py_XDECREF(name);
+  Py_XDECREF(tok);
+  Py_XDECREF(h);
+  Py_XDECREF(idx);
+  Py_XDECREF(arg);
+  if (res == nullptr) {
+    Log(KILN_LOG_ERROR, "ASGI: cannot start the request's task: " + FetchTraceback());
+    Api()->async_finish(handle, KILN_ERROR);
+  }
+  Py_XDECREF(res);
+  return KILN_OK;
+}
+
 kiln_status AsgiServe(kiln_request* r, const App* app) {
   AsgiState& st = St();
   const kiln_host_api* api = Api();
@@ -567,6 +614,25 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
   const size_t index = static_cast<size_t>(app - TheApps().data());
   if (OnLoopThread()) {
     // The loop's own thread, GIL held: scope and task now, no queue.
+    kiln_str upgrade;
+    if (KILN_HAS(api, websocket_detach) &&
+        api->request_var_get(r, kiln_str{"HTTP_UPGRADE", 12}, &upgrade) == KILN_OK) {
+      std::vector<std::pair<std::string, std::string>> vars;
+      vars.reserve(api->request_var_count(r));
+      api->request_var_each(r, CopyVar, &vars);
+      kiln_async* ws = nullptr;
+      switch (api->websocket_detach(r, token, &ws)) {
+        case KILN_OK: {
+          ScopeBuilder b;
+          for (const auto& [name, value] : vars) b.Add(name, value);
+          return BeginOnLoop("begin_ws", token, ws, index, b.Make(st.state));
+        }
+        case KILN_ERROR:
+          return KILN_OK;  // a broken handshake: kiln answered it (400 or 426)
+        default:
+          break;  // not a WebSocket handshake: an ordinary request
+      }
+    }
     ScopeBuilder b;
     api->request_var_each(r, AddToScope, &b);
     PyObject* scope = b.Make(st.state);
@@ -580,23 +646,7 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
       SetError("this request cannot be answered asynchronously (ASGI)");
       return KILN_ERROR;
     }
-    static PyObject* const begin = PyUnicode_InternFromString("begin");
-    PyObject* tok = PyLong_FromUnsignedLongLong(token);
-    PyObject* h = PyLong_FromVoidPtr(handle);
-    PyObject* idx = PyLong_FromSize_t(index);
-    PyObject* res = tok && h && idx ? PyObject_CallMethodObjArgs(st.runner, begin, tok, h, idx,
-                                                                 scope, nullptr)
-                                    : nullptr;
-    Py_XDECREF(tok);
-    Py_XDECREF(h);
-    Py_XDECREF(idx);
-    Py_DECREF(scope);
-    if (res == nullptr) {
-      Log(KILN_LOG_ERROR, "ASGI: cannot start the request's task: " + FetchTraceback());
-      api->async_finish(handle, KILN_ERROR);  // detached already: the host answers 500
-    }
-    Py_XDECREF(res);
-    return KILN_OK;
+    return BeginOnLoop("begin", token, handle, index, scope);
   }
   Event ev;
   ev.kind = 0;
@@ -604,7 +654,18 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
   ev.app = index;
   ev.vars.reserve(api->request_var_count(r));
   api->request_var_each(r, CopyVar, &ev.vars);
-  ev.handle = api->request_detach(r, ev.token);
+  if (KILN_HAS(api, websocket_detach)) {
+    switch (api->websocket_detach(r, ev.token, &ev.handle)) {
+      case KILN_OK:
+        ev.kind = 4;
+        break;
+      case KILN_ERROR:
+        return KILN_OK;  // a broken handshake: kiln answered it (400 or 426)
+      default:
+        break;
+    }
+  }
+  if (ev.handle == nullptr) ev.handle = api->request_detach(r, ev.token);
   if (ev.handle == nullptr) {
     SetError("this request cannot be answered asynchronously (ASGI)");
     return KILN_ERROR;
@@ -631,6 +692,15 @@ void AsgiOnEvent(void*, uint64_t token, const kiln_async_event* e) {
                                   e->kind == KILN_ASYNC_DISCONNECT ? 2 : 3,
                                   static_cast<unsigned long long>(token));
         break;
+      case KILN_ASYNC_WS_TEXT:
+      case KILN_ASYNC_WS_BINARY:
+      case KILN_ASYNC_WS_CLOSE: {
+        PyObject* ev = AsgiWsEventTuple(static_cast<int>(e->kind) + 1, token,
+                                        e->data.len != 0 ? std::string(e->data.ptr, e->data.len) : std::string(), e->code);
+        res = ev != nullptr ? PyObject_CallMethod(St().runner, "ws_event", "(O)", ev) : nullptr;
+        Py_XDECREF(ev);
+        break;
+      }
       default:
         return;
     }
@@ -651,6 +721,13 @@ void AsgiOnEvent(void*, uint64_t token, const kiln_async_event* e) {
       break;
     case KILN_ASYNC_DRAINED:
       ev.kind = 3;
+      break;
+    case KILN_ASYNC_WS_TEXT:
+    case KILN_ASYNC_WS_BINARY:
+    case KILN_ASYNC_WS_CLOSE:
+      ev.kind = static_cast<int>(e->kind) + 1;  // 5, 6, 7
+      ev.data.assign(e->data.ptr, e->data.len);
+      ev.code = e->code;
       break;
     default:
       return;

@@ -102,9 +102,24 @@ class Runner:
         self.reqs[token] = r
         self.loop.create_task(self._serve(token, r, self.apps[app], scope))
 
+    def begin_ws(self, token, h, app, scope):
+        """A WebSocket kiln has taken over, with its `http` scope (asgi_ws_py.h: _WsReq,
+        _ws_serve, _ws_scope)."""
+        r = self.reqs[token] = _WsReq(h, self.loop)
+        self.loop.create_task(_ws_serve(self, token, r, self.apps[app], scope))
+
+    def ws_event(self, ev):
+        """A WebSocket's message or close: (5 text | 6 bytes | 7 close, token, ...)."""
+        r = self.reqs.get(ev[1])
+        if r is not None:
+            r.event(ev)
+
     def event(self, kind, token, data=None, more=False):
         r = self.reqs.get(token)
         if r is None:
+            return
+        if type(r) is not _Req:  # a WebSocket: disconnect (2) and drained (3)
+            r.event((kind, token, data, more))
             return
         if kind == 1:
             fut, r.body_fut = r.body_fut, None
@@ -123,8 +138,13 @@ class Runner:
 
     def _drain(self):
         for ev in _k.take():
-            if ev[0] == 0:
+            kind = ev[0]
+            if kind == 0:
                 self.begin(*ev[1:])
+            elif kind == 4:
+                self.begin_ws(*ev[1:])
+            elif kind >= 5:
+                self.ws_event(ev)
             else:
                 self.event(*ev)
 

@@ -395,6 +395,70 @@ typedef struct kiln_host_api {
    * on_serve_thread after either.
    */
   int64_t (*serve_thread_step)(kiln_serve_thread *t);
+
+  /* ---- WebSocket connections answered from another thread (since 1.4) ---- */
+  /* A WebSocket upgrade request (RFC 6455) taken over as a detached request: the host checks
+   * the handshake, answers 101, pings and close frames, and does all the framing; the plugin
+   * sees whole messages (KILN_ASYNC_WS_* events) and sends whole messages. async_finish ends
+   * it: after the accept with a close frame unless one was sent (1000 for KILN_OK, else 1011);
+   * before it with 403 (KILN_OK) or 500. KILN_ASYNC_DRAINED bounds what async_ws_send queues. */
+
+  /**
+   * websocket_detach takes a WebSocket upgrade request over, as request_detach does (same
+   * rules for the token and the variables). Call it first for a handler that speaks
+   * WebSocket: on KILN_OK *out is the handle (nothing is answered yet: async_ws_accept or
+   * async_ws_close next). KILN_DECLINED: not a WebSocket upgrade (no `websocket` in Upgrade),
+   * or a transport that cannot carry one (uwsgi): serve it as an ordinary request.
+   * KILN_ERROR: the handshake was broken (not GET, no Sec-WebSocket-Key, a version other
+   * than 13, ...) and the host answered it (400 or 426): return KILN_OK without touching the
+   * request.
+   * OWNERSHIP: *out is the host's, valid until async_finish.
+   * THREADS: the worker thread running on_request only.
+   * SINCE: 1.4.
+   */
+  kiln_status (*websocket_detach)(kiln_request *r, uint64_t token, kiln_async **out);
+
+  /**
+   * async_ws_accept queues the 101 Switching Protocols with `subprotocol` (empty: none; else
+   * one the client offered) and extra headers (the handshake's own are dropped from them).
+   * OWNERSHIP: copied before the call returns.
+   * THREADS: as async_response_start.
+   * SINCE: 1.4.  RETURNS: KILN_OK; KILN_ERROR if a header holds CR or LF (nothing queued).
+   * A subprotocol the client did not offer, or a header name that is not a token, is refused
+   * on the serving thread: it answers 500 and reports KILN_ASYNC_WS_CLOSE with 1006.
+   */
+  kiln_status (*async_ws_accept)(kiln_async *a, kiln_str subprotocol, const kiln_header *headers,
+                                 size_t header_count);
+
+  /**
+   * async_ws_send queues one message: text (`binary` 0, UTF-8 the caller vouches for) or
+   * binary. Dropped before the accept, after a close was sent, or once the client is gone.
+   * Never blocks: wait for KILN_ASYNC_DRAINED to bound memory.
+   * OWNERSHIP: data is copied.
+   * THREADS: as async_response_start.
+   * SINCE: 1.4.  RETURNS: KILN_OK.
+   */
+  kiln_status (*async_ws_send)(kiln_async *a, kiln_str data, int binary);
+
+  /**
+   * async_ws_receive asks for the next message, answered by one KILN_ASYNC_WS_TEXT,
+   * KILN_ASYNC_WS_BINARY or KILN_ASYNC_WS_CLOSE (or KILN_ASYNC_DISCONNECT). The host reads
+   * the client's frames only while asked, so a plugin that asks again only when it has room
+   * bounds memory; pings are answered while reading.
+   * THREADS: as async_response_start.
+   * SINCE: 1.4.  RETURNS: KILN_OK.
+   */
+  kiln_status (*async_ws_receive)(kiln_async *a);
+
+  /**
+   * async_ws_close sends a close frame with `code` (1000..4999 that an endpoint may send) and
+   * a UTF-8 `reason` (cut to 123 bytes); an invalid one is logged and sent as 1011. Before
+   * async_ws_accept it refuses the handshake with 403 instead. async_finish still follows.
+   * OWNERSHIP: reason is copied.
+   * THREADS: as async_response_start.
+   * SINCE: 1.4.  RETURNS: KILN_OK.
+   */
+  kiln_status (*async_ws_close)(kiln_async *a, int code, kiln_str reason);
 } kiln_host_api;
 
 /**

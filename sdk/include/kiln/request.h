@@ -38,12 +38,22 @@ typedef struct kiln_modifiers {
  * KILN_ASYNC_DRAINED: every response byte queued so far was handed to the kernel (`sent`: the
  * total). Reported only after at least KILN_ASYNC_DRAIN_BYTES since the last report, so a
  * writer that waits for it once it has queued that many bytes bounds its memory.
- * SINCE: 1.3.
+ * For a WebSocket (websocket_detach), answering async_ws_receive, once each:
+ * KILN_ASYNC_WS_TEXT, KILN_ASYNC_WS_BINARY: one whole message (`data`), its fragments joined;
+ * text has been checked to be UTF-8.
+ * KILN_ASYNC_WS_CLOSE: the connection is closing with `code` and the UTF-8 `data` as reason:
+ * the client's close frame (1005: it had no code), or the close the host sent because the
+ * client broke the protocol (1002, 1007, 1009). Nothing more arrives; at most once, never after
+ * KILN_ASYNC_DISCONNECT (which, for a WebSocket, means it went away without a close: 1006).
+ * SINCE: 1.3; the KILN_ASYNC_WS_* kinds since 1.4.
  */
 typedef enum kiln_async_event_kind {
   KILN_ASYNC_BODY = 1,
   KILN_ASYNC_DISCONNECT = 2,
-  KILN_ASYNC_DRAINED = 3
+  KILN_ASYNC_DRAINED = 3,
+  KILN_ASYNC_WS_TEXT = 4,
+  KILN_ASYNC_WS_BINARY = 5,
+  KILN_ASYNC_WS_CLOSE = 6
 } kiln_async_event_kind;
 
 /**
@@ -55,14 +65,15 @@ typedef enum kiln_async_event_kind {
 /**
  * kiln_async_event is one report about a detached request (on_async_event).
  * OWNERSHIP: host; `data` is valid for the call only.
- * SINCE: 1.3.
+ * SINCE: 1.3; `code` since 1.4 (check `size` before reading it).
  */
 typedef struct kiln_async_event {
   uint32_t size;  /* sizeof(kiln_async_event) as the host was built */
   uint32_t kind;  /* a kiln_async_event_kind */
-  kiln_str data;  /* KILN_ASYNC_BODY */
+  kiln_str data;  /* KILN_ASYNC_BODY, KILN_ASYNC_WS_TEXT/BINARY (message), _CLOSE (reason) */
   int more;       /* KILN_ASYNC_BODY */
   uint64_t sent;  /* KILN_ASYNC_DRAINED */
+  uint32_t code;  /* KILN_ASYNC_WS_CLOSE: the close code */
 } kiln_async_event;
 
 /**

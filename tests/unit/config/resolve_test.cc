@@ -214,6 +214,21 @@ TEST_F(ResolveTest, AcceptedNoOpOptionSaysItHasNoEffect) {
                                            "accepted and has no effect in kiln"));
 }
 
+// WebSocket options: websocket-max-size reads bare numbers as KiB (uWSGI's unit) with a 16 MiB
+// default (uvicorn's); uWSGI's http-websockets is accepted and does nothing (no warning that it
+// is unsupported).
+TEST_F(ResolveTest, WebSocketOptions) {
+  auto c = Load("http-websockets = true\nwebsockets-max-size = 64\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->GetSize("websocket-max-size"), 64u << 10);
+  EXPECT_EQ(diag_.Count(Severity::kWarning), 0u) << Messages(diag_)[0];
+  EXPECT_THAT(Messages(diag_), ElementsAre(HasSubstr("`http-websockets`")));
+  EXPECT_THAT(Messages(diag_)[0], HasSubstr("accepted and has no effect"));
+  c = Load("master\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->GetSize("websocket-max-size"), 16u << 20);
+}
+
 TEST_F(ResolveTest, FlagWordOnNumberWarnsAndReadsZero) {
   auto c = Load("threads = true\n");
   ASSERT_TRUE(c.ok()) << c.status();

@@ -1,0 +1,239 @@
+// WebSocket connections taken over by a handler (RequestContext::DetachWebSocket): ASGI's
+// `websocket` scope. The connection stays a detached request of this serving thread
+// (serve_thread_async.cc does the socket writes, the drained reports and the release); this
+// file adds the WebSocket part: the 101 or the refusal, framing what the handler sends, and
+// reading the client's frames out of the connection's read buffer with the RFC 6455 codec,
+// only while the handler asked for a message (so a client cannot make the server hold more
+// than one message of websocket-max-size plus one frame). Pings and close frames are answered
+// here, without the handler. docs/websocket.md, "Serving WebSocket connections".
+#include <sys/epoll.h>
+
+#include <utility>
+
+#include "core/base/strings.h"
+#include "core/log/logger.h"
+#include "core/net/serve_thread.h"
+
+namespace kiln::net {
+
+void AsyncConn::WsAccept(std::string subprotocol,
+                         std::vector<std::pair<std::string, std::string>> headers) {
+  AsyncCmd cmd{AsyncCmd::Kind::kWsAccept, this};
+  cmd.text = std::move(subprotocol);
+  cmd.headers = std::move(headers);
+  Post(std::move(cmd));
+}
+
+void AsyncConn::WsSend(std::string data, bool binary) {
+  AsyncCmd cmd{AsyncCmd::Kind::kWsSend, this};
+  cmd.text = std::move(data);
+  cmd.flag = binary;
+  Post(std::move(cmd));
+}
+
+void AsyncConn::WsReceive() { Post(AsyncCmd{AsyncCmd::Kind::kWsReceive, this}); }
+
+void AsyncConn::WsClose(uint16_t code, std::string reason) {
+  AsyncCmd cmd{AsyncCmd::Kind::kWsClose, this};
+  cmd.status = code;
+  cmd.text = std::move(reason);
+  Post(std::move(cmd));
+}
+
+protocol::AsyncRequest* ServeThread::DetachCurrentWebSocket(protocol::AsyncEvents* events,
+                                                            std::string** sink,
+                                                            const protocol::WsHandshake& hs) {
+  protocol::AsyncRequest* r = DetachCurrent(events, sink);
+  if (r != nullptr) detaching_->ws = std::make_unique<WsConn>(hs, options_.websocket_max_size);
+  return r;
+}
+
+namespace {
+
+// The handshake refused before a 101 (the app closed, or returned, without accepting).
+void RefuseHandshake(ConnectionRequest& ctx, WsConn& ws, int status) {
+  ws.refused = true;
+  if (ctx.ResponseStarted()) return;
+  if (ctx.StartResponse(status, "", {{"Content-Type", "text/plain"}}).ok()) {
+    (void)ctx.WriteBody(status == 403 ? "WebSocket connection refused\n"
+                                      : "WebSocket handshake failed\n");
+  }
+}
+
+}  // namespace
+
+void ServeThread::WsCommand(AsyncConn* a, AsyncCmd& cmd) {
+  WsConn& ws = *a->ws;
+  ConnectionRequest& ctx = *a->ctx;
+  if (a->gone || a->finished) return;
+  switch (cmd.kind) {
+    case AsyncCmd::Kind::kWsAccept: {
+      if (ws.accepted || ws.refused) return;
+      protocol::WsHandshake hs;
+      hs.key = ws.key;
+      for (const std::string& p : ws.subprotocols) hs.subprotocols.push_back(p);
+      std::vector<protocol::Header> headers;
+      headers.reserve(cmd.headers.size());
+      for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
+      absl::StatusOr<std::string> head = protocol::BuildWsAcceptResponse(hs, cmd.text, headers);
+      if (!head.ok()) {
+        log::Error("WebSocket accept from the app refused (%s); answering 500",
+                   base::Sv(head.status().message()));
+        ctx.NoteAppError();
+        RefuseHandshake(ctx, ws, 500);
+        ws.close_received = true;
+        a->events->OnWsClose(protocol::ws_close::kAbnormal, "");
+        return;
+      }
+      a->out += *head;
+      ctx.MarkUpgraded(head->size());
+      ws.accepted = true;
+      // A WebSocket may stay open for hours: harakiri must not count that as a request running.
+      // It leaves the requests in flight; the clock goes to the oldest of those left, if any.
+      in_flight_.erase({a->start, a});
+      if (!in_flight_.empty()) {
+        MarkOldestInFlight();
+      } else if (loop_.observer_ != nullptr) {
+        loop_.observer_->RequestUpgraded(core_id_);
+      }
+      WsPump(a);  // frames the client sent right behind its handshake
+      return;
+    }
+    case AsyncCmd::Kind::kWsSend: {
+      if (!ws.accepted || ws.close_sent) return;
+      uint8_t header[protocol::kWsMaxHeader];
+      const size_t n = protocol::WriteWsFrameHeader(
+          cmd.flag ? protocol::WsOpcode::kBinary : protocol::WsOpcode::kText, true,
+          cmd.text.size(), header);
+      a->out.append(reinterpret_cast<const char*>(header), n);
+      a->out += cmd.text;
+      ctx.CountUpgradedBytes(cmd.text.size());
+      return;
+    }
+    case AsyncCmd::Kind::kWsReceive:
+      ws.want = true;
+      WsPump(a);
+      return;
+    case AsyncCmd::Kind::kWsClose:
+      if (!ws.accepted) {
+        if (!ws.refused) RefuseHandshake(ctx, ws, 403);
+        return;
+      }
+      WsSendClose(a, static_cast<uint16_t>(cmd.status), cmd.text);
+      return;
+    default:
+      return;
+  }
+}
+
+void ServeThread::WsFinish(AsyncConn* a, bool ok) {
+  WsConn& ws = *a->ws;
+  ws.want = false;
+  if (!ws.accepted) {
+    // ok: the app returned without accepting, which ASGI reads as a refusal (403); not ok:
+    // the HTTP path answers 500.
+    if (ok && !ws.refused) RefuseHandshake(*a->ctx, ws, 403);
+    return;
+  }
+  if (!a->gone) {
+    WsSendClose(a, ok ? protocol::ws_close::kNormal : protocol::ws_close::kInternalError, "");
+  }
+  a->conn->EndReserve();
+}
+
+void ServeThread::WsSendClose(AsyncConn* a, uint16_t code, std::string_view reason) {
+  WsConn& ws = *a->ws;
+  if (ws.close_sent) return;
+  uint8_t frame[protocol::kWsMaxControlFrame];
+  absl::StatusOr<size_t> n = protocol::BuildWsCloseFrame(code, reason, frame);
+  if (!n.ok()) {
+    log::Error("WebSocket close from the app refused (%s); closing with 1011 instead",
+               base::Sv(n.status().message()));
+    n = protocol::BuildWsCloseFrame(protocol::ws_close::kInternalError, "", frame);
+  }
+  a->out.append(reinterpret_cast<const char*>(frame), *n);
+  ws.close_sent = true;
+}
+
+void ServeThread::WsGoingAway() {
+  for (auto& [fd, owned] : async_) {
+    AsyncConn* a = owned.get();
+    if (a->ws == nullptr || !a->ws->accepted || a->finished || a->gone || a->ws->close_sent) {
+      continue;
+    }
+    WsSendClose(a, protocol::ws_close::kGoingAway, "server stopping");
+    a->ws->close_received = true;  // nothing more is read: the handler ends now
+    a->ws->want = false;
+    a->events->OnWsClose(protocol::ws_close::kGoingAway, "server stopping");
+    AsyncFlush(a);
+    AsyncUpdateEpoll(a);
+  }
+}
+
+void ServeThread::WsPump(AsyncConn* a) {
+  WsConn& ws = *a->ws;
+  Connection& c = *a->conn;
+  while (ws.want && ws.accepted && !ws.close_received && !a->gone && !a->finished) {
+    protocol::WsParseResult r = ws.parser.Parse(c.mutable_data(), c.size());
+    if (r.status == protocol::WsParseStatus::kNeedMore) {
+      // The parser checked the announced size against websocket-max-size: `needed` is bounded.
+      if (r.needed > c.size()) c.Reserve(r.needed);
+      bool would_block = false;
+      absl::StatusOr<size_t> n = c.ReadAvailable(&would_block);
+      if (would_block) break;  // epoll says when more is there
+      if (!n.ok() || *n == 0) {
+        AsyncGone(a);  // no close frame: the handler hears 1006
+        return;
+      }
+      continue;
+    }
+    if (r.status == protocol::WsParseStatus::kError) {
+      log::Warn("WebSocket client %s: %s; closing with %d", c.PeerText(), r.error,
+                static_cast<int>(r.close_code));
+      WsSendClose(a, r.close_code, "");
+      ws.close_received = true;
+      ws.want = false;
+      a->events->OnWsClose(r.close_code, "");
+      break;
+    }
+    const protocol::WsFrame& f = r.frame;
+    switch (f.opcode) {
+      case protocol::WsOpcode::kPing: {
+        if (!ws.close_sent) {
+          uint8_t pong[protocol::kWsMaxControlFrame];
+          const size_t n = protocol::BuildWsControlFrame(protocol::WsOpcode::kPong, f.payload,
+                                                         pong);
+          a->out.append(reinterpret_cast<const char*>(pong), n);
+        }
+        break;
+      }
+      case protocol::WsOpcode::kPong:
+        break;
+      case protocol::WsOpcode::kClose: {
+        // Echo the code and reason (RFC 6455 5.5.1) unless we closed first; tell the handler.
+        ws.close_received = true;
+        ws.want = false;
+        WsSendClose(a, f.close_code, f.close_reason);
+        const std::string reason(f.close_reason);
+        c.Consume(r.consumed);
+        a->events->OnWsClose(f.close_code, reason);
+        AsyncFlush(a);
+        return;
+      }
+      default:
+        ws.message_binary = f.message_opcode == protocol::WsOpcode::kBinary;
+        ws.message.append(f.payload);
+        if (f.fin) {
+          ws.want = false;
+          a->events->OnWsMessage(ws.message, ws.message_binary);
+          ws.message.clear();
+          if (ws.message.capacity() > (64 << 10)) ws.message.shrink_to_fit();
+        }
+        break;
+    }
+    c.Consume(r.consumed);
+  }
+  if (a->out_pos < a->out.size()) AsyncFlush(a);
+}
+
+}  // namespace kiln::net
