@@ -147,7 +147,16 @@ void ServeThread::Run() {
 
 int64_t ServeThread::Step() {
   if (!stopped_) {
-    const int64_t wait_us = Turn(0);
+    int64_t wait_us = Turn(0);
+    // Run's loop turns again at once and gives the listen sockets back at the top of Turn once
+    // a fresh connection's request is in (or it closed). Driven from an event loop, nothing
+    // turns again until the epoll fd is readable or the wait passes, and with the listen
+    // sockets out of the epoll set neither happens before kFreshGrace: so do it here.
+    if (!stopped_ && fresh_fd_ >= 0) {
+      const absl::Time now = absl::Now();
+      UpdateAccepting(now);
+      if (fresh_fd_ < 0) wait_us = std::max<int64_t>(0, absl::ToInt64Microseconds(next_sweep_ - now));
+    }
     if (!stopped_) return wait_us;
   }
   if (loop_.stop_immediate()) return kStopNow;
