@@ -25,11 +25,6 @@ using std::chrono::milliseconds;
 
 constexpr int kWorkers = 3;
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // An app that takes 0.4 s to load, then leaves ready.<pid> in `dir` (a worker that loaded it
 // is about to accept), and answers `version`.
 std::string App(const std::string& dir, const std::string& version) {

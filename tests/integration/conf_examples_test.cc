@@ -12,8 +12,7 @@ namespace kiln::testing {
 namespace {
 
 std::vector<std::string> Examples() {
-  const char* src = std::getenv("KILN_SOURCE_DIR");
-  std::string dir = std::string(src != nullptr ? src : ".") + "/conf/examples";
+  std::string dir = SourceDir() + "/conf/examples";
   std::vector<std::string> out;
   if (DIR* d = opendir(dir.c_str()); d != nullptr) {
     while (dirent* e = readdir(d)) {

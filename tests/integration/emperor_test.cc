@@ -31,11 +31,6 @@
 namespace kiln::testing {
 namespace {
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // Requests back to back on fresh connections from one thread until stopped.
 class ClientLoop {
  public:

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,11 +49,6 @@ def slow():
     time.sleep(float(request.args.get('s', '1')))
     return 'slow done\n'
 )";
-
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
 
 // Stops a server the test started in its own process group: `sig` (its graceful stop), up to
 // 5 s to exit, then SIGKILL to the group.

@@ -20,11 +20,6 @@
 namespace kiln::testing {
 namespace {
 
-std::string SourceDir() {
-  const char* d = std::getenv("KILN_SOURCE_DIR");
-  return d != nullptr ? d : ".";
-}
-
 // One POST /echo with a body, Connection: close; true when the body came back with 200.
 bool PostEcho(const std::string& address, const std::string& body) {
   absl::StatusOr<int> fd = Connect(address);

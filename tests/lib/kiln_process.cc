@@ -111,6 +111,16 @@ std::string KilnBinary() {
   return "kiln";
 }
 
+std::string PluginDir() {
+  const char* dir = std::getenv("KILN_PLUGIN_BUILD_DIR");
+  return dir != nullptr ? dir : "";
+}
+
+std::string SourceDir() {
+  const char* dir = std::getenv("KILN_SOURCE_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
 KilnProcess::KilnProcess(std::vector<std::string> args, std::string log_path)
     : args_(std::move(args)), log_path_(std::move(log_path)) {}
 
@@ -264,6 +274,18 @@ absl::StatusOr<int> Connect(std::string_view address) {
     return absl::UnavailableError(absl::StrFormat("connect %s: %s", addr, strerror(err)));
   }
   return fd;
+}
+
+std::string ReadAll(int fd, absl::Duration idle) {
+  const timeval tv = absl::ToTimeval(idle);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) {
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return got;
 }
 
 namespace {

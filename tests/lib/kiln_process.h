@@ -53,6 +53,13 @@ void SetUpServerChild(const char* log_path);
 // running test binary, else "kiln".
 std::string KilnBinary();
 
+// $KILN_PLUGIN_BUILD_DIR: the directory of the built plugins (kiln's --plugin-dir), "" when
+// unset.
+std::string PluginDir();
+
+// $KILN_SOURCE_DIR (the repository), else ".".
+std::string SourceDir();
+
 // One running kiln. stdout and stderr go to `log_path`. The destructor stops it (SIGKILL to
 // its process group after SIGTERM and a short wait), so a failing test leaves nothing behind.
 class KilnProcess {
@@ -102,6 +109,9 @@ struct Response {
 
 // Connects to a unix path or host:port. Returns the fd (close-on-exec) or an error.
 absl::StatusOr<int> Connect(std::string_view address);
+// Reads from a connected socket until the peer closes it, an error, or `idle` passes with
+// nothing arriving (SO_RCVTIMEO); closes `fd` and returns what arrived.
+std::string ReadAll(int fd, absl::Duration idle = absl::Seconds(10));
 // Sends `request` (raw bytes) on a new connection and reads until the server closes, sending
 // and reading interleaved. A chunked body is decoded with the core's ChunkedDecoder; one that
 // does not end with its last chunk is an error.

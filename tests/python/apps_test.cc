@@ -26,11 +26,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // kiln serving one Python app on a unix http-socket; stopped by PID at the end of the test.
 class PyServer {
  public:

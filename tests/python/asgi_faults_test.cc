@@ -42,15 +42,6 @@ int SendHead(const std::string& address, std::string_view head) {
   return *fd;
 }
 
-// Reads until the server closes (or the 10 s receive timeout), then closes fd.
-std::string ReadAll(int fd) {
-  std::string got;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, n);
-  ::close(fd);
-  return got;
-}
-
 std::string Pid(const std::string& address) {
   absl::StatusOr<Response> r = HttpGet(address, "/pid");
   return r.ok() && r->status == 200 ? r->body : "";

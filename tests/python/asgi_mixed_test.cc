@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -23,17 +22,6 @@ namespace {
 
 constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
-// Reads until the server closes (or the 10 s receive timeout), then closes fd.
-std::string ReadAll(int fd) {
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string got;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, n);
-  ::close(fd);
-  return got;
-}
-
 bool Send(int fd, std::string_view data) {
   return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
 }
@@ -48,12 +36,11 @@ bool Send(int fd, std::string_view data) {
 TEST(AsgiMixed, AFreshUnixConnectionDoesNotHoldBackTheNextOne) {
   TempDir dir;
   const std::string sock = dir.File("k.sock");
-  const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  KilnProcess kiln({"--http-socket", sock, "--plugin-dir", plugins != nullptr ? plugins : "",
-                    "--plugins", "python", "--pythonpath", SourceDir() + "/tests/python/apps",
-                    "--wsgi-file", SourceDir() + "/examples/hello/hello.py", "--mount",
-                    "/asgi=asgi:asgi_faults_app:app", "--master", "--processes", "1"},
-                   dir.File("kiln.log"));
+  KilnProcess kiln(
+      {"--http-socket", sock, "--plugin-dir", PluginDir(), "--plugins", "python", "--pythonpath",
+       SourceDir() + "/tests/python/apps", "--wsgi-file", SourceDir() + "/examples/hello/hello.py",
+       "--mount", "/asgi=asgi:asgi_faults_app:app", "--master", "--processes", "1"},
+      dir.File("kiln.log"));
   kiln.SetEnv("PYTHONDONTWRITEBYTECODE", "1");
   kiln.SetEnv("ASGI_LOG", dir.File("notes.log"));
   kiln.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());

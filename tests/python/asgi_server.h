@@ -1,13 +1,13 @@
 // A kiln serving an ASGI app for the python end-to-end tests that use the apps in
-// tests/python/apps (frameworks, faults and limits): the real binary and plugin, a master and
-// its workers on a free loopback port, the apps' directory on the Python path and $ASGI_LOG
-// (a file in a temporary directory) for what the apps note.
+// tests/python/apps (the raw app, frameworks, faults and limits): the real binary and plugin, a
+// master and its workers on a free loopback port, the apps' directory and a temporary one (for
+// files a test writes before Start()) on the Python path, and $ASGI_LOG (a file in the
+// temporary directory) for what the apps note.
 #pragma once
 
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,12 +31,10 @@ class AsgiAppServer {
     notes_ = dir_.File("notes.log");
     port_ = FreeLoopbackPort();
     address_ = absl::StrCat("127.0.0.1:", port_);
-    const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
-    std::vector<std::string> all = {"--http-socket", address_, "--plugin-dir",
-                                    plugins != nullptr ? plugins : "", "--plugins", "python",
-                                    "--pythonpath", SourceDir() + "/tests/python/apps",
-                                    "--pythonpath", dir_.path(), "--master", "--processes",
-                                    processes};
+    std::vector<std::string> all = {"--http-socket", address_, "--plugin-dir", PluginDir(),
+                                    "--plugins", "python", "--pythonpath",
+                                    SourceDir() + "/tests/python/apps", "--pythonpath",
+                                    dir_.path(), "--master", "--processes", processes};
     all.insert(all.end(), args.begin(), args.end());
     kiln_ = std::make_unique<KilnProcess>(all, dir_.File("kiln.log"));
     kiln_->SetEnv("ASGI_LOG", notes_);

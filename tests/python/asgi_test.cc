@@ -1,14 +1,14 @@
 // ASGI 3 apps in the python plugin, end to end: the real kiln binary and plugin, /usr/bin/python3
-// apps (a raw ASGI app and Debian's Starlette), over HTTP/1.1 and through Debian's nginx
-// (uwsgi_pass). One event loop per worker serves many requests at once; bodies stream both
-// ways; a client that leaves is reported; lifespan runs once per worker.
+// apps (tests/python/apps: rawapp.py, a raw ASGI app, and starapp.py on Debian's Starlette), over
+// HTTP/1.1 and through Debian's nginx (uwsgi_pass). One event loop per worker serves many requests
+// at once; bodies stream both ways; a client that leaves is reported; lifespan runs once per
+// worker.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,159 +20,13 @@
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
 #include "tests/lib/nginx_process.h"
+#include "tests/python/asgi_server.h"
 #include "tests/python/py_client.h"
 
 namespace kiln::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
-// A raw ASGI app covering the scope, streamed bodies both ways, disconnect and lifespan. The
-// lifespan events go to $ASGI_LOG (one line each, with the pid).
-constexpr char kRawApp[] = R"PY(
-import asyncio, os
-
-def note(text):
-    with open(os.environ['ASGI_LOG'], 'a') as f:
-        f.write('%s %d\n' % (text, os.getpid()))
-
-async def app(scope, receive, send):
-    if scope['type'] == 'lifespan':
-        while True:
-            m = await receive()
-            if m['type'] == 'lifespan.startup':
-                if os.environ.get('ASGI_FAIL_STARTUP'):
-                    await send({'type': 'lifespan.startup.failed',
-                                'message': 'the database is down'})
-                    return
-                note('startup')
-                await send({'type': 'lifespan.startup.complete'})
-            elif m['type'] == 'lifespan.shutdown':
-                note('shutdown')
-                await send({'type': 'lifespan.shutdown.complete'})
-                return
-    path = scope['path']
-    start = {'type': 'http.response.start', 'status': 200,
-             'headers': [(b'content-type', b'text/plain')]}
-    if path == '/loop':
-        await send(start)
-        loop = asyncio.get_running_loop()
-        await send({'type': 'http.response.body', 'body': type(loop).__module__.encode()})
-    elif path == '/sleep':
-        await asyncio.sleep(1)
-        await send(start)
-        await send({'type': 'http.response.body', 'body': b'slept'})
-    elif path == '/scope':
-        s = dict(scope)
-        s.pop('state')
-        await send(start)
-        await send({'type': 'http.response.body', 'body': repr(sorted(s.items())).encode()})
-    elif path == '/body':
-        pieces = []
-        while True:
-            m = await receive()
-            assert m['type'] == 'http.request', m
-            pieces.append(m['body'])
-            if not m['more_body']:
-                break
-        await send(start)
-        await send({'type': 'http.response.body',
-                    'body': b'messages=%d body=%s' % (len(pieces), b''.join(pieces))})
-    elif path == '/stream':
-        await send(start)
-        for i in range(3):
-            await send({'type': 'http.response.body', 'body': b'piece%d;' % i,
-                        'more_body': True})
-            await asyncio.sleep(0.3)
-        await send({'type': 'http.response.body', 'body': b'end'})
-    elif path == '/wait-disconnect':
-        assert (await receive())['type'] == 'http.request'
-        m = await receive()
-        note(m['type'])
-    elif path == '/big':
-        await send(start)
-        for i in range(256):
-            await send({'type': 'http.response.body', 'body': b'x' * 262144,
-                        'more_body': True})
-        note('big-sent')
-        await send({'type': 'http.response.body', 'body': b''})
-    elif path == '/thread':
-        import threading
-        await send(start)
-        await send({'type': 'http.response.body', 'body': ('%s threads=%d' % (
-            threading.current_thread().name, threading.active_count())).encode()})
-    elif path == '/block':
-        import time
-        time.sleep(30)  # blocks the loop (and so the serving thread it runs)
-    elif path == '/raise':
-        raise ValueError('the app broke before answering')
-    elif path == '/raise-late':
-        await send(start)
-        await send({'type': 'http.response.body', 'body': b'partial', 'more_body': True})
-        raise ValueError('the app broke while answering')
-)PY";
-
-constexpr char kStarletteApp[] = R"PY(
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
-
-async def hello(request):
-    return JSONResponse({'hello': 'world', 'path': request.url.path,
-                         'q': request.query_params.get('q')})
-
-async def echo(request):
-    body = await request.body()
-    return JSONResponse({'len': len(body)})
-
-async def stream(request):
-    async def gen():
-        for i in range(3):
-            yield b'part%d\n' % i
-    return StreamingResponse(gen(), media_type='text/plain')
-
-app = Starlette(routes=[Route('/hello', hello), Route('/echo', echo, methods=['POST']),
-                        Route('/stream', stream)])
-)PY";
-
-class AsgiServer {
- public:
-  explicit AsgiServer(std::vector<std::string> extra = {}, bool wait = true) {
-    dir_.Write("rawapp.py", kRawApp);
-    dir_.Write("starapp.py", kStarletteApp);
-    log_file_ = dir_.File("asgi.log");
-    port_ = FreeLoopbackPort();
-    address_ = absl::StrCat("127.0.0.1:", port_);
-    std::vector<std::string> args = {"--http-socket", address_, "--plugin-dir", PluginDir(),
-                                     "--plugins", "python", "--pythonpath", dir_.path(),
-                                     "--master", "--processes", "2"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    kiln_ = std::make_unique<KilnProcess>(args, dir_.File("kiln.log"));
-    kiln_->SetEnv("ASGI_LOG", log_file_);
-    kiln_->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
-    if (wait) Start();
-  }
-  void Start() {
-    ASSERT_TRUE(kiln_->Start());
-    ASSERT_TRUE(kiln_->WaitForLog("kiln is ready", absl::Seconds(20))) << kiln_->Log();
-  }
-  KilnProcess& kiln() { return *kiln_; }
-  const TempDir& dir() const { return dir_; }
-  const std::string& address() const { return address_; }
-  std::string Events() const { return TempDir::ReadFile(log_file_); }
-
- private:
-  TempDir dir_;
-  std::string log_file_;
-  int port_ = 0;
-  std::string address_;
-  std::unique_ptr<KilnProcess> kiln_;
-};
 
 int Count(const std::string& text, std::string_view needle) {
   int n = 0;
@@ -183,7 +37,7 @@ int Count(const std::string& text, std::string_view needle) {
 }
 
 TEST(Asgi, ScopeOfAnHttpRequest) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<Response> r =
       HttpGet(s.address(), "/sc%6fpe?x=1&y=%20", absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
@@ -210,7 +64,7 @@ TEST(Asgi, AsgiLoopChoosesUvloopOrAsyncio) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"uvloop", "uvloop"}, {"auto", "uvloop"}, {"asyncio", "asyncio"}};
   for (const auto& [kind, module] : cases) {
-    AsgiServer s({"--asgi", "rawapp:app", "--asgi-loop", kind});
+    AsgiAppServer s({"--asgi", "rawapp:app", "--asgi-loop", kind});
     absl::StatusOr<Response> r = HttpGet(s.address(), "/loop", absl::Seconds(10));
     ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
     EXPECT_TRUE(absl::StartsWith(r->body, module)) << kind << ": " << r->body;
@@ -221,7 +75,7 @@ TEST(Asgi, AsgiLoopChoosesUvloopOrAsyncio) {
 // One event loop per worker serves many requests at once: 100 requests that each sleep 1 s
 // finish together on 2 workers (one after another they would take 50 s).
 TEST(Asgi, HundredConcurrentSleepsFinishTogether) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
   const absl::Time t0 = absl::Now();
@@ -239,7 +93,7 @@ TEST(Asgi, HundredConcurrentSleepsFinishTogether) {
 
 // A request body sent in pieces arrives in several http.request messages with more_body.
 TEST(Asgi, RequestBodyIsStreamed) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<int> fd = Connect(s.address());
   ASSERT_TRUE(fd.ok()) << fd.status();
   const std::string head =
@@ -263,7 +117,7 @@ TEST(Asgi, RequestBodyIsStreamed) {
 
 // `Expect: 100-continue` is answered when the app first reads the body, and not before.
 TEST(Asgi, ExpectContinueAnsweredWhenTheAppReads) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<int> fd = Connect(s.address());
   ASSERT_TRUE(fd.ok()) << fd.status();
   const std::string head =
@@ -286,7 +140,7 @@ TEST(Asgi, ExpectContinueAnsweredWhenTheAppReads) {
 
 // Pieces sent with more_body leave at once: the first arrives long before the last.
 TEST(Asgi, ResponseIsStreamed) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<int> fd = Connect(s.address());
   ASSERT_TRUE(fd.ok()) << fd.status();
   const std::string req = "GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -312,22 +166,22 @@ TEST(Asgi, ResponseIsStreamed) {
 
 // A client that goes away is reported to the app as http.disconnect.
 TEST(Asgi, DisconnectIsDelivered) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<int> fd = Connect(s.address());
   ASSERT_TRUE(fd.ok()) << fd.status();
   const std::string req = "GET /wait-disconnect HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(::send(*fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::close(*fd);
-  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "http.disconnect", absl::Seconds(5)))
-      << s.Events() << s.kiln().Log();
+  EXPECT_TRUE(WaitForFile(s.notes_path(), "http.disconnect", absl::Seconds(5)))
+      << s.Notes() << s.kiln().Log();
 }
 
 // A client that stops reading a streamed response holds neither memory nor the app: send()
 // waits while the socket is full, and after socket-timeout without progress the connection
 // is closed and the app's sends end at once.
 TEST(Asgi, ClientThatStopsReadingIsClosedAfterSocketTimeout) {
-  AsgiServer s({"--asgi", "rawapp:app", "--socket-timeout", "1"});
+  AsgiAppServer s({"--asgi", "rawapp:app", "--socket-timeout", "1"});
   absl::StatusOr<int> fd = Connect(s.address());
   ASSERT_TRUE(fd.ok()) << fd.status();
   const int small = 4096;
@@ -337,14 +191,14 @@ TEST(Asgi, ClientThatStopsReadingIsClosedAfterSocketTimeout) {
   EXPECT_TRUE(s.kiln().WaitForLog("took none of the response for 1s; connection closed",
                                   absl::Seconds(10)))
       << s.kiln().Log();
-  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "big-sent", absl::Seconds(5))) << s.Events();
+  EXPECT_TRUE(WaitForFile(s.notes_path(), "big-sent", absl::Seconds(5))) << s.Notes();
   ::close(*fd);
 }
 
 // An exception before the response started is a 500 with the traceback in the log; after it
 // started, the connection is cut (the chunked response never ends).
 TEST(Asgi, AppErrors) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<Response> r = HttpGet(s.address(), "/raise");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 500);
@@ -362,18 +216,18 @@ TEST(Asgi, AppErrors) {
 
 // Lifespan startup runs once per worker before it accepts; shutdown at a graceful stop.
 TEST(Asgi, LifespanStartupAndShutdown) {
-  AsgiServer s({"--asgi", "rawapp:app", "--lifespan", "on"});
-  EXPECT_EQ(Count(s.Events(), "startup"), 2) << s.Events();
-  EXPECT_EQ(Count(s.Events(), "shutdown"), 0);
+  AsgiAppServer s({"--asgi", "rawapp:app", "--lifespan", "on"});
+  EXPECT_EQ(Count(s.Notes(), "startup"), 2) << s.Notes();
+  EXPECT_EQ(Count(s.Notes(), "shutdown"), 0);
   s.kiln().Signal(SIGTERM);
   ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value());
-  EXPECT_EQ(Count(s.Events(), "shutdown"), 2) << s.Events() << s.kiln().Log();
+  EXPECT_EQ(Count(s.Notes(), "shutdown"), 2) << s.Notes() << s.kiln().Log();
 }
 
 // max-requests recycles an ASGI worker as a WSGI one: the requests it has in flight finish,
 // lifespan shutdown runs, and the successor runs startup before it accepts.
 TEST(Asgi, MaxRequestsRecyclesAfterTheRequestsInFlight) {
-  AsgiServer s({"--asgi", "rawapp:app", "--max-requests", "10", "--min-worker-lifetime", "0"});
+  AsgiAppServer s({"--asgi", "rawapp:app", "--max-requests", "10", "--min-worker-lifetime", "0"});
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
   for (int i = 0; i < 40; ++i) {
@@ -386,20 +240,20 @@ TEST(Asgi, MaxRequestsRecyclesAfterTheRequestsInFlight) {
   EXPECT_EQ(ok.load(), 40) << s.kiln().Log();
   EXPECT_TRUE(s.kiln().WaitForLog("recycled after", absl::Seconds(10))) << s.kiln().Log();
   EXPECT_TRUE(s.kiln().WaitForLog("spawned kiln worker", absl::Seconds(10), 3));
-  EXPECT_TRUE(WaitForFile(s.dir().File("asgi.log"), "shutdown", absl::Seconds(10)));
+  EXPECT_TRUE(WaitForFile(s.notes_path(), "shutdown", absl::Seconds(10)));
   EXPECT_TRUE(WaitFor200(s.address(), "/scope", absl::Seconds(10)));
   // The other worker may answer first: wait (bounded) for the new worker's own startup.
   for (absl::Time end = absl::Now() + absl::Seconds(10);
-       Count(s.Events(), "startup") < 3 && absl::Now() < end;) {
+       Count(s.Notes(), "startup") < 3 && absl::Now() < end;) {
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_GE(Count(s.Events(), "startup"), 3) << s.Events();
+  EXPECT_GE(Count(s.Notes(), "startup"), 3) << s.Notes();
 }
 
 // A startup the app reports as failed stops the worker with the app's message, and with
 // need-app (the default) the instance.
 TEST(Asgi, LifespanStartupFailureStopsWithTheAppsMessage) {
-  AsgiServer s({"--asgi", "rawapp:app"}, /*wait=*/false);
+  AsgiAppServer s({"--asgi", "rawapp:app"}, /*start=*/false);
   s.kiln().SetEnv("ASGI_FAIL_STARTUP", "1");
   ASSERT_TRUE(s.kiln().Start());
   std::optional<int> st = s.kiln().WaitExit(absl::Seconds(20));
@@ -409,7 +263,7 @@ TEST(Asgi, LifespanStartupFailureStopsWithTheAppsMessage) {
 }
 
 TEST(Asgi, StarletteOverHttp) {
-  AsgiServer s({"--asgi", "starapp:app"});
+  AsgiAppServer s({"--asgi", "starapp:app"});
   absl::StatusOr<Response> r = HttpGet(s.address(), "/hello?q=kiln");
   ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
   EXPECT_EQ(r->status, 200) << r->body << s.kiln().Log();
@@ -428,9 +282,9 @@ TEST(Asgi, StarletteOverHttp) {
 
 // A WSGI app and an ASGI app side by side: `mount = /prefix=asgi:module:callable`.
 TEST(Asgi, MountedBesideAWsgiApp) {
-  AsgiServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
-                "--manage-script-name"},
-               /*wait=*/false);
+  AsgiAppServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
+                   "--manage-script-name"},
+                  /*start=*/false);
   s.dir().Write("wsgiapp.py",
                 "def application(env, start):\n"
                 "    start('200 OK', [('Content-Type', 'text/plain')])\n"
@@ -449,7 +303,7 @@ TEST(Asgi, MountedBesideAWsgiApp) {
 // hand-over): an ASGI app runs on the process's main thread, the one that accepted and parsed
 // the request, and the worker has no other Python thread.
 TEST(Asgi, AppRunsOnTheServingThread) {
-  AsgiServer s({"--asgi", "rawapp:app"});
+  AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<Response> r = HttpGet(s.address(), "/thread");
   ASSERT_TRUE(r.ok()) << r.status() << s.kiln().Log();
   EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
@@ -460,9 +314,9 @@ TEST(Asgi, AppRunsOnTheServingThread) {
 // thread (on the loop's, the loop waits for it). 60 concurrent sleeps still finish together,
 // and a graceful stop waits for them, then runs lifespan shutdown.
 TEST(Asgi, TwoThreadsShareTheLoopBesideWsgi) {
-  AsgiServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
-                "--manage-script-name", "--threads", "2", "--lifespan", "on"},
-               /*wait=*/false);
+  AsgiAppServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
+                   "--manage-script-name", "--threads", "2", "--lifespan", "on"},
+                  /*start=*/false);
   s.dir().Write("wsgiapp.py",
                 "def application(env, start):\n"
                 "    start('200 OK', [('Content-Type', 'text/plain')])\n"
@@ -499,13 +353,13 @@ TEST(Asgi, TwoThreadsShareTheLoopBesideWsgi) {
   for (std::thread& t : late) t.join();
   ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value()) << s.kiln().Log();
   EXPECT_EQ(late_ok.load(), 10) << s.kiln().Log();
-  EXPECT_EQ(Count(s.Events(), "shutdown"), 2) << s.Events() << s.kiln().Log();
+  EXPECT_EQ(Count(s.Notes(), "shutdown"), 2) << s.Notes() << s.kiln().Log();
 }
 
 // An app that blocks the event loop blocks the serving thread the loop runs: harakiri sees the
 // request running, kills the worker and the master respawns it.
 TEST(Asgi, HarakiriEndsAWorkerWhoseLoopIsBlocked) {
-  AsgiServer s({"--asgi", "rawapp:app", "--harakiri", "2", "--processes", "1"});
+  AsgiAppServer s({"--asgi", "rawapp:app", "--harakiri", "2", "--processes", "1"});
   absl::StatusOr<Response> r = HttpGet(s.address(), "/block", absl::Seconds(10));
   EXPECT_TRUE(!r.ok() || r->status != 200);
   EXPECT_TRUE(s.kiln().WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(10))) << s.kiln().Log();
@@ -525,7 +379,7 @@ TEST(Asgi, ConflictingOrBadOptionsStopStartup) {
       "asgi-loop = trio: expected auto, uvloop or asyncio",
       "lifespan = maybe: expected auto, on or off"};
   for (size_t i = 0; i < cases.size(); ++i) {
-    AsgiServer s(cases[i], /*wait=*/false);
+    AsgiAppServer s(cases[i], /*start=*/false);
     ASSERT_TRUE(s.kiln().Start());
     std::optional<int> st = s.kiln().WaitExit(absl::Seconds(10));
     ASSERT_TRUE(st.has_value());
@@ -538,8 +392,8 @@ TEST(Asgi, ConflictingOrBadOptionsStopStartup) {
 TEST(Asgi, ThroughNginxUwsgiPass) {
   TempDir ngx;
   const std::string sock = ngx.File("kiln.sock");
-  AsgiServer s({"--uwsgi-socket", sock, "--mount", "/s=asgi:starapp:app", "--asgi",
-                "rawapp:app", "--manage-script-name"});
+  AsgiAppServer s({"--uwsgi-socket", sock, "--mount", "/s=asgi:starapp:app", "--asgi", "rawapp:app",
+                   "--manage-script-name"});
   NginxProcess::Options o;
   o.master = false;  // one root process: it reaches kiln's 0600 socket
   NginxProcess nginx(o);

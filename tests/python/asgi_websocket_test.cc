@@ -25,11 +25,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // One ASGI app, a path per case. What the app learns goes to $ASGI_LOG, a line each.
 constexpr char kWsApp[] = R"PY(
 import asyncio, os

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -60,8 +59,7 @@ struct Deployment {
         {{"/srv/pythonservice", app}, {"/run/kiln", run}, {"/var/log/pythonservice", logs},
          {"uid = www-data", "uid = nobody"}, {"www-data:www-data", "nobody:nogroup"},
          {"processes = 4", "processes = 2"}});
-    const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
-    text += "plugin-dir = " + std::string(plugins ? plugins : "") + "\n";
+    text += "plugin-dir = " + PluginDir() + "\n";
     ini = dir.Write("kiln.ini", text);
     front = nginx.Address();
     nginx_http = absl::StrReplaceAll(

@@ -22,11 +22,6 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kStartup = absl::Seconds(20);
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // Each worker, right after fork, adds kEach to two counter files by read-modify-write with a
 // pause in between (a lost update is near certain without a lock shared by the workers):
 // `locked.txt` under uwsgi.lock(1), `decorated.txt` in a @uwsgidecorators.lock function.

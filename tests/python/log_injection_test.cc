@@ -38,11 +38,6 @@ def application(environ, start_response):
     return [b'ok\n']
 )";
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // kiln from an ini with an http-socket and a uwsgi socket in a temp dir, the app above;
 // `extra` is more ini text, where {DIR} stands for the temp dir.
 class Server {

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -19,11 +18,6 @@ namespace kiln::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path);

@@ -2,7 +2,6 @@
 #include "tests/python/py_client.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
 namespace kiln::testing {
@@ -19,11 +18,6 @@ bool WaitFor200(std::string_view address, std::string_view target, absl::Duratio
 
 std::string LsanOptionsForPython() {
   return "suppressions=" + SourceDir() + "/tests/python/lsan.supp:print_suppressions=0";
-}
-
-std::string SourceDir() {
-  const char* s = std::getenv("KILN_SOURCE_DIR");
-  return s != nullptr ? s : ".";
 }
 
 }  // namespace kiln::testing

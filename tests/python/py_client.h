@@ -1,5 +1,5 @@
 // Helpers of the python end-to-end tests on top of the shared client (tests/lib/kiln_process.h):
-// waiting for an app to answer, the sanitizer options an embedded Python needs, the tree.
+// waiting for an app to answer, the sanitizer options an embedded Python needs.
 #pragma once
 
 #include <string>
@@ -15,8 +15,5 @@ bool WaitFor200(std::string_view address, std::string_view target, absl::Duratio
 
 // LSAN_OPTIONS for a kiln that embeds Python: libpython's memory held at exit is not a leak.
 std::string LsanOptionsForPython();
-
-// $KILN_SOURCE_DIR (the repository).
-std::string SourceDir();
 
 }  // namespace kiln::testing

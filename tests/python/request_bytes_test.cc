@@ -49,14 +49,6 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
-}
-
 // Lines of text, each ending in a newline, `size` bytes in all: body bytes that leak into a
 // log line show up as "body-line" and break the line apart.
 std::string BodyPiece(size_t size, int request) {
@@ -71,13 +63,11 @@ TEST(RequestBytes, LogLinesKeepTheHeadAfterASlowChunkedBodyReadInPieces) {
   TempDir dir;
   dir.Write("app.py", kApp);
   const std::string sock = dir.File("http.sock");
-  KilnProcess kiln({"--http-socket", sock, "--plugin-dir",
-                    std::getenv("KILN_PLUGIN_BUILD_DIR") ? std::getenv("KILN_PLUGIN_BUILD_DIR")
-                                                         : "",
-                    "--plugins", "python", "--master", "--processes", "1", "--chdir",
-                    dir.path(), "--module", "app:application", "--log-format",
-                    "RL method=%(method) uri=%(uri) proto=%(proto) host=%(host) ua=%(uagent)"},
-                   dir.File("kiln.log"));
+  KilnProcess kiln(
+      {"--http-socket", sock, "--plugin-dir", PluginDir(), "--plugins", "python", "--master",
+       "--processes", "1", "--chdir", dir.path(), "--module", "app:application", "--log-format",
+       "RL method=%(method) uri=%(uri) proto=%(proto) host=%(host) ua=%(uagent)"},
+      dir.File("kiln.log"));
   kiln.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitFor200(sock, "/probe", absl::Seconds(30))) << kiln.Log();
@@ -103,7 +93,6 @@ TEST(RequestBytes, LogLinesKeepTheHeadAfterASlowChunkedBodyReadInPieces) {
     }
     ASSERT_TRUE(WriteAll(*fd, "0\r\n\r\n"));
     const std::string answer = ReadAll(*fd);
-    ::close(*fd);
     EXPECT_THAT(answer, HasSubstr(absl::StrCat("\r\n\r\n", kChunks * kChunk, " /upload/", i)))
         << answer;
   }

@@ -42,11 +42,6 @@ b = make('b')
 main = make('main')
 )";
 
-std::string PluginDir() {
-  const char* d = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  return d != nullptr ? d : "";
-}
-
 // kiln with the python plugin, the apps above on its pythonpath, an HTTP and a uwsgi socket.
 class Server {
  public:

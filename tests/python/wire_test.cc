@@ -29,10 +29,8 @@ using ::testing::StartsWith;
 std::string AppDir() { return SourceDir() + "/tests/python/apps"; }
 
 std::vector<std::string> PythonArgs(std::vector<std::string> extra) {
-  const char* plugins = std::getenv("KILN_PLUGIN_BUILD_DIR");
-  std::vector<std::string> args = {"--plugin-dir", plugins != nullptr ? plugins : "",
-                                   "--plugins", "python", "--master", "--pythonpath", AppDir(),
-                                   "--module", "wire_app"};
+  std::vector<std::string> args = {"--plugin-dir", PluginDir(), "--plugins", "python",  "--master",
+                                   "--pythonpath", AppDir(),    "--module",  "wire_app"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
