@@ -27,25 +27,6 @@
 namespace kiln::testing {
 namespace {
 
-int CountLines(const std::string& text, std::string_view needle) {
-  int n = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (line.find(absl::string_view(needle.data(), needle.size())) != line.npos) ++n;
-  }
-  return n;
-}
-
-// Waits until `path` holds `count` lines containing `needle`.
-bool WaitForLines(const std::string& path, std::string_view needle, int count,
-                  absl::Duration timeout) {
-  absl::Time end = absl::Now() + timeout;
-  while (absl::Now() < end) {
-    if (CountLines(TempDir::ReadFile(path), needle) >= count) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return false;
-}
-
 TEST(KilnAlarm, SegfaultRunsTheCommandWithTheMessageOnItsStdin) {
   TempDir dir;
   const std::string out = dir.File("alarm.txt");

@@ -10,12 +10,9 @@
 
 #include <climits>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
 
@@ -23,19 +20,6 @@ namespace kiln::testing {
 namespace {
 
 constexpr absl::Duration kStartup = absl::Seconds(15);
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  for (absl::string_view l : absl::StrSplit(text, '\n', absl::SkipEmpty())) out.emplace_back(l);
-  return out;
-}
 
 std::string Readlink(const std::string& path) {
   char buf[PATH_MAX];
@@ -45,7 +29,8 @@ std::string Readlink(const std::string& path) {
 
 // The line of /proc/<pid>/status or /proc/<pid>/limits that starts with `key`.
 std::string ProcLine(pid_t pid, const char* file, std::string_view key) {
-  for (const std::string& line : Lines(Slurp("/proc/" + std::to_string(pid) + "/" + file))) {
+  for (const std::string& line :
+       Lines(TempDir::ReadFile("/proc/" + std::to_string(pid) + "/" + file))) {
     if (line.rfind(key, 0) == 0) return line;
   }
   return "";
@@ -96,24 +81,25 @@ TEST(OperationsOptions, HooksRunAtTheirPhasesInUwsgiOrder) {
   end = absl::Now() + kStartup;
   auto count = [&](const std::string& what) {
     int n = 0;
-    for (const std::string& l : Lines(Slurp(trace))) n += l == what;
+    for (const std::string& l : Lines(TempDir::ReadFile(trace))) n += l == what;
     return n;
   };
   while (absl::Now() < end && count("accepting") < 3) absl::SleepFor(absl::Milliseconds(50));
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value()) << kiln.Log();
 
-  std::vector<std::string> lines = Lines(Slurp(trace));
-  ASSERT_GE(lines.size(), 5u) << Slurp(trace);
+  std::vector<std::string> lines = Lines(TempDir::ReadFile(trace));
+  ASSERT_GE(lines.size(), 5u) << TempDir::ReadFile(trace);
   // The master's start-up phases, in uWSGI's order (kiln's tests run as root: as-root runs).
   EXPECT_EQ(std::vector<std::string>(lines.begin(), lines.begin() + 5),
             (std::vector<std::string>{"asap", "as-root", "as-user", "pre-app", "post-app"}))
-      << Slurp(trace);
-  EXPECT_EQ(lines.back(), "atexit") << Slurp(trace);
-  EXPECT_EQ(count("master-start"), 1) << Slurp(trace);
-  EXPECT_EQ(count("post-fork"), 3) << Slurp(trace) << kiln.Log();  // two workers, the respawn
-  EXPECT_EQ(count("accepting"), 3) << Slurp(trace) << kiln.Log();
-  EXPECT_EQ(count("accepting1-once"), 1) << Slurp(trace);
+      << TempDir::ReadFile(trace);
+  EXPECT_EQ(lines.back(), "atexit") << TempDir::ReadFile(trace);
+  EXPECT_EQ(count("master-start"), 1) << TempDir::ReadFile(trace);
+  EXPECT_EQ(count("post-fork"), 3)
+      << TempDir::ReadFile(trace) << kiln.Log();  // two workers, the respawn
+  EXPECT_EQ(count("accepting"), 3) << TempDir::ReadFile(trace) << kiln.Log();
+  EXPECT_EQ(count("accepting1-once"), 1) << TempDir::ReadFile(trace);
   EXPECT_NE(kiln.Log().find("running \"exec:echo master-start"), std::string::npos);
 }
 
@@ -132,10 +118,10 @@ TEST(OperationsOptions, AtexitHooksRunBeforeAReload) {
                                   ", generation 1)",
                               kStartup))
       << kiln.Log();
-  EXPECT_EQ(Slurp(trace), "atexit\n");
+  EXPECT_EQ(TempDir::ReadFile(trace), "atexit\n");
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
-  EXPECT_EQ(Slurp(trace), "atexit\natexit\n");
+  EXPECT_EQ(TempDir::ReadFile(trace), "atexit\natexit\n");
 }
 
 TEST(OperationsOptions, AFailingExecHookStopsTheStartNamingIt) {
@@ -183,7 +169,7 @@ TEST(OperationsOptions, Chdir2MovesWorkersAfterTheLoadAndLazyStrictFilesStart) {
   ASSERT_GT(w1, 0) << kiln.Log();
   EXPECT_EQ(Readlink("/proc/" + std::to_string(w1) + "/cwd"), later);
   EXPECT_EQ(Readlink("/proc/" + std::to_string(kiln.pid()) + "/cwd"), dir.path());
-  std::string cmdline = Slurp("/proc/" + std::to_string(w1) + "/cmdline");
+  std::string cmdline = TempDir::ReadFile("/proc/" + std::to_string(w1) + "/cmdline");
   EXPECT_EQ(cmdline.rfind("shop kiln worker 1", 0), 0u) << cmdline;
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value());
@@ -311,8 +297,8 @@ TEST(OperationsOptions, Pidfile2IsWrittenAsTheUserAndCapKeepsCapabilities) {
   EXPECT_EQ(st.st_uid, nobody->pw_uid);
   ASSERT_EQ(stat((run + "/safe.pid").c_str(), &st), 0) << kiln.Log();
   EXPECT_EQ(st.st_uid, 0u);
-  EXPECT_EQ(std::atoi(Slurp(run + "/two.pid").c_str()), kiln.pid());
-  EXPECT_EQ(std::atoi(Slurp(run + "/safe.pid").c_str()), kiln.pid());
+  EXPECT_EQ(std::atoi(TempDir::ReadFile(run + "/two.pid").c_str()), kiln.pid());
+  EXPECT_EQ(std::atoi(TempDir::ReadFile(run + "/safe.pid").c_str()), kiln.pid());
   pid_t w1 = kiln.WorkerPids()[1];
   std::string cap_eff = ProcLine(w1, "status", "CapEff:");
   unsigned long long eff = std::strtoull(cap_eff.c_str() + 7, nullptr, 16);
@@ -357,7 +343,8 @@ TEST(OperationsOptions, TheMasterRunsCronAndAttachDaemon2Commands) {
   EXPECT_TRUE(WaitForFile(dir.File("cron2.out"), "cron2", kStartup)) << kiln.Log();
   EXPECT_TRUE(WaitForFile(dir.File("d.out"), "daemon", kStartup)) << kiln.Log();
   absl::SleepFor(absl::Milliseconds(500));
-  EXPECT_EQ(Slurp(dir.File("cron.out")), "cron\n");  // once in its minute, not every tick
+  EXPECT_EQ(TempDir::ReadFile(dir.File("cron.out")),
+            "cron\n");  // once in its minute, not every tick
   kiln.Signal(SIGTERM);
   ASSERT_TRUE(kiln.WaitExit(absl::Seconds(20)).has_value()) << kiln.Log();
 }

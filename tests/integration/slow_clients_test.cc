@@ -86,16 +86,6 @@ class Server {
   std::unique_ptr<KilnProcess> kiln_;
 };
 
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 // Reads until EOF, an error or `timeout`; what arrived.
 std::string ReadUntilEof(int fd, absl::Duration timeout) {
   std::string out;

@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "core/protocol/chunked_decoder.h"
 
 namespace kiln::testing {
@@ -49,9 +50,13 @@ std::string TempDir::Write(std::string_view name, std::string_view content) cons
   std::string p = File(name);
   std::error_code ec;  // a name with directories ("conf.d/a.ini") gets them
   std::filesystem::create_directories(std::filesystem::path(p).parent_path(), ec);
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << content;
+  WriteFile(p, content);
   return p;
+}
+
+void TempDir::WriteFile(const std::string& path, std::string_view content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
 }
 
 std::string TempDir::ReadFile(const std::string& path) {
@@ -276,6 +281,16 @@ absl::StatusOr<int> Connect(std::string_view address) {
   return fd;
 }
 
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
 std::string ReadAll(int fd, absl::Duration idle) {
   const timeval tv = absl::ToTimeval(idle);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -481,6 +496,38 @@ bool WaitForFile(const std::string& path, std::string_view needle, absl::Duratio
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+int CountLines(const std::string& text, std::string_view needle) {
+  const absl::string_view want(needle.data(), needle.size());
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StrContains(line, want)) ++n;
+  }
+  return n;
+}
+
+int CountOf(std::string_view text, std::string_view needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string_view::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+bool WaitForLines(const std::string& path, std::string_view needle, int count,
+                  absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    if (CountLines(TempDir::ReadFile(path), needle) >= count) return true;
+    absl::SleepFor(absl::Milliseconds(50));
   }
   return false;
 }

@@ -30,6 +30,8 @@ class TempDir {
   std::string Write(std::string_view name, std::string_view content) const;
   // The whole content of a file ("" when it cannot be read).
   static std::string ReadFile(const std::string& path);
+  // Replaces the content of the file at `path` (its directory must exist).
+  static void WriteFile(const std::string& path, std::string_view content);
 
  private:
   std::string path_;
@@ -109,6 +111,8 @@ struct Response {
 
 // Connects to a unix path or host:port. Returns the fd (close-on-exec) or an error.
 absl::StatusOr<int> Connect(std::string_view address);
+// Sends all of `data` on a connected socket (no SIGPIPE); false when the peer is gone.
+bool SendAll(int fd, std::string_view data);
 // Reads from a connected socket until the peer closes it, an error, or `idle` passes with
 // nothing arriving (SO_RCVTIMEO); closes `fd` and returns what arrived.
 std::string ReadAll(int fd, absl::Duration idle = absl::Seconds(10));
@@ -144,6 +148,16 @@ bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout);
 
 // Polls until the file at `path` contains `needle`; false after `timeout`.
 bool WaitForFile(const std::string& path, std::string_view needle, absl::Duration timeout);
+
+// The non-empty lines of `text`, without their newlines.
+std::vector<std::string> Lines(const std::string& text);
+// How many lines of `text` contain `needle`.
+int CountLines(const std::string& text, std::string_view needle);
+// How many times `needle` occurs in `text` (overlapping occurrences count).
+int CountOf(std::string_view text, std::string_view needle);
+// Polls until the file at `path` has `count` lines that contain `needle`; false after `timeout`.
+bool WaitForLines(const std::string& path, std::string_view needle, int count,
+                  absl::Duration timeout);
 
 // Sets the modification time of `path` to now + `ahead_s`, creating it when missing (kiln
 // compares mtimes of touch-* files, so the step must be visible even on coarse clocks).

@@ -3,8 +3,6 @@
 // socket (nginx's uwsgi_pass and proxy_pass to unix sockets connect before they send), a
 // connection accepted before its request arrived must not hold back the connections queued
 // behind it once that request is served.
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -21,10 +19,6 @@ namespace kiln::testing {
 namespace {
 
 constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-
-bool Send(int fd, std::string_view data) {
-  return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
-}
 
 // A connects and says nothing yet, so the worker's only serving thread takes it as a fresh
 // connection and stops accepting until its request is in (serve_thread.cc, kFreshGrace: 50 ms).
@@ -55,8 +49,8 @@ TEST(AsgiMixed, AFreshUnixConnectionDoesNotHoldBackTheNextOne) {
     absl::SleepFor(absl::Milliseconds(5));  // the worker takes A, request-less
     absl::StatusOr<int> b = Connect(sock);
     ASSERT_TRUE(b.ok()) << b.status();
-    ASSERT_TRUE(Send(*b, kGet));
-    ASSERT_TRUE(Send(*a, kGet));
+    ASSERT_TRUE(SendAll(*b, kGet));
+    ASSERT_TRUE(SendAll(*a, kGet));
     const std::string got_a = ReadAll(*a);
     const absl::Time a_done = absl::Now();
     const std::string got_b = ReadAll(*b);

@@ -28,14 +28,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int Count(const std::string& text, std::string_view needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 TEST(Asgi, ScopeOfAnHttpRequest) {
   AsgiAppServer s({"--asgi", "rawapp:app"});
   absl::StatusOr<Response> r =
@@ -217,11 +209,11 @@ TEST(Asgi, AppErrors) {
 // Lifespan startup runs once per worker before it accepts; shutdown at a graceful stop.
 TEST(Asgi, LifespanStartupAndShutdown) {
   AsgiAppServer s({"--asgi", "rawapp:app", "--lifespan", "on"});
-  EXPECT_EQ(Count(s.Notes(), "startup"), 2) << s.Notes();
-  EXPECT_EQ(Count(s.Notes(), "shutdown"), 0);
+  EXPECT_EQ(CountOf(s.Notes(), "startup"), 2) << s.Notes();
+  EXPECT_EQ(CountOf(s.Notes(), "shutdown"), 0);
   s.kiln().Signal(SIGTERM);
   ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value());
-  EXPECT_EQ(Count(s.Notes(), "shutdown"), 2) << s.Notes() << s.kiln().Log();
+  EXPECT_EQ(CountOf(s.Notes(), "shutdown"), 2) << s.Notes() << s.kiln().Log();
 }
 
 // max-requests recycles an ASGI worker as a WSGI one: the requests it has in flight finish,
@@ -244,10 +236,10 @@ TEST(Asgi, MaxRequestsRecyclesAfterTheRequestsInFlight) {
   EXPECT_TRUE(WaitFor200(s.address(), "/scope", absl::Seconds(10)));
   // The other worker may answer first: wait (bounded) for the new worker's own startup.
   for (absl::Time end = absl::Now() + absl::Seconds(10);
-       Count(s.Notes(), "startup") < 3 && absl::Now() < end;) {
+       CountOf(s.Notes(), "startup") < 3 && absl::Now() < end;) {
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_GE(Count(s.Notes(), "startup"), 3) << s.Notes();
+  EXPECT_GE(CountOf(s.Notes(), "startup"), 3) << s.Notes();
 }
 
 // A startup the app reports as failed stops the worker with the app's message, and with
@@ -353,7 +345,7 @@ TEST(Asgi, TwoThreadsShareTheLoopBesideWsgi) {
   for (std::thread& t : late) t.join();
   ASSERT_TRUE(s.kiln().WaitExit(absl::Seconds(15)).has_value()) << s.kiln().Log();
   EXPECT_EQ(late_ok.load(), 10) << s.kiln().Log();
-  EXPECT_EQ(Count(s.Notes(), "shutdown"), 2) << s.Notes() << s.kiln().Log();
+  EXPECT_EQ(CountOf(s.Notes(), "shutdown"), 2) << s.Notes() << s.kiln().Log();
 }
 
 // An app that blocks the event loop blocks the serving thread the loop runs: harakiri sees the

@@ -27,14 +27,6 @@ using ::testing::HasSubstr;
 
 std::string Read(const std::string& path) { return TempDir::ReadFile(path); }
 
-bool WaitFileContains(const std::string& path, const std::string& needle) {
-  for (int i = 0; i < 100; ++i) {
-    if (Read(path).find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 struct Deployment {
   TempDir dir;
   NginxProcess nginx;
@@ -108,7 +100,7 @@ TEST(Deployment, FlaskBehindNginxWithTheShippedConfigWorksEndToEnd) {
   EXPECT_EQ(st.st_gid, ::getgrnam("nogroup")->gr_gid);
 
   // The log files are filled.
-  EXPECT_TRUE(WaitFileContains(d.logs + "/apprequest.log", "GET /api/v1/health"))
+  EXPECT_TRUE(WaitForFile(d.logs + "/apprequest.log", "GET /api/v1/health", absl::Seconds(5)))
       << Read(d.logs + "/apprequest.log");
   EXPECT_FALSE(Read(d.logs + "/app.log").empty());
 

@@ -12,13 +12,11 @@
 #include <fstream>
 #include <memory>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
@@ -101,21 +99,6 @@ std::string SendUwsgi(const std::string& address, std::string_view uri,
   return answer;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  return absl::StrSplit(text, '\n', absl::SkipEmpty());
-}
-
-// Waits until `path` holds `count` lines containing `needle`.
-bool WaitForLines(const std::string& path, std::string_view needle, size_t count) {
-  for (int i = 0; i < 200; ++i) {
-    size_t n = 0;
-    for (const std::string& l : Lines(TempDir::ReadFile(path))) n += l.find(needle) != l.npos;
-    if (n >= count) return true;
-    ::usleep(50 * 1000);
-  }
-  return false;
-}
-
 // Runs Python's json module over every line of `path`: prints "ok N" when each line is a JSON
 // object, else the first line that is not. With `key`, also prints that member of each line
 // (json.dumps'd, one per line) for the test to look at.
@@ -168,9 +151,9 @@ TEST(LogInjection, ControlBytesFromRequestsNeverStartALogLine) {
               HasSubstr("200 OK"));
   SendUwsgi(s.uwsgi(), "/cl", "5\n[pid: 99|app: 0|req: 1/1] FORGED-CL");
   const std::string log = s.File("kiln.log");
-  ASSERT_TRUE(WaitForLines(log, "FORGED-CL", 1)) << TempDir::ReadFile(log);
-  ASSERT_TRUE(WaitForLines(log, "FORGED-URI", 1)) << TempDir::ReadFile(log);
-  ASSERT_TRUE(WaitForLines(log, "FORGED-HTTP", 2)) << TempDir::ReadFile(log);
+  ASSERT_TRUE(WaitForLines(log, "FORGED-CL", 1, absl::Seconds(10))) << TempDir::ReadFile(log);
+  ASSERT_TRUE(WaitForLines(log, "FORGED-URI", 1, absl::Seconds(10))) << TempDir::ReadFile(log);
+  ASSERT_TRUE(WaitForLines(log, "FORGED-HTTP", 2, absl::Seconds(10))) << TempDir::ReadFile(log);
 
   int request_lines = 0;
   for (const std::string& line : Lines(TempDir::ReadFile(log))) {
@@ -224,9 +207,9 @@ TEST(LogInjection, JsonEncodedServerLinesAndAJsonLogFormatAlwaysParse) {
   SendUwsgi(s.uwsgi(), "/u\n\"}{\r\\\x01\x7f\xff caf\xc3\xa9");
   SendUwsgi(s.uwsgi(), "/cl", "5\n\"");  // refused: a warning quoting it
   const std::string app = s.File("app.log"), req = s.File("req.log");
-  ASSERT_TRUE(WaitForLines(req, "caf", 1)) << TempDir::ReadFile(req);
-  ASSERT_TRUE(WaitForLines(app, "CONTENT_LENGTH", 1)) << TempDir::ReadFile(app);
-  ASSERT_TRUE(WaitForLines(app, "forged", 2)) << TempDir::ReadFile(app);
+  ASSERT_TRUE(WaitForLines(req, "caf", 1, absl::Seconds(10))) << TempDir::ReadFile(req);
+  ASSERT_TRUE(WaitForLines(app, "CONTENT_LENGTH", 1, absl::Seconds(10))) << TempDir::ReadFile(app);
+  ASSERT_TRUE(WaitForLines(app, "forged", 2, absl::Seconds(10))) << TempDir::ReadFile(app);
 
   const std::string app_check = JsonCheck(app, "msg");
   EXPECT_THAT(app_check, HasSubstr("\nok ")) << app_check << TempDir::ReadFile(app);
@@ -262,7 +245,7 @@ TEST(LogInjection, UwsgiJsonMembersIdiomWithAFormatRequestEncoderParses) {
   ASSERT_TRUE(r.ok()) << r.status();
   SendUwsgi(s.uwsgi(), "/u\n\"\r");
   const std::string req = s.File("req.log");
-  ASSERT_TRUE(WaitForLines(req, "/u", 1)) << TempDir::ReadFile(req);
+  ASSERT_TRUE(WaitForLines(req, "/u", 1, absl::Seconds(10))) << TempDir::ReadFile(req);
   const std::string check = JsonCheck(req, "uri");
   EXPECT_THAT(check, HasSubstr("\nok ")) << check << TempDir::ReadFile(req);
   EXPECT_THAT(check, HasSubstr("VAL \"/a\\\"b\\\\c\"")) << check;

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <fstream>
 #include <string>
 #include <utility>
 
@@ -18,11 +17,6 @@ namespace kiln::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
 
 absl::StatusOr<Response> GetWhenUp(const std::string& sock, const std::string& target) {
   absl::StatusOr<Response> r;
@@ -38,27 +32,30 @@ absl::StatusOr<Response> GetWhenUp(const std::string& sock, const std::string& t
 // no-site: the interpreter starts without `import site`.
 TEST(PythonOptions, PyargvPymoduleAliasImportAndNoSite) {
   TempDir dir;
-  WriteFile(dir.File("real_settings.py"), "NAME = 'from the real module'\n");
-  WriteFile(dir.File("other.py"), "NAME = 'from a file'\n");
-  WriteFile(dir.File("preloaded.py"), "import builtins\nbuiltins.KILN_PRELOADED = 'module'\n");
-  WriteFile(dir.File("hooks.py"), "import builtins\nbuiltins.KILN_HOOKS = 'file'\n");
+  TempDir::WriteFile(dir.File("real_settings.py"), "NAME = 'from the real module'\n");
+  TempDir::WriteFile(dir.File("other.py"), "NAME = 'from a file'\n");
+  TempDir::WriteFile(dir.File("preloaded.py"),
+                     "import builtins\nbuiltins.KILN_PRELOADED = 'module'\n");
+  TempDir::WriteFile(dir.File("hooks.py"), "import builtins\nbuiltins.KILN_HOOKS = 'file'\n");
   std::string app = dir.File("app.py");
-  WriteFile(app,
-            "import sys\n"
-            "import settings\n"
-            "import fromfile\n"
-            "SEEN = KILN_PRELOADED + ';' + KILN_HOOKS + ';site=' + str('site' in sys.modules)\n"
-            "def application(environ, start_response):\n"
-            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-            "    return [('|'.join(sys.argv) + ';' + settings.NAME + ';' + fromfile.NAME + ';' +"
-            " SEEN).encode()]\n");
+  TempDir::WriteFile(
+      app,
+      "import sys\n"
+      "import settings\n"
+      "import fromfile\n"
+      "SEEN = KILN_PRELOADED + ';' + KILN_HOOKS + ';site=' + str('site' in sys.modules)\n"
+      "def application(environ, start_response):\n"
+      "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+      "    return [('|'.join(sys.argv) + ';' + settings.NAME + ';' + fromfile.NAME + ';' +"
+      " SEEN).encode()]\n");
   std::string sock = dir.File("s.sock");
   std::string ini = dir.File("app.ini");
-  WriteFile(ini, "[uwsgi]\nstrict = true\npythonpath = " + dir.path() + "\nwsgi-file = " + app +
-                     "\npyargv = --verbose  run\npymodule-alias = settings=real_settings\n"
-                     "pymodule-alias = fromfile=" + dir.File("other.py") +
-                     "\nimport = preloaded\npyimport = " + dir.File("hooks.py") +
-                     "\nno-site = true\n");
+  TempDir::WriteFile(
+      ini, "[uwsgi]\nstrict = true\npythonpath = " + dir.path() + "\nwsgi-file = " + app +
+               "\npyargv = --verbose  run\npymodule-alias = settings=real_settings\n"
+               "pymodule-alias = fromfile=" +
+               dir.File("other.py") + "\nimport = preloaded\npyimport = " + dir.File("hooks.py") +
+               "\nno-site = true\n");
   KilnProcess k({"--http-socket", sock, "--plugin-dir", PluginDir(), "--plugins", "python", ini},
                 dir.File("kiln.log"));
   k.SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
@@ -78,7 +75,7 @@ TEST(PythonOptions, PyargvPymoduleAliasImportAndNoSite) {
 TEST(PythonOptions, ABadPymoduleAliasOrImportStopsTheStartNamingIt) {
   TempDir dir;
   std::string app = dir.File("app.py");
-  WriteFile(app, "def application(e, s):\n    return []\n");
+  TempDir::WriteFile(app, "def application(e, s):\n    return []\n");
   const std::pair<std::string, std::string> cases[] = {
       {"pymodule-alias", "settings=no_such_module_anywhere"},
       {"import", "no_such_module_anywhere"}};
@@ -99,13 +96,13 @@ TEST(PythonOptions, ABadPymoduleAliasOrImportStopsTheStartNamingIt) {
 TEST(PythonOptions, ReloadOnExceptionReplacesTheWorkerThatRaised) {
   TempDir dir;
   std::string app = dir.File("app.py");
-  WriteFile(app,
-            "import os\n"
-            "def application(environ, start_response):\n"
-            "    if environ['PATH_INFO'] == '/raise':\n"
-            "        raise RuntimeError('on purpose')\n"
-            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-            "    return [str(os.getpid()).encode()]\n");
+  TempDir::WriteFile(app,
+                     "import os\n"
+                     "def application(environ, start_response):\n"
+                     "    if environ['PATH_INFO'] == '/raise':\n"
+                     "        raise RuntimeError('on purpose')\n"
+                     "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                     "    return [str(os.getpid()).encode()]\n");
   std::string sock = dir.File("s.sock");
   KilnProcess k({"--http-socket", sock, "--plugin-dir", PluginDir(), "--plugins", "python",
                  "--master", "--processes", "1", "--strict", "--wsgi-file", app,

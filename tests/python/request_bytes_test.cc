@@ -40,15 +40,6 @@ def application(environ, start_response):
     return [body]
 )PY";
 
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 // Lines of text, each ending in a newline, `size` bytes in all: body bytes that leak into a
 // log line show up as "body-line" and break the line apart.
 std::string BodyPiece(size_t size, int request) {
@@ -85,13 +76,13 @@ TEST(RequestBytes, LogLinesKeepTheHeadAfterASlowChunkedBodyReadInPieces) {
         "User-Agent: kiln-test-agent/%d\r\nTransfer-Encoding: chunked\r\n"
         "Connection: close\r\n\r\n",
         i, i, i, i);
-    ASSERT_TRUE(WriteAll(*fd, head));
+    ASSERT_TRUE(SendAll(*fd, head));
     for (int c = 0; c < kChunks; ++c) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       const std::string piece = BodyPiece(kChunk, i);
-      ASSERT_TRUE(WriteAll(*fd, absl::StrFormat("%x\r\n%s\r\n", piece.size(), piece)));
+      ASSERT_TRUE(SendAll(*fd, absl::StrFormat("%x\r\n%s\r\n", piece.size(), piece)));
     }
-    ASSERT_TRUE(WriteAll(*fd, "0\r\n\r\n"));
+    ASSERT_TRUE(SendAll(*fd, "0\r\n\r\n"));
     const std::string answer = ReadAll(*fd);
     EXPECT_THAT(answer, HasSubstr(absl::StrCat("\r\n\r\n", kChunks * kChunk, " /upload/", i)))
         << answer;

@@ -104,14 +104,6 @@ std::vector<std::string> TwoMountsAndAModule(bool no_default_app) {
   return args;
 }
 
-int CountOf(const std::string& text, std::string_view needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 // Without the option, a SCRIPT_NAME nothing is mounted at falls back to the module app.
 TEST(NoDefaultApp, WithoutItAnUnmatchedScriptNameGoesToTheModuleApp) {
   Server s(TwoMountsAndAModule(false));

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,11 +27,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
 
 // The app: GET /spool?ids=a,b,c writes one task per id; the spooler callable appends the id
 // to ran.txt, then answers by the id: `retry*` SPOOL_RETRY on its first run, `raise*` raises
@@ -80,11 +74,11 @@ struct Spooled {
     if (extra_ini.find("spooler-processes") == std::string::npos) {
       extra_ini += "spooler-processes = 2\n";
     }
-    WriteFile(dir.File("app.py"), app);
+    TempDir::WriteFile(dir.File("app.py"), app);
     std::string ini = dir.File("app.ini");
-    WriteFile(ini, "[uwsgi]\nstrict = true\nmaster = true\nprocesses = 2\nwsgi-file = " +
-                       dir.File("app.py") + "\nspooler = " + spool +
-                       "\nspooler-frequency = 1\n" + extra_ini);
+    TempDir::WriteFile(ini, "[uwsgi]\nstrict = true\nmaster = true\nprocesses = 2\nwsgi-file = " +
+                                dir.File("app.py") + "\nspooler = " + spool +
+                                "\nspooler-frequency = 1\n" + extra_ini);
     kiln = std::make_unique<KilnProcess>(
         std::vector<std::string>{"--http-socket", sock, "--plugin-dir", PluginDir(),
                                  "--plugins", "python", ini},
@@ -197,7 +191,7 @@ TEST(Spooler, SpoolFilePlantedAsSymlinkIsRefused) {
   task.push_back(0);
   task += vars;
   std::string target = s.dir.File("outside_task");
-  WriteFile(target, task);
+  TempDir::WriteFile(target, task);
   std::string link = s.spool + "/uwsgi_spoolfile_on_planted";
   ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
   s.Start();
@@ -241,7 +235,7 @@ TEST(Spooler, OrderedRunsPrioritySubdirectoriesFirstThenByName) {
     std::string vars;
     AppendUwsgiVar(&vars, "id", id);
     std::string task{static_cast<char>(17), static_cast<char>(vars.size()), 0, 0};
-    WriteFile(s.spool + "/" + name, task + vars);
+    TempDir::WriteFile(s.spool + "/" + name, task + vars);
   };
   plant("uwsgi_spoolfile_on_h_10", "ten");
   plant("uwsgi_spoolfile_on_h_9", "nine");
@@ -265,7 +259,7 @@ TEST(Spooler, RunsAsTheWorkersUserAndRefusesAnotherUsersTaskFile) {
   std::string vars;
   AppendUwsgiVar(&vars, "id", "rootowned");
   std::string task{static_cast<char>(17), static_cast<char>(vars.size()), 0, 0};
-  WriteFile(s.spool + "/uwsgi_spoolfile_on_rootowned", task + vars);  // by root
+  TempDir::WriteFile(s.spool + "/uwsgi_spoolfile_on_rootowned", task + vars);  // by root
   // Writable by all, so that only the owner check stands between it and the spooler.
   ASSERT_EQ(chmod((s.spool + "/uwsgi_spoolfile_on_rootowned").c_str(), 0666), 0);
   auto r = HttpGet(s.sock, "/spool?ids=mine");

@@ -6,13 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "core/log/logger.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/log/log_test_util.h"
 #include "tests/unit/plugin/plugin_test_util.h"
 
 namespace kiln::plugin {
@@ -22,27 +22,15 @@ using ::testing::HasSubstr;
 using testing::Raw;
 using testing::Server;
 
-class LogSetupTest : public ::testing::Test {
+// The configured sinks and date format are process-wide: each test leaves them as it found them.
+class LogSetupTest : public log::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kiln-logsetup-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
   void TearDown() override {
     log::SetServerSinks({});
     log::SetRequestSinks({});
     log::SetDateFormat("");
-    std::string cmd = "rm -rf " + dir_;
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    TempDirTest::TearDown();
   }
-  static std::string Slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  std::string dir_;
 };
 
 TEST_F(LogSetupTest, LoggerAndReqLoggerWriteThroughTheFileScheme) {
