@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,23 +30,6 @@ int RawConnect(const std::string& address) {
   absl::StatusOr<int> fd = Connect(address);
   if (fd.ok()) return *fd;
   return absl::StrContains(fd.status().message(), "refused") ? -ECONNREFUSED : -EIO;
-}
-
-// Everything the peer sends until it closes; "" plus `*error` on a reset.
-std::string ReadAll(int fd, int* error) {
-  std::string out;
-  char buf[4096];
-  timeval tv{30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n > 0) {
-      out.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0) *error = errno;
-    return out;
-  }
 }
 
 bool Is200(const std::string& response) { return absl::StartsWith(response, "HTTP/1.1 200"); }
@@ -83,8 +65,7 @@ void QueuedConnectionsSurviveSigterm(const std::string& address, bool http_socke
   int ok = 0;
   for (int fd : fds) {
     int error = 0;
-    std::string response = ReadAll(fd, &error);
-    close(fd);
+    std::string response = ReadAll(fd, absl::Seconds(30), &error);
     if (Is200(response)) {
       ++ok;
     } else {
@@ -131,8 +112,7 @@ TEST(KilnDrain, WithoutAMasterSigtermServesEveryQueuedConnection) {
   int ok = 0;
   for (int fd : fds) {
     int error = 0;
-    ok += Is200(ReadAll(fd, &error)) ? 1 : 0;
-    close(fd);
+    ok += Is200(ReadAll(fd, absl::Seconds(30), &error)) ? 1 : 0;
   }
   EXPECT_EQ(ok, 20) << kiln.Log();
   auto status = kiln.WaitExit(absl::Seconds(30));

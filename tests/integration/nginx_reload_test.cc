@@ -3,7 +3,6 @@
 // ten SIGHUP reloads, not one failed request. The old workers must not close a pooled upstream
 // connection that may be carrying a request (nginx would answer 502 for it).
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,18 +21,9 @@ namespace {
 
 // One POST /echo with a body, Connection: close; true when the body came back with 200.
 bool PostEcho(const std::string& address, const std::string& body) {
-  absl::StatusOr<int> fd = Connect(address);
-  if (!fd.ok()) return false;
-  const std::string req = absl::StrCat("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
-                                       "Content-Length: ", body.size(), "\r\n\r\n", body);
-  std::string raw;
-  if (write(*fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-    timeval tv{10, 0};
-    setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char buf[4096];
-    for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) raw.append(buf, n);
-  }
-  close(*fd);
+  const std::string raw =
+      RawExchange(address, absl::StrCat("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                                        "Content-Length: ", body.size(), "\r\n\r\n", body));
   return raw.rfind("HTTP/1.1 200", 0) == 0 && raw.find(body) != std::string::npos;
 }
 

@@ -3,7 +3,6 @@
 // python plugin is installed in the build tree, not loaded); need-app = false starts and
 // answers 500 as uWSGI does; the built-in test handler answers only when builtin-handler asks
 // for it, and never shows request headers.
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,20 +27,6 @@ int ExitCodeOf(KilnProcess& kiln) {
   std::optional<int> status = kiln.WaitExit(absl::Seconds(20));
   if (!status.has_value()) return -1;
   return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-}
-
-// One raw HTTP/1.1 request (`Connection: close`), the whole answer read to EOF.
-std::string RawExchange(const std::string& address, const std::string& request) {
-  absl::StatusOr<int> fd = Connect(address);
-  if (!fd.ok()) return "";
-  (void)!write(*fd, request.data(), request.size());
-  std::string out;
-  char buf[4096];
-  timeval tv{5, 0};
-  setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
-  close(*fd);
-  return out;
 }
 
 TEST(KilnNoApp, ATypoedAppOptionRefusesToStartAndNamesTheOption) {

@@ -86,22 +86,6 @@ class Server {
   std::unique_ptr<KilnProcess> kiln_;
 };
 
-// Reads until EOF, an error or `timeout`; what arrived.
-std::string ReadUntilEof(int fd, absl::Duration timeout) {
-  std::string out;
-  const absl::Time deadline = absl::Now() + timeout;
-  char buf[16384];
-  while (true) {
-    const int ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    pollfd p{fd, POLLIN, 0};
-    if (ms <= 0 || poll(&p, 1, ms) <= 0) break;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 // Reads one response head (up to the blank line), or what came before `timeout`.
 std::string ReadHead(int fd, absl::Duration timeout) {
   std::string out;
@@ -263,8 +247,7 @@ TEST(SlowClients, SteadyPostBufferedUploadIsServedAndAStalledOneGets408) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ASSERT_TRUE(SendAll(fd, std::string(kPiece, 'a' + i % 26))) << "piece " << i;
   }
-  const std::string answer = ReadUntilEof(fd, absl::Seconds(5));
-  close(fd);
+  const std::string answer = ReadAll(fd, absl::Seconds(5));
   EXPECT_EQ(answer.rfind("HTTP/1.1 200 ", 0), 0u) << answer.substr(0, 200) << s.kiln().Log();
   EXPECT_NE(answer.find(absl::StrCat("Content-Length: ", kPiece * kPieces)), std::string::npos);
 
@@ -273,8 +256,7 @@ TEST(SlowClients, SteadyPostBufferedUploadIsServedAndAStalledOneGets408) {
   ASSERT_TRUE(SendAll(stalled, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" +
                                    std::string(10000, 's')));
   const absl::Time start = absl::Now();
-  const std::string refused = ReadUntilEof(stalled, absl::Seconds(5));
-  close(stalled);
+  const std::string refused = ReadAll(stalled, absl::Seconds(5));
   EXPECT_EQ(refused.rfind("HTTP/1.1 408 ", 0), 0u) << refused;
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
@@ -305,8 +287,7 @@ TEST(SlowClients, ErrorAnswersReachAClientThatIsStillSending) {
       bool sent = SendAll(fd, std::string_view(c.request).substr(0, c.first_part));
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       sent = sent && SendAll(fd, std::string_view(c.request).substr(c.first_part));
-      const std::string answer = ReadUntilEof(fd, absl::Seconds(5));
-      close(fd);
+      const std::string answer = ReadAll(fd, absl::Seconds(5));
       EXPECT_TRUE(sent) << c.status << "round " << round << ": reset while sending";
       EXPECT_EQ(answer.rfind(c.status, 0), 0u)
           << "round " << round << ": " << answer.substr(0, 100);

@@ -291,16 +291,26 @@ bool SendAll(int fd, std::string_view data) {
   return true;
 }
 
-std::string ReadAll(int fd, absl::Duration idle) {
+std::string ReadAll(int fd, absl::Duration idle, int* error) {
   const timeval tv = absl::ToTimeval(idle);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   std::string got;
   char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) {
-    got.append(buf, static_cast<size_t>(n));
-  }
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  if (n < 0 && error != nullptr) *error = errno;
   close(fd);
   return got;
+}
+
+std::string RawExchange(std::string_view address, std::string_view request, absl::Duration idle) {
+  absl::StatusOr<int> fd = Connect(address);
+  if (!fd.ok()) return "";
+  if (!SendAll(*fd, request)) {
+    close(*fd);
+    return "";
+  }
+  return ReadAll(*fd, idle);
 }
 
 namespace {

@@ -114,8 +114,13 @@ absl::StatusOr<int> Connect(std::string_view address);
 // Sends all of `data` on a connected socket (no SIGPIPE); false when the peer is gone.
 bool SendAll(int fd, std::string_view data);
 // Reads from a connected socket until the peer closes it, an error, or `idle` passes with
-// nothing arriving (SO_RCVTIMEO); closes `fd` and returns what arrived.
-std::string ReadAll(int fd, absl::Duration idle = absl::Seconds(10));
+// nothing arriving (SO_RCVTIMEO); closes `fd` and returns what arrived. `error`, when given,
+// gets the errno of a read that failed (ECONNRESET, EAGAIN after `idle`), else stays as it was.
+std::string ReadAll(int fd, absl::Duration idle = absl::Seconds(10), int* error = nullptr);
+// Sends `request` (raw bytes) on a new connection and returns the raw answer, read with
+// ReadAll until the server closes; "" when the connection or the send failed.
+std::string RawExchange(std::string_view address, std::string_view request,
+                        absl::Duration idle = absl::Seconds(10));
 // Sends `request` (raw bytes) on a new connection and reads until the server closes, sending
 // and reading interleaved. A chunked body is decoded with the core's ChunkedDecoder; one that
 // does not end with its last chunk is an error.

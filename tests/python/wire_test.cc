@@ -2,9 +2,7 @@
 // sends past the declared Content-Length on a keep-alive connection, a malformed chunked body
 // read through wsgi.input is the client's 400, and a worker killed by its app (os._exit,
 // SIGSEGV) costs no request but its own.
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,29 +31,6 @@ std::vector<std::string> PythonArgs(std::vector<std::string> extra) {
                                    "--pythonpath", AppDir(),    "--module",  "wire_app"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
-}
-
-// Sends `request` on a fresh connection and reads until the server closes it (or `timeout`).
-std::string Exchange(const std::string& address, std::string_view request,
-                     absl::Duration timeout = absl::Seconds(10)) {
-  absl::StatusOr<int> fd = Connect(address);
-  if (!fd.ok()) return "";
-  if (::write(*fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    ::close(*fd);
-    return "";
-  }
-  std::string raw;
-  const absl::Time end = absl::Now() + timeout;
-  char buf[4096];
-  while (absl::Now() < end) {
-    pollfd p{*fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    ssize_t n = ::read(*fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-  ::close(*fd);
-  return raw;
 }
 
 class WireServer {
@@ -98,10 +73,10 @@ TEST(FileWrapper, AFileLongerThanItsContentLengthSendsOnlyTheDeclaredBytes) {
   WireServer s({"--processes", "1"});
   ASSERT_TRUE(s.Start()) << s.kiln().Log();
   // Keep-alive with a pipelined second request: stray file bytes would start its response.
-  const std::string raw = Exchange(
-      s.address(),
-      "GET /file?size=7&declared=5 HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw =
+      RawExchange(s.address(),
+                  "GET /file?size=7&declared=5 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   std::string head, rest;
   SplitHead(raw, &head, &rest);
   EXPECT_THAT(head, StartsWith("HTTP/1.1 200"));
@@ -118,10 +93,10 @@ TEST(FileWrapper, AFileShorterThanItsContentLengthClosesTheConnection) {
   WireServer s({"--processes", "1"});
   ASSERT_TRUE(s.Start()) << s.kiln().Log();
   const absl::Time t0 = absl::Now();
-  const std::string raw = Exchange(
-      s.address(),
-      "GET /file?size=3&declared=5 HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw =
+      RawExchange(s.address(),
+                  "GET /file?size=3&declared=5 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   std::string head, rest;
   SplitHead(raw, &head, &rest);
   EXPECT_THAT(head, HasSubstr("Content-Length: 5"));
@@ -133,27 +108,28 @@ TEST(FileWrapper, AFileShorterThanItsContentLengthClosesTheConnection) {
 TEST(WsgiInput, AMalformedChunkReadByTheAppIsTheClientsBadRequest) {
   WireServer s({"--processes", "1"});
   ASSERT_TRUE(s.Start()) << s.kiln().Log();
-  const std::string bad_size = Exchange(
+  const std::string bad_size = RawExchange(
       s.address(),
       "POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
       "\r\n");
   EXPECT_THAT(bad_size, StartsWith("HTTP/1.1 400")) << bad_size;
   // "0 " (whitespace after the size, no extension): refused as a leading space is.
-  const std::string space_after = Exchange(
+  const std::string space_after = RawExchange(
       s.address(),
       "POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0 \r\n"
       "\r\n");
   EXPECT_THAT(space_after, StartsWith("HTTP/1.1 400")) << space_after;
   EXPECT_THAT(space_after, Not(HasSubstr("read 5 bytes")));
   // HTTP/1.0 with Transfer-Encoding: refused before the app runs (RFC 9112 6.1).
-  const std::string http10 = Exchange(
+  const std::string http10 = RawExchange(
       s.address(),
       "POST /read HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
   EXPECT_THAT(http10, StartsWith("HTTP/1.1 400")) << http10;
   EXPECT_THAT(http10, Not(HasSubstr("read 5 bytes")));
   // The worker goes on serving.
-  EXPECT_THAT(Exchange(s.address(), "GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
-              HasSubstr("hello /after"));
+  EXPECT_THAT(
+      RawExchange(s.address(), "GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      HasSubstr("hello /after"));
 }
 
 // One GET on a fresh connection whose request leaves `delay` after the connect, as over a real
@@ -164,15 +140,11 @@ bool DelayedGet(const std::string& address, const std::string& target, absl::Dur
   absl::SleepFor(delay);
   const std::string raw =
       absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  std::string got;
-  if (::write(*fd, raw.data(), raw.size()) == static_cast<ssize_t>(raw.size())) {
-    timeval tv{20, 0};
-    ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char buf[4096];
-    for (ssize_t n; (n = ::read(*fd, buf, sizeof(buf))) > 0;) got.append(buf, n);
+  if (!SendAll(*fd, raw)) {
+    ::close(*fd);
+    return false;
   }
-  ::close(*fd);
-  return got.rfind("HTTP/1.1 200", 0) == 0;
+  return ReadAll(*fd, absl::Seconds(20)).rfind("HTTP/1.1 200", 0) == 0;
 }
 
 // Three clients loop on fresh connections while a fourth has a worker killed by its app every
