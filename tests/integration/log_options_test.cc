@@ -19,10 +19,6 @@ namespace {
 
 constexpr absl::Duration kStartup = absl::Seconds(15);
 
-bool Has(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
 // Stops `kiln` gracefully, so every line is written before the files are read.
 void Stop(KilnProcess& kiln) {
   kiln.Signal(SIGTERM);

@@ -68,10 +68,6 @@ class DatagramReceiver {
   std::vector<std::string> got_;
 };
 
-bool Has(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
 // Fields of a journal native-protocol datagram (KEY=value lines and the length-prefixed form).
 std::map<std::string, std::string> JournalFields(const std::string& d) {
   std::map<std::string, std::string> out;

@@ -27,10 +27,6 @@ namespace {
 
 constexpr absl::Duration kStartup = absl::Seconds(15);
 
-bool Has(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
 // The seed file's shape: master, a `file:` server log and a `file:` request log; `extra`
 // starts on line 8. The built-in test handler answers.
 std::string SeedLikeIni(const TempDir& dir, const std::string& extra) {

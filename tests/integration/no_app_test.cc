@@ -17,10 +17,6 @@ namespace {
 
 constexpr absl::Duration kStartup = absl::Seconds(15);
 
-bool Has(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // Starts kiln and returns its exit code once it stopped (-1: still running after 20 s).
 int ExitCodeOf(KilnProcess& kiln) {
   if (!kiln.Start()) return -2;

@@ -26,10 +26,6 @@ namespace {
 constexpr absl::Duration kStartup = absl::Seconds(15);
 constexpr uid_t kNobody = 65534;
 
-bool Has(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
 struct stat Lstat(const std::string& path) {
   struct stat st {};
   EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;

@@ -510,6 +510,10 @@ bool WaitForFile(const std::string& path, std::string_view needle, absl::Duratio
   return false;
 }
 
+bool Has(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());
 }

@@ -154,6 +154,8 @@ bool WaitUntilHttpAnswers(std::string_view address, absl::Duration timeout);
 // Polls until the file at `path` contains `needle`; false after `timeout`.
 bool WaitForFile(const std::string& path, std::string_view needle, absl::Duration timeout);
 
+// True when `needle` occurs in `haystack`.
+bool Has(std::string_view haystack, std::string_view needle);
 // The non-empty lines of `text`, without their newlines.
 std::vector<std::string> Lines(const std::string& text);
 // How many lines of `text` contain `needle`.
