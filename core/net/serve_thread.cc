@@ -216,6 +216,7 @@ int64_t ServeThread::Turn(int timeout_ms) {
       }
     }
   }
+  RunLocalCommands();
   const absl::Time now = absl::Now();
   if (now >= next_sweep_) {
     Sweep(now);

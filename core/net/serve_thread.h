@@ -107,6 +107,9 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   After Detached(Connection* c, ConnectionRequest&& ctx, absl::Time start);
   void RunAsyncCommands();
   void RunAsyncCommand(AsyncCmd& cmd);
+  // Runs the commands this thread's own handler calls queued while it was busy (local_cmds_),
+  // and those they lead to, until none is left.
+  void RunLocalCommands();
   // One turn of the loop: waits up to timeout_ms for events, handles them, sweeps when due.
   // Microseconds until the next sweep (or fresh-connection deadline); sets stopped_ when done.
   int64_t Turn(int timeout_ms);
@@ -168,6 +171,10 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   std::set<std::pair<absl::Time, AsyncConn*>> in_flight_;
   std::mutex async_mu_;  // guards async_cmds_, which other threads fill
   std::vector<AsyncCmd> async_cmds_;
+  // Commands the handler called on this thread while it was busy (a request answered inside
+  // its own on_request, as an ASGI app that completes at once): run at the end of the turn,
+  // with no lock and no wakeup.
+  std::vector<AsyncCmd> local_cmds_;
   pthread_t owner_{};      // the thread running Run
   bool busy_ = false;      // inside Turn or a command: a command from here is queued, not run
   bool stopped_ = false;   // the loop is done (stop, and nothing left in hand)

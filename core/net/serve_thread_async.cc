@@ -59,10 +59,15 @@ void ServeThread::PostAsync(AsyncCmd cmd) {
   // command runs now: no queue, no wakeup. A connection not yet in async_ (a handler calling
   // before its on_request returned) or a call from inside this thread's own processing (an
   // event callback) is queued, as from another thread.
-  if (!busy_ && cmd.conn->ctx != nullptr && pthread_equal(pthread_self(), owner_) != 0 &&
-      !stopped_) {
+  if (pthread_equal(pthread_self(), owner_) != 0 && !stopped_) {
+    if (busy_ || cmd.conn->ctx == nullptr) {
+      // From inside this thread's own processing: the end of the turn runs it.
+      local_cmds_.push_back(std::move(cmd));
+      return;
+    }
     Busy busy(busy_);
     RunAsyncCommand(cmd);
+    RunLocalCommands();
     return;
   }
   bool wake = false;
@@ -122,6 +127,15 @@ void ServeThread::RunAsyncCommands() {
     cmds.swap(async_cmds_);
   }
   for (AsyncCmd& cmd : cmds) RunAsyncCommand(cmd);
+}
+
+void ServeThread::RunLocalCommands() {
+  // By index: a command may queue more (they run in this pass); the vector keeps its capacity.
+  for (size_t i = 0; i < local_cmds_.size() && !stopped_; ++i) {
+    AsyncCmd cmd = std::move(local_cmds_[i]);
+    RunAsyncCommand(cmd);
+  }
+  local_cmds_.clear();
 }
 
 void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
