@@ -381,7 +381,14 @@ protocol::AsyncRequest* ConnectionRequest::Detach(protocol::AsyncEvents* events)
   // The serving thread moves on to other requests while this one is answered: the buffers
   // it lent are the next request's, so this one takes storage of its own (nothing is in the
   // lent buffers yet: the response has not started).
-  if (a != nullptr && owned_buffers_ == nullptr) OwnBuffers();
+  if (a != nullptr && owned_buffers_ == nullptr) {
+    ResponseBuffers* kept = detacher_->DetachedBuffers();
+    if (kept != nullptr) {
+      bufs_ = kept;
+    } else {
+      OwnBuffers();
+    }
+  }
   return a;
 }
 

@@ -39,6 +39,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Detacher: the handler running on this thread takes its request over.
   protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
                                         std::string** sink) override;
+  ResponseBuffers* DetachedBuffers() override;
   protocol::AsyncRequest* DetachCurrentWebSocket(protocol::AsyncEvents* events,
                                                  std::string** sink,
                                                  const protocol::WsHandshake& hs) override;
@@ -167,6 +168,11 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Detached requests by fd; the one the running handler just detached (ServeOne takes it).
   std::unordered_map<int, std::unique_ptr<AsyncConn>> async_;
   AsyncConn* detaching_ = nullptr;
+  // Done requests' AsyncConns, in their async_ nodes, for DetachCurrent to reuse (at most
+  // kSpareAsync): a request answered from an event loop then allocates nearly nothing.
+  static constexpr size_t kSpareAsync = 16;
+  std::vector<decltype(async_)::node_type> spare_async_;
+  decltype(async_)::node_type detaching_node_;  // the node detaching_ came from, if any
   // The detached requests whose handler has not finished, oldest first (MarkOldestInFlight).
   std::set<std::pair<absl::Time, AsyncConn*>> in_flight_;
   std::mutex async_mu_;  // guards async_cmds_, which other threads fill
@@ -175,6 +181,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // its own on_request, as an ASGI app that completes at once): run at the end of the turn,
   // with no lock and no wakeup.
   std::vector<AsyncCmd> local_cmds_;
+  std::vector<protocol::Header> start_headers_;  // RunAsyncCommand's, reused
   pthread_t owner_{};      // the thread running Run
   bool busy_ = false;      // inside Turn or a command: a command from here is queued, not run
   bool stopped_ = false;   // the loop is done (stop, and nothing left in hand)

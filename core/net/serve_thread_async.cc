@@ -60,7 +60,7 @@ void ServeThread::PostAsync(AsyncCmd cmd) {
   // before its on_request returned) or a call from inside this thread's own processing (an
   // event callback) is queued, as from another thread.
   if (pthread_equal(pthread_self(), owner_) != 0 && !stopped_) {
-    if (busy_ || cmd.conn->ctx == nullptr) {
+    if (busy_ || !cmd.conn->ctx) {
       // From inside this thread's own processing: the end of the turn runs it.
       local_cmds_.push_back(std::move(cmd));
       return;
@@ -88,20 +88,54 @@ protocol::AsyncRequest* ServeThread::DetachCurrent(protocol::AsyncEvents* events
     delete events;
     return nullptr;
   }
-  detaching_ = new AsyncConn(*this, events);
+  if (!spare_async_.empty()) {
+    detaching_node_ = std::move(spare_async_.back());
+    spare_async_.pop_back();
+    detaching_ = detaching_node_.mapped().get();
+    detaching_->Reuse(events);
+  } else {
+    detaching_ = new AsyncConn(*this, events);
+  }
   *sink = &detaching_->out;
   return detaching_;
 }
 
+ResponseBuffers* ServeThread::DetachedBuffers() {
+  if (detaching_ == nullptr) return nullptr;
+  if (detaching_->buffers == nullptr) detaching_->buffers = std::make_unique<ResponseBuffers>();
+  return detaching_->buffers.get();
+}
+
+void AsyncConn::Reuse(protocol::AsyncEvents* next_events) {
+  events.reset(next_events);
+  ws.reset();
+  out.clear();
+  out_pos = 0;
+  sent = 0;
+  drained_at = 0;
+  want_body = false;
+  gone = false;
+  finished = false;
+  cut = false;
+  next = 0;
+  epoll_mask = 0;
+  watch_exact = false;
+  io_deadline = absl::InfiniteFuture();
+  if (buffers != nullptr) buffers->Trim();
+}
+
 ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
                                          absl::Time start) {
-  std::unique_ptr<AsyncConn> a(detaching_);
+  decltype(async_)::node_type node = std::move(detaching_node_);
+  std::unique_ptr<AsyncConn> a = node ? std::move(node.mapped()) : std::unique_ptr<AsyncConn>(detaching_);
   detaching_ = nullptr;
   // The request's head and state move to storage of its own: this thread's Request and the
-  // stack ConnectionRequest serve the next connection.
-  a->req = std::make_unique<protocol::Request>(std::move(req_));
-  req_ = protocol::Request();
-  a->ctx = std::make_unique<ConnectionRequest>(std::move(ctx));
+  // stack ConnectionRequest serve the next connection. A reused AsyncConn's Request (a done
+  // request's, cleared) becomes this thread's, with the capacity it grew.
+  if (a->req == nullptr) a->req = std::make_unique<protocol::Request>();
+  std::swap(*a->req, req_);
+  req_.Clear();
+  a->ctx.emplace(std::move(ctx));
   a->ctx->Rebind(*a->req);
   auto it = conns_.find(c->fd());
   a->conn = std::move(it->second);
@@ -114,7 +148,13 @@ ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
   if (in_flight_.size() > 1) MarkOldestInFlight();  // harakiri's clock goes back to the oldest
   // A connection in the epoll set stays registered as it was (EPOLLIN, see AsyncUpdateEpoll).
   if (raw->conn->registered) raw->epoll_mask = EPOLLIN;
-  async_.emplace(raw->fd, std::move(a));
+  if (node) {
+    node.key() = raw->fd;
+    node.mapped() = std::move(a);
+    async_.insert(std::move(node));
+  } else {
+    async_.emplace(raw->fd, std::move(a));
+  }
   AsyncFlush(raw);
   AsyncUpdateEpoll(raw);
   return After::kDetached;
@@ -144,8 +184,8 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
   switch (cmd.kind) {
     case AsyncCmd::Kind::kStart: {
       if (a->gone || a->finished) break;
-      std::vector<protocol::Header> headers;
-      headers.reserve(cmd.headers.size());
+      std::vector<protocol::Header>& headers = start_headers_;  // views for this call only
+      headers.clear();
       for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
       if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
         log::Error("async response refused: %s", base::Sv(s.message()));
@@ -339,7 +379,15 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   After next = static_cast<After>(a->next);
   if (a->gone || a->cut) next = After::kClose;
   in_flight_.erase({a->start, a});
-  async_.erase(fd);  // deletes a (and its events: no call reaches the handler after this)
+  // a leaves async_ (its events are deleted: no call reaches the handler after this) and is
+  // kept for the next detached request, or deleted.
+  a->events.reset();
+  a->ctx.reset();
+  a->ws.reset();
+  auto node = async_.extract(fd);
+  if (spare_async_.size() < kSpareAsync) {
+    spare_async_.push_back(std::move(node));
+  }
   ReleaseBody(c.get());
   if (next == After::kClose) {
     if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);

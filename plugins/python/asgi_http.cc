@@ -237,16 +237,26 @@ bool StartResponse(HttpReq* r, PyObject* msg) {
   if (status == -1 && PyErr_Occurred()) return false;
   PyObject* headers_o = Item(msg, g.s_headers, Py_None);
   if (headers_o == nullptr) return false;
-  std::vector<kiln_header> hs;
+  // Up to kInline headers need no allocation (a response rarely has more).
+  constexpr Py_ssize_t kInline = 24;
+  kiln_header inline_hs[kInline];
+  PyObject* inline_pairs[kInline];
+  std::vector<kiln_header> more_hs;
+  std::vector<PyObject*> more_pairs;
   PyObject* seq = headers_o == Py_None
                       ? PyTuple_New(0)
                       : PySequence_Fast(headers_o, "ASGI: headers must be an iterable of pairs");
   Py_DECREF(headers_o);
   if (seq == nullptr) return false;
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-  std::vector<PyObject*> pairs;  // PySequence_Fast of each item, kept alive for the call
-  pairs.reserve(static_cast<size_t>(n));
-  hs.reserve(static_cast<size_t>(n));
+  if (n > kInline) {
+    more_hs.resize(static_cast<size_t>(n));
+    more_pairs.resize(static_cast<size_t>(n));
+  }
+  kiln_header* hs = n > kInline ? more_hs.data() : inline_hs;
+  // The pairs (PySequence_Fast of each item) stay alive for the call: hs points into them.
+  PyObject** pairs = n > kInline ? more_pairs.data() : inline_pairs;
+  Py_ssize_t held = 0;
   bool ok = true;
   for (Py_ssize_t i = 0; i < n && ok; ++i) {
     PyObject* item = PySequence_Fast_GET_ITEM(seq, i);
@@ -256,7 +266,7 @@ bool StartResponse(HttpReq* r, PyObject* msg) {
       ok = false;
       break;
     }
-    pairs.push_back(pair);
+    pairs[held++] = pair;
     char *name, *value;
     Py_ssize_t nl, vl;
     if (PySequence_Fast_GET_SIZE(pair) != 2 ||
@@ -268,16 +278,16 @@ bool StartResponse(HttpReq* r, PyObject* msg) {
     }
     PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(pair, 0), &name, &nl);
     PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(pair, 1), &value, &vl);
-    hs.push_back({kiln_str{name, static_cast<size_t>(nl)}, kiln_str{value, static_cast<size_t>(vl)}});
+    hs[i] = {kiln_str{name, static_cast<size_t>(nl)}, kiln_str{value, static_cast<size_t>(vl)}};
   }
   if (ok && !AsgiLoopDone() &&
-      Api()->async_response_start(r->h, static_cast<int>(status), kiln_str{"", 0}, hs.data(),
-                                  hs.size()) != KILN_OK) {
+      Api()->async_response_start(r->h, static_cast<int>(status), kiln_str{"", 0}, hs,
+                                  static_cast<size_t>(n)) != KILN_OK) {
     PyErr_Format(PyExc_ValueError,
                  "invalid response: status %ld outside 100..999 or a header with CR/LF", status);
     ok = false;
   }
-  for (PyObject* p : pairs) Py_DECREF(p);
+  for (Py_ssize_t i = 0; i < held; ++i) Py_DECREF(pairs[i]);
   Py_DECREF(seq);
   if (ok) r->started = true;
   return ok;
