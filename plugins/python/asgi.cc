@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <iterator>
 #include <string_view>
 
 #include <atomic>
@@ -219,11 +221,9 @@ class ScopeBuilder {
     static PyObject* const v_https = Key("https");
     static PyObject* const v_30 = Key("3.0");
     static PyObject* const v_23 = Key("2.3");
-    static PyObject* const v_11 = Key("1.1");
-    static PyObject* const v_get = Key("GET");
     static PyObject* const v_slash = Key("/");
     if (headers_ == nullptr) return nullptr;
-    PyObject* scope = PyDict_New();
+    PyObject* scope = _PyDict_NewPresized(16);  // its 12 items without a resize
     PyObject* asgi = PyDict_New();
     if (scope == nullptr || asgi == nullptr) {
       Py_XDECREF(scope);
@@ -243,11 +243,8 @@ class ScopeBuilder {
       PyObject* value;  // a new reference, or a borrowed constant when `owned` is false
       bool owned;
     } items[] = {
-        {k_http_version,
-         proto_.size() > 5 && proto_.compare(0, 5, "HTTP/") == 0 ? Latin1(proto_.substr(5))
-                                                                  : v_11,
-         proto_.size() > 5 && proto_.compare(0, 5, "HTTP/") == 0},
-        {k_method, method_.empty() ? v_get : Latin1(method_), !method_.empty()},
+        {k_http_version, Version(proto_), true},
+        {k_method, Method(method_), true},
         {k_scheme, https ? v_https : v_http, false},
         {k_path, path_.empty() ? v_slash : Text(path_), !path_.empty()},
         {k_raw_path, raw_path.empty() ? Py_None : Bytes(raw_path), !raw_path.empty()},
@@ -271,6 +268,31 @@ class ScopeBuilder {
   }
 
  private:
+  // The common methods and versions are the same str objects every time.
+  static PyObject* OneOf(std::string_view v, PyObject* const* known, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (static_cast<size_t>(PyUnicode_GET_LENGTH(known[i])) == v.size() &&
+          std::memcmp(PyUnicode_DATA(known[i]), v.data(), v.size()) == 0) {
+        return Py_NewRef(known[i]);
+      }
+    }
+    return Latin1(v);
+  }
+
+  static PyObject* Method(std::string_view m) {
+    static PyObject* const known[] = {Key("GET"),    Key("POST"),  Key("HEAD"),   Key("PUT"),
+                                      Key("DELETE"), Key("PATCH"), Key("OPTIONS")};
+    if (m.empty()) return Py_NewRef(known[0]);
+    return OneOf(m, known, std::size(known));
+  }
+
+  // SERVER_PROTOCOL's version ("HTTP/1.1" -> "1.1"); 1.1 when there is none.
+  static PyObject* Version(std::string_view proto) {
+    static PyObject* const known[] = {Key("1.1"), Key("1.0"), Key("2")};
+    if (proto.size() <= 5 || proto.compare(0, 5, "HTTP/") != 0) return Py_NewRef(known[0]);
+    return OneOf(proto.substr(5), known, std::size(known));
+  }
+
   static PyObject* Text(std::string_view v) {
     return PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "surrogateescape");
   }
