@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,8 @@ class AsyncConn final : public protocol::AsyncRequest {
   std::optional<ConnectionRequest> ctx;
   std::unique_ptr<WsConn> ws;  // a WebSocket (DetachWebSocket); null for an HTTP request
   std::unique_ptr<Connection> conn;
+  // The node conn had in the serving thread's table: it goes back there with conn (no malloc).
+  std::unordered_map<int, std::unique_ptr<Connection>>::node_type conn_node;
   int fd = -1;
   absl::Time start;
   std::string out;     // framed bytes not yet handed to the kernel, from out_pos on

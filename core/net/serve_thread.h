@@ -106,6 +106,8 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   void MarkOldestInFlight();
   // Detached requests (serve_thread_async.cc).
   After Detached(Connection* c, ConnectionRequest&& ctx, absl::Time start);
+  // a's handler is done: it leaves in_flight_ (its node kept for the next request).
+  void LeaveInFlight(AsyncConn* a);
   void RunAsyncCommands();
   void RunAsyncCommand(AsyncCmd& cmd);
   // Runs the commands this thread's own handler calls queued while it was busy (local_cmds_),
@@ -175,6 +177,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   decltype(async_)::node_type detaching_node_;  // the node detaching_ came from, if any
   // The detached requests whose handler has not finished, oldest first (MarkOldestInFlight).
   std::set<std::pair<absl::Time, AsyncConn*>> in_flight_;
+  std::vector<decltype(in_flight_)::node_type> spare_in_flight_;  // LeaveInFlight's, reused
   std::mutex async_mu_;  // guards async_cmds_, which other threads fill
   std::vector<AsyncCmd> async_cmds_;
   // Commands the handler called on this thread while it was busy (a request answered inside

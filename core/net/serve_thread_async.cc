@@ -138,13 +138,20 @@ ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
   a->ctx.emplace(std::move(ctx));
   a->ctx->Rebind(*a->req);
   auto it = conns_.find(c->fd());
-  a->conn = std::move(it->second);
-  conns_.erase(it);
+  a->conn_node = conns_.extract(it);
+  a->conn = std::move(a->conn_node.mapped());
   a->fd = a->conn->fd();
   a->start = start;
   ++a->conn->requests;
   AsyncConn* raw = a.get();
-  in_flight_.emplace(start, raw);
+  if (!spare_in_flight_.empty()) {
+    auto entry = std::move(spare_in_flight_.back());
+    spare_in_flight_.pop_back();
+    entry.value() = {start, raw};
+    in_flight_.insert(std::move(entry));
+  } else {
+    in_flight_.emplace(start, raw);
+  }
   if (in_flight_.size() > 1) MarkOldestInFlight();  // harakiri's clock goes back to the oldest
   // A connection in the epoll set stays registered as it was (EPOLLIN, see AsyncUpdateEpoll).
   if (raw->conn->registered) raw->epoll_mask = EPOLLIN;
@@ -167,6 +174,11 @@ void ServeThread::RunAsyncCommands() {
     cmds.swap(async_cmds_);
   }
   for (AsyncCmd& cmd : cmds) RunAsyncCommand(cmd);
+}
+
+void ServeThread::LeaveInFlight(AsyncConn* a) {
+  auto entry = in_flight_.extract({a->start, a});
+  if (entry && spare_in_flight_.size() < kSpareAsync) spare_in_flight_.push_back(std::move(entry));
 }
 
 void ServeThread::RunLocalCommands() {
@@ -205,7 +217,7 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
       if (a->finished) break;
       if (a->ws != nullptr) WsFinish(a, cmd.flag);
       a->finished = true;
-      in_flight_.erase({a->start, a});
+      LeaveInFlight(a);
       a->want_body = false;
       if (!cmd.flag) {
         ctx.NoteAppError();
@@ -378,7 +390,7 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   std::unique_ptr<Connection> c = std::move(a->conn);
   After next = static_cast<After>(a->next);
   if (a->gone || a->cut) next = After::kClose;
-  in_flight_.erase({a->start, a});
+  LeaveInFlight(a);
   // a leaves async_ (its events are deleted: no call reaches the handler after this) and is
   // kept for the next detached request, or deleted.
   a->events.reset();
@@ -394,7 +406,14 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
     return;  // c closes the socket
   }
   Connection* raw = c.get();
-  conns_.emplace(fd, std::move(c));
+  if (a->conn_node) {
+    decltype(conns_)::node_type back = std::move(a->conn_node);
+    back.key() = fd;
+    back.mapped() = std::move(c);
+    conns_.insert(std::move(back));
+  } else {
+    conns_.emplace(fd, std::move(c));
+  }
   // Back to the plain reading of a connection in conns_ (unless it was never switched).
   if (!raw->registered || !watching_in) {
     epoll_event ev{};

@@ -223,7 +223,9 @@ class ScopeBuilder {
     static PyObject* const v_23 = Key("2.3");
     static PyObject* const v_slash = Key("/");
     if (headers_ == nullptr) return nullptr;
-    PyObject* scope = _PyDict_NewPresized(16);  // its 12 items without a resize
+    // Not presized: _PyDict_NewPresized makes a table for any keys, too large for Python's
+    // small-object allocator (a malloc per request); grown from PyDict_New it stays str-keyed.
+    PyObject* scope = PyDict_New();
     PyObject* asgi = PyDict_New();
     if (scope == nullptr || asgi == nullptr) {
       Py_XDECREF(scope);

@@ -46,6 +46,8 @@ struct Globals {
   PyObject* leave_task = nullptr;
   PyObject* done_ready = nullptr;   // a Ready of None, shared
   std::unordered_map<uint64_t, HttpReq*> reqs;  // owning references
+  // Nodes of ended requests, reused for the next ones (no malloc per request).
+  std::vector<std::unordered_map<uint64_t, HttpReq*>::node_type> spare_nodes;
   // Interned strings.
   PyObject *s_type, *s_status, *s_headers, *s_body, *s_more_body, *s_http_request,
       *s_http_disconnect, *s_response_start, *s_response_body, *s_create_future, *s_set_result,
@@ -201,7 +203,8 @@ void Done(HttpReq* r, const std::string* traceback) {
   Py_CLEAR(r->coro);
   auto it = g.reqs.find(r->token);
   if (it != g.reqs.end() && it->second == r) {
-    g.reqs.erase(it);
+    auto node = g.reqs.extract(it);
+    if (g.spare_nodes.size() < 64) g.spare_nodes.push_back(std::move(node));
     Py_DECREF(r);
   }
 }
@@ -599,7 +602,16 @@ void AsgiHttpBegin(uint64_t token, kiln_async* h, PyObject* app, PyObject* scope
   r->started = r->finished = r->gone = r->body_done = r->done = false;
   PyObject_GC_Track(r);
   PyObject* self = reinterpret_cast<PyObject*>(r);
-  g.reqs.emplace(token, r);  // the table's reference is the one PyObject_GC_New gave
+  // The table's reference is the one PyObject_GC_New gave.
+  if (!g.spare_nodes.empty()) {
+    auto node = std::move(g.spare_nodes.back());
+    g.spare_nodes.pop_back();
+    node.key() = token;
+    node.mapped() = r;
+    g.reqs.insert(std::move(node));
+  } else {
+    g.reqs.emplace(token, r);
+  }
   PyObject* receive = PyCFunction_New(&kReceiveDef, self);
   PyObject* send = PyCFunction_New(&kSendDef, self);
   PyObject* awaitable = nullptr;
