@@ -339,16 +339,19 @@ WsInflater::Result WsInflater::Inflate(std::string_view payload, bool fin, uint6
     stream_ended_ = false;
   }
   if (!payload.empty()) {
+    message_started_ = true;
     const Result r = Run(payload, limit, out);
     if (r != Result::kOk) return r;
   }
   if (fin) {
-    // The client's stream may have ended with a final block (RFC 7692 7.2.3.5 allows BFINAL):
-    // then the tail would begin a stream of its own and is left out.
-    if (!stream_ended_) {
+    // The client's stream may have ended with a final block (RFC 7692 7.2.3.4 allows BFINAL):
+    // then the tail would begin a stream of its own and is left out. Alone (no payload at
+    // all) it would leave zlib inside a stored block's header, spoiling the next message.
+    if (!stream_ended_ && message_started_) {
       const Result r = Run(std::string_view(kTail, 4), limit, out);
       if (r != Result::kOk) return r;
     }
+    message_started_ = false;
     if (no_context_takeover_) z_.reset();  // the next message stands alone: free the state
   }
   return Result::kOk;

@@ -129,7 +129,8 @@ class WsInflater {
     kCorrupt,  // not DEFLATE data (or zlib could not allocate its state)
   };
   // Inflates one frame's payload of a compressed message onto *out; `fin`: the message's last
-  // frame (the 0x00 0x00 0xff 0xff tail is added and the message completed). Inflation stops
+  // frame (the 0x00 0x00 0xff 0xff tail is added and the message completed; a message with
+  // no payload bytes at all is taken as empty, the zlib state untouched). Inflation stops
   // as soon as *out would pass `limit` bytes, so a small frame that inflates to gigabytes costs
   // at most limit + 1 bytes; *out's capacity never grows past that either. After kTooBig or
   // kCorrupt the inflater is spent (the connection closes).
@@ -144,6 +145,7 @@ class WsInflater {
   int window_bits_;
   bool no_context_takeover_;
   bool stream_ended_ = false;  // the client ended its DEFLATE stream (BFINAL) in this message
+  bool message_started_ = false;  // the message being inflated had payload bytes so far
 };
 
 }  // namespace kiln::protocol

@@ -186,6 +186,14 @@ TEST(WsInflater, FinalBlockKeepsTheWindowWithContextTakeover) {
   EXPECT_EQ(InflateAll(in, second), text);
 }
 
+// A compressed message with no payload bytes is empty, and the next one still inflates.
+TEST(WsInflater, EmptyCompressedMessage) {
+  WsInflater in(15, false);
+  EXPECT_EQ(InflateAll(in, ""), "");
+  EXPECT_EQ(InflateAll(in, Bytes({0x00})), "");  // 7.2.3.6: an empty stored block
+  EXPECT_EQ(InflateAll(in, Bytes({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00})), "Hello");
+}
+
 TEST(WsInflater, CorruptDataIsReported) {
   WsInflater in(15, false);
   std::string out;
