@@ -265,6 +265,15 @@ TEST(AsgiWebSocket, BrokenHandshakeIsAnsweredByKiln) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);
   EXPECT_THAT(r->body, HasSubstr("Sec-WebSocket-Key"));
+  // A Sec-WebSocket-Extensions outside RFC 6455 9.1's grammar (RFC 6455 4.2.1: 400).
+  r = Exchange(s.address(),
+               "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Extensions: permessage-deflate; ;\r\n\r\n",
+               absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("Sec-WebSocket-Extensions is malformed"));
 }
 
 // Protocol violations close with the RFC's code, and the app hears the same code.
