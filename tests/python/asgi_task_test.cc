@@ -1,5 +1,5 @@
 // What an ASGI app sees of tasks and contexts now that kiln runs a request's first steps itself
-// (decision 44, plugins/python/asgi_http.cc): one task per request from the first step to the
+// (decision 45, plugins/python/asgi_http.cc): one task per request from the first step to the
 // last, whether or not the app ever waits; contextvars that never cross from one request to the
 // next; and no task left behind by requests that finished at once. The real kiln binary and
 // python plugin, one worker, so every request meets the same loop.
