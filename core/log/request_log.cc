@@ -5,6 +5,7 @@
 #include <ctime>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/log/escape.h"
@@ -65,27 +66,56 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
                           e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
                           e.rss_bytes / (1024 * 1024));
   }
-  // On every request: StrAppend formats numbers without a format string to interpret
-  // (StrFormat was about 6% of a hello-world request). Values from the request are escaped
-  // (escape.h): a CR or LF in a URI must not end the line.
-  absl::StrAppend(line, "[pid: ", e.pid, "|app: ", e.app_id, "|req: ", e.app_requests, "/",
-                  e.worker_requests, "] ");
+  // On every request, so plain appends: a number is formatted into a stack buffer and
+  // appended, a literal appended with its length known at compile time (StrFormat was about
+  // 6% of a hello-world request, and StrAppend's pieces about 4%). Values from the request
+  // are escaped (escape.h): a CR or LF in a URI must not end the line.
+  const auto lit = [line](std::string_view s) { line->append(s.data(), s.size()); };
+  const auto num = [line](auto v) {
+    char buf[absl::numbers_internal::kFastToBufferSize];
+    line->append(buf, absl::numbers_internal::FastIntToBuffer(v, buf) - buf);
+  };
+  lit("[pid: ");
+  num(e.pid);
+  lit("|app: ");
+  num(e.app_id);
+  lit("|req: ");
+  num(e.app_requests);
+  line->push_back('/');
+  num(e.worker_requests);
+  lit("] ");
   AppendLogSafe(line, e.remote_addr);
-  line->append(" (");
+  lit(" (");
   AppendLogSafe(line, e.remote_user);
-  absl::StrAppend(line, ") {", e.var_pairs * 2, " vars in ", e.vars_bytes, " bytes} [",
-                  CtimeText(e.start), "] ");
+  lit(") {");
+  num(e.var_pairs * 2);
+  lit(" vars in ");
+  num(e.vars_bytes);
+  lit(" bytes} [");
+  line->append(CtimeText(e.start));
+  lit("] ");
   AppendLogSafe(line, e.method);
   line->push_back(' ');
   AppendLogSafe(line, e.uri);
-  absl::StrAppend(line, " => generated ", e.body_bytes, " bytes in ",
-                  micros ? absl::ToInt64Microseconds(e.duration)
-                         : absl::ToInt64Milliseconds(e.duration),
-                  micros ? " micros" : " msecs",
-                  e.via_sendfile ? " via sendfile()" : "", " (");
+  lit(" => generated ");
+  num(e.body_bytes);
+  lit(" bytes in ");
+  num(micros ? absl::ToInt64Microseconds(e.duration) : absl::ToInt64Milliseconds(e.duration));
+  lit(micros ? " micros" : " msecs");
+  if (e.via_sendfile) lit(" via sendfile()");
+  lit(" (");
   AppendLogSafe(line, e.protocol);
-  absl::StrAppend(line, " ", e.status, ") ", e.header_count, " headers in ", e.header_bytes,
-                  " bytes (", e.switches, " switches on core ", e.core_id, ")");
+  line->push_back(' ');
+  num(e.status);
+  lit(") ");
+  num(e.header_count);
+  lit(" headers in ");
+  num(e.header_bytes);
+  lit(" bytes (");
+  num(e.switches);
+  lit(" switches on core ");
+  num(e.core_id);
+  line->push_back(')');
 }
 
 std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,

@@ -150,6 +150,10 @@ void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome&
       MaxRequestsOfWorker(options_.max_requests, options_.max_requests_delta, worker_id_),
       options_.reload_on_rss_bytes, absl::ZeroDuration(), options_.min_worker_lifetime,
       options_.reload_on_as_bytes};
+  // No limit a request can reach (the common case): no clock read for the worker's age.
+  if (limits.max_requests == 0 && limits.max_rss_bytes == 0 && limits.max_vsz_bytes == 0) {
+    return;
+  }
   RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_, vsz);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;
