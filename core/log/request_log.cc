@@ -2,6 +2,7 @@
 // (see the reference, section 7); times are the request start in ctime() form, local time.
 #include "core/log/request_log.h"
 
+#include <cstring>
 #include <ctime>
 #include <utility>
 
@@ -66,56 +67,78 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
                           e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
                           e.rss_bytes / (1024 * 1024));
   }
-  // On every request, so plain appends: a number is formatted into a stack buffer and
-  // appended, a literal appended with its length known at compile time (StrFormat was about
-  // 6% of a hello-world request, and StrAppend's pieces about 4%). Values from the request
-  // are escaped (escape.h): a CR or LF in a URI must not end the line.
-  const auto lit = [line](std::string_view s) { line->append(s.data(), s.size()); };
-  const auto num = [line](auto v) {
-    char buf[absl::numbers_internal::kFastToBufferSize];
-    line->append(buf, absl::numbers_internal::FastIntToBuffer(v, buf) - buf);
+  // On every request, so the line is written through a pointer into room made once: literals
+  // are copies of a size known at compile time, numbers are formatted in place (StrFormat was
+  // about 6% of a hello-world request, StrAppend's pieces and std::string appends about 10%).
+  // Values from the request are escaped (escape.h): a CR or LF in a URI must not end the line.
+  // A value that needs no escaping (the usual case) is copied as it is; one that does is
+  // escaped into a string of this thread's first.
+  thread_local std::string escaped[5];
+  const auto safe = [](std::string_view v, std::string& scratch) -> std::string_view {
+    if (IsLogSafe(v)) return v;
+    scratch.clear();
+    AppendLogSafe(&scratch, v);
+    return scratch;
   };
-  lit("[pid: ");
+  const std::string_view addr = safe(e.remote_addr, escaped[0]);
+  const std::string_view user = safe(e.remote_user, escaped[1]);
+  const std::string_view method = safe(e.method, escaped[2]);
+  const std::string_view uri = safe(e.uri, escaped[3]);
+  const std::string_view proto = safe(e.protocol, escaped[4]);
+  const std::string& when = CtimeText(e.start);
+  // The literals come to under 160 bytes and each of the 12 numbers to at most 20 digits
+  // and a sign: 512 bytes leave room to spare.
+  const size_t old = line->size();
+  line->resize(old + 512 + addr.size() + user.size() + method.size() + uri.size() +
+               proto.size() + when.size());
+  char* p = line->data() + old;
+  const auto put = [&p](std::string_view v) {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  };
+  const auto num = [&p](auto v) { p = absl::numbers_internal::FastIntToBuffer(v, p); };
+  put("[pid: ");
   num(e.pid);
-  lit("|app: ");
+  put("|app: ");
   num(e.app_id);
-  lit("|req: ");
+  put("|req: ");
   num(e.app_requests);
-  line->push_back('/');
+  *p++ = '/';
   num(e.worker_requests);
-  lit("] ");
-  AppendLogSafe(line, e.remote_addr);
-  lit(" (");
-  AppendLogSafe(line, e.remote_user);
-  lit(") {");
+  put("] ");
+  put(addr);
+  put(" (");
+  put(user);
+  put(") {");
   num(e.var_pairs * 2);
-  lit(" vars in ");
+  put(" vars in ");
   num(e.vars_bytes);
-  lit(" bytes} [");
-  line->append(CtimeText(e.start));
-  lit("] ");
-  AppendLogSafe(line, e.method);
-  line->push_back(' ');
-  AppendLogSafe(line, e.uri);
-  lit(" => generated ");
+  put(" bytes} [");
+  put(when);
+  put("] ");
+  put(method);
+  *p++ = ' ';
+  put(uri);
+  put(" => generated ");
   num(e.body_bytes);
-  lit(" bytes in ");
+  put(" bytes in ");
   num(micros ? absl::ToInt64Microseconds(e.duration) : absl::ToInt64Milliseconds(e.duration));
-  lit(micros ? " micros" : " msecs");
-  if (e.via_sendfile) lit(" via sendfile()");
-  lit(" (");
-  AppendLogSafe(line, e.protocol);
-  line->push_back(' ');
+  put(micros ? std::string_view(" micros") : std::string_view(" msecs"));
+  if (e.via_sendfile) put(" via sendfile()");
+  put(" (");
+  put(proto);
+  *p++ = ' ';
   num(e.status);
-  lit(") ");
+  put(") ");
   num(e.header_count);
-  lit(" headers in ");
+  put(" headers in ");
   num(e.header_bytes);
-  lit(" bytes (");
+  put(" bytes (");
   num(e.switches);
-  lit(" switches on core ");
+  put(" switches on core ");
   num(e.core_id);
-  line->push_back(')');
+  *p++ = ')';
+  line->resize(static_cast<size_t>(p - line->data()));
 }
 
 std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,
