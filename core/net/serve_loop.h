@@ -36,6 +36,9 @@ struct ListenSocket {
   Protocol protocol;
   std::string name;  // as configured, for logs
   bool tcp = false;  // TCP (else a unix socket): TCP_NODELAY and getsockname apply
+  // Set by ServeLoop from the socket itself (getsockname): a unix socket, whose clients have
+  // no address to log, so accept asks for none.
+  bool unix_domain = false;
 };
 
 struct ServeOptions {

@@ -101,7 +101,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   After FinishRequest(Connection* c, ConnectionRequest& ctx, const protocol::Request& req,
                       absl::Time start, bool static_file);
   void LogRequest(Connection* c, const ConnectionRequest& ctx, const protocol::Request& req,
-                  absl::Time start);
+                  absl::Time start, absl::Duration duration);
   // Points harakiri's clock (the observer) at the oldest detached request not yet finished.
   void MarkOldestInFlight();
   // Detached requests (serve_thread_async.cc).
