@@ -71,9 +71,10 @@ def _http_requests(sock_path, n, timeout=30, body=b'Hello, World!\n'):
 
 
 # What the hello world of each HTTP path answers.
-_BODIES = {'http': b'Hello, World!\n', 'lua': b'Hello, world!\n'}
+_BODIES = {'http': b'Hello, World!\n', 'lua': b'Hello, world!\n', 'asgi': b'Hello, World!'}
 _LABELS = {'uwsgi': 'uwsgi protocol, connection per request', 'http': 'HTTP/1.1 keep-alive',
-           'lua': 'Lua WSAPI, HTTP/1.1 keep-alive'}
+           'lua': 'Lua WSAPI, HTTP/1.1 keep-alive',
+           'asgi': 'ASGI hello world, HTTP/1.1 keep-alive'}
 
 
 def _wait_socket(path, proc, timeout=120):
@@ -96,8 +97,9 @@ def _one_run(tmp, proto, n):
     sock = f'{tmp}/cg-{proto}.sock'
     out = f'{tmp}/callgrind.{proto}.{n}.out'
     opt = '--socket' if proto == 'uwsgi' else '--http-socket'
-    app = (['--plugins', 'lua', '--lua', sv.HELLO_LUA] if proto == 'lua'
-           else ['--wsgi-file', sv.HELLO_PY])
+    app = {'lua': ['--plugins', 'lua', '--lua', sv.HELLO_LUA],
+           'asgi': ['--plugins', 'python,logfile', '--pythonpath', sv.BENCH_APPS, '--asgi', 'asgi_hello:hello']}.get(
+               proto, ['--wsgi-file', sv.HELLO_PY])
     argv = ['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}', sv.KILN, opt, sock,
             *app, '--req-logger', f'file:{tmp}/cg.req.log', '--logto', f'{tmp}/cg.log']
     with open(f'{tmp}/cg.valgrind.log', 'ab') as log:
@@ -416,9 +418,9 @@ def main():
     ap = argparse.ArgumentParser(description='Check the hello-world path against its '
                                  'instructions-per-request budget (callgrind).')
     ap.add_argument('--check', action='append', default=[], metavar='PROTO=BUDGET',
-                    help='uwsgi=N, http=N or lua=N: the most instructions per request allowed')
+                    help='uwsgi=N, http=N, lua=N or asgi=N: the most instructions per request allowed')
     ap.add_argument('--allocs', action='append', default=[], metavar='PROTO=N',
-                    help='uwsgi=N, http=N or lua=N: the most malloc calls per request allowed')
+                    help='uwsgi=N, http=N, lua=N or asgi=N: the most malloc calls per request allowed')
     ap.add_argument('--features', action='store_true',
                     help='print the instructions per request with every feature of issue 20 '
                     'on against plain (both protocols), no budget')

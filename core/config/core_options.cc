@@ -549,6 +549,11 @@ const std::vector<Row>& Rows() {
    "Largest WebSocket message a client may send, fragments together; a larger one is "
    "refused with close code 1009 (bare numbers are KiB, as in uWSGI).",
    {"websockets-max-size"}, false, kKiB},
+  // WebSocket permessage-deflate (RFC 7692; docs/websocket.md).
+  {"websocket-per-message-deflate", kFlag, "true", I,
+   "Compress WebSocket messages with permessage-deflate (RFC 7692) when the client offers it "
+   "(uvicorn's --ws-per-message-deflate). Costs some 50 KiB of zlib state per connection and "
+   "the serving thread's CPU; false answers every handshake without the extension."},
   {"http-websockets", kFlag, "false", N,
    "Accepted for uWSGI files: kiln upgrades a WebSocket request to an ASGI app on any "
    "`http-socket` without it."},

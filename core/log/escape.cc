@@ -141,6 +141,14 @@ void Escape(std::string* out, std::string_view in, Form form) {
 
 void AppendLogSafe(std::string* out, std::string_view value) { Escape(out, value, Form::kValue); }
 
+bool IsLogSafe(std::string_view value) {
+  const bool* plain = kPlain.plain[static_cast<int>(Form::kValue)];
+  for (const char ch : value) {
+    if (!plain[static_cast<uint8_t>(ch)]) return false;
+  }
+  return true;
+}
+
 std::string LogSafe(std::string_view value) {
   std::string out;
   out.reserve(value.size());

@@ -24,6 +24,9 @@ namespace kiln::log {
 // string. ASCII values with none of these bytes are copied as they are.
 void AppendLogSafe(std::string* out, std::string_view value);
 std::string LogSafe(std::string_view value);
+// True when AppendLogSafe would copy `value` as it is (ASCII with none of the bytes above):
+// the request log's hot path copies such a value without building anything.
+bool IsLogSafe(std::string_view value);
 
 // Free text that may quote request data (a parser's message, a plugin's message line): the
 // set above is escaped but TAB, '"' and '\' are kept, so tracebacks and quoted values stay

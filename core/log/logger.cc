@@ -50,8 +50,10 @@ struct LoggerState {
   std::string stdio_path;
   FileOptions stdio_options;
   // Reopen requests shared with forked processes (EnableSharedReopen); null until enabled.
-  std::atomic<uint64_t>* reopen_generation = nullptr;
-  uint64_t reopen_seen = 0;
+  // Both are written under `mu`; ReopenIfRequested reads them without it first (a serving
+  // thread calls it on every request), and takes `mu` only when they differ.
+  std::atomic<std::atomic<uint64_t>*> reopen_generation{nullptr};
+  std::atomic<uint64_t> reopen_seen{0};
 };
 
 // Encoder chains (SetEncoders), read by every logging thread without a lock: they are set
@@ -257,14 +259,15 @@ std::vector<std::string> ReopenLocked(LoggerState& st) {
 
 // Called with the mutex held: reopens when another process asked for it since last time.
 std::vector<std::string> ReopenIfRequestedLocked(LoggerState& st) {
-  if (st.reopen_generation == nullptr) {
+  std::atomic<uint64_t>* gen = st.reopen_generation.load(std::memory_order_relaxed);
+  if (gen == nullptr) {
     return {};
   }
-  uint64_t now = st.reopen_generation->load(std::memory_order_acquire);
-  if (now == st.reopen_seen) {
+  uint64_t now = gen->load(std::memory_order_acquire);
+  if (now == st.reopen_seen.load(std::memory_order_relaxed)) {
     return {};
   }
-  st.reopen_seen = now;
+  st.reopen_seen.store(now, std::memory_order_relaxed);
   return ReopenLocked(st);
 }
 
@@ -664,7 +667,7 @@ void ReopenAll() {
 absl::Status EnableSharedReopen() {
   LoggerState& st = State();
   std::lock_guard<std::mutex> lock(st.mu);
-  if (st.reopen_generation != nullptr) {
+  if (st.reopen_generation.load(std::memory_order_relaxed) != nullptr) {
     return absl::OkStatus();
   }
   void* p = ::mmap(nullptr, sizeof(std::atomic<uint64_t>), PROT_READ | PROT_WRITE,
@@ -673,8 +676,8 @@ absl::Status EnableSharedReopen() {
     return base::ErrnoError(errno, "mmap", "the shared log-reopen counter");
   }
   // Never unmapped: forked processes use it until they exit.
-  st.reopen_generation = new (p) std::atomic<uint64_t>(0);
-  st.reopen_seen = 0;
+  st.reopen_seen.store(0, std::memory_order_relaxed);
+  st.reopen_generation.store(new (p) std::atomic<uint64_t>(0), std::memory_order_release);
   return absl::OkStatus();
 }
 
@@ -682,8 +685,9 @@ void ReopenEverywhere() {
   LoggerState& st = State();
   {
     std::lock_guard<std::mutex> lock(st.mu);
-    if (st.reopen_generation != nullptr) {
-      st.reopen_seen = st.reopen_generation->fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (std::atomic<uint64_t>* gen = st.reopen_generation.load(std::memory_order_relaxed)) {
+      st.reopen_seen.store(gen->fetch_add(1, std::memory_order_acq_rel) + 1,
+                           std::memory_order_relaxed);
     }
   }
   ReopenAll();
@@ -691,6 +695,12 @@ void ReopenEverywhere() {
 
 void ReopenIfRequested() {
   LoggerState& st = State();
+  // The common case, without the mutex: no reopen asked for since this process last looked.
+  std::atomic<uint64_t>* gen = st.reopen_generation.load(std::memory_order_acquire);
+  if (gen == nullptr ||
+      gen->load(std::memory_order_relaxed) == st.reopen_seen.load(std::memory_order_relaxed)) {
+    return;
+  }
   std::vector<std::string> failures;
   {
     std::lock_guard<std::mutex> lock(st.mu);

@@ -2,9 +2,11 @@
 // (see the reference, section 7); times are the request start in ctime() form, local time.
 #include "core/log/request_log.h"
 
+#include <cstring>
 #include <ctime>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/log/escape.h"
@@ -65,27 +67,78 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
                           e.vsz_bytes, e.vsz_bytes / (1024 * 1024), e.rss_bytes,
                           e.rss_bytes / (1024 * 1024));
   }
-  // On every request: StrAppend formats numbers without a format string to interpret
-  // (StrFormat was about 6% of a hello-world request). Values from the request are escaped
-  // (escape.h): a CR or LF in a URI must not end the line.
-  absl::StrAppend(line, "[pid: ", e.pid, "|app: ", e.app_id, "|req: ", e.app_requests, "/",
-                  e.worker_requests, "] ");
-  AppendLogSafe(line, e.remote_addr);
-  line->append(" (");
-  AppendLogSafe(line, e.remote_user);
-  absl::StrAppend(line, ") {", e.var_pairs * 2, " vars in ", e.vars_bytes, " bytes} [",
-                  CtimeText(e.start), "] ");
-  AppendLogSafe(line, e.method);
-  line->push_back(' ');
-  AppendLogSafe(line, e.uri);
-  absl::StrAppend(line, " => generated ", e.body_bytes, " bytes in ",
-                  micros ? absl::ToInt64Microseconds(e.duration)
-                         : absl::ToInt64Milliseconds(e.duration),
-                  micros ? " micros" : " msecs",
-                  e.via_sendfile ? " via sendfile()" : "", " (");
-  AppendLogSafe(line, e.protocol);
-  absl::StrAppend(line, " ", e.status, ") ", e.header_count, " headers in ", e.header_bytes,
-                  " bytes (", e.switches, " switches on core ", e.core_id, ")");
+  // On every request, so the line is written through a pointer into room made once: literals
+  // are copies of a size known at compile time, numbers are formatted in place (StrFormat was
+  // about 6% of a hello-world request, StrAppend's pieces and std::string appends about 10%).
+  // Values from the request are escaped (escape.h): a CR or LF in a URI must not end the line.
+  // A value that needs no escaping (the usual case) is copied as it is; one that does is
+  // escaped into a string of this thread's first.
+  thread_local std::string escaped[5];
+  const auto safe = [](std::string_view v, std::string& scratch) -> std::string_view {
+    if (IsLogSafe(v)) return v;
+    scratch.clear();
+    AppendLogSafe(&scratch, v);
+    return scratch;
+  };
+  const std::string_view addr = safe(e.remote_addr, escaped[0]);
+  const std::string_view user = safe(e.remote_user, escaped[1]);
+  const std::string_view method = safe(e.method, escaped[2]);
+  const std::string_view uri = safe(e.uri, escaped[3]);
+  const std::string_view proto = safe(e.protocol, escaped[4]);
+  const std::string& when = CtimeText(e.start);
+  // The literals come to under 160 bytes and each of the 12 numbers to at most 20 digits
+  // and a sign: 512 bytes leave room to spare.
+  const size_t old = line->size();
+  line->resize(old + 512 + addr.size() + user.size() + method.size() + uri.size() +
+               proto.size() + when.size());
+  char* p = line->data() + old;
+  const auto put = [&p](std::string_view v) {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  };
+  const auto num = [&p](auto v) { p = absl::numbers_internal::FastIntToBuffer(v, p); };
+  put("[pid: ");
+  num(e.pid);
+  put("|app: ");
+  num(e.app_id);
+  put("|req: ");
+  num(e.app_requests);
+  *p++ = '/';
+  num(e.worker_requests);
+  put("] ");
+  put(addr);
+  put(" (");
+  put(user);
+  put(") {");
+  num(e.var_pairs * 2);
+  put(" vars in ");
+  num(e.vars_bytes);
+  put(" bytes} [");
+  put(when);
+  put("] ");
+  put(method);
+  *p++ = ' ';
+  put(uri);
+  put(" => generated ");
+  num(e.body_bytes);
+  put(" bytes in ");
+  num(micros ? absl::ToInt64Microseconds(e.duration) : absl::ToInt64Milliseconds(e.duration));
+  put(micros ? std::string_view(" micros") : std::string_view(" msecs"));
+  if (e.via_sendfile) put(" via sendfile()");
+  put(" (");
+  put(proto);
+  *p++ = ' ';
+  num(e.status);
+  put(") ");
+  num(e.header_count);
+  put(" headers in ");
+  num(e.header_bytes);
+  put(" bytes (");
+  num(e.switches);
+  put(" switches on core ");
+  num(e.core_id);
+  *p++ = ')';
+  line->resize(static_cast<size_t>(p - line->data()));
 }
 
 std::string FormatDefaultRequestLine(const RequestLogEntry& e, bool memory_report,

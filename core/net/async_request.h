@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -53,12 +55,22 @@ class AsyncConn final : public protocol::AsyncRequest {
   void WsReceive() override;
   void WsClose(uint16_t code, std::string reason) override;
 
-  // The rest belongs to the serving thread.
+  // The rest belongs to the serving thread. An AsyncConn is kept for reuse when its request
+  // is done (ServeThread::spare_async_): Reuse gives it its next request's events and leaves
+  // what only holds capacity (req's storage, buffers, out) as it is.
+  void Reuse(protocol::AsyncEvents* next_events);
   std::unique_ptr<protocol::AsyncEvents> events;
-  std::unique_ptr<protocol::Request> req;  // the head, moved out of the thread's Request
-  std::unique_ptr<ConnectionRequest> ctx;
+  // The head: swapped with the serving thread's Request at Detached, which takes this one's
+  // storage (its variables' capacity, its arena) for its next request.
+  std::unique_ptr<protocol::Request> req;
+  // Response buffers of its own (ConnectionRequest::Detach), kept across reuse; before ctx, so
+  // they outlive it.
+  std::unique_ptr<ResponseBuffers> buffers;
+  std::optional<ConnectionRequest> ctx;
   std::unique_ptr<WsConn> ws;  // a WebSocket (DetachWebSocket); null for an HTTP request
   std::unique_ptr<Connection> conn;
+  // The node conn had in the serving thread's table: it goes back there with conn (no malloc).
+  std::unordered_map<int, std::unique_ptr<Connection>>::node_type conn_node;
   int fd = -1;
   absl::Time start;
   std::string out;     // framed bytes not yet handed to the kernel, from out_pos on

@@ -241,7 +241,7 @@ absl::Status ConnectionRequest::StartResponse(int status, std::string_view reaso
     const char* p = b.header_text.data() + at;
     b.headers.push_back({std::string_view(p, hd.name.size()),
                          std::string_view(p + hd.name.size(), hd.value.size())});
-    if (absl::EqualsIgnoreCase(base::Av(hd.name), "content-length")) app_length_ = true;
+    if (protocol::IsContentLengthName(hd.name)) app_length_ = true;
   }
   // add-header's (ServeOptions, alive as long as the loop): checked when the options were read.
   for (const auto& [name, value] : options_.add_headers) b.headers.push_back({name, value});
@@ -381,7 +381,14 @@ protocol::AsyncRequest* ConnectionRequest::Detach(protocol::AsyncEvents* events)
   // The serving thread moves on to other requests while this one is answered: the buffers
   // it lent are the next request's, so this one takes storage of its own (nothing is in the
   // lent buffers yet: the response has not started).
-  if (a != nullptr && owned_buffers_ == nullptr) OwnBuffers();
+  if (a != nullptr && owned_buffers_ == nullptr) {
+    ResponseBuffers* kept = detacher_->DetachedBuffers();
+    if (kept != nullptr) {
+      bufs_ = kept;
+    } else {
+      OwnBuffers();
+    }
+  }
   return a;
 }
 

@@ -28,6 +28,8 @@ absl::StatusOr<base::UniqueFd> OpenSpoolFile();
 // Appends data to a spool file.
 absl::Status WriteSpool(int fd, const char* data, size_t len);
 
+struct ResponseBuffers;
+
 // Where a request taken over by a handler (RequestContext::Detach) goes: the serving thread.
 class Detacher {
  public:
@@ -40,6 +42,9 @@ class Detacher {
   virtual protocol::AsyncRequest* DetachCurrentWebSocket(protocol::AsyncEvents* events,
                                                          std::string** sink,
                                                          const protocol::WsHandshake& hs) = 0;
+  // Response buffers for the request just detached, kept by the detacher for as long as the
+  // request lives; null: the request makes its own.
+  virtual ResponseBuffers* DetachedBuffers() { return nullptr; }
 };
 
 // Where a response is put together before it leaves: copies of what the app passed to

@@ -3,6 +3,7 @@
 #include "core/net/serve_loop.h"
 
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
@@ -25,6 +26,12 @@ ServeLoop::ServeLoop(ServeOptions options, std::vector<ListenSocket> sockets,
       observer_(observer),
       worker_id_(worker_id) {
   if (options_.threads < 1) options_.threads = 1;
+  for (ListenSocket& ls : sockets_) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    ls.unix_domain = getsockname(ls.fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+                     ss.ss_family == AF_UNIX;
+  }
   if (handler_ == nullptr) {
     // The test handler only when asked for: a server with no app must not answer 200.
     if (options_.builtin_handler) {

@@ -36,11 +36,15 @@ struct ListenSocket {
   Protocol protocol;
   std::string name;  // as configured, for logs
   bool tcp = false;  // TCP (else a unix socket): TCP_NODELAY and getsockname apply
+  // Set by ServeLoop from the socket itself (getsockname): a unix socket, whose clients have
+  // no address to log, so accept asks for none.
+  bool unix_domain = false;
 };
 
 struct ServeOptions {
   size_t buffer_size = 65535;       // uwsgi vars block / HTTP header block limit
   uint64_t websocket_max_size = 16 << 20;  // largest WebSocket message a client may send
+  bool websocket_per_message_deflate = true;  // take a client's permessage-deflate offer
   uint64_t limit_post = 0;          // 0 = unlimited; over -> 413
   size_t post_buffering = 0;        // >0: read the whole body before calling the handler
   // Memory all connections of a worker may hold for post-buffered bodies the event loop is

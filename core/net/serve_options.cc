@@ -54,6 +54,7 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
   if (o.websocket_max_size == 0) {
     return absl::InvalidArgumentError("option `websocket-max-size` must be at least 1 byte");
   }
+  o.websocket_per_message_deflate = cfg.GetFlag("websocket-per-message-deflate");
   o.post_buffering = cfg.GetSize("post-buffering");
   o.post_buffering_memory = cfg.GetSize("post-buffering-memory");
   o.socket_timeout = cfg.GetDuration("socket-timeout");

@@ -39,6 +39,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Detacher: the handler running on this thread takes its request over.
   protocol::AsyncRequest* DetachCurrent(protocol::AsyncEvents* events,
                                         std::string** sink) override;
+  ResponseBuffers* DetachedBuffers() override;
   protocol::AsyncRequest* DetachCurrentWebSocket(protocol::AsyncEvents* events,
                                                  std::string** sink,
                                                  const protocol::WsHandshake& hs) override;
@@ -100,13 +101,18 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   After FinishRequest(Connection* c, ConnectionRequest& ctx, const protocol::Request& req,
                       absl::Time start, bool static_file);
   void LogRequest(Connection* c, const ConnectionRequest& ctx, const protocol::Request& req,
-                  absl::Time start);
+                  absl::Time start, absl::Duration duration);
   // Points harakiri's clock (the observer) at the oldest detached request not yet finished.
   void MarkOldestInFlight();
   // Detached requests (serve_thread_async.cc).
   After Detached(Connection* c, ConnectionRequest&& ctx, absl::Time start);
+  // a's handler is done: it leaves in_flight_ (its node kept for the next request).
+  void LeaveInFlight(AsyncConn* a);
   void RunAsyncCommands();
   void RunAsyncCommand(AsyncCmd& cmd);
+  // Runs the commands this thread's own handler calls queued while it was busy (local_cmds_),
+  // and those they lead to, until none is left.
+  void RunLocalCommands();
   // One turn of the loop: waits up to timeout_ms for events, handles them, sweeps when due.
   // Microseconds until the next sweep (or fresh-connection deadline); sets stopped_ when done.
   int64_t Turn(int timeout_ms);
@@ -164,10 +170,21 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Detached requests by fd; the one the running handler just detached (ServeOne takes it).
   std::unordered_map<int, std::unique_ptr<AsyncConn>> async_;
   AsyncConn* detaching_ = nullptr;
+  // Done requests' AsyncConns, in their async_ nodes, for DetachCurrent to reuse (at most
+  // kSpareAsync): a request answered from an event loop then allocates nearly nothing.
+  static constexpr size_t kSpareAsync = 16;
+  std::vector<decltype(async_)::node_type> spare_async_;
+  decltype(async_)::node_type detaching_node_;  // the node detaching_ came from, if any
   // The detached requests whose handler has not finished, oldest first (MarkOldestInFlight).
   std::set<std::pair<absl::Time, AsyncConn*>> in_flight_;
+  std::vector<decltype(in_flight_)::node_type> spare_in_flight_;  // LeaveInFlight's, reused
   std::mutex async_mu_;  // guards async_cmds_, which other threads fill
   std::vector<AsyncCmd> async_cmds_;
+  // Commands the handler called on this thread while it was busy (a request answered inside
+  // its own on_request, as an ASGI app that completes at once): run at the end of the turn,
+  // with no lock and no wakeup.
+  std::vector<AsyncCmd> local_cmds_;
+  std::vector<protocol::Header> start_headers_;  // RunAsyncCommand's, reused
   pthread_t owner_{};      // the thread running Run
   bool busy_ = false;      // inside Turn or a command: a command from here is queued, not run
   bool stopped_ = false;   // the loop is done (stop, and nothing left in hand)

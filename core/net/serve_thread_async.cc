@@ -59,10 +59,15 @@ void ServeThread::PostAsync(AsyncCmd cmd) {
   // command runs now: no queue, no wakeup. A connection not yet in async_ (a handler calling
   // before its on_request returned) or a call from inside this thread's own processing (an
   // event callback) is queued, as from another thread.
-  if (!busy_ && cmd.conn->ctx != nullptr && pthread_equal(pthread_self(), owner_) != 0 &&
-      !stopped_) {
+  if (pthread_equal(pthread_self(), owner_) != 0 && !stopped_) {
+    if (busy_ || !cmd.conn->ctx) {
+      // From inside this thread's own processing: the end of the turn runs it.
+      local_cmds_.push_back(std::move(cmd));
+      return;
+    }
     Busy busy(busy_);
     RunAsyncCommand(cmd);
+    RunLocalCommands();
     return;
   }
   bool wake = false;
@@ -83,33 +88,80 @@ protocol::AsyncRequest* ServeThread::DetachCurrent(protocol::AsyncEvents* events
     delete events;
     return nullptr;
   }
-  detaching_ = new AsyncConn(*this, events);
+  if (!spare_async_.empty()) {
+    detaching_node_ = std::move(spare_async_.back());
+    spare_async_.pop_back();
+    detaching_ = detaching_node_.mapped().get();
+    detaching_->Reuse(events);
+  } else {
+    detaching_ = new AsyncConn(*this, events);
+  }
   *sink = &detaching_->out;
   return detaching_;
 }
 
+ResponseBuffers* ServeThread::DetachedBuffers() {
+  if (detaching_ == nullptr) return nullptr;
+  if (detaching_->buffers == nullptr) detaching_->buffers = std::make_unique<ResponseBuffers>();
+  return detaching_->buffers.get();
+}
+
+void AsyncConn::Reuse(protocol::AsyncEvents* next_events) {
+  events.reset(next_events);
+  ws.reset();
+  out.clear();
+  out_pos = 0;
+  sent = 0;
+  drained_at = 0;
+  want_body = false;
+  gone = false;
+  finished = false;
+  cut = false;
+  next = 0;
+  epoll_mask = 0;
+  watch_exact = false;
+  io_deadline = absl::InfiniteFuture();
+  if (buffers != nullptr) buffers->Trim();
+}
+
 ServeThread::After ServeThread::Detached(Connection* c, ConnectionRequest&& ctx,
                                          absl::Time start) {
-  std::unique_ptr<AsyncConn> a(detaching_);
+  decltype(async_)::node_type node = std::move(detaching_node_);
+  std::unique_ptr<AsyncConn> a = node ? std::move(node.mapped()) : std::unique_ptr<AsyncConn>(detaching_);
   detaching_ = nullptr;
   // The request's head and state move to storage of its own: this thread's Request and the
-  // stack ConnectionRequest serve the next connection.
-  a->req = std::make_unique<protocol::Request>(std::move(req_));
-  req_ = protocol::Request();
-  a->ctx = std::make_unique<ConnectionRequest>(std::move(ctx));
+  // stack ConnectionRequest serve the next connection. A reused AsyncConn's Request (a done
+  // request's, cleared) becomes this thread's, with the capacity it grew.
+  if (a->req == nullptr) a->req = std::make_unique<protocol::Request>();
+  std::swap(*a->req, req_);
+  req_.Clear();
+  a->ctx.emplace(std::move(ctx));
   a->ctx->Rebind(*a->req);
   auto it = conns_.find(c->fd());
-  a->conn = std::move(it->second);
-  conns_.erase(it);
+  a->conn_node = conns_.extract(it);
+  a->conn = std::move(a->conn_node.mapped());
   a->fd = a->conn->fd();
   a->start = start;
   ++a->conn->requests;
   AsyncConn* raw = a.get();
-  in_flight_.emplace(start, raw);
+  if (!spare_in_flight_.empty()) {
+    auto entry = std::move(spare_in_flight_.back());
+    spare_in_flight_.pop_back();
+    entry.value() = {start, raw};
+    in_flight_.insert(std::move(entry));
+  } else {
+    in_flight_.emplace(start, raw);
+  }
   if (in_flight_.size() > 1) MarkOldestInFlight();  // harakiri's clock goes back to the oldest
   // A connection in the epoll set stays registered as it was (EPOLLIN, see AsyncUpdateEpoll).
   if (raw->conn->registered) raw->epoll_mask = EPOLLIN;
-  async_.emplace(raw->fd, std::move(a));
+  if (node) {
+    node.key() = raw->fd;
+    node.mapped() = std::move(a);
+    async_.insert(std::move(node));
+  } else {
+    async_.emplace(raw->fd, std::move(a));
+  }
   AsyncFlush(raw);
   AsyncUpdateEpoll(raw);
   return After::kDetached;
@@ -124,14 +176,28 @@ void ServeThread::RunAsyncCommands() {
   for (AsyncCmd& cmd : cmds) RunAsyncCommand(cmd);
 }
 
+void ServeThread::LeaveInFlight(AsyncConn* a) {
+  auto entry = in_flight_.extract({a->start, a});
+  if (entry && spare_in_flight_.size() < kSpareAsync) spare_in_flight_.push_back(std::move(entry));
+}
+
+void ServeThread::RunLocalCommands() {
+  // By index: a command may queue more (they run in this pass); the vector keeps its capacity.
+  for (size_t i = 0; i < local_cmds_.size() && !stopped_; ++i) {
+    AsyncCmd cmd = std::move(local_cmds_[i]);
+    RunAsyncCommand(cmd);
+  }
+  local_cmds_.clear();
+}
+
 void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
   AsyncConn* a = cmd.conn;
   ConnectionRequest& ctx = *a->ctx;
   switch (cmd.kind) {
     case AsyncCmd::Kind::kStart: {
       if (a->gone || a->finished) break;
-      std::vector<protocol::Header> headers;
-      headers.reserve(cmd.headers.size());
+      std::vector<protocol::Header>& headers = start_headers_;  // views for this call only
+      headers.clear();
       for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
       if (absl::Status s = ctx.StartResponse(cmd.status, cmd.text, headers); !s.ok()) {
         log::Error("async response refused: %s", base::Sv(s.message()));
@@ -151,7 +217,7 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
       if (a->finished) break;
       if (a->ws != nullptr) WsFinish(a, cmd.flag);
       a->finished = true;
-      in_flight_.erase({a->start, a});
+      LeaveInFlight(a);
       a->want_body = false;
       if (!cmd.flag) {
         ctx.NoteAppError();
@@ -324,15 +390,30 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   std::unique_ptr<Connection> c = std::move(a->conn);
   After next = static_cast<After>(a->next);
   if (a->gone || a->cut) next = After::kClose;
-  in_flight_.erase({a->start, a});
-  async_.erase(fd);  // deletes a (and its events: no call reaches the handler after this)
+  LeaveInFlight(a);
+  // a leaves async_ (its events are deleted: no call reaches the handler after this) and is
+  // kept for the next detached request, or deleted.
+  a->events.reset();
+  a->ctx.reset();
+  a->ws.reset();
+  auto node = async_.extract(fd);
+  if (spare_async_.size() < kSpareAsync) {
+    spare_async_.push_back(std::move(node));
+  }
   ReleaseBody(c.get());
   if (next == After::kClose) {
     if (c->registered) (void)epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
     return;  // c closes the socket
   }
   Connection* raw = c.get();
-  conns_.emplace(fd, std::move(c));
+  if (a->conn_node) {
+    decltype(conns_)::node_type back = std::move(a->conn_node);
+    back.key() = fd;
+    back.mapped() = std::move(c);
+    conns_.insert(std::move(back));
+  } else {
+    conns_.emplace(fd, std::move(c));
+  }
   // Back to the plain reading of a connection in conns_ (unless it was never switched).
   if (!raw->registered || !watching_in) {
     epoll_event ev{};

@@ -5,9 +5,12 @@
 // reading the client's frames out of the connection's read buffer with the RFC 6455 codec,
 // only while the handler asked for a message (so a client cannot make the server hold more
 // than one message of websocket-max-size plus one frame). Pings and close frames are answered
-// here, without the handler. docs/websocket.md, "Serving WebSocket connections".
+// here, without the handler. With permessage-deflate agreed (websocket_deflate.h) messages are
+// inflated as their frames arrive, never past websocket-max-size, and the handler's messages
+// are compressed into the output buffer. docs/websocket.md, "Serving WebSocket connections".
 #include <sys/epoll.h>
 
+#include <cstring>
 #include <utility>
 
 #include "core/base/strings.h"
@@ -44,7 +47,10 @@ protocol::AsyncRequest* ServeThread::DetachCurrentWebSocket(protocol::AsyncEvent
                                                             std::string** sink,
                                                             const protocol::WsHandshake& hs) {
   protocol::AsyncRequest* r = DetachCurrent(events, sink);
-  if (r != nullptr) detaching_->ws = std::make_unique<WsConn>(hs, options_.websocket_max_size);
+  if (r != nullptr) {
+    detaching_->ws = std::make_unique<WsConn>(hs, options_.websocket_max_size,
+                                              options_.websocket_per_message_deflate);
+  }
   return r;
 }
 
@@ -58,6 +64,64 @@ void RefuseHandshake(ConnectionRequest& ctx, WsConn& ws, int status) {
     (void)ctx.WriteBody(status == 403 ? "WebSocket connection refused\n"
                                       : "WebSocket handshake failed\n");
   }
+}
+
+// Frames one compressed message into a->out: the payload is compressed straight into the
+// buffer behind room for the longest header, then the header goes right before it.
+bool AppendCompressed(AsyncConn* a, protocol::WsOpcode op, std::string_view message) {
+  WsConn& ws = *a->ws;
+  const size_t at = a->out.size();
+  a->out.append(protocol::kWsMaxHeader, '\0');
+  if (absl::Status s = ws.deflater->Compress(message, &a->out); !s.ok()) {
+    a->out.resize(at);
+    log::Error("WebSocket permessage-deflate failed (%s); sending uncompressed from now on",
+               base::Sv(s.message()));
+    ws.deflater.reset();
+    return false;
+  }
+  const size_t payload = a->out.size() - at - protocol::kWsMaxHeader;
+  uint8_t header[protocol::kWsMaxHeader];
+  const size_t h = protocol::WriteWsFrameHeader(op, true, payload, header, /*compressed=*/true);
+  const size_t skip = protocol::kWsMaxHeader - h;
+  std::memcpy(a->out.data() + at + skip, header, h);
+  a->out.erase(at, skip);
+  // The handler waits for "drained" every 64 KiB of its own bytes (AsyncFlush counts `sent`):
+  // bytes compression saved count as sent, or a handler sending 64 KiB that compress to a
+  // few hundred would wait for a drained report that never comes.
+  if (payload < message.size()) a->sent += message.size() - payload;
+  return true;
+}
+
+// Adds a data frame's payload to the message being received, inflating it when the message
+// is compressed. 0, or the close code the client earned (and why).
+uint16_t TakeDataFrame(WsConn& ws, const protocol::WsFrame& f, const char** why) {
+  ws.message_binary = f.message_opcode == protocol::WsOpcode::kBinary;
+  if (!f.compressed) {
+    ws.message.append(f.payload);
+    return 0;
+  }
+  if (ws.inflater == nullptr) {  // the parser allows RSV1 only when deflate was agreed
+    *why = "compressed frame with no permessage-deflate agreed";
+    return protocol::ws_close::kProtocolError;
+  }
+  // websocket-max-size bounds the inflated message: a small frame that inflates to more is
+  // refused once the limit is passed, having cost at most that much memory.
+  switch (ws.inflater->Inflate(f.payload, f.fin, ws.max_message_size, &ws.message)) {
+    case protocol::WsInflater::Result::kOk:
+      break;
+    case protocol::WsInflater::Result::kTooBig:
+      *why = "compressed message inflates past websocket-max-size";
+      return protocol::ws_close::kMessageTooBig;
+    case protocol::WsInflater::Result::kCorrupt:
+      // As wsproto (uvicorn's other WebSocket library): the payload is not what it claims.
+      *why = "compressed message is not valid DEFLATE data";
+      return protocol::ws_close::kInvalidPayload;
+  }
+  if (f.fin && !ws.message_binary && !protocol::IsValidUtf8(ws.message)) {
+    *why = "text not UTF-8";
+    return protocol::ws_close::kInvalidPayload;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -75,7 +139,8 @@ void ServeThread::WsCommand(AsyncConn* a, AsyncCmd& cmd) {
       std::vector<protocol::Header> headers;
       headers.reserve(cmd.headers.size());
       for (const auto& [name, value] : cmd.headers) headers.push_back({name, value});
-      absl::StatusOr<std::string> head = protocol::BuildWsAcceptResponse(hs, cmd.text, headers);
+      absl::StatusOr<std::string> head = protocol::BuildWsAcceptResponse(
+          hs, cmd.text, headers, ws.deflate ? std::string_view(ws.deflate->response) : "");
       if (!head.ok()) {
         log::Error("WebSocket accept from the app refused (%s); answering 500",
                    base::Sv(head.status().message()));
@@ -101,13 +166,17 @@ void ServeThread::WsCommand(AsyncConn* a, AsyncCmd& cmd) {
     }
     case AsyncCmd::Kind::kWsSend: {
       if (!ws.accepted || ws.close_sent) return;
+      const protocol::WsOpcode op =
+          cmd.flag ? protocol::WsOpcode::kBinary : protocol::WsOpcode::kText;
+      ctx.CountUpgradedBytes(cmd.text.size());
+      // An empty message goes uncompressed (RFC 7692 lets each message choose).
+      if (ws.deflater != nullptr && !cmd.text.empty() && AppendCompressed(a, op, cmd.text)) {
+        return;
+      }
       uint8_t header[protocol::kWsMaxHeader];
-      const size_t n = protocol::WriteWsFrameHeader(
-          cmd.flag ? protocol::WsOpcode::kBinary : protocol::WsOpcode::kText, true,
-          cmd.text.size(), header);
+      const size_t n = protocol::WriteWsFrameHeader(op, true, cmd.text.size(), header);
       a->out.append(reinterpret_cast<const char*>(header), n);
       a->out += cmd.text;
-      ctx.CountUpgradedBytes(cmd.text.size());
       return;
     }
     case AsyncCmd::Kind::kWsReceive:
@@ -187,13 +256,18 @@ void ServeThread::WsPump(AsyncConn* a) {
       }
       continue;
     }
-    if (r.status == protocol::WsParseStatus::kError) {
-      log::Warn("WebSocket client %s: %s; closing with %d", c.PeerText(), r.error,
-                static_cast<int>(r.close_code));
-      WsSendClose(a, r.close_code, "");
+    // The client broke a rule: a close with its code, and the handler hears the same code.
+    auto fail = [&](uint16_t code, const char* why) {
+      log::Warn("WebSocket client %s: %s; closing with %d", c.PeerText(), why,
+                static_cast<int>(code));
+      WsSendClose(a, code, "");
       ws.close_received = true;
       ws.want = false;
-      a->events->OnWsClose(r.close_code, "");
+      std::string().swap(ws.message);  // a part-received (or part-inflated) message
+      a->events->OnWsClose(code, "");
+    };
+    if (r.status == protocol::WsParseStatus::kError) {
+      fail(r.close_code, r.error);
       break;
     }
     const protocol::WsFrame& f = r.frame;
@@ -220,9 +294,12 @@ void ServeThread::WsPump(AsyncConn* a) {
         AsyncFlush(a);
         return;
       }
-      default:
-        ws.message_binary = f.message_opcode == protocol::WsOpcode::kBinary;
-        ws.message.append(f.payload);
+      default: {
+        const char* why = "";
+        if (const uint16_t code = TakeDataFrame(ws, f, &why); code != 0) {
+          fail(code, why);  // ends the loop: nothing more is read
+          break;
+        }
         if (f.fin) {
           ws.want = false;
           a->events->OnWsMessage(ws.message, ws.message_binary);
@@ -230,6 +307,7 @@ void ServeThread::WsPump(AsyncConn* a) {
           if (ws.message.capacity() > (64 << 10)) ws.message.shrink_to_fit();
         }
         break;
+      }
     }
     c.Consume(r.consumed);
   }

@@ -1,28 +1,57 @@
 // The state of a WebSocket connection a handler took over (ServeThread, websocket_conn.cc):
 // the serving thread parses the client's frames out of the connection's read buffer with the
 // RFC 6455 codec (core/protocol/websocket_frame.h), joins fragments into whole messages for
-// the handler, answers pings and close frames itself, and frames what the handler sends.
+// the handler, answers pings and close frames itself, and frames what the handler sends;
+// with permessage-deflate agreed it inflates what arrives and compresses what goes out.
 // docs/websocket.md, "Serving WebSocket connections".
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/protocol/websocket_deflate.h"
 #include "core/protocol/websocket_frame.h"
 #include "core/protocol/websocket_handshake.h"
 
 namespace kiln::net {
 
 struct WsConn {
-  WsConn(const protocol::WsHandshake& hs, uint64_t max_message_size)
-      : key(hs.key), parser(protocol::WsParserOptions{max_message_size, true}) {
+  // `per_message_deflate`: the websocket-per-message-deflate option; the client's offer, if
+  // kiln can honour one, is taken here and answered in the 101.
+  WsConn(const protocol::WsHandshake& hs, uint64_t max_message_size, bool per_message_deflate)
+      : key(hs.key),
+        max_message_size(max_message_size),
+        deflate(per_message_deflate ? protocol::NegotiateWsDeflate(hs.extensions)
+                                    : std::nullopt),
+        parser(ParserOptions(max_message_size, deflate.has_value())) {
     for (std::string_view p : hs.subprotocols) subprotocols.emplace_back(p);
+    if (deflate) {
+      deflater = std::make_unique<protocol::WsDeflater>(deflate->server_max_window_bits,
+                                                        deflate->server_no_context_takeover);
+      inflater = std::make_unique<protocol::WsInflater>(deflate->client_max_window_bits,
+                                                        deflate->client_no_context_takeover);
+    }
+  }
+
+  static protocol::WsParserOptions ParserOptions(uint64_t max, bool deflate) {
+    protocol::WsParserOptions o{max, true};
+    o.per_message_deflate = deflate;
+    return o;
   }
 
   // The handshake, copied: the request's variables do not outlive the detach.
   std::string key;
   std::vector<std::string> subprotocols;
+  uint64_t max_message_size;
+  // permessage-deflate, when agreed: the codec's zlib state is allocated at the first
+  // compressed message each way and freed with the WsConn (docs/websocket.md). A deflater
+  // that failed is dropped and later messages go uncompressed, which RFC 7692 allows.
+  std::optional<protocol::WsDeflateAgreement> deflate;
+  std::unique_ptr<protocol::WsDeflater> deflater;
+  std::unique_ptr<protocol::WsInflater> inflater;
   protocol::WsFrameParser parser;
   std::string message;     // the fragments of the message being received, joined
   bool message_binary = false;

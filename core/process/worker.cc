@@ -87,17 +87,32 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
   log::ReopenIfRequested();
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
     CoreSlot& c = scoreboard_.core(worker_id_, core_id);
-    // Shown in harakiri's log line: the request's values escaped (escape.h). Built in one
-    // string per thread, reused, so a request costs no allocation here.
-    static thread_local std::string text;
-    text.clear();
-    log::AppendLogSafe(&text, method);
-    text += ' ';
-    log::AppendLogSafe(&text, uri);
-    text += " from ";
-    log::AppendLogSafe(&text, client);
-    size_t n = std::min(text.size(), sizeof(c.request) - 1);
-    std::memcpy(c.request, text.data(), n);
+    // Shown in harakiri's log line: the request's values escaped (escape.h). Values that need
+    // no escaping (the usual case) are copied straight into the slot; otherwise the text is
+    // built in one string per thread, reused, so a request costs no allocation here.
+    size_t n = 0;
+    if (log::IsLogSafe(method) && log::IsLogSafe(uri) && log::IsLogSafe(client)) {
+      const auto put = [&](std::string_view v) {
+        const size_t k = std::min(v.size(), sizeof(c.request) - 1 - n);
+        std::memcpy(c.request + n, v.data(), k);
+        n += k;
+      };
+      put(method);
+      put(" ");
+      put(uri);
+      put(" from ");
+      put(client);
+    } else {
+      static thread_local std::string text;
+      text.clear();
+      log::AppendLogSafe(&text, method);
+      text += ' ';
+      log::AppendLogSafe(&text, uri);
+      text += " from ";
+      log::AppendLogSafe(&text, client);
+      n = std::min(text.size(), sizeof(c.request) - 1);
+      std::memcpy(c.request, text.data(), n);
+    }
     c.request[n] = '\0';
     c.request_start_ns.store(MonotonicNanos() - absl::ToInt64Nanoseconds(running));
   }
@@ -150,6 +165,10 @@ void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome&
       MaxRequestsOfWorker(options_.max_requests, options_.max_requests_delta, worker_id_),
       options_.reload_on_rss_bytes, absl::ZeroDuration(), options_.min_worker_lifetime,
       options_.reload_on_as_bytes};
+  // No limit a request can reach (the common case): no clock read for the worker's age.
+  if (limits.max_requests == 0 && limits.max_rss_bytes == 0 && limits.max_vsz_bytes == 0) {
+    return;
+  }
   RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_, vsz);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;

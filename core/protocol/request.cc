@@ -11,7 +11,7 @@ char* Arena::Allocate(size_t n) {
   if (blocks_.empty() || blocks_.back().size - blocks_.back().used < n) {
     Block b;
     b.size = std::max(kBlockSize, n);
-    b.data = std::make_unique<char[]>(b.size);
+    b.data = std::make_unique_for_overwrite<char[]>(b.size);  // written before read: no zeroing
     blocks_.push_back(std::move(b));
   }
   Block& b = blocks_.back();

@@ -122,7 +122,7 @@ absl::Status ValidateResponse(int status, std::string_view reason,
     absl::Status s = ValidateHeader(h.name, h.value);
     if (!s.ok()) return s;
     uint64_t n = 0;
-    if (IEquals(h.name, "content-length") && !absl::SimpleAtoi(base::Av(h.value), &n)) {
+    if (IsContentLengthName(h.name) && !absl::SimpleAtoi(base::Av(h.value), &n)) {
       return BadContentLength(h.value);
     }
   }
@@ -166,7 +166,7 @@ absl::Status WriteResponseHead(int status, std::string_view reason,
         app_close = app_close || HasConnectionClose(h.value);
         continue;
       }
-      if (IEquals(h.name, "content-length")) {
+      if (IsContentLengthName(h.name)) {
         uint64_t n = 0;
         if (!absl::SimpleAtoi(base::Av(h.value), &n)) {  // add-header's are not prevalidated
           return BadContentLength(h.value);

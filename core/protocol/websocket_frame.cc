@@ -69,7 +69,11 @@ WsParseResult WsFrameParser::Parse(char* buf, size_t len) {
   const bool masked = (u[1] & 0x80) != 0;
   const uint8_t len7 = u[1] & 0x7F;
 
-  if (u[0] & 0x70) return Fail(kProtocolError, "RSV bit set with no extension negotiated");
+  const bool rsv1 = (u[0] & 0x40) != 0;
+  if ((u[0] & 0x30) != 0) return Fail(kProtocolError, "RSV2 or RSV3 set (no extension uses them)");
+  if (rsv1 && !options_.per_message_deflate) {
+    return Fail(kProtocolError, "RSV1 set with no extension negotiated");
+  }
   if (!(op <= 0x2 || (op >= 0x8 && op <= 0xA))) return Fail(kProtocolError, "reserved opcode");
   if (masked != options_.expect_masked) {
     return Fail(kProtocolError, options_.expect_masked ? "client frame not masked"
@@ -85,6 +89,12 @@ WsParseResult WsFrameParser::Parse(char* buf, size_t len) {
   } else if (in_message()) {
     return Fail(kProtocolError, "new data frame inside a fragmented message");
   }
+  // RFC 7692 6.1: only the first frame of a data message says it is compressed.
+  if (rsv1 && control) return Fail(kProtocolError, "RSV1 set on a control frame");
+  if (rsv1 && opcode == WsOpcode::kContinuation) {
+    return Fail(kProtocolError, "RSV1 set on a continuation frame");
+  }
+  const bool compressed = opcode == WsOpcode::kContinuation ? message_compressed_ : rsv1;
 
   const size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
   const size_t header = 2 + ext + (masked ? 4 : 0);
@@ -98,8 +108,9 @@ WsParseResult WsFrameParser::Parse(char* buf, size_t len) {
   // The size cap, on the header alone: the caller never buffers a frame it would refuse.
   if (!control) {
     const uint64_t before = opcode == WsOpcode::kContinuation ? message_size_ : 0;
-    if (payload_len > options_.max_message_size ||
-        before > options_.max_message_size - payload_len) {
+    const uint64_t cap = compressed ? WsCompressedWireCap(options_.max_message_size)
+                                    : options_.max_message_size;
+    if (payload_len > cap || before > cap - payload_len) {
       return Fail(ws_close::kMessageTooBig, "message over websocket-max-size");
     }
   }
@@ -124,7 +135,9 @@ WsParseResult WsFrameParser::Parse(char* buf, size_t len) {
   if (!control) {
     const WsOpcode msg = opcode == WsOpcode::kContinuation ? message_opcode_ : opcode;
     f.message_opcode = msg;
-    if (msg == WsOpcode::kText) {
+    f.compressed = compressed;
+    // A compressed text message is checked once inflated, by the consumer.
+    if (msg == WsOpcode::kText && !compressed) {
       if (!utf8_.Feed(f.payload)) return Fail(ws_close::kInvalidPayload, "text not UTF-8");
       if (fin && !utf8_.AtBoundary()) {
         return Fail(ws_close::kInvalidPayload, "text message ends inside a UTF-8 sequence");
@@ -132,10 +145,12 @@ WsParseResult WsFrameParser::Parse(char* buf, size_t len) {
     }
     if (fin) {
       message_opcode_ = WsOpcode::kContinuation;
+      message_compressed_ = false;
       message_size_ = 0;
       utf8_.Reset();
     } else {
       message_opcode_ = msg;
+      message_compressed_ = compressed;
       message_size_ += payload_len;
     }
   } else {
@@ -162,8 +177,9 @@ WsParseResult WsFrameParser::Parse(char* buf, size_t len) {
 }
 
 size_t WriteWsFrameHeader(WsOpcode opcode, bool fin, uint64_t payload_len,
-                          uint8_t (&out)[kWsMaxHeader]) {
-  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | static_cast<uint8_t>(opcode));
+                          uint8_t (&out)[kWsMaxHeader], bool compressed) {
+  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | (compressed ? 0x40 : 0) |
+                                static_cast<uint8_t>(opcode));
   if (payload_len <= 125) {
     out[1] = static_cast<uint8_t>(payload_len);
     return 2;

@@ -2,7 +2,8 @@
 // writer for the frames a server sends. No syscalls, no allocation per frame, no copies: the
 // parser unmasks a payload in place in the caller's buffer and hands back a view of it; the
 // writer produces a frame header in a caller's array and points an iovec at the caller's
-// payload. No extension is negotiated (no permessage-deflate), so every RSV bit must be 0.
+// payload. RSV1 marks a compressed message when permessage-deflate was negotiated (RFC 7692;
+// the compression itself is websocket_deflate.h); RSV2 and RSV3 must always be 0.
 //
 // Ownership: the parser keeps no pointer to any byte it was given; the caller owns its read
 // buffer throughout, and a WsFrame's views point into it (valid until the caller reuses those
@@ -57,6 +58,9 @@ struct WsFrame {
   // its continuation frames); for control frames the same as opcode.
   WsOpcode message_opcode = WsOpcode::kContinuation;
   bool fin = false;  // for data frames: the last frame of the message
+  // For data frames: the message is compressed (RSV1 on its first frame, permessage-deflate).
+  // The payload is then DEFLATE data, not yet checked as UTF-8 or against the size cap.
+  bool compressed = false;
   std::string_view payload;
   // Close frames: the code (ws_close::kNoStatus when the payload is empty) and the reason
   // (a view into the payload, checked UTF-8).
@@ -71,7 +75,8 @@ struct WsParseResult {
   // kFrame: the bytes of the frame (header + payload) to drop from the buffer.
   // kNeedMore: how many bytes from the start of the buffer the next step needs (the header,
   // then the whole frame). Never more than max(max_message_size, 125) + 14, as the size is
-  // checked on the header: a buffer of that size always suffices.
+  // checked on the header: a buffer of that size always suffices (with permessage-deflate,
+  // WsCompressedWireCap(max_message_size) + 14).
   size_t consumed = 0;
   size_t needed = 0;
   WsFrame frame;
@@ -87,7 +92,18 @@ struct WsParserOptions {
   uint64_t max_message_size = 1 << 20;
   // A server's parser requires masked frames (RFC 6455 5.1); a client's refuses them.
   bool expect_masked = true;
+  // permessage-deflate was negotiated (RFC 7692 6): RSV1 may mark the first frame of a data
+  // message as compressed. On a control or continuation frame it is still a protocol error.
+  bool per_message_deflate = false;
 };
+
+// The wire size a compressed message may take: the cap plus 1/16 (and 64 bytes), since
+// DEFLATE makes data that does not compress a little longer (zlib stores such data in blocks
+// with a 5-byte header each). The cap that matters, on the inflated size, is the consumer's
+// (WsInflater).
+inline uint64_t WsCompressedWireCap(uint64_t max_message_size) {
+  return max_message_size + max_message_size / 16 + 64;
+}
 
 // Parses the frames of one connection, in order. State kept between frames: whether a
 // fragmented message is open, its type and size, and the UTF-8 state of a text message.
@@ -109,6 +125,7 @@ class WsFrameParser {
 
   WsParserOptions options_;
   WsOpcode message_opcode_ = WsOpcode::kContinuation;  // kText/kBinary while one is open
+  bool message_compressed_ = false;                    // the open message had RSV1
   uint64_t message_size_ = 0;                          // payload bytes of it so far
   Utf8Validator utf8_;                                 // text message state across frames
   bool failed_ = false;
@@ -127,8 +144,9 @@ inline constexpr size_t kWsMaxControlFrame = 127;
 
 // Writes the header of an unmasked frame with `payload_len` bytes into out; returns its size.
 // The shortest length form is used (7-bit up to 125, 16-bit up to 65535, 64-bit above).
+// `compressed` sets RSV1: the first frame of a permessage-deflate message.
 size_t WriteWsFrameHeader(WsOpcode opcode, bool fin, uint64_t payload_len,
-                          uint8_t (&out)[kWsMaxHeader]);
+                          uint8_t (&out)[kWsMaxHeader], bool compressed = false);
 
 // Fills iov with one frame: the header (in `header`, which must outlive the writev) and the
 // payload (the caller's bytes, not copied). Returns the iovec count (1 or 2).

@@ -12,6 +12,7 @@
 #include "core/base/strings.h"
 #include "core/protocol/response_writer.h"
 #include "core/protocol/sha1.h"
+#include "core/protocol/websocket_deflate.h"
 
 namespace kiln::protocol {
 namespace {
@@ -112,6 +113,11 @@ WsHandshakeCheck CheckWsHandshake(VarLookup var) {
     }
   }
   c.handshake.extensions = var("HTTP_SEC_WEBSOCKET_EXTENSIONS").value_or("");
+  // RFC 6455 4.2.1: a handshake field outside its grammar is answered 400. (Offers that
+  // parse but cannot be honoured are only declined: websocket_deflate.h.)
+  if (absl::Status s = ParseWsExtensions(c.handshake.extensions).status(); !s.ok()) {
+    return Bad(400, std::string(s.message()));
+  }
   return c;
 }
 
@@ -134,7 +140,8 @@ std::string WsAcceptValue(std::string_view key) {
 
 absl::StatusOr<std::string> BuildWsAcceptResponse(const WsHandshake& handshake,
                                                   std::string_view subprotocol,
-                                                  const std::vector<Header>& extra_headers) {
+                                                  const std::vector<Header>& extra_headers,
+                                                  std::string_view extensions) {
   std::string out = absl::StrCat(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ",
@@ -147,6 +154,9 @@ absl::StatusOr<std::string> BuildWsAcceptResponse(const WsHandshake& handshake,
           "subprotocol \"", base::Av(subprotocol), "\" was not offered by the client"));
     }
     absl::StrAppend(&out, "Sec-WebSocket-Protocol: ", base::Av(subprotocol), "\r\n");
+  }
+  if (!extensions.empty()) {
+    absl::StrAppend(&out, "Sec-WebSocket-Extensions: ", base::Av(extensions), "\r\n");
   }
   for (const Header& h : extra_headers) {
     if (absl::Status s = ValidateHeader(h.name, h.value); !s.ok()) return s;

@@ -26,8 +26,9 @@ inline constexpr std::string_view kWsVersion = "13";
 struct WsHandshake {
   std::string_view key;                        // Sec-WebSocket-Key, 24 base64 characters
   std::vector<std::string_view> subprotocols;  // Sec-WebSocket-Protocol, in the client's order
-  // Sec-WebSocket-Extensions as sent, for the application to see; none is negotiated yet, so
-  // the 101 never names one and every frame must have its RSV bits clear.
+  // Sec-WebSocket-Extensions as sent (checked against RFC 6455 9.1's grammar). The serving
+  // loop takes a permessage-deflate offer from it (websocket_deflate.h) unless
+  // websocket-per-message-deflate is off; no other extension is ever accepted.
   std::string_view extensions;
 };
 
@@ -47,8 +48,9 @@ struct WsHandshakeCheck {
 using VarLookup = absl::FunctionRef<std::optional<std::string_view>(std::string_view)>;
 
 // Checks the handshake: GET, HTTP/1.1 or later, Host, "websocket" in the Upgrade list and
-// "upgrade" in the Connection list (tokens, case-insensitive), Sec-WebSocket-Version 13 and a
-// Sec-WebSocket-Key that is the base64 form of 16 bytes.
+// "upgrade" in the Connection list (tokens, case-insensitive), Sec-WebSocket-Version 13, a
+// Sec-WebSocket-Key that is the base64 form of 16 bytes, and a Sec-WebSocket-Extensions that
+// follows RFC 6455 9.1's grammar (if present).
 WsHandshakeCheck CheckWsHandshake(VarLookup var);
 WsHandshakeCheck CheckWsHandshake(const Request& req);
 WsHandshakeCheck CheckWsHandshake(const RequestContext& req);
@@ -60,10 +62,12 @@ std::string WsAcceptValue(std::string_view key);
 // or one the client offered (InvalidArgument otherwise). extra_headers come from the
 // application; the headers this layer owns (Upgrade, Connection, Sec-WebSocket-Accept,
 // -Protocol, -Extensions, Content-Length, Transfer-Encoding) are left out of them, and a
-// header with CR, LF or NUL or a name that is not a token is InvalidArgument.
+// header with CR, LF or NUL or a name that is not a token is InvalidArgument. `extensions`,
+// if not empty, is the Sec-WebSocket-Extensions value (the agreed permessage-deflate).
 absl::StatusOr<std::string> BuildWsAcceptResponse(const WsHandshake& handshake,
                                                   std::string_view subprotocol,
-                                                  const std::vector<Header>& extra_headers);
+                                                  const std::vector<Header>& extra_headers,
+                                                  std::string_view extensions = {});
 
 // The answer to a kBad handshake: check.http_status with the message as text, and for 426
 // the Sec-WebSocket-Version: 13 and Upgrade: websocket headers (RFC 6455 4.4, RFC 9110

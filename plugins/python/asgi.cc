@@ -15,8 +15,11 @@
 
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <iterator>
 #include <string_view>
 
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "asgi_http.h"
 #include "asgi_py.h"
 #include "asgi_ws.h"
 #include "asgi_ws_py.h"
@@ -61,6 +65,13 @@ struct AsgiState {
   // The loop stopped for good (the worker is stopping or serve() failed): the app's calls are
   // dropped, as their connections are gone or going.
   std::atomic<bool> loop_done{false};
+  // The loop's turn (PyTurn, loop thread only): the loop object, the timer that steps the
+  // serving thread when its wait passes, and when that is due (CLOCK_MONOTONIC, us).
+  PyObject* loop = nullptr;
+  PyObject* timer = nullptr;
+  PyObject* tick = nullptr;  // the timer's callback (PyTick)
+  int64_t due_us = 0;
+  bool halted = false;
 };
 
 AsgiState& St() {
@@ -210,11 +221,22 @@ class ScopeBuilder {
     static PyObject* const v_https = Key("https");
     static PyObject* const v_30 = Key("3.0");
     static PyObject* const v_23 = Key("2.3");
-    static PyObject* const v_11 = Key("1.1");
-    static PyObject* const v_get = Key("GET");
     static PyObject* const v_slash = Key("/");
     if (headers_ == nullptr) return nullptr;
-    PyObject* scope = PyDict_New();
+    // A copy of a scope with every key already in place (None values), whose values are then
+    // replaced: one allocation and a copy of the key table, where inserting 13 keys into a new
+    // dict grows its table twice. (Not _PyDict_NewPresized: that table takes any keys and is
+    // too large for Python's small-object allocator, a malloc per request.)
+    static PyObject* const shape = [] {
+      PyObject* d = PyDict_New();
+      for (PyObject* k : {k_type, k_asgi, k_http_version, k_method, k_scheme, k_path, k_raw_path,
+                          k_query, k_root, k_headers, k_client, k_server, k_state}) {
+        if (d != nullptr && PyDict_SetItem(d, k, Py_None) != 0) Py_CLEAR(d);
+      }
+      return d;
+    }();
+    if (shape == nullptr) return nullptr;
+    PyObject* scope = PyDict_Copy(shape);
     PyObject* asgi = PyDict_New();
     if (scope == nullptr || asgi == nullptr) {
       Py_XDECREF(scope);
@@ -234,11 +256,8 @@ class ScopeBuilder {
       PyObject* value;  // a new reference, or a borrowed constant when `owned` is false
       bool owned;
     } items[] = {
-        {k_http_version,
-         proto_.size() > 5 && proto_.compare(0, 5, "HTTP/") == 0 ? Latin1(proto_.substr(5))
-                                                                  : v_11,
-         proto_.size() > 5 && proto_.compare(0, 5, "HTTP/") == 0},
-        {k_method, method_.empty() ? v_get : Latin1(method_), !method_.empty()},
+        {k_http_version, Version(proto_), true},
+        {k_method, Method(method_), true},
         {k_scheme, https ? v_https : v_http, false},
         {k_path, path_.empty() ? v_slash : Text(path_), !path_.empty()},
         {k_raw_path, raw_path.empty() ? Py_None : Bytes(raw_path), !raw_path.empty()},
@@ -262,6 +281,31 @@ class ScopeBuilder {
   }
 
  private:
+  // The common methods and versions are the same str objects every time.
+  static PyObject* OneOf(std::string_view v, PyObject* const* known, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (static_cast<size_t>(PyUnicode_GET_LENGTH(known[i])) == v.size() &&
+          std::memcmp(PyUnicode_DATA(known[i]), v.data(), v.size()) == 0) {
+        return Py_NewRef(known[i]);
+      }
+    }
+    return Latin1(v);
+  }
+
+  static PyObject* Method(std::string_view m) {
+    static PyObject* const known[] = {Key("GET"),    Key("POST"),  Key("HEAD"),   Key("PUT"),
+                                      Key("DELETE"), Key("PATCH"), Key("OPTIONS")};
+    if (m.empty()) return Py_NewRef(known[0]);
+    return OneOf(m, known, std::size(known));
+  }
+
+  // SERVER_PROTOCOL's version ("HTTP/1.1" -> "1.1"); 1.1 when there is none.
+  static PyObject* Version(std::string_view proto) {
+    static PyObject* const known[] = {Key("1.1"), Key("1.0"), Key("2")};
+    if (proto.size() <= 5 || proto.compare(0, 5, "HTTP/") != 0) return Py_NewRef(known[0]);
+    return OneOf(proto.substr(5), known, std::size(known));
+  }
+
   static PyObject* Text(std::string_view v) {
     return PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "surrogateescape");
   }
@@ -404,30 +448,80 @@ PyObject* PyFinish(PyObject*, PyObject* args) {
   Py_RETURN_NONE;
 }
 
-// Runs what is ready on the serving thread the loop runs: seconds until the next call is due,
-// or -1 (graceful stop: this thread's requests are done) or -2 (stop now).
-PyObject* PyStep(PyObject*, PyObject*) {
-  AsgiState& st = St();
-  if (st.thread == nullptr) return PyFloat_FromDouble(-2);
-  const int64_t us = Api()->serve_thread_step(st.thread);
-  return PyFloat_FromDouble(us < 0 ? static_cast<double>(us) : static_cast<double>(us) / 1e6);
+int64_t MonotonicUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-PyObject* PyThreadFd(PyObject*, PyObject*) {
+// The loop's callback when the serving thread's epoll descriptor is readable (and its timer's):
+// runs what is ready there (requests go to the apps from inside it), then keeps a timer for
+// when the thread wants its next step; on a stop, stops the loop once.
+PyObject* PyTurn(PyObject*, PyObject*) {
   AsgiState& st = St();
+  if (st.halted) Py_RETURN_NONE;
+  const int64_t w = st.thread != nullptr ? Api()->serve_thread_step(st.thread) : -2;
+  if (w < 0) {  // -1: this thread's requests are done (graceful); -2: stop now
+    st.halted = true;  // once: a second stop() would end the lifespan shutdown's run too
+    return PyObject_CallMethod(st.loop, "stop", nullptr);
+  }
+  // The deadline moves only at a sweep (or a fresh unix connection); 5 ms of slack keeps the
+  // timer from being re-armed on every turn.
+  const int64_t due = MonotonicUs() + w;
+  if (st.timer == nullptr || due < st.due_us - 5000) {
+    if (st.timer != nullptr) {
+      PyObject* r = PyObject_CallMethod(st.timer, "cancel", nullptr);
+      Py_XDECREF(r);
+      Py_CLEAR(st.timer);
+      if (r == nullptr) return nullptr;
+    }
+    st.timer = PyObject_CallMethod(st.loop, "call_later", "dO", static_cast<double>(w) / 1e6,
+                                   st.tick);
+    if (st.timer == nullptr) return nullptr;
+    st.due_us = due;
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* PyTick(PyObject* self, PyObject* args) {
+  Py_CLEAR(St().timer);
+  return PyTurn(self, args);
+}
+
+// serve_begin(): the serving thread's epoll descriptor, for the loop to watch with turn.
+PyObject* PyServeBegin(PyObject*, PyObject*) {
+  AsgiState& st = St();
+  st.halted = false;
   return PyLong_FromLong(st.thread == nullptr ? -1 : Api()->serve_thread_fd(st.thread));
 }
 
+PyObject* PyServeEnd(PyObject*, PyObject*) {
+  AsgiState& st = St();
+  if (st.timer != nullptr) {
+    PyObject* r = PyObject_CallMethod(st.timer, "cancel", nullptr);
+    if (r == nullptr) PyErr_Clear();
+    Py_XDECREF(r);
+    Py_CLEAR(st.timer);
+  }
+  AsgiHttpClose();
+  Py_RETURN_NONE;
+}
+
 PyMethodDef kMethods[] = {
-    {"step", PyStep, METH_NOARGS, "Run what is ready on the serving thread."},
-    {"thread_fd", PyThreadFd, METH_NOARGS, "The serving thread's epoll descriptor."},
+    {"turn", PyTurn, METH_NOARGS, "Step the serving thread the loop runs."},
+    {"serve_begin", PyServeBegin, METH_NOARGS, "The serving thread's epoll descriptor."},
+    {"serve_end", PyServeEnd, METH_NOARGS, "The loop stopped serving."},
     {"take", PyTake, METH_NOARGS, "Events queued for the loop."},
     {"fd", PyFd, METH_NOARGS, "The eventfd the loop watches."},
+    {"begin", AsgiHttpPyBegin, METH_VARARGS, "Run an ASGI app for an HTTP request."},
+    {"http_event", AsgiHttpPyEvent, METH_VARARGS, "An HTTP request's event; False if none."},
     {"start", PyStart, METH_VARARGS, "Start the response."},
     {"write", PyWrite, METH_VARARGS, "Write body bytes."},
     {"want_body", PyWantBody, METH_O, "Ask for the next body piece."},
     {"finish", PyFinish, METH_VARARGS, "End the request."},
     {nullptr, nullptr, 0, nullptr}};
+
+PyMethodDef kTickDef = {"tick", PyTick, METH_NOARGS, "The serving thread's timer."};
 
 PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_kiln_asgi", nullptr, -1, kMethods,
                        nullptr, nullptr, nullptr, nullptr};
@@ -483,7 +577,7 @@ bool AsgiStart(std::string* error) {
   }
   PyObject* globals = PyDict_New();
   PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
-  PyObject* r = PyModule_AddFunctions(mod, kAsgiWsMethods) != 0
+  PyObject* r = PyModule_AddFunctions(mod, kAsgiWsMethods) != 0 || !AsgiHttpInit(mod)
                     ? nullptr
                     : PyRun_String(kAsgiPy, Py_file_input, globals, globals);
   Py_DECREF(mod);
@@ -519,7 +613,12 @@ bool AsgiStart(std::string* error) {
   }
   st.loop_thread = pthread_self();
   st.state = PyObject_GetAttrString(st.runner, "state");
-  if (st.state == nullptr) {
+  st.loop = PyObject_GetAttrString(st.runner, "loop");
+  st.tick = PyCFunction_New(&kTickDef, nullptr);
+  PyObject* new_slot = PyObject_GetAttrString(st.runner, "new_slot");
+  const bool bound = st.loop != nullptr && new_slot != nullptr && AsgiHttpBind(st.loop, new_slot);
+  Py_XDECREF(new_slot);
+  if (st.state == nullptr || st.tick == nullptr || !bound) {
     *error = "ASGI: " + FetchTraceback();
     return false;
   }
@@ -557,6 +656,8 @@ void AsgiShutdown() {
 }
 
 bool AsgiLoopHoldsGil() { return OnLoopThread(); }
+
+bool AsgiLoopDone() { return St().loop_done; }
 
 kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
   AsgiState& st = St();
@@ -646,7 +747,8 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
       SetError("this request cannot be answered asynchronously (ASGI)");
       return KILN_ERROR;
     }
-    return BeginOnLoop("begin", token, handle, index, scope);
+    AsgiHttpBegin(token, handle, app->callable, scope);
+    return KILN_OK;
   }
   Event ev;
   ev.kind = 0;
@@ -681,6 +783,7 @@ void AsgiOnEvent(void*, uint64_t token, const kiln_async_event* e) {
     PyObject* res = nullptr;
     switch (e->kind) {
       case KILN_ASYNC_BODY:
+        if (AsgiHttpEvent(token, 1, e->data.ptr, e->data.len, e->more != 0)) return;
         res = PyObject_CallMethod(St().runner, "event", "iKy#O", 1,
                                   static_cast<unsigned long long>(token), e->data.ptr,
                                   static_cast<Py_ssize_t>(e->data.len),
@@ -688,6 +791,9 @@ void AsgiOnEvent(void*, uint64_t token, const kiln_async_event* e) {
         break;
       case KILN_ASYNC_DISCONNECT:
       case KILN_ASYNC_DRAINED:
+        if (AsgiHttpEvent(token, e->kind == KILN_ASYNC_DISCONNECT ? 2 : 3, nullptr, 0, false)) {
+          return;
+        }
         res = PyObject_CallMethod(St().runner, "event", "iK",
                                   e->kind == KILN_ASYNC_DISCONNECT ? 2 : 3,
                                   static_cast<unsigned long long>(token));

@@ -24,6 +24,9 @@ kiln_status AsgiServe(kiln_request* r, const App* app);
 // True on the thread the ASGI loop runs while it runs it: the loop's Python code holds the GIL
 // around everything the serving thread does there.
 bool AsgiLoopHoldsGil();
+// True once the loop stopped for good: the app's calls are dropped (their connections are gone
+// or going).
+bool AsgiLoopDone();
 // on_async_event: hands the host's event to the loop (directly on its thread, else queued).
 void AsgiOnEvent(void* ctx, uint64_t token, const kiln_async_event* ev);
 

@@ -1,8 +1,7 @@
 // The Python half of the ASGI server (asgi.cc runs it in the main interpreter of each worker):
-// the worker's event loop, which runs the worker's first serving thread (serve), one task per
-// request (the `http` scope comes built by asgi.cc), receive/send over the host's
-// detached-request calls (through the `_kiln_asgi` module asgi.cc defines), and the lifespan
-// protocol.
+// the worker's event loop, which runs the worker's first serving thread (serve), the task an
+// HTTP request runs as once it waits (_slot; the request itself, its receive/send and its first
+// steps are C: asgi_http.cc), the WebSocket side (asgi_ws_py.h) and the lifespan protocol.
 #pragma once
 
 namespace kiln::python {
@@ -13,7 +12,6 @@ import _kiln
 import _kiln_asgi as _k
 
 _DRAIN = _k.DRAIN_BYTES
-_DISCONNECT = {'type': 'http.disconnect'}
 
 
 _log = _kiln.log  # the server log, as the WSGI side writes it
@@ -30,15 +28,64 @@ def _make_loop(kind):
     return asyncio.new_event_loop(), 'asyncio'
 
 
-class _Req:
-    __slots__ = ('h', 'started', 'finished', 'gone', 'body_done', 'body_fut', 'disc_fut',
-                 'drain_fut', 'unacked')
+class _Box:
+    """What a request that waits hands its slot task (asgi_http.cc HandOver)."""
+    __slots__ = ('wake', 'req', 'coro', 'first', 'ctx', 'closing')
 
-    def __init__(self, h):
-        self.h = h
-        self.started = self.finished = self.gone = self.body_done = False
-        self.body_fut = self.disc_fut = self.drain_fut = None
-        self.unacked = 0
+
+async def _slot(box, loop):
+    """The task a request runs as. kiln runs the app's first steps itself, with this task
+    entered as the current one; if the app then waits, its coroutine is handed over here (box)
+    and this task runs the rest, so the request is one task from start to end. Idle, it waits
+    on box.wake."""
+    exc = None
+    while box.coro is None:
+        try:
+            await box.wake
+        except asyncio.CancelledError as e:
+            if box.closing:
+                return
+            if box.coro is not None:
+                exc = e  # for the request handed over: delivered at its first wait
+                break
+            # A cancellation meant for a request that ended before its first wait.
+            asyncio.current_task().uncancel()
+            box.wake = loop.create_future()
+    await _Continue(box, exc)
+
+
+class _Continue:
+    """Runs a handed-over coroutine (in the request's context) from where kiln left it: the
+    value it yielded goes to the task first, then whatever the task sends or throws goes on to
+    the coroutine, until it ends."""
+    __slots__ = ('box', 'exc')
+
+    def __init__(self, box, exc):
+        self.box = box
+        self.exc = exc
+
+    def __await__(self):
+        box = self.box
+        coro, ctx, req, y, exc = box.coro, box.ctx, box.req, box.first, self.exc
+        box.coro = box.ctx = box.req = box.first = None
+        while True:
+            if exc is None:
+                try:
+                    yield y
+                except BaseException as e:
+                    exc = e
+            try:
+                if exc is None:
+                    y = ctx.run(coro.send, None)
+                else:
+                    e, exc = exc, None
+                    y = ctx.run(coro.throw, e)
+            except StopIteration:
+                req.done(None)
+                return
+            except BaseException:
+                req.done(traceback.format_exc().rstrip())
+                return
 
 
 class Runner:
@@ -48,59 +95,38 @@ class Runner:
         _log(1, 'ASGI event loop: %s' % self.loop_name)
         self.lifespan = lifespan
         self.apps = apps  # handle -> callable
-        self.reqs = {}
+        self.reqs = {}  # WebSockets by token (asgi_ws_py.h); HTTP requests live in asgi_http.cc
         self.state = {}
         self.lifespans = []
-        self.timer = None
-        self.due = 0.0
-        self.halted = False
 
     def serve(self):
-        """Runs the loop and, from it, the serving thread (this one) until the worker stops."""
+        """Runs the loop and, from it, the serving thread (this one) until the worker stops:
+        _k.turn (C) steps the serving thread when its epoll descriptor is readable or its
+        timer is due."""
         loop = self.loop
-        step = _k.step
-        fd = _k.thread_fd()
-
-        def tick():
-            self.timer = None
-            turn()
-
-        def turn():
-            if self.halted:
-                return
-            w = step()
-            if w < 0:  # stop: the worker's requests are done (-1), or stop now (-2)
-                # Once: a second stop() would end the lifespan shutdown's run too.
-                self.halted = True
-                loop.stop()
-                return
-            due = loop.time() + w
-            # The deadline moves only at a sweep (or a fresh unix connection); 5 ms of slack
-            # keeps the loop's cached clock from re-arming the timer on every turn.
-            if self.timer is None or due < self.due - 0.005:
-                if self.timer is not None:
-                    self.timer.cancel()
-                self.timer = loop.call_at(due, tick)
-                self.due = due
-
-        loop.add_reader(fd, turn)
+        fd = _k.serve_begin()
+        loop.add_reader(fd, _k.turn)
         # Requests the worker's other serving threads (threads > 1) queue for this loop.
         loop.add_reader(_k.fd(), self._drain)
-        loop.call_soon(turn)
+        loop.call_soon(_k.turn)
         try:
             loop.run_forever()
         finally:
             loop.remove_reader(fd)
             loop.remove_reader(_k.fd())
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
+            _k.serve_end()
+
+    def new_slot(self):
+        """A fresh idle task for requests to run as (asgi_http.cc), and its box."""
+        box = _Box()
+        box.wake = self.loop.create_future()
+        box.req = box.coro = box.first = box.ctx = None
+        box.closing = False
+        return self.loop.create_task(_slot(box, self.loop)), box
 
     # ---- requests and events from kiln ----
     def begin(self, token, h, app, scope):
-        r = _Req(h)
-        self.reqs[token] = r
-        self.loop.create_task(self._serve(token, r, self.apps[app], scope))
+        _k.begin(token, h, self.apps[app], scope)
 
     def begin_ws(self, token, h, app, scope):
         """A WebSocket kiln has taken over, with its `http` scope (asgi_ws_py.h: _WsReq,
@@ -115,26 +141,13 @@ class Runner:
             r.event(ev)
 
     def event(self, kind, token, data=None, more=False):
+        """A WebSocket's disconnect (2) or drained (3), or an HTTP request's event from another
+        serving thread's queue (asgi_http.cc takes those)."""
+        if _k.http_event(kind, token, data, more):
+            return
         r = self.reqs.get(token)
-        if r is None:
-            return
-        if type(r) is not _Req:  # a WebSocket: disconnect (2) and drained (3)
+        if r is not None:
             r.event((kind, token, data, more))
-            return
-        if kind == 1:
-            fut, r.body_fut = r.body_fut, None
-            if fut is not None and not fut.done():
-                fut.set_result((data, more))
-        elif kind == 2:
-            r.gone = True
-            for fut in (r.body_fut, r.disc_fut, r.drain_fut):
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
-        elif kind == 3:
-            fut, r.drain_fut = r.drain_fut, None
-            r.unacked = 0
-            if fut is not None and not fut.done():
-                fut.set_result(None)
 
     def _drain(self):
         for ev in _k.take():
@@ -147,82 +160,6 @@ class Runner:
                 self.ws_event(ev)
             else:
                 self.event(*ev)
-
-    # ---- one request ----
-    async def _serve(self, token, r, app, scope):
-        loop = self.loop
-
-        async def receive():
-            if r.gone or r.finished:
-                return _DISCONNECT
-            if r.body_done:
-                # Nothing more to read: the next message is the client leaving.
-                if r.disc_fut is None:
-                    r.disc_fut = loop.create_future()
-                await r.disc_fut
-                return _DISCONNECT
-            r.body_fut = fut = loop.create_future()
-            _k.want_body(r.h)
-            got = await fut
-            if got is None:
-                return _DISCONNECT
-            data, more = got
-            if not more:
-                r.body_done = True
-            return {'type': 'http.request', 'body': data, 'more_body': more}
-
-        async def send(message):
-            t = message['type']
-            if r.finished:
-                raise RuntimeError('ASGI: %s sent after the response was complete' % t)
-            if r.gone:
-                return
-            if t == 'http.response.start':
-                if r.started:
-                    raise RuntimeError('ASGI: http.response.start sent twice')
-                headers = [(bytes(n), bytes(v)) for n, v in message.get('headers', ())]
-                _k.start(r.h, int(message['status']), headers)
-                r.started = True
-            elif t == 'http.response.body':
-                if not r.started:
-                    raise RuntimeError('ASGI: http.response.body before http.response.start')
-                body = bytes(message.get('body', b''))
-                more = bool(message.get('more_body', False))
-                if more:
-                    # Counted before the write: on the loop's own serving thread the write
-                    # happens in the call, and a drained event may come back inside it.
-                    r.unacked += len(body)
-                    if body:
-                        _k.write(r.h, body, True)
-                else:
-                    r.finished = True
-                    _k.finish(r.h, True, body)  # the last piece and the end, in one call
-                    fut = r.disc_fut
-                    if fut is not None and not fut.done():
-                        fut.set_result(None)
-                    return
-                if r.unacked >= _DRAIN:
-                    r.drain_fut = fut = loop.create_future()
-                    await fut
-            else:
-                raise RuntimeError('ASGI: unexpected message type %r' % t)
-
-        try:
-            await app(scope, receive, send)
-            if not r.finished:
-                _log(3, 'ASGI app returned without %s response for %s %s' % (
-                    'completing its' if r.started else 'starting a', scope['method'],
-                    scope['path']))
-                r.finished = True
-                _k.finish(r.h, False)
-        except BaseException:
-            _log(4, 'ASGI app failed on %s %s:\n%s' % (scope['method'], scope['path'],
-                                                      traceback.format_exc().rstrip()))
-            if not r.finished:
-                r.finished = True
-                _k.finish(r.h, False)
-        finally:
-            self.reqs.pop(token, None)
 
     # ---- lifespan (one per ASGI app of the worker) ----
     def startup(self, app):

@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -258,6 +260,15 @@ TEST(AsgiWebSocket, BrokenHandshakeIsAnsweredByKiln) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);
   EXPECT_THAT(r->body, HasSubstr("Sec-WebSocket-Key"));
+  // A Sec-WebSocket-Extensions outside RFC 6455 9.1's grammar (RFC 6455 4.2.1: 400).
+  r = Exchange(s.address(),
+               "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Extensions: permessage-deflate; ;\r\n\r\n",
+               absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("Sec-WebSocket-Extensions is malformed"));
 }
 
 // Protocol violations close with the RFC's code, and the app hears the same code.
@@ -276,6 +287,98 @@ TEST(AsgiWebSocket, ProtocolErrorsCloseWithTheRfcCodes) {
   got = RunClient({"raw", s.Url("/echo"), "big-ping"});
   EXPECT_THAT(got, HasSubstr("close 1002\n")) << got;
   EXPECT_THAT(s.kiln().Log(), HasSubstr("closing with 1009"));
+}
+
+// permessage-deflate (RFC 7692) with Debian's websockets client, which offers it by default:
+// the 101 names the agreed parameters, and large repetitive and random messages go both ways
+// compressed (repetitive ones in a fraction of their bytes on the wire), fragmented too.
+TEST(AsgiWebSocket, PerMessageDeflateNegotiatedAndRoundTrips) {
+  WsServer s;
+  const std::string got = RunClient({"deflate", s.Url("/echo")});
+  EXPECT_THAT(got, HasSubstr("extensions permessage-deflate; server_max_window_bits=12; "
+                             "client_max_window_bits=12\n"))
+      << got << s.kiln().Log();
+  EXPECT_THAT(got, HasSubstr("negotiated ['PerMessageDeflate']\n"));
+  // name, length, round-tripped, bytes on the wire each way
+  auto wire = [&got](const std::string& name, long long* sent, long long* received) {
+    const size_t at = got.find(name + " ");
+    if (at == std::string::npos) return false;
+    long long len = 0;
+    char ok[8] = {};
+    return std::sscanf(got.c_str() + at + name.size(), " %lld %7s sent %lld received %lld",
+                       &len, ok, sent, received) == 4 &&
+           std::string(ok) == "True";
+  };
+  long long sent = 0, received = 0;
+  ASSERT_TRUE(wire("repetitive-text", &sent, &received)) << got;
+  EXPECT_THAT(got, HasSubstr("repetitive-text 1260000 True"));  // characters; 1.3 MB
+  EXPECT_LT(sent, 1300000 / 20) << got;  // the client compressed it
+  EXPECT_LT(received, 1300000 / 20) << got;  // and so did kiln
+  ASSERT_TRUE(wire("repetitive-binary", &sent, &received)) << got;
+  EXPECT_LT(received, 524288 / 20) << got;
+  // Random bytes do not compress: a little more than their size, either way.
+  ASSERT_TRUE(wire("random-binary", &sent, &received)) << got;
+  EXPECT_GT(received, 1048576);
+  EXPECT_LT(received, 1048576 + 1048576 / 64) << got;
+  EXPECT_THAT(got, HasSubstr("small-text 2 True"));
+  EXPECT_THAT(got, HasSubstr("fragmented 786432 True\n"));
+  EXPECT_THAT(got, HasSubstr("closed 4001 client done\n"));
+  EXPECT_TRUE(s.WaitForNote("disconnect 4001 'client done'")) << s.Notes();
+  // The app's own accept headers and subprotocol sit beside the extension in the 101.
+  const std::string head = RunClient({"accept-headers", s.Url("/scope")});
+  EXPECT_THAT(head, HasSubstr("subprotocol b\n")) << head;
+  EXPECT_THAT(head, HasSubstr("x-reply scoped\n"));
+  EXPECT_THAT(head, HasSubstr("extensions permessage-deflate; server_max_window_bits=12; "
+                              "client_max_window_bits=12\n"));
+}
+
+// Raw frames on a deflate connection: a hand-compressed message is echoed compressed; RSV1 on
+// a control or continuation frame is 1002, data that is not DEFLATE or inflates to bad UTF-8
+// is 1007, and a 60 KiB frame that inflates to 60 MiB is 1009 at the 64 KiB limit.
+TEST(AsgiWebSocket, PerMessageDeflateRawFramesErrorsAndBomb) {
+  WsServer s({"--websocket-max-size", "64"});  // KiB
+  std::string got = RunClient({"raw", s.Url("/echo"), "deflate-hello"});
+  EXPECT_THAT(got, HasSubstr("extensions permessage-deflate; server_max_window_bits=12\n"))
+      << got;
+  EXPECT_THAT(got, HasSubstr("reply rsv1 True text Hello\n")) << got << s.kiln().Log();
+  EXPECT_THAT(got, HasSubstr("reply rsv1 True len "));
+  EXPECT_THAT(got, HasSubstr("close 1000\n"));
+  const std::pair<const char*, const char*> cases[] = {
+      {"deflate-rsv1-ping", "close 1002\n"},
+      {"deflate-rsv1-continuation", "close 1002\n"},
+      {"deflate-corrupt", "close 1007\n"},
+      {"deflate-bad-utf8", "close 1007\n"},
+      {"deflate-bomb", "close 1009\n"},
+  };
+  for (const auto& [what, want] : cases) {
+    got = RunClient({"raw", s.Url("/echo"), what});
+    EXPECT_THAT(got, HasSubstr("handshake HTTP/1.1 101 Switching Protocols\n")) << what;
+    EXPECT_THAT(got, HasSubstr(want)) << what << "\n" << got << s.kiln().Log();
+  }
+  EXPECT_THAT(got, HasSubstr("bomb frame 6"));  // some 60 KiB on the wire
+  EXPECT_TRUE(s.WaitForNote("disconnect 1009")) << s.Notes();
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("compressed message inflates past websocket-max-size"));
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("RSV1 set on a control frame"));
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("RSV1 set on a continuation frame"));
+  // Without an offer, RSV1 stays a protocol error; and kiln goes on serving.
+  got = RunClient({"raw", s.Url("/echo"), "rsv1"});
+  EXPECT_THAT(got, Not(HasSubstr("extensions"))) << got;
+  EXPECT_THAT(got, HasSubstr("close 1002\n")) << got;
+  EXPECT_THAT(RunClient({"echo", s.Url("/echo")}), HasSubstr("text héllo\n"));
+}
+
+// websocket-per-message-deflate = false: the same client's offer is not taken, the 101 names
+// no extension, messages go uncompressed (as large on the wire as they are), and RSV1 is 1002.
+TEST(AsgiWebSocket, PerMessageDeflateOff) {
+  WsServer s({"--websocket-per-message-deflate=false"});
+  std::string got = RunClient({"deflate", s.Url("/echo")});
+  EXPECT_THAT(got, HasSubstr("extensions None\n")) << got << s.kiln().Log();
+  EXPECT_THAT(got, HasSubstr("negotiated []\n"));
+  EXPECT_THAT(got, HasSubstr("repetitive-text 1260000 True sent 1300014 received 1300010"));
+  EXPECT_THAT(got, HasSubstr("fragmented 786432 True\n"));
+  got = RunClient({"raw", s.Url("/echo"), "deflate-rsv1-ping"});
+  EXPECT_THAT(got, Not(HasSubstr("extensions"))) << got;
+  EXPECT_THAT(got, HasSubstr("close 1002\n"));
 }
 
 // A client that reads nothing: the app's sends wait for the socket to drain, so kiln holds a

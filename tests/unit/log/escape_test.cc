@@ -14,6 +14,21 @@ TEST(LogSafe, PlainAsciiIsCopiedAsItIs) {
   EXPECT_EQ(LogSafe(""), "");
 }
 
+// IsLogSafe lets the request log copy a value without escaping it: it must never say so of
+// a value that escaping would change.
+TEST(LogSafe, IsLogSafeOnlyForValuesEscapingLeavesAsTheyAre) {
+  EXPECT_TRUE(IsLogSafe(""));
+  EXPECT_TRUE(IsLogSafe("/hello?x=1&y=%0a"));
+  EXPECT_FALSE(IsLogSafe("/raise\n[pid: 99|app: 0] FORGED"));
+  EXPECT_FALSE(IsLogSafe("a\"b"));
+  for (int b = 0; b < 256; ++b) {
+    const std::string v = "x" + std::string(1, static_cast<char>(b)) + "y";
+    if (IsLogSafe(v)) {
+      EXPECT_EQ(LogSafe(v), v) << "byte " << b;
+    }
+  }
+}
+
 TEST(LogSafe, LineBreaksAndOtherControlBytesAreEscaped) {
   EXPECT_EQ(LogSafe("/raise\n[pid: 99|app: 0] FORGED"), "/raise\\x0a[pid: 99|app: 0] FORGED");
   EXPECT_EQ(LogSafe("a\rb"), "a\\x0db");

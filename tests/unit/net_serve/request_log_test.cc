@@ -2,7 +2,9 @@
 // requests are logged under disable-logging.
 #include "core/log/request_log.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -115,6 +117,36 @@ TEST_F(RequestLog, DefaultLineEscapesRequestValuesSoNoLineCanBeForged) {
                       "generated 1178 bytes in 9 msecs (HTTP/1.1\\x0a 200)"),
             std::string::npos)
       << line;
+}
+
+// The default line is written into room reserved up front (request_log.cc): the longest
+// values (a URI of 10,000 bytes, escaped to four times the size of its control bytes) and
+// the widest numbers must all land in it, after what the string held already.
+TEST_F(RequestLog, DefaultLineHoldsLongEscapedValuesAndTheWidestNumbers) {
+  RequestLogEntry e = Sample();
+  const std::string uri = std::string(5000, 'a') + std::string(200, '\x01') + "z";
+  const std::string user(300, '\n');
+  e.uri = uri;
+  e.remote_user = user;
+  e.pid = e.app_id = e.core_id = e.switches = e.status = -2147483647 - 1;
+  e.app_requests = e.worker_requests = e.body_bytes = e.header_bytes = UINT64_MAX;
+  e.var_pairs = SIZE_MAX / 2;
+  e.vars_bytes = e.header_count = SIZE_MAX;
+  e.duration = absl::InfiniteDuration();
+  std::string line = "prefix ";
+  AppendDefaultRequestLine(&line, e, /*memory_report=*/false, /*micros=*/true);
+  std::string escaped_uri = std::string(5000, 'a');
+  for (int i = 0; i < 200; ++i) escaped_uri += "\\x01";
+  escaped_uri += "z";
+  std::string escaped_user;
+  for (int i = 0; i < 300; ++i) escaped_user += "\\x0a";
+  EXPECT_EQ(line,
+            "prefix [pid: -2147483648|app: -2147483648|req: 18446744073709551615/"
+            "18446744073709551615] 127.0.0.1 (" + escaped_user + ") {18446744073709551614 vars "
+            "in 18446744073709551615 bytes} [Tue Nov 24 02:11:10 2026] GET " + escaped_uri +
+            " => generated 18446744073709551615 bytes in 9223372036854775807 micros (HTTP/1.1 "
+            "-2147483648) 18446744073709551615 headers in 18446744073709551615 bytes "
+            "(-2147483648 switches on core -2147483648)");
 }
 
 TEST_F(RequestLog, LogFormatEscapesRequestValuesAsText) {

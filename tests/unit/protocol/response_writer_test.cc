@@ -29,6 +29,26 @@ TEST(ResponseWriter, KnownLengthGetsContentLengthAndKeepAlive) {
   EXPECT_EQ(h->header_count, 2u);
 }
 
+// Content-Length in any case frames the body; nothing else is taken for it (not a name with
+// a CR where its '-' is, which folding case bit-wise would otherwise let through).
+TEST(ResponseWriter, ContentLengthNameMatchesInAnyCaseAndNothingElse) {
+  for (std::string_view yes : {"Content-Length", "content-length", "CONTENT-LENGTH",
+                               "cOnTeNt-LeNgTh"}) {
+    EXPECT_TRUE(IsContentLengthName(yes)) << yes;
+  }
+  for (std::string_view no : {"Content\rLength", "Content_Length", "Content-Lengt",
+                              "Content-Lengths", "Content-Type", "", "Kontent-Length",
+                              "Content-Lengtx"}) {
+    EXPECT_FALSE(IsContentLengthName(no)) << no;
+  }
+  const std::vector<protocol::Header> upper = {{"CONTENT-LENGTH", "5"}};
+  auto head = BuildResponseHead(200, "", upper, Http11());
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->framing, ResponseFraming::kContentLength);
+  EXPECT_EQ(head->content_length, 5u);
+  EXPECT_FALSE(BuildResponseHead(200, "", {{"content-length", "five"}}, Http11()).ok());
+}
+
 TEST(ResponseWriter, StreamingBodyIsChunkedForHttp11) {
   auto h = BuildResponseHead(200, "OK", kPlain, Http11());
   ASSERT_TRUE(h.ok());

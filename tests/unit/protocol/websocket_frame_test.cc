@@ -193,6 +193,50 @@ TEST(WsFrameParser, RsvBitsWithoutAnExtensionAre1002) {
   }
 }
 
+// --- permessage-deflate (RFC 7692 6): RSV1 on the first frame of a compressed message ---
+
+WsParserOptions Deflate(uint64_t max = 1 << 20) {
+  WsParserOptions o{max, true};
+  o.per_message_deflate = true;
+  return o;
+}
+
+TEST(WsFrameParser, Rsv1MarksACompressedMessageWhenNegotiated) {
+  // The payload is DEFLATE data: not UTF-8, and not checked as text here.
+  Parsed r = ParseAll(ClientFrame(0x41, "\xf2\x48") + ClientFrame(0x80, "\xcd\xc9") +
+                          ClientFrame(0x81, "plain"),
+                      Deflate());
+  ASSERT_EQ(r.frames.size(), 3u) << r.last.error;
+  EXPECT_TRUE(r.frames[0].compressed);
+  EXPECT_EQ(r.frames[0].message_opcode, WsOpcode::kText);
+  EXPECT_TRUE(r.frames[1].compressed);  // a continuation of the compressed message
+  EXPECT_FALSE(r.frames[2].compressed);  // a message may also go uncompressed
+}
+
+TEST(WsFrameParser, Rsv1OnAControlOrContinuationFrameIs1002) {
+  EXPECT_EQ(ErrorCode(ClientFrame(0xC9, "p"), Deflate()), 1002);  // ping
+  EXPECT_EQ(ErrorCode(ClientFrame(0xC8, ""), Deflate()), 1002);   // close
+  EXPECT_EQ(ErrorCode(ClientFrame(0x42, "a") + ClientFrame(0xC0, "b"), Deflate()), 1002);
+  EXPECT_EQ(ErrorCode(ClientFrame(0x02, "a") + ClientFrame(0xC0, "b"), Deflate()), 1002);
+  // RSV2 and RSV3 stay errors with the extension.
+  EXPECT_EQ(ErrorCode(ClientFrame(0xA1, "x"), Deflate()), 1002);
+  EXPECT_EQ(ErrorCode(ClientFrame(0x91, "x"), Deflate()), 1002);
+}
+
+TEST(WsFrameParser, CompressedWireSizeHasDeflatesSlack) {
+  // 1 KiB cap: a compressed frame may take 1024 + 64 + 64 bytes on the wire, not more.
+  EXPECT_EQ(ParseAll(ClientFrame(0xC2, std::string(1152, 'z')), Deflate(1024)).frames.size(),
+            1u);
+  EXPECT_EQ(ErrorCode(ClientFrame(0xC2, std::string(1153, 'z')), Deflate(1024)), 1009);
+  EXPECT_EQ(ErrorCode(ClientFrame(0x82, std::string(1025, 'z')), Deflate(1024)), 1009);
+}
+
+TEST(WsFrameWriter, CompressedSetsRsv1) {
+  uint8_t h[kWsMaxHeader];
+  ASSERT_EQ(WriteWsFrameHeader(WsOpcode::kText, true, 5, h, /*compressed=*/true), 2u);
+  EXPECT_EQ(h[0], 0xC1);
+}
+
 TEST(WsFrameParser, ReservedOpcodesAre1002) {
   for (uint8_t op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
     EXPECT_EQ(ErrorCode(ClientFrame(static_cast<uint8_t>(0x80 | op), "")), 1002) << int{op};

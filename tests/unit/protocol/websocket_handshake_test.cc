@@ -92,6 +92,9 @@ TEST(WsHandshake, BrokenHandshakesAre400) {
       WithHeader("Sec-WebSocket-Key", "Sec-WebSocket-Key: c2hvcnQ="),                  // 5 bytes
       RfcRequest("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"),  // two keys, joined
       WithHeader("Sec-WebSocket-Protocol", "Sec-WebSocket-Protocol: chat, a b"),
+      // RFC 6455 9.1's grammar broken (a parameter with no name, an unclosed quote).
+      RfcRequest("Sec-WebSocket-Extensions: permessage-deflate; ; x\r\n"),
+      RfcRequest("Sec-WebSocket-Extensions: permessage-deflate; a=\"1\r\n"),
   };
   for (const std::string& r : bad_requests) {
     Http h(r);
@@ -143,13 +146,29 @@ TEST(WsHandshake, ApplicationHeadersGoInExceptTheOnesTheHandshakeOwns) {
   EXPECT_FALSE(BuildWsAcceptResponse(h.check.handshake, "", {{"Bad Name", "v"}}).ok());
 }
 
-TEST(WsHandshake, ExtensionsOfferedAreReportedNotAccepted) {
+TEST(WsHandshake, ExtensionsOfferedAreReportedAndAnsweredOnlyWhenAgreed) {
   Http h(RfcRequest("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"));
   ASSERT_EQ(h.check.result, WsUpgrade::kOk);
   EXPECT_EQ(h.check.handshake.extensions, "permessage-deflate; client_max_window_bits");
   absl::StatusOr<std::string> resp = BuildWsAcceptResponse(h.check.handshake, "", {});
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(resp->find("Extensions"), std::string::npos);
+  // An offer that parses but is declined is no error: the handshake goes on without it.
+  Http declined(RfcRequest("Sec-WebSocket-Extensions: permessage-deflate; foo=1\r\n"));
+  EXPECT_EQ(declined.check.result, WsUpgrade::kOk);
+  // The agreed value and the application's headers side by side (theirs of the same name is
+  // left out).
+  resp = BuildWsAcceptResponse(
+      h.check.handshake, "chat",
+      {{"Sec-WebSocket-Extensions", "x-mine"}, {"X-App", "1"}},
+      "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12");
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(*resp,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            "Sec-WebSocket-Protocol: chat\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; "
+            "client_max_window_bits=12\r\nX-App: 1\r\n\r\n");
 }
 
 // The same handshake as nginx passes it over uwsgi (uwsgi_params plus the client's headers as
