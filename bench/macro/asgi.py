@@ -11,7 +11,8 @@
 # the row (ws_load counts a refused handshake as one error per connection) instead of failing.
 # The `uwsgi` row puts nginx in front (uwsgi_pass to a unix socket) and compares kiln with
 # itself: the ASGI hello world against the same answer from a WSGI app, rounds alternating, CPU
-# per request counted over kiln's processes only (nginx's is the same for both).
+# per request counted over kiln's processes only (nginx's is the same for both). The hello row
+# runs the floor backend too (below).
 # Usage: /usr/bin/python3 bench/macro/asgi.py [--rounds 3] [--seconds 8]
 #        [--rows hello,starlette,websocket,uwsgi] [--kiln PATH] [--ws-load PATH]
 # Every server runs in a session of its own (procs.Proc), so with the kernel's autogroup
@@ -35,7 +36,10 @@ ROWS = (('hello', '/'), ('starlette', '/json'), ('websocket', '/ws'), ('uwsgi', 
 APP_OF_ROW = {'hello': 'hello', 'starlette': 'starlette', 'websocket': 'ws_echo', 'uwsgi': 'hello'}
 # Who each row compares: kiln against uvicorn over HTTP; through nginx, kiln's ASGI hello
 # against kiln's WSGI hello.
-PAIRS = {'hello': ('kiln', 'uvicorn'), 'starlette': ('kiln', 'uvicorn'),
+# The hello row also runs the floor (bench/floor/floor_http: an epoll loop that reads a request
+# and writes a fixed answer, 2 processes): what no server can beat on this machine with wrk
+# sharing its cores, so floor / uvicorn is the most any server could show over uvicorn here.
+PAIRS = {'hello': ('kiln', 'uvicorn', 'floor'), 'starlette': ('kiln', 'uvicorn'),
          'websocket': ('kiln', 'uvicorn'), 'uwsgi': ('asgi', 'wsgi')}
 WS_CONNECTIONS = 64
 WS_MESSAGE = 1024
@@ -51,6 +55,8 @@ def start(server, app, port, tmp, kiln):
                 '--pythonpath', APPS, '--disable-logging', '--logto', f'{tmp}/kiln-{server}.log']
         return procs.Proc(f'kiln-{server}', argv + app_opt, tmp, f'{tmp}/kiln-{server}.out',
                           env={'PYTHONDONTWRITEBYTECODE': '1'})
+    if server == 'floor':
+        return sv.floor(tmp, 'floor-hello', 'http', addr, body_bytes=13)
     if server == 'kiln':
         argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--http-socket', addr,
                 '--plugins', 'python3', '--pythonpath', APPS, '--asgi', f'asgi_bench:{app}',
@@ -152,7 +158,7 @@ def main():
             procs.stop_all()
     print('\nmedians (kiln / uvicorn; uwsgi row: ASGI / WSGI, both kiln behind nginx)')
     for row, _ in rows:
-        a, b = PAIRS[row]
+        a, b = PAIRS[row][:2]
         k = results[(row, a)]
         u = results[(row, b)]
         k_rps, u_rps = statistics.median(x[0] for x in k), statistics.median(x[0] for x in u)
@@ -162,6 +168,12 @@ def main():
         cpu_ratio = f'{k_cpu / u_cpu:.2f}x' if u_cpu > 0 and k_rps > 0 else 'n/a'
         print(f'{row:10s} {a} {k_rps:9.0f} {unit} {k_cpu:6.1f} us | {b} {u_rps:9.0f} {unit} '
               f'{u_cpu:6.1f} us | {unit} {ratio}, CPU/{unit[:-2]} {cpu_ratio}')
+        if len(PAIRS[row]) > 2 and u_rps > 0:
+            f = results[(row, PAIRS[row][2])]
+            f_rps, f_cpu = statistics.median(x[0] for x in f), statistics.median(x[1] for x in f)
+            print(f'{"":10s} floor {f_rps:9.0f} {unit} {f_cpu:6.1f} us | floor / uvicorn '
+                  f'{f_rps / u_rps:.2f}x (the most any server shows here), kiln / floor '
+                  f'{k_rps / f_rps:.2f}x')
 
 
 if __name__ == '__main__':
