@@ -93,6 +93,7 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
                proto.size() + when.size());
   char* p = line->data() + old;
   const auto put = [&p](std::string_view v) {
+    if (v.empty()) return;  // an empty view may have no data pointer at all (memcpy from null)
     std::memcpy(p, v.data(), v.size());
     p += v.size();
   };

@@ -94,7 +94,7 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
     if (log::IsLogSafe(method) && log::IsLogSafe(uri) && log::IsLogSafe(client)) {
       const auto put = [&](std::string_view v) {
         const size_t k = std::min(v.size(), sizeof(c.request) - 1 - n);
-        std::memcpy(c.request + n, v.data(), k);
+        if (k > 0) std::memcpy(c.request + n, v.data(), k);  // an empty view may be null
         n += k;
       };
       put(method);
