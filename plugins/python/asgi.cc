@@ -392,43 +392,6 @@ PyObject* PyTake(PyObject*, PyObject*) {
 
 PyObject* PyFd(PyObject*, PyObject*) { return PyLong_FromLong(St().efd); }
 
-PyObject* PyStart(PyObject*, PyObject* args) {
-  PyObject* h;
-  int status;
-  PyObject* headers;
-  if (!PyArg_ParseTuple(args, "OiO!", &h, &status, &PyList_Type, &headers)) return nullptr;
-  if (St().loop_done) Py_RETURN_NONE;
-  std::vector<kiln_header> hs;
-  if (!AsgiHeaderList(headers, &hs)) return nullptr;
-  if (Api()->async_response_start(HandleOf(h), status, kiln_str{"", 0}, hs.data(), hs.size()) !=
-      KILN_OK) {
-    PyErr_Format(PyExc_ValueError,
-                 "invalid response: status %d outside 100..999 or a header with CR/LF", status);
-    return nullptr;
-  }
-  Py_RETURN_NONE;
-}
-
-PyObject* PyWrite(PyObject*, PyObject* args) {
-  PyObject* h;
-  Py_buffer body;
-  int more;
-  if (!PyArg_ParseTuple(args, "Oy*p", &h, &body, &more)) return nullptr;
-  if (St().loop_done) {
-    PyBuffer_Release(&body);
-    Py_RETURN_NONE;
-  }
-  Api()->async_response_write(HandleOf(h), StrOf(static_cast<const char*>(body.buf), body.len),
-                              more);
-  PyBuffer_Release(&body);
-  Py_RETURN_NONE;
-}
-
-PyObject* PyWantBody(PyObject*, PyObject* h) {
-  if (!St().loop_done) Api()->async_body_request(HandleOf(h));
-  Py_RETURN_NONE;
-}
-
 // finish(h, ok[, body]): with `body`, its last piece first (one call for the common end).
 PyObject* PyFinish(PyObject*, PyObject* args) {
   PyObject* h;
@@ -515,9 +478,6 @@ PyMethodDef kMethods[] = {
     {"fd", PyFd, METH_NOARGS, "The eventfd the loop watches."},
     {"begin", AsgiHttpPyBegin, METH_VARARGS, "Run an ASGI app for an HTTP request."},
     {"http_event", AsgiHttpPyEvent, METH_VARARGS, "An HTTP request's event; False if none."},
-    {"start", PyStart, METH_VARARGS, "Start the response."},
-    {"write", PyWrite, METH_VARARGS, "Write body bytes."},
-    {"want_body", PyWantBody, METH_O, "Ask for the next body piece."},
     {"finish", PyFinish, METH_VARARGS, "End the request."},
     {nullptr, nullptr, 0, nullptr}};
 

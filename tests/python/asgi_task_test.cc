@@ -52,6 +52,19 @@ async def app(scope, receive, send):
         await reply(send, '%s %s %s' % (first is not None, first is after, lib))
     elif path == '/tasks':
         await reply(send, str(len(asyncio.all_tasks())))
+    elif path == '/str-header':
+        await send({'type': 'http.response.start', 'status': 200, 'headers': [('a', 'b')]})
+    elif path == '/crlf-header':
+        await send({'type': 'http.response.start', 'status': 200,
+                    'headers': [(b'x-a', b'1\r\nx-injected: 1')]})
+    elif path == '/bad-status':
+        await send({'type': 'http.response.start', 'status': 42, 'headers': []})
+    elif path == '/unknown-type':
+        await send({'type': 'http.response.bogus'})
+    elif path == '/body-first':
+        await send({'type': 'http.response.body', 'body': b'x'})
+    elif path == '/not-a-message':
+        await send(42)
     else:
         await reply(send, 'hello')
 )PY";
@@ -101,6 +114,24 @@ TEST_F(AsgiTask, RequestsThatFinishAtOnceLeaveNoTaskBehind) {
   server_->kiln().Signal(SIGTERM);
   ASSERT_TRUE(server_->kiln().WaitExit(absl::Seconds(30)).has_value());
   EXPECT_FALSE(absl::StrContains(server_->kiln().Log(), "Task was destroyed but it is pending"))
+      << server_->kiln().Log();
+}
+
+TEST_F(AsgiTask, AMessageSendCannotTakeIsA500AndTheWorkerServesOn) {
+  // Each bad message raises inside the app before its response started: kiln answers 500, logs
+  // the traceback, sends nothing of what the app tried (no injected header) and goes on.
+  for (const char* path : {"/str-header", "/crlf-header", "/bad-status", "/unknown-type",
+                           "/body-first", "/not-a-message"}) {
+    absl::StatusOr<Response> r = HttpGet(server_->address(), path);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status();
+    EXPECT_EQ(r->status, 500) << path << "\n" << r->head;
+    EXPECT_FALSE(absl::StrContains(r->head, "x-injected")) << path << "\n" << r->head;
+    EXPECT_EQ(Get("/"), "hello") << "after " << path;
+  }
+  EXPECT_TRUE(server_->kiln().WaitForLog("ASGI app failed on GET /crlf-header", absl::Seconds(5)))
+      << server_->kiln().Log();
+  EXPECT_TRUE(server_->kiln().WaitForLog("ASGI app failed on GET /not-a-message",
+                                         absl::Seconds(5)))
       << server_->kiln().Log();
 }
 
