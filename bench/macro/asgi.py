@@ -39,7 +39,9 @@ APP_OF_ROW = {'hello': 'hello', 'starlette': 'starlette', 'websocket': 'ws_echo'
 # The hello row also runs the floor (bench/floor/floor_http: an epoll loop that reads a request
 # and writes a fixed answer, 2 processes): what no server can beat on this machine with wrk
 # sharing its cores, so floor / uvicorn is the most any server could show over uvicorn here.
-PAIRS = {'hello': ('kiln', 'uvicorn', 'floor'), 'starlette': ('kiln', 'uvicorn'),
+# And kiln's own WSGI twin of the hello world (`kiln-wsgi`, no event loop, the cheapest Python
+# path kiln has): how far a Python app can be served on this machine, whatever the protocol.
+PAIRS = {'hello': ('kiln', 'uvicorn', 'floor', 'kiln-wsgi'), 'starlette': ('kiln', 'uvicorn'),
          'websocket': ('kiln', 'uvicorn'), 'uwsgi': ('asgi', 'wsgi')}
 WS_CONNECTIONS = 64
 WS_MESSAGE = 1024
@@ -57,10 +59,12 @@ def start(server, app, port, tmp, kiln):
                           env={'PYTHONDONTWRITEBYTECODE': '1'})
     if server == 'floor':
         return sv.floor(tmp, 'floor-hello', 'http', addr, body_bytes=13)
-    if server == 'kiln':
+    if server in ('kiln', 'kiln-wsgi'):
+        app_opt = ['--asgi', f'asgi_bench:{app}'] if server == 'kiln' else [
+            '--module', 'asgi_bench:wsgi_hello']
         argv = [kiln, '--master', '--processes', str(sv.WORKERS), '--http-socket', addr,
-                '--plugins', 'python3', '--pythonpath', APPS, '--asgi', f'asgi_bench:{app}',
-                '--disable-logging', '--logto', f'{tmp}/kiln-{app}.log']
+                '--plugins', 'python3', '--pythonpath', APPS, *app_opt,
+                '--disable-logging', '--logto', f'{tmp}/{server}-{app}.log']
     else:
         argv = ['/usr/bin/python3', '-m', 'uvicorn', f'asgi_bench:{app}', '--host', '127.0.0.1',
                 '--port', str(port), '--workers', str(sv.WORKERS), '--loop', 'uvloop', '--http',
@@ -174,6 +178,11 @@ def main():
             print(f'{"":10s} floor {f_rps:9.0f} {unit} {f_cpu:6.1f} us | floor / uvicorn '
                   f'{f_rps / u_rps:.2f}x (the most any server shows here), kiln / floor '
                   f'{k_rps / f_rps:.2f}x')
+        if len(PAIRS[row]) > 3 and u_rps > 0:
+            w = results[(row, PAIRS[row][3])]
+            w_rps, w_cpu = statistics.median(x[0] for x in w), statistics.median(x[1] for x in w)
+            print(f'{"":10s} kiln WSGI {w_rps:9.0f} {unit} {w_cpu:6.1f} us | kiln WSGI / uvicorn '
+                  f'{w_rps / u_rps:.2f}x, kiln ASGI / kiln WSGI {k_rps / w_rps:.2f}x')
 
 
 if __name__ == '__main__':
