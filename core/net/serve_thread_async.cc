@@ -25,7 +25,7 @@ constexpr size_t kBodyPiece = 64 << 10;
 
 }  // namespace
 
-void AsyncConn::Post(AsyncCmd cmd) {
+void AsyncConn::Post(AsyncCmd&& cmd) {
   cmd.conn = this;
   thread_.PostAsync(std::move(cmd));
 }
@@ -54,7 +54,7 @@ void AsyncConn::Finish(bool ok) {
   Post(std::move(cmd));
 }
 
-void ServeThread::PostAsync(AsyncCmd cmd) {
+void ServeThread::PostAsync(AsyncCmd&& cmd) {
   // On this thread, between its turns (an event loop that drives it, calling from the app), the
   // command runs now: no queue, no wakeup. A connection not yet in async_ (a handler calling
   // before its on_request returned) or a call from inside this thread's own processing (an
@@ -182,12 +182,18 @@ void ServeThread::LeaveInFlight(AsyncConn* a) {
 }
 
 void ServeThread::RunLocalCommands() {
-  // By index: a command may queue more (they run in this pass); the vector keeps its capacity.
-  for (size_t i = 0; i < local_cmds_.size() && !stopped_; ++i) {
-    AsyncCmd cmd = std::move(local_cmds_[i]);
-    RunAsyncCommand(cmd);
+  // In batches, each run where it lies: a command may queue more (into local_cmds_, which the
+  // swap left empty), and they run after it, in order. Both vectors keep their capacity. Never
+  // re-entered: it runs busy, when a command from here is queued.
+  while (!local_cmds_.empty()) {
+    running_cmds_.swap(local_cmds_);
+    for (AsyncCmd& cmd : running_cmds_) {
+      if (stopped_) break;
+      RunAsyncCommand(cmd);
+    }
+    running_cmds_.clear();
+    if (stopped_) local_cmds_.clear();
   }
-  local_cmds_.clear();
 }
 
 void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
