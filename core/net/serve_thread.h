@@ -109,7 +109,9 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // a's handler is done: it leaves in_flight_ (its node kept for the next request).
   void LeaveInFlight(AsyncConn* a);
   void RunAsyncCommands();
-  void RunAsyncCommand(AsyncCmd& cmd);
+  // With `settle` false (another command for the same connection comes next), the framed
+  // bytes wait for it: the flush, and the release or epoll update, happen once after it.
+  void RunAsyncCommand(AsyncCmd& cmd, bool settle = true);
   // Runs the commands this thread's own handler calls queued while it was busy (local_cmds_),
   // and those they lead to, until none is left.
   void RunLocalCommands();

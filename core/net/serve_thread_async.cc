@@ -187,16 +187,18 @@ void ServeThread::RunLocalCommands() {
   // re-entered: it runs busy, when a command from here is queued.
   while (!local_cmds_.empty()) {
     running_cmds_.swap(local_cmds_);
-    for (AsyncCmd& cmd : running_cmds_) {
-      if (stopped_) break;
-      RunAsyncCommand(cmd);
+    const size_t n = running_cmds_.size();
+    for (size_t i = 0; i < n && !stopped_; ++i) {
+      // A response answered at once comes as start, write and finish in a row: one flush.
+      AsyncConn* const conn = running_cmds_[i].conn;
+      RunAsyncCommand(running_cmds_[i], i + 1 == n || running_cmds_[i + 1].conn != conn);
     }
     running_cmds_.clear();
     if (stopped_) local_cmds_.clear();
   }
 }
 
-void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
+void ServeThread::RunAsyncCommand(AsyncCmd& cmd, bool settle) {
   AsyncConn* a = cmd.conn;
   ConnectionRequest& ctx = *a->ctx;
   switch (cmd.kind) {
@@ -245,6 +247,7 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
       if (a->ws != nullptr) WsCommand(a, cmd);
       break;
   }
+  if (!settle) return;
   AsyncFlush(a);
   if (a->finished && (a->gone || a->out_pos == a->out.size())) {
     AsyncRelease(a);
