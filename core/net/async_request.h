@@ -92,7 +92,7 @@ class AsyncConn final : public protocol::AsyncRequest {
   absl::Time io_deadline = absl::InfiniteFuture();
 
  private:
-  void Post(AsyncCmd cmd);
+  void Post(AsyncCmd&& cmd);
   ServeThread& thread_;
 };
 

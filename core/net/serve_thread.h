@@ -46,7 +46,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // Any thread: a detached request's command. Done at once when called on this thread
   // outside its own processing (an event loop driving it calls from its callbacks); otherwise
   // queued, and this thread woken.
-  void PostAsync(AsyncCmd cmd);
+  void PostAsync(AsyncCmd&& cmd);
 
  private:
   void Accept(size_t socket_index, bool last_event);
@@ -109,7 +109,9 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // a's handler is done: it leaves in_flight_ (its node kept for the next request).
   void LeaveInFlight(AsyncConn* a);
   void RunAsyncCommands();
-  void RunAsyncCommand(AsyncCmd& cmd);
+  // With `settle` false (another command for the same connection comes next), the framed
+  // bytes wait for it: the flush, and the release or epoll update, happen once after it.
+  void RunAsyncCommand(AsyncCmd& cmd, bool settle = true);
   // Runs the commands this thread's own handler calls queued while it was busy (local_cmds_),
   // and those they lead to, until none is left.
   void RunLocalCommands();
@@ -184,6 +186,7 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   // its own on_request, as an ASGI app that completes at once): run at the end of the turn,
   // with no lock and no wakeup.
   std::vector<AsyncCmd> local_cmds_;
+  std::vector<AsyncCmd> running_cmds_;  // RunLocalCommands' batch, swapped with local_cmds_
   std::vector<protocol::Header> start_headers_;  // RunAsyncCommand's, reused
   pthread_t owner_{};      // the thread running Run
   bool busy_ = false;      // inside Turn or a command: a command from here is queued, not run

@@ -25,7 +25,7 @@ constexpr size_t kBodyPiece = 64 << 10;
 
 }  // namespace
 
-void AsyncConn::Post(AsyncCmd cmd) {
+void AsyncConn::Post(AsyncCmd&& cmd) {
   cmd.conn = this;
   thread_.PostAsync(std::move(cmd));
 }
@@ -54,7 +54,7 @@ void AsyncConn::Finish(bool ok) {
   Post(std::move(cmd));
 }
 
-void ServeThread::PostAsync(AsyncCmd cmd) {
+void ServeThread::PostAsync(AsyncCmd&& cmd) {
   // On this thread, between its turns (an event loop that drives it, calling from the app), the
   // command runs now: no queue, no wakeup. A connection not yet in async_ (a handler calling
   // before its on_request returned) or a call from inside this thread's own processing (an
@@ -182,15 +182,23 @@ void ServeThread::LeaveInFlight(AsyncConn* a) {
 }
 
 void ServeThread::RunLocalCommands() {
-  // By index: a command may queue more (they run in this pass); the vector keeps its capacity.
-  for (size_t i = 0; i < local_cmds_.size() && !stopped_; ++i) {
-    AsyncCmd cmd = std::move(local_cmds_[i]);
-    RunAsyncCommand(cmd);
+  // In batches, each run where it lies: a command may queue more (into local_cmds_, which the
+  // swap left empty), and they run after it, in order. Both vectors keep their capacity. Never
+  // re-entered: it runs busy, when a command from here is queued.
+  while (!local_cmds_.empty()) {
+    running_cmds_.swap(local_cmds_);
+    const size_t n = running_cmds_.size();
+    for (size_t i = 0; i < n && !stopped_; ++i) {
+      // A response answered at once comes as start, write and finish in a row: one flush.
+      AsyncConn* const conn = running_cmds_[i].conn;
+      RunAsyncCommand(running_cmds_[i], i + 1 == n || running_cmds_[i + 1].conn != conn);
+    }
+    running_cmds_.clear();
+    if (stopped_) local_cmds_.clear();
   }
-  local_cmds_.clear();
 }
 
-void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
+void ServeThread::RunAsyncCommand(AsyncCmd& cmd, bool settle) {
   AsyncConn* a = cmd.conn;
   ConnectionRequest& ctx = *a->ctx;
   switch (cmd.kind) {
@@ -239,6 +247,7 @@ void ServeThread::RunAsyncCommand(AsyncCmd& cmd) {
       if (a->ws != nullptr) WsCommand(a, cmd);
       break;
   }
+  if (!settle) return;
   AsyncFlush(a);
   if (a->finished && (a->gone || a->out_pos == a->out.size())) {
     AsyncRelease(a);

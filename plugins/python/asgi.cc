@@ -143,69 +143,86 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// The scope's `client` or `server` tuple for the last (host, port) seen, handed out again
+// while the next request's bytes are the same: a tuple of a str and an int is immutable, so
+// the requests of one listen socket (server) or one connection (client) may share it. Loop
+// thread, GIL held.
+class AddrCache {
+ public:
+  // A new reference, or null with a Python error set.
+  PyObject* Get(std::string_view host, std::string_view port) {
+    if (tuple_ != nullptr && host == host_ && port == port_) return Py_NewRef(tuple_);
+    PyObject* t = Addr(host, port);
+    if (t == nullptr) return nullptr;
+    Py_XSETREF(tuple_, Py_NewRef(t));
+    host_.assign(host);
+    port_.assign(port);
+    return t;
+  }
+
+ private:
+  std::string host_, port_;
+  PyObject* tuple_ = nullptr;
+};
+
 // Collects the variables one at a time, then makes the scope (what the Python `_scope` made
 // before: headers from HTTP_*, CONTENT_TYPE and CONTENT_LENGTH; the rest from the CGI names).
+// It keeps views only: the variables must outlive Make.
 class ScopeBuilder {
  public:
-  ScopeBuilder() : headers_(PyList_New(0)) {}
-  ~ScopeBuilder() { Py_XDECREF(headers_); }
-
   void Add(std::string_view name, std::string_view value) {
-    if (headers_ == nullptr) return;
-    if (name.size() > 5 && name.compare(0, 5, "HTTP_") == 0) {
-      char buf[256];
-      std::string big;
-      char* out = buf;
-      const size_t n = name.size() - 5;
-      if (n > sizeof(buf)) {
-        big.resize(n);
-        out = big.data();
-      }
-      for (size_t i = 0; i < n; ++i) {
-        char c = name[5 + i];
-        out[i] = c == '_' ? '-' : (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-      }
-      AddHeader(std::string_view(out, n), value);
-      return;
-    }
-    switch (name.size()) {
-      case 11:
+    const size_t n = name.size();
+    if (n < 5) return;
+    // By first letter, then by name: most variables are looked at once or twice.
+    switch (name[0]) {
+      case 'H':
+        if (n > 5 && std::memcmp(name.data(), "HTTP_", 5) == 0) {
+          if (n == 12 && name == "HTTP_UPGRADE") upgrade_ = true;
+          AddHeader(name.substr(5), value, true);
+        } else if (name == "HTTPS") {
+          https_ = value;
+        }
+        break;
+      case 'R':
         if (name == "REQUEST_URI") uri_ = value;
-        else if (name == "SERVER_NAME") server_name_ = value;
-        else if (name == "SERVER_PORT") server_port_ = value;
         else if (name == "REMOTE_ADDR") remote_addr_ = value;
         else if (name == "REMOTE_PORT") remote_port_ = value;
-        else if (name == "SCRIPT_NAME") script_name_ = value;
-        break;
-      case 12:
-        if (name == "CONTENT_TYPE" && !value.empty()) AddHeader("content-type", value);
-        else if (name == "QUERY_STRING") query_ = value;
-        else if (name == "UWSGI_SCHEME") uwsgi_scheme_ = value;
-        break;
-      case 14:
-        if (name == "CONTENT_LENGTH" && !value.empty()) AddHeader("content-length", value);
         else if (name == "REQUEST_METHOD") method_ = value;
         break;
-      case 9:
+      case 'S':
+        if (name == "SERVER_NAME") server_name_ = value;
+        else if (name == "SERVER_PORT") server_port_ = value;
+        else if (name == "SCRIPT_NAME") script_name_ = value;
+        else if (name == "SERVER_PROTOCOL") proto_ = value;
+        break;
+      case 'Q':
+        if (name == "QUERY_STRING") query_ = value;
+        break;
+      case 'P':
         if (name == "PATH_INFO") path_ = value;
         break;
-      case 5:
-        if (name == "HTTPS") https_ = value;
+      case 'C':
+        if (name == "CONTENT_TYPE") {
+          if (!value.empty()) AddHeader("content-type", value, false);
+        } else if (name == "CONTENT_LENGTH") {
+          if (!value.empty()) AddHeader("content-length", value, false);
+        }
         break;
-      case 15:
-        if (name == "SERVER_PROTOCOL") proto_ = value;
+      case 'U':
+        if (name == "UWSGI_SCHEME") uwsgi_scheme_ = value;
         break;
       default:
         break;
     }
   }
 
+  // An HTTP_UPGRADE variable was among them (a WebSocket handshake, perhaps).
+  bool upgrade() const { return upgrade_; }
+
   // A new reference, or null with a Python error set.
   PyObject* Make(PyObject* state) {
     static PyObject* const k_type = Key("type");
     static PyObject* const k_asgi = Key("asgi");
-    static PyObject* const k_version = Key("version");
-    static PyObject* const k_spec = Key("spec_version");
     static PyObject* const k_http_version = Key("http_version");
     static PyObject* const k_method = Key("method");
     static PyObject* const k_scheme = Key("scheme");
@@ -217,59 +234,87 @@ class ScopeBuilder {
     static PyObject* const k_client = Key("client");
     static PyObject* const k_server = Key("server");
     static PyObject* const k_state = Key("state");
-    static PyObject* const v_http = Key("http");
     static PyObject* const v_https = Key("https");
-    static PyObject* const v_30 = Key("3.0");
-    static PyObject* const v_23 = Key("2.3");
     static PyObject* const v_slash = Key("/");
-    if (headers_ == nullptr) return nullptr;
-    // A copy of a scope with every key already in place (None values), whose values are then
-    // replaced: one allocation and a copy of the key table, where inserting 13 keys into a new
-    // dict grows its table twice. (Not _PyDict_NewPresized: that table takes any keys and is
-    // too large for Python's small-object allocator, a malloc per request.)
+    static PyObject* const v_11 = Version({});  // the defaults, kept for the process
+    static PyObject* const v_get = Method({});
+    // Copies of a scope and of an `asgi` dict with every key in place, whose values are then
+    // replaced where the request's differ: one allocation and a copy of the key table each,
+    // where inserting 13 keys into a new dict grows its table twice. The shape's values are
+    // the common case and immutable (str, bytes), so a request that matches them sets only
+    // what is its own: asgi, headers, client, server, state, and path/raw_path when not "/".
+    // (Not _PyDict_NewPresized: that table takes any keys and is too large for Python's
+    // small-object allocator, a malloc per request.)
     static PyObject* const shape = [] {
       PyObject* d = PyDict_New();
-      for (PyObject* k : {k_type, k_asgi, k_http_version, k_method, k_scheme, k_path, k_raw_path,
-                          k_query, k_root, k_headers, k_client, k_server, k_state}) {
-        if (d != nullptr && PyDict_SetItem(d, k, Py_None) != 0) Py_CLEAR(d);
+      PyObject* empty_str = PyUnicode_FromStringAndSize("", 0);
+      PyObject* empty_bytes = PyBytes_FromStringAndSize("", 0);
+      PyObject* slash_bytes = PyBytes_FromStringAndSize("/", 1);
+      const std::pair<PyObject*, PyObject*> items[] = {
+          {k_type, Key("http")}, {k_asgi, Py_None}, {k_http_version, v_11},
+          {k_method, v_get}, {k_scheme, Key("http")}, {k_path, v_slash},
+          {k_raw_path, slash_bytes}, {k_query, empty_bytes}, {k_root, empty_str},
+          {k_headers, Py_None}, {k_client, Py_None}, {k_server, Py_None}, {k_state, Py_None}};
+      for (const auto& [k, v] : items) {
+        if (d != nullptr && (v == nullptr || PyDict_SetItem(d, k, v) != 0)) Py_CLEAR(d);
+      }
+      Py_XDECREF(empty_str);
+      Py_XDECREF(empty_bytes);
+      Py_XDECREF(slash_bytes);
+      return d;
+    }();
+    static PyObject* const asgi_shape = [] {
+      PyObject* d = PyDict_New();
+      if (d != nullptr && (PyDict_SetItem(d, Key("version"), Key("3.0")) != 0 ||
+                           PyDict_SetItem(d, Key("spec_version"), Key("2.3")) != 0)) {
+        Py_CLEAR(d);
       }
       return d;
     }();
-    if (shape == nullptr) return nullptr;
+    static AddrCache clients, servers;
+    if (shape == nullptr || asgi_shape == nullptr) return nullptr;
+    PyObject* headers = Headers();
+    if (headers == nullptr) return nullptr;
     PyObject* scope = PyDict_Copy(shape);
-    PyObject* asgi = PyDict_New();
-    if (scope == nullptr || asgi == nullptr) {
-      Py_XDECREF(scope);
-      Py_XDECREF(asgi);
+    if (scope == nullptr) {
+      Py_DECREF(headers);
       return nullptr;
     }
-    PyDict_SetItem(asgi, k_version, v_30);
-    PyDict_SetItem(asgi, k_spec, v_23);
     const bool https = EqualsNoCase(https_, "on") || https_ == "1" || uwsgi_scheme_ == "https";
     const size_t q = uri_.find('?');
     const std::string_view raw_path = q == std::string_view::npos ? uri_ : uri_.substr(0, q);
-    bool ok = PyDict_SetItem(scope, k_type, v_http) == 0 &&
-              PyDict_SetItem(scope, k_asgi, asgi) == 0;
-    Py_DECREF(asgi);
+    PyObject* version = Version(proto_);
+    PyObject* method = Method(method_);
+    const bool own_path = !path_.empty() && path_ != "/";
+    const bool own_raw_path = raw_path != "/";
     const struct {
       PyObject* key;
       PyObject* value;  // a new reference, or a borrowed constant when `owned` is false
       bool owned;
+      bool set;         // false: the shape's value is this request's already
     } items[] = {
-        {k_http_version, Version(proto_), true},
-        {k_method, Method(method_), true},
-        {k_scheme, https ? v_https : v_http, false},
-        {k_path, path_.empty() ? v_slash : Text(path_), !path_.empty()},
-        {k_raw_path, raw_path.empty() ? Py_None : Bytes(raw_path), !raw_path.empty()},
-        {k_query, Bytes(query_), true},
-        {k_root, Text(script_name_), true},
-        {k_headers, headers_, false},
-        {k_client, Addr(remote_addr_, remote_port_.empty() ? "0" : remote_port_), true},
-        {k_server, Addr(server_name_, server_port_.empty() ? "0" : server_port_), true},
-        {k_state, state != nullptr ? PyDict_Copy(state) : PyDict_New(), true},
+        {k_asgi, PyDict_Copy(asgi_shape), true, true},
+        {k_http_version, version, true, version != v_11},
+        {k_method, method, true, method != v_get},
+        {k_scheme, v_https, false, https},
+        {k_path, own_path ? Text(path_) : nullptr, true, own_path},
+        {k_raw_path, raw_path.empty() ? Py_None : own_raw_path ? Bytes(raw_path) : nullptr,
+         !raw_path.empty(), own_raw_path},
+        {k_query, query_.empty() ? nullptr : Bytes(query_), true, !query_.empty()},
+        {k_root, script_name_.empty() ? nullptr : Text(script_name_), true,
+         !script_name_.empty()},
+        {k_headers, headers, true, true},
+        {k_client, clients.Get(remote_addr_, remote_port_.empty() ? "0" : remote_port_), true,
+         true},
+        {k_server, servers.Get(server_name_, server_port_.empty() ? "0" : server_port_), true,
+         true},
+        {k_state, state != nullptr ? PyDict_Copy(state) : PyDict_New(), true, true},
     };
+    bool ok = true;
     for (const auto& it : items) {
-      if (it.value == nullptr || PyDict_SetItem(scope, it.key, it.value) != 0) ok = false;
+      if (it.set && (it.value == nullptr || PyDict_SetItem(scope, it.key, it.value) != 0)) {
+        ok = false;
+      }
       if (it.owned) Py_XDECREF(it.value);
     }
     if (!ok) {
@@ -281,7 +326,7 @@ class ScopeBuilder {
   }
 
  private:
-  // The common methods and versions are the same str objects every time.
+  // The common methods and versions are the same str objects every time. A new reference.
   static PyObject* OneOf(std::string_view v, PyObject* const* known, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       if (static_cast<size_t>(PyUnicode_GET_LENGTH(known[i])) == v.size() &&
@@ -292,6 +337,7 @@ class ScopeBuilder {
     return Latin1(v);
   }
 
+  // GET when there is none. A new reference.
   static PyObject* Method(std::string_view m) {
     static PyObject* const known[] = {Key("GET"),    Key("POST"),  Key("HEAD"),   Key("PUT"),
                                       Key("DELETE"), Key("PATCH"), Key("OPTIONS")};
@@ -299,7 +345,8 @@ class ScopeBuilder {
     return OneOf(m, known, std::size(known));
   }
 
-  // SERVER_PROTOCOL's version ("HTTP/1.1" -> "1.1"); 1.1 when there is none.
+  // SERVER_PROTOCOL's version ("HTTP/1.1" -> "1.1"); 1.1 when there is none. A new
+  // reference.
   static PyObject* Version(std::string_view proto) {
     static PyObject* const known[] = {Key("1.1"), Key("1.0"), Key("2")};
     if (proto.size() <= 5 || proto.compare(0, 5, "HTTP/") != 0) return Py_NewRef(known[0]);
@@ -310,15 +357,96 @@ class ScopeBuilder {
     return PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "surrogateescape");
   }
 
-  void AddHeader(std::string_view name, std::string_view value) {
-    PyObject* pair = Py_BuildValue("(NN)", Bytes(name), Bytes(value));
-    if (pair == nullptr || PyList_Append(headers_, pair) != 0) {
-      Py_CLEAR(headers_);
+  // Trivial (no member initializers), so the inline array costs nothing until used.
+  struct HeaderVar {
+    const char* name;  // cgi: the variable's name after HTTP_ (FOO_BAR for foo-bar)
+    size_t name_len;
+    const char* value;
+    size_t value_len;
+    bool cgi;
+  };
+
+  void AddHeader(std::string_view name, std::string_view value, bool cgi) {
+    const HeaderVar h{name.data(), name.size(), value.data(), value.size(), cgi};
+    if (count_ < kInline) {
+      inline_[count_] = h;
+    } else {
+      more_.push_back(h);
     }
-    Py_XDECREF(pair);
+    ++count_;
   }
 
-  PyObject* headers_;
+  // The `headers` list of (name, value) bytes pairs, names lowercased with - for _, in the
+  // order of the variables. A new reference, or null with a Python error set.
+  PyObject* Headers() const {
+    PyObject* list = PyList_New(static_cast<Py_ssize_t>(count_));
+    if (list == nullptr) return nullptr;
+    std::string big;
+    for (size_t i = 0; i < count_; ++i) {
+      const HeaderVar& h = i < kInline ? inline_[i] : more_[i - kInline];
+      std::string_view name(h.name, h.name_len);
+      PyObject* n = h.cgi ? KnownName(name) : nullptr;
+      char buf[256];
+      if (n == nullptr && h.cgi) {
+        char* out = buf;
+        if (name.size() > sizeof(buf)) {
+          big.resize(name.size());
+          out = big.data();
+        }
+        for (size_t j = 0; j < name.size(); ++j) {
+          const char c = name[j];
+          out[j] = c == '_' ? '-' : (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+        name = std::string_view(out, name.size());
+      }
+      PyObject* pair = PyTuple_New(2);
+      if (n == nullptr) n = Bytes(name);
+      PyObject* v = Bytes(std::string_view(h.value, h.value_len));
+      if (pair == nullptr || n == nullptr || v == nullptr) {
+        Py_XDECREF(pair);
+        Py_XDECREF(n);
+        Py_XDECREF(v);
+        Py_DECREF(list);
+        return nullptr;
+      }
+      PyTuple_SET_ITEM(pair, 0, n);
+      PyTuple_SET_ITEM(pair, 1, v);
+      PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), pair);
+    }
+    return list;
+  }
+
+  // The bytes name of a common header from its variable's name (HOST: b'host'), shared by
+  // every request (bytes are immutable); null for the others. A new reference.
+  static PyObject* KnownName(std::string_view cgi) {
+    static const struct {
+      std::string_view cgi;
+      PyObject* name;
+    } known[] = {{"HOST", Bytes("host")},
+                 {"USER_AGENT", Bytes("user-agent")},
+                 {"ACCEPT", Bytes("accept")},
+                 {"ACCEPT_ENCODING", Bytes("accept-encoding")},
+                 {"ACCEPT_LANGUAGE", Bytes("accept-language")},
+                 {"CONNECTION", Bytes("connection")},
+                 {"COOKIE", Bytes("cookie")},
+                 {"AUTHORIZATION", Bytes("authorization")},
+                 {"CACHE_CONTROL", Bytes("cache-control")},
+                 {"X_FORWARDED_FOR", Bytes("x-forwarded-for")}};
+    for (const auto& k : known) {
+      if (k.cgi.size() == cgi.size() && k.name != nullptr &&
+          std::memcmp(k.cgi.data(), cgi.data(), cgi.size()) == 0) {
+        return Py_NewRef(k.name);
+      }
+    }
+    return nullptr;
+  }
+
+  // Up to kInline headers need no allocation (a request rarely has more).
+  static constexpr size_t kInline = 32;
+  HeaderVar inline_[kInline];
+  std::vector<HeaderVar> more_;
+  size_t count_ = 0;
+  bool upgrade_ = false;
   std::string_view uri_, server_name_, server_port_, remote_addr_, remote_port_, script_name_,
       query_, uwsgi_scheme_, method_, path_, https_, proto_;
 };
@@ -674,32 +802,27 @@ kiln_status AsgiServe(kiln_request* r, const App* app) {
   const uint64_t token = st.next_token.fetch_add(1, std::memory_order_relaxed);
   const size_t index = static_cast<size_t>(app - TheApps().data());
   if (OnLoopThread()) {
-    // The loop's own thread, GIL held: scope and task now, no queue.
-    kiln_str upgrade;
-    if (KILN_HAS(api, websocket_detach) &&
-        api->request_var_get(r, kiln_str{"HTTP_UPGRADE", 12}, &upgrade) == KILN_OK) {
-      std::vector<std::pair<std::string, std::string>> vars;
-      vars.reserve(api->request_var_count(r));
-      api->request_var_each(r, CopyVar, &vars);
-      kiln_async* ws = nullptr;
-      switch (api->websocket_detach(r, token, &ws)) {
-        case KILN_OK: {
-          ScopeBuilder b;
-          for (const auto& [name, value] : vars) b.Add(name, value);
-          return BeginOnLoop("begin_ws", token, ws, index, b.Make(st.state));
-        }
-        case KILN_ERROR:
-          return KILN_OK;  // a broken handshake: kiln answered it (400 or 426)
-        default:
-          break;  // not a WebSocket handshake: an ordinary request
-      }
-    }
+    // The loop's own thread, GIL held: scope and task now, no queue. The scope is built
+    // first (the variables are the request's until it is detached); a WebSocket handshake
+    // (an HTTP_UPGRADE among them) takes the same scope to Runner.begin_ws.
     ScopeBuilder b;
     api->request_var_each(r, AddToScope, &b);
     PyObject* scope = b.Make(st.state);
     if (scope == nullptr) {
       SetError("ASGI: cannot build the scope: " + FetchTraceback());
       return KILN_ERROR;
+    }
+    if (b.upgrade() && KILN_HAS(api, websocket_detach)) {
+      kiln_async* ws = nullptr;
+      switch (api->websocket_detach(r, token, &ws)) {
+        case KILN_OK:
+          return BeginOnLoop("begin_ws", token, ws, index, scope);
+        case KILN_ERROR:
+          Py_DECREF(scope);
+          return KILN_OK;  // a broken handshake: kiln answered it (400 or 426)
+        default:
+          break;  // not a WebSocket handshake: an ordinary request
+      }
     }
     kiln_async* handle = api->request_detach(r, token);
     if (handle == nullptr) {

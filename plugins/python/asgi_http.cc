@@ -7,6 +7,7 @@
 
 #include <time.h>
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -137,6 +138,69 @@ PyObject* Item(PyObject* msg, PyObject* key, PyObject* dflt) {
   return Py_NewRef(dflt);
 }
 
+// A message send() was given, its fields read once. A dict whose keys are all ones send()
+// knows, as the same (interned) objects an app's literals are, is read in one walk over its
+// items; any other message has each field looked up as asked (Item). The walk's values are
+// held (new references) until the message is done with: reading one may run Python code.
+class Message {
+ public:
+  enum Field { kType, kStatus, kHeaders, kBody, kMoreBody, kFields };
+
+  explicit Message(PyObject* msg) : msg_(msg) { walked_ = Walk(); }
+  ~Message() {
+    if (walked_) {
+      for (PyObject* v : got_) Py_XDECREF(v);
+    }
+  }
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+
+  // msg[key] (`key` is the interned name of `field`): a new reference, `dflt` (borrowed, may
+  // be null: then a KeyError) when absent.
+  PyObject* Get(Field field, PyObject* key, PyObject* dflt) const {
+    if (!walked_) return Item(msg_, key, dflt);
+    if (got_[field] != nullptr) return Py_NewRef(got_[field]);
+    if (dflt == nullptr) {
+      PyErr_SetObject(PyExc_KeyError, key);
+      return nullptr;
+    }
+    return Py_NewRef(dflt);
+  }
+
+ private:
+  bool Walk() {
+    if (!PyDict_CheckExact(msg_)) return false;
+    Globals& g = G();
+    PyObject* const keys[kFields] = {g.s_type, g.s_status, g.s_headers, g.s_body, g.s_more_body};
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(msg_, &pos, &k, &v)) {
+      int i = 0;
+      while (i < kFields && keys[i] != k) ++i;
+      if (i == kFields) return false;
+      got_[i] = v;
+    }
+    for (PyObject* o : got_) Py_XINCREF(o);
+    return true;
+  }
+
+  PyObject* msg_;
+  PyObject* got_[kFields] = {};
+  bool walked_ = false;
+};
+
+// `o` is a str equal to `s` (interned, ready). Most message types come as the same object or
+// as an equal compact string, compared here without a call.
+bool SameText(PyObject* o, PyObject* s) {
+  if (o == s) return true;
+  if (!PyUnicode_Check(o)) return false;
+  if (!PyUnicode_IS_READY(o)) return PyUnicode_Compare(o, s) == 0;
+  const Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+  return PyUnicode_GET_LENGTH(o) == n && PyUnicode_KIND(o) == PyUnicode_KIND(s) &&
+         std::memcmp(PyUnicode_DATA(o), PyUnicode_DATA(s),
+                     static_cast<size_t>(n) * PyUnicode_KIND(s)) == 0;
+}
+
 PyObject* NewDisconnect() {
   Globals& g = G();
   PyObject* d = PyDict_New();
@@ -231,14 +295,14 @@ PyObject* Receive(PyObject* self, PyObject*) {
 }
 
 // The headers of http.response.start: any iterable of 2-item sequences of bytes.
-bool StartResponse(HttpReq* r, PyObject* msg) {
+bool StartResponse(HttpReq* r, const Message& msg) {
   Globals& g = G();
-  PyObject* status_o = Item(msg, g.s_status, nullptr);
+  PyObject* status_o = msg.Get(Message::kStatus, g.s_status, nullptr);
   if (status_o == nullptr) return false;
   const long status = PyLong_AsLong(status_o);
   Py_DECREF(status_o);
   if (status == -1 && PyErr_Occurred()) return false;
-  PyObject* headers_o = Item(msg, g.s_headers, Py_None);
+  PyObject* headers_o = msg.Get(Message::kHeaders, g.s_headers, Py_None);
   if (headers_o == nullptr) return false;
   // Up to kInline headers need no allocation (a response rarely has more).
   constexpr Py_ssize_t kInline = 24;
@@ -296,14 +360,14 @@ bool StartResponse(HttpReq* r, PyObject* msg) {
   return ok;
 }
 
-PyObject* Send(PyObject* self, PyObject* msg) {
+PyObject* Send(PyObject* self, PyObject* arg) {
   HttpReq* r = reinterpret_cast<HttpReq*>(self);
   Globals& g = G();
-  PyObject* type = Item(msg, g.s_type, nullptr);
+  const Message msg(arg);
+  PyObject* type = msg.Get(Message::kType, g.s_type, nullptr);
   if (type == nullptr) return nullptr;
-  const int is_start = PyUnicode_Check(type) ? PyUnicode_Compare(type, g.s_response_start) == 0 : 0;
-  const int is_body = !is_start && PyUnicode_Check(type)
-                          ? PyUnicode_Compare(type, g.s_response_body) == 0 : 0;
+  const bool is_start = SameText(type, g.s_response_start);
+  const bool is_body = !is_start && SameText(type, g.s_response_body);
   if (r->finished) {
     PyErr_Format(PyExc_RuntimeError, "ASGI: %R sent after the response was complete", type);
     Py_DECREF(type);
@@ -328,12 +392,12 @@ PyObject* Send(PyObject* self, PyObject* msg) {
     PyErr_SetString(PyExc_RuntimeError, "ASGI: http.response.body before http.response.start");
     return nullptr;
   }
-  PyObject* body = Item(msg, g.s_body, nullptr);
+  PyObject* body = msg.Get(Message::kBody, g.s_body, nullptr);
   if (body == nullptr) {
     if (!PyErr_ExceptionMatches(PyExc_KeyError)) return nullptr;
     PyErr_Clear();
   }
-  PyObject* more_o = Item(msg, g.s_more_body, Py_False);
+  PyObject* more_o = msg.Get(Message::kMoreBody, g.s_more_body, Py_False);
   if (more_o == nullptr) {
     Py_XDECREF(body);
     return nullptr;

@@ -50,6 +50,64 @@ TEST(Asgi, ScopeOfAnHttpRequest) {
   EXPECT_THAT(b, HasSubstr("('server', ('localhost', " + s.address().substr(10) + "))"));
 }
 
+// Each request's scope is its own, whatever the one before did with its own: the scope, its
+// `asgi` dict, `headers` list and `state` dict are new objects (an app may change them), and the
+// values a request does not share with the common case (method, version, path, query string,
+// headers) are its own, the next request's back to its own. Four requests on one connection, the
+// app changing everything it is given.
+TEST(Asgi, EachRequestOnAConnectionHasAScopeOfItsOwn) {
+  AsgiAppServer s({"--asgi", "mutapp:app"}, /*start=*/false, "1");
+  s.dir().Write("mutapp.py", R"py(
+async def app(scope, receive, send):
+    if scope['type'] == 'lifespan':
+        while True:
+            m = await receive()
+            await send({'type': m['type'] + '.complete'})
+            if m['type'] == 'lifespan.shutdown':
+                return
+    seen = repr((scope['type'], scope['asgi'], scope['headers'], scope['state'],
+                 scope['client'][0], scope['server'], scope['method'], scope['http_version'],
+                 scope['path'], scope['raw_path'], scope['query_string'], scope['root_path'],
+                 scope['scheme'])).encode()
+    scope['asgi']['version'] = 'mutated'
+    scope['headers'].append((b'x-mutated', b'1'))
+    scope['state']['mutated'] = True
+    for k in list(scope):
+        scope[k] = 'mutated'
+    await send({'type': 'http.response.start', 'status': 200,
+                'headers': [(b'content-length', str(len(seen)).encode())]})
+    await send({'type': 'http.response.body', 'body': seen})
+)py");
+  s.Start();
+  const std::string get = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  const std::string raw = RawExchange(
+      s.address(),
+      get + get +
+          "POST /p%41th?q=1 HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n"
+          "Content-Length: 0\r\n\r\n" +
+          "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  std::vector<std::string> bodies;
+  for (size_t at = raw.find("\r\n\r\n"); at != std::string::npos;
+       at = raw.find("\r\n\r\n", at + 4)) {
+    const size_t end = raw.find("HTTP/1.", at);
+    bodies.push_back(raw.substr(at + 4, end == std::string::npos ? end : end - at - 4));
+  }
+  ASSERT_EQ(bodies.size(), 4u) << raw << s.kiln().Log();
+  const std::string server = "('localhost', " + s.address().substr(10) + ")";
+  const std::string common = "('http', {'version': '3.0', 'spec_version': '2.3'}, ";
+  EXPECT_EQ(bodies[0], common + "[(b'host', b'localhost')], {}, '127.0.0.1', " + server +
+                           ", 'GET', '1.1', '/', b'/', b'', '', 'http')");
+  EXPECT_EQ(bodies[1], bodies[0]);
+  EXPECT_EQ(bodies[2], common +
+                           "[(b'host', b'localhost'), (b'connection', b'keep-alive'), "
+                           "(b'content-length', b'0')], {}, '127.0.0.1', " +
+                           server + ", 'POST', '1.0', '/pAth', b'/p%41th', b'q=1', '', 'http')");
+  EXPECT_EQ(bodies[3], common +
+                           "[(b'host', b'localhost'), (b'connection', b'close')], {}, "
+                           "'127.0.0.1', " +
+                           server + ", 'GET', '1.1', '/', b'/', b'', '', 'http')");
+}
+
 // asgi-loop: uvloop when asked (and by `auto`, python3-uvloop being installed), asyncio's own
 // loop when asked; the worker's log names the loop it runs.
 TEST(Asgi, AsgiLoopChoosesUvloopOrAsyncio) {
