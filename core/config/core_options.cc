@@ -554,6 +554,15 @@ const std::vector<Row>& Rows() {
    "Compress WebSocket messages with permessage-deflate (RFC 7692) when the client offers it "
    "(uvicorn's --ws-per-message-deflate). Costs some 50 KiB of zlib state per connection and "
    "the serving thread's CPU; false answers every handshake without the extension."},
+  // WebSocket keepalive pings (uWSGI 2.0's websocket-ping-freq and websocket-pong-tolerance;
+  // docs/python.md, "WebSocket").
+  {"websocket-ping-freq", kDur, "30", I,
+   "Send a ping to a WebSocket client kiln has heard nothing from for this long (0: never "
+   "ping); a client busy sending is never pinged.", {"websockets-ping-freq"}},
+  {"websocket-pong-tolerance", kDur, "3", I,
+   "Close a pinged WebSocket connection (close code 1011; the app hears 1006) when nothing "
+   "at all, pong or any other frame, arrives this long after the ping.",
+   {"websockets-pong-tolerance"}},
   {"http-websockets", kFlag, "false", N,
    "Accepted for uWSGI files: kiln upgrades a WebSocket request to an ASGI app on any "
    "`http-socket` without it."},

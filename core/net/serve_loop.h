@@ -45,6 +45,10 @@ struct ServeOptions {
   size_t buffer_size = 65535;       // uwsgi vars block / HTTP header block limit
   uint64_t websocket_max_size = 16 << 20;  // largest WebSocket message a client may send
   bool websocket_per_message_deflate = true;  // take a client's permessage-deflate offer
+  // websocket-ping-freq: a WebSocket client heard nothing from this long is pinged (zero: never);
+  // websocket-pong-tolerance: how long after that ping it has to send anything at all.
+  absl::Duration websocket_ping_freq = absl::Seconds(30);
+  absl::Duration websocket_pong_tolerance = absl::Seconds(3);
   uint64_t limit_post = 0;          // 0 = unlimited; over -> 413
   size_t post_buffering = 0;        // >0: read the whole body before calling the handler
   // Memory all connections of a worker may hold for post-buffered bodies the event loop is

@@ -55,6 +55,16 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
     return absl::InvalidArgumentError("option `websocket-max-size` must be at least 1 byte");
   }
   o.websocket_per_message_deflate = cfg.GetFlag("websocket-per-message-deflate");
+  o.websocket_ping_freq = cfg.GetDuration("websocket-ping-freq");
+  o.websocket_pong_tolerance = cfg.GetDuration("websocket-pong-tolerance");
+  if (o.websocket_ping_freq < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "option `websocket-ping-freq` must not be negative (0 turns the pings off)");
+  }
+  if (o.websocket_pong_tolerance <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "option `websocket-pong-tolerance` must be longer than zero seconds");
+  }
   o.post_buffering = cfg.GetSize("post-buffering");
   o.post_buffering_memory = cfg.GetSize("post-buffering-memory");
   o.socket_timeout = cfg.GetDuration("socket-timeout");

@@ -135,6 +135,10 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   void WsGoingAway();
   // Queues a close frame (once).
   void WsSendClose(AsyncConn* a, uint16_t code, std::string_view reason);
+  // The sweep found a's keepalive time come (websocket-ping-freq): pings a client heard nothing
+  // from for that long, or closes one that sent nothing within websocket-pong-tolerance of the
+  // ping; otherwise sets the next time to look.
+  void WsKeepalive(AsyncConn* a, absl::Time now);
   // After Finish and the last byte sent: the connection goes back to conns_ (next request,
   // discard, linger) or closes, and the AsyncConn is deleted.
   void AsyncRelease(AsyncConn* a);
@@ -192,6 +196,9 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   bool busy_ = false;      // inside Turn or a command: a command from here is queued, not run
   bool stopped_ = false;   // the loop is done (stop, and nothing left in hand)
   absl::Time next_sweep_ = absl::InfiniteFuture();
+  // The last sweep's time (or a WebSocket accept's, if later): the clock a WebSocket's reads
+  // stamp WsConn::heard with, so a frame costs no clock read.
+  absl::Time ws_clock_ = absl::InfinitePast();
   std::vector<epoll_event> events_;
   // Marks the thread busy for a scope (nested scopes keep it busy).
   struct Busy {

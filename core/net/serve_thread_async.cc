@@ -321,15 +321,21 @@ void ServeThread::AsyncFlush(AsyncConn* a) {
 
 void ServeThread::SweepAsync(absl::Time now) {
   std::vector<AsyncConn*> stalled;
+  std::vector<AsyncConn*> keepalive;  // WebSockets whose keepalive time came (WsKeepalive)
+  ws_clock_ = now;
   for (auto& [fd, a] : async_) {
     if (now >= a->io_deadline) {
       stalled.push_back(a.get());
-    } else if (!a->watch_exact && !a->gone) {
+      continue;
+    }
+    if (!a->watch_exact && !a->gone) {
       // Still running after a sweep interval: watched exactly from now on (AsyncUpdateEpoll).
       a->watch_exact = true;
       AsyncUpdateEpoll(a.get());
     }
+    if (a->ws != nullptr && now >= a->ws->keepalive_at) keepalive.push_back(a.get());
   }
+  for (AsyncConn* a : keepalive) WsKeepalive(a, now);
   for (AsyncConn* a : stalled) {
     log::Warn("%s %s for %s; connection closed", a->conn->PeerText(),
               a->want_body ? "sent nothing of the request body it owes"

@@ -9,6 +9,7 @@
 // inflated as their frames arrive, never past websocket-max-size, and the handler's messages
 // are compressed into the output buffer. docs/websocket.md, "Serving WebSocket connections".
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <utility>
@@ -153,6 +154,11 @@ void ServeThread::WsCommand(AsyncConn* a, AsyncCmd& cmd) {
       a->out += *head;
       ctx.MarkUpgraded(head->size());
       ws.accepted = true;
+      if (options_.websocket_ping_freq > absl::ZeroDuration()) {
+        ws_clock_ = absl::Now();
+        ws.heard = ws_clock_;
+        ws.keepalive_at = ws.heard + options_.websocket_ping_freq;
+      }
       // A WebSocket may stay open for hours: harakiri must not count that as a request running.
       // It leaves the requests in flight; the clock goes to the oldest of those left, if any.
       in_flight_.erase({a->start, a});
@@ -224,6 +230,59 @@ void ServeThread::WsSendClose(AsyncConn* a, uint16_t code, std::string_view reas
   ws.close_sent = true;
 }
 
+void ServeThread::WsKeepalive(AsyncConn* a, absl::Time now) {
+  WsConn& ws = *a->ws;
+  if (!ws.accepted || ws.close_sent || ws.close_received || a->gone || a->finished) {
+    ws.keepalive_at = absl::InfiniteFuture();  // closing, or closed: nothing to keep alive
+    return;
+  }
+  const absl::Duration freq = options_.websocket_ping_freq;
+  const absl::Duration tolerance = options_.websocket_pong_tolerance;
+  // While the handler asks for no message the socket is not read, so no answer could be seen;
+  // while our bytes wait for the client to take them, a ping would wait behind them, and
+  // socket-timeout already bounds a client that takes nothing. The quiet time starts again.
+  if (!ws.want || a->out_pos < a->out.size()) {
+    ws.heard = now;
+    ws.ping_sent = absl::InfinitePast();
+    ws.keepalive_at = now + freq;
+    return;
+  }
+  if (ws.ping_sent != absl::InfinitePast()) {
+    if (ws.heard < ws.ping_sent) {
+      if (now < ws.ping_sent + tolerance) {
+        ws.keepalive_at = ws.ping_sent + tolerance;
+        return;
+      }
+      // Nothing since the ping: the peer is gone without a FIN (a NAT forgot the connection, a
+      // laptop slept). A 1011 close if the socket takes it, then the connection is shut, and
+      // the handler hears 1006, as for any connection lost without a close frame.
+      log::Warn("WebSocket client %s sent nothing within %s of a ping; closing with 1011",
+                a->conn->PeerText(), absl::FormatDuration(tolerance));
+      WsSendClose(a, protocol::ws_close::kInternalError, "keepalive ping timeout");
+      ws.close_received = true;
+      ws.want = false;
+      std::string().swap(ws.message);
+      AsyncFlush(a);
+      if (!a->gone) (void)shutdown(a->fd, SHUT_RDWR);
+      AsyncGone(a);
+      AsyncUpdateEpoll(a);
+      return;
+    }
+    ws.ping_sent = absl::InfinitePast();  // anything at all since the ping answers it
+  }
+  if (now < ws.heard + freq) {
+    ws.keepalive_at = ws.heard + freq;
+    return;
+  }
+  uint8_t ping[protocol::kWsMaxControlFrame];
+  const size_t n = protocol::BuildWsControlFrame(protocol::WsOpcode::kPing, "kiln", ping);
+  a->out.append(reinterpret_cast<const char*>(ping), n);
+  ws.ping_sent = now;
+  ws.keepalive_at = now + tolerance;
+  AsyncFlush(a);
+  AsyncUpdateEpoll(a);
+}
+
 void ServeThread::WsGoingAway() {
   for (auto& [fd, owned] : async_) {
     AsyncConn* a = owned.get();
@@ -254,6 +313,7 @@ void ServeThread::WsPump(AsyncConn* a) {
         AsyncGone(a);  // no close frame: the handler hears 1006
         return;
       }
+      ws.heard = ws_clock_;  // any bytes are life: no ping while a client is sending
       continue;
     }
     // The client broke a rule: a close with its code, and the handler hears the same code.

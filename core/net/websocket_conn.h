@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "core/protocol/websocket_deflate.h"
 #include "core/protocol/websocket_frame.h"
 #include "core/protocol/websocket_handshake.h"
@@ -60,6 +61,13 @@ struct WsConn {
   bool want = false;       // the handler asked for a message not yet delivered
   bool close_sent = false;     // our close frame is queued: nothing more is sent
   bool close_received = false;  // the client closed (or broke the rules), or kiln is stopping
+  // Keepalive (websocket-ping-freq; ServeThread::WsKeepalive, run by the sweep). `heard`: when
+  // the client last sent bytes, by the serving thread's sweep clock (a store per read, no clock
+  // read). `keepalive_at`: when the sweep next looks at this connection (never with pings off).
+  // `ping_sent`: when our unanswered ping was queued (InfinitePast: none is).
+  absl::Time heard = absl::InfinitePast();
+  absl::Time keepalive_at = absl::InfiniteFuture();
+  absl::Time ping_sent = absl::InfinitePast();
 };
 
 }  // namespace kiln::net

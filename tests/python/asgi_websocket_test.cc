@@ -488,5 +488,64 @@ TEST(AsgiWebSocket, ThroughNginxProxyPass) {
   EXPECT_THAT(RunClient({"reject", front + "/reject"}), HasSubstr("status 403\n"));
 }
 
+// ---- keepalive pings (websocket-ping-freq, websocket-pong-tolerance) ----
+
+// The number after `key ` in the client's output (-1 if it is not there).
+double Reported(const std::string& got, std::string_view key) {
+  const size_t at = got.find(std::string(key) + " ");
+  if (at == std::string::npos) return -1;
+  return std::atof(got.c_str() + at + key.size() + 1);
+}
+
+// A raw client that sends nothing for 3 s but answers each ping with a masked pong: kiln pings
+// it about once a second (its quiet time restarts at each pong), closes nothing, and echoes
+// the message sent afterwards.
+TEST(AsgiWebSocket, KeepalivePingsAQuietClient) {
+  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "1"});
+  const std::string got = RunClient({"raw-keepalive", s.Url("/echo"), "3", "answer"});
+  const double pings = Reported(got, "pings");
+  EXPECT_GE(pings, 2) << got << s.kiln().Log();
+  EXPECT_LE(pings, 3) << got;
+  EXPECT_THAT(got, HasSubstr("payload b'kiln'")) << got;
+  EXPECT_THAT(got, Not(HasSubstr("close")));
+  EXPECT_THAT(got, HasSubstr("echo still here\n")) << got << s.kiln().Log();
+}
+
+// Debian's websockets client (its own pings off; it answers kiln's itself) stays connected
+// across 3 s of silence with a 1 s ping frequency and tolerance, and echoes afterwards.
+TEST(AsgiWebSocket, KeepaliveKeepsALibraryClientConnected) {
+  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "1"});
+  const std::string got = RunClient({"quiet", s.Url("/echo"), "3"});
+  EXPECT_THAT(got, HasSubstr("echo after quiet\n")) << got << s.kiln().Log();
+  EXPECT_THAT(got, Not(HasSubstr("[client failed]")));
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("within 1s of a ping")));
+}
+
+// A peer that vanished without a FIN, as a raw client that never answers: one ping, then a
+// 1011 close and the end of the connection within ping-freq + pong-tolerance (2 s) and the
+// sweep's tenth of a second; the app's receive() gives websocket.disconnect with 1006.
+TEST(AsgiWebSocket, KeepaliveClosesASilentPeerWith1011) {
+  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "1"});
+  const std::string got = RunClient({"raw-keepalive", s.Url("/echo"), "6", "silent"});
+  EXPECT_THAT(got, HasSubstr("close 1011 keepalive ping timeout\n")) << got << s.kiln().Log();
+  EXPECT_EQ(Reported(got, "pings"), 1) << got;
+  const double closed = Reported(got, "close_at");
+  EXPECT_GE(closed, 1.9) << got;
+  EXPECT_LE(closed, 3.0) << got;
+  const double eof = Reported(got, "eof_at");
+  EXPECT_GE(eof, closed) << got;
+  EXPECT_LE(eof, 3.0) << got;
+  EXPECT_TRUE(s.WaitForNote("disconnect 1006 ''")) << s.Notes() << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("sent nothing within 1s of a ping; closing with 1011"));
+}
+
+// websocket-ping-freq = 0: no ping in 3 s of silence.
+TEST(AsgiWebSocket, KeepaliveOffSendsNoPing) {
+  WsServer s({"--websocket-ping-freq", "0"});
+  const std::string got = RunClient({"raw-keepalive", s.Url("/echo"), "3", "answer"});
+  EXPECT_THAT(got, HasSubstr("pings 0 payload None\n")) << got << s.kiln().Log();
+  EXPECT_THAT(got, HasSubstr("echo still here\n")) << got;
+}
+
 }  // namespace
 }  // namespace kiln::testing

@@ -126,6 +126,15 @@ async def hold(url, seconds):
         out('held', n)
 
 
+async def quiet(url, seconds):
+    """Stays silent for `seconds` (the library's own pings off; it answers kiln's itself), then
+    echoes a message."""
+    async with websockets.connect(url, ping_interval=None) as ws:
+        await asyncio.sleep(float(seconds))
+        await ws.send('after quiet')
+        out('echo', await asyncio.wait_for(ws.recv(), 5))
+
+
 class WireCount:
     """Counts the bytes a connection's socket carries each way (frames as on the wire)."""
 
@@ -279,6 +288,66 @@ def read_frame(s):
         buf += chunk
 
 
+def split_frames(buf):
+    """The whole server frames at the start of buf: ([(opcode, payload)], the rest)."""
+    frames = []
+    while len(buf) >= 2:
+        n, off = buf[1] & 0x7F, 2
+        if n == 126:
+            if len(buf) < 4:
+                break
+            n, off = struct.unpack('!H', buf[2:4])[0], 4
+        elif n == 127:
+            if len(buf) < 10:
+                break
+            n, off = struct.unpack('!Q', buf[2:10])[0], 10
+        if len(buf) < off + n:
+            break
+        frames.append((buf[0] & 0x0F, buf[off:off + n]))
+        buf = buf[off + n:]
+    return frames, buf
+
+
+def raw_keepalive(url, seconds, mode):
+    """Sends nothing for `seconds` (at most) and counts the server's pings; `answer` answers
+    each with a masked pong and echoes a message at the end, `silent` never answers and
+    reports when the server closed (seconds since the handshake)."""
+    s = raw_connect(url)
+    start = time.monotonic()
+    s.settimeout(0.1)
+    pings, buf, payload = 0, b'', None
+    while time.monotonic() - start < float(seconds):
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            out('eof_at %.2f' % (time.monotonic() - start))
+            break
+        frames, buf = split_frames(buf + chunk)
+        for op, data in frames:
+            if op == 9:
+                pings += 1
+                payload = data
+                if mode == 'answer':
+                    s.sendall(frame(10, data))
+            elif op == 8:
+                code = struct.unpack('!H', data[:2])[0] if len(data) >= 2 else 1005
+                out('close %d %s' % (code, data[2:].decode()))
+                out('close_at %.2f' % (time.monotonic() - start))
+            else:
+                out('unexpected frame', op)
+    out('pings', pings, 'payload', payload)
+    if mode == 'answer':
+        s.settimeout(5)
+        s.sendall(frame(1, b'still here'))
+        b0, data = read_frame(s)
+        while b0 & 0x0F == 9:  # a ping that crossed our message
+            b0, data = read_frame(s)
+        out('echo', data.decode())
+    s.close()
+
+
 def raw_deflate(url, what):
     """Raw frames on a connection that offered permessage-deflate."""
     s = raw_connect(url, 'permessage-deflate')
@@ -334,10 +403,13 @@ def main():
     if mode == 'raw':
         raw(url, *rest)
         return
+    if mode == 'raw-keepalive':
+        raw_keepalive(url, *rest)
+        return
     fn = {'echo': echo, 'server-close': server_close, 'reject': reject, 'scope': scope,
           'starlette': starlette, 'flood': flood, 'many': many,
           'stop-server': stop_server, 'hold': hold, 'deflate': deflate,
-          'accept-headers': accept_headers}[mode]
+          'accept-headers': accept_headers, 'quiet': quiet}[mode]
     asyncio.run(asyncio.wait_for(fn(url, *rest), 60))
 
 

@@ -71,6 +71,28 @@ TEST(ServeOptions, ReadsEveryOption) {
   EXPECT_EQ(o->static_maps[1], (std::pair<std::string, std::string>("/t", "/usr")));
 }
 
+// uWSGI's defaults (30 s, 3 s) and its plural spellings; 0 turns the pings off; a value that
+// is negative or not a number of seconds, or a tolerance of zero, stops the start.
+TEST(ServeOptions, WebSocketPingFreqAndPongTolerance) {
+  auto o = FromArgs({});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->websocket_ping_freq, absl::Seconds(30));
+  EXPECT_EQ(o->websocket_pong_tolerance, absl::Seconds(3));
+  auto plural = FromArgs({"--websockets-ping-freq", "0", "--websockets-pong-tolerance", "500ms"});
+  ASSERT_TRUE(plural.ok()) << plural.status();
+  EXPECT_EQ(plural->websocket_ping_freq, absl::ZeroDuration());
+  EXPECT_EQ(plural->websocket_pong_tolerance, absl::Milliseconds(500));
+  for (const char* bad : {"-1", "soon", "10 parsecs"}) {
+    auto b = FromArgs({"--websocket-ping-freq", bad});
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_THAT(std::string(b.status().message()), HasSubstr("websocket-ping-freq")) << bad;
+  }
+  auto zero = FromArgs({"--websocket-pong-tolerance", "0"});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_THAT(std::string(zero.status().message()),
+              HasSubstr("`websocket-pong-tolerance` must be longer than zero"));
+}
+
 TEST(ServeOptions, RefusesABufferSizeNginxCannotFill) {
   auto o = FromArgs({"--buffer-size", "100000"});
   ASSERT_FALSE(o.ok());
