@@ -512,11 +512,14 @@ TEST(AsgiWebSocket, KeepalivePingsAQuietClient) {
 }
 
 // Debian's websockets client (its own pings off; it answers kiln's itself) stays connected
-// across 3 s of silence with a 1 s ping frequency and tolerance, and echoes afterwards.
+// across 3 s of silence with a 1 s ping frequency and tolerance, answered kiln's pings, and
+// echoes afterwards.
 TEST(AsgiWebSocket, KeepaliveKeepsALibraryClientConnected) {
   WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "1"});
   const std::string got = RunClient({"quiet", s.Url("/echo"), "3"});
   EXPECT_THAT(got, HasSubstr("echo after quiet\n")) << got << s.kiln().Log();
+  EXPECT_GE(Reported(got, "pongs"), 2) << got;
+  EXPECT_THAT(got, HasSubstr("payloads [b'kiln']\n")) << got;
   EXPECT_THAT(got, Not(HasSubstr("[client failed]")));
   EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("within 1s of a ping")));
 }

@@ -127,12 +127,21 @@ async def hold(url, seconds):
 
 
 async def quiet(url, seconds):
-    """Stays silent for `seconds` (the library's own pings off; it answers kiln's itself), then
-    echoes a message."""
+    """Stays silent for `seconds` (the library's own pings off; it answers kiln's itself, and
+    the pongs it sends are counted), then echoes a message."""
     async with websockets.connect(url, ping_interval=None) as ws:
+        answered = []
+        library_pong = ws.pong
+
+        async def counted_pong(data=b''):
+            answered.append(bytes(data))
+            await library_pong(data)
+
+        ws.pong = counted_pong  # what the library calls for each ping it receives
         await asyncio.sleep(float(seconds))
         await ws.send('after quiet')
         out('echo', await asyncio.wait_for(ws.recv(), 5))
+        out('pongs', len(answered), 'payloads', sorted(set(answered)))
 
 
 class WireCount:
