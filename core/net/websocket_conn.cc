@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -250,7 +251,10 @@ void ServeThread::WsKeepalive(AsyncConn* a, absl::Time now) {
   if (ws.ping_sent != absl::InfinitePast()) {
     if (ws.heard < ws.ping_sent) {
       if (now < ws.ping_sent + tolerance) {
-        ws.keepalive_at = ws.ping_sent + tolerance;
+        // Unanswered so far: look again when the tolerance ends, or earlier, when the next ping
+        // would be due if the answer came at once (a ping frequency shorter than the tolerance).
+        ws.keepalive_at = ws.ping_sent + std::min(tolerance, freq);
+        if (ws.keepalive_at <= now) ws.keepalive_at = ws.ping_sent + tolerance;
         return;
       }
       // Nothing since the ping: the peer is gone without a FIN (a NAT forgot the connection, a
@@ -278,7 +282,7 @@ void ServeThread::WsKeepalive(AsyncConn* a, absl::Time now) {
   const size_t n = protocol::BuildWsControlFrame(protocol::WsOpcode::kPing, "kiln", ping);
   a->out.append(reinterpret_cast<const char*>(ping), n);
   ws.ping_sent = now;
-  ws.keepalive_at = now + tolerance;
+  ws.keepalive_at = now + std::min(tolerance, freq);
   AsyncFlush(a);
   AsyncUpdateEpoll(a);
 }

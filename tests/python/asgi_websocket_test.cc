@@ -499,9 +499,11 @@ double Reported(const std::string& got, std::string_view key) {
 
 // A raw client that sends nothing for 3 s but answers each ping with a masked pong: kiln pings
 // it about once a second (its quiet time restarts at each pong), closes nothing, and echoes
-// the message sent afterwards.
+// the message sent afterwards. A second ping comes only after the first was answered, and
+// ping-freq apart even though the tolerance (2 s, which also spares a client process a loaded
+// machine schedules late) is longer.
 TEST(AsgiWebSocket, KeepalivePingsAQuietClient) {
-  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "1"});
+  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "2"});
   const std::string got = RunClient({"raw-keepalive", s.Url("/echo"), "3", "answer"});
   const double pings = Reported(got, "pings");
   EXPECT_GE(pings, 2) << got << s.kiln().Log();
@@ -512,16 +514,16 @@ TEST(AsgiWebSocket, KeepalivePingsAQuietClient) {
 }
 
 // Debian's websockets client (its own pings off; it answers kiln's itself) stays connected
-// across 3 s of silence with a 1 s ping frequency and tolerance, answered kiln's pings, and
-// echoes afterwards.
+// across 3 s of silence with a 1 s ping frequency, answered kiln's pings (at least two: the
+// second follows an answered first), and echoes afterwards.
 TEST(AsgiWebSocket, KeepaliveKeepsALibraryClientConnected) {
-  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "1"});
+  WsServer s({"--websocket-ping-freq", "1", "--websocket-pong-tolerance", "2"});
   const std::string got = RunClient({"quiet", s.Url("/echo"), "3"});
   EXPECT_THAT(got, HasSubstr("echo after quiet\n")) << got << s.kiln().Log();
   EXPECT_GE(Reported(got, "pongs"), 2) << got;
   EXPECT_THAT(got, HasSubstr("payloads [b'kiln']\n")) << got;
   EXPECT_THAT(got, Not(HasSubstr("[client failed]")));
-  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("within 1s of a ping")));
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("of a ping; closing")));
 }
 
 // A peer that vanished without a FIN, as a raw client that never answers: one ping, then a
