@@ -561,7 +561,8 @@ const std::vector<Row>& Rows() {
    "ping); a client busy sending is never pinged.", {"websockets-ping-freq"}},
   {"websocket-pong-tolerance", kDur, "3", I,
    "Close a pinged WebSocket connection (close code 1011; the app hears 1006) when nothing "
-   "at all, pong or any other frame, arrives this long after the ping.",
+   "at all, pong or any other frame, arrives this long after the ping (0, as uWSGI's "
+   "whole-second clock reads it: 1 s).",
    {"websockets-pong-tolerance"}},
   {"http-websockets", kFlag, "false", N,
    "Accepted for uWSGI files: kiln upgrades a WebSocket request to an ASGI app on any "

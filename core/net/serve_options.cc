@@ -61,9 +61,14 @@ absl::StatusOr<ServeOptions> ServeOptions::FromConfig(const config::Config& cfg)
     return absl::InvalidArgumentError(
         "option `websocket-ping-freq` must not be negative (0 turns the pings off)");
   }
-  if (o.websocket_pong_tolerance <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        "option `websocket-pong-tolerance` must be longer than zero seconds");
+  if (o.websocket_pong_tolerance < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("option `websocket-pong-tolerance` must not be negative");
+  }
+  // uWSGI accepts 0, and its clock counts whole seconds, so there an answer is late once the
+  // next second begins: up to 1 s after the ping. kiln gives 0 that second, so such a file
+  // starts and behaves as it did, instead of closing every pinged connection at once.
+  if (o.websocket_pong_tolerance == absl::ZeroDuration()) {
+    o.websocket_pong_tolerance = absl::Seconds(1);
   }
   o.post_buffering = cfg.GetSize("post-buffering");
   o.post_buffering_memory = cfg.GetSize("post-buffering-memory");
