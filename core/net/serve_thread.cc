@@ -61,29 +61,30 @@ struct CommonVars {
 };
 
 CommonVars FindCommonVars(const protocol::Request& req) {
+  using protocol::NameIs;
   CommonVars v;
   for (const protocol::Var& var : req.vars) {
     const std::string_view n = var.name;
     switch (n.size()) {
       case 11:
-        if (n == "REQUEST_URI") {
+        if (NameIs(n, "REQUEST_URI")) {
           v.uri = var.value;
-        } else if (n == "REMOTE_ADDR") {
+        } else if (NameIs(n, "REMOTE_ADDR")) {
           v.remote_addr = var.value;
-        } else if (n == "REMOTE_PORT") {
+        } else if (NameIs(n, "REMOTE_PORT")) {
           v.remote_port = var.value;
-        } else if (n == "REMOTE_USER") {
+        } else if (NameIs(n, "REMOTE_USER")) {
           v.remote_user = var.value;
         }
         break;
       case 14:
-        if (n == "REQUEST_METHOD") v.method = var.value;
+        if (NameIs(n, "REQUEST_METHOD")) v.method = var.value;
         break;
       case 15:
-        if (n == "SERVER_PROTOCOL") v.protocol = var.value;
+        if (NameIs(n, "SERVER_PROTOCOL")) v.protocol = var.value;
         break;
       case 20:
-        if (n == "HTTP_X_FORWARDED_FOR") v.forwarded_for = var.value;
+        if (NameIs(n, "HTTP_X_FORWARDED_FOR")) v.forwarded_for = var.value;
         break;
       default:
         break;
