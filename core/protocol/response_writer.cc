@@ -106,7 +106,7 @@ absl::Status ValidateResponse(int status, std::string_view reason,
     return absl::InvalidArgumentError(absl::StrFormat("response status %d is not 3 digits",
                                                       status));
   }
-  if (internal::HasCrLfNul(reason)) {
+  if (HasCrLfNul(reason)) {
     return absl::InvalidArgumentError("response reason phrase has CR, LF or NUL");
   }
   for (const Header& h : headers) {

@@ -106,11 +106,12 @@ inline bool AnyLowByte(std::string_view s, Bad bad) {
   return false;
 }
 
-inline bool HasCrLfNul(std::string_view s) {
-  return AnyLowByte(s, [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
-}
-
 }  // namespace internal
+
+// Whether `s` holds CR, LF or NUL (what a reason phrase or a header value must not).
+inline bool HasCrLfNul(std::string_view s) {
+  return internal::AnyLowByte(s, [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
 
 // Whether `s` holds CR or LF (what would end a line of the head).
 inline bool HasCrLf(std::string_view s) {
@@ -141,7 +142,7 @@ bool ParseLengthSlow(std::string_view value, uint64_t* n);
 // What ValidateHeader accepts, as a yes or no (no message): a non-empty tchar name, a value
 // free of CR, LF and NUL.
 inline bool HeaderIsClean(std::string_view name, std::string_view value) {
-  return !name.empty() && internal::AllTokenChars(name) && !internal::HasCrLfNul(value);
+  return !name.empty() && internal::AllTokenChars(name) && !HasCrLfNul(value);
 }
 
 // A Content-Length value as absl::SimpleAtoi reads it into a uint64_t (the same values
