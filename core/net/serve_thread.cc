@@ -673,8 +673,8 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_,
                         &response_buffers_);
   ctx.set_loop(&loop_);
-  // req_ stays as it is until the request is done (the handler sees it through a const
-  // ConnectionRequest), so the log line reads the same variables the harakiri entry found.
+  // req_ stays as it is until the request is done (the ConnectionRequest the handler is given
+  // holds it const), so the log line reads the same variables the harakiri entry found.
   CommonVars vars;
   if (loop_.observer_ != nullptr) {
     vars = FindCommonVars(req_);
