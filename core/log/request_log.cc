@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -45,6 +46,34 @@ std::string ApacheTime(absl::Time t) {
   char buf[64];
   size_t n = strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S %z", &tm_buf);
   return std::string(buf, n);
+}
+
+// Writes v in decimal at p and returns the end. Most numbers of a request line are under
+// 1,000 (the status, the header count, sizes, the app and core ids): those are written here
+// digit by digit; the rest (and negatives) go to FastIntToBuffer, a call of 20-30
+// instructions each, 13 times a line.
+template <typename T>
+char* PutNumber(char* p, T v) {
+  if constexpr (std::is_signed_v<T>) {
+    if (v < 0) return absl::numbers_internal::FastIntToBuffer(v, p);
+  }
+  const auto u = static_cast<std::make_unsigned_t<T>>(v);
+  if (u < 10) {
+    p[0] = static_cast<char>('0' + u);
+    return p + 1;
+  }
+  if (u < 100) {
+    p[0] = static_cast<char>('0' + u / 10);
+    p[1] = static_cast<char>('0' + u % 10);
+    return p + 2;
+  }
+  if (u < 1000) {
+    p[0] = static_cast<char>('0' + u / 100);
+    p[1] = static_cast<char>('0' + u / 10 % 10);
+    p[2] = static_cast<char>('0' + u % 10);
+    return p + 3;
+  }
+  return absl::numbers_internal::FastIntToBuffer(v, p);
 }
 
 }  // namespace
@@ -97,7 +126,7 @@ void AppendDefaultRequestLine(std::string* line, const RequestLogEntry& e, bool 
     std::memcpy(p, v.data(), v.size());
     p += v.size();
   };
-  const auto num = [&p](auto v) { p = absl::numbers_internal::FastIntToBuffer(v, p); };
+  const auto num = [&p](auto v) { p = PutNumber(p, v); };
   put("[pid: ");
   num(e.pid);
   put("|app: ");

@@ -215,34 +215,50 @@ absl::Status ConnectionRequest::StartResponse(int status, std::string_view reaso
   if (started_) {
     return absl::FailedPreconditionError("StartResponse called twice for one request");
   }
-  // Validate now, so a bad header is refused while the handler can still react.
-  if (absl::Status s = protocol::ValidateResponse(status, reason, headers); !s.ok()) return s;
+  // Validated now, so a bad header is refused while the handler can still react: in the same
+  // pass that copies the headers (protocol::HeaderIsClean, a numeric Content-Length). Only when
+  // something is wrong does ValidateResponse read them again, to word the refusal (the first
+  // bad item, as before).
+  if (status < 100 || status > 999 || protocol::HasCrLfNul(reason)) {
+    return protocol::ValidateResponse(status, reason, headers);
+  }
   if (body_error_status_ >= 400 && body_error_status_ < 500 && status >= 500) {
+    if (absl::Status s = protocol::ValidateResponse(status, reason, headers); !s.ok()) return s;
     // The handler failed because the body it read was bad (the read raised): that is the
     // client's error, so the client gets body_error_status_ (from Finish), not a 500.
     answer_body_error_ = true;
     started_ = true;
     return absl::OkStatus();
   }
-  status_ = status;
   // Copies: the app's strings may be gone when the head is sent. Reserved first, so the views
   // into header_text taken below stay valid while it fills.
   ResponseBuffers& b = *bufs_;
-  b.reason.assign(reason);
   size_t text = 0;
   for (const protocol::Header& hd : headers) text += hd.name.size() + hd.value.size();
   b.header_text.clear();
   b.header_text.reserve(text);
   b.headers.clear();
-  app_length_ = false;
+  bool app_length = false;
   for (const protocol::Header& hd : headers) {
+    if (!protocol::HeaderIsClean(hd.name, hd.value)) {
+      return protocol::ValidateResponse(status, reason, headers);
+    }
+    if (protocol::IsContentLengthName(hd.name)) {
+      uint64_t n = 0;
+      if (!protocol::ParseContentLength(hd.value, &n)) {
+        return protocol::ValidateResponse(status, reason, headers);
+      }
+      app_length = true;
+    }
     const size_t at = b.header_text.size();
     b.header_text.append(hd.name).append(hd.value);
     const char* p = b.header_text.data() + at;
     b.headers.push_back({std::string_view(p, hd.name.size()),
                          std::string_view(p + hd.name.size(), hd.value.size())});
-    if (protocol::IsContentLengthName(hd.name)) app_length_ = true;
   }
+  status_ = status;
+  b.reason.assign(reason);
+  app_length_ = app_length;
   // add-header's (ServeOptions, alive as long as the loop): checked when the options were read.
   for (const auto& [name, value] : options_.add_headers) b.headers.push_back({name, value});
   started_ = true;

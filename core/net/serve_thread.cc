@@ -33,6 +33,14 @@
 #include "core/protocol/uwsgi_parser.h"
 
 namespace kiln::net {
+// The variables every request's harakiri entry and log line show, found in one pass over the
+// request's variables (nine lookups by name cost about 1.3k instructions per request; the
+// pass, a few hundred, once per request). As Request::Get: the last of a repeated name wins,
+// absent is empty.
+struct CommonVars {
+  std::string_view method, uri, protocol, remote_addr, remote_port, remote_user, forwarded_for;
+};
+
 namespace {
 
 constexpr uint64_t kListenTag = 1ull << 32;
@@ -53,37 +61,32 @@ constexpr absl::Duration kFreshGrace = absl::Milliseconds(50);
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUwsgi ? "uwsgi" : "http"; }
 
-// The variables every request's harakiri entry and log line show, found in one pass over the
-// request's variables (nine lookups by name cost about 1.3k instructions per request; the
-// pass, a few hundred). As Request::Get: the last of a repeated name wins, absent is empty.
-struct CommonVars {
-  std::string_view method, uri, protocol, remote_addr, remote_port, remote_user, forwarded_for;
-};
 
 CommonVars FindCommonVars(const protocol::Request& req) {
+  using protocol::NameIs;
   CommonVars v;
   for (const protocol::Var& var : req.vars) {
     const std::string_view n = var.name;
     switch (n.size()) {
       case 11:
-        if (n == "REQUEST_URI") {
+        if (NameIs(n, "REQUEST_URI")) {
           v.uri = var.value;
-        } else if (n == "REMOTE_ADDR") {
+        } else if (NameIs(n, "REMOTE_ADDR")) {
           v.remote_addr = var.value;
-        } else if (n == "REMOTE_PORT") {
+        } else if (NameIs(n, "REMOTE_PORT")) {
           v.remote_port = var.value;
-        } else if (n == "REMOTE_USER") {
+        } else if (NameIs(n, "REMOTE_USER")) {
           v.remote_user = var.value;
         }
         break;
       case 14:
-        if (n == "REQUEST_METHOD") v.method = var.value;
+        if (NameIs(n, "REQUEST_METHOD")) v.method = var.value;
         break;
       case 15:
-        if (n == "SERVER_PROTOCOL") v.protocol = var.value;
+        if (NameIs(n, "SERVER_PROTOCOL")) v.protocol = var.value;
         break;
       case 20:
-        if (n == "HTTP_X_FORWARDED_FOR") v.forwarded_for = var.value;
+        if (NameIs(n, "HTTP_X_FORWARDED_FOR")) v.forwarded_for = var.value;
         break;
       default:
         break;
@@ -670,10 +673,14 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_,
                         &response_buffers_);
   ctx.set_loop(&loop_);
+  // req_ stays as it is until the request is done (the ConnectionRequest the handler is given
+  // holds it const), so the log line reads the same variables the harakiri entry found.
+  CommonVars vars;
   if (loop_.observer_ != nullptr) {
-    const CommonVars v = FindCommonVars(req_);
-    loop_.observer_->RequestStarted(core_id_, v.method, v.uri, ClientText(v, *c, &client_text_),
-                                    absl::ZeroDuration());
+    vars = FindCommonVars(req_);
+    serving_vars_ = &vars;
+    loop_.observer_->RequestStarted(core_id_, vars.method, vars.uri,
+                                    ClientText(vars, *c, &client_text_), absl::ZeroDuration());
   }
   bool refused = false;
   bool static_file = false;
@@ -698,10 +705,14 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
     if (!static_file) {
       ctx.set_detacher(this);
       loop_.handler_->Handle(ctx);
-      if (detaching_ != nullptr) return Detached(c, std::move(ctx), start);
+      if (detaching_ != nullptr) {
+        serving_vars_ = nullptr;
+        return Detached(c, std::move(ctx), start);
+      }
     }
   }
   const After next = FinishRequest(c, ctx, req_, start, static_file);
+  serving_vars_ = nullptr;
   response_buffers_.Trim();
   return next;
 }
@@ -776,7 +787,8 @@ void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx,
   e.core_id = core_id_;
   e.app_requests = count;
   e.worker_requests = count;
-  const CommonVars v = FindCommonVars(req);
+  const CommonVars v =
+      serving_vars_ != nullptr && &req == &req_ ? *serving_vars_ : FindCommonVars(req);
   e.remote_addr = v.remote_addr;
   // as uWSGI: the header's whole value, when present
   if (options_.log_x_forwarded_for && !v.forwarded_for.empty()) e.remote_addr = v.forwarded_for;

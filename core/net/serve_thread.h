@@ -26,6 +26,8 @@
 
 namespace kiln::net {
 
+struct CommonVars;  // serve_thread.cc
+
 class ServeThread final : public Detacher, public protocol::ServeStepper {
  public:
   ServeThread(ServeLoop& loop, int core_id, int wake_fd);
@@ -171,6 +173,9 @@ class ServeThread final : public Detacher, public protocol::ServeStepper {
   protocol::Request req_;
   std::string log_line_;  // the default request line, reused
   std::string client_text_;  // the client as the observer names it, reused
+  // The common variables of the request ServeOne is serving, found once for its harakiri
+  // entry and read again by its log line (null outside ServeOne, or when nobody asked).
+  const CommonVars* serving_vars_ = nullptr;
   // Lent to each request this thread serves in turn (ResponseBuffers).
   ResponseBuffers response_buffers_;
   // Detached requests by fd; the one the running handler just detached (ServeOne takes it).

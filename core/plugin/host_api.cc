@@ -20,6 +20,7 @@
 #include "core/plugin/loaded_plugin.h"
 #include "core/plugin/spool_enqueue.h"
 #include "core/protocol/request_context.h"
+#include "core/protocol/response_writer.h"
 
 namespace kiln::plugin {
 namespace {
@@ -343,9 +344,7 @@ class PluginAsyncEvents final : public protocol::AsyncEvents {
 
 protocol::AsyncRequest* Async(kiln_async* a) { return reinterpret_cast<protocol::AsyncRequest*>(a); }
 
-bool HasLineBreak(kiln_str s) {
-  return std::string_view(View(s)).find_first_of("\r\n") != std::string_view::npos;
-}
+bool HasLineBreak(kiln_str s) { return protocol::HasCrLf(View(s)); }
 
 kiln_async* RequestDetach(kiln_request* r, uint64_t token) {
   if (r->plugin == nullptr || !KILN_HAS(&r->plugin->callbacks, on_async_event) ||
@@ -356,14 +355,21 @@ kiln_async* RequestDetach(kiln_request* r, uint64_t token) {
       Ctx(r).Detach(new PluginAsyncEvents(r->plugin->callbacks, token)));
 }
 
-// Copies a plugin's header list; false when one holds CR or LF.
+// Copies a plugin's header list; false when one holds CR or LF. One pass: each header is
+// checked (a word at a time, protocol::HasCrLf) and copied in the same step. The rest of the
+// checks (a tchar name, NUL, a numeric Content-Length) are the serving thread's, in
+// ConnectionRequest::StartResponse, which alone words the refusal ("async response refused").
+// Copies, not views: the kiln_header array and its bytes are the plugin's only for this call,
+// and the command may wait in the serving thread's queue (a call from the handler's thread)
+// well after it returns, so the strings must own their bytes.
 bool CopyHeaders(const kiln_header* headers, size_t header_count,
                  std::vector<std::pair<std::string, std::string>>* out) {
   if (header_count > 0 && headers == nullptr) return false;
   out->reserve(header_count);
   for (size_t i = 0; i < header_count; ++i) {
-    if (HasLineBreak(headers[i].name) || HasLineBreak(headers[i].value)) return false;
-    out->emplace_back(View(headers[i].name), View(headers[i].value));
+    const std::string_view name = View(headers[i].name), value = View(headers[i].value);
+    if (protocol::HasCrLf(name) || protocol::HasCrLf(value)) return false;
+    out->emplace_back(name, value);
   }
   return true;
 }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -25,6 +26,25 @@ struct Var {
   std::string_view value;
 };
 using Header = Var;
+
+// Whether `name` is the literal `lit`. Names of 8 to 16 bytes take two 8-byte compares (the
+// first and the last 8 bytes, overlapping for shorter names), no call. For the hot paths that
+// pick known variables out of a request (REQUEST_METHOD, SERVER_PROTOCOL, REMOTE_ADDR, ...): a
+// compare through std::string_view's operator== calls memcmp, and many CGI names share a
+// length.
+template <size_t N>
+inline bool NameIs(std::string_view name, const char (&lit)[N]) {
+  if (name.size() != N - 1) return false;
+  if constexpr (N - 1 < 8 || N - 1 > 16) {
+    return std::memcmp(name.data(), lit, N - 1) == 0;
+  }
+  uint64_t a, b, x, y;
+  std::memcpy(&a, name.data(), 8);
+  std::memcpy(&b, name.data() + (N - 1 - 8), 8);
+  std::memcpy(&x, lit, 8);
+  std::memcpy(&y, lit + (N - 1 - 8), 8);
+  return a == x && b == y;
+}
 
 // How the request body is delimited.
 enum class BodyFraming { kNone, kContentLength, kChunked };

@@ -6,6 +6,7 @@
 
 #include <sys/uio.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -68,6 +69,95 @@ inline bool IsContentLengthName(std::string_view name) {
   std::memcpy(&want_head, "content-", 8);
   std::memcpy(&want_tail, "t-length", 8);
   return (head | kFold) == want_head && (tail | kFold) == want_tail;
+}
+
+namespace internal {
+
+// RFC 9110 tchar, as a table: every response header name goes through it.
+inline constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+// Whether `bad` holds for a byte of `s`, asked only of bytes below 14 (CR, LF and NUL all
+// are). Eight bytes at a time: a word has a byte below 14 exactly when
+// (w - 0x0e..) & ~w & 0x80.. is not zero (a borrow starts only at a byte that is itself below
+// 14, so there is no false alarm in a word without one); only then are its bytes looked at.
+template <typename Bad>
+inline bool AnyLowByte(std::string_view s, Bad bad) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    if (((w - 14 * kOnes) & ~w & kHigh) != 0) {
+      for (int i = 0; i < 8; ++i) {
+        if (bad(p[i])) return true;
+      }
+    }
+  }
+  for (; n > 0; ++p, --n) {
+    if (bad(*p)) return true;
+  }
+  return false;
+}
+
+}  // namespace internal
+
+// Whether `s` holds CR, LF or NUL (what a reason phrase or a header value must not).
+inline bool HasCrLfNul(std::string_view s) {
+  return internal::AnyLowByte(s, [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
+
+// Whether `s` holds CR or LF (what would end a line of the head).
+inline bool HasCrLf(std::string_view s) {
+  return internal::AnyLowByte(s, [](char c) { return c == '\r' || c == '\n'; });
+}
+
+namespace internal {
+
+// Whether every byte of `s` is a tchar: four table reads per test.
+inline bool AllTokenChars(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  for (; n >= 4; p += 4, n -= 4) {
+    if (!(kTokenChars[p[0]] & kTokenChars[p[1]] & kTokenChars[p[2]] & kTokenChars[p[3]])) {
+      return false;
+    }
+  }
+  for (; n > 0; ++p, --n) {
+    if (!kTokenChars[*p]) return false;
+  }
+  return true;
+}
+
+bool ParseLengthSlow(std::string_view value, uint64_t* n);
+
+}  // namespace internal
+
+// What ValidateHeader accepts, as a yes or no (no message): a non-empty tchar name, a value
+// free of CR, LF and NUL.
+inline bool HeaderIsClean(std::string_view name, std::string_view value) {
+  return !name.empty() && internal::AllTokenChars(name) && !HasCrLfNul(value);
+}
+
+// A Content-Length value as absl::SimpleAtoi reads it into a uint64_t (the same values
+// accepted and refused). Plain digits, up to 19 of them (cannot overflow), are read here;
+// anything else (spaces, a sign, 20 digits) goes to SimpleAtoi.
+inline bool ParseContentLength(std::string_view value, uint64_t* n) {
+  if (value.empty() || value.size() > 19) return internal::ParseLengthSlow(value, n);
+  uint64_t v = 0;
+  for (char c : value) {
+    const unsigned d = static_cast<unsigned char>(c) - static_cast<unsigned>('0');
+    if (d > 9) return internal::ParseLengthSlow(value, n);
+    v = v * 10 + d;
+  }
+  *n = v;
+  return true;
 }
 
 // Checks one header: name a token, name and value free of CR, LF and NUL.

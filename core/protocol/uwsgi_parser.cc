@@ -2,6 +2,8 @@
 // Facts from the uwsgi protocol documentation and nginx's ngx_http_uwsgi_module.
 #include "core/protocol/uwsgi_parser.h"
 
+#include <optional>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "core/base/strings.h"
@@ -47,6 +49,10 @@ UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* 
   req->vars.clear();
   req->head_bytes = size;
   const char* block = buf + kUwsgiHeaderSize;
+  // The three variables the head needs, noted as they pass (the last of a repeated name wins,
+  // as Request::Get would have it): three scans of the variables after the loop cost more
+  // than the whole loop.
+  std::optional<std::string_view> content_length, protocol, method;
   size_t pos = 0;
   while (pos < size) {
     if (size - pos < 2) {
@@ -72,12 +78,20 @@ UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* 
       return Malformed(r, absl::StrFormat("value length %u of key \"%s\" at offset %u runs past "
                                           "the %u-byte uwsgi vars block", vlen, key, pos, size));
     }
-    req->vars.push_back({key, std::string_view(block + pos + 2, vlen)});
+    const std::string_view value(block + pos + 2, vlen);
+    req->vars.push_back({key, value});
     pos += 2 + vlen;
+    if (NameIs(key, "CONTENT_LENGTH")) {
+      content_length = value;
+    } else if (NameIs(key, "REQUEST_METHOD")) {
+      method = value;
+    } else if (NameIs(key, "SERVER_PROTOCOL")) {
+      protocol = value;
+    }
   }
   *head = HttpHead{};
   head->keep_alive = false;
-  const std::string_view cl = req->Get("CONTENT_LENGTH").value_or("");
+  const std::string_view cl = content_length.value_or("");
   if (!cl.empty()) {
     uint64_t n = 0;
     if (!absl::SimpleAtoi(base::Av(cl), &n)) {
@@ -88,8 +102,8 @@ UwsgiParseResult ParseUwsgi(const char* buf, size_t len, size_t limit, Request* 
     head->framing = n > 0 ? BodyFraming::kContentLength : BodyFraming::kNone;
     head->content_length = n;
   }
-  head->minor_version = req->Get("SERVER_PROTOCOL").value_or("") == "HTTP/1.0" ? 0 : 1;
-  head->is_head = req->Get("REQUEST_METHOD").value_or("") == "HEAD";
+  head->minor_version = protocol.value_or("") == "HTTP/1.0" ? 0 : 1;
+  head->is_head = method.value_or("") == "HEAD";
   r.status = ParseStatus::kComplete;
   r.consumed = kUwsgiHeaderSize + size;
   return r;

@@ -26,6 +26,7 @@ namespace kiln::python {
 // the last value's str, handed out again while the bytes match.
 struct EnvKey {
   std::string name;
+  uint64_t head = 0, tail = 0;  // the name's first and last 8 bytes (EnvKeys::Words)
   PyObject* key = nullptr;
   PyObject* value = nullptr;  // last value; only for keys with `cache_value`
   bool cache_value = false;
@@ -68,6 +69,7 @@ class EnvKeys {
     }
     EnvKey& e = entries_.emplace_back();
     e.name = std::string(k);
+    Words(k, &e.head, &e.tail);
     e.key = key;
     slots_[i] = static_cast<uint16_t>(entries_.size());
     return &e;
@@ -83,12 +85,31 @@ class EnvKeys {
   }
 
  private:
-  // The entry named `k`, or null with *slot set to the empty slot where it would go.
+  // A name's first and last eight bytes (overlapping below 16 bytes; below 8, the bytes
+  // zero-padded in `head` and `tail` zero): for names of up to 16 bytes, all of it.
+  static void Words(std::string_view k, uint64_t* head, uint64_t* tail) {
+    *head = *tail = 0;
+    if (k.size() >= 8) {
+      std::memcpy(head, k.data(), 8);
+      std::memcpy(tail, k.data() + k.size() - 8, 8);
+    } else if (!k.empty()) {
+      std::memcpy(head, k.data(), k.size());
+    }
+  }
+
+  // The entry named `k`, or null with *slot set to the empty slot where it would go. Names
+  // are compared by their words and length (no memcmp call for the names of up to 16 bytes
+  // most requests bring; a longer one compares its middle too).
   EnvKey* Find(std::string_view k, size_t* slot) {
-    size_t i = Hash(k) & (kSlots - 1);
+    uint64_t head, tail;
+    Words(k, &head, &tail);
+    size_t i = Hash(head, tail, k.size()) & (kSlots - 1);
     for (; slots_[i] != 0; i = (i + 1) & (kSlots - 1)) {
       EnvKey& e = entries_[slots_[i] - 1];
-      if (e.name == k) return &e;
+      if (e.head == head && e.tail == tail && e.name.size() == k.size() &&
+          (k.size() <= 16 || std::memcmp(e.name.data() + 8, k.data() + 8, k.size() - 16) == 0)) {
+        return &e;
+      }
     }
     *slot = i;
     return nullptr;
@@ -96,16 +117,9 @@ class EnvKeys {
 
   // Mixes the first and last eight bytes and the length: CGI names differ at their ends
   // (HTTP_ACCEPT_ENCODING, HTTP_ACCEPT_LANGUAGE), and a probe settles the rest.
-  size_t Hash(std::string_view k) const {
-    uint64_t a = 0, b = 0;
-    if (k.size() >= 8) {
-      std::memcpy(&a, k.data(), 8);
-      std::memcpy(&b, k.data() + k.size() - 8, 8);
-    } else if (!k.empty()) {
-      std::memcpy(&a, k.data(), k.size());
-    }
+  size_t Hash(uint64_t a, uint64_t b, size_t size) const {
     uint64_t h = (a ^ seed_) * 0x9E3779B97F4A7C15ull;
-    h ^= (b + k.size()) * 0xC2B2AE3D27D4EB4Full;
+    h ^= (b + size) * 0xC2B2AE3D27D4EB4Full;
     return static_cast<size_t>(h ^ (h >> 32));
   }
 

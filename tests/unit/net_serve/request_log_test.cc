@@ -149,6 +149,30 @@ TEST_F(RequestLog, DefaultLineHoldsLongEscapedValuesAndTheWidestNumbers) {
             "(-2147483648 switches on core -2147483648)");
 }
 
+// Numbers under 1,000 are written digit by digit and the rest by absl: every width at its
+// edges reads as its decimal text, in every numeric field of the line.
+TEST_F(RequestLog, DefaultLineWritesEveryNumberWidthAtItsEdges) {
+  for (int64_t n : {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 9999, 65535, 1234567,
+                    -1, -9, -10, -999, -1000}) {
+    RequestLogEntry e = Sample();
+    const int i = static_cast<int>(n);
+    const uint64_t u = static_cast<uint64_t>(n < 0 ? -n : n);
+    e.pid = e.app_id = e.core_id = e.switches = e.status = i;
+    e.app_requests = e.worker_requests = e.body_bytes = e.header_bytes = u;
+    e.var_pairs = u;
+    e.vars_bytes = e.header_count = u;
+    e.duration = absl::Milliseconds(n);
+    const std::string si = std::to_string(i), su = std::to_string(u),
+                      s2 = std::to_string(2 * u), sd = std::to_string(n);
+    EXPECT_EQ(FormatDefaultRequestLine(e, false),
+              "[pid: " + si + "|app: " + si + "|req: " + su + "/" + su + "] 127.0.0.1 () {" +
+                  s2 + " vars in " + su + " bytes} [Tue Nov 24 02:11:10 2026] GET /hello?x=1 "
+                  "=> generated " + su + " bytes in " + sd + " msecs (HTTP/1.1 " + si + ") " +
+                  su + " headers in " + su + " bytes (" + si + " switches on core " + si + ")")
+        << n;
+  }
+}
+
 TEST_F(RequestLog, LogFormatEscapesRequestValuesAsText) {
   RequestLogEntry e = Sample();
   e.uri = "/a\"b\\c\n";

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/protocol/uwsgi_parser.h"
@@ -82,6 +84,47 @@ TEST(ServeLoop, MalformedChunkedBodyGets400) {
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.Header("Connection"), "close");
   EXPECT_EQ(testing::Get(h, "/").status, 200);
+}
+
+// A handler whose response start is refused learns why, and can start again: the headers
+// are checked in the pass that copies them, so a refusal may come after some were copied,
+// and none of those may reach the response that follows. The refusal names the first bad
+// item, as it did when every header was checked before any was copied.
+class RefusedThenFineHandler : public protocol::Handler {
+ public:
+  void Handle(protocol::RequestContext& r) override {
+    const std::string path(r.Var("PATH_INFO").value_or(""));
+    std::vector<protocol::Header> bad = {{"X-Copied-First", "yes"}, {"X-Also", "yes"}};
+    if (path == "/value") bad.push_back({"X-Bad", "a\r\nSet-Cookie: evil"});
+    if (path == "/name") bad.push_back({"Bad Name", "v"});
+    if (path == "/length") bad.push_back({"content-length", "12a"});
+    if (path == "/nul") bad.push_back({"X-Nul", std::string_view("a\0b", 3)});
+    bad.push_back({"X-Later-Bad", "\n"});
+    const absl::Status refused = r.StartResponse(200, "", bad);
+    const std::string why = refused.ok() ? "accepted" : std::string(refused.message());
+    if (!r.StartResponse(200, "", {{"Content-Type", "text/plain"}}).ok()) return;
+    (void)r.WriteBody(why);
+  }
+};
+
+TEST(ServeLoop, ARefusedResponseStartNamesTheFirstBadItemAndLeavesNothingBehind) {
+  RefusedThenFineHandler handler;
+  ServeHarness h;
+  h.Start(ServeOptions(), &handler);
+  const std::pair<const char*, const char*> cases[] = {
+      {"/value", "response header \"X-Bad\" has CR, LF or NUL in its value"},
+      {"/name", "response header name \"Bad Name\" has a character outside RFC 9110 tchar"},
+      {"/length", "response Content-Length \"12a\" is not a number of bytes"},
+      {"/nul", "response header \"X-Nul\" has CR, LF or NUL in its value"},
+  };
+  for (const auto& [path, message] : cases) {
+    testing::HttpResponse r = testing::Get(h, path);
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_EQ(r.body, message) << path;
+    EXPECT_EQ(r.Header("X-Copied-First"), "") << path << r.head;
+    EXPECT_EQ(r.Header("X-Also"), "") << path << r.head;
+    EXPECT_EQ(r.Header("Content-Type"), "text/plain") << path;
+  }
 }
 
 TEST(ServeLoop, BodyOverLimitPostGets413) {

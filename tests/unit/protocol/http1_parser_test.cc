@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
 namespace kiln::protocol {
@@ -265,6 +266,31 @@ TEST(Http1Parser, HeadEndIsFoundOnceAndEachByteScannedOnce) {
   const std::string lf = "GET / HTTP/1.0\nHost: a\n\n";
   scanned = 0;
   EXPECT_TRUE(HttpHeadEndArrived(lf.data(), lf.size(), &scanned));
+}
+
+// The end of a head is "\n\n" or "\n\r\n" starting at or after three bytes before where the
+// last scan stopped. Every string of up to 8 bytes of 'a', CR and LF, with every scan
+// position, is judged as the two searches for the markers judged it.
+TEST(Http1Parser, HeadEndIsFoundExactlyWhereAMarkerIs) {
+  for (size_t len = 0; len <= 8; ++len) {
+    size_t combos = 1;
+    for (size_t i = 0; i < len; ++i) combos *= 3;
+    for (size_t c = 0; c < combos; ++c) {
+      std::string s;
+      for (size_t i = 0, x = c; i < len; ++i, x /= 3) s.push_back("a\r\n"[x % 3]);
+      for (size_t start = 0; start <= len; ++start) {
+        const size_t from = start > 3 ? start - 3 : 0;
+        const bool want = s.find("\n\n", from) != std::string::npos ||
+                          s.find("\n\r\n", from) != std::string::npos;
+        size_t scanned = start;
+        ASSERT_EQ(HttpHeadEndArrived(s.data(), s.size(), &scanned), want)
+            << absl::CEscape(s) << " from " << start;
+        if (!want) {
+          EXPECT_EQ(scanned, len);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -3,10 +3,15 @@
 
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace kiln::protocol {
 namespace {
+
+using ::testing::HasSubstr;
 
 const std::vector<protocol::Header> kPlain = {{"Content-Type", "text/plain"}};
 
@@ -133,6 +138,78 @@ TEST(ResponseWriter, RejectsCrLfInHeaders) {
   EXPECT_FALSE(BuildResponseHead(200, "", {{"Bad Name", "v"}}, Http11()).ok());
   EXPECT_FALSE(BuildResponseHead(200, "OK\r\n", {}, Http11()).ok());
   EXPECT_FALSE(BuildResponseHead(42, "", {}, Http11()).ok());
+}
+
+// The header checks read eight bytes at a time (the value) and four (the name): every byte
+// value, at every position of a word and of the tail, is refused or let through exactly as a
+// byte-by-byte reading would, with the refusal naming what is wrong.
+TEST(ResponseWriter, HeaderChecksAgreeWithAByteByByteReadingAtEveryPosition) {
+  const auto tchar = [](unsigned char c) {
+    return absl::ascii_isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                         std::string_view::npos;
+  };
+  for (size_t len : {1u, 3u, 4u, 7u, 8u, 9u, 15u, 16u, 17u, 23u}) {
+    for (size_t at = 0; at < len; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        const char c = static_cast<char>(b);
+        std::string value(len, 'v'), name(len, 'n');
+        value[at] = c;
+        name[at] = c;
+        const bool value_bad = c == '\r' || c == '\n' || c == '\0';
+        absl::Status s = ValidateHeader("X-Test", value);
+        ASSERT_EQ(s.ok(), !value_bad) << "value byte " << b << " at " << at << " of " << len;
+        if (value_bad) {
+          EXPECT_THAT(s.message(), HasSubstr("has CR, LF or NUL in its value"));
+        }
+        EXPECT_EQ(HasCrLf(value), c == '\r' || c == '\n') << b << " at " << at;
+        s = ValidateHeader(name, "v");
+        ASSERT_EQ(s.ok(), tchar(static_cast<unsigned char>(b)))
+            << "name byte " << b << " at " << at << " of " << len;
+        if (!s.ok()) {
+          EXPECT_THAT(s.message(), HasSubstr("outside RFC 9110 tchar"));
+        }
+      }
+    }
+  }
+  EXPECT_THAT(ValidateHeader("", "v").message(), HasSubstr("empty name"));
+  // A word whose bytes are all under 14 but none of CR, LF, NUL is clean.
+  EXPECT_TRUE(ValidateHeader("X", std::string("\t\x01\x0b\x0c\x02\x03\x04\x05\x06", 9)).ok());
+}
+
+// Content-Length is read as absl::SimpleAtoi reads a uint64_t: the same values, the same
+// refusals (signs, spaces, overflow, nothing at all).
+TEST(ResponseWriter, ContentLengthIsReadAsSimpleAtoiReadsIt) {
+  for (std::string_view v :
+       {"0", "14", "007", "18446744073709551615", "18446744073709551616", "9999999999999999999",
+        "99999999999999999999", "", " 14", "14 ", "+14", "-1", "1 4", "0x10", "1e3", "abc",
+        "1234567890123456789", "\t14\v"}) {
+    uint64_t fast = 1, slow = 2;
+    const bool fast_ok = ParseContentLength(v, &fast);
+    const bool slow_ok = absl::SimpleAtoi(absl::string_view(v.data(), v.size()), &slow);
+    ASSERT_EQ(fast_ok, slow_ok) << "\"" << v << "\"";
+    if (fast_ok) {
+      EXPECT_EQ(fast, slow) << v;
+    }
+    const absl::Status s = ValidateResponse(200, "", {{"Content-Length", v}});
+    EXPECT_EQ(s.ok(), slow_ok) << v;
+  }
+}
+
+// The head is written into room made once and cut to size: what is sent is exactly the
+// lines, whatever the string held before and however long the headers are.
+TEST(ResponseWriter, HeadIsExactlyItsLinesWhateverTheBufferHeld) {
+  std::string out(300, 'x');
+  ResponseFrame frame;
+  const std::string long_value(1000, 'a');
+  ASSERT_TRUE(WriteResponseHead(200, "", {{"X-Long", long_value}}, Http11(), &out, &frame).ok());
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nX-Long: " + long_value + "\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ResponseRequestInfo info = Http11();
+  info.http11 = false;
+  info.known_length = UINT64_MAX;
+  ASSERT_TRUE(WriteResponseHead(200, "", {}, info, &out, &frame).ok());
+  EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nContent-Length: 18446744073709551615\r\n"
+                 "Connection: keep-alive\r\n\r\n");
+  EXPECT_EQ(frame.header_count, 2u);
 }
 
 TEST(ResponseWriter, ErrorResponseIsCompleteAndCloses) {

@@ -199,6 +199,27 @@ TEST(UwsgiParser, ReportsTheBodyFramingFromContentLength) {
   EXPECT_EQ(h.minor_version, 0);
 }
 
+// The head's three variables are noted while the packet is read: a repeated one counts by its
+// last value, as Request::Get reads it (a proxy that appends its own CONTENT_LENGTH after the
+// client's frames the body by the proxy's), and a name that only shares their length
+// (CONTENT_LENGTH's 14 bytes: REQUEST_METHOD, HTTP_X_ABCDEFG) changes nothing.
+TEST(UwsgiParser, TheHeadTakesTheLastOfARepeatedFramingVariable) {
+  HttpHead h = ParsedHead({{"CONTENT_LENGTH", "12"}, {"REQUEST_METHOD", "HEAD"},
+                           {"SERVER_PROTOCOL", "HTTP/1.0"}, {"CONTENT_LENGTH", "3"},
+                           {"REQUEST_METHOD", "GET"}, {"SERVER_PROTOCOL", "HTTP/1.1"},
+                           {"HTTP_X_ABCDEFG", "HEAD"}, {"HTTP_X_ABCDEFGH", "HTTP/1.0"}});
+  EXPECT_EQ(h.framing, BodyFraming::kContentLength);
+  EXPECT_EQ(h.content_length, 3u);
+  EXPECT_FALSE(h.is_head);
+  EXPECT_EQ(h.minor_version, 1);
+  h = ParsedHead({{"CONTENT_LENGTH", "5"}, {"CONTENT_LENGTH", ""}, {"REQUEST_METHOD", "GET"},
+                  {"REQUEST_METHOD", "HEAD"}, {"SERVER_PROTOCOL", "HTTP/1.1"},
+                  {"SERVER_PROTOCOL", "HTTP/1.0"}});
+  EXPECT_EQ(h.framing, BodyFraming::kNone);
+  EXPECT_TRUE(h.is_head);
+  EXPECT_EQ(h.minor_version, 0);
+}
+
 TEST(UwsgiParser, RefusesAContentLengthThatIsNotANumber) {
   for (const char* bad : {"12a", "-1", "0x10", "99999999999999999999999"}) {
     std::string b;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -125,6 +126,25 @@ TEST(WsgiEnviron, EachRequestSeesItsOwnValuesWhenTheyRepeatAndWhenTheyChange) {
                                        : "\"HTTP_USER_AGENT\": \"agent/1.0\""));
     EXPECT_THAT(body, HasSubstr(i >= 2 ? "\"HTTP_X_CUSTOM\": \"v" + std::to_string(i) + "\""
                                        : std::string("\"HTTP_X_CUSTOM\": null")));
+  }
+}
+
+// The key table tells names apart by their first and last eight bytes and their length, and
+// longer names by their middle too: names that share all of those but the middle, or differ
+// only in one byte anywhere, are each their own key, in every request.
+TEST(WsgiEnviron, NamesThatDifferOnlyInTheMiddleAreDistinctKeys) {
+  const std::vector<std::string> names = {
+      "HTTP_X_SAME_HEAD_1_SAME_TAIL", "HTTP_X_SAME_HEAD_2_SAME_TAIL",
+      "HTTP_X_SAME_HEAD_12_SAME_TAIL", "HTTP_X_ABCDEFGH", "HTTP_X_ABCDEFGI", "HTTP_X_A",
+      "HTTP_X_B", "HTTP_XY", "HTTP_X_SIXTEEN_1", "HTTP_X_SIXTEEN_2", "HTTP_X_SEVENTEEN_1",
+      "HTTP_X_SEVENTEEN_2"};
+  for (int round = 0; round < 2; ++round) {
+    FakeRequest r = MakeRequest("GET", "/environ");
+    for (const std::string& n : names) r.vars.emplace_back(n, "1");
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    for (const std::string& n : names) {
+      EXPECT_THAT(r.Body(), HasSubstr("\"" + n + "\": \"str\"")) << n << " round " << round;
+    }
   }
 }
 
