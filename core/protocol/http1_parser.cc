@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "core/protocol/tchar.h"
 
 namespace kiln::protocol {
 namespace {
@@ -15,13 +16,6 @@ namespace {
 // Repeated headers are joined by a scan of the ones before, so the count is capped (a head
 // of 16k one-letter headers would otherwise cost quadratic time).
 constexpr size_t kMaxHeaderFields = 512;
-
-// RFC 9110 5.6.2 tchar.
-bool IsTchar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
 
 bool IEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -23,8 +23,6 @@ bool IEquals(std::string_view a, std::string_view b) {
   return absl::EqualsIgnoreCase(base::Av(a), base::Av(b));
 }
 
-bool IsTokenChar(unsigned char c) { return internal::kTokenChars[c]; }
-
 bool HasConnectionClose(std::string_view value) {
   for (absl::string_view el : absl::StrSplit(base::Av(value), ',')) {
     if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(el), "close")) return true;
@@ -90,7 +88,7 @@ absl::Status ValidateHeader(std::string_view name, std::string_view value) {
   if (HeaderIsClean(name, value)) return absl::OkStatus();
   if (name.empty()) return absl::InvalidArgumentError("response header with an empty name");
   for (char c : name) {
-    if (!IsTokenChar(static_cast<unsigned char>(c))) {
+    if (!IsTchar(static_cast<unsigned char>(c))) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "response header name \"%s\" has a character outside RFC 9110 tchar",
           absl::CHexEscape(base::Av(name))));

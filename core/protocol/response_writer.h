@@ -6,7 +6,6 @@
 
 #include <sys/uio.h>
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/protocol/request.h"
+#include "core/protocol/tchar.h"
 
 namespace kiln::protocol {
 
@@ -72,15 +72,6 @@ inline bool IsContentLengthName(std::string_view name) {
 }
 
 namespace internal {
-
-// RFC 9110 tchar, as a table: every response header name goes through it.
-inline constexpr std::array<bool, 256> kTokenChars = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
 
 // Whether `bad` holds for a byte of `s`, asked only of bytes below 14 (CR, LF and NUL all
 // are). Eight bytes at a time: a word has a byte below 14 exactly when

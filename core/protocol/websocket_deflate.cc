@@ -11,20 +11,15 @@
 #include <limits>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/strings.h"
+#include "core/protocol/tchar.h"
 
 namespace kiln::protocol {
 namespace {
 
 // ---- Sec-WebSocket-Extensions (RFC 6455 9.1) ----
-
-bool IsTchar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
 
 class ExtensionLexer {
  public:
@@ -42,7 +37,7 @@ class ExtensionLexer {
   }
   std::string_view Token() {
     const size_t start = i_;
-    while (i_ < s_.size() && IsTchar(s_[i_])) ++i_;
+    while (i_ < s_.size() && IsTchar(static_cast<unsigned char>(s_[i_]))) ++i_;
     return s_.substr(start, i_ - start);
   }
   // A quoted-string (the opening quote taken already), unescaped; nullopt if unterminated.
@@ -140,7 +135,7 @@ absl::StatusOr<std::vector<WsExtensionOffer>> ParseWsExtensions(std::string_view
           if (!param.value) return Malformed("a quoted value has no closing quote");
           // RFC 6455 9.1: unquoted, the value must still be a token.
           for (char c : *param.value) {
-            if (!IsTchar(c)) return Malformed("a quoted value is not a token");
+            if (!IsTchar(static_cast<unsigned char>(c))) return Malformed("a quoted value is not a token");
           }
           if (param.value->empty()) return Malformed("a quoted value is empty");
         } else {
