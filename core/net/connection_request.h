@@ -78,6 +78,7 @@ class ConnectionRequest : public protocol::RequestContext {
   void ForEachVar(
       absl::FunctionRef<void(std::string_view, std::string_view)> fn) const override;
   size_t VarCount() const override { return req_->vars.size(); }
+  Paths PathVars() const override { return paths_known_ ? paths_ : RequestContext::PathVars(); }
   uint8_t Modifier1() const override { return req_->modifier1; }
   uint8_t Modifier2() const override { return req_->modifier2; }
   absl::StatusOr<size_t> ReadBody(char* buf, size_t len) override;
@@ -101,7 +102,16 @@ class ConnectionRequest : public protocol::RequestContext {
   void set_detacher(Detacher* d) { detacher_ = d; }
   bool detached() const { return sink_ != nullptr; }
   // After Detach, once the serving thread moved the request head to storage of its own.
-  void Rebind(const protocol::Request& req) { req_ = &req; }
+  void Rebind(const protocol::Request& req) {
+    req_ = &req;
+    paths_known_ = false;  // they viewed the head's old storage
+  }
+  // SCRIPT_NAME and PATH_INFO, found by the serving thread's pass over the request's variables
+  // (views into the request, valid while it is not rebound).
+  void set_paths(std::string_view script_name, std::string_view path_info) {
+    paths_ = {script_name, path_info};
+    paths_known_ = true;
+  }
   // Reads what body bytes can be read now, never waiting: *would_block when none can.
   absl::StatusOr<size_t> ReadBodyNow(char* buf, size_t len, bool* would_block);
   // Sends a body piece now, with the head if it is not out yet (streamed: no held-back piece).
@@ -172,6 +182,8 @@ class ConnectionRequest : public protocol::RequestContext {
   protocol::HttpHead head_;
   const ServeOptions& options_;
   const ServeLoop* loop_ = nullptr;
+  Paths paths_;
+  bool paths_known_ = false;
   bool raw_;
   bool keep_alive_;
   int worker_id_;

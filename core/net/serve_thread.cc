@@ -39,6 +39,7 @@ namespace kiln::net {
 // absent is empty.
 struct CommonVars {
   std::string_view method, uri, protocol, remote_addr, remote_port, remote_user, forwarded_for;
+  std::string_view script_name, path_info;  // for routing (RequestContext::PathVars)
 };
 
 namespace {
@@ -68,6 +69,9 @@ CommonVars FindCommonVars(const protocol::Request& req) {
   for (const protocol::Var& var : req.vars) {
     const std::string_view n = var.name;
     switch (n.size()) {
+      case 9:
+        if (NameIs(n, "PATH_INFO")) v.path_info = var.value;
+        break;
       case 11:
         if (NameIs(n, "REQUEST_URI")) {
           v.uri = var.value;
@@ -77,6 +81,8 @@ CommonVars FindCommonVars(const protocol::Request& req) {
           v.remote_port = var.value;
         } else if (NameIs(n, "REMOTE_USER")) {
           v.remote_user = var.value;
+        } else if (NameIs(n, "SCRIPT_NAME")) {
+          v.script_name = var.value;
         }
         break;
       case 14:
@@ -675,10 +681,11 @@ ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead
   ctx.set_loop(&loop_);
   // req_ stays as it is until the request is done (the ConnectionRequest the handler is given
   // holds it const), so the log line reads the same variables the harakiri entry found.
-  CommonVars vars;
+  // One pass finds what the harakiri entry, the log line and the routing read.
+  const CommonVars vars = FindCommonVars(req_);
+  serving_vars_ = &vars;
+  ctx.set_paths(vars.script_name, vars.path_info);
   if (loop_.observer_ != nullptr) {
-    vars = FindCommonVars(req_);
-    serving_vars_ = &vars;
     loop_.observer_->RequestStarted(core_id_, vars.method, vars.uri,
                                     ClientText(vars, *c, &client_text_), absl::ZeroDuration());
   }

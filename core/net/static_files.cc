@@ -151,7 +151,7 @@ bool StaticFiles::Contained(const std::string& real, const std::string& dir) con
 bool StaticFiles::Serve(protocol::RequestContext& r) const {
   const std::string_view method = r.Var("REQUEST_METHOD").value_or("");
   if (method != "GET" && method != "HEAD") return false;
-  const std::string_view path = r.Var("PATH_INFO").value_or("");
+  const std::string_view path = r.PathVars().path_info;
   for (const Mount& m : mounts_) {
     if (path.substr(0, m.prefix.size()) != m.prefix) continue;
     std::string_view rest = path.substr(m.prefix.size());

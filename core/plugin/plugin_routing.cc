@@ -211,8 +211,9 @@ void PluginSet::Handle(RequestContext& request) {
   route.plugin = by_modifier1_[m1];
   // Without mounts and without no-default-app, modifier1 alone decides: no variable lookups.
   if (router_.size() > 0 || router_.no_default_app()) {
-    route = router_.Resolve(request.Var("SCRIPT_NAME"), request.Var("PATH_INFO").value_or(""),
-                            by_modifier1_[m1], router_.vhost() ? RequestHost(request) : "");
+    const RequestContext::Paths paths = request.PathVars();
+    route = router_.Resolve(paths.script_name, paths.path_info, by_modifier1_[m1],
+                            router_.vhost() ? RequestHost(request) : "");
   }
   if (route.unmatched) NoteDynamicAppRequest(request);
   LoadedPlugin* p = route.plugin;

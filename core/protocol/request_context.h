@@ -98,6 +98,15 @@ class RequestContext {
   // Every variable in arrival order (the last of duplicate keys wins for Var()).
   virtual void ForEachVar(absl::FunctionRef<void(std::string_view, std::string_view)> fn) const = 0;
   virtual size_t VarCount() const = 0;
+  // SCRIPT_NAME and PATH_INFO as Var() reads them (absent is empty): what routing a request to
+  // a mounted app, or to a static file, looks at. The serving loop's requests answer from the
+  // pass that found the log line's variables, without a lookup by name.
+  struct Paths {
+    std::string_view script_name, path_info;
+  };
+  virtual Paths PathVars() const {
+    return {Var("SCRIPT_NAME").value_or(""), Var("PATH_INFO").value_or("")};
+  }
   // uwsgi modifiers (0 for HTTP requests).
   virtual uint8_t Modifier1() const = 0;
   virtual uint8_t Modifier2() const = 0;

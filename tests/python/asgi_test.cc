@@ -349,6 +349,53 @@ TEST(Asgi, MountedBesideAWsgiApp) {
   EXPECT_EQ(r->body, "wsgi /w");
 }
 
+// A WSGI app in a worker that also runs ASGI apps is served on the loop's thread (the first
+// serving thread), yet sees what it would in a WSGI-only worker: no event loop running, so
+// asyncio.run() works (it used to raise "cannot be called from a running event loop"), and the
+// main interpreter's modules (the ASGI app's among them). A WSGI mount keeps its own
+// interpreter. Each keeps answering between ASGI requests and after an exception.
+TEST(Asgi, AWsgiAppBesideItRunsAsInAWsgiOnlyWorker) {
+  AsgiAppServer s({"--module", "mainwsgi:application", "--mount", "/a=asgi:rawapp:app",
+                   "--mount", "/w=subwsgi:application", "--manage-script-name"},
+                  /*start=*/false, /*processes=*/"1");
+  s.dir().Write("mainwsgi.py",
+                "import asyncio, sys, threading\n"
+                "async def answer():\n"
+                "    await asyncio.sleep(0)\n"
+                "    return 'ran'\n"
+                "def application(env, start):\n"
+                "    if env['PATH_INFO'] == '/boom':\n"
+                "        raise ValueError('boom')\n"
+                "    try:\n"
+                "        got = asyncio.run(answer())\n"
+                "    except RuntimeError as e:\n"
+                "        got = 'asyncio.run: %s' % e\n"
+                "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [('%s on %s, rawapp %s' % (got, threading.current_thread().name,\n"
+                "             'rawapp' in sys.modules)).encode()]\n");
+  s.dir().Write("subwsgi.py",
+                "import sys\n"
+                "def application(env, start):\n"
+                "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [('sub, rawapp %s' % ('rawapp' in sys.modules)).encode()]\n");
+  s.Start();
+  for (int round = 0; round < 3; ++round) {
+    absl::StatusOr<Response> r = HttpGet(s.address(), "/");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->body, "ran on MainThread, rawapp True") << s.kiln().Log();
+    r = HttpGet(s.address(), "/a/thread");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
+    r = HttpGet(s.address(), "/w/x");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->body, "sub, rawapp False") << s.kiln().Log();
+    r = HttpGet(s.address(), "/boom");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 500);
+  }
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("ValueError: boom"));
+}
+
 // The event loop runs the worker's serving thread itself (no loop thread of its own, no
 // hand-over): an ASGI app runs on the process's main thread, the one that accepted and parsed
 // the request, and the worker has no other Python thread.

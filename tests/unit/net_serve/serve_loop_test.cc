@@ -186,6 +186,46 @@ TEST(ServeLoop, PassesCgiVariablesFromHttpHeaders) {
   EXPECT_THAT(r.body, HasSubstr("REMOTE_ADDR=127.0.0.1\n"));
 }
 
+// Answers what routing reads (RequestContext::PathVars, found in the serving thread's one pass
+// over the variables) beside what a lookup by name gives.
+class PathVarsHandler : public protocol::Handler {
+ public:
+  void Handle(protocol::RequestContext& r) override {
+    const protocol::RequestContext::Paths p = r.PathVars();
+    const std::string body = "paths [" + std::string(p.script_name) + "] [" +
+                             std::string(p.path_info) + "]\nvars [" +
+                             std::string(r.Var("SCRIPT_NAME").value_or("")) + "] [" +
+                             std::string(r.Var("PATH_INFO").value_or("")) + "]";
+    if (r.StartResponse(200, "OK", {{"Content-Type", "text/plain"}}).ok()) {
+      (void)r.WriteBody(body);
+    }
+  }
+};
+
+// Routing's SCRIPT_NAME and PATH_INFO are the variables' own: the last of a repeated name (as
+// nginx sends a SCRIPT_NAME that a later uwsgi_param overrides), empty when absent.
+TEST(ServeLoop, RoutingReadsTheSamePathsAsALookupByName) {
+  ServeHarness h;
+  PathVarsHandler handler;
+  h.Start(ServeOptions(), &handler);
+  std::string vars;
+  protocol::AppendUwsgiVar(&vars, "REQUEST_METHOD", "GET");
+  protocol::AppendUwsgiVar(&vars, "SCRIPT_NAME", "/first");
+  protocol::AppendUwsgiVar(&vars, "PATH_INFO", "/a/b");
+  protocol::AppendUwsgiVar(&vars, "REQUEST_URI", "/app/a/b");
+  protocol::AppendUwsgiVar(&vars, "SCRIPT_NAME", "/app");
+  protocol::AppendUwsgiVar(&vars, "PATH_INFO", "/a/b/c");
+  base::UniqueFd fd = h.ConnectUwsgi();
+  SendAll(fd.Get(), protocol::MakeUwsgiPacket(vars));
+  testing::HttpResponse r = ReadResponse(fd.Get());
+  EXPECT_EQ(r.body, "paths [/app] [/a/b/c]\nvars [/app] [/a/b/c]");
+
+  fd = h.ConnectHttp();
+  SendAll(fd.Get(), "GET /x%2Fy?q=1 HTTP/1.1\r\nHost: h\r\nScript-Name: /no\r\n\r\n");
+  r = ReadResponse(fd.Get());
+  EXPECT_EQ(r.body, "paths [] [/x/y]\nvars [] [/x/y]");
+}
+
 std::string UwsgiRequest(std::string_view method, std::string_view path, std::string_view body) {
   std::string vars;
   protocol::AppendUwsgiVar(&vars, "REQUEST_METHOD", method);
