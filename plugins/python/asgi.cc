@@ -70,7 +70,6 @@ struct AsgiState {
   PyObject* loop = nullptr;
   PyObject* timer = nullptr;
   PyObject* tick = nullptr;  // the timer's callback (PyTick)
-  PyObject* set_running = nullptr;  // asyncio's _set_running_loop (AsgiLoopSeenRunning)
   int64_t due_us = 0;
   bool halted = false;
 };
@@ -704,14 +703,10 @@ bool AsgiStart(std::string* error) {
   st.state = PyObject_GetAttrString(st.runner, "state");
   st.loop = PyObject_GetAttrString(st.runner, "loop");
   st.tick = PyCFunction_New(&kTickDef, nullptr);
-  if (PyObject* events = PyImport_ImportModule("asyncio.events")) {
-    st.set_running = PyObject_GetAttrString(events, "_set_running_loop");
-    Py_DECREF(events);
-  }
   PyObject* new_slot = PyObject_GetAttrString(st.runner, "new_slot");
   const bool bound = st.loop != nullptr && new_slot != nullptr && AsgiHttpBind(st.loop, new_slot);
   Py_XDECREF(new_slot);
-  if (st.state == nullptr || st.tick == nullptr || st.set_running == nullptr || !bound) {
+  if (st.state == nullptr || st.tick == nullptr || !bound) {
     *error = "ASGI: " + FetchTraceback();
     return false;
   }
@@ -749,14 +744,6 @@ void AsgiShutdown() {
 }
 
 bool AsgiLoopHoldsGil() { return OnLoopThread(); }
-
-bool AsgiLoopSeenRunning(bool running) {
-  AsgiState& st = St();
-  PyObject* loop = running ? st.loop : Py_None;
-  PyObject* r = PyObject_Vectorcall(st.set_running, &loop, 1, nullptr);
-  Py_XDECREF(r);
-  return r != nullptr;
-}
 
 bool AsgiLoopDone() { return St().loop_done; }
 

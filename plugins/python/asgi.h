@@ -24,10 +24,6 @@ kiln_status AsgiServe(kiln_request* r, const App* app);
 // True on the thread the ASGI loop runs while it runs it: the loop's Python code holds the GIL
 // around everything the serving thread does there.
 bool AsgiLoopHoldsGil();
-// On the loop's thread, GIL held: whether asyncio sees the loop running on this thread. A WSGI
-// app served there runs with it off, as it would in a worker without ASGI apps, so that
-// asyncio.run() and loops of its own work; false if asyncio refused (an exception is set).
-bool AsgiLoopSeenRunning(bool running);
 // True once the loop stopped for good: the app's calls are dropped (their connections are gone
 // or going).
 bool AsgiLoopDone();

@@ -90,11 +90,8 @@ class _Continue:
 
 class Runner:
     def __init__(self, loop_kind, lifespan, apps):
-        # Not made the thread's current loop (asyncio.set_event_loop): the loop is found as
-        # the running one by everything that runs in it, and a WSGI app served on this
-        # thread, with the loop seen as not running (asgi.cc AsgiLoopSeenRunning), finds no
-        # loop of ours to reuse (asyncio.get_event_loop() gives it one of its own).
         self.loop, self.loop_name = _make_loop(loop_kind)
+        asyncio.set_event_loop(self.loop)
         _log(1, 'ASGI event loop: %s' % self.loop_name)
         self.lifespan = lifespan
         self.apps = apps  # handle -> callable

@@ -909,21 +909,9 @@ kiln_status ServeRequest(kiln_request* r, void* handle) {
   // On the serving thread the ASGI loop runs, the loop's Python code holds the GIL around
   // this call. A WSGI app of the main interpreter runs in the thread state the loop holds
   // (this thread's own, the one EnterForRequest would take back), so the GIL stays where it
-  // is, and with the loop seen as not running, as in a worker without ASGI apps (its
-  // asyncio.run() works). One of a sub-interpreter runs in its own thread state, where no
-  // loop runs, and the loop waits for it.
+  // is; one of a sub-interpreter runs in its own thread state, and the loop waits for it.
   const bool on_loop = AsgiLoopHoldsGil();
-  if (on_loop && HoldsStateFor(app->interp)) {
-    if (!AsgiLoopSeenRunning(false)) {
-      SetError("ASGI: cannot step out of the event loop: " + FetchTraceback());
-      return KILN_ERROR;
-    }
-    const kiln_status st = Serve(r, app);
-    if (!AsgiLoopSeenRunning(true)) {
-      Log(KILN_LOG_ERROR, "ASGI: cannot step back into the event loop: " + FetchTraceback());
-    }
-    return st;
-  }
+  if (on_loop && HoldsStateFor(app->interp)) return Serve(r, app);
   PyThreadState* loop_state = on_loop ? PyEval_SaveThread() : nullptr;
   // Each request thread keeps one thread state per interpreter for its whole life, taking the
   // GIL for the call and handing it back afterwards.
