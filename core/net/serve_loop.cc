@@ -74,6 +74,8 @@ void ServeLoop::Run() {
   }
   threads_[0]->Run();
   for (std::thread& t : others) t.join();
+  // A handler's own threads may still hold taken-over requests: they stop using them first.
+  if (handler_ != nullptr) handler_->ServeThreadsDone();
   threads_.clear();
 }
 

@@ -205,6 +205,15 @@ bool PluginSet::DriveThread(protocol::ServeStepper& stepper) {
   return false;
 }
 
+void PluginSet::ServeThreadsDone() {
+  for (const auto& p : plugins_) {
+    if (KILN_HAS(&p->callbacks, on_serve_threads_done) &&
+        p->callbacks.on_serve_threads_done != nullptr) {
+      p->callbacks.on_serve_threads_done(p->callbacks.ctx);
+    }
+  }
+}
+
 void PluginSet::Handle(RequestContext& request) {
   uint8_t m1 = request.Modifier1();
   Route route;

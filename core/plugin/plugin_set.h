@@ -79,6 +79,7 @@ class PluginSet : public Handler {
   void WorkerExit();
   // A serving thread offers itself to the plugins' on_serve_thread in load order (SDK 1.4).
   bool DriveThread(protocol::ServeStepper& stepper) override;
+  void ServeThreadsDone() override;
   // A spool task, offered to each plugin's on_spool in load order until one does not answer
   // KILN_SPOOL_IGNORE; returns that answer (KILN_SPOOL_IGNORE when none took it).
   int Spool(std::string_view path, const std::vector<protocol::SpoolVar>& vars,

@@ -184,6 +184,9 @@ class Handler {
     (void)stepper;
     return false;
   }
+  // Every serving thread of the worker stopped; their taken-over requests (AsyncRequest) are
+  // destroyed when this returns (a plugin's on_serve_threads_done).
+  virtual void ServeThreadsDone() {}
 };
 
 

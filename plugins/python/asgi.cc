@@ -747,6 +747,14 @@ bool AsgiLoopHoldsGil() { return OnLoopThread(); }
 
 bool AsgiLoopDone() { return St().loop_done; }
 
+// A worker whose apps include WSGI ones as well as ASGI ones.
+static bool AnyWsgiApp() {
+  for (const App& a : TheApps()) {
+    if (!a.asgi) return true;
+  }
+  return false;
+}
+
 kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
   AsgiState& st = St();
   if (st.runner == nullptr || st.loop_done || !KILN_HAS(Api(), serve_thread_step) ||
@@ -754,6 +762,20 @@ kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
     return KILN_DECLINED;
   }
   PyGILState_STATE g = PyGILState_Ensure();
+  if (AnyWsgiApp()) {
+    // WSGI apps beside the ASGI ones: the serving threads run their own loops (a WSGI request
+    // pays nothing for the event loop, and is called with no loop running, as in a WSGI-only
+    // worker), and the loop runs on a thread of its own, fed through the queue;
+    // AsgiServeThreadsDone stops it.
+    PyObject* res = PyObject_CallMethod(st.runner, "start_queued", nullptr);
+    if (res == nullptr) {
+      Log(KILN_LOG_ERROR, "ASGI: cannot start the event loop's thread: " + FetchTraceback());
+      st.loop_done = true;
+    }
+    Py_XDECREF(res);
+    PyGILState_Release(g);
+    return KILN_DECLINED;
+  }
   st.thread = t;
   PyObject* res = PyObject_CallMethod(st.runner, "serve", nullptr);
   st.thread = nullptr;
@@ -764,6 +786,19 @@ kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
   Py_XDECREF(res);
   PyGILState_Release(g);
   return KILN_OK;
+}
+
+void AsgiServeThreadsDone(void*) {
+  AsgiState& st = St();
+  if (st.runner == nullptr) return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject* res = PyObject_CallMethod(st.runner, "stop_queued", nullptr);
+  if (res == nullptr) Log(KILN_LOG_ERROR, "ASGI: stopping the event loop: " + FetchTraceback());
+  Py_XDECREF(res);
+  // The handles of requests still taken over go with the serving threads: from now on the
+  // app's calls are dropped.
+  st.loop_done = true;
+  PyGILState_Release(g);
 }
 
 // On the loop's thread, GIL held: hands a detached request (Runner.begin, with its `http`

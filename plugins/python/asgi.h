@@ -18,6 +18,9 @@ void AsgiShutdown();
 // on_serve_thread: on the thread that made the loop (the first serving thread), runs the loop
 // and the serving thread from it until the worker stops; declines every other thread.
 kiln_status AsgiServeThread(void* ctx, kiln_serve_thread* t);
+// on_serve_threads_done: stops the loop's own thread (a worker with WSGI apps too), after
+// which the app's calls are dropped.
+void AsgiServeThreadsDone(void* ctx);
 // A serving thread: takes the request over. On the loop's thread (GIL held) it builds the
 // scope and starts the app's task at once; on another one (no GIL) it queues the request.
 kiln_status AsgiServe(kiln_request* r, const App* app);

@@ -90,8 +90,11 @@ class _Continue:
 
 class Runner:
     def __init__(self, loop_kind, lifespan, apps):
+        # Not made the creating thread's current loop (asyncio.set_event_loop): everything
+        # that runs in the loop finds it as the running one, and WSGI apps on this thread
+        # (a worker with both kinds runs the loop on a thread of its own) see no loop of ours.
         self.loop, self.loop_name = _make_loop(loop_kind)
-        asyncio.set_event_loop(self.loop)
+        self.thread = None
         _log(1, 'ASGI event loop: %s' % self.loop_name)
         self.lifespan = lifespan
         self.apps = apps  # handle -> callable
@@ -115,6 +118,30 @@ class Runner:
             loop.remove_reader(fd)
             loop.remove_reader(_k.fd())
             _k.serve_end()
+
+    def start_queued(self):
+        """A worker with WSGI apps too: the loop runs on a thread of its own and every serving
+        thread hands its ASGI requests over (as the other threads do in serve), so its WSGI
+        requests never wait on a turn of the loop."""
+        import threading
+        self.thread = threading.Thread(target=self._run_queued, name='kiln-asgi', daemon=True)
+        self.thread.start()
+
+    def _run_queued(self):
+        loop = self.loop
+        loop.add_reader(_k.fd(), self._drain)
+        try:
+            loop.run_forever()
+        finally:
+            loop.remove_reader(_k.fd())
+            _k.serve_end()
+
+    def stop_queued(self):
+        """Every serving thread stopped: the loop stops taking turns (and so calling kiln)."""
+        if self.thread is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.thread = None
 
     def new_slot(self):
         """A fresh idle task for requests to run as (asgi_http.cc), and its box."""

@@ -1,8 +1,10 @@
 // The C half of WebSocket for ASGI apps (asgi_ws.h): what the loop thread calls (GIL held) to
 // accept, send, ask for the next message and close, each queued for the serving thread by the
-// SDK's async_ws_* calls; and the host's WebSocket events as the tuples `_kiln_asgi.take()`
+// SDK's async_ws_* calls (dropped once the serving threads are gone: AsgiLoopDone); and the host's WebSocket events as the tuples `_kiln_asgi.take()`
 // hands to the loop.
 #include "asgi_ws.h"
+
+#include "asgi.h"
 
 namespace kiln::python {
 namespace {
@@ -23,7 +25,9 @@ PyObject* PyWsAccept(PyObject*, PyObject* args) {
   if (!PyArg_ParseTuple(args, "Oy*O!", &h, &sub, &PyList_Type, &headers)) return nullptr;
   std::vector<kiln_header> hs;
   kiln_status st = KILN_ERROR;
-  if (AsgiHeaderList(headers, &hs)) {
+  if (AsgiLoopDone()) {
+    st = KILN_OK;  // the connection is gone with its serving thread: dropped
+  } else if (AsgiHeaderList(headers, &hs)) {
     st = Api()->async_ws_accept(HandleOf(h), BufStr(sub), hs.data(), hs.size());
     if (st != KILN_OK) PyErr_SetString(PyExc_ValueError, "websocket.accept: a header with CR/LF");
   }
@@ -38,13 +42,13 @@ PyObject* PyWsSend(PyObject*, PyObject* args) {
   Py_buffer data;
   int binary;
   if (!PyArg_ParseTuple(args, "Oy*p", &h, &data, &binary)) return nullptr;
-  Api()->async_ws_send(HandleOf(h), BufStr(data), binary);
+  if (!AsgiLoopDone()) Api()->async_ws_send(HandleOf(h), BufStr(data), binary);
   PyBuffer_Release(&data);
   Py_RETURN_NONE;
 }
 
 PyObject* PyWsReceive(PyObject*, PyObject* h) {
-  Api()->async_ws_receive(HandleOf(h));
+  if (!AsgiLoopDone()) Api()->async_ws_receive(HandleOf(h));
   Py_RETURN_NONE;
 }
 
@@ -54,7 +58,7 @@ PyObject* PyWsClose(PyObject*, PyObject* args) {
   int code;
   Py_buffer reason;
   if (!PyArg_ParseTuple(args, "Oiy*", &h, &code, &reason)) return nullptr;
-  Api()->async_ws_close(HandleOf(h), code, BufStr(reason));
+  if (!AsgiLoopDone()) Api()->async_ws_close(HandleOf(h), code, BufStr(reason));
   PyBuffer_Release(&reason);
   Py_RETURN_NONE;
 }

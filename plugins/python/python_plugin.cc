@@ -268,6 +268,7 @@ kiln_status Init(const kiln_host_api* host, kiln_plugin* self, kiln_callbacks* c
   cb->on_spool = OnSpool;
   cb->on_async_event = AsgiOnEvent;
   cb->on_serve_thread = AsgiServeThread;
+  cb->on_serve_threads_done = AsgiServeThreadsDone;
   return KILN_OK;
 }
 

@@ -27,6 +27,7 @@ namespace kiln::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(Asgi, ScopeOfAnHttpRequest) {
   AsgiAppServer s({"--asgi", "rawapp:app"});
@@ -349,22 +350,30 @@ TEST(Asgi, MountedBesideAWsgiApp) {
   EXPECT_EQ(r->body, "wsgi /w");
 }
 
-// A WSGI app in a worker that also runs ASGI apps is served on the loop's thread (the first
-// serving thread). One of the main interpreter runs in the thread state the loop holds (no GIL
-// hand-over): it sees the main interpreter's modules, the ASGI app's among them. A WSGI mount
-// keeps its own sub-interpreter. Each keeps answering between ASGI requests and after an
+// A worker with WSGI and ASGI apps runs the event loop on a thread of its own (`kiln-asgi`):
+// its WSGI apps are called on the serving thread with no loop running, as in a WSGI-only
+// worker, so asyncio.run() works (driven by the loop, it raised "cannot be called from a
+// running event loop"). A WSGI app of the main interpreter sees the ASGI app's modules; a WSGI
+// mount keeps its own sub-interpreter. Each keeps answering between ASGI requests and after an
 // exception.
-TEST(Asgi, AWsgiAppBesideItRunsInItsOwnInterpreter) {
+TEST(Asgi, AWsgiAppBesideItRunsAsInAWsgiOnlyWorker) {
   AsgiAppServer s({"--module", "mainwsgi:application", "--mount", "/a=asgi:rawapp:app",
                    "--mount", "/w=subwsgi:application", "--manage-script-name"},
                   /*start=*/false, /*processes=*/"1");
   s.dir().Write("mainwsgi.py",
-                "import sys, threading\n"
+                "import asyncio, sys, threading\n"
+                "async def answer():\n"
+                "    await asyncio.sleep(0)\n"
+                "    return 'ran'\n"
                 "def application(env, start):\n"
                 "    if env['PATH_INFO'] == '/boom':\n"
                 "        raise ValueError('boom')\n"
+                "    try:\n"
+                "        got = asyncio.run(answer())\n"
+                "    except RuntimeError as e:\n"
+                "        got = 'asyncio.run: %s' % e\n"
                 "    start('200 OK', [('Content-Type', 'text/plain')])\n"
-                "    return [('main on %s, rawapp %s' % (threading.current_thread().name,\n"
+                "    return [('%s on %s, rawapp %s' % (got, threading.current_thread().name,\n"
                 "             'rawapp' in sys.modules)).encode()]\n");
   s.dir().Write("subwsgi.py",  // imports at call time: the interpreter it is called in
                 "def application(env, start):\n"
@@ -375,10 +384,10 @@ TEST(Asgi, AWsgiAppBesideItRunsInItsOwnInterpreter) {
   for (int round = 0; round < 3; ++round) {
     absl::StatusOr<Response> r = HttpGet(s.address(), "/");
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->body, "main on MainThread, rawapp True") << s.kiln().Log();
+    EXPECT_EQ(r->body, "ran on MainThread, rawapp True") << s.kiln().Log();
     r = HttpGet(s.address(), "/a/thread");
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
+    EXPECT_EQ(r->body, "kiln-asgi threads=2") << s.kiln().Log();
     r = HttpGet(s.address(), "/w/x");
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->body, "sub, rawapp False") << s.kiln().Log();
@@ -387,6 +396,33 @@ TEST(Asgi, AWsgiAppBesideItRunsInItsOwnInterpreter) {
     EXPECT_EQ(r->status, 500);
   }
   EXPECT_THAT(s.kiln().Log(), HasSubstr("ValueError: boom"));
+}
+
+// An immediate stop (SIGINT) of a worker with both kinds while ASGI requests wait in the loop's
+// own thread: the loop is stopped before their connections are freed, lifespan shutdown then
+// runs (the sleeping requests that resume meanwhile have their calls dropped), and the worker
+// exits cleanly.
+TEST(Asgi, AnImmediateStopWithRequestsInTheLoopsThreadExitsCleanly) {
+  AsgiAppServer s({"--module", "wsgiapp:application", "--mount", "/a=asgi:rawapp:app",
+                   "--manage-script-name", "--lifespan", "on"},
+                  /*start=*/false, /*processes=*/"1");
+  s.dir().Write("wsgiapp.py",
+                "def application(env, start):\n"
+                "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [b'wsgi']\n");
+  s.Start();
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] { (void)HttpGet(s.address(), "/a/sleep", absl::Seconds(10)); });
+  }
+  absl::SleepFor(absl::Milliseconds(400));
+  s.kiln().Signal(SIGINT);
+  for (std::thread& t : clients) t.join();
+  std::optional<int> st = s.kiln().WaitExit(absl::Seconds(15));
+  ASSERT_TRUE(st.has_value()) << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), HasSubstr("exited with code 0")) << s.kiln().Log();
+  EXPECT_THAT(s.kiln().Log(), Not(HasSubstr("did not complete"))) << s.kiln().Log();
+  EXPECT_EQ(CountOf(s.Notes(), "shutdown"), 1) << s.Notes() << s.kiln().Log();
 }
 
 // The event loop runs the worker's serving thread itself (no loop thread of its own, no
@@ -399,10 +435,10 @@ TEST(Asgi, AppRunsOnTheServingThread) {
   EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
 }
 
-// threads = 2: the first serving thread runs the loop; ASGI requests the second thread reads
-// are handed to the loop and answered through it; a WSGI app beside them runs on either
-// thread (on the loop's, the loop waits for it). 60 concurrent sleeps still finish together,
-// and a graceful stop waits for them, then runs lifespan shutdown.
+// threads = 2 with a WSGI app beside: the loop runs on a thread of its own, both serving
+// threads hand their ASGI requests to it and answer them through it, and the WSGI app runs on
+// either serving thread. 60 concurrent sleeps still finish together, and a graceful stop waits
+// for them, stops the loop's thread, then runs lifespan shutdown.
 TEST(Asgi, TwoThreadsShareTheLoopBesideWsgi) {
   AsgiAppServer s({"--mount", "/a=asgi:rawapp:app", "--mount", "/w=wsgiapp:application",
                    "--manage-script-name", "--threads", "2", "--lifespan", "on"},

@@ -431,6 +431,21 @@ typedef struct kiln_callbacks {
    * SINCE: 1.4.  RETURNS: KILN_OK (ran it) or KILN_DECLINED.
    */
   kiln_status (*on_serve_thread)(void *ctx, kiln_serve_thread *t);
+
+  /* ---- The end of a worker's serving threads (since 1.5) ---- */
+
+  /**
+   * on_serve_threads_done says that every serving thread of this worker has stopped (after a
+   * graceful stop, once their requests were answered; after an immediate one, with requests
+   * still taken over): the handles of taken-over requests (kiln_async) are freed when it
+   * returns. A plugin whose own threads call the async functions stops them from doing so
+   * before it returns (a loop of its own on a thread of its own is stopped here).
+   * OWNERSHIP: none.
+   * THREADS: once per worker, on the thread that ran the first serving thread, before
+   * on_worker_exit.
+   * SINCE: 1.5.  RETURNS: nothing.
+   */
+  void (*on_serve_threads_done)(void *ctx);
 } kiln_callbacks;
 
 /**

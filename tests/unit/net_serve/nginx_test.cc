@@ -55,13 +55,13 @@ class NginxTest : public ::testing::Test {
     return ReadResponse(fd.Get());
   }
 
+  testing::AllVarsHandler vars_;  // request headers included; outlives the harness's loop
   ServeHarness h_;
   kiln::testing::NginxProcess nginx_{Single()};  // declared last: stopped before the harness
 };
 
 TEST_F(NginxTest, UwsgiPassDeliversNginxVariablesAndRelaysTheRawResponse) {
-  testing::AllVarsHandler vars;  // request headers included
-  StartAll(ServeOptions(), &vars);
+  StartAll(ServeOptions(), &vars_);
   testing::HttpResponse r =
       Request("GET /u/vars?x=1 HTTP/1.1\r\nHost: example.org\r\nX-Custom: yes\r\n"
               "Connection: close\r\n\r\n");

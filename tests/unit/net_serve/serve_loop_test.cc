@@ -171,8 +171,8 @@ TEST(ServeLoop, StreamedResponseIsCloseDelimitedForHttp10) {
 }
 
 TEST(ServeLoop, PassesCgiVariablesFromHttpHeaders) {
+  testing::AllVarsHandler vars;  // request headers included; outlives the loop
   ServeHarness h;
-  testing::AllVarsHandler vars;  // request headers included
   h.Start(ServeOptions(), &vars);
   base::UniqueFd fd = h.ConnectHttp();
   SendAll(fd.Get(), "GET /vars?q=1 HTTP/1.1\r\nHost: example.org:81\r\nX-Thing: a\r\n"
@@ -205,8 +205,8 @@ class PathVarsHandler : public protocol::Handler {
 // Routing's SCRIPT_NAME and PATH_INFO are the variables' own: the last of a repeated name (as
 // nginx sends a SCRIPT_NAME that a later uwsgi_param overrides), empty when absent.
 TEST(ServeLoop, RoutingReadsTheSamePathsAsALookupByName) {
+  PathVarsHandler handler;  // outlives the loop
   ServeHarness h;
-  PathVarsHandler handler;
   h.Start(ServeOptions(), &handler);
   std::string vars;
   protocol::AppendUwsgiVar(&vars, "REQUEST_METHOD", "GET");

@@ -30,6 +30,8 @@ class ServeHarness {
 
   // Starts a loop with an HTTP socket on 127.0.0.1:0 and a uwsgi socket on a unix path.
   // With no handler, kiln's built-in test handler answers (options.builtin_handler is set).
+  // A handler must outlive the loop (declare it before the harness): the loop's end calls it
+  // (Handler::ServeThreadsDone).
   void Start(ServeOptions options = ServeOptions(), protocol::Handler* handler = nullptr);
   void Stop(bool graceful);  // Stop + join
   ServeLoop& loop() { return *loop_; }
