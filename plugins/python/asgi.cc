@@ -747,8 +747,11 @@ bool AsgiLoopHoldsGil() { return OnLoopThread(); }
 
 bool AsgiLoopDone() { return St().loop_done; }
 
-// A worker whose apps include WSGI ones as well as ASGI ones.
-static bool AnyWsgiApp() {
+// asgi-loop-thread: the loop on a thread of its own (`own`, or `auto` in a worker whose apps
+// include WSGI ones as well as ASGI ones), else on the first serving thread.
+static bool LoopOnItsOwnThread() {
+  const std::string& mode = TheSettings().asgi_loop_thread;
+  if (mode != "auto") return mode == "own";
   for (const App& a : TheApps()) {
     if (!a.asgi) return true;
   }
@@ -762,11 +765,11 @@ kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
     return KILN_DECLINED;
   }
   PyGILState_STATE g = PyGILState_Ensure();
-  if (AnyWsgiApp()) {
-    // WSGI apps beside the ASGI ones: the serving threads run their own loops (a WSGI request
-    // pays nothing for the event loop, and is called with no loop running, as in a WSGI-only
-    // worker), and the loop runs on a thread of its own, fed through the queue;
-    // AsgiServeThreadsDone stops it.
+  if (LoopOnItsOwnThread()) {
+    // WSGI apps beside the ASGI ones (asgi-loop-thread): the serving threads run their own
+    // loops (a WSGI request pays nothing for the event loop, and is called with no loop
+    // running, as in a WSGI-only worker), and the loop runs on a thread of its own, fed
+    // through the queue; AsgiServeThreadsDone stops it.
     PyObject* res = PyObject_CallMethod(st.runner, "start_queued", nullptr);
     if (res == nullptr) {
       Log(KILN_LOG_ERROR, "ASGI: cannot start the event loop's thread: " + FetchTraceback());

@@ -153,4 +153,14 @@ void EnterForRequest(Interp* interp) {
 
 void LeaveAfterRequest() { PyEval_SaveThread(); }
 
+bool HoldsStateFor(Interp* interp) {
+  if (!interp->is_main) return false;  // a sub-interpreter's request swaps thread states
+  ThreadStates& ts = ThisThreadsStates();
+  PyThreadState* held = PyThreadState_Get();
+  // Before this thread's first request: the state EnterForRequest would record is the one
+  // PyGILState keeps for the thread.
+  if (ts.main == nullptr && PyGILState_GetThisThreadState() == held) ts.main = held;
+  return ts.main == held;
+}
+
 }  // namespace kiln::python

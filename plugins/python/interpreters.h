@@ -57,5 +57,9 @@ bool EndSubInterpreter(Interp* interp, PyThreadState* main);
 // (created on first use, kept for the thread's life), and gives it back.
 void EnterForRequest(Interp* interp);
 void LeaveAfterRequest();
+// With the GIL held by this thread: true when the thread state it holds is the one
+// EnterForRequest(interp) would take, so a request can run without giving the GIL up and
+// taking it back (the ASGI loop's thread serving a WSGI app of the main interpreter).
+bool HoldsStateFor(Interp* interp);
 
 }  // namespace kiln::python

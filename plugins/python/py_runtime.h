@@ -24,6 +24,7 @@ struct Settings {
   bool paste_logger = false;       // paste-logger: logging.config.fileConfig of that file
   std::string asgi;                // asgi: "pkg.mod[:callable]", an ASGI 3 app
   std::string asgi_loop = "auto";  // asgi-loop: auto | uvloop | asyncio
+  std::string asgi_loop_thread = "auto";  // asgi-loop-thread: auto | serving | own
   std::string lifespan = "auto";   // lifespan: auto | on | off
   std::vector<std::string> pythonpath;
   std::string home;                // home / virtualenv / venv / pyhome

@@ -24,6 +24,7 @@ struct Options {
   int paste_logger;
   kiln_str asgi;
   kiln_str asgi_loop;
+  kiln_str asgi_loop_thread;
   kiln_str lifespan;
   kiln_str_list pythonpath;
   kiln_str home;
@@ -69,6 +70,11 @@ const kiln_option_def kOptions[] = {
      "apps: `mount = /prefix=asgi:pkg.mod:app`.", 0, nullptr, KILN_PY_FIELD(asgi)},
     {"asgi-loop", KILN_OPT_STRING, "auto", "Event loop of the ASGI apps: `uvloop`, `asyncio`, "
      "or `auto` (uvloop when it can be imported).", 0, nullptr, KILN_PY_FIELD(asgi_loop)},
+    {"asgi-loop-thread", KILN_OPT_STRING, "auto", "Where each worker's ASGI event loop runs: "
+     "`serving` (it runs the worker's first serving thread: cheapest for ASGI requests), "
+     "`own` (a thread of its own, fed by the serving threads: WSGI requests never wait on "
+     "the loop), or `auto` (`own` when the worker also serves WSGI apps, else `serving`).",
+     0, nullptr, KILN_PY_FIELD(asgi_loop_thread)},
     {"lifespan", KILN_OPT_STRING, "auto", "ASGI lifespan protocol: `on` (a failure stops the "
      "worker), `off`, or `auto` (used when the app supports it), as uvicorn.", 0, nullptr,
      KILN_PY_FIELD(lifespan)},
@@ -133,6 +139,11 @@ kiln_status OnConfigDone(void*) {
   s.paste_logger = o.paste_logger != 0;
   s.asgi = Text(o.asgi);
   s.asgi_loop = Text(o.asgi_loop);
+  s.asgi_loop_thread = Text(o.asgi_loop_thread);
+  if (s.asgi_loop_thread != "auto" && s.asgi_loop_thread != "serving" &&
+      s.asgi_loop_thread != "own") {
+    return Fail("asgi-loop-thread = " + s.asgi_loop_thread + ": expected auto, serving or own");
+  }
   s.lifespan = Text(o.lifespan);
   if (s.asgi_loop != "auto" && s.asgi_loop != "uvloop" && s.asgi_loop != "asyncio") {
     return Fail("asgi-loop = " + s.asgi_loop + ": expected auto, uvloop or asyncio");

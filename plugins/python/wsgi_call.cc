@@ -906,11 +906,14 @@ kiln_status ServeRequest(kiln_request* r, void* handle) {
     return KILN_OK;
   }
   if (app->asgi) return AsgiServe(r, app);
-  // On a serving thread an ASGI loop runs, the loop's Python code holds the GIL around this
-  // call, so the app runs in its own thread state while the loop waits. (A worker with WSGI
-  // apps runs its loop on a thread of its own, decision 47: this is the fallback, should a
-  // WSGI request ever reach the loop's thread.)
-  PyThreadState* loop_state = AsgiLoopHoldsGil() ? PyEval_SaveThread() : nullptr;
+  // On the serving thread an ASGI loop runs (asgi-loop-thread = serving beside WSGI apps), the
+  // loop's Python code holds the GIL around this call. A WSGI app of the main interpreter
+  // runs in the thread state the loop holds (this thread's own, the one EnterForRequest would
+  // take back), so the GIL stays where it is; one of a sub-interpreter runs in its own thread
+  // state, and the loop waits for it.
+  const bool on_loop = AsgiLoopHoldsGil();
+  if (on_loop && HoldsStateFor(app->interp)) return Serve(r, app);
+  PyThreadState* loop_state = on_loop ? PyEval_SaveThread() : nullptr;
   // Each request thread keeps one thread state per interpreter for its whole life, taking the
   // GIL for the call and handing it back afterwards.
   EnterForRequest(app->interp);

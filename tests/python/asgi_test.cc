@@ -398,6 +398,50 @@ TEST(Asgi, AWsgiAppBesideItRunsAsInAWsgiOnlyWorker) {
   EXPECT_THAT(s.kiln().Log(), HasSubstr("ValueError: boom"));
 }
 
+// asgi-loop-thread picks where the loop runs: `serving` keeps it on the first serving thread
+// beside WSGI apps (the WSGI apps then run inside its turns: the one of the main interpreter
+// in the loop's own thread state, a mount in its own sub-interpreter), and `own` gives an
+// ASGI-only worker's loop a thread of its own.
+TEST(Asgi, AsgiLoopThreadPlacesTheLoop) {
+  {
+    AsgiAppServer s({"--module", "mainwsgi:application", "--mount", "/a=asgi:rawapp:app",
+                     "--mount", "/w=subwsgi:application", "--manage-script-name",
+                     "--asgi-loop-thread", "serving"},
+                    /*start=*/false, /*processes=*/"1");
+    s.dir().Write("mainwsgi.py",
+                  "import sys, threading\n"
+                  "def application(env, start):\n"
+                  "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                  "    return [('main on %s, rawapp %s' % (threading.current_thread().name,\n"
+                  "             'rawapp' in sys.modules)).encode()]\n");
+    s.dir().Write("subwsgi.py",  // imports at call time: the interpreter it is called in
+                  "def application(env, start):\n"
+                  "    import sys\n"
+                  "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+                  "    return [('sub, rawapp %s' % ('rawapp' in sys.modules)).encode()]\n");
+    s.Start();
+    for (int round = 0; round < 2; ++round) {
+      absl::StatusOr<Response> r = HttpGet(s.address(), "/a/thread");
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
+      r = HttpGet(s.address(), "/");
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->body, "main on MainThread, rawapp True") << s.kiln().Log();
+      r = HttpGet(s.address(), "/w/x");
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->body, "sub, rawapp False") << s.kiln().Log();
+    }
+  }
+  AsgiAppServer s({"--asgi", "rawapp:app", "--asgi-loop-thread", "own"}, /*start=*/true,
+                  /*processes=*/"1");
+  absl::StatusOr<Response> r = HttpGet(s.address(), "/thread");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "kiln-asgi threads=2") << s.kiln().Log();
+  r = HttpGet(s.address(), "/sleep");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "slept");
+}
+
 // An immediate stop (SIGINT) of a worker with both kinds while ASGI requests wait in the loop's
 // own thread: the loop is stopped before their connections are freed, lifespan shutdown then
 // runs (the sleeping requests that resume meanwhile have their calls dropped), and the worker
@@ -499,11 +543,13 @@ TEST(Asgi, ConflictingOrBadOptionsStopStartup) {
   const std::vector<std::vector<std::string>> cases = {
       {"--asgi", "rawapp:app", "--module", "rawapp"},
       {"--asgi", "rawapp:app", "--asgi-loop", "trio"},
-      {"--asgi", "rawapp:app", "--lifespan", "maybe"}};
+      {"--asgi", "rawapp:app", "--lifespan", "maybe"},
+      {"--asgi", "rawapp:app", "--asgi-loop-thread", "main"}};
   const std::vector<std::string> expected = {
       "`asgi = rawapp:app` and `module = rawapp` are both the default Python app",
       "asgi-loop = trio: expected auto, uvloop or asyncio",
-      "lifespan = maybe: expected auto, on or off"};
+      "lifespan = maybe: expected auto, on or off",
+      "asgi-loop-thread = main: expected auto, serving or own"};
   for (size_t i = 0; i < cases.size(); ++i) {
     AsgiAppServer s(cases[i], /*start=*/false);
     ASSERT_TRUE(s.kiln().Start());
