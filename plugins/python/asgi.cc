@@ -794,13 +794,21 @@ kiln_status AsgiServeThread(void*, kiln_serve_thread* t) {
 void AsgiServeThreadsDone(void*) {
   AsgiState& st = St();
   if (st.runner == nullptr) return;
-  PyGILState_STATE g = PyGILState_Ensure();
-  PyObject* res = PyObject_CallMethod(st.runner, "stop_queued", nullptr);
-  if (res == nullptr) Log(KILN_LOG_ERROR, "ASGI: stopping the event loop: " + FetchTraceback());
-  Py_XDECREF(res);
   // The handles of requests still taken over go with the serving threads: from now on the
-  // app's calls are dropped.
+  // app's calls are dropped (each checks before it calls the host), and the loop's own
+  // thread, if it runs one, is stopped (a call already past its check ends before the
+  // thread does).
   st.loop_done = true;
+  PyGILState_STATE g = PyGILState_Ensure();
+  // 2 s: within the 3 s an immediate stop gives a worker before SIGKILL.
+  PyObject* res = PyObject_CallMethod(st.runner, "stop_queued", "d", 2.0);
+  if (res == nullptr) {
+    Log(KILN_LOG_ERROR, "ASGI: stopping the event loop: " + FetchTraceback());
+  } else if (res == Py_False) {
+    Log(KILN_LOG_WARNING, "ASGI: the event loop's thread did not stop within 2 s (an app is "
+                          "blocking it); the worker exits without it");
+  }
+  Py_XDECREF(res);
   PyGILState_Release(g);
 }
 

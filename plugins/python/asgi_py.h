@@ -136,12 +136,18 @@ class Runner:
             loop.remove_reader(_k.fd())
             _k.serve_end()
 
-    def stop_queued(self):
-        """Every serving thread stopped: the loop stops taking turns (and so calling kiln)."""
-        if self.thread is not None:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join()
-            self.thread = None
+    def stop_queued(self, timeout):
+        """Every serving thread stopped: the loop stops taking turns. False when an app keeps it
+        from stopping within `timeout` seconds (the thread is then left to the process's
+        exit; its calls into kiln are dropped already)."""
+        if self.thread is None:
+            return True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            return False
+        self.thread = None
+        return True
 
     def new_slot(self):
         """A fresh idle task for requests to run as (asgi_http.cc), and its box."""
