@@ -432,6 +432,7 @@ void Master::CheckLifetime(int64_t now) {
       slot.stopping = true;
       slot.reason = "max-worker-lifetime";
       slot.kill_at_ns = now + Ns(o_.worker_reload_mercy);
+      slot.stop_now = false;
       kill(slot.pid, SIGTERM);
     }
   }
@@ -472,6 +473,7 @@ void Master::CheckGenerationReady(int64_t now) {
   for (Retiring& r : retiring_) {
     kill(r.pid, SIGTERM);
     r.kill_at_ns = now + Ns(o_.worker_reload_mercy);
+    r.stop_now = false;
   }
 }
 
@@ -517,22 +519,28 @@ void Master::CheckTouchReload(int64_t now) {
   }
 }
 
+// The deadline a worker missed, for the line that says it is killed.
+std::string Master::MercyText(bool stop_now) const {
+  return stop_now ? absl::StrFormat("an immediate stop's %s", absl::FormatDuration(
+                                                                   absl::Nanoseconds(kStopNowMercyNs)))
+                  : absl::StrFormat("worker-reload-mercy (%s)",
+                                    absl::FormatDuration(o_.worker_reload_mercy));
+}
+
 void Master::EnforceMercy(int64_t now) {
   for (size_t id = 1; id < slots_.size(); ++id) {
     Slot& slot = slots_[id];
     if (slot.pid != 0 && slot.kill_at_ns != 0 && now >= slot.kill_at_ns) {
-      log::Warn("worker %d (pid: %d) still running after worker-reload-mercy (%s): killing it", id,
-           slot.pid, absl::FormatDuration(o_.worker_reload_mercy));
+      log::Warn("worker %d (pid: %d) still running after %s: killing it", id, slot.pid,
+                MercyText(slot.stop_now));
       kill(slot.pid, SIGKILL);
       slot.kill_at_ns = 0;
     }
   }
   for (Retiring& r : retiring_) {
     if (r.kill_at_ns != 0 && now >= r.kill_at_ns) {
-      log::Warn(
-          "worker of the previous generation (pid: %d) still running after "
-          "worker-reload-mercy (%s): killing it",
-          r.pid, absl::FormatDuration(o_.worker_reload_mercy));
+      log::Warn("worker of the previous generation (pid: %d) still running after %s: killing it",
+                r.pid, MercyText(r.stop_now));
       kill(r.pid, SIGKILL);
       r.kill_at_ns = 0;
     }
@@ -593,12 +601,14 @@ void Master::SignalStop(bool graceful) {
       kill(slots_[id].pid, sig);
       if (slots_[id].kill_at_ns == 0 || now + mercy < slots_[id].kill_at_ns) {
         slots_[id].kill_at_ns = now + mercy;
+        slots_[id].stop_now = !graceful;
       }
     }
   }
   for (Retiring& r : retiring_) {
     kill(r.pid, sig);
     r.kill_at_ns = now + mercy;
+    r.stop_now = !graceful;
   }
   if (check_pid_ != 0) {
     kill(check_pid_, SIGKILL);

@@ -74,6 +74,7 @@ class Master {
     int64_t born_ns = 0;
     int64_t respawn_at_ns = 0;  // 0: not waiting to respawn
     int64_t kill_at_ns = 0;     // 0: no mercy deadline running
+    bool stop_now = false;      // that deadline is an immediate stop's, not worker-reload-mercy
     bool stopping = false;      // asked to finish (recycle); its exit is expected
     bool harakiri = false;      // killed by harakiri; respawn at once
     bool cheap = false;         // cheaper mode keeps this slot empty (its worker is stopping)
@@ -83,10 +84,12 @@ class Master {
   struct Retiring {
     pid_t pid = 0;
     int64_t kill_at_ns = 0;  // 0: not yet asked to stop
+    bool stop_now = false;   // the deadline is an immediate stop's
   };
   enum class Phase { kRunning, kStopping };
 
   void SpawnWorker(int id);
+  std::string MercyText(bool stop_now) const;
   int RunSpoolerChild(const std::string& dir);  // in the forked spooler process
   void Reap();
   void OnWorkerExit(int id, int status);

@@ -53,6 +53,31 @@ TEST(KilnGraceful, WorkerReloadMercyBoundsTheWaitThenKills) {
   pending.wait();
 }
 
+// An immediate stop (SIGINT) gives a worker busy in a request 3 s, whatever
+// worker-reload-mercy says, and the line that says it is killed names that deadline (it
+// named worker-reload-mercy, a minute here, when the kill came after 3 s).
+TEST(KilnGraceful, AnImmediateStopKillsABusyWorkerAfterThreeSecondsAndSaysSo) {
+  TempDir dir;
+  std::string sock = dir.File("s.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", sock,
+                    "--worker-reload-mercy", "60"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(sock, kStartup)) << kiln.Log();
+  auto pending = std::async(std::launch::async, [&] { return HttpGet(sock, "/sleep?s=60"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  absl::Time start = absl::Now();
+  kiln.Signal(SIGINT);
+  auto status = kiln.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << kiln.Log();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_NE(kiln.Log().find("still running after an immediate stop's 3s: killing it"),
+            std::string::npos)
+      << kiln.Log();
+  EXPECT_EQ(kiln.Log().find("worker-reload-mercy (1m)"), std::string::npos) << kiln.Log();
+  pending.wait();
+}
+
 // reload-on-rss measures resident memory, reload-on-as the address space (VmSize).
 TEST(KilnGraceful, RecyclesAWorkerAboveReloadOnRssOrReloadOnAs) {
   for (const auto& [option, what] : {std::pair<std::string, std::string>{"reload-on-rss", "rss"},
