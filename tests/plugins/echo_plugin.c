@@ -10,6 +10,12 @@
 static const kiln_host_api *host;
 static kiln_plugin *self;
 static int config_done_calls;
+static int serve_threads_done_calls; /* on_serve_threads_done (SDK 1.5) */
+
+static void on_serve_threads_done(void *ctx) {
+  (void)ctx;
+  ++serve_threads_done_calls;
+}
 
 static kiln_status on_config_done(void *ctx) {
   (void)ctx;
@@ -52,6 +58,9 @@ static kiln_status on_request(void *ctx, kiln_request *r) {
                    (int)st, (int)stats.worker_id, (int)stats.pid, (unsigned)stats.state,
                    (unsigned long long)stats.requests, (long long)stats.request_start_us);
   }
+  if (path.len == 13 && memcmp(path.ptr, "/threads-done", 13) == 0) {
+    len = snprintf(out, sizeof(out), "serve_threads_done=%d", serve_threads_done_calls);
+  }
   if (len < 0) {
     return KILN_ERROR;
   }
@@ -72,6 +81,7 @@ static kiln_status init(const kiln_host_api *h, kiln_plugin *p, kiln_callbacks *
   self = p;
   cb->on_config_done = on_config_done;
   cb->on_request = on_request;
+  cb->on_serve_threads_done = on_serve_threads_done;
   return KILN_OK;
 }
 

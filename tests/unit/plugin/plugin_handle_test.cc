@@ -105,6 +105,19 @@ TEST(PluginHandle, RoutesModifier1ZeroToTheEchoPluginWithItsOption) {
   EXPECT_EQ(req.out_, "hey POST /x body=abc vars=3");
 }
 
+// SDK 1.5: the end of a worker's serving threads reaches each plugin that asks for it, once
+// per call (ServeLoop::Run makes it once, before it frees their connections).
+TEST(PluginHandle, TheEndOfTheServingThreadsReachesThePlugin) {
+  Server s(Raw({{"plugins", "echo"}}), {testing::TestPluginDir()});
+  FakeRequest before(0, GetVars("/threads-done"), "");
+  s.set->Handle(before);
+  s.set->ServeThreadsDone();
+  FakeRequest after(0, GetVars("/threads-done"), "");
+  s.set->Handle(after);
+  const int seen_before = std::stoi(before.out_.substr(before.out_.find('=') + 1));
+  EXPECT_EQ(after.out_, "serve_threads_done=" + std::to_string(seen_before + 1));
+}
+
 TEST(PluginHandle, PluginsLineAfterItsOptionStillWorks) {
   // As in uWSGI, plugins named anywhere in the file load before the file is validated.
   Server s(Raw({{"echo-greeting", "early"}, {"plugins", "echo"}}), {testing::TestPluginDir()});
