@@ -521,10 +521,11 @@ void Master::CheckTouchReload(int64_t now) {
 
 // The deadline a worker missed, for the line that says it is killed.
 std::string Master::MercyText(bool stop_now) const {
-  return stop_now ? absl::StrFormat("an immediate stop's %s", absl::FormatDuration(
-                                                                   absl::Nanoseconds(kStopNowMercyNs)))
-                  : absl::StrFormat("worker-reload-mercy (%s)",
-                                    absl::FormatDuration(o_.worker_reload_mercy));
+  if (stop_now) {
+    return absl::StrFormat("an immediate stop's %s",
+                           absl::FormatDuration(absl::Nanoseconds(kStopNowMercyNs)));
+  }
+  return absl::StrFormat("worker-reload-mercy (%s)", absl::FormatDuration(o_.worker_reload_mercy));
 }
 
 void Master::EnforceMercy(int64_t now) {

@@ -1,7 +1,7 @@
 // The C half of WebSocket for ASGI apps (asgi_ws.h): what the loop thread calls (GIL held) to
 // accept, send, ask for the next message and close, each queued for the serving thread by the
-// SDK's async_ws_* calls (dropped once the serving threads are gone: AsgiLoopDone); and the host's WebSocket events as the tuples `_kiln_asgi.take()`
-// hands to the loop.
+// SDK's async_ws_* calls (dropped once the serving threads are gone: AsgiLoopDone); and the
+// host's WebSocket events as the tuples `_kiln_asgi.take()` hands to the loop.
 #include "asgi_ws.h"
 
 #include "asgi.h"
