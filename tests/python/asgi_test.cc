@@ -350,6 +350,23 @@ TEST(Asgi, MountedBesideAWsgiApp) {
   EXPECT_EQ(r->body, "wsgi /w");
 }
 
+// The WSGI mount of the mixed-worker tests below. It imports at call time, so what it
+// answers names the interpreter it is called in.
+void WriteSubWsgiApp(const TempDir& dir) {
+  dir.Write("subwsgi.py",
+            "def application(env, start):\n"
+            "    import sys\n"
+            "    start('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [('sub, rawapp %s' % ('rawapp' in sys.modules)).encode()]\n");
+}
+
+// GET `path`: answered with `body`.
+void ExpectBody(AsgiAppServer& s, const std::string& path, const std::string& body) {
+  absl::StatusOr<Response> r = HttpGet(s.address(), path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, body) << s.kiln().Log();
+}
+
 // A worker with WSGI and ASGI apps runs the event loop on a thread of its own (`kiln-asgi`):
 // its WSGI apps are called on the serving thread with no loop running, as in a WSGI-only
 // worker, so asyncio.run() works (driven by the loop, it raised "cannot be called from a
@@ -375,23 +392,13 @@ TEST(Asgi, AWsgiAppBesideItRunsAsInAWsgiOnlyWorker) {
                 "    start('200 OK', [('Content-Type', 'text/plain')])\n"
                 "    return [('%s on %s, rawapp %s' % (got, threading.current_thread().name,\n"
                 "             'rawapp' in sys.modules)).encode()]\n");
-  s.dir().Write("subwsgi.py",  // imports at call time: the interpreter it is called in
-                "def application(env, start):\n"
-                "    import sys\n"
-                "    start('200 OK', [('Content-Type', 'text/plain')])\n"
-                "    return [('sub, rawapp %s' % ('rawapp' in sys.modules)).encode()]\n");
+  WriteSubWsgiApp(s.dir());
   s.Start();
   for (int round = 0; round < 3; ++round) {
-    absl::StatusOr<Response> r = HttpGet(s.address(), "/");
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->body, "ran on MainThread, rawapp True") << s.kiln().Log();
-    r = HttpGet(s.address(), "/a/thread");
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->body, "kiln-asgi threads=2") << s.kiln().Log();
-    r = HttpGet(s.address(), "/w/x");
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->body, "sub, rawapp False") << s.kiln().Log();
-    r = HttpGet(s.address(), "/boom");
+    ExpectBody(s, "/", "ran on MainThread, rawapp True");
+    ExpectBody(s, "/a/thread", "kiln-asgi threads=2");
+    ExpectBody(s, "/w/x", "sub, rawapp False");
+    absl::StatusOr<Response> r = HttpGet(s.address(), "/boom");
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->status, 500);
   }
@@ -414,22 +421,12 @@ TEST(Asgi, AsgiLoopThreadPlacesTheLoop) {
                   "    start('200 OK', [('Content-Type', 'text/plain')])\n"
                   "    return [('main on %s, rawapp %s' % (threading.current_thread().name,\n"
                   "             'rawapp' in sys.modules)).encode()]\n");
-    s.dir().Write("subwsgi.py",  // imports at call time: the interpreter it is called in
-                  "def application(env, start):\n"
-                  "    import sys\n"
-                  "    start('200 OK', [('Content-Type', 'text/plain')])\n"
-                  "    return [('sub, rawapp %s' % ('rawapp' in sys.modules)).encode()]\n");
+    WriteSubWsgiApp(s.dir());
     s.Start();
     for (int round = 0; round < 2; ++round) {
-      absl::StatusOr<Response> r = HttpGet(s.address(), "/a/thread");
-      ASSERT_TRUE(r.ok()) << r.status();
-      EXPECT_EQ(r->body, "MainThread threads=1") << s.kiln().Log();
-      r = HttpGet(s.address(), "/");
-      ASSERT_TRUE(r.ok()) << r.status();
-      EXPECT_EQ(r->body, "main on MainThread, rawapp True") << s.kiln().Log();
-      r = HttpGet(s.address(), "/w/x");
-      ASSERT_TRUE(r.ok()) << r.status();
-      EXPECT_EQ(r->body, "sub, rawapp False") << s.kiln().Log();
+      ExpectBody(s, "/a/thread", "MainThread threads=1");
+      ExpectBody(s, "/", "main on MainThread, rawapp True");
+      ExpectBody(s, "/w/x", "sub, rawapp False");
     }
   }
   AsgiAppServer s({"--asgi", "rawapp:app", "--asgi-loop-thread", "own"}, /*start=*/true,
