@@ -804,6 +804,30 @@ PyObject* Interned(const char* s) {
   return o;
 }
 
+// Gives the template the table of a whole environ. PyDict_Copy clones a dict's table as it
+// is, and a table of 16 slots holds 10 entries: the template's own (9 to 11) would leave a
+// request no room, and its environ would grow (a new table, every entry inserted again) part
+// way through its variables. So the template grows to 32 slots (21 entries) here: entries are
+// added until the table grows, then taken out again. The copy keeps the larger table (CPython
+// clones a table with at most a third of its entries removed) and a request's variables go
+// into the room left. 32 slots is the largest table CPython 3.11's small-object allocator
+// serves, so a request costs no malloc; an environ with more headers grows once, as before.
+bool MakeRoom(PyObject* t) {
+  constexpr Py_ssize_t kEntriesThatGrowTheTable = 11;  // a 16-slot table holds 10
+  std::vector<PyObject*> pads;
+  bool ok = true;
+  for (Py_ssize_t n = PyDict_Size(t); ok && n < kEntriesThatGrowTheTable; ++n) {
+    PyObject* pad = PyUnicode_FromFormat("kiln.room.%zd", n);
+    ok = pad != nullptr && PyDict_SetItem(t, pad, Py_None) == 0;
+    if (pad != nullptr) pads.push_back(pad);
+  }
+  for (PyObject* pad : pads) {
+    if (ok && PyDict_DelItem(t, pad) != 0) ok = false;
+    Py_DECREF(pad);
+  }
+  return ok;
+}
+
 bool BuildTemplate(Interp* in, std::string* error) {
   const Settings& s = TheSettings();
   PyObject* t = PyDict_New();
@@ -820,7 +844,11 @@ bool BuildTemplate(Interp* in, std::string* error) {
             // one wsgi.errors object per interpreter, so it is part of every environ's start
             PyDict_SetItem(t, in->wsgi->key_errors, in->error_stream) == 0 &&
             (!s.file_wrapper || PyDict_SetItemString(t, "wsgi.file_wrapper",
-                                                     in->file_wrapper) == 0);
+                                                     in->file_wrapper) == 0) &&
+            // Every request sets these two (BuildEnviron, Serve): here they only hold their
+            // places, so a request replaces their values instead of adding entries.
+            PyDict_SetItem(t, in->wsgi->key_url_scheme, in->wsgi->http) == 0 &&
+            PyDict_SetItem(t, in->wsgi->key_input, Py_None) == 0 && MakeRoom(t);
   Py_XDECREF(version);
   Py_XDECREF(empty);
   if (!ok) {

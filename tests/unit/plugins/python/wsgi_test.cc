@@ -7,6 +7,7 @@
 
 #include <ctime>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include <vector>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/plugins/fake_host.h"
@@ -145,6 +147,28 @@ TEST(WsgiEnviron, NamesThatDifferOnlyInTheMiddleAreDistinctKeys) {
     for (const std::string& n : names) {
       EXPECT_THAT(r.Body(), HasSubstr("\"" + n + "\": \"str\"")) << n << " round " << round;
     }
+  }
+}
+
+// Each environ starts from a template sized for a whole request (the plugin adds entries to
+// the template and takes them out again to give it a larger table): an environ holds exactly
+// the WSGI keys and its request's variables, whether they fit that room or go beyond it, and
+// nothing an earlier request's app put in its own environ.
+TEST(WsgiEnviron, HoldsExactlyTheWsgiKeysAndItsRequestsVariables) {
+  const std::vector<std::string> wsgi = {
+      "SCRIPT_NAME",       "QUERY_STRING",      "wsgi.errors",           "wsgi.file_wrapper",
+      "wsgi.input",        "wsgi.multiprocess", "wsgi.multithread",      "wsgi.run_once",
+      "wsgi.url_scheme",   "wsgi.version",      "wsgi.input_terminated"};
+  for (int extra : {0, 1, 12, 40, 0}) {
+    FakeRequest r = MakeRequest("GET", "/environ_keys");
+    for (int i = 0; i < extra; ++i) r.vars.emplace_back("HTTP_X_ROOM_" + std::to_string(i), "1");
+    std::vector<std::string> want = wsgi;
+    for (const auto& [name, value] : r.vars) want.push_back(name);
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    ASSERT_EQ(r.status, 200) << r.Body();
+    EXPECT_EQ(r.Body(), absl::StrJoin(want, "\n")) << extra << " extra headers";
   }
 }
 
@@ -437,6 +461,32 @@ TEST(AppLoading, AliasesAreOneOptionAndTheLastValueWins) {
         ExitWith(err.empty() && r.status == 200, err);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Without wsgi.file_wrapper the template has one entry less than it takes to grow its table,
+// so the plugin pads it and takes the padding out again: no environ may show the padding.
+void ServeWithoutTheFileWrapper() {
+  FakeHost h;
+  h.SetOption("pythonpath", kApps);
+  h.SetOption("module", "wsgi_cases");
+  h.SetOption("wsgi-disable-file-wrapper", "true");
+  std::string err = h.Start(PythonPluginPath());
+  std::vector<std::string> want = {"QUERY_STRING",     "SCRIPT_NAME",      "wsgi.errors",
+                                   "wsgi.input",       "wsgi.input_terminated",
+                                   "wsgi.multiprocess", "wsgi.multithread", "wsgi.run_once",
+                                   "wsgi.url_scheme",  "wsgi.version"};
+  FakeRequest r = MakeRequest("GET", "/environ_keys");
+  for (const auto& [name, value] : r.vars) want.push_back(name);
+  std::sort(want.begin(), want.end());
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+  h.Serve(r);
+  ExitWith(err.empty() && r.status == 200 && r.Body() == absl::StrJoin(want, "\n"),
+           err + r.Body());
+}
+
+TEST(AppLoading, WithoutTheFileWrapperTheEnvironHoldsExactlyTheWsgiKeysAndTheVariables) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(ServeWithoutTheFileWrapper(), ::testing::ExitedWithCode(0), "");
 }
 
 TEST(AppLoading, WithoutNeedAppAFailedAppAnswers500AndSaysWhy) {

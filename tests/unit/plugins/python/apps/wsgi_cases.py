@@ -293,6 +293,14 @@ def _v_empty(environ, start_response):
     return []
 
 
+def environ_keys(environ, start_response):
+    # Every key, one per line; then the app adds one, which no later request may see.
+    body = '\n'.join(sorted(environ)).encode()
+    environ['app.added'] = True
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+
+
 def echo_vars(environ, start_response):
     names = ('REQUEST_METHOD', 'HTTP_HOST', 'HTTP_USER_AGENT', 'SERVER_PORT', 'HTTP_X_CUSTOM')
     return _json(start_response, {k: environ.get(k) for k in names})
@@ -348,6 +356,7 @@ def call_kept_start_response(environ, start_response):
 
 ROUTES = {
     '/environ': environ_types,
+    '/environ_keys': environ_keys,
     '/latin1': latin1,
     '/read_all': read_all,
     '/read_sized': read_sized,
