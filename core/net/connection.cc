@@ -224,6 +224,15 @@ absl::StatusOr<size_t> Connection::ReadAndDiscard(size_t max, bool* would_block)
 }
 
 absl::Status Connection::WaitFor(short events, absl::Duration timeout) {
+  const WaitHook hook = wait_hook_;  // as it was when the wait began
+  if (hook.fn == nullptr) return PollFor(events, timeout);
+  hook.fn(hook.ctx, 1);
+  absl::Status s = PollFor(events, timeout);
+  hook.fn(hook.ctx, 0);
+  return s;
+}
+
+absl::Status Connection::PollFor(short events, absl::Duration timeout) {
   const absl::Time until = absl::Now() + timeout;
   while (true) {
     pollfd p{fd_.Get(), events, 0};

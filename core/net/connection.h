@@ -114,6 +114,17 @@ class Connection {
   // One best-effort non-blocking send (error answers to clients we are dropping anyway).
   void SendBestEffort(std::string_view data);
 
+  // Called around every wait for this client in the calls above (the poll when the socket
+  // is full or the body has not arrived): fn(ctx, 1) before it, fn(ctx, 0) after it. The
+  // request's handler sets it for the time it runs (kiln_host_api.request_wait_hook), so a
+  // plugin with one lock for all its threads (Python's GIL) drops it only while the thread
+  // waits. Null fn: nothing is called.
+  struct WaitHook {
+    void (*fn)(void* ctx, int waiting) = nullptr;
+    void* ctx = nullptr;
+  };
+  void SetWaitHook(WaitHook hook) { wait_hook_ = hook; }
+
   // A post-buffered body the event loop collects (state kReadingBody). The head stays at
   // data()[0, head_len) and is parsed again once the body is complete. Up to the worker's
   // post-buffering-memory budget the body follows the head in the read buffer (`charged`
@@ -143,12 +154,15 @@ class Connection {
   bool proxy_header_pending = false;
 
  private:
+  // Waits until `events` or the timeout, telling the wait hook around it.
   absl::Status WaitFor(short events, absl::Duration timeout);
+  absl::Status PollFor(short events, absl::Duration timeout);
   void ResolveLocal();
   // Frees the read buffer, keeping a first-size one as this thread's spare.
   void RecycleBuffer();
 
   base::UniqueFd fd_;
+  WaitHook wait_hook_;
   Protocol protocol_;
   std::string_view socket_name_;
   std::string remote_addr_, remote_port_, server_name_, server_port_;

@@ -87,6 +87,9 @@ class ConnectionRequest : public protocol::RequestContext {
   absl::Status WriteBody(std::string_view data) override;
   absl::Status SendFile(int fd, int64_t offset, int64_t length) override;
   bool ResponseStarted() const override { return started_; }
+  void SetWaitHook(void (*fn)(void* ctx, int waiting), void* ctx) override {
+    conn_.SetWaitHook({fn, ctx});
+  }
   int WorkerId() const override { return worker_id_; }
   int CoreId() const override { return core_id_; }
   protocol::AsyncRequest* Detach(protocol::AsyncEvents* events) override;

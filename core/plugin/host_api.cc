@@ -295,6 +295,12 @@ kiln_status ResponseSendfile(kiln_request* r, int fd, int64_t offset, int64_t le
 
 int ResponseStarted(kiln_request* r) { return Ctx(r).ResponseStarted() ? 1 : 0; }
 
+// ---- waiting for the client (1.6) ----
+
+void RequestWaitHook(kiln_request* r, void (*hook)(void* ctx, int waiting), void* ctx) {
+  Ctx(r).SetWaitHook(hook, ctx);
+}
+
 // ---- requests answered from another thread (1.2) ----
 
 // The serving loop's events for a detached request, handed to the plugin's on_async_event.
@@ -585,6 +591,7 @@ kiln_host_api MakeApi() {
   api.async_ws_send = AsyncWsSend;
   api.async_ws_receive = AsyncWsReceive;
   api.async_ws_close = AsyncWsClose;
+  api.request_wait_hook = RequestWaitHook;
   return api;
 }
 

@@ -68,6 +68,9 @@ class SplitRequest : public RequestContext {
     return inner_.StartResponse(status, reason, headers);
   }
   absl::Status WriteBody(std::string_view data) override { return inner_.WriteBody(data); }
+  void SetWaitHook(void (*fn)(void* ctx, int waiting), void* ctx) override {
+    inner_.SetWaitHook(fn, ctx);
+  }
   absl::Status SendFile(int fd, int64_t offset, int64_t length) override {
     return inner_.SendFile(fd, offset, length);
   }
@@ -251,6 +254,7 @@ void PluginSet::Handle(RequestContext& request) {
   kiln_status st = HasAppRequest(*p)
                        ? p->callbacks.on_app_request(p->callbacks.ctx, &handle, route.app)
                        : p->callbacks.on_request(p->callbacks.ctx, &handle);
+  request.SetWaitHook(nullptr, nullptr);  // the plugin's hook ends with its call
   switch (st) {
     case KILN_OK:
       break;

@@ -138,6 +138,14 @@ class RequestContext {
   // exception): counted as an exception in the stats.
   virtual void NoteAppError() {}
 
+  // Names a function called around each wait for the client inside ReadBody, WriteBody and
+  // SendFile: fn(ctx, 1) before the wait, fn(ctx, 0) after it, on the calling thread (the
+  // SDK's request_wait_hook). Null fn removes it; the serving loop removes it when the
+  // handler returns. A context whose calls never wait ignores it.
+  virtual void SetWaitHook(void (*fn)(void* ctx, int waiting), void* ctx) {
+    (void)fn;
+    (void)ctx;
+  }
   // Takes the request over (see AsyncRequest): null when this transport cannot. From then on
   // the serving loop owns `events` (even on null, it deletes it), and the handler must not call
   // any other method of this context once it returns.

@@ -163,6 +163,11 @@ struct Call {
   PyObject** headers = nullptr;
   Py_ssize_t n_headers = 0;
   bool headers_sent = false;
+  // The host calls GilWaitHook around this request's waits for the client (SDK 1.6), so the
+  // GIL stays held across host calls that do not wait; false on an older host, where each
+  // call that may wait is made with the GIL released.
+  bool gil_kept = false;
+  PyThreadState* waiting = nullptr;  // the thread state put aside while a wait lasts
 
   void ClearHeaders() {
     for (Py_ssize_t i = 0; i < n_headers; ++i) Py_DECREF(headers[i]);
@@ -449,9 +454,13 @@ bool WriteChunk(Call* call, PyObject* data) {
   kiln_str chunk{PyBytes_AS_STRING(data), static_cast<size_t>(len)};
   kiln_status st;
   kiln_request* r = call->r;
-  Py_BEGIN_ALLOW_THREADS
-  st = Api()->response_write(r, chunk);
-  Py_END_ALLOW_THREADS
+  if (call->gil_kept) {
+    st = Api()->response_write(r, chunk);  // a wait for the client drops the GIL (the hook)
+  } else {
+    Py_BEGIN_ALLOW_THREADS
+    st = Api()->response_write(r, chunk);
+    Py_END_ALLOW_THREADS
+  }
   if (st != KILN_OK) {
     PyErr_SetString(PyExc_OSError, "writing the response failed (client gone?)");
     return false;
@@ -681,9 +690,13 @@ bool TrySendfile(Call* call, PyObject* wrapper, bool* handled) {
   if (!SendHeaders(call)) return false;
   kiln_status rc = KILN_OK;
   kiln_request* r = call->r;
-  Py_BEGIN_ALLOW_THREADS
-  if (length > 0) rc = Api()->response_sendfile(r, fd, offset, length);
-  Py_END_ALLOW_THREADS
+  if (call->gil_kept) {
+    if (length > 0) rc = Api()->response_sendfile(r, fd, offset, length);
+  } else {
+    Py_BEGIN_ALLOW_THREADS
+    if (length > 0) rc = Api()->response_sendfile(r, fd, offset, length);
+    Py_END_ALLOW_THREADS
+  }
   if (rc != KILN_OK) {
     PyErr_SetString(PyExc_OSError, "sendfile to the client failed (client gone?)");
     return false;
@@ -769,13 +782,27 @@ kiln_status Consume(const WsgiState& w, const App& app, Call* call, PyObject* re
   return KILN_OK;
 }
 
+// The request's wait hook (SDK 1.6, request_wait_hook): the GIL is given up for as long as
+// a host call waits for the client, and taken back before the call returns.
+void GilWaitHook(void* ctx, int waiting) {
+  auto* call = static_cast<Call*>(ctx);
+  if (waiting != 0) {
+    call->waiting = PyEval_SaveThread();
+  } else {
+    PyEval_RestoreThread(call->waiting);
+    call->waiting = nullptr;
+  }
+}
+
 // Calls `app` for one request; the GIL is held in the app's interpreter.
 kiln_status Serve(kiln_request* r, const App* app) {
   WsgiState& w = *app->interp->wsgi;
   Call call;
   call.r = r;
+  call.gil_kept = KILN_HAS(Api(), request_wait_hook);
+  if (call.gil_kept) Api()->request_wait_hook(r, GilWaitHook, &call);
   PyObject* env = BuildEnviron(w, r);
-  PyObject* input = NewInput(r);
+  PyObject* input = NewInput(r, call.gil_kept);
   StartResponseObject* sr = TakeStartResponse(w, &call);
   kiln_status st = KILN_OK;
   if (env == nullptr || input == nullptr || sr == nullptr ||
@@ -795,6 +822,7 @@ kiln_status Serve(kiln_request* r, const App* app) {
   DetachInput(input);
   Py_XDECREF(input);
   Py_XDECREF(env);
+  if (call.gil_kept) Api()->request_wait_hook(r, nullptr, nullptr);  // `call` ends here
   return st;
 }
 

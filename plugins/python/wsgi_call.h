@@ -20,8 +20,9 @@ void FreeWsgi(Interp* in);
 kiln_status ServeRequest(kiln_request* r, void* handle);
 
 // wsgi.input over the request's body (wsgi_input.cc). Detach makes later reads fail cleanly
-// once the request is over (an app may keep the object).
-PyObject* NewInput(kiln_request* r);
+// once the request is over (an app may keep the object). `gil_kept`: the request's wait hook
+// gives the GIL up while a read waits for the client (GilWaitHook), so reads keep it.
+PyObject* NewInput(kiln_request* r, bool gil_kept);
 void DetachInput(PyObject* input);
 bool InitInputType(Interp* in, std::string* error);
 

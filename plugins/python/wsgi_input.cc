@@ -21,6 +21,7 @@ struct InputObject {
   std::string buf;
   size_t pos;
   bool eof;
+  bool gil_kept;  // the host's wait hook drops the GIL while a read waits (NewInput)
 };
 
 size_t Buffered(const InputObject* in) { return in->buf.size() - in->pos; }
@@ -46,9 +47,13 @@ Py_ssize_t HostRead(InputObject* in, char* dst, size_t want) {
   size_t n = 0;
   kiln_status st;
   kiln_request* req = in->req;
-  Py_BEGIN_ALLOW_THREADS
-  st = api->request_body_read(req, dst, want, &n);
-  Py_END_ALLOW_THREADS
+  if (in->gil_kept) {
+    st = api->request_body_read(req, dst, want, &n);  // waits drop the GIL (the wait hook)
+  } else {
+    Py_BEGIN_ALLOW_THREADS
+    st = api->request_body_read(req, dst, want, &n);
+    Py_END_ALLOW_THREADS
+  }
   if (st != KILN_OK) {
     in->eof = true;
     PyErr_SetString(PyExc_OSError, "error reading the request body (client gone or timed out)");
@@ -230,7 +235,7 @@ bool InitInputType(Interp* in, std::string* error) {
   return true;
 }
 
-PyObject* NewInput(kiln_request* r) {
+PyObject* NewInput(kiln_request* r, bool gil_kept) {
   PyObject* obj = PyType_GenericAlloc(CurrentInterp()->input_type, 0);
   if (obj == nullptr) return nullptr;
   auto* in = reinterpret_cast<InputObject*>(obj);
@@ -238,6 +243,7 @@ PyObject* NewInput(kiln_request* r) {
   new (&in->buf) std::string;
   in->pos = 0;
   in->eof = false;
+  in->gil_kept = gil_kept;
   return obj;
 }
 

@@ -459,6 +459,24 @@ typedef struct kiln_host_api {
    * SINCE: 1.4.  RETURNS: KILN_OK.
    */
   kiln_status (*async_ws_close)(kiln_async *a, int code, kiln_str reason);
+
+  /* ---- Waiting for the client (since 1.6) ---- */
+
+  /**
+   * request_wait_hook names a function the host calls around every wait for the client
+   * inside this request's host calls (response_write, response_sendfile and
+   * request_body_read, when the client's socket is full or its body has not arrived):
+   * hook(ctx, 1) just before the wait and hook(ctx, 0) just after it, in pairs, on the
+   * calling thread. Calls that do not wait (most writes: the socket takes them at once) call
+   * nothing. A plugin whose runtime has one lock for all its threads (Python's GIL) drops the
+   * lock in the hook instead of around each host call, so it keeps it across the calls that
+   * do not wait. hook NULL removes it; it also ends when on_request or on_app_request returns.
+   * Not for requests taken over with request_detach.
+   * OWNERSHIP: ctx is the plugin's; the host only hands it back.
+   * THREADS: the worker thread running on_request only; the hook runs on that thread.
+   * SINCE: 1.6.
+   */
+  void (*request_wait_hook)(kiln_request *r, void (*hook)(void *ctx, int waiting), void *ctx);
 } kiln_host_api;
 
 /**

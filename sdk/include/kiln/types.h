@@ -36,7 +36,7 @@ extern "C" {
  * KILN_ABI_MINOR is the number of append-only revisions within KILN_ABI_MAJOR.
  * SINCE: 1.0.
  */
-#define KILN_ABI_MINOR 5
+#define KILN_ABI_MINOR 6
 
 /**
  * KILN_HAS tells whether a size-prefixed table (host API, callbacks, stats) is large enough to

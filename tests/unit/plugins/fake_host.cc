@@ -98,9 +98,27 @@ struct FakeHostAccess {
     return kiln_modifiers{static_cast<uint8_t>(m), 0};
   }
 
+  // A wait for the client: `wait` run inside the plugin's wait hook, as kiln runs its poll.
+  static void Wait(FakeRequest& q, const std::function<void()>& wait) {
+    if (!wait) return;
+    if (q.wait_hook == nullptr) {
+      wait();
+      return;
+    }
+    ++q.hooked_waits;
+    q.wait_hook(q.wait_hook_ctx, 1);
+    wait();
+    q.wait_hook(q.wait_hook_ctx, 0);
+  }
+  static void WaitHook(kiln_request* r, void (*hook)(void*, int), void* ctx) {
+    FakeRequest& q = Req(r);
+    q.wait_hook = hook;
+    q.wait_hook_ctx = ctx;
+  }
+
   static kiln_status BodyRead(kiln_request* r, char* buf, size_t len, size_t* n) {
     FakeRequest& q = Req(r);
-    if (q.before_read) q.before_read();
+    Wait(q, q.before_read);
     *n = 0;
     if (q.body_fails) return KILN_ERROR;
     size_t take = std::min({len, q.body.size() - q.body_pos, q.max_read});
@@ -131,6 +149,7 @@ struct FakeHostAccess {
   }
   static kiln_status Write(kiln_request* r, kiln_str data) {
     FakeRequest& q = Req(r);
+    Wait(q, q.before_write);
     if (!q.started || q.writes_fail) return KILN_ERROR;
     q.writes.push_back(Text(data));
     return KILN_OK;
@@ -205,6 +224,7 @@ FakeHost::FakeHost() {
   api_.response_write = A::Write;
   api_.response_sendfile = A::Sendfile;
   api_.response_started = A::Started;
+  api_.request_wait_hook = A::WaitHook;
 }
 
 FakeHost::~FakeHost() {
@@ -287,6 +307,8 @@ kiln_status FakeHost::Serve(FakeRequest& request, int core) {
   void* app = router_.Route(&request.vars);
   auto* r = reinterpret_cast<kiln_request*>(&request);
   kiln_status st = Done(nullptr, cb_.on_app_request(cb_.ctx, r, app));
+  request.wait_hook = nullptr;  // as kiln: the hook ends with the call
+  request.wait_hook_ctx = nullptr;
   if (cb_.on_after_request != nullptr) cb_.on_after_request(cb_.ctx, r);
   plugin::SetHostCoreId(0);
   return st;

@@ -46,8 +46,16 @@ struct FakeRequest {
   bool body_fails = false;     // request_body_read reports a client gone
   bool writes_fail = false;    // response_write/sendfile report a client gone
   int modifier1 = -1;          // -1: the plugin's first modifier1, as kiln dispatches
-  // Runs before each body read (a test may block here to prove a lock is released).
+  // Run before each body read / each response_write, as a wait for the client: inside the
+  // plugin's wait hook (request_wait_hook) when it set one, else as it is (a test may block
+  // here to prove a lock is released).
   std::function<void()> before_read;
+  std::function<void()> before_write;
+
+  // The plugin's wait hook (request_wait_hook), and how many waits it was told of.
+  void (*wait_hook)(void* ctx, int waiting) = nullptr;
+  void* wait_hook_ctx = nullptr;
+  int hooked_waits = 0;
 
   // What the plugin did.
   size_t body_pos = 0;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -396,29 +397,53 @@ TEST(UwsgiModule, OptGivesTrueForAFlagAndBytesForText) {
   EXPECT_THAT(body, HasSubstr("\"opt_custom\": \"b'hello'\""));
 }
 
-TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {
+// Serves `slow` on a thread of its own, its wait (`slow.*wait`: a body read or a write the
+// client is not ready for) lasting until `fast`, served meanwhile on this thread, is done, or
+// 10 s. Returns how long `fast` took: well under 10 s only if the wait gave the GIL up.
+std::chrono::steady_clock::duration ServeBesideAWait(FakeRequest& slow,
+                                                      std::function<void()> FakeRequest::*wait,
+                                                      FakeRequest& fast) {
   FakeHost& h = Loaded();
   std::mutex mu;
   std::condition_variable cv;
-  bool other_done = false;
-  FakeRequest slow = MakeRequest("POST", "/read_all", "slow body");
-  slow.before_read = [&] {
+  bool fast_done = false;
+  slow.*wait = [&] {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait_for(lock, std::chrono::seconds(10), [&] { return other_done; });
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return fast_done; });
   };
   std::thread t([&] { h.Serve(slow); });
-  // Give the slow request time to block in its body read while holding no GIL.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  FakeRequest fast = MakeRequest("GET", "/v/hello");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // `slow` is in its wait now
+  const auto started = std::chrono::steady_clock::now();
   EXPECT_EQ(h.Serve(fast), KILN_OK);
+  const auto took = std::chrono::steady_clock::now() - started;
   {
     std::lock_guard<std::mutex> lock(mu);
-    other_done = true;
+    fast_done = true;
   }
   cv.notify_all();
   t.join();
+  return took;
+}
+
+TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {
+  FakeRequest slow = MakeRequest("POST", "/read_all", "slow body");
+  FakeRequest fast = MakeRequest("GET", "/v/hello");
+  EXPECT_LT(ServeBesideAWait(slow, &FakeRequest::before_read, fast), std::chrono::seconds(5));
   EXPECT_EQ(fast.Body(), "validated hello");
   EXPECT_THAT(slow.Body(), HasSubstr("slow body"));
+  EXPECT_GE(slow.hooked_waits, 1);  // the read's wait came through the plugin's wait hook
+}
+
+// The plugin keeps the GIL across response writes (SDK 1.6) and gives it up only in the wait
+// hook, while the host waits for a client whose socket is full: another request runs then.
+TEST(Threads, AResponseWriteThatWaitsForTheClientReleasesTheGil) {
+  FakeRequest slow = MakeRequest("GET", "/v/hello");
+  FakeRequest fast = MakeRequest("GET", "/environ");
+  EXPECT_LT(ServeBesideAWait(slow, &FakeRequest::before_write, fast), std::chrono::seconds(5));
+  EXPECT_EQ(fast.status, 200);
+  EXPECT_EQ(slow.Body(), "validated hello");
+  EXPECT_GE(slow.hooked_waits, 1);
+  EXPECT_EQ(slow.wait_hook, nullptr);  // cleared when the call ended
 }
 
 // ---- configurations that need a process of their own ----
