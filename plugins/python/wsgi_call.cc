@@ -833,7 +833,7 @@ PyObject* Interned(const char* s) {
 }
 
 // Gives the template the table of a whole environ. PyDict_Copy clones a dict's table as it
-// is, and a table of 16 slots holds 10 entries: the template's own (9 to 11) would leave a
+// is, and a table of 16 slots holds 10 entries: the template's own (10 or 11) would leave a
 // request no room, and its environ would grow (a new table, every entry inserted again) part
 // way through its variables. So the template grows to 32 slots (21 entries) here: entries are
 // added until the table grows, then taken out again. The copy keeps the larger table (CPython
