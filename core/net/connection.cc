@@ -18,7 +18,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/errno_status.h"
-#include "core/base/idle_hooks.h"
 #include "core/base/strings.h"
 
 namespace kiln::net {
@@ -226,12 +225,7 @@ absl::StatusOr<size_t> Connection::ReadAndDiscard(size_t max, bool* would_block)
 
 absl::Status Connection::WaitFor(short events, absl::Duration timeout) {
   const WaitHook hook = wait_hook_;  // as it was when the wait began
-  if (hook.fn == nullptr) {
-    // Outside a plugin's request hook: what a plugin left for this thread's next wait (a
-    // GIL kept since its last request) is done first (idle_hooks.h).
-    base::RunIdleHooks();
-    return PollFor(events, timeout);
-  }
+  if (hook.fn == nullptr) return PollFor(events, timeout);
   hook.fn(hook.ctx, 1);
   absl::Status s = PollFor(events, timeout);
   hook.fn(hook.ctx, 0);

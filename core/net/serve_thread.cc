@@ -22,7 +22,6 @@
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
 #include "core/base/errno_status.h"
-#include "core/base/idle_hooks.h"
 #include "core/base/strings.h"
 #include "core/log/escape.h"
 #include "core/log/logger.h"
@@ -181,7 +180,6 @@ void ServeThread::Run() {
     int64_t wait_us = 0;
     while (!stopped_) wait_us = Turn(static_cast<int>((wait_us + 999) / 1000));
   }
-  base::RunIdleHooks();  // nothing a plugin kept for this thread outlives it
   stopped_ = true;
   while (!conns_.empty()) Close(conns_.begin()->second.get());
   // Detached requests still running at an immediate stop: their handler may still call them,
@@ -220,9 +218,6 @@ int64_t ServeThread::Step() {
 
 int64_t ServeThread::Turn(int timeout_ms) {
   Busy busy(busy_);
-  // Before this thread may wait (the listeners' drain, epoll_wait): what a plugin left for
-  // that moment, e.g. the GIL the python plugin kept since the last turn's requests.
-  base::RunIdleHooks();
   if (loop_.stop_immediate()) {
     stopped_ = true;
     return 0;

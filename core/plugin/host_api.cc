@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/base/idle_hooks.h"
 #include "core/base/strings.h"
 #include "core/build_info.h"
 #include "core/config/config.h"
@@ -301,8 +300,6 @@ int ResponseStarted(kiln_request* r) { return Ctx(r).ResponseStarted() ? 1 : 0; 
 void RequestWaitHook(kiln_request* r, void (*hook)(void* ctx, int waiting), void* ctx) {
   Ctx(r).SetWaitHook(hook, ctx);
 }
-
-void ThreadIdleHook(void (*fn)(void* ctx), void* ctx) { base::AddIdleHook(fn, ctx); }
 
 // ---- requests answered from another thread (1.2) ----
 
@@ -595,7 +592,6 @@ kiln_host_api MakeApi() {
   api.async_ws_receive = AsyncWsReceive;
   api.async_ws_close = AsyncWsClose;
   api.request_wait_hook = RequestWaitHook;
-  api.thread_idle_hook = ThreadIdleHook;
   return api;
 }
 

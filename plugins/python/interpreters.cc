@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "py_runtime.h"
 #include "wsgi_call.h"
 
 namespace kiln::python {
@@ -96,9 +95,6 @@ namespace {
 // from PyGILState, which only knows that one).
 struct ThreadStates {
   PyThreadState* main = nullptr;
-  // The GIL is still held in `main` since this thread's last request (LeaveAfterRequest
-  // with keep); the host runs ReleaseKeptGil before the thread waits.
-  bool kept = false;
   std::vector<std::pair<Interp*, PyThreadState*>> subs;
 };
 
@@ -129,22 +125,8 @@ ThreadStates& ThisThreadsStates() {
 
 }  // namespace
 
-// The thread's idle hook (kiln_host_api.thread_idle_hook): the GIL kept since the last
-// request is given up before the thread waits.
-void ReleaseKeptGil(void* states) {
-  auto* ts = static_cast<ThreadStates*>(states);
-  if (!ts->kept) return;
-  ts->kept = false;
-  PyEval_SaveThread();
-}
-
 void EnterForRequest(Interp* interp) {
   ThreadStates& ts = ThisThreadsStates();
-  if (ts.kept) {
-    ts.kept = false;  // the GIL is this request's now, not waiting for the idle hook
-    if (interp->is_main) return;
-    PyEval_SaveThread();  // a sub-interpreter's request takes it with its own thread state
-  }
   if (interp->is_main) {
     if (ts.main != nullptr) {
       PyEval_RestoreThread(ts.main);
@@ -169,15 +151,7 @@ void EnterForRequest(Interp* interp) {
   PyEval_RestoreThread(state);
 }
 
-void LeaveAfterRequest(Interp* interp, bool keep) {
-  if (keep && interp->is_main && KILN_HAS(TheHost().api, thread_idle_hook)) {
-    ThreadStates& ts = ThisThreadsStates();
-    ts.kept = true;
-    TheHost().api->thread_idle_hook(ReleaseKeptGil, &ts);
-    return;
-  }
-  PyEval_SaveThread();
-}
+void LeaveAfterRequest() { PyEval_SaveThread(); }
 
 bool HoldsStateFor(Interp* interp) {
   if (!interp->is_main) return false;  // a sub-interpreter's request swaps thread states

@@ -54,12 +54,9 @@ void SwitchToMain(PyThreadState* main);
 bool EndSubInterpreter(Interp* interp, PyThreadState* main);
 
 // Request threads: takes the GIL in `interp` with this thread's own thread state for it
-// (created on first use, kept for the thread's life), and gives it back. With `keep` (a
-// main-interpreter request on a host with thread_idle_hook), the GIL stays with the thread
-// until the host says it is about to wait (ReleaseKeptGil, through the hook), so requests
-// served back to back take it once; EnterForRequest finds it still held then.
+// (created on first use, kept for the thread's life), and gives it back.
 void EnterForRequest(Interp* interp);
-void LeaveAfterRequest(Interp* interp, bool keep);
+void LeaveAfterRequest();
 // With the GIL held by this thread: true when the thread state it holds is the one
 // EnterForRequest(interp) would take, so a request can run without giving the GIL up and
 // taking it back (the ASGI loop's thread serving a WSGI app of the main interpreter).

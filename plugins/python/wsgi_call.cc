@@ -942,18 +942,6 @@ void FreeWsgi(Interp* in) {
   delete w;
 }
 
-// Whether a WSGI request of the main interpreter leaves the GIL with its thread for the next
-// request (LeaveAfterRequest; the host's thread_idle_hook gives it up before the thread
-// waits): in a worker with one serving thread and no ASGI app, where no thread of kiln's needs
-// it between requests. The app's own threads get it whenever the serving thread waits, and
-// by CPython's switch interval while a request runs, as beside any busy Python thread.
-namespace {
-bool KeepGilBetweenRequests() {
-  static const bool keep = Api()->thread_count() == 1 && !AnyAsgiApp();
-  return keep;
-}
-}  // namespace
-
 kiln_status ServeRequest(kiln_request* r, void* handle) {
   if (!InterpreterReady()) {
     SetError("the Python interpreter is not running (see the startup log)");
@@ -986,7 +974,7 @@ kiln_status ServeRequest(kiln_request* r, void* handle) {
   // GIL for the call and handing it back afterwards.
   EnterForRequest(app->interp);
   kiln_status st = Serve(r, app);
-  LeaveAfterRequest(app->interp, !on_loop && KeepGilBetweenRequests());
+  LeaveAfterRequest();
   if (loop_state != nullptr) PyEval_RestoreThread(loop_state);
   return st;
 }

@@ -126,60 +126,6 @@ TEST_P(GilTest, ABodyThatHasNotArrivedHoldsNoOtherRequest) {
   EXPECT_THAT(ReadAll(slow), HasSubstr("\r\n\r\n10"));
 }
 
-// A worker with one serving thread keeps the GIL from one request to the next (SDK 1.6,
-// thread_idle_hook) and gives it up before the thread waits for the next one: an app's own
-// thread runs while the worker is idle, and while it is busy.
-constexpr char kTickerApp[] = R"PY(
-import threading, time
-ticks = 0
-started = False
-def _tick():
-    global ticks
-    while True:
-        ticks += 1
-        time.sleep(0.001)
-
-def application(environ, start_response):
-    global started
-    if not started:  # in the worker: a thread started at import would stay in the master
-        started = True
-        threading.Thread(target=_tick, daemon=True).start()
-    body = b'%d' % ticks
-    start_response('200 OK', [('Content-Type', 'text/plain'),
-                              ('Content-Length', str(len(body)))])
-    return [body]
-)PY";
-
-TEST_P(GilTest, AnAppThreadRunsWhileTheWorkerWaitsForRequests) {
-  dir_.Write("app.py", kTickerApp);
-  sock_ = dir_.File("app.sock");
-  kiln_ = std::make_unique<KilnProcess>(
-      std::vector<std::string>{std::string("--") + GetParam(), sock_, "--plugin-dir",
-                               PluginDir(), "--plugins", "python", "--master", "--processes",
-                               "1", "--chdir", dir_.path(), "--module", "app:application"},
-      dir_.File("kiln.log"));
-  kiln_->SetEnv("LSAN_OPTIONS", LsanOptionsForPython());
-  ASSERT_TRUE(kiln_->Start());
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline && !Get("/").ok()) absl::SleepFor(absl::Milliseconds(50));
-  auto ticks = [&] {
-    absl::StatusOr<Response> r = Get("/");
-    EXPECT_TRUE(r.ok()) << r.status() << kiln_->Log();
-    return r.ok() ? std::stoll(r->body) : -1;
-  };
-  // Idle: the thread that served the request waits for the next one without the GIL.
-  const int64_t before_idle = ticks();
-  absl::SleepFor(absl::Milliseconds(500));
-  const int64_t after_idle = ticks();
-  EXPECT_GE(after_idle - before_idle, 100) << "ticks while idle";
-  // Busy: 400 requests back to back; the app's thread still gets its turns.
-  for (int i = 0; i < 400; ++i) ticks();
-  const absl::Time start = absl::Now();
-  const int64_t before_busy = ticks();
-  while (absl::Now() - start < absl::Milliseconds(500)) ticks();
-  EXPECT_GE(ticks() - before_busy, 50) << "ticks while busy";
-}
-
 INSTANTIATE_TEST_SUITE_P(Transports, GilTest, ::testing::Values("http-socket", "socket"));
 
 }  // namespace

@@ -477,21 +477,6 @@ typedef struct kiln_host_api {
    * SINCE: 1.6.
    */
   void (*request_wait_hook)(kiln_request *r, void (*hook)(void *ctx, int waiting), void *ctx);
-
-  /**
-   * thread_idle_hook names a function the host calls once, on this serving thread, before the
-   * thread next waits for anything outside a request's wait hook: for events (the next
-   * connection, the next request of a keep-alive one), for a client while the host finishes a
-   * response after on_request returned, or because the thread ends. A runtime with one lock for
-   * all its threads may then keep the lock from the end of one request to the start of the
-   * next one on the same thread (requests that arrive together are served back to back) and
-   * give it up in `fn`. Called during on_request; adding the same fn again before it ran only
-   * replaces ctx. `fn` must not call the host.
-   * OWNERSHIP: ctx is the plugin's; the host only hands it back.
-   * THREADS: a serving thread, inside on_request or on_app_request; fn runs on that thread.
-   * SINCE: 1.6.
-   */
-  void (*thread_idle_hook)(void (*fn)(void *ctx), void *ctx);
 } kiln_host_api;
 
 /**

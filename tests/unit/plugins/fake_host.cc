@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "core/base/idle_hooks.h"
 #include "core/config/config.h"
 #include "core/config/diagnostics.h"
 #include "core/config/option_registry.h"
@@ -311,9 +310,6 @@ kiln_status FakeHost::Serve(FakeRequest& request, int core) {
   request.wait_hook = nullptr;  // as kiln: the hook ends with the call
   request.wait_hook_ctx = nullptr;
   if (cb_.on_after_request != nullptr) cb_.on_after_request(cb_.ctx, r);
-  // The calling thread "waits" now, as a serving thread does after its requests: what the
-  // plugin left for that moment (thread_idle_hook, a GIL kept) runs.
-  base::RunIdleHooks();
   plugin::SetHostCoreId(0);
   return st;
 }
