@@ -140,12 +140,10 @@ class RequestContext {
 
   // Names a function called around each wait for the client inside ReadBody, WriteBody and
   // SendFile: fn(ctx, 1) before the wait, fn(ctx, 0) after it, on the calling thread (the
-  // SDK's request_wait_hook). Null fn removes it; the serving loop removes it when the
-  // handler returns. A context whose calls never wait ignores it.
-  virtual void SetWaitHook(void (*fn)(void* ctx, int waiting), void* ctx) {
-    (void)fn;
-    (void)ctx;
-  }
+  // SDK's request_wait_hook). Null fn removes it; the plugin set removes it when the
+  // handler returns. No default: a plugin that set one keeps its lock (the GIL) across these
+  // calls, so a context that waits and drops the hook would hold every other thread.
+  virtual void SetWaitHook(void (*fn)(void* ctx, int waiting), void* ctx) = 0;
   // Takes the request over (see AsyncRequest): null when this transport cannot. From then on
   // the serving loop owns `events` (even on null, it deletes it), and the handler must not call
   // any other method of this context once it returns.

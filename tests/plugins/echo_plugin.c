@@ -17,6 +17,14 @@ static void on_serve_threads_done(void *ctx) {
   ++serve_threads_done_calls;
 }
 
+/* request_wait_hook (SDK 1.6): /wait-hook sets one for its request and leaves it set. */
+static int wait_hook_calls;
+static void wait_hook(void *ctx, int waiting) {
+  (void)ctx;
+  (void)waiting;
+  ++wait_hook_calls;
+}
+
 static kiln_status on_config_done(void *ctx) {
   (void)ctx;
   ++config_done_calls;
@@ -41,6 +49,10 @@ static kiln_status on_request(void *ctx, kiln_request *r) {
   (void)host->request_var_get(r, kiln_str_c("REQUEST_METHOD"), &method);
   (void)host->request_var_get(r, kiln_str_c("PATH_INFO"), &path);
   (void)host->option_get(self, kiln_str_c("echo-greeting"), &greeting);
+  if (path.len == 10 && memcmp(path.ptr, "/wait-hook", 10) == 0 &&
+      KILN_HAS(host, request_wait_hook)) {
+    host->request_wait_hook(r, wait_hook, &wait_hook_calls);
+  }
   do {
     if (host->request_body_read(r, body + got, sizeof(body) - got, &n) != KILN_OK) {
       return KILN_ERROR;

@@ -76,10 +76,19 @@ class FakeRequest : public RequestContext {
     return absl::UnimplementedError("no sendfile here");
   }
   bool ResponseStarted() const override { return started_; }
+  // Never waits; records the last hook set, to see the plugin set remove it.
+  void SetWaitHook(void (*fn)(void* ctx, int waiting), void* ctx) override {
+    wait_hook_ = fn;
+    wait_hook_ctx_ = ctx;
+    ++wait_hook_sets_;
+  }
   int WorkerId() const override { return 1; }
   int CoreId() const override { return 0; }
 
   int status_ = 0;
+  void (*wait_hook_)(void* ctx, int waiting) = nullptr;
+  void* wait_hook_ctx_ = nullptr;
+  int wait_hook_sets_ = 0;
   std::string reason_;
   std::map<std::string, std::string> headers_;
   std::string out_;
@@ -116,6 +125,18 @@ TEST(PluginHandle, TheEndOfTheServingThreadsReachesThePlugin) {
   s.set->Handle(after);
   const int seen_before = std::stoi(before.out_.substr(before.out_.find('=') + 1));
   EXPECT_EQ(after.out_, "serve_threads_done=" + std::to_string(seen_before + 1));
+}
+
+// A plugin's wait hook (request_wait_hook) lasts as long as its call: the plugin set removes
+// it when the call returns, so the core's own waits afterwards never call into the plugin.
+TEST(PluginHandle, AWaitHookThePluginSetEndsWithItsCall) {
+  Server s(Raw({{"plugins", "echo"}}), {testing::TestPluginDir()});
+  FakeRequest req(0, GetVars("/wait-hook"), "");
+  s.set->Handle(req);
+  EXPECT_EQ(req.status_, 200);
+  EXPECT_EQ(req.wait_hook_sets_, 2);  // set by the plugin, then removed by the plugin set
+  EXPECT_EQ(req.wait_hook_, nullptr);
+  EXPECT_EQ(req.wait_hook_ctx_, nullptr);
 }
 
 TEST(PluginHandle, PluginsLineAfterItsOptionStillWorks) {
