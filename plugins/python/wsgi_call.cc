@@ -31,6 +31,27 @@ struct EnvKey {
   PyObject* value = nullptr;  // last value; only for keys with `cache_value`
   bool cache_value = false;
   enum Role : unsigned char { kNone, kHttps, kRequestScheme, kUwsgiScheme } role = kNone;
+  uint64_t stamp = 0;  // CanMakeShape's mark: seen in the request being looked at
+};
+
+// The environ that requests of one shape (the same variable names in the same order) start
+// from: the template plus the variables of the last request of that shape, with None where
+// the value is not kept (a non-empty value of a key without `cache_value`: credentials,
+// cookies, paths, queries; so no client's secret stays in memory or is compared with
+// another's). It is never
+// changed once made and never given to an app. A request copies it (PyDict_Copy clones the
+// table with its entries in order) and replaces the values that differ: its environ holds the
+// same entries in the same order as one built from the template key by key, for about a
+// quarter of the dict insertions' cost.
+struct EnvShape {
+  static constexpr size_t kMaxVars = 64;  // a bit per variable in the replace mask
+  PyObject* env = nullptr;
+  PyObject* scheme = nullptr;  // its wsgi.url_scheme (borrowed: WsgiState's http or https)
+  uint64_t hash = 0;
+  uint64_t last_use = 0;
+  size_t n = 0;
+  EnvKey* keys[kMaxVars];
+  PyObject* values[kMaxVars];  // borrowed from env; null where the value is not kept
 };
 
 // The environ keys of one interpreter: a fixed open-addressing table filled with the common CGI
@@ -134,6 +155,12 @@ struct WsgiState {
   PyTypeObject* start_response_type = nullptr;
   PyObject* env_template = nullptr;  // environ entries every request starts with
   EnvKeys keys;
+  // The environs of the last few shapes of requests (the same variable names in the same
+  // order), each replaced when least recently used; owned here. stamp_clock numbers
+  // CanMakeShape's walks.
+  std::array<EnvShape*, 4> shapes{};
+  uint64_t shape_clock = 0;
+  uint64_t stamp_clock = 0;
   PyObject* key_script_name = nullptr;
   PyObject* key_path_info = nullptr;
   PyObject* key_url_scheme = nullptr;
@@ -198,7 +225,7 @@ constexpr CommonKey kCommonKeys[] = {
     {"REQUEST_METHOD", true}, {"REQUEST_URI", false}, {"PATH_INFO", false},
     {"QUERY_STRING", false}, {"SCRIPT_NAME", true}, {"SERVER_PROTOCOL", true},
     {"SERVER_NAME", true}, {"SERVER_PORT", true}, {"REMOTE_ADDR", true},
-    {"REMOTE_PORT", false}, {"CONTENT_TYPE", true}, {"CONTENT_LENGTH", false},
+    {"REMOTE_PORT", true}, {"CONTENT_TYPE", true}, {"CONTENT_LENGTH", false},
     {"DOCUMENT_ROOT", true}, {"REQUEST_SCHEME", true, EnvKey::kRequestScheme},
     {"HTTPS", true, EnvKey::kHttps}, {"HTTP_HOST", true}, {"HTTP_USER_AGENT", true},
     {"HTTP_ACCEPT", true}, {"HTTP_ACCEPT_ENCODING", true}, {"HTTP_ACCEPT_LANGUAGE", true},
@@ -532,13 +559,6 @@ void ReleaseStartResponse(WsgiState& w, StartResponseObject* sr) {
 
 // ---- environ ----
 
-struct EnvBuild {
-  WsgiState* w;
-  PyObject* env;
-  bool failed = false;
-  std::string_view https, request_scheme, uwsgi_scheme;
-};
-
 // Values longer than this are not kept for the next request (a cookie-sized value rarely
 // repeats, and the comparison would cost more than it saves).
 constexpr size_t kMaxCachedValue = 256;
@@ -561,39 +581,193 @@ PyObject* Value(EnvKey* e, std::string_view v) {
   return s;
 }
 
-int AddVar(void* arg, kiln_str name, kiln_str value) {
-  auto* b = static_cast<EnvBuild*>(arg);
+// One variable of the request being served. The views point into the request, which the host
+// keeps for the whole call; nothing here outlives BuildEnviron.
+struct EnvItem {
+  EnvKey* e;  // null when the key table is full (then `name` is decoded for this request)
+  std::string_view name, value;
+};
+
+// The variables of one request in arrival order, collected before its environ is built, and
+// the shape they make: a hash of their keys' identities, in order.
+struct EnvItems {
+  static constexpr size_t kInline = 48;
+  WsgiState* w = nullptr;
+  EnvItem inline_items[kInline];
+  std::vector<EnvItem> more;  // the variables beyond kInline (a request with many headers)
+  size_t n = 0;
+  uint64_t hash = 0xCBF29CE484222325ull;
+  bool all_keyed = true;
+  bool failed = false;
+  std::string_view https, request_scheme, uwsgi_scheme;
+
+  EnvItem& operator[](size_t i) { return i < kInline ? inline_items[i] : more[i - kInline]; }
+  void Push(const EnvItem& item) {
+    if (n < kInline) {
+      inline_items[n] = item;
+    } else {
+      more.push_back(item);
+    }
+    ++n;
+  }
+};
+
+int CollectVar(void* arg, kiln_str name, kiln_str value) {
+  auto* c = static_cast<EnvItems*>(arg);
   std::string_view k = View(name), v = View(value);
-  EnvKey* e = b->w->keys.Get(k, &b->failed);
-  if (b->failed) return 1;
-  PyObject* key = nullptr;  // borrowed from the table, or new
-  PyObject* made = nullptr;
+  EnvKey* e = c->w->keys.Get(k, &c->failed);
+  if (c->failed) return 1;
   if (e != nullptr) {
-    key = e->key;
     switch (e->role) {
-      case EnvKey::kHttps: b->https = v; break;
-      case EnvKey::kRequestScheme: b->request_scheme = v; break;
-      case EnvKey::kUwsgiScheme: b->uwsgi_scheme = v; break;
+      case EnvKey::kHttps: c->https = v; break;
+      case EnvKey::kRequestScheme: c->request_scheme = v; break;
+      case EnvKey::kUwsgiScheme: c->uwsgi_scheme = v; break;
       case EnvKey::kNone: break;
     }
+    c->hash = (c->hash ^ reinterpret_cast<uintptr_t>(e)) * 0x100000001B3ull;
   } else {
-    key = made = Latin1(k);  // the table is full: a name for this request only
+    c->all_keyed = false;
   }
-  PyObject* val = Value(e, v);
-  if (key == nullptr || val == nullptr || PyDict_SetItem(b->env, key, val) != 0) {
-    b->failed = true;
-  }
-  Py_XDECREF(made);
-  Py_XDECREF(val);
-  return b->failed ? 1 : 0;
+  c->Push(EnvItem{e, k, v});
+  return 0;
 }
 
-PyObject* Scheme(const EnvBuild& b) {
-  if (b.uwsgi_scheme == "https" || b.uwsgi_scheme == "http") {
-    return b.uwsgi_scheme == "https" ? b.w->https : b.w->http;
+EnvShape* FindShape(WsgiState& w, EnvItems& c, PyObject* scheme) {
+  if (!c.all_keyed || c.n > EnvShape::kMaxVars) return nullptr;
+  for (EnvShape* s : w.shapes) {
+    if (s == nullptr || s->hash != c.hash || s->n != c.n || s->scheme != scheme) continue;
+    size_t i = 0;
+    while (i < c.n && s->keys[i] == c[i].e) ++i;
+    if (i == c.n) return s;
   }
-  if (b.https == "on" || b.https == "1" || b.https == "ON" || b.https == "On") return b.w->https;
-  return b.request_scheme == "https" ? b.w->https : b.w->http;
+  return nullptr;
+}
+
+// Whether the request's variables can make a shape: every name has a key, there are at most
+// kMaxVars of them, no name comes twice (the dict keeps a repeated name's last value in its
+// first place, which a replace by position would get wrong), and none is wsgi.url_scheme
+// (which the shape holds as kiln set it). Plain C from end to end, so
+// no other request thread of the interpreter can run in between and stamp the same keys.
+bool CanMakeShape(WsgiState& w, EnvItems& c) {
+  if (!c.all_keyed || c.n > EnvShape::kMaxVars) return false;
+  uint64_t stamp = ++w.stamp_clock;
+  for (size_t i = 0; i < c.n; ++i) {
+    if (c[i].e->stamp == stamp || c[i].e->key == w.key_url_scheme) return false;
+    c[i].e->stamp = stamp;
+  }
+  return true;
+}
+
+// Keeps `env` (the template, the request's variables and wsgi.url_scheme, nothing else yet)
+// as the shape of this request's variables and scheme, in place of the shape least recently
+// used. `kept[i]` is the value of variable i if its key keeps values or it is empty, else null
+// (borrowed from env). A failure only means no shape: the request goes on.
+void MakeShape(WsgiState& w, EnvItems& c, PyObject* env, PyObject* scheme,
+               PyObject* const* kept) {
+  PyObject* copy = PyDict_Copy(env);
+  bool ok = copy != nullptr;
+  for (size_t i = 0; ok && i < c.n; ++i) {
+    if (kept[i] == nullptr) ok = PyDict_SetItem(copy, c[i].e->key, Py_None) == 0;
+  }
+  if (!ok) {
+    PyErr_Clear();
+    Py_XDECREF(copy);
+    return;
+  }
+  // Chosen only now: the calls above may have let another request thread change the shapes.
+  EnvShape** slot = &w.shapes[0];
+  for (EnvShape*& s : w.shapes) {
+    if (s == nullptr) {
+      slot = &s;
+      break;
+    }
+    if (s->last_use < (*slot)->last_use) slot = &s;
+  }
+  if (*slot == nullptr) *slot = new EnvShape;
+  EnvShape* s = *slot;
+  PyObject* old = s->env;
+  s->env = copy;
+  s->scheme = scheme;
+  s->hash = c.hash;
+  s->last_use = ++w.shape_clock;
+  s->n = c.n;
+  for (size_t i = 0; i < c.n; ++i) {
+    s->keys[i] = c[i].e;
+    s->values[i] = kept[i];
+  }
+  Py_XDECREF(old);  // strs, None and the template's objects: no Python code runs
+}
+
+// The environ from the template, the variables added one by one and then wsgi.url_scheme; it
+// becomes a shape if the variables can make one. Null with an exception set on failure.
+PyObject* FromTemplate(WsgiState& w, EnvItems& c, PyObject* scheme) {
+  bool shape = CanMakeShape(w, c);
+  PyObject* kept[EnvShape::kMaxVars];
+  PyObject* env = PyDict_Copy(w.env_template);
+  if (env == nullptr) return nullptr;
+  for (size_t i = 0; i < c.n; ++i) {
+    EnvItem& it = c[i];
+    PyObject* made = it.e == nullptr ? Latin1(it.name) : nullptr;  // the key table is full
+    PyObject* key = it.e != nullptr ? it.e->key : made;
+    PyObject* val = key != nullptr ? Value(it.e, it.value) : nullptr;
+    bool ok = val != nullptr && PyDict_SetItem(env, key, val) == 0;
+    // The dict holds `val` now and keeps it: no name comes twice in a request that makes a
+    // shape. An empty value tells nothing, so the shape keeps it whatever the key.
+    if (shape) kept[i] = it.e->cache_value || it.value.empty() ? val : nullptr;
+    Py_XDECREF(made);
+    Py_XDECREF(val);
+    if (!ok) {
+      Py_DECREF(env);
+      return nullptr;
+    }
+  }
+  if (PyDict_SetItem(env, w.key_url_scheme, scheme) != 0) {
+    Py_DECREF(env);
+    return nullptr;
+  }
+  if (shape) MakeShape(w, c, env, scheme, kept);
+  return env;
+}
+
+// The environ from the shape of the request's variables: a copy with the values that differ
+// replaced. Null with an exception set on failure.
+PyObject* FromShape(WsgiState& w, EnvShape* s, EnvItems& c) {
+  // Compared before anything that could let another request thread run (and replace `s`).
+  uint64_t differ = 0;
+  for (size_t i = 0; i < c.n; ++i) {
+    PyObject* last = s->values[i];
+    std::string_view v = c[i].value;
+    if (last == nullptr || static_cast<size_t>(PyUnicode_GET_LENGTH(last)) != v.size() ||
+        std::memcmp(PyUnicode_1BYTE_DATA(last), v.data(), v.size()) != 0) {
+      differ |= uint64_t{1} << i;
+    }
+  }
+  s->last_use = ++w.shape_clock;
+  PyObject* base = s->env;  // held: PyDict_Copy may run other threads, which may replace `s`
+  Py_INCREF(base);
+  PyObject* env = PyDict_Copy(base);
+  Py_DECREF(base);
+  if (env == nullptr) return nullptr;
+  for (; differ != 0; differ &= differ - 1) {
+    EnvItem& it = c[static_cast<size_t>(__builtin_ctzll(differ))];
+    PyObject* val = Value(it.e, it.value);
+    bool ok = val != nullptr && PyDict_SetItem(env, it.e->key, val) == 0;
+    Py_XDECREF(val);
+    if (!ok) {
+      Py_DECREF(env);
+      return nullptr;
+    }
+  }
+  return env;
+}
+
+PyObject* Scheme(const EnvItems& c) {
+  WsgiState& w = *c.w;
+  if (c.uwsgi_scheme == "https" || c.uwsgi_scheme == "http") {
+    return c.uwsgi_scheme == "https" ? w.https : w.http;
+  }
+  if (c.https == "on" || c.https == "1" || c.https == "ON" || c.https == "On") return w.https;
+  return c.request_scheme == "https" ? w.https : w.http;
 }
 
 bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
@@ -606,27 +780,31 @@ bool SetStr(PyObject* env, PyObject* key, std::string_view v) {
 // The environ dict, or null with an exception set.
 // SCRIPT_NAME and PATH_INFO are as kiln routed them (manage-script-name split them already).
 PyObject* BuildEnviron(WsgiState& w, kiln_request* r) {
-  EnvBuild b;
-  b.w = &w;
-  b.env = PyDict_Copy(w.env_template);
-  if (b.env == nullptr) return nullptr;
-  Api()->request_var_each(r, AddVar, &b);
-  bool ok = !b.failed && PyDict_SetItem(b.env, w.key_url_scheme, Scheme(b)) == 0;
+  EnvItems c;
+  c.w = &w;
+  Api()->request_var_each(r, CollectVar, &c);
+  PyObject* env = nullptr;
+  if (!c.failed) {
+    PyObject* scheme = Scheme(c);
+    EnvShape* s = FindShape(w, c, scheme);
+    env = s != nullptr ? FromShape(w, s, c) : FromTemplate(w, c, scheme);
+  }
+  bool ok = env != nullptr;
   if (ok && Api()->request_modifiers(r).modifier1 == 30) {
     // modifier1 30 (uWSGI's convention): PATH_INFO arrives with SCRIPT_NAME in front.
     kiln_str sn{}, pi{};
     if (Api()->request_var_get(r, Str("SCRIPT_NAME"), &sn) == KILN_OK &&
         Api()->request_var_get(r, Str("PATH_INFO"), &pi) == KILN_OK && sn.len > 0 &&
         View(pi).substr(0, sn.len) == View(sn)) {
-      ok = SetStr(b.env, w.key_path_info, View(pi).substr(sn.len));
+      ok = SetStr(env, w.key_path_info, View(pi).substr(sn.len));
     }
   }
   if (!ok) {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "cannot build environ");
-    Py_DECREF(b.env);
+    Py_XDECREF(env);
     return nullptr;
   }
-  return b.env;
+  return env;
 }
 
 // ---- the response ----
@@ -932,6 +1110,12 @@ void FreeWsgi(Interp* in) {
     auto* sr = reinterpret_cast<StartResponseObject*>(w->spare_start_response);
     Py_CLEAR(sr->write);
     Py_CLEAR(w->spare_start_response);
+  }
+  for (EnvShape*& s : w->shapes) {
+    if (s == nullptr) continue;
+    Py_XDECREF(s->env);
+    delete s;
+    s = nullptr;
   }
   w->keys.Clear();
   for (PyObject* o : {w->key_script_name, w->key_path_info, w->key_url_scheme, w->key_input,

@@ -29,6 +29,7 @@ namespace kiln::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kApps = KILN_TEST_PYTHON_APPS;
 
@@ -170,6 +171,104 @@ TEST(WsgiEnviron, HoldsExactlyTheWsgiKeysAndItsRequestsVariables) {
     ASSERT_EQ(Loaded().Serve(r), KILN_OK);
     ASSERT_EQ(r.status, 200) << r.Body();
     EXPECT_EQ(r.Body(), absl::StrJoin(want, "\n")) << extra << " extra headers";
+  }
+}
+
+// The value of variable `k` of `r` (the last of duplicates), "" when it has none.
+std::string VarOf(const FakeRequest& r, const std::string& k) {
+  std::string v;
+  for (const auto& [name, value] : r.vars) {
+    if (name == k) v = value;
+  }
+  return v;
+}
+
+// The plugin keeps the environ of the last few request shapes (the same variable names in the
+// same order) and starts a request of a known shape from a copy, replacing what differs. Each
+// request must still see exactly its own values, in the order a fresh build gives them: the
+// template's keys, then its variables in arrival order. Round 0 of each shape is a fresh build
+// (its names are new to this test); the later rounds change values of kept keys (the user
+// agent), of keys never kept (the cookie, the path), from empty to set and back (the query),
+// and the scheme, with more shapes in turn than the plugin keeps.
+TEST(WsgiEnviron, EachRequestOfARepeatedShapeSeesItsOwnValuesInItsOwnOrder) {
+  auto make = [](int shape, int round) {
+    std::string path = "/environ_items";
+    FakeRequest r = MakeRequest("GET", round % 3 == 1 ? path + "?q=" + std::to_string(round)
+                                                      : path);
+    for (int k = 0; k <= shape; ++k) {
+      r.vars.emplace_back("HTTP_X_SHAPE_" + std::to_string(shape) + "_" + std::to_string(k),
+                          "v" + std::to_string(round % 2));
+    }
+    r.vars.emplace_back("HTTP_USER_AGENT", round % 2 == 0 ? "agent/" + std::to_string(shape)
+                                                           : "other agent");
+    r.vars.emplace_back("HTTP_COOKIE", "c=" + std::to_string(shape * 100 + round));
+    r.vars.emplace_back("HTTPS", round % 4 == 3 ? "on" : "off");
+    return r;
+  };
+  auto expected = [](const FakeRequest& r, const std::vector<std::string>& order) {
+    std::vector<std::string> items;
+    for (const std::string& k : order) {
+      std::string v;
+      if (k == "wsgi.url_scheme") {
+        v = VarOf(r, "HTTPS") == "on" ? "https" : "http";
+      } else if (k == "SCRIPT_NAME" && VarOf(r, "SCRIPT_NAME").empty()) {
+        v = "";
+      } else {
+        v = VarOf(r, k);
+      }
+      items.push_back("[\"" + k + "\", \"" + v + "\"]");
+    }
+    return "[" + absl::StrJoin(items, ", ") + "]";
+  };
+  constexpr int kShapes = 6;
+  std::vector<std::vector<std::string>> orders(kShapes);
+  for (int round = 0; round < 6; ++round) {
+    for (int shape = 0; shape < kShapes; ++shape) {
+      FakeRequest r = make(shape, round);
+      ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+      ASSERT_EQ(r.status, 200) << r.Body();
+      if (round == 0) {  // a fresh build: its order is the reference for the shape
+        std::string body = r.Body();
+        for (size_t at = body.find("[\""); at != std::string::npos;
+             at = body.find("[\"", at + 1)) {
+          orders[shape].push_back(body.substr(at + 2, body.find('"', at + 2) - at - 2));
+        }
+        ASSERT_EQ(orders[shape].front(), "SCRIPT_NAME");  // the template's first str entry
+        ASSERT_EQ(orders[shape].back(), "HTTPS");         // the last variable
+      }
+      EXPECT_EQ(r.Body(), expected(r, orders[shape])) << "shape " << shape << " round " << round;
+    }
+  }
+}
+
+// A name that comes twice in a request: the environ holds its last value, round after round,
+// while its first value changes (the user agent's values are kept from request to request).
+TEST(WsgiEnviron, ANameThatComesTwiceHoldsItsLastValueInEveryRound) {
+  for (int round = 0; round < 4; ++round) {
+    FakeRequest r = MakeRequest("GET", "/echo_vars");
+    r.vars.emplace_back("HTTP_USER_AGENT", "first" + std::to_string(round % 2));
+    r.vars.emplace_back("HTTP_X_CUSTOM", "custom");
+    r.vars.emplace_back("HTTP_USER_AGENT", "second");
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    EXPECT_THAT(r.Body(), HasSubstr("\"HTTP_USER_AGENT\": \"second\"")) << round;
+  }
+}
+
+// What the plugin keeps between requests holds no client's cookie or other non-empty value of
+// a key it does not keep: the app sees every other live dict with the cookie's name, and each
+// maps it to None. The same dicts hold the last user agent (a kept key), which shows the
+// search finds them.
+TEST(WsgiEnviron, WhatIsKeptBetweenRequestsHoldsNoCookie) {
+  for (int round = 0; round < 3; ++round) {
+    FakeRequest r = MakeRequest("GET", "/other_environs");
+    r.vars.emplace_back("HTTP_X_WATCH", "HTTP_COOKIE");
+    r.vars.emplace_back("HTTP_USER_AGENT", "watcher");
+    r.vars.emplace_back("HTTP_COOKIE", "session=secret" + std::to_string(round));
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    ASSERT_EQ(r.status, 200) << r.Body();
+    if (round == 0) continue;  // nothing of this shape is kept before the first request
+    EXPECT_THAT(r.Body(), HasSubstr("[null, \"watcher\"]"));
+    EXPECT_THAT(r.Body(), Not(HasSubstr("secret")));
   }
 }
 

@@ -1,5 +1,6 @@
 # WSGI apps for the python plugin's fake-host tests: `application` dispatches on PATH_INFO to
 # one small app per PEP 3333 rule under test. Responses are JSON where a test inspects values.
+import gc
 import io
 import json
 import os
@@ -306,6 +307,22 @@ def echo_vars(environ, start_response):
     return _json(start_response, {k: environ.get(k) for k in names})
 
 
+def environ_items(environ, start_response):
+    # The str entries in the environ's own order (json.dumps keeps a list's order).
+    items = [[k, v] for k, v in environ.items() if isinstance(v, str)]
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps(items).encode()]
+
+
+def other_environs(environ, start_response):
+    # What every other live dict holding the name in X-Watch maps it to, beside its
+    # HTTP_USER_AGENT: the environs kiln keeps between requests, whatever their form.
+    name = environ['HTTP_X_WATCH']
+    found = [[d.get(name), d.get('HTTP_USER_AGENT')] for d in gc.get_objects()
+             if type(d) is dict and d is not environ and name in d]
+    return _json(start_response, found)
+
+
 def headers_changed_later(environ, start_response):
     headers = [('Content-Type', 'text/plain'), ('X-Kept', 'yes')]
     start_response('200 OK', headers)
@@ -384,6 +401,8 @@ ROUTES = {
     '/sys': sys_info,
     '/write_after_disconnect': write_after_disconnect,
     '/echo_vars': echo_vars,
+    '/environ_items': environ_items,
+    '/other_environs': other_environs,
     '/headers_changed_later': headers_changed_later,
     '/keyword_start_response': keyword_start_response,
     '/bad_start_response_call': bad_start_response_call,
