@@ -38,11 +38,10 @@ struct EnvKey {
 // from: the template plus the variables of the last request of that shape, with None where
 // the value is not kept (a non-empty value of a key without `cache_value`: credentials,
 // cookies, paths, queries; so no client's secret stays in memory or is compared with
-// another's). It is never
-// changed once made and never given to an app. A request copies it (PyDict_Copy clones the
-// table with its entries in order) and replaces the values that differ: its environ holds the
-// same entries in the same order as one built from the template key by key, for about a
-// quarter of the dict insertions' cost.
+// another's). It is never changed once made and never given to an app. A request copies it
+// (PyDict_Copy clones the table with its entries in order) and replaces the values that
+// differ: its environ holds the same entries in the same order as one built from the template
+// key by key, for about a quarter of the dict insertions' cost.
 struct EnvShape {
   static constexpr size_t kMaxVars = 64;  // a bit per variable in the replace mask
   PyObject* env = nullptr;
@@ -646,8 +645,8 @@ EnvShape* FindShape(WsgiState& w, EnvItems& c, PyObject* scheme) {
 // Whether the request's variables can make a shape: every name has a key, there are at most
 // kMaxVars of them, no name comes twice (the dict keeps a repeated name's last value in its
 // first place, which a replace by position would get wrong), and none is wsgi.url_scheme
-// (which the shape holds as kiln set it). Plain C from end to end, so
-// no other request thread of the interpreter can run in between and stamp the same keys.
+// (which the shape holds as kiln set it). Plain C from end to end, so no other request
+// thread of the interpreter can run in between and stamp the same keys.
 bool CanMakeShape(WsgiState& w, EnvItems& c) {
   if (!c.all_keyed || c.n > EnvShape::kMaxVars) return false;
   uint64_t stamp = ++w.stamp_clock;
