@@ -254,6 +254,17 @@ TEST(WsgiEnviron, ANameThatComesTwiceHoldsItsLastValueInEveryRound) {
   }
 }
 
+// A variable named like a WSGI key kiln sets (a uwsgi packet may carry any name): kiln's
+// wsgi.url_scheme wins in every round, as in the first.
+TEST(WsgiEnviron, AVariableNamedWsgiUrlSchemeNeverSetsTheScheme) {
+  for (int round = 0; round < 3; ++round) {
+    FakeRequest r = MakeRequest("GET", "/environ");
+    r.vars.emplace_back("wsgi.url_scheme", "gopher" + std::to_string(round));
+    ASSERT_EQ(Loaded().Serve(r), KILN_OK);
+    EXPECT_THAT(r.Body(), HasSubstr("\"scheme\": \"http\"")) << round;
+  }
+}
+
 // What the plugin keeps between requests holds no client's cookie or other non-empty value of
 // a key it does not keep: the app sees every other live dict with the cookie's name, and each
 // maps it to None. The same dicts hold the last user agent (a kept key), which shows the
