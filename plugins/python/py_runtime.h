@@ -137,4 +137,18 @@ PyObject* FileWrapperType();
 // dotted.module), not another plugin's (app.lua, ...).
 bool IsPythonMountTarget(std::string_view target);
 
+// Makes `host_call`, a host call that may wait for the client (a response write or sendfile, a
+// body read), with the GIL held when `gil_kept`: the host's wait hook then gives the GIL up
+// around the waits themselves (SDK 1.6, request_wait_hook). Otherwise (an older host) the GIL
+// is released for the whole call.
+template <class F>
+kiln_status CallThatMayWait(bool gil_kept, F&& host_call) {
+  if (gil_kept) return host_call();
+  kiln_status st;
+  Py_BEGIN_ALLOW_THREADS
+  st = host_call();
+  Py_END_ALLOW_THREADS
+  return st;
+}
+
 }  // namespace kiln::python

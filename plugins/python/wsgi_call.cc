@@ -478,15 +478,9 @@ bool WriteChunk(Call* call, PyObject* data) {
   if (!SendHeaders(call)) return false;
   if (len == 0) return true;
   kiln_str chunk{PyBytes_AS_STRING(data), static_cast<size_t>(len)};
-  kiln_status st;
   kiln_request* r = call->r;
-  if (call->gil_kept) {
-    st = Api()->response_write(r, chunk);  // a wait for the client drops the GIL (the hook)
-  } else {
-    Py_BEGIN_ALLOW_THREADS
-    st = Api()->response_write(r, chunk);
-    Py_END_ALLOW_THREADS
-  }
+  kiln_status st =
+      CallThatMayWait(call->gil_kept, [&] { return Api()->response_write(r, chunk); });
   if (st != KILN_OK) {
     PyErr_SetString(PyExc_OSError, "writing the response failed (client gone?)");
     return false;
@@ -865,15 +859,10 @@ bool TrySendfile(Call* call, PyObject* wrapper, bool* handled) {
   if (offset < 0) offset = 0;
   int64_t length = st.st_size > offset ? st.st_size - offset : 0;
   if (!SendHeaders(call)) return false;
-  kiln_status rc = KILN_OK;
   kiln_request* r = call->r;
-  if (call->gil_kept) {
-    if (length > 0) rc = Api()->response_sendfile(r, fd, offset, length);
-  } else {
-    Py_BEGIN_ALLOW_THREADS
-    if (length > 0) rc = Api()->response_sendfile(r, fd, offset, length);
-    Py_END_ALLOW_THREADS
-  }
+  kiln_status rc = length == 0 ? KILN_OK : CallThatMayWait(call->gil_kept, [&] {
+    return Api()->response_sendfile(r, fd, offset, length);
+  });
   if (rc != KILN_OK) {
     PyErr_SetString(PyExc_OSError, "sendfile to the client failed (client gone?)");
     return false;

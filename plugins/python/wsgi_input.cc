@@ -45,15 +45,9 @@ Py_ssize_t HostRead(InputObject* in, char* dst, size_t want) {
   }
   const kiln_host_api* api = TheHost().api;
   size_t n = 0;
-  kiln_status st;
   kiln_request* req = in->req;
-  if (in->gil_kept) {
-    st = api->request_body_read(req, dst, want, &n);  // waits drop the GIL (the wait hook)
-  } else {
-    Py_BEGIN_ALLOW_THREADS
-    st = api->request_body_read(req, dst, want, &n);
-    Py_END_ALLOW_THREADS
-  }
+  kiln_status st =
+      CallThatMayWait(in->gil_kept, [&] { return api->request_body_read(req, dst, want, &n); });
   if (st != KILN_OK) {
     in->eof = true;
     PyErr_SetString(PyExc_OSError, "error reading the request body (client gone or timed out)");

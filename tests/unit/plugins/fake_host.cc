@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -233,6 +234,11 @@ FakeHost::~FakeHost() {
   plugin::SetHostWorkerId(0);
   plugin::SetHostCounts(1, 1);
   g_current = nullptr;
+}
+
+void FakeHost::UseSdk15Table() {
+  api_.request_wait_hook = nullptr;
+  api_.size = offsetof(kiln_host_api, request_wait_hook);
 }
 
 void FakeHost::SetOption(const std::string& name, const std::string& value) {

@@ -103,6 +103,9 @@ class FakeHost {
   // All of them: Load, ConfigDone, MasterStart, AppLoad, PostFork(1). "" on success, else
   // error() (the step and the plugin's message).
   std::string Start(const std::string& plugin_path);
+  // Presents the host table of SDK 1.5, without request_wait_hook, as an older kiln does (call
+  // before Load or Start).
+  void UseSdk15Table();
 
   // Routes one request as kiln would, runs on_app_request then on_after_request on core
   // `core` of this thread; returns what on_app_request returned. May run on several threads.

@@ -510,10 +510,9 @@ TEST(UwsgiModule, OptGivesTrueForAFlagAndBytesForText) {
 // Serves `slow` on a thread of its own, its wait (`slow.*wait`: a body read or a write the
 // client is not ready for) lasting until `fast`, served meanwhile on this thread, is done, or
 // 10 s. Returns how long `fast` took: well under 10 s only if the wait gave the GIL up.
-std::chrono::steady_clock::duration ServeBesideAWait(FakeRequest& slow,
+std::chrono::steady_clock::duration ServeBesideAWait(FakeHost& h, FakeRequest& slow,
                                                       std::function<void()> FakeRequest::*wait,
                                                       FakeRequest& fast) {
-  FakeHost& h = Loaded();
   std::mutex mu;
   std::condition_variable cv;
   bool fast_done = false;
@@ -538,7 +537,7 @@ std::chrono::steady_clock::duration ServeBesideAWait(FakeRequest& slow,
 TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {
   FakeRequest slow = MakeRequest("POST", "/read_all", "slow body");
   FakeRequest fast = MakeRequest("GET", "/v/hello");
-  EXPECT_LT(ServeBesideAWait(slow, &FakeRequest::before_read, fast), std::chrono::seconds(5));
+  EXPECT_LT(ServeBesideAWait(Loaded(), slow, &FakeRequest::before_read, fast), std::chrono::seconds(5));
   EXPECT_EQ(fast.Body(), "validated hello");
   EXPECT_THAT(slow.Body(), HasSubstr("slow body"));
   EXPECT_GE(slow.hooked_waits, 1);  // the read's wait came through the plugin's wait hook
@@ -549,7 +548,7 @@ TEST(Threads, BodyReadReleasesTheGilForOtherRequests) {
 TEST(Threads, AResponseWriteThatWaitsForTheClientReleasesTheGil) {
   FakeRequest slow = MakeRequest("GET", "/v/hello");
   FakeRequest fast = MakeRequest("GET", "/environ");
-  EXPECT_LT(ServeBesideAWait(slow, &FakeRequest::before_write, fast), std::chrono::seconds(5));
+  EXPECT_LT(ServeBesideAWait(Loaded(), slow, &FakeRequest::before_write, fast), std::chrono::seconds(5));
   EXPECT_EQ(fast.status, 200);
   EXPECT_EQ(slow.Body(), "validated hello");
   EXPECT_GE(slow.hooked_waits, 1);
@@ -562,6 +561,37 @@ void ExitWith(bool ok, const std::string& why) {
   if (!ok) std::fprintf(stderr, "CHECK FAILED: %s\n", why.c_str());
   std::fflush(stderr);
   _exit(ok ? 0 : 1);
+}
+
+// On a host without request_wait_hook (SDK 1.5) the plugin gives the GIL up for the whole of
+// each call that may wait (a response write, a body read): another request runs meanwhile.
+TEST(Threads, OnAnOlderHostEachCallThatMayWaitReleasesTheGil) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        FakeHost h;
+        h.UseSdk15Table();
+        h.SetOption("pythonpath", kApps);
+        h.SetOption("module", "wsgi_cases");
+        std::string err = h.Start(PythonPluginPath());
+        FakeRequest slow_write = MakeRequest("GET", "/v/hello");
+        FakeRequest fast_get = MakeRequest("GET", "/environ");
+        const auto write_took =
+            ServeBesideAWait(h, slow_write, &FakeRequest::before_write, fast_get);
+        FakeRequest slow_read = MakeRequest("POST", "/read_all", "slow body");
+        FakeRequest fast_hello = MakeRequest("GET", "/v/hello");
+        const auto read_took =
+            ServeBesideAWait(h, slow_read, &FakeRequest::before_read, fast_hello);
+        ExitWith(err.empty() && write_took < std::chrono::seconds(5) &&
+                     read_took < std::chrono::seconds(5) && fast_get.status == 200 &&
+                     slow_write.Body() == "validated hello" &&
+                     fast_hello.Body() == "validated hello" &&
+                     slow_read.Body().find("slow body") != std::string::npos &&
+                     slow_write.hooked_waits == 0 && slow_read.hooked_waits == 0,
+                 err + " write " + std::to_string(write_took.count()) + " read " +
+                     std::to_string(read_took.count()));
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(AppLoading, ImportFailureFailsStartupWithTheTraceback) {
