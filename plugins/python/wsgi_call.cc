@@ -595,6 +595,9 @@ struct EnvItems {
   std::string_view https, request_scheme, uwsgi_scheme;
 
   EnvItem& operator[](size_t i) { return i < kInline ? inline_items[i] : more[i - kInline]; }
+  // Whether these variables may have a shape at all: every name has a key, and there are at
+  // most EnvShape::kMaxVars of them.
+  bool FitsAShape() const { return all_keyed && n <= EnvShape::kMaxVars; }
   void Push(const EnvItem& item) {
     if (n < kInline) {
       inline_items[n] = item;
@@ -626,7 +629,7 @@ int CollectVar(void* arg, kiln_str name, kiln_str value) {
 }
 
 EnvShape* FindShape(WsgiState& w, EnvItems& c, PyObject* scheme) {
-  if (!c.all_keyed || c.n > EnvShape::kMaxVars) return nullptr;
+  if (!c.FitsAShape()) return nullptr;
   for (EnvShape* s : w.shapes) {
     if (s == nullptr || s->hash != c.hash || s->n != c.n || s->scheme != scheme) continue;
     size_t i = 0;
@@ -636,13 +639,13 @@ EnvShape* FindShape(WsgiState& w, EnvItems& c, PyObject* scheme) {
   return nullptr;
 }
 
-// Whether the request's variables can make a shape: every name has a key, there are at most
-// kMaxVars of them, no name comes twice (the dict keeps a repeated name's last value in its
-// first place, which a replace by position would get wrong), and none is wsgi.url_scheme
-// (which the shape holds as kiln set it). Plain C from end to end, so no other request
-// thread of the interpreter can run in between and stamp the same keys.
+// Whether the request's variables can make a shape: they fit one (FitsAShape), no name comes
+// twice (the dict keeps a repeated name's last value in its first place, which a replace by
+// position would get wrong), and none is wsgi.url_scheme (which the shape holds as kiln set
+// it). Plain C from end to end, so no other request thread of the interpreter can run in
+// between and stamp the same keys.
 bool CanMakeShape(WsgiState& w, EnvItems& c) {
-  if (!c.all_keyed || c.n > EnvShape::kMaxVars) return false;
+  if (!c.FitsAShape()) return false;
   uint64_t stamp = ++w.stamp_clock;
   for (size_t i = 0; i < c.n; ++i) {
     if (c[i].e->stamp == stamp || c[i].e->key == w.key_url_scheme) return false;
