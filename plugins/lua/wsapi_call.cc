@@ -3,6 +3,7 @@
 // array of strings) and hand them to the host. Every Lua call that can raise runs protected.
 #include "wsapi_call.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -81,7 +82,10 @@ for i = 1, n, 2 do env[strings[i]] = strings[i + 1] end)";
 int BuildEnv(lua_State* L) {
   auto* ctx = static_cast<CallContext*>(lua_touserdata(L, 1));
   CallCache& cache = *ctx->cache;
-  lua_createtable(L, 0, static_cast<int>(cache.vars.size()) + 8);
+  // Exactly the room of the keys set below: LuaJIT rounds the hash part up to a power of two,
+  // so the usual 15 keys fill 16 slots (a guess of a few more took 32: twice the garbage).
+  const int missing = static_cast<int>(std::size(kDefaulted)) - std::popcount(ctx->present);
+  lua_createtable(L, 0, static_cast<int>(cache.vars.size()) + missing + 3);
   int env = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, cache.fill_env);
   lua_pushvalue(L, env);
