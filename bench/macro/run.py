@@ -22,6 +22,7 @@ H = '127.0.0.1'
 # The cell of kiln's hello world with stats + Prometheus scrapes, cheaper mode, an ASGI mount,
 # the master FIFO and log rotation on, run as an emperor's vassal (servers.features_ini).
 FEATURES = 'kiln, all features'
+FLOOR_PY = 'floor + CPython'  # bench/floor/floor_wsgi.c
 
 
 class Cell:
@@ -77,6 +78,9 @@ def build_cells(tmp, rows):
                     t, 'k1f', 'uwsgi', lambda s: sv.kiln_features(t, 'k1f', 'uwsgi', s)), path)
             add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(
                 t, 'f1', 'uwsgi', lambda s: sv.floor(t, 'f1', 'uwsgi', s)), path)
+            if app == 'hello':  # the floor's calls plus the least a WSGI call costs in CPython
+                add(1, v, FLOOR_PY, 'ref', lambda t=tmp: _behind_nginx(
+                    t, 'f1w', 'uwsgi', lambda s: sv.floor_wsgi(t, 'f1w', s)), path)
     if 2 in rows:
         v = 'proxy_pass keepalive hello'
         add(2, v, 'kiln', 'kiln', lambda t=tmp: _behind_nginx(
@@ -311,7 +315,7 @@ def main():
     rounds, duration, warmup = args.rounds, args.duration, 1
     if args.quick:
         rounds, duration, warmup = 1, 3, 1
-    for binary in (sv.KILN, sv.FLOOR_UWSGI, sv.FLOOR_HTTP):
+    for binary in (sv.KILN, sv.FLOOR_UWSGI, sv.FLOOR_HTTP, sv.FLOOR_WSGI):
         if not os.access(binary, os.X_OK):
             sys.exit(f'{binary} is missing: build it first (cmake --build {sv.BUILD} --target '
                      'kiln python_plugin lua_plugin logfile_plugin kiln_floor)')

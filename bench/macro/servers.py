@@ -11,6 +11,7 @@ BUILD = os.environ.get('KILN_BUILD_DIR', os.path.join(SRC, 'build'))
 KILN = os.path.join(BUILD, 'core', 'kiln')
 FLOOR_UWSGI = os.path.join(BUILD, 'bench', 'floor_uwsgi')
 FLOOR_HTTP = os.path.join(BUILD, 'bench', 'floor_http')
+FLOOR_WSGI = os.path.join(BUILD, 'bench', 'floor_wsgi')
 HELLO_PY = os.path.join(SRC, 'examples', 'hello', 'hello.py')
 FLASK_DIR = os.path.join(SRC, 'examples', 'flask')
 BENCH_APP = os.path.join(SRC, 'bench', 'macro', 'apps', 'bench_app.py')
@@ -130,6 +131,12 @@ def floor(tmp, tag, transport, addr, body_bytes=14):
     binary = FLOOR_UWSGI if transport == 'uwsgi' else FLOOR_HTTP
     argv = [binary, '-l', addr, '-w', str(WORKERS), '-b', str(body_bytes)]
     return Proc(tag, argv, tmp, f'{tmp}/{tag}.out')
+
+
+def floor_wsgi(tmp, tag, addr):
+    """floor_uwsgi plus the least an embedded CPython does to call the hello world app."""
+    argv = [FLOOR_WSGI, '-l', addr, '-w', str(WORKERS), HELLO_PY]
+    return Proc(tag, argv, tmp, f'{tmp}/{tag}.out', env={'PYTHONDONTWRITEBYTECODE': '1'})
 
 
 def _env(tmp):
