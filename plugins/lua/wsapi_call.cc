@@ -117,7 +117,14 @@ int BuildEnv(lua_State* L) {
   return 1;
 }
 
-bool BadHeaderText(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+// A byte loop: find_first_of with a two-character set calls memchr once per byte of `s`
+// (libstdc++), which was a thirtieth of the Lua hello world's instructions.
+bool BadHeaderText(std::string_view s) {
+  for (const char c : s) {
+    if (c == '\r' || c == '\n') return true;
+  }
+  return false;
+}
 
 // Pops the string at the top of the stack into the next slot of the anchor table. The count
 // grows only once the slot exists, so ReleaseAnchor never creates one.

@@ -275,6 +275,9 @@ TEST_F(LuaPluginTest, BadHeadersAreA500) {
 local headers = {
   ["/bool"] = {["X-Flag"] = true},
   ["/crlf"] = {["X-Split"] = "a\r\nInjected: 1"},
+  ["/lf"] = {["X-Split"] = "a\nInjected: 1"},
+  ["/cr"] = {["X-Split"] = "a\rb"},
+  ["/name-lf"] = {["X-Split\nInjected"] = "1"},
   ["/key"] = {[1] = "value"},
   ["/list"] = {["X-List"] = {"a", false}},
   ["/notable"] = "Content-Type: text/plain",
@@ -289,6 +292,9 @@ end
   };
   for (const Case& c : {Case{"/bool", "header `X-Flag` is a boolean value"},
                         Case{"/crlf", "header `X-Split` has a CR or LF"},
+                        Case{"/lf", "header `X-Split` has a CR or LF"},
+                        Case{"/cr", "header `X-Split` has a CR or LF"},
+                        Case{"/name-lf", "is not a valid name"},
                         Case{"/key", "a header name is a number value"},
                         Case{"/list", "header `X-List` (in its list of values) is a boolean"},
                         Case{"/notable", "the headers are a string value"}}) {
