@@ -59,28 +59,32 @@ def build_cells(tmp, rows):
         cells.append(Cell(*a, **k))
 
     if 1 in rows:
+        # Each variant's cells run back to back, in this order forward and backward: the floor
+        # next to kiln, and kiln next to its variants, so the ratios a target reads come from
+        # cells seconds apart (the machine's speed drifts over minutes; docs/performance.md).
         for app, path in (('hello', '/'), ('flask', '/api/v1/health')):
             v = f'uwsgi_pass {app}'
+            if app == 'hello':  # the floor's calls plus the least a WSGI call costs in CPython
+                add(1, v, FLOOR_PY, 'ref', lambda t=tmp: _behind_nginx(
+                    t, 'f1w', 'uwsgi', lambda s: sv.floor_wsgi(t, 'f1w', s)), path)
+            add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(
+                t, 'f1', 'uwsgi', lambda s: sv.floor(t, 'f1', 'uwsgi', s)), path)
             add(1, v, 'kiln', 'kiln', lambda t=tmp, a=app: _behind_nginx(
                 t, 'k1', 'uwsgi', lambda s: sv.kiln(t, 'k1', a, 'uwsgi', s)), path)
-            add(1, v, 'uWSGI', 'peer', lambda t=tmp, a=app: _behind_nginx(
-                t, 'u1', 'uwsgi', lambda s: sv.uwsgi(t, 'u1', a, 'uwsgi', s)), path)
-            if app == 'hello':  # kiln writing one request line per write(), as uWSGI does
-                add(1, v, 'kiln, log unbatched', 'kiln', lambda t=tmp, a=app: _behind_nginx(
-                    t, 'k1u', 'uwsgi', lambda s: sv.kiln(
-                        t, 'k1u', a, 'uwsgi', s, extra=('--request-log-buffer', '0'))), path)
+            if app == 'hello':
+                # every feature of issue 20's batch on at once, as an emperor's vassal
+                add(1, v, FEATURES, 'kiln', lambda t=tmp: _behind_nginx(
+                    t, 'k1f', 'uwsgi', lambda s: sv.kiln_features(t, 'k1f', 'uwsgi', s)), path)
                 # the stats server on (docs/operations.md): its counters must cost nothing
                 add(1, v, 'kiln, stats', 'kiln', lambda t=tmp, a=app: _behind_nginx(
                     t, 'k1s', 'uwsgi', lambda s: sv.kiln(
                         t, 'k1s', a, 'uwsgi', s, extra=('--stats', f'{t}/k1s.stats'))), path)
-                # every feature of issue 20's batch on at once, as an emperor's vassal
-                add(1, v, FEATURES, 'kiln', lambda t=tmp: _behind_nginx(
-                    t, 'k1f', 'uwsgi', lambda s: sv.kiln_features(t, 'k1f', 'uwsgi', s)), path)
-            add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(
-                t, 'f1', 'uwsgi', lambda s: sv.floor(t, 'f1', 'uwsgi', s)), path)
-            if app == 'hello':  # the floor's calls plus the least a WSGI call costs in CPython
-                add(1, v, FLOOR_PY, 'ref', lambda t=tmp: _behind_nginx(
-                    t, 'f1w', 'uwsgi', lambda s: sv.floor_wsgi(t, 'f1w', s)), path)
+                # kiln writing one request line per write(), as uWSGI does
+                add(1, v, 'kiln, log unbatched', 'kiln', lambda t=tmp, a=app: _behind_nginx(
+                    t, 'k1u', 'uwsgi', lambda s: sv.kiln(
+                        t, 'k1u', a, 'uwsgi', s, extra=('--request-log-buffer', '0'))), path)
+            add(1, v, 'uWSGI', 'peer', lambda t=tmp, a=app: _behind_nginx(
+                t, 'u1', 'uwsgi', lambda s: sv.uwsgi(t, 'u1', a, 'uwsgi', s)), path)
     if 2 in rows:
         v = 'proxy_pass keepalive hello'
         add(2, v, 'kiln', 'kiln', lambda t=tmp: _behind_nginx(
@@ -91,6 +95,8 @@ def build_cells(tmp, rows):
         for ka in (True, False):
             v = 'direct keep-alive hello' if ka else 'direct close hello'
             opts = {} if ka else {'headers': ['Connection: close']}
+            add(3, v, 'floor', 'floor', lambda t=tmp: _direct(
+                lambda a: sv.floor(t, 'f3', 'http', a)), wrk_opts=opts)
             add(3, v, 'kiln', 'kiln', lambda t=tmp: _direct(
                 lambda a: sv.kiln(t, 'k3', 'hello', 'http', a)), wrk_opts=opts)
             add(3, v, FEATURES, 'kiln', lambda t=tmp: _direct(
@@ -101,8 +107,6 @@ def build_cells(tmp, rows):
                 lambda a: sv.gunicorn(t, 'g3', 'hello', a)), wrk_opts=opts)
             add(3, v, 'nginx return 200', 'ref', lambda t=tmp: _direct(
                 lambda a: sv.nginx(t, 'n3', int(a.split(':')[1]), 'return')), wrk_opts=opts)
-            add(3, v, 'floor', 'floor', lambda t=tmp: _direct(
-                lambda a: sv.floor(t, 'f3', 'http', a)), wrk_opts=opts)
     if 4 in rows:
         for size, label in ((16 * 1024, '16KiB'), (1024 * 1024, '1MiB')):
             script = measure.post_script(f'{tmp}/post-{label}.lua', size)
@@ -128,12 +132,12 @@ def build_cells(tmp, rows):
             lambda a: sv.floor(t, 'f5', 'http', a, body_bytes=1 << 20)), '/file')
     if 6 in rows:
         v = 'direct keep-alive Lua hello'
+        add(6, v, 'floor', 'floor', lambda t=tmp: _direct(
+            lambda a: sv.floor(t, 'f6', 'http', a)))
         add(6, v, 'kiln', 'kiln', lambda t=tmp: _direct(
             lambda a: sv.kiln(t, 'k6', 'lua', 'http', a)))
         add(6, v, 'uWSGI', 'peer', lambda t=tmp: _direct(
             lambda a: sv.uwsgi(t, 'u6', 'lua', 'http', a)))
-        add(6, v, 'floor', 'floor', lambda t=tmp: _direct(
-            lambda a: sv.floor(t, 'f6', 'http', a)))
     return cells
 
 
