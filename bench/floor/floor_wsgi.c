@@ -1,8 +1,10 @@
 /* Floor backend for a Python app behind nginx's uwsgi_pass: floor_uwsgi's system calls
- * (blocking accept, read the 4-byte header, read the packet, one write, close) plus the least
- * an embedded CPython must do to run a WSGI app: an environ dict of the request's variables
- * and the wsgi.* keys, the app's call with a start_response, the body's items written after
- * the head. What it leaves out, so that it stays a floor rather than a server:
+ * (blocking accept, read the 4-byte header, read the packet, one write, close) plus a plain
+ * embedded-CPython WSGI call: an environ dict of the request's variables (keys made once,
+ * values decoded per request) and the wsgi.* keys, the app's call with a start_response, the
+ * body's items written after the head. Not a lower bound for the Python side (kiln's plugin
+ * builds its environ with less work), but what a straightforward embedding costs. What it
+ * leaves out, so that it stays a floor rather than a server:
  *   - no error handling beyond closing the connection (an exception is printed and dropped);
  *   - one shared, empty wsgi.input (request bodies are read and thrown away, as floor_uwsgi
  *     does); start_response returns None instead of a write callable, and keeps no exc_info;
@@ -213,16 +215,20 @@ static void serve(int fd, PyObject *app, PyObject *start, PyObject *env) {
 static PyObject *load_app(const char *file) {
   char *dir_copy = strdup(file);
   char *base_copy = strdup(file);
-  if (dir_copy == NULL || base_copy == NULL) return NULL;
+  if (dir_copy == NULL || base_copy == NULL) {
+    free(dir_copy);
+    free(base_copy);
+    return NULL;
+  }
   const char *dir = dirname(dir_copy);
   char *base = basename(base_copy);
   size_t bl = strlen(base);
   if (bl > 3 && strcmp(base + bl - 3, ".py") == 0) base[bl - 3] = '\0';
   PyObject *sys_path = PySys_GetObject("path");
   PyObject *d = PyUnicode_FromString(dir);
-  if (sys_path == NULL || d == NULL || PyList_Insert(sys_path, 0, d) != 0) return NULL;
-  Py_DECREF(d);
-  PyObject *module = PyImport_ImportModule(base);
+  int inserted = sys_path != NULL && d != NULL && PyList_Insert(sys_path, 0, d) == 0;
+  Py_XDECREF(d);
+  PyObject *module = inserted ? PyImport_ImportModule(base) : NULL;
   free(dir_copy);
   free(base_copy);
   if (module == NULL) return NULL;

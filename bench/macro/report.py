@@ -149,7 +149,7 @@ def _targets_20(by_key, extra):
     out, get, check = _checker(by_key)
 
     def rounds(row, variant, a, b):
-        # The ratio within each round, where the two ran minutes apart at most: the machine's
+        # The ratio within each round, where the two ran next to each other: the machine's
         # speed drifts between rounds (docs/performance.md), and a row's medians mix rounds.
         ra, rb = get(row, variant, a, 'cpu_rounds'), get(row, variant, b, 'cpu_rounds')
         if not ra or not rb or len(ra) != len(rb):

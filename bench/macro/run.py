@@ -64,7 +64,7 @@ def build_cells(tmp, rows):
         # cells seconds apart (the machine's speed drifts over minutes; docs/performance.md).
         for app, path in (('hello', '/'), ('flask', '/api/v1/health')):
             v = f'uwsgi_pass {app}'
-            if app == 'hello':  # the floor's calls plus the least a WSGI call costs in CPython
+            if app == 'hello':  # the floor's calls plus a plain WSGI call in CPython
                 add(1, v, FLOOR_PY, 'ref', lambda t=tmp: _behind_nginx(
                     t, 'f1w', 'uwsgi', lambda s: sv.floor_wsgi(t, 'f1w', s)), path)
             add(1, v, 'floor', 'floor', lambda t=tmp: _behind_nginx(

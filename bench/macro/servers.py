@@ -134,7 +134,7 @@ def floor(tmp, tag, transport, addr, body_bytes=14):
 
 
 def floor_wsgi(tmp, tag, addr):
-    """floor_uwsgi plus the least an embedded CPython does to call the hello world app."""
+    """floor_uwsgi plus a plain embedded-CPython call of the hello world app."""
     argv = [FLOOR_WSGI, '-l', addr, '-w', str(WORKERS), HELLO_PY]
     return Proc(tag, argv, tmp, f'{tmp}/{tag}.out', env={'PYTHONDONTWRITEBYTECODE': '1'})
 
