@@ -102,6 +102,27 @@ int floor_fork_workers(int workers) {
   return 0;
 }
 
+int floor_read_full(int fd, char *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+int floor_discard(int fd, size_t n) {
+  static char sink[65536];
+  while (n > 0) {
+    size_t chunk = n < sizeof sink ? n : sizeof sink;
+    if (floor_read_full(fd, sink, chunk) != 0) return -1;
+    n -= chunk;
+  }
+  return 0;
+}
+
 void floor_parse_args(int argc, char **argv, const char **addr, int *workers, size_t *body) {
   *addr = NULL;
   *workers = 1;

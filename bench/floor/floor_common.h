@@ -18,6 +18,12 @@ char *floor_response(size_t body_size, int keep_alive, size_t *len);
  * Returns 0 in the parent, the worker number in children. */
 int floor_fork_workers(int workers);
 
+/* Reads exactly n bytes (retrying on EINTR); 0, or -1 on an error or an early end. */
+int floor_read_full(int fd, char *buf, size_t n);
+
+/* Reads and throws away n bytes (a request body the floor does not use); 0, or -1. */
+int floor_discard(int fd, size_t n);
+
 /* Parses the common options: -l address -w workers -b body-bytes. Exits on bad usage. */
 void floor_parse_args(int argc, char **argv, const char **addr, int *workers, size_t *body);
 

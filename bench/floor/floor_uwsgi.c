@@ -12,17 +12,6 @@
 
 #include "floor_common.h"
 
-static int read_full(int fd, char *buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    got += (size_t)r;
-  }
-  return 0;
-}
-
 static int write_full(int fd, const char *buf, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, buf, n);
@@ -68,22 +57,14 @@ int main(int argc, char **argv) {
   char *resp = floor_response(body, 0, &resp_len);
   floor_fork_workers(workers);
   static unsigned char pkt[65536];
-  static char sink[65536];
   for (;;) {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) continue;
     unsigned char head[4];
-    if (read_full(fd, (char *)head, 4) == 0) {
+    if (floor_read_full(fd, (char *)head, 4) == 0) {
       size_t size = head[1] | (size_t)head[2] << 8;
-      if (read_full(fd, (char *)pkt, size) == 0) {
-        size_t left = content_length(pkt, size);
-        int ok = 1;
-        while (left > 0 && ok) {
-          size_t chunk = left < sizeof sink ? left : sizeof sink;
-          ok = read_full(fd, sink, chunk) == 0;
-          left -= chunk;
-        }
-        if (ok) write_full(fd, resp, resp_len);
+      if (floor_read_full(fd, (char *)pkt, size) == 0) {
+        if (floor_discard(fd, content_length(pkt, size)) == 0) write_full(fd, resp, resp_len);
       }
     }
     close(fd);

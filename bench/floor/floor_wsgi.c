@@ -30,17 +30,6 @@
 
 #include "floor_common.h"
 
-static int read_full(int fd, char *buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    got += (size_t)r;
-  }
-  return 0;
-}
-
 /* Writes every iovec in turn (the head and the body's items), in one writev when it all fits. */
 static void write_all(int fd, struct iovec *iov, int n) {
   while (n > 0) {
@@ -279,23 +268,16 @@ int main(int argc, char **argv) {
   int lfd = floor_listen(addr, 0);
   floor_fork_workers(workers);
   static unsigned char pkt[65536];
-  static char sink[65536];
   for (;;) {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) continue;
     unsigned char head[4];
-    if (read_full(fd, (char *)head, 4) == 0) {
+    if (floor_read_full(fd, (char *)head, 4) == 0) {
       size_t size = head[1] | (size_t)head[2] << 8;
-      if (read_full(fd, (char *)pkt, size) == 0) {
+      if (floor_read_full(fd, (char *)pkt, size) == 0) {
         size_t left = 0;
         PyObject *env = build_environ(pkt, size, &left);
-        int ok = env != NULL;
-        while (left > 0 && ok) {
-          size_t chunk = left < sizeof sink ? left : sizeof sink;
-          ok = read_full(fd, sink, chunk) == 0;
-          left -= chunk;
-        }
-        if (ok) serve(fd, app, start, env);
+        if (env != NULL && floor_discard(fd, left) == 0) serve(fd, app, start, env);
         if (env == NULL) PyErr_Clear();
         Py_XDECREF(env);
       }
