@@ -143,3 +143,14 @@ void floor_parse_args(int argc, char **argv, const char **addr, int *workers, si
   }
   signal(SIGPIPE, SIG_IGN);
 }
+
+const char *floor_parse_app_args(int argc, char **argv, const char **addr, int *workers,
+                                 const char *file_kind) {
+  size_t body_unused;
+  floor_parse_args(argc, argv, addr, workers, &body_unused);
+  if (optind != argc - 1) {
+    fprintf(stderr, "usage: %s -l unix:/path|host:port [-w workers] %s\n", argv[0], file_kind);
+    exit(2);
+  }
+  return argv[optind];
+}

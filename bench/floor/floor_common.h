@@ -27,4 +27,10 @@ int floor_discard(int fd, size_t n);
 /* Parses the common options: -l address -w workers -b body-bytes. Exits on bad usage. */
 void floor_parse_args(int argc, char **argv, const char **addr, int *workers, size_t *body);
 
+/* For the floors that run an app (floor_wsgi, floor_lua): the common options followed by the
+ * app's file, which is returned; exits with a usage line naming `file_kind` (e.g. "FILE.py")
+ * when it is missing. */
+const char *floor_parse_app_args(int argc, char **argv, const char **addr, int *workers,
+                                 const char *file_kind);
+
 #endif /* KILN_BENCH_FLOOR_COMMON_H_ */

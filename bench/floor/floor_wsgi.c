@@ -236,14 +236,9 @@ static int template_set(const char *key, PyObject *value) {
 int main(int argc, char **argv) {
   const char *addr;
   int workers;
-  size_t body_unused;
-  floor_parse_args(argc, argv, &addr, &workers, &body_unused);
-  if (optind != argc - 1) {
-    fprintf(stderr, "usage: %s -l unix:/path [-w workers] FILE.py\n", argv[0]);
-    return 2;
-  }
+  const char *file = floor_parse_app_args(argc, argv, &addr, &workers, "FILE.py");
   Py_InitializeEx(0);
-  PyObject *app = load_app(argv[optind]);
+  PyObject *app = load_app(file);
   g_template = PyDict_New();
   PyObject *io = PyImport_ImportModule("io");
   PyObject *input = io != NULL ? PyObject_CallMethod(io, "BytesIO", NULL) : NULL;
@@ -257,7 +252,7 @@ int main(int argc, char **argv) {
       template_set("wsgi.multiprocess", Py_NewRef(Py_True)) != 0 ||
       template_set("wsgi.run_once", Py_NewRef(Py_False)) != 0) {
     PyErr_Print();
-    fprintf(stderr, "floor_wsgi: cannot load %s\n", argv[optind]);
+    fprintf(stderr, "floor_wsgi: cannot load %s\n", file);
     return 1;
   }
   PyObject *start = PyCFunction_New(&g_start_response_def, NULL);

@@ -119,6 +119,7 @@ def _targets(by_key, extra):
 
 FEATURES = 'kiln, all features'  # run.py's cell with every feature of issue 20's batch on
 FLOOR_PY = 'floor + CPython'  # run.py's floor_wsgi cell: floor_uwsgi plus a bare WSGI call
+FLOOR_LUA = 'floor + LuaJIT'  # run.py's floor_lua cell: floor_http plus a bare WSAPI call
 
 
 def _cpu(s):
@@ -173,6 +174,12 @@ def _targets_20(by_key, extra):
     if kc and fc:
         check('Row 6 Lua: CPU/req <= 1.30x floor', kc <= 1.30 * fc,
               f'{kc / fc:.2f}x' + rounds(6, 'direct keep-alive Lua hello', 'kiln', 'floor'))
+    lc = get(6, 'direct keep-alive Lua hello', FLOOR_LUA, 'cpu_us')
+    if kc and fc and lc:
+        # Not a target: how much of the gap the Lua call itself accounts for on this machine.
+        check('Row 6 Lua, for reference: floor + LuaJIT against the floor (CPU/req)', None,
+              f'{lc / fc:.2f}x; kiln {kc / lc:.2f}x floor + LuaJIT' +
+              rounds(6, 'direct keep-alive Lua hello', FLOOR_LUA, 'floor'))
     kc, fc = (get(1, 'uwsgi_pass flask', s, 'cpu_us') for s in ('kiln', 'floor'))
     app = (extra.get('app_cost') or {}).get('flask')
     if kc and fc and app:

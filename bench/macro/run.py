@@ -23,6 +23,7 @@ H = '127.0.0.1'
 # the master FIFO and log rotation on, run as an emperor's vassal (servers.features_ini).
 FEATURES = 'kiln, all features'
 FLOOR_PY = 'floor + CPython'  # bench/floor/floor_wsgi.c
+FLOOR_LUA = 'floor + LuaJIT'  # bench/floor/floor_lua.c
 
 
 class Cell:
@@ -132,6 +133,8 @@ def build_cells(tmp, rows):
             lambda a: sv.floor(t, 'f5', 'http', a, body_bytes=1 << 20)), '/file')
     if 6 in rows:
         v = 'direct keep-alive Lua hello'
+        add(6, v, FLOOR_LUA, 'ref', lambda t=tmp: _direct(  # the floor plus a plain Lua call
+            lambda a: sv.floor_lua(t, 'f6l', a)))
         add(6, v, 'floor', 'floor', lambda t=tmp: _direct(
             lambda a: sv.floor(t, 'f6', 'http', a)))
         add(6, v, 'kiln', 'kiln', lambda t=tmp: _direct(
@@ -319,7 +322,8 @@ def main():
     rounds, duration, warmup = args.rounds, args.duration, 1
     if args.quick:
         rounds, duration, warmup = 1, 3, 1
-    for binary in (sv.KILN, sv.FLOOR_UWSGI, sv.FLOOR_HTTP, sv.FLOOR_WSGI):
+    floor_lua = (sv.FLOOR_LUA,) if 6 in rows else ()  # built with the lua plugin
+    for binary in (sv.KILN, sv.FLOOR_UWSGI, sv.FLOOR_HTTP, sv.FLOOR_WSGI) + floor_lua:
         if not os.access(binary, os.X_OK):
             sys.exit(f'{binary} is missing: build it first (cmake --build {sv.BUILD} --target '
                      'kiln python_plugin lua_plugin logfile_plugin kiln_floor)')

@@ -12,6 +12,7 @@ KILN = os.path.join(BUILD, 'core', 'kiln')
 FLOOR_UWSGI = os.path.join(BUILD, 'bench', 'floor_uwsgi')
 FLOOR_HTTP = os.path.join(BUILD, 'bench', 'floor_http')
 FLOOR_WSGI = os.path.join(BUILD, 'bench', 'floor_wsgi')
+FLOOR_LUA = os.path.join(BUILD, 'bench', 'floor_lua')
 HELLO_PY = os.path.join(SRC, 'examples', 'hello', 'hello.py')
 FLASK_DIR = os.path.join(SRC, 'examples', 'flask')
 BENCH_APP = os.path.join(SRC, 'bench', 'macro', 'apps', 'bench_app.py')
@@ -137,6 +138,12 @@ def floor_wsgi(tmp, tag, addr):
     """floor_uwsgi plus a plain embedded-CPython call of the hello world app."""
     argv = [FLOOR_WSGI, '-l', addr, '-w', str(WORKERS), HELLO_PY]
     return Proc(tag, argv, tmp, f'{tmp}/{tag}.out', env={'PYTHONDONTWRITEBYTECODE': '1'})
+
+
+def floor_lua(tmp, tag, addr):
+    """floor_http plus a plain embedded-LuaJIT call of the Lua hello world app."""
+    argv = [FLOOR_LUA, '-l', addr, '-w', str(WORKERS), HELLO_LUA]
+    return Proc(tag, argv, tmp, f'{tmp}/{tag}.out')
 
 
 def _env(tmp):
