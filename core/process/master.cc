@@ -17,6 +17,7 @@
 #include "core/base/check.h"
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
+#include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/log/rotate.h"
 #include "core/net/listener.h"
@@ -394,9 +395,12 @@ void Master::CheckHarakiri(int64_t now) {
       WorkerSlot& w = scoreboard_.worker(static_cast<int>(id));
       uint64_t tries = w.harakiri_count.fetch_add(1) + 1;
       CoreSlot& core = scoreboard_.core(static_cast<int>(id), c);
-      char request[kRequestTextSize];
-      std::memcpy(request, core.request, sizeof(request));
-      request[sizeof(request) - 1] = '\0';
+      // The worker's copy of the request's own bytes (ScoreboardObserver::RequestStarted):
+      // escaped here, so a CR, LF or terminal control in a URI cannot shape the log.
+      char raw[kRequestTextSize];
+      std::memcpy(raw, core.request, sizeof(raw));
+      raw[sizeof(raw) - 1] = '\0';
+      const std::string request = log::LogSafe(std::string_view(raw));
       log::Error(
           "*** HARAKIRI ON WORKER %d (pid: %d, core: %d, try: %d): request running for %s, "
           "harakiri is %s ***",
@@ -404,7 +408,8 @@ void Master::CheckHarakiri(int64_t now) {
           absl::FormatDuration(
               absl::Trunc(absl::Nanoseconds(now - started), absl::Milliseconds(1))),
           absl::FormatDuration(o_.harakiri));
-      log::Error("HARAKIRI: worker %d was running %s", id, request[0] != '\0' ? request : "(unknown)");
+      log::Error("HARAKIRI: worker %d was running %s", id,
+                 request.empty() ? std::string("(unknown)") : request);
       if (o_.harakiri_verbose) {
         LogStuckProcess(static_cast<int>(id), slot.pid);
       }

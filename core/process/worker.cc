@@ -10,7 +10,6 @@
 #include <cstring>
 
 #include "core/base/strings.h"
-#include "core/log/escape.h"
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
 #include "core/process/operations.h"
@@ -87,32 +86,20 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
   log::ReopenIfRequested();
   if (core_id >= 0 && core_id < scoreboard_.cores()) {
     CoreSlot& c = scoreboard_.core(worker_id_, core_id);
-    // Shown in harakiri's log line: the request's values escaped (escape.h). Values that need
-    // no escaping (the usual case) are copied straight into the slot; otherwise the text is
-    // built in one string per thread, reused, so a request costs no allocation here.
+    // Shown in harakiri's log line. The bytes are copied as the request has them, cut at the
+    // slot's size; the master escapes them (escape.h) when it logs the line, which is rare,
+    // so a request pays for a copy and not for a scan of its values.
     size_t n = 0;
-    if (log::IsLogSafe(method) && log::IsLogSafe(uri) && log::IsLogSafe(client)) {
-      const auto put = [&](std::string_view v) {
-        const size_t k = std::min(v.size(), sizeof(c.request) - 1 - n);
-        if (k > 0) std::memcpy(c.request + n, v.data(), k);  // an empty view may be null
-        n += k;
-      };
-      put(method);
-      put(" ");
-      put(uri);
-      put(" from ");
-      put(client);
-    } else {
-      static thread_local std::string text;
-      text.clear();
-      log::AppendLogSafe(&text, method);
-      text += ' ';
-      log::AppendLogSafe(&text, uri);
-      text += " from ";
-      log::AppendLogSafe(&text, client);
-      n = std::min(text.size(), sizeof(c.request) - 1);
-      std::memcpy(c.request, text.data(), n);
-    }
+    const auto put = [&](std::string_view v) {
+      const size_t k = std::min(v.size(), sizeof(c.request) - 1 - n);
+      if (k > 0) std::memcpy(c.request + n, v.data(), k);  // an empty view may be null
+      n += k;
+    };
+    put(method);
+    put(" ");
+    put(uri);
+    put(" from ");
+    put(client);
     c.request[n] = '\0';
     c.request_start_ns.store(MonotonicNanos() - absl::ToInt64Nanoseconds(running));
   }

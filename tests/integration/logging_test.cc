@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/lib/kiln_process.h"
@@ -323,6 +324,31 @@ TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
                               "127.0.0.1:40000\n",
                               absl::Seconds(5)))
       << kiln.Log();
+}
+
+// The worker keeps the request's own bytes for harakiri's line; the master escapes them when it
+// writes the line. A uwsgi packet can carry any byte in REQUEST_URI: an LF must not start a
+// forged line of its own, an ESC must not reach a terminal, a backslash is escaped so the
+// line unescapes without ambiguity.
+TEST(KilnLogging, HarakiriEscapesTheRequestItNames) {
+  TempDir dir;
+  std::string http = dir.File("h.sock"), uwsgi = dir.File("u.sock");
+  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", http,
+                    "--socket", uwsgi, "--harakiri", "1"},
+                   dir.File("kiln.log"));
+  ASSERT_TRUE(kiln.Start());
+  ASSERT_TRUE(WaitUntilHttpAnswers(http, kStartup)) << kiln.Log();
+  auto r = UwsgiGet(uwsgi, "/sleep?s=30&x=\x1b[2J\nforged: line\\", absl::Seconds(20));
+  EXPECT_FALSE(r.ok() && r->status == 200);
+  ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
+  EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30&x=\\x1b[2J\\x0a"
+                              "forged: line\\x5c from 127.0.0.1:40000\n",
+                              absl::Seconds(5)))
+      << kiln.Log();
+  for (const std::string& line : Lines(kiln.Log())) {
+    EXPECT_FALSE(absl::StartsWith(line, "forged")) << line;
+    EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  }
 }
 
 // A worker killed in a long request (harakiri) has answered requests before it: their lines,
