@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -396,11 +397,12 @@ void Master::CheckHarakiri(int64_t now) {
       uint64_t tries = w.harakiri_count.fetch_add(1) + 1;
       CoreSlot& core = scoreboard_.core(static_cast<int>(id), c);
       // The worker's copy of the request's own bytes (ScoreboardObserver::RequestStarted):
-      // escaped here, so a CR, LF or terminal control in a URI cannot shape the log.
+      // escaped here, so a CR, LF, NUL or terminal control in a URI cannot shape the log.
       char raw[kRequestTextSize];
       std::memcpy(raw, core.request, sizeof(raw));
-      raw[sizeof(raw) - 1] = '\0';
-      const std::string request = log::LogSafe(std::string_view(raw));
+      const size_t raw_len =
+          std::min<size_t>(core.request_len.load(std::memory_order_relaxed), sizeof(raw));
+      const std::string request = log::LogSafe(std::string_view(raw, raw_len));
       log::Error(
           "*** HARAKIRI ON WORKER %d (pid: %d, core: %d, try: %d): request running for %s, "
           "harakiri is %s ***",

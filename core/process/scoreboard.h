@@ -27,8 +27,10 @@ struct CoreSlot {
   std::atomic<uint64_t> static_requests{0};
   std::atomic<uint64_t> write_errors{0};
   std::atomic<uint64_t> read_errors{0};
-  // Written by the worker before request_start_ns is set; read by the master for harakiri.
+  // Written by the worker before request_start_ns is set; read by the master for harakiri:
+  // the request's own bytes (any byte, NUL included, cut at the size) and how many there are.
   char request[kRequestTextSize] = {};
+  std::atomic<uint32_t> request_len{0};
 };
 
 // Upper bounds (seconds) of the request-duration histogram each worker keeps for /metrics;

@@ -91,7 +91,7 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
     // so a request pays for a copy and not for a scan of its values.
     size_t n = 0;
     const auto put = [&](std::string_view v) {
-      const size_t k = std::min(v.size(), sizeof(c.request) - 1 - n);
+      const size_t k = std::min(v.size(), sizeof(c.request) - n);
       if (k > 0) std::memcpy(c.request + n, v.data(), k);  // an empty view may be null
       n += k;
     };
@@ -100,7 +100,7 @@ void ScoreboardObserver::RequestStarted(int core_id, std::string_view method,
     put(uri);
     put(" from ");
     put(client);
-    c.request[n] = '\0';
+    c.request_len.store(static_cast<uint32_t>(n), std::memory_order_relaxed);
     c.request_start_ns.store(MonotonicNanos() - absl::ToInt64Nanoseconds(running));
   }
 }

@@ -329,7 +329,7 @@ TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
 // The worker keeps the request's own bytes for harakiri's line; the master escapes them when it
 // writes the line. A uwsgi packet can carry any byte in REQUEST_URI: an LF must not start a
 // forged line of its own, an ESC must not reach a terminal, a backslash is escaped so the
-// line unescapes without ambiguity.
+// line unescapes without ambiguity, and a NUL neither ends nor hides the rest.
 TEST(KilnLogging, HarakiriEscapesTheRequestItNames) {
   TempDir dir;
   std::string http = dir.File("h.sock"), uwsgi = dir.File("u.sock");
@@ -338,11 +338,12 @@ TEST(KilnLogging, HarakiriEscapesTheRequestItNames) {
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(http, kStartup)) << kiln.Log();
-  auto r = UwsgiGet(uwsgi, "/sleep?s=30&x=\x1b[2J\nforged: line\\", absl::Seconds(20));
+  const std::string uri = std::string("/sleep?s=30&x=\x1b[2J\nforged: line\\") + '\0' + "hidden";
+  auto r = UwsgiGet(uwsgi, uri, absl::Seconds(20));
   EXPECT_FALSE(r.ok() && r->status == 200);
   ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
   EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30&x=\\x1b[2J\\x0a"
-                              "forged: line\\x5c from 127.0.0.1:40000\n",
+                              "forged: line\\x5c\\x00hidden from 127.0.0.1:40000\n",
                               absl::Seconds(5)))
       << kiln.Log();
   for (const std::string& line : Lines(kiln.Log())) {
