@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/clock.h"
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
 
@@ -233,10 +234,10 @@ absl::Status Connection::WaitFor(short events, absl::Duration timeout) {
 }
 
 absl::Status Connection::PollFor(short events, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
+  const absl::Time until = base::WallNow() + timeout;
   while (true) {
     pollfd p{fd_.Get(), events, 0};
-    int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(until - absl::Now()));
+    int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(until - base::WallNow()));
     int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
     if (r > 0) return absl::OkStatus();
     if (r == 0) {

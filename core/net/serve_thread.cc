@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
+#include "core/base/clock.h"
 #include "core/base/errno_status.h"
 #include "core/base/strings.h"
 #include "core/log/escape.h"
@@ -169,9 +170,9 @@ void ServeThread::Run() {
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
   KILN_CHECK(epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, wake_fd_, &ev) == 0, "epoll_ctl wake fd");
-  UpdateAccepting(absl::Now());
+  UpdateAccepting(base::WallNow());
   log::SetRequestBatch(options_.request_log_buffer);
-  next_sweep_ = absl::Now() + kSweepInterval;
+  next_sweep_ = base::WallNow() + kSweepInterval;
   events_.resize(64);
   // A handler with an event loop of its own (Python's ASGI) may run this thread from it, one
   // non-blocking Step at a time; otherwise (or if its loop ended before the stop) this loop.
@@ -198,7 +199,7 @@ int64_t ServeThread::Step() {
     // turns again until the epoll fd is readable or the wait passes, and with the listen
     // sockets out of the epoll set neither happens before kFreshGrace: so do it here.
     if (!stopped_ && fresh_fd_ >= 0) {
-      const absl::Time now = absl::Now();
+      const absl::Time now = base::WallNow();
       UpdateAccepting(now);
       if (fresh_fd_ < 0) wait_us = std::max<int64_t>(0, absl::ToInt64Microseconds(next_sweep_ - now));
     }
@@ -229,12 +230,12 @@ int64_t ServeThread::Turn(int timeout_ms) {
   }
   // Only a pending fresh connection or a stop changes whether this thread accepts (an
   // accept error's pause ends in Sweep): the common path reads no clock here.
-  if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(absl::Now());
+  if (fresh_fd_ >= 0 || (accepting_ && loop_.stopping())) UpdateAccepting(base::WallNow());
   if (loop_.stopping()) {
     // A graceful stop never closes a connection that may be carrying a request: requests
     // that arrive are served (with Connection: close), and an idle keep-alive connection is
     // closed only after keepalive_drain, by when a front end's pool has let it go itself.
-    CloseDrained(absl::Now());
+    CloseDrained(base::WallNow());
     if (conns_.empty() && async_.empty()) {
       stopped_ = true;
       return 0;
@@ -262,7 +263,7 @@ int64_t ServeThread::Turn(int timeout_ms) {
     }
   }
   RunLocalCommands();
-  const absl::Time now = absl::Now();
+  const absl::Time now = base::WallNow();
   if (now >= next_sweep_) {
     Sweep(now);
     next_sweep_ = now + kSweepInterval;
@@ -327,7 +328,7 @@ void ServeThread::Accept(size_t index, bool last_event) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      const absl::Time now = absl::Now();
+      const absl::Time now = base::WallNow();
       if (errno == EINVAL) {
         // Another process shut the socket down (the instance stops, listen_drain.cc) before
         // this one's stop signal arrived: epoll reports the socket until this thread stops.
@@ -348,7 +349,7 @@ void ServeThread::Accept(size_t index, bool last_event) {
       }
       return;
     }
-    const absl::Time now = absl::Now();
+    const absl::Time now = base::WallNow();
     Connection* accepted = Adopt(fd, ls, peer_len > 0 ? &peer : nullptr, now);
     if (OnEvent(accepted)) {
       // Waiting for more of the request, or a keep-alive connection: epoll watches it now.
@@ -429,7 +430,7 @@ bool ServeThread::OnEvent(Connection* c) {
   // A body's deadline is time without progress (socket-timeout): every read that brought
   // bytes moves it. A head's is not moved, so a trickled head cannot hold a connection.
   if (c->state == Connection::State::kReadingBody) {
-    c->deadline = absl::Now() + options_.socket_timeout;
+    c->deadline = base::WallNow() + options_.socket_timeout;
   }
   return ProcessBuffered(c);
 }
@@ -460,7 +461,7 @@ bool ServeThread::Discard(Connection* c) {
     c->discard_left -= *n;
     if (c->discard_left == 0) {
       c->state = Connection::State::kIdle;
-      c->idle_since = absl::Now();
+      c->idle_since = base::WallNow();
       c->deadline = c->idle_since + options_.http_timeout;
       return ProcessBuffered(c);
     }
@@ -532,7 +533,7 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     if (c->size() == 0) {
       if (c->requests > 0 && c->state != Connection::State::kIdle) {
         c->state = Connection::State::kIdle;
-        c->idle_since = absl::Now();
+        c->idle_since = base::WallNow();
         c->deadline = c->idle_since + options_.http_timeout;
       }
       if (c->state == Connection::State::kIdle) c->ReleaseBuffer();
@@ -540,7 +541,7 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     }
     if (c->state == Connection::State::kIdle) {
       c->state = Connection::State::kReadingHead;
-      c->deadline = absl::Now() + options_.socket_timeout;
+      c->deadline = base::WallNow() + options_.socket_timeout;
     }
     if (c->proxy_header_pending) {
       // Before the first head; its deadline (from the accept, never moved) covers both.
@@ -584,7 +585,7 @@ bool ServeThread::ProcessBuffered(Connection* c) {
     switch (next) {
       case After::kNextRequest:
         c->state = Connection::State::kIdle;
-        c->idle_since = absl::Now();
+        c->idle_since = base::WallNow();
         c->deadline = c->idle_since + options_.http_timeout;
         continue;
       case After::kDiscardBody:
@@ -592,7 +593,7 @@ bool ServeThread::ProcessBuffered(Connection* c) {
         // away, for at most socket-timeout: a client that sends it slowly holds an fd, not
         // this thread.
         c->state = Connection::State::kDiscardingBody;
-        c->deadline = absl::Now() + options_.socket_timeout;
+        c->deadline = base::WallNow() + options_.socket_timeout;
         return true;
       case After::kClose:
       case After::kDetached:  // not reached: returned above
@@ -617,7 +618,7 @@ bool ServeThread::WaitForBufferedBody(Connection* c, const protocol::HttpHead& h
   const size_t total = head_len + static_cast<size_t>(head.content_length);
   if (c->size() >= total) return false;
   c->state = Connection::State::kReadingBody;
-  c->deadline = absl::Now() + options_.socket_timeout;
+  c->deadline = base::WallNow() + options_.socket_timeout;
   Connection::PendingBody& b = c->body;
   b.head_len = head_len;
   b.length = head.content_length;
@@ -674,7 +675,7 @@ void ServeThread::ReleaseBody(Connection* c) {
 }
 
 ServeThread::After ServeThread::ServeOne(Connection* c, const protocol::HttpHead& head) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = base::WallNow();
   const bool keep_alive_allowed = options_.http_keepalive > 0 && !loop_.stopping();
   ConnectionRequest ctx(*c, req_, head, options_, keep_alive_allowed, loop_.worker_id_, core_id_,
                         &response_buffers_);
@@ -743,7 +744,7 @@ ServeThread::After ServeThread::FinishRequest(Connection* c, ConnectionRequest& 
     next = After::kLingeringClose;
   }
   // One clock read for the observer's and the log line's duration.
-  const absl::Duration duration = absl::Now() - start;
+  const absl::Duration duration = base::WallNow() - start;
   if (loop_.observer_ != nullptr) {
     RequestOutcome out;
     out.status = ctx.status();
@@ -776,7 +777,7 @@ void ServeThread::MarkOldestInFlight() {
   const AsyncConn* a = in_flight_.begin()->second;
   const CommonVars v = FindCommonVars(*a->req);
   loop_.observer_->RequestStarted(core_id_, v.method, v.uri,
-                                  ClientText(v, *a->conn, &client_text_), absl::Now() - a->start);
+                                  ClientText(v, *a->conn, &client_text_), base::WallNow() - a->start);
 }
 
 void ServeThread::LogRequest(Connection* c, const ConnectionRequest& ctx,
@@ -850,7 +851,7 @@ bool ServeThread::LingeringClose(Connection* c) {
   }
   c->state = Connection::State::kLingering;
   c->discard_left = kLingerBytes;
-  c->deadline = absl::Now() + options_.socket_timeout;
+  c->deadline = base::WallNow() + options_.socket_timeout;
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/base/check.h"
+#include "core/base/clock.h"
 #include "core/base/strings.h"
 #include "core/log/logger.h"
 #include "core/net/serve_thread.h"
@@ -378,7 +379,7 @@ void ServeThread::AsyncUpdateEpoll(AsyncConn* a) {
   if ((mask & (EPOLLIN | EPOLLOUT)) == 0 || (a->ws != nullptr && (mask & EPOLLOUT) == 0)) {
     a->io_deadline = absl::InfiniteFuture();
   } else if (a->io_deadline == absl::InfiniteFuture()) {
-    a->io_deadline = absl::Now() + options_.socket_timeout;
+    a->io_deadline = base::WallNow() + options_.socket_timeout;
   }
   // Waiting on the handler only: a connection still registered as it was in conns_ (EPOLLIN)
   // is left so, which saves an epoll_ctl each way for a request answered at once. EPOLLIN
@@ -446,13 +447,13 @@ void ServeThread::AsyncRelease(AsyncConn* a) {
   switch (next) {
     case After::kNextRequest:
       raw->state = Connection::State::kIdle;
-      raw->idle_since = absl::Now();
+      raw->idle_since = base::WallNow();
       raw->deadline = raw->idle_since + options_.http_timeout;
       (void)ProcessBuffered(raw);  // a request it pipelined behind this one
       return;
     case After::kDiscardBody:
       raw->state = Connection::State::kDiscardingBody;
-      raw->deadline = absl::Now() + options_.socket_timeout;
+      raw->deadline = base::WallNow() + options_.socket_timeout;
       return;
     case After::kLingeringClose:
       (void)LingeringClose(raw);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "core/base/clock.h"
 #include "core/base/strings.h"
 #include "core/log/logger.h"
 #include "core/process/host_setup.h"
@@ -156,7 +157,7 @@ void ScoreboardObserver::RequestFinished(int core_id, const net::RequestOutcome&
   if (limits.max_requests == 0 && limits.max_rss_bytes == 0 && limits.max_vsz_bytes == 0) {
     return;
   }
-  RecycleReason reason = ShouldRecycle(limits, requests, rss, absl::Now() - born_, vsz);
+  RecycleReason reason = ShouldRecycle(limits, requests, rss, base::WallNow() - born_, vsz);
   if (reason == RecycleReason::kNone || recycling_.exchange(true)) {
     return;
   }
