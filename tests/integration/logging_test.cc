@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 #include <sstream>
@@ -307,9 +308,10 @@ TEST(KilnLogging, HarakiriNamesTheRequestItKilled) {
       << kiln.Log();
 }
 
-// Behind nginx the connection's peer is nginx's socket; harakiri's line names the client nginx
-// forwarded (REMOTE_ADDR:REMOTE_PORT), as docs/operations.md shows it.
-TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
+// Starts kiln with harakiri = 1 on an HTTP and a uwsgi socket, asks its builtin handler for
+// `uri` over uwsgi as nginx would (REMOTE_ADDR 127.0.0.1:40000; /sleep?s=30 outlives
+// harakiri), waits for the kill and hands kiln to `check`, which reads the log.
+void HarakiriOverUwsgi(const std::string& uri, const std::function<void(KilnProcess&)>& check) {
   TempDir dir;
   std::string http = dir.File("h.sock"), uwsgi = dir.File("u.sock");
   KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", http,
@@ -317,13 +319,21 @@ TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
                    dir.File("kiln.log"));
   ASSERT_TRUE(kiln.Start());
   ASSERT_TRUE(WaitUntilHttpAnswers(http, kStartup)) << kiln.Log();
-  auto r = UwsgiGet(uwsgi, "/sleep?s=30", absl::Seconds(20));  // REMOTE_ADDR 127.0.0.1:40000
+  auto r = UwsgiGet(uwsgi, uri, absl::Seconds(20));
   EXPECT_FALSE(r.ok() && r->status == 200);
   ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
-  EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30 from "
-                              "127.0.0.1:40000\n",
-                              absl::Seconds(5)))
-      << kiln.Log();
+  check(kiln);
+}
+
+// Behind nginx the connection's peer is nginx's socket; harakiri's line names the client nginx
+// forwarded (REMOTE_ADDR:REMOTE_PORT), as docs/operations.md shows it.
+TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
+  HarakiriOverUwsgi("/sleep?s=30", [](KilnProcess& kiln) {
+    EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30 from "
+                                "127.0.0.1:40000\n",
+                                absl::Seconds(5)))
+        << kiln.Log();
+  });
 }
 
 // The worker keeps the request's own bytes for harakiri's line; the master escapes them when it
@@ -331,25 +341,17 @@ TEST(KilnLogging, HarakiriOverUwsgiNamesTheClientAddress) {
 // forged line of its own, an ESC must not reach a terminal, a backslash is escaped so the
 // line unescapes without ambiguity, and a NUL neither ends nor hides the rest.
 TEST(KilnLogging, HarakiriEscapesTheRequestItNames) {
-  TempDir dir;
-  std::string http = dir.File("h.sock"), uwsgi = dir.File("u.sock");
-  KilnProcess kiln({"--master", "--builtin-handler", "--processes", "1", "--http-socket", http,
-                    "--socket", uwsgi, "--harakiri", "1"},
-                   dir.File("kiln.log"));
-  ASSERT_TRUE(kiln.Start());
-  ASSERT_TRUE(WaitUntilHttpAnswers(http, kStartup)) << kiln.Log();
   const std::string uri = std::string("/sleep?s=30&x=\x1b[2J\nforged: line\\") + '\0' + "hidden";
-  auto r = UwsgiGet(uwsgi, uri, absl::Seconds(20));
-  EXPECT_FALSE(r.ok() && r->status == 200);
-  ASSERT_TRUE(kiln.WaitForLog("HARAKIRI ON WORKER 1", absl::Seconds(5))) << kiln.Log();
-  EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30&x=\\x1b[2J\\x0a"
-                              "forged: line\\x5c\\x00hidden from 127.0.0.1:40000\n",
-                              absl::Seconds(5)))
-      << kiln.Log();
-  for (const std::string& line : Lines(kiln.Log())) {
-    EXPECT_FALSE(absl::StartsWith(line, "forged")) << line;
-    EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
-  }
+  HarakiriOverUwsgi(uri, [](KilnProcess& kiln) {
+    EXPECT_TRUE(kiln.WaitForLog("HARAKIRI: worker 1 was running GET /sleep?s=30&x=\\x1b[2J\\x0a"
+                                "forged: line\\x5c\\x00hidden from 127.0.0.1:40000\n",
+                                absl::Seconds(5)))
+        << kiln.Log();
+    for (const std::string& line : Lines(kiln.Log())) {
+      EXPECT_FALSE(absl::StartsWith(line, "forged")) << line;
+      EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+    }
+  });
 }
 
 // A worker killed in a long request (harakiri) has answered requests before it: their lines,
